@@ -1,0 +1,66 @@
+"""Project settings from `cartridge.yml` at the project root, strictly validated; flags override them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from ruamel.yaml import YAML, YAMLError
+
+from .errors import UsageError
+
+CONFIG_FILE = "cartridge.yml"
+
+
+class Conventions(BaseModel):
+    """How generated models are named and laid out; the defaults are dbt Labs' structure guide."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    staging_model: str = "stg_{source}__{table}"
+    staging_dir: str = "staging/{source}"
+    sources_file: str = "_{source}__sources.yml"
+    staging_properties_file: str = "_{source}__models.yml"
+    intermediate_model: str = "int_{child}_aggregated_to_{parent}"
+    intermediate_dir: str = "intermediate"
+    intermediate_properties_file: str = "_intermediate__models.yml"
+    dimension_model: str = "dim_{table}"
+    fact_model: str = "fct_{table}"
+    marts_dir: str = "marts"
+    marts_properties_file: str = "_marts__models.yml"
+    staging_materialized: str = "view"
+    intermediate_materialized: str = "view"
+    marts_materialized: str = "table"
+
+
+class CartridgeConfig(BaseModel):
+    """The whole `cartridge.yml`: pinned conventions and defaults for the command line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schemas: list[str] = []
+    source_name: str | None = None
+    select: list[str] = []
+    exclude: list[str] = []
+    conventions: Conventions = Conventions()
+    model: str | None = None
+    on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
+    build: bool = True
+
+
+def load_config(project_dir: Path) -> CartridgeConfig:
+    """Read `cartridge.yml` when the project has one, naming the bad key when it is invalid."""
+    path = project_dir / CONFIG_FILE
+    if not path.is_file():
+        return CartridgeConfig()
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    except YAMLError as error:
+        raise UsageError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    try:
+        return CartridgeConfig.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        raise UsageError(f"{path}: {where}: {first['msg']}") from None

@@ -1,0 +1,154 @@
+"""Build the ProjectContext: what exists in the project, its conventions, and the raw tables to model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from ruamel.yaml import YAML, YAMLError
+
+from .config import Conventions
+from .errors import ProjectError, UsageError
+from .facts import GATHER_VERSION, RawRelation, WarehouseFacts
+from .manifest import Manifest
+from .naming import snake_case
+
+
+class RawSchema(BaseModel):
+    """A raw schema and the source name its tables are declared under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_name: str
+    source_name: str
+    database: str | None = None
+    relations: list[RawRelation]
+    covered: list[str] = []  # identifiers already declared as sources in the project
+
+
+class ProjectContext(BaseModel):
+    """Everything the planners need to know about the host project and the new raw tables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_name: str
+    project_dir: str
+    adapter_type: str
+    model_path: str  # the first of the project's model-paths; generated files go under it
+    strategy: Literal["greenfield", "brownfield"]
+    existing_models: list[str]
+    existing_sources: list[str]  # as "source_name.table_name"
+    conventions: Conventions
+    configured_materializations: dict[str, str]  # layer folder → materialization set in dbt_project.yml
+    nested_test_arguments: bool = True  # dbt's require_generic_test_arguments_property for this project
+    raw_schemas: list[RawSchema]
+
+    def taken_names(self) -> set[str]:
+        """Model and source names a plan must not reuse."""
+        return set(self.existing_models)
+
+
+def read_project_file(project_dir: Path) -> dict[str, Any]:
+    """The project's dbt_project.yml as plain data."""
+    path = project_dir / "dbt_project.yml"
+    if not path.is_file():
+        raise ProjectError(f"{project_dir} is not a dbt project (no dbt_project.yml); pass --project-dir")
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise ProjectError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not data.get("name"):
+        raise ProjectError(f"{path} has no project name")
+    return data
+
+
+def configured_materialization(project_file: dict[str, Any], folder: str) -> str | None:
+    """The materialization dbt_project.yml sets for models under `folder` (e.g. `staging/shop`), if any."""
+    tree = (project_file.get("models") or {}).get(project_file["name"]) or {}
+    found = _materialized(tree)
+    for part in Path(folder).parts:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+        if not isinstance(tree, dict):
+            break
+        found = _materialized(tree) or found
+    return found
+
+
+def _materialized(config: dict[str, Any]) -> str | None:
+    value = config.get("+materialized", config.get("materialized"))
+    return value if isinstance(value, str) else None
+
+
+def default_source_name(schema_name: str) -> str:
+    """`raw_stripe` → `stripe`; other schema names are used as they are, in snake_case."""
+    name = snake_case(schema_name)
+    for prefix in ("raw_", "src_", "source_"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def build_context(
+    project_dir: Path,
+    manifest: Manifest,
+    facts: WarehouseFacts | None,
+    conventions: Conventions,
+    source_name: str | None = None,
+    nested_test_arguments_default: bool = True,
+) -> ProjectContext:
+    """Combine the manifest, dbt_project.yml, the warehouse facts and the conventions into one context."""
+    project_file = read_project_file(project_dir)
+    if facts is None:
+        facts = WarehouseFacts(
+            cartridge_gather_version=GATHER_VERSION,
+            adapter_type=manifest.metadata.adapter_type or "unknown",
+            schemas=[],
+            relations=[],
+        )
+    if source_name and len(facts.schemas) > 1:
+        raise UsageError("--source-name names one source, but several schemas were given; use cartridge.yml")
+    models = sorted(n.name for n in manifest.root_models())
+    sources = manifest.root_sources()
+    declared = {(s.schema_.lower(), s.identifier.lower()) for s in sources}
+    raw_schemas = []
+    for schema_name in facts.schemas:
+        relations = [r for r in facts.relations if r.schema_ == schema_name]
+        covered = [r.identifier for r in relations if (schema_name.lower(), r.identifier.lower()) in declared]
+        raw_schemas.append(
+            RawSchema(
+                schema_name=schema_name,
+                source_name=source_name or default_source_name(schema_name),
+                database=facts.database,
+                relations=relations,
+                covered=covered,
+            )
+        )
+    model_path = (project_file.get("model-paths") or ["models"])[0]
+    layer_dirs = {
+        "staging": conventions.staging_dir.split("/")[0],
+        "intermediate": conventions.intermediate_dir,
+        "marts": conventions.marts_dir,
+    }
+    configured = {
+        layer: found
+        for layer, folder in layer_dirs.items()
+        if (found := configured_materialization(project_file, folder)) is not None
+    }
+    return ProjectContext(
+        project_name=project_file["name"],
+        project_dir=str(project_dir),
+        adapter_type=facts.adapter_type,
+        model_path=model_path,
+        strategy="brownfield" if models else "greenfield",
+        existing_models=models,
+        existing_sources=sorted(f"{s.source_name}.{s.name}" for s in sources),
+        conventions=conventions,
+        configured_materializations=configured,
+        nested_test_arguments=bool(
+            (project_file.get("flags") or {}).get(
+                "require_generic_test_arguments_property", nested_test_arguments_default
+            )
+        ),
+        raw_schemas=raw_schemas,
+    )

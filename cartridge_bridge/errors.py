@@ -1,0 +1,35 @@
+"""The few errors cartridge raises on purpose; each message is one sentence a user can act on."""
+
+from __future__ import annotations
+
+
+class CartridgeError(Exception):
+    """Base of every error cartridge reports to a user instead of a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(CartridgeError):
+    """Bad command-line usage, a bad argument or a bad input file (exit code 2)."""
+
+    exit_code = 2
+
+
+class ProjectError(UsageError):
+    """The dbt project, its profile or its manifest cannot be used as they are (exit code 2)."""
+
+
+class PlanError(UsageError):
+    """A plan is malformed or would break the project: duplicate names, bad paths, missing refs."""
+
+
+class ConflictError(UsageError):
+    """A file the plan writes already exists and the conflict policy is `fail`."""
+
+
+class DbtError(CartridgeError):
+    """A dbt invocation failed; the message carries dbt's own error lines (exit code 1)."""
+
+
+class VerificationError(CartridgeError):
+    """The generated models did not pass dbt; the project was rolled back (exit code 1)."""

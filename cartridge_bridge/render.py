@@ -1,0 +1,135 @@
+"""Render an execution plan into file contents: SQL from templates, YAML entries to merge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .plan import (
+    AggregateSpec,
+    ColumnSpec,
+    DataTest,
+    ExecutionPlan,
+    MartSpec,
+    PlanAction,
+    SourceSpec,
+    StagingSpec,
+    output_columns,
+)
+from .templates_env import environment
+
+_TEMPLATES = {StagingSpec: "staging.sql.j2", AggregateSpec: "aggregate.sql.j2", MartSpec: "mart.sql.j2"}
+
+
+@dataclass
+class RenderedFile:
+    """One file the plan writes: whole SQL text, or YAML entries merged into the file add-only."""
+
+    path: str
+    kind: Literal["sql", "yaml"]
+    text: str = ""
+    models: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Project settings that change how YAML is written."""
+
+    nested_test_arguments: bool = True  # dbt ≥1.10 `arguments:` under generic tests
+
+
+def render_plan(plan: ExecutionPlan, options: RenderOptions | None = None) -> list[RenderedFile]:
+    """Every file of the plan, in plan order, YAML entries grouped by their file."""
+    options = options or RenderOptions()
+    files: dict[str, RenderedFile] = {}
+    for action in plan.actions:
+        spec = action.spec
+        if isinstance(spec, SourceSpec):
+            yaml_file = files.setdefault(action.file_path, RenderedFile(action.file_path, "yaml"))
+            yaml_file.sources.append(_source_entry(spec, options))
+            continue
+        files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action))
+        if action.properties_path:
+            yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
+            yaml_file.models.append(_model_entry(action, options))
+    return list(files.values())
+
+
+def render_sql(action: PlanAction) -> str:
+    """The SQL of one model action."""
+    template = environment().get_template(_TEMPLATES[type(action.spec)])
+    alias = action.spec.from_model.split("__")[-1] if isinstance(action.spec, AggregateSpec) else ""
+    return template.render(action=action, spec=action.spec, alias=_cte_name(alias))
+
+
+def _cte_name(model: str) -> str:
+    for prefix in ("stg_", "int_", "base_"):
+        if model.startswith(prefix):
+            return model[len(prefix) :]
+    return model
+
+
+def _model_entry(action: PlanAction, options: RenderOptions) -> dict[str, Any]:
+    assert not isinstance(action.spec, SourceSpec)
+    columns = output_columns(action.spec)
+    return {
+        "name": action.name,
+        "description": action.description,
+        "columns": [_column_entry(c, options) for c in columns],
+    }
+
+
+def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": spec.source_name}
+    if spec.database:
+        entry["database"] = spec.database
+    entry["schema"] = spec.schema_name
+    entry["description"] = spec.description
+    if spec.quote_schema:
+        entry["quoting"] = {"schema": True}
+    tables = []
+    for table in spec.tables:
+        item: dict[str, Any] = {"name": table.name}
+        if table.identifier != table.name:
+            item["identifier"] = table.identifier
+        if table.quote_identifier:
+            item["quoting"] = {"identifier": True}
+        item["description"] = table.description
+        item["columns"] = [_column_entry(c, options) for c in table.columns]
+        tables.append(item)
+    entry["tables"] = tables
+    return entry
+
+
+def _column_entry(column: ColumnSpec, options: RenderOptions) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": column.name, "description": column.description}
+    if column.data_type:
+        entry["data_type"] = column.data_type
+    if column.tests:
+        entry["data_tests"] = [_test_entry(t, options) for t in column.tests]
+    return entry
+
+
+def _test_entry(test: DataTest, options: RenderOptions) -> Any:
+    arguments: dict[str, Any] = {}
+    if test.name == "relationships":
+        arguments = {"to": f"ref('{test.to}')", "field": test.field}
+    elif test.name == "accepted_values":
+        arguments = {"values": list(test.values or [])}
+    config: dict[str, Any] = {}
+    if test.severity != "error":
+        config["severity"] = test.severity
+    if test.note:
+        config["meta"] = {"cartridge_note": test.note}
+    if not arguments and not config:
+        return test.name
+    body: dict[str, Any] = {}
+    if arguments:
+        if options.nested_test_arguments:
+            body["arguments"] = arguments
+        else:
+            body.update(arguments)
+    if config:
+        body["config"] = config
+    return {test.name: body}

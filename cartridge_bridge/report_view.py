@@ -1,0 +1,185 @@
+"""Rich renderings of API results for the terminal; part of the CLI layer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from .plan import ExecutionPlan
+
+if TYPE_CHECKING:
+    from .api import ApplyReport
+    from .context import ProjectContext
+    from .dbt_runner import BuildSummary
+    from .demo import DemoReport
+
+_LAYERS = {
+    "create_source": "sources",
+    "create_staging": "staging",
+    "create_intermediate": "intermediate",
+    "create_mart": "marts",
+}
+
+
+def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
+    """Each file the plan writes, mapped to its layer (sources, staging, intermediate, marts)."""
+    layers = {}
+    for action in plan.actions:
+        layer = _LAYERS[action.type]
+        layers[action.file_path] = layer
+        if action.properties_path:
+            layers[action.properties_path] = layer
+    return layers
+
+
+def count_tests(plan: ExecutionPlan) -> int:
+    """How many data tests the plan declares."""
+    from .plan import SourceSpec, output_columns
+
+    return sum(
+        len(column.tests)
+        for action in plan.actions
+        if not isinstance(action.spec, SourceSpec)
+        for column in output_columns(action.spec)
+    )
+
+
+def show_apply(console: Console, report: ApplyReport) -> None:
+    """Files per layer, the dbt build, relaxed tests and the wall time of an apply."""
+    if not report.plan.actions:
+        console.print(
+            "[green]Nothing changed[/green]: no new raw table to model "
+            f"({len(report.plan.skipped)} left out)."
+        )
+        for reason in report.plan.skipped:
+            console.print(f"[dim]  {reason}[/dim]", highlight=False)
+        return
+    layers = layer_of_paths(report.plan)
+    table = Table(title="Files", show_edge=False)
+    table.add_column("layer")
+    for status in ("create", "modify", "unchanged", "kept"):
+        table.add_column(status, justify="right")
+    per_layer: dict[str, Counter[str]] = {}
+    for change in report.changes:
+        per_layer.setdefault(layers.get(change.path, "other"), Counter())[change.status] += 1
+    for layer in ("sources", "staging", "intermediate", "marts", "other"):
+        if layer in per_layer:
+            counts = per_layer[layer]
+            table.add_row(layer, *(str(counts[s] or "") for s in ("create", "modify", "unchanged", "kept")))
+    console.print(table)
+    console.print(f"{count_tests(report.plan)} data tests planned by the {report.plan.planner} planner.")
+    if report.plan.skipped:
+        for reason in report.plan.skipped:
+            console.print(f"[yellow]skipped[/yellow] {reason}")
+    if report.nothing_changed:
+        console.print("[green]Nothing changed[/green]: every file already has exactly this content.")
+    elif report.journal is None:
+        console.print(report.diff or "(no diff)", markup=False, highlight=False)
+        console.print("[yellow]Dry run[/yellow]: nothing was written.")
+    else:
+        console.print(
+            f"Run {report.journal.run_id} written; `cartridge undo {report.journal.run_id}` reverts it."
+        )
+    for relaxed in report.relaxed_tests:
+        console.print(f"[yellow]relaxed to warn[/yellow] {relaxed}")
+    if report.build is not None:
+        show_build(console, report.build)
+    console.print(f"Done in {report.seconds:.1f} s.")
+
+
+def show_build(console: Console, build: BuildSummary) -> None:
+    """One line of dbt build results per resource type, then any failures."""
+    kinds = sorted({n.resource_type for n in build.nodes})
+    parts = []
+    for kind in kinds:
+        statuses = Counter(n.status for n in build.nodes if n.resource_type == kind)
+        parts.append(
+            f"{kind}s " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+        )
+    verdict = "[green]passed[/green]" if build.success else "[red]failed[/red]"
+    console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"))
+    for node in build.failed:
+        console.print(
+            f"  [red]{node.status}[/red] {node.name}: {(node.message or '').strip()}", highlight=False
+        )
+
+
+def show_demo(console: Console, report: DemoReport) -> None:
+    """The demo's summary: data, files, tests, build, time, and how to continue by hand."""
+    if report.loaded_rows is None:
+        console.print("Raw data: already loaded in schema raw.")
+    else:
+        rows = ", ".join(f"{name} {count:,}" for name, count in report.loaded_rows.items())
+        console.print(f"Raw data loaded into schema raw: {rows}.")
+    show_apply(console, report.apply)
+    if report.rebuild is not None:
+        show_build(console, report.rebuild)
+    console.print(f"Demo finished in {report.seconds:.1f} s. The project is {report.project_dir}.")
+    console.print(
+        f"PostgreSQL keeps running (socket in {report.postgres.socket_dir}); try "
+        f"`cd {report.project_dir} && dbt build`, and stop it with "
+        f"`cartridge demo --dir {report.project_dir} --stop`."
+    )
+
+
+def show_context(console: Console, context: ProjectContext) -> None:
+    """Raw tables, coverage, existing models and conventions."""
+    console.print(
+        f"Project [bold]{context.project_name}[/bold] ({context.adapter_type}), {context.strategy}: "
+        f"{len(context.existing_models)} models, {len(context.existing_sources)} source tables."
+    )
+    table = Table(title="Raw tables", show_edge=False)
+    for column in ("schema", "table", "columns", "primary key", "source", "status"):
+        table.add_column(column)
+    from .keys import primary_key
+
+    for raw in context.raw_schemas:
+        for relation in raw.relations:
+            covered = relation.identifier in raw.covered
+            table.add_row(
+                raw.schema_name,
+                relation.identifier,
+                str(len(relation.columns)),
+                primary_key(relation) or "-",
+                raw.source_name,
+                "already a source" if covered else "new",
+            )
+    console.print(table)
+    conventions = Table(title="Conventions", show_edge=False)
+    conventions.add_column("convention")
+    conventions.add_column("value")
+    for name, value in context.conventions.model_dump().items():
+        conventions.add_row(name, str(value))
+    console.print(conventions)
+
+
+def show_plan(console: Console, plan: ExecutionPlan) -> None:
+    """The plan's actions as a table."""
+    table = Table(title=f"Execution plan ({plan.strategy}, {plan.planner} planner)", show_edge=False)
+    for column in ("step", "type", "name", "file", "depends on"):
+        table.add_column(column)
+    for action in plan.actions:
+        table.add_row(
+            str(action.step_id), action.type, action.name, action.file_path, ", ".join(action.dependencies)
+        )
+    console.print(table)
+    for reason in plan.skipped:
+        console.print(f"[yellow]skipped[/yellow] {reason}")
+
+
+def mermaid(plan: ExecutionPlan) -> str:
+    """The plan's lineage as a Mermaid flowchart."""
+    lines = ["flowchart LR"]
+    for action in plan.actions:
+        for dependency in action.dependencies:
+            lines.append(
+                f'    {_node_id(dependency)}["{dependency}"] --> {_node_id(action.name)}["{action.name}"]'
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _node_id(name: str) -> str:
+    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)

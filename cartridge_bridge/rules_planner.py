@@ -1,0 +1,360 @@
+"""The deterministic planner: dbt Labs' structure from the key structure of the raw tables, no LLM."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from . import column_docs as docs
+from .context import ProjectContext, RawSchema
+from .facts import RawColumn, RawRelation
+from .keys import KeyEdge, entity_of, foreign_keys, primary_key
+from .naming import RESERVED_WORDS, dedupe, snake_case
+from .plan import (
+    AggregateSpec,
+    ColumnSpec,
+    DataTest,
+    ExecutionPlan,
+    MartJoin,
+    MartSpec,
+    PlanAction,
+    SourceSpec,
+    SourceTableSpec,
+    StagingSpec,
+)
+from .sql_text import is_numeric, is_temporal, quote
+
+PLANNER_NAME = "rules"
+# Prices, rates and ratios do not add up across rows; summing them would make a misleading measure.
+_NON_ADDITIVE = re.compile(r"price|rate|ratio|percent|pct|share|score|avg|average|latitude|longitude")
+
+
+@dataclass
+class _Staged:
+    """A raw table and the staging model planned for it."""
+
+    relation: RawRelation
+    table: str  # snake_case name in the sources YAML
+    entity: str
+    model: str
+    spec: StagingSpec
+    renamed: dict[str, str] = field(default_factory=dict)  # raw column → staged column
+
+
+class _Planner:
+    def __init__(self, context: ProjectContext):
+        self.context = context
+        self.conventions = context.conventions
+        self.actions: list[PlanAction] = []
+        self.skipped: list[str] = []
+
+    def path(self, folder: str, file_name: str) -> str:
+        return str(PurePosixPath(self.context.model_path) / folder / file_name)
+
+    def add(self, **fields: object) -> PlanAction:
+        action = PlanAction(step_id=len(self.actions) + 1, **fields)  # type: ignore[arg-type]
+        self.actions.append(action)
+        return action
+
+    def materialized(self, layer: str) -> str | None:
+        if layer in self.context.configured_materializations:
+            return None
+        return str(getattr(self.conventions, f"{layer}_materialized"))
+
+    def plan_schema(self, raw: RawSchema) -> None:
+        relations = []
+        for relation in raw.relations:
+            if relation.identifier in raw.covered:
+                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: already declared as a source")
+            elif not relation.columns:
+                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
+            else:
+                relations.append(relation)
+        if not relations:
+            return
+        staged = self.plan_staging(raw, relations)
+        edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
+        aggregates = self.plan_aggregates(staged, edges)
+        self.plan_marts(staged, edges, aggregates)
+
+    def plan_staging(self, raw: RawSchema, relations: list[RawRelation]) -> dict[str, _Staged]:
+        conventions, source = self.conventions, raw.source_name
+        folder = conventions.staging_dir.format(source=source)
+        staged: dict[str, _Staged] = {}
+        tables = dedupe([snake_case(r.identifier) for r in relations])
+        for relation, table in zip(relations, tables, strict=True):
+            model = conventions.staging_model.format(source=source, table=table)
+            staged[relation.identifier] = self.staging_columns(relation, table, model, source)
+        edges = foreign_keys(relations)
+        for edge in edges:
+            child, parent = staged[edge.child], staged[edge.parent]
+            column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
+            column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
+            column.tests.append(
+                DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+            )
+        source_tables = [
+            SourceTableSpec(
+                name=s.table,
+                identifier=s.relation.identifier,
+                quote_identifier=s.relation.identifier != s.table,
+                description=docs.describe_source_table(s.entity, s.relation.comment),
+                columns=[
+                    ColumnSpec(
+                        name=c.name,
+                        expression=c.name,
+                        data_type=c.data_type,
+                        description=docs.describe_column(snake_case(c.name), s.entity, c.comment),
+                    )
+                    for c in s.relation.columns
+                ],
+            )
+            for s in staged.values()
+        ]
+        self.add(
+            type="create_source",
+            name=source,
+            file_path=self.path(folder, conventions.sources_file.format(source=source)),
+            description=f"Declare {len(source_tables)} tables of `{raw.schema_name}` as source `{source}`.",
+            spec=SourceSpec(
+                source_name=source,
+                schema_name=raw.schema_name,
+                quote_schema=raw.schema_name != snake_case(raw.schema_name),
+                description=f"Raw tables loaded into the `{raw.schema_name}` schema.",
+                tables=source_tables,
+            ),
+        )
+        properties = self.path(folder, conventions.staging_properties_file.format(source=source))
+        for s in staged.values():
+            self.add(
+                type="create_staging",
+                name=s.model,
+                file_path=self.path(folder, f"{s.model}.sql"),
+                properties_path=properties,
+                materialized=self.materialized("staging"),
+                description=docs.describe_staging(
+                    source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
+                ),
+                dependencies=[f"{source}.{s.table}"],
+                spec=s.spec,
+            )
+        return staged
+
+    def staging_columns(self, relation: RawRelation, table: str, model: str, source: str) -> _Staged:
+        entity = entity_of(relation)
+        key = primary_key(relation)
+        wanted = [self.staged_name(c, key, entity) for c in relation.columns]
+        names = dedupe(wanted)
+        columns = []
+        for column, name in zip(relation.columns, names, strict=True):
+            tests = []
+            if column.name == key:
+                tests = [DataTest(name="unique"), DataTest(name="not_null")]
+            columns.append(
+                ColumnSpec(
+                    name=name,
+                    expression=f"cast({quote(column.name, self.context.adapter_type)} as {column.data_type})",
+                    data_type=column.data_type,
+                    description=docs.describe_column(name, entity, column.comment),
+                    tests=tests,
+                )
+            )
+        renamed = {c.name: n for c, n in zip(relation.columns, names, strict=True)}
+        spec = StagingSpec(
+            source_name=source,
+            table=table,
+            entity=entity,
+            primary_key=renamed.get(key) if key else None,
+            columns=columns,
+        )
+        return _Staged(relation=relation, table=table, entity=entity, model=model, spec=spec, renamed=renamed)
+
+    @staticmethod
+    def staged_name(column: RawColumn, key: str | None, entity: str) -> str:
+        name = snake_case(column.name)
+        if column.name == key and name == "id":
+            return f"{entity}_id"
+        # A reserved word would need quoting in every model downstream; a suffix keeps SQL plain.
+        return f"{name}_value" if name in RESERVED_WORDS else name
+
+    def plan_aggregates(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> dict[KeyEdge, PlanAction]:
+        conventions = self.conventions
+        folder = conventions.intermediate_dir
+        properties = self.path(folder, conventions.intermediate_properties_file)
+        aggregates: dict[KeyEdge, PlanAction] = {}
+        names = dedupe(
+            [
+                conventions.intermediate_model.format(
+                    child=staged[e.child].table, parent=staged[e.parent].table
+                )
+                for e in edges
+            ]
+        )
+        for edge, model in zip(edges, names, strict=True):
+            child, parent = staged[edge.child], staged[edge.parent]
+            key = child.renamed[edge.column]
+            parent_key = parent.renamed[edge.parent_column]
+            measures = [
+                ColumnSpec(
+                    name=key,
+                    expression=key,
+                    description=f"The {docs.words(parent.entity)} these {docs.words(child.table)} belong to.",
+                    tests=[
+                        DataTest(name="unique"),
+                        DataTest(name="not_null"),
+                        DataTest(name="relationships", to=parent.model, field=parent_key),
+                    ],
+                ),
+                ColumnSpec(
+                    name=f"number_of_{child.table}",
+                    expression="count(*)",
+                    description=f"How many {docs.words(child.table)} the {docs.words(parent.entity)} has.",
+                ),
+            ]
+            measures += self.measure_columns(child, edge)
+            aggregates[edge] = self.add(
+                type="create_intermediate",
+                name=model,
+                file_path=self.path(folder, f"{model}.sql"),
+                properties_path=properties,
+                materialized=self.materialized("intermediate"),
+                description=docs.describe_aggregate(child.table, parent.entity),
+                dependencies=[child.model],
+                spec=AggregateSpec(from_model=child.model, group_key=key, columns=measures),
+            )
+        return aggregates
+
+    def measure_columns(self, child: _Staged, edge: KeyEdge) -> list[ColumnSpec]:
+        measures = []
+        for raw_column in child.relation.columns:
+            name = child.renamed[raw_column.name]
+            if name == child.spec.primary_key or name.endswith("_id") or raw_column.name == edge.column:
+                continue
+            if is_numeric(raw_column.data_type) and not _NON_ADDITIVE.search(name):
+                measures.append(
+                    ColumnSpec(
+                        name=f"total_{name}",
+                        expression=f"sum({name})",
+                        description=f"Sum of {docs.words(name)} over the {docs.words(child.table)}.",
+                    )
+                )
+            elif is_temporal(raw_column.data_type):
+                stem = name
+                for first_last, function in (("first", "min"), ("last", "max")):
+                    measures.append(
+                        ColumnSpec(
+                            name=f"{first_last}_{stem}",
+                            expression=f"{function}({name})",
+                            description=f"{first_last.capitalize()} {docs.words(name)} among the "
+                            f"{docs.words(child.table)}.",
+                        )
+                    )
+        return measures
+
+    def plan_marts(
+        self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, PlanAction]
+    ) -> None:
+        conventions = self.conventions
+        folder = conventions.marts_dir
+        properties = self.path(folder, conventions.marts_properties_file)
+        parents = {e.parent for e in edges}
+        children = {e.child for e in edges}
+        roles = {
+            identifier: ("fact" if identifier in children else "dimension")
+            for identifier in staged
+            if identifier in parents or identifier in children
+        }
+        mart_names = {
+            identifier: (conventions.fact_model if role == "fact" else conventions.dimension_model).format(
+                table=staged[identifier].table
+            )
+            for identifier, role in roles.items()
+        }
+        for identifier, role in roles.items():
+            base = staged[identifier]
+            base_alias = base.table
+            outgoing = {staged[identifier].renamed[e.column]: e for e in edges if e.child == identifier}
+            columns = []
+            for column in base.spec.columns:
+                tests = [t.model_copy() for t in column.tests if t.name != "relationships"]
+                edge = outgoing.get(column.name)
+                if edge is not None:
+                    parent = staged[edge.parent]
+                    tests.append(
+                        DataTest(
+                            name="relationships",
+                            to=mart_names[edge.parent],
+                            field=parent.renamed[edge.parent_column],
+                        )
+                    )
+                columns.append(
+                    ColumnSpec(
+                        name=column.name,
+                        expression=f"{base_alias}.{column.name}",
+                        data_type=column.data_type,
+                        description=column.description,
+                        tests=tests,
+                    )
+                )
+            taken = {c.name for c in columns}
+            joins = []
+            for edge, aggregate in aggregates.items():
+                if edge.parent != identifier:
+                    continue
+                spec = aggregate.spec
+                assert isinstance(spec, AggregateSpec)
+                alias = f"{staged[edge.child].table}_aggregated"
+                joined = []
+                for measure in spec.columns[1:]:
+                    name = (
+                        measure.name
+                        if measure.name not in taken
+                        else f"{measure.name}_{staged[edge.child].table}"
+                    )
+                    taken.add(name)
+                    reference = f"{alias}.{measure.name}"
+                    counted = measure.name.startswith(("number_of_", "total_"))
+                    joined.append(
+                        ColumnSpec(
+                            name=name,
+                            expression=f"coalesce({reference}, 0)" if counted else reference,
+                            description=measure.description,
+                        )
+                    )
+                joins.append(MartJoin(model=aggregate.name, alias=alias, key=spec.group_key, columns=joined))
+            model = mart_names[identifier]
+            self.add(
+                type="create_mart",
+                name=model,
+                file_path=self.path(folder, f"{model}.sql"),
+                properties_path=properties,
+                materialized=self.materialized("marts"),
+                description=docs.describe_mart(
+                    role, base.entity, [staged[e.child].table for e in edges if e.parent == identifier]
+                ),
+                dependencies=[base.model, *(j.model for j in joins)],
+                spec=MartSpec(
+                    role=role,  # type: ignore[arg-type]
+                    base_model=base.model,
+                    base_alias=base_alias,
+                    primary_key=base.spec.primary_key,
+                    columns=columns,
+                    joins=joins,
+                ),
+            )
+
+
+def plan_with_rules(context: ProjectContext) -> ExecutionPlan:
+    """Plan sources, staging, intermediate aggregates and marts for every uncovered raw table."""
+    planner = _Planner(context)
+    for raw in context.raw_schemas:
+        planner.plan_schema(raw)
+    return ExecutionPlan(
+        project_name=context.project_name,
+        strategy=context.strategy,
+        planner=PLANNER_NAME,
+        adapter_type=context.adapter_type,
+        actions=planner.actions,
+        skipped=planner.skipped,
+    )

@@ -1,0 +1,40 @@
+"""The one jinja2 Environment that renders cartridge's SQL templates and LLM prompts (package data)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from .plan import ColumnSpec
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """Templates under cartridge_bridge/templates and prompts under cartridge_bridge/prompts."""
+    from jinja2 import ChoiceLoader
+
+    env = Environment(
+        loader=ChoiceLoader(
+            [PackageLoader("cartridge_bridge", "templates"), PackageLoader("cartridge_bridge", "prompts")]
+        ),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    # Generated models call dbt's own Jinja; these helpers write those calls as text.
+    env.globals["ref_call"] = lambda model: "{{ ref('" + model + "') }}"
+    env.globals["source_call"] = lambda source, table: "{{ source('" + source + "', '" + table + "') }}"
+    env.globals["config_call"] = lambda materialized: "{{ config(materialized='" + materialized + "') }}"
+    env.globals["select_item"] = select_item
+    return env
+
+
+def select_item(column: ColumnSpec) -> str:
+    """`expression as name`, or the bare expression when it already yields that name."""
+    expression = column.expression
+    if expression == column.name or expression.endswith(f".{column.name}"):
+        return expression
+    return f"{expression} as {column.name}"
