@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -11,7 +12,7 @@ from .config import CartridgeConfig, load_config
 from .context import ProjectContext, build_context
 from .dbt_package import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
 from .dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from .errors import ProjectError, UsageError, VerificationError
+from .errors import CartridgeError, ProjectError, UsageError, VerificationError
 from .facts import WarehouseFacts, parse_facts
 from .manifest import Manifest, read_manifest
 from .plan import ExecutionPlan
@@ -19,6 +20,7 @@ from .plan_checks import validate_plan
 from .render import RenderOptions, render_plan
 from .repair import relax_failing_tests
 from .rules_planner import plan_with_rules
+from .verify import failure_message, prove
 from .workspace import (
     FileChange,
     Journal,
@@ -89,11 +91,16 @@ class OpenProject:
     manifest: Manifest
 
 
-def open_project(options: ProjectOptions, progress: Progress) -> OpenProject:
-    """Read cartridge.yml and parse the project with dbt."""
+def _project_dir(options: ProjectOptions) -> Path:
     project_dir = options.project_dir.resolve()
     if not (project_dir / "dbt_project.yml").is_file():
         raise ProjectError(f"{project_dir} is not a dbt project (no dbt_project.yml); pass --project-dir")
+    return project_dir
+
+
+def open_project(options: ProjectOptions, progress: Progress) -> OpenProject:
+    """Read cartridge.yml and parse the project with dbt."""
+    project_dir = _project_dir(options)
     config = load_config(project_dir)
     dbt = DbtProject(project_dir, options.profiles_dir, options.target)
     progress.step("dbt parse")
@@ -117,13 +124,13 @@ def gather_facts(
 
 def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProject, ProjectContext]:
     """Parse the project, gather the raw schemas' facts and build the ProjectContext."""
-    project = open_project(options, progress)
-    config = project.config
+    config = load_config(_project_dir(options))
     schemas = options.schemas or config.schemas
     if not schemas:
         raise UsageError(
             "name the raw schemas to model with --schema, or list them under `schemas:` in cartridge.yml"
         )
+    project = open_project(options, progress)
     progress.step(f"gather {', '.join(schemas)}")
     facts = gather_facts(project, schemas, options.select or config.select, options.exclude or config.exclude)
     context = build_context(
@@ -169,6 +176,7 @@ def apply_plan(
     progress: Progress,
     project: OpenProject | None = None,
     context: ProjectContext | None = None,
+    confirm: Callable[[list[str]], bool] | None = None,
 ) -> ApplyReport:
     """Validate, render and write a plan, then prove it with dbt; any failure restores the project."""
     started = time.perf_counter()
@@ -183,69 +191,48 @@ def apply_plan(
     build = project.config.build if options.build is None else options.build
     render_options = RenderOptions(nested_test_arguments=context.nested_test_arguments)
     project_dir = project.dbt.project_dir
-    changes = stage_changes(project_dir, render_plan(plan, render_options), policy)
-    report = ApplyReport(plan, changes, None, None, unified_diff(changes), 0.0)
-    if options.dry_run or report.nothing_changed:
-        report.seconds = time.perf_counter() - started
-        return report
-    progress.step(f"write {sum(c.writes for c in changes)} files")
-    report.journal = apply_changes(project_dir, changes)
-    try:
-        report.build = _prove(project, plan, build, progress)
-        if report.build is not None and not report.build.success:
+    relaxed: list[str] = []
+    for attempt in (1, 2):
+        changes = stage_changes(project_dir, render_plan(plan, render_options), policy)
+        report = ApplyReport(plan, changes, None, None, unified_diff(changes), 0.0, relaxed)
+        if options.dry_run or report.nothing_changed:
+            break
+        overwritten = [
+            f"{c.path} ({', '.join(c.details)})" for c in changes if c.status == "modify" and c.replaces
+        ]
+        if attempt == 1 and overwritten and confirm is not None and not confirm(overwritten):
+            raise CartridgeError("nothing was written: the overwrite was not confirmed")
+        progress.step(f"write {sum(c.writes for c in changes)} files")
+        report.journal = apply_changes(project_dir, changes)
+        try:
+            report.build = prove(project.dbt, plan, build, progress)
+        except BaseException:
+            rollback(project_dir, report.journal)
+            raise
+        if report.build is None or report.build.success:
+            break
+        rollback(project_dir, report.journal)
+        repaired = None
+        if attempt == 1:
+            # Only data tests failed? Relax them with a note and try once more; anything else is final.
             repaired, relaxed = relax_failing_tests(
                 plan, report.build, read_manifest(project.dbt.manifest_path)
             )
-            if repaired is None:
-                raise VerificationError(_failure_message(report.build))
-            progress.step(f"relax {len(relaxed)} data tests that fail on today's data, and rebuild")
-            rollback(project_dir, report.journal)
-            plan = repaired
-            changes = stage_changes(project_dir, render_plan(plan, render_options), policy)
-            report = ApplyReport(plan, changes, None, None, unified_diff(changes), 0.0, relaxed)
-            report.journal = apply_changes(project_dir, changes)
-            report.build = _prove(project, plan, build, progress)
-            if report.build is not None and not report.build.success:
-                raise VerificationError(_failure_message(report.build))
-    except BaseException:
-        if report.journal is not None:
-            rollback(project_dir, report.journal)
-        raise
+        if repaired is None:
+            raise VerificationError(failure_message(report.build))
+        progress.step(f"relax {len(relaxed)} data tests that fail on today's data, and rebuild")
+        plan = repaired
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _prove(project: OpenProject, plan: ExecutionPlan, build: bool, progress: Progress) -> BuildSummary | None:
-    progress.step("dbt parse (checks every ref and source)")
-    try:
-        project.dbt.parse()
-    except ProjectError as error:
-        raise VerificationError(f"the generated files do not parse, so nothing was kept: {error}") from None
-    if not build:
-        return None
-    models = [a.name for a in plan.models()]
-    progress.step(f"dbt build on {len(models)} new models and their tests")
-    return project.dbt.build(select=models)
-
-
-def _failure_message(build: BuildSummary) -> str:
-    failed = build.failed
-    if not failed:
-        return f"dbt build failed and the project was restored: {'; '.join(build.errors[:2]) or 'no message'}"
-    first = failed[0]
-    detail = (first.message or "").strip().splitlines()
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return (
-        f"dbt build failed on {first.name}{more}: {detail[0] if detail else first.status}; "
-        "the project was restored"
-    )
-
-
-def generate(options: ProjectOptions, progress: Progress) -> ApplyReport:
+def generate(
+    options: ProjectOptions, progress: Progress, confirm: Callable[[list[str]], bool] | None = None
+) -> ApplyReport:
     """Plan and apply in one step."""
     project, context = load_context(options, progress)
     plan = make_plan(context)
-    return apply_plan(plan, options, progress, project, context)
+    return apply_plan(plan, options, progress, project, context, confirm)
 
 
 def undo_run(project_dir: Path, run_id: str | None) -> Journal:

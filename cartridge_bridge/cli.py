@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -209,7 +210,7 @@ def apply(
     options = _options(
         project_dir, profiles_dir, target, on_conflict=on_conflict, dry_run=dry_run, build=build
     )
-    _finish(apply_plan(execution_plan, options, StepPrinter()))
+    _finish(apply_plan(execution_plan, options, StepPrinter(), confirm=_confirmer(yes)))
 
 
 @app.command()
@@ -232,7 +233,7 @@ def generate(
     options = _options(
         project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
     )
-    _finish(generate_models(options, StepPrinter()))
+    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
 
 
 @app.command()
@@ -245,6 +246,19 @@ def undo(
 
     journal = undo_run(project_dir, run_id)
     out.print(f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.")
+
+
+def _confirmer(yes: bool) -> Callable[[list[str]], bool]:
+    """Ask before overwriting the user's content, unless --yes or nobody is there to answer."""
+
+    def confirm(overwritten: list[str]) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        for item in overwritten:
+            err.print(f"  overwrite {item}", highlight=False)
+        return typer.confirm(f"Overwrite {len(overwritten)} files?", default=False)
+
+    return confirm
 
 
 def _finish(report: ApplyReport) -> None:
@@ -271,20 +285,7 @@ def _main(
 def main() -> None:
     """Entry point: user mistakes and failed work become one line and an exit code, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: click reports usage errors itself and exits 2
     except CartridgeError as error:
         err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
         sys.exit(error.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
-    except Exception as click_error:  # click's usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(click_error, click.ClickException):
-            click_error.show()
-            sys.exit(click_error.exit_code)
-        raise
-    sys.exit(0)

@@ -93,7 +93,8 @@ class DbtProject:
             elif info.level == "warn":
                 captured.warnings.append(info.msg)
 
-        args = [*command, "--project-dir", str(self.project_dir)]
+        # Telemetry is the user's choice for their own dbt runs, not something cartridge opts them into.
+        args = [*command, "--project-dir", str(self.project_dir), "--no-send-anonymous-usage-stats"]
         if command[0] not in ("deps", "clean"):
             if self.profiles_dir:
                 args += ["--profiles-dir", str(self.profiles_dir)]

@@ -69,6 +69,8 @@ class _Planner:
                 self.skipped.append(f"{raw.schema_name}.{relation.identifier}: already declared as a source")
             elif not relation.columns:
                 self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
+            elif (model := self.staging_name(raw, relation)) in self.context.existing_models:
+                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: model {model} already exists")
             else:
                 relations.append(relation)
         if not relations:
@@ -77,6 +79,11 @@ class _Planner:
         edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
         aggregates = self.plan_aggregates(staged, edges)
         self.plan_marts(staged, edges, aggregates)
+
+    def staging_name(self, raw: RawSchema, relation: RawRelation) -> str:
+        return self.conventions.staging_model.format(
+            source=raw.source_name, table=snake_case(relation.identifier)
+        )
 
     def plan_staging(self, raw: RawSchema, relations: list[RawRelation]) -> dict[str, _Staged]:
         conventions, source = self.conventions, raw.source_name

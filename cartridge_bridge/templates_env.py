@@ -1,4 +1,4 @@
-"""The one jinja2 Environment that renders cartridge's SQL templates and LLM prompts (package data)."""
+"""The one jinja2 Environment that renders cartridge's templates (package data)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ from .plan import ColumnSpec
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """Templates under cartridge_bridge/templates and prompts under cartridge_bridge/prompts."""
-    from jinja2 import ChoiceLoader
-
+    """The Environment over cartridge_bridge/templates (model SQL), strict about undefined names."""
     env = Environment(
-        loader=ChoiceLoader(
-            [PackageLoader("cartridge_bridge", "templates"), PackageLoader("cartridge_bridge", "prompts")]
-        ),
+        loader=PackageLoader("cartridge_bridge", "templates"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

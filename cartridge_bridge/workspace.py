@@ -31,6 +31,11 @@ class FileChange:
     details: list[str] = field(default_factory=list)
 
     @property
+    def replaces(self) -> bool:
+        """True when applying replaces content the user already had (not only adds to it)."""
+        return any(d.startswith(("overwrite", "replace")) for d in self.details)
+
+    @property
     def writes(self) -> bool:
         """True when applying changes the file on disk."""
         return self.status in ("create", "modify")

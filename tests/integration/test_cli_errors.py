@@ -1,0 +1,79 @@
+"""The command line's contract for mistakes: one line naming the culprit, exit 2, nothing changed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import snapshot_tree, write_project
+
+BIN = Path(sys.executable).parent
+
+
+def _cartridge(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "cartridge"), *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_version() -> None:
+    result = _cartridge("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "cartridge 0.1.0"
+
+
+def test_not_a_dbt_project(tmp_path: Path) -> None:
+    _one_line_error(_cartridge("generate", "--project-dir", str(tmp_path)), 2, str(tmp_path), "dbt_project.yml")
+
+
+def test_unknown_option_is_a_usage_error() -> None:
+    result = _cartridge("generate", "--no-such-flag")
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
+
+
+def test_missing_plan_file(tmp_path: Path) -> None:
+    _one_line_error(_cartridge("apply", str(tmp_path / "nope.json")), 2, "nope.json")
+
+
+def test_plan_file_that_is_not_a_plan(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"strategy": "sideways"}')
+    _one_line_error(_cartridge("apply", str(bad)), 2, "plan.json", "invalid")
+
+
+def test_invalid_cartridge_yml_names_the_key(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
+    (project / "cartridge.yml").write_text("schemas: [raw]\nconventions:\n  staging_prefix: s_\n")
+    before = snapshot_tree(project)
+    _one_line_error(_cartridge("generate", "--project-dir", str(project)), 2, "cartridge.yml", "staging_prefix")
+    assert snapshot_tree(project) == before
+
+
+def test_no_schema_named(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
+    result = _cartridge("generate", "--project-dir", str(project), "--profiles-dir", str(project))
+    _one_line_error(result, 2, "--schema")
+
+
+@pytest.mark.parametrize("command", ["undo"])
+def test_undo_without_runs(tmp_path: Path, command: str) -> None:
+    _one_line_error(_cartridge(command, "--project-dir", str(tmp_path)), 2, "no applied cartridge run")
+
+
+def test_package_not_installed(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
+    (project / "packages.yml").unlink()
+    result = _cartridge("generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw")
+    _one_line_error(result, 2, "cartridge init")

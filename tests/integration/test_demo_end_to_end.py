@@ -1,0 +1,95 @@
+"""The whole flow as a user runs it: `cartridge demo`, then `dbt build` by hand, then the demo again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cartridge_bridge.demo import stop_demo
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    directory = tmp_path_factory.mktemp("demo") / "shop"
+    yield directory
+    stop_demo(directory)
+
+
+@pytest.fixture(scope="module")
+def first_run(demo_dir: Path) -> subprocess.CompletedProcess[str]:
+    return _run(str(BIN / "cartridge"), "demo", "--dir", str(demo_dir))
+
+
+def test_demo_exits_zero_and_reports_the_build(first_run: subprocess.CompletedProcess[str]) -> None:
+    assert first_run.returncode == 0, first_run.stderr + first_run.stdout
+    out = first_run.stdout
+    assert "Raw data loaded into schema raw: customers 1,000" in out
+    assert "dbt build passed: models 14 success; tests 40 pass" in out
+    for layer in ("sources", "staging", "intermediate", "marts"):
+        assert layer in out
+    assert "Demo finished in" in out
+
+
+def test_demo_project_has_every_layer_with_tests_and_descriptions(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    assert first_run.returncode == 0
+    models = demo_dir / "models"
+    sql = sorted(p.relative_to(models).as_posix() for p in models.rglob("*.sql"))
+    assert "staging/shop/stg_shop__customers.sql" in sql
+    assert {"marts/dim_customers.sql", "marts/dim_products.sql", "marts/fct_orders.sql"} <= set(sql)
+    assert any(p.startswith("intermediate/int_") for p in sql)
+    manifest = json.loads((demo_dir / "target" / "manifest.json").read_text())
+    ours = [n for n in manifest["nodes"].values() if n["package_name"] == "shop_demo"]
+    models_ = [n for n in ours if n["resource_type"] == "model"]
+    tests = [n for n in ours if n["resource_type"] == "test"]
+    assert len(models_) == 14
+    assert all(n["description"] for n in models_)
+    assert all(c["description"] for n in models_ for c in n["columns"].values())
+    tested = {(t["attached_node"].rsplit(".", 1)[-1], t["test_metadata"]["name"]) for t in tests}
+    for model in ("stg_shop__customers", "dim_customers", "fct_orders"):
+        assert (model, "unique") in tested and (model, "not_null") in tested
+    assert ("stg_shop__orders", "relationships") in tested
+    assert ("fct_orders", "relationships") in tested
+    sources = [s for s in manifest["sources"].values() if s["package_name"] == "shop_demo"]
+    assert {s["name"] for s in sources} == {"customers", "orders", "order_items", "products", "payments"}
+
+
+def test_dbt_build_by_hand_passes_without_warnings(first_run: subprocess.CompletedProcess[str], demo_dir: Path) -> None:
+    assert first_run.returncode == 0
+    build = _run(str(BIN / "dbt"), "build", "--no-send-anonymous-usage-stats", cwd=demo_dir)
+    assert build.returncode == 0, build.stdout[-3000:]
+    assert "PASS=54 WARN=0 ERROR=0" in build.stdout
+    assert "[WARNING]" not in build.stdout and "was not found" not in build.stdout
+
+
+def test_running_the_demo_again_changes_nothing(first_run: subprocess.CompletedProcess[str], demo_dir: Path) -> None:
+    assert first_run.returncode == 0
+    files = {p: p.read_bytes() for p in (demo_dir / "models").rglob("*") if p.is_file()}
+    again = _run(str(BIN / "cartridge"), "demo", "--dir", str(demo_dir))
+    assert again.returncode == 0, again.stderr
+    assert "Nothing changed" in again.stdout
+    assert "Raw data: already loaded" in again.stdout
+    assert {p: p.read_bytes() for p in (demo_dir / "models").rglob("*") if p.is_file()} == files
+
+
+def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = _run(str(BIN / "cartridge"), "demo", "--dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: --dir")
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -1,0 +1,88 @@
+"""Helpers the tests share: SQL against the session's PostgreSQL and small dbt projects on disk."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from cartridge_bridge.local_postgres import LocalPostgres
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_sql(server: LocalPostgres, *statements: str) -> None:
+    """Execute statements in one committed transaction."""
+    import psycopg2
+
+    connection = psycopg2.connect(server.dsn)
+    try:
+        with connection, connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+    finally:
+        connection.close()
+
+
+def write_project(
+    directory: Path,
+    name: str,
+    profile_output: dict[str, object],
+    models: dict[str, str] | None = None,
+    extra_project_yaml: str = "",
+) -> Path:
+    """A small dbt project with its own profiles.yml and the cartridge package installed from this checkout."""
+    import yaml  # PyYAML comes with dbt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "dbt_project.yml").write_text(
+        textwrap.dedent(
+            f"""\
+            name: {name}
+            version: "1.0.0"
+            config-version: 2
+            profile: {name}
+            model-paths: ["models"]
+            """
+        )
+        + extra_project_yaml,
+        encoding="utf-8",
+    )
+    profile = {name: {"target": "dev", "outputs": {"dev": profile_output}}}
+    (directory / "profiles.yml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    (directory / "packages.yml").write_text(
+        yaml.safe_dump({"packages": [{"local": str(REPO_ROOT)}]}), encoding="utf-8"
+    )
+    for relative, text in (models or {}).items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return directory
+
+
+def postgres_output(server: LocalPostgres, schema: str) -> dict[str, object]:
+    """A dbt-postgres profile output for the session's server."""
+    return {
+        "type": "postgres",
+        "host": str(server.socket_dir),
+        "port": server.port,
+        "user": "postgres",
+        "password": "",
+        "dbname": "postgres",
+        "schema": schema,
+        "threads": 4,
+    }
+
+
+def duckdb_output(database: Path, schema: str = "main") -> dict[str, object]:
+    """A dbt-duckdb profile output for a database file."""
+    return {"type": "duckdb", "path": str(database), "schema": schema, "threads": 1}
+
+
+def snapshot_tree(directory: Path) -> dict[str, bytes]:
+    """Every file under a project (except dbt's and cartridge's own working folders), byte for byte."""
+    skipped = {"target", "logs", "dbt_packages", ".cartridge"}
+    return {
+        path.relative_to(directory).as_posix(): path.read_bytes()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and not (set(path.relative_to(directory).parts) & skipped)
+    }
