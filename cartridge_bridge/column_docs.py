@@ -54,12 +54,10 @@ def describe_source_table(entity: str, comment: str | None) -> str:
     return f"Raw {words(entity)} records as loaded, one row per {words(entity)}."
 
 
-def describe_aggregate(child: str, parent_entity: str) -> str:
-    """Description of an intermediate model that re-grains a child to its parent."""
-    return (
-        f"{words(child).capitalize()} aggregated to one row per {words(parent_entity)}: "
-        "counts, totals of numeric columns and first/last timestamps."
-    )
+def describe_aggregate(child: str, parent_entity: str, measures: list[str]) -> str:
+    """Description of an intermediate model that re-grains a child to its parent, listing its measures."""
+    listed = ", ".join(f"`{m}`" for m in measures)
+    return f"{words(child).capitalize()} aggregated to one row per {words(parent_entity)}: {listed}."
 
 
 def describe_mart(role: str, entity: str, children: list[str]) -> str:

@@ -65,8 +65,10 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
 
 def configured_materialization(project_file: dict[str, Any], folder: str) -> str | None:
     """The materialization dbt_project.yml sets for models under `folder` (e.g. `staging/shop`), if any."""
-    tree = (project_file.get("models") or {}).get(project_file["name"]) or {}
-    found = _materialized(tree)
+    models = project_file.get("models") or {}
+    found = _materialized(models)  # `+materialized` right under `models:` applies to every package
+    tree = models.get(project_file["name"]) or {}
+    found = _materialized(tree) or found
     for part in Path(folder).parts:
         tree = tree.get(part) if isinstance(tree, dict) else None
         if not isinstance(tree, dict):

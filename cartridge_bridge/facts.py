@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import UsageError
 
@@ -29,10 +29,16 @@ class RawColumn(_Strict):
 class ForeignKey(_Strict):
     """A foreign key declared in the warehouse."""
 
-    columns: list[str]
+    columns: list[str] = Field(min_length=1)
     ref_schema: str
     ref_identifier: str
-    ref_columns: list[str]
+    ref_columns: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _same_width(self) -> ForeignKey:
+        if len(self.columns) != len(self.ref_columns):
+            raise ValueError("columns and ref_columns must have the same length")
+        return self
 
 
 class RawRelation(_Strict):
@@ -74,10 +80,14 @@ def parse_facts(text: str, origin: str = "the gather output") -> WarehouseFacts:
     if not isinstance(raw, dict):
         raise UsageError(f"{origin} is not a gather document (expected a JSON object)")
     version = raw.get("cartridge_gather_version")
-    if version != GATHER_VERSION:
+    if type(version) is not int or version != GATHER_VERSION:
+        remedy = (
+            "upgrade cartridge (pip install -U cartridge)"
+            if type(version) is int and version > GATHER_VERSION
+            else "update the cartridge dbt package with `cartridge init`"
+        )
         raise UsageError(
-            f"{origin} has gather version {version!r}; this cartridge reads version {GATHER_VERSION} "
-            "(update the cartridge dbt package with `cartridge init`)"
+            f"{origin} has gather version {version!r}; this cartridge reads version {GATHER_VERSION}: {remedy}"
         )
     try:
         return WarehouseFacts.model_validate(raw)

@@ -45,12 +45,13 @@ def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
     seen: set[tuple[str, str]] = set()
     for child in relations:
         for key in child.foreign_keys:
+            # The warehouse said where these columns point; never second-guess it from their names.
+            seen.update((child.identifier, column) for column in key.columns)
             parent = by_identifier.get(key.ref_identifier)
             if len(key.columns) == 1 and parent is not None and key.ref_schema == child.schema_:
                 edges.append(
                     KeyEdge(child.identifier, key.columns[0], parent.identifier, key.ref_columns[0], True)
                 )
-                seen.add((child.identifier, key.columns[0]))
         own_key = primary_key(child)
         for column in child.columns:
             name = snake_case(column.name)

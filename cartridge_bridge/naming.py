@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
 
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
@@ -42,31 +41,42 @@ def needs_quoting(identifier: str) -> bool:
     return _PLAIN_IDENTIFIER.fullmatch(identifier) is None or identifier in RESERVED_WORDS
 
 
+# Words that already are singular although they end like plurals, and plurals used as mass nouns.
+_KEEP_AS_IS = ("us", "ss", "is")
+_MASS_NOUNS = frozenset(
+    {"data", "metadata", "media", "news", "series", "species", "equipment", "information"}
+)
+
+
 @lru_cache(maxsize=4096)
 def singular(noun: str) -> str:
     """The singular of a snake_case table name, inflecting its last word (`order_items` → `order_item`)."""
+    import inflection  # Rails' inflector rules: fast to import, unlike `inflect`
+
     head, _, last = noun.rpartition("_")
-    single = _inflect_engine().singular_noun(last) or last
+    single = last if last in _MASS_NOUNS or last.endswith(_KEEP_AS_IS) else inflection.singularize(last)
     return f"{head}_{single}" if head else single
 
 
-@lru_cache(maxsize=1)
-def _inflect_engine() -> Any:
-    # inflect builds its tables on first use (~0.1 s); only planning needs it.
-    import inflect
-
-    return inflect.engine()
-
-
 def dedupe(names: list[str]) -> list[str]:
-    """Suffix repeated names with `_2`, `_3`… so every name in the list is unique."""
+    """Suffix repeated names with `_2`, `_3`… so every name is unique, never taking a name already in the list."""
+    reserved = set(names)
     taken: set[str] = set()
     unique: list[str] = []
     for name in names:
         candidate, number = name, 1
-        while candidate in taken:
+        while candidate in taken or (candidate != name and candidate in reserved):
             number += 1
             candidate = f"{name}_{number}"
         taken.add(candidate)
         unique.append(candidate)
     return unique
+
+
+# CTE names the templates use themselves; a table-derived CTE must not take one of them.
+TEMPLATE_CTES = frozenset({"source", "renamed", "final", "aggregated"})
+
+
+def cte_name(name: str) -> str:
+    """A CTE name for a table or model that stays plain SQL: `order` → `order_rows`."""
+    return f"{name}_rows" if needs_quoting(name) or name in TEMPLATE_CTES else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .naming import cte_name
 from .plan import (
     AggregateSpec,
     ColumnSpec,
@@ -66,8 +67,8 @@ def render_sql(action: PlanAction) -> str:
 def _cte_name(model: str) -> str:
     for prefix in ("stg_", "int_", "base_"):
         if model.startswith(prefix):
-            return model[len(prefix) :]
-    return model
+            return cte_name(model[len(prefix) :])
+    return cte_name(model)
 
 
 def _model_entry(action: PlanAction, options: RenderOptions) -> dict[str, Any]:

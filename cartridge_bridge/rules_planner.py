@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -10,7 +11,7 @@ from . import column_docs as docs
 from .context import ProjectContext, RawSchema
 from .facts import RawColumn, RawRelation
 from .keys import KeyEdge, entity_of, foreign_keys, primary_key
-from .naming import RESERVED_WORDS, dedupe, snake_case
+from .naming import RESERVED_WORDS, cte_name, dedupe, snake_case
 from .plan import (
     AggregateSpec,
     ColumnSpec,
@@ -48,6 +49,7 @@ class _Planner:
         self.conventions = context.conventions
         self.actions: list[PlanAction] = []
         self.skipped: list[str] = []
+        self.roles: dict[KeyEdge, str] = {}
 
     def path(self, folder: str, file_name: str) -> str:
         return str(PurePosixPath(self.context.model_path) / folder / file_name)
@@ -163,7 +165,9 @@ class _Planner:
                     name=name,
                     expression=f"cast({quote(column.name, self.context.adapter_type)} as {column.data_type})",
                     data_type=column.data_type,
-                    description=docs.describe_column(name, entity, column.comment),
+                    description=docs.describe_column(
+                        name if column.name == key else snake_case(column.name), entity, column.comment
+                    ),
                     tests=tests,
                 )
             )
@@ -190,50 +194,66 @@ class _Planner:
         folder = conventions.intermediate_dir
         properties = self.path(folder, conventions.intermediate_properties_file)
         aggregates: dict[KeyEdge, PlanAction] = {}
+        pairs = Counter((e.child, e.parent) for e in edges)
+        for edge in edges:
+            key = staged[edge.child].renamed[edge.column]
+            # Two keys from one child to one parent (billing and shipping address): name each by its key.
+            self.roles[edge] = (
+                f"_by_{key.removesuffix('_id')}" if pairs[(edge.child, edge.parent)] > 1 else ""
+            )
         names = dedupe(
             [
                 conventions.intermediate_model.format(
                     child=staged[e.child].table, parent=staged[e.parent].table
                 )
+                + self.roles[e]
                 for e in edges
             ]
         )
         for edge, model in zip(edges, names, strict=True):
             child, parent = staged[edge.child], staged[edge.parent]
             key = child.renamed[edge.column]
-            parent_key = parent.renamed[edge.parent_column]
+            role = self.roles[edge]
+            children = docs.words(child.table)
             measures = [
                 ColumnSpec(
                     name=key,
                     expression=key,
-                    description=f"The {docs.words(parent.entity)} these {docs.words(child.table)} belong to.",
+                    description=f"The {docs.words(parent.entity)} these {children} belong to.",
                     tests=[
                         DataTest(name="unique"),
                         DataTest(name="not_null"),
-                        DataTest(name="relationships", to=parent.model, field=parent_key),
+                        DataTest(
+                            name="relationships", to=parent.model, field=parent.renamed[edge.parent_column]
+                        ),
                     ],
                 ),
                 ColumnSpec(
-                    name=f"number_of_{child.table}",
+                    name=f"number_of_{child.table}{role}",
                     expression="count(*)",
-                    description=f"How many {docs.words(child.table)} the {docs.words(parent.entity)} has.",
+                    description=f"How many {children} the {docs.words(parent.entity)} has"
+                    f"{f' (through `{key}`)' if role else ''}.",
                 ),
             ]
-            measures += self.measure_columns(child, edge)
+            measures += self.measure_columns(child, parent, edge)
             aggregates[edge] = self.add(
                 type="create_intermediate",
                 name=model,
                 file_path=self.path(folder, f"{model}.sql"),
                 properties_path=properties,
                 materialized=self.materialized("intermediate"),
-                description=docs.describe_aggregate(child.table, parent.entity),
+                description=docs.describe_aggregate(
+                    child.table, parent.entity, [m.name for m in measures[1:]]
+                ),
                 dependencies=[child.model],
                 spec=AggregateSpec(from_model=child.model, group_key=key, columns=measures),
             )
         return aggregates
 
-    def measure_columns(self, child: _Staged, edge: KeyEdge) -> list[ColumnSpec]:
+    def measure_columns(self, child: _Staged, parent: _Staged, edge: KeyEdge) -> list[ColumnSpec]:
         measures = []
+        role = self.roles[edge]
+        owned = f"the {docs.words(parent.entity)}'s {docs.words(child.table)}"
         for raw_column in child.relation.columns:
             name = child.renamed[raw_column.name]
             if name == child.spec.primary_key or name.endswith("_id") or raw_column.name == edge.column:
@@ -241,20 +261,21 @@ class _Planner:
             if is_numeric(raw_column.data_type) and not _NON_ADDITIVE.search(name):
                 measures.append(
                     ColumnSpec(
-                        name=f"total_{name}",
+                        name=f"total_{name}{role}",
                         expression=f"sum({name})",
-                        description=f"Sum of {docs.words(name)} over the {docs.words(child.table)}.",
+                        description=f"Sum of `{name}` over {owned}.",
                     )
                 )
             elif is_temporal(raw_column.data_type):
-                stem = name
-                for first_last, function in (("first", "min"), ("last", "max")):
+                for first_last, function, superlative in (
+                    ("first", "min", "Earliest"),
+                    ("last", "max", "Latest"),
+                ):
                     measures.append(
                         ColumnSpec(
-                            name=f"{first_last}_{stem}",
+                            name=f"{first_last}_{name}{role}",
                             expression=f"{function}({name})",
-                            description=f"{first_last.capitalize()} {docs.words(name)} among the "
-                            f"{docs.words(child.table)}.",
+                            description=f"{superlative} `{name}` among {owned}.",
                         )
                     )
         return measures
@@ -280,14 +301,18 @@ class _Planner:
         }
         for identifier, role in roles.items():
             base = staged[identifier]
-            base_alias = base.table
+            base_alias = cte_name(base.table)
             outgoing = {staged[identifier].renamed[e.column]: e for e in edges if e.child == identifier}
             columns = []
             for column in base.spec.columns:
                 tests = [t.model_copy() for t in column.tests if t.name != "relationships"]
                 edge = outgoing.get(column.name)
+                description = column.description
                 if edge is not None:
                     parent = staged[edge.parent]
+                    description = docs.describe_foreign_key(
+                        base.entity, parent.entity, mart_names[edge.parent]
+                    )
                     tests.append(
                         DataTest(
                             name="relationships",
@@ -300,7 +325,7 @@ class _Planner:
                         name=column.name,
                         expression=f"{base_alias}.{column.name}",
                         data_type=column.data_type,
-                        description=column.description,
+                        description=description,
                         tests=tests,
                     )
                 )
@@ -311,7 +336,7 @@ class _Planner:
                     continue
                 spec = aggregate.spec
                 assert isinstance(spec, AggregateSpec)
-                alias = f"{staged[edge.child].table}_aggregated"
+                alias = cte_name(f"{staged[edge.child].table}{self.roles[edge]}_aggregated")
                 joined = []
                 for measure in spec.columns[1:]:
                     name = (

@@ -10,9 +10,10 @@ from .naming import needs_quoting
 _BACKTICK_ADAPTERS = frozenset({"bigquery", "databricks", "spark", "clickhouse", "mysql"})
 
 _NUMERIC_TYPE = re.compile(
-    r"(small|big|huge|tiny|u)?int(eger)?\d*\b|numeric|decimal|number|double|real|float|money", re.IGNORECASE
+    r"u?(small|big|huge|tiny)?int(eger)?\d*\b|numeric|decimal|number|double|real|float|money", re.IGNORECASE
 )
 _TEMPORAL_TYPE = re.compile(r"timestamp|date\b|datetime", re.IGNORECASE)
+_COLLECTION_TYPE = re.compile(r"\[\]\s*$|^\s*(array|list|map|struct)\b", re.IGNORECASE)
 
 
 def quote(identifier: str, adapter_type: str) -> str:
@@ -26,9 +27,9 @@ def quote(identifier: str, adapter_type: str) -> str:
 
 def is_numeric(data_type: str) -> bool:
     """True for integer, decimal and floating-point types."""
-    return _NUMERIC_TYPE.match(data_type.strip()) is not None
+    return _NUMERIC_TYPE.match(data_type.strip()) is not None and not _COLLECTION_TYPE.search(data_type)
 
 
 def is_temporal(data_type: str) -> bool:
     """True for date and timestamp types."""
-    return _TEMPORAL_TYPE.match(data_type.strip()) is not None
+    return _TEMPORAL_TYPE.match(data_type.strip()) is not None and not _COLLECTION_TYPE.search(data_type)

@@ -85,7 +85,9 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
     changes = []
     for rendered in files:
         target = resolve_inside(project_dir, rendered.path)
-        before = target.read_text(encoding="utf-8") if target.is_file() else None
+        if target.exists() and not target.is_file():
+            raise PlanError(f"{rendered.path} exists in the project and is not a file")
+        before = read_exact(target) if target.is_file() else None
         if rendered.kind == "yaml":
             merged = merge_properties(before, rendered.path, rendered.models, rendered.sources, policy)
             status: Literal["create", "modify", "unchanged", "kept"] = (
@@ -127,6 +129,11 @@ def unified_diff(changes: list[FileChange]) -> str:
             )
         )
     return "".join(chunks)
+
+
+def read_exact(path: Path) -> str:
+    """A text file's content with its line endings as they are (no newline translation)."""
+    return path.read_bytes().decode("utf-8")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -183,7 +190,7 @@ def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:
                 entry.backup = f"backup/{change.path}"
                 backup = folder / entry.backup
                 backup.parent.mkdir(parents=True, exist_ok=True)
-                backup.write_text(change.before, encoding="utf-8")
+                write_atomic(backup, change.before)
             journal.files.append(entry)
             save_journal(project_dir, journal)  # journal before write: a crash leaves a journal to undo from
             write_atomic(target, change.after)
@@ -201,9 +208,9 @@ def rollback(
     for entry in reversed(journal.files):
         target = project_dir / entry.path
         if entry.backup is not None:
-            write_atomic(target, (folder / entry.backup).read_text(encoding="utf-8"))
-        else:
-            target.unlink(missing_ok=True)
+            write_atomic(target, read_exact(folder / entry.backup))
+        elif target.is_file():
+            target.unlink()
     for directory in reversed(journal.created_dirs):
         path = project_dir / directory
         if path.is_dir() and not any(path.iterdir()):
@@ -245,7 +252,7 @@ def undo(project_dir: Path, run_id: str | None = None) -> Journal:
         raise UsageError(f"cartridge run {journal.run_id} is already {journal.status.replace('_', ' ')}")
     for entry in journal.files:
         target = project_dir / entry.path
-        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        current = read_exact(target) if target.is_file() else None
         if current is None or _sha256(current) != entry.sha256_after:
             raise UsageError(
                 f"{entry.path} changed after run {journal.run_id}; undo it by hand or restore it first"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
 
 from .errors import ConflictError, UsageError
 
@@ -25,19 +26,24 @@ class MergeResult:
     kept: list[str] = field(default_factory=list)  # differing entries left as the user wrote them
 
 
-def _yaml() -> YAML:
+def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
     yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
     yaml.width = 4096  # long descriptions stay on one line instead of folding mid-sentence
     yaml.preserve_quotes = True
     return yaml
 
 
-def dump_yaml(data: Any) -> str:
-    """YAML text in dbt's usual layout (two-space indents, indented sequences)."""
+def dump_yaml(data: Any, like: str | None = None) -> str:
+    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from)."""
+    sequence, offset = 4, 2
+    if like and like.strip():
+        _, sequence, offset = load_yaml_guess_indent(like)
+        sequence, offset = sequence or 4, offset or 0
     buffer = io.StringIO()
-    _yaml().dump(data, buffer)
-    return buffer.getvalue()
+    _yaml(sequence, offset).dump(data, buffer)
+    text = buffer.getvalue()
+    return text.replace("\n", "\r\n") if like and "\r\n" in like else text
 
 
 def load_yaml(text: str, path: str) -> Any:
@@ -71,15 +77,49 @@ def merge_properties(
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy."""
     document = load_yaml(existing, path) if existing else CommentedMap()
+    keys_before = list(document.keys())
     result = MergeResult(text="")
+    appended: dict[str, list[dict[str, Any]]] = {}
     if models:
-        _merge_named(document, "models", models, path, policy, result, label="model ")
+        appended["models"] = _merge_named(document, "models", models, path, policy, result, label="model ")
+    nested = False
     for source in sources:
-        _merge_source(document, source, path, policy, result)
-    result.text = (
-        existing if existing is not None and not (result.added or result.replaced) else dump_yaml(document)
-    )
+        added = _merge_source(document, source, path, policy, result)
+        if added is None:
+            nested = True
+        else:
+            appended.setdefault("sources", []).extend(added)
+    appended = {key: entries for key, entries in appended.items() if entries}
+    if existing is not None and not (result.added or result.replaced):
+        result.text = existing
+    elif existing and not (result.replaced or nested) and len(appended) == 1 and set(appended) <= set(keys_before):
+        # Only new entries at the end of one existing list: insert their text, leave every other byte alone.
+        ((key, entries),) = appended.items()
+        result.text = _insert_after_block(existing, document, keys_before, key, entries)
+    else:
+        result.text = dump_yaml(document, like=existing)
     return result
+
+
+def _insert_after_block(
+    existing: str, document: Any, keys: list[Any], key: str, entries: list[dict[str, Any]]
+) -> str:
+    """`existing` with the entries' YAML inserted at the end of the top-level `key` block."""
+    newline = "\r\n" if "\r\n" in existing else "\n"
+    tail = dump_yaml({key: entries}, like=existing).split(newline, 1)[1]
+    lines = existing.splitlines(keepends=True)
+    position = keys.index(key)
+    if position + 1 < len(keys):
+        end = document.lc.key(keys[position + 1])[0]
+        # Blank lines and comments just above the next key belong to that key, not to this block.
+        while end > 0 and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+            end -= 1
+    else:
+        end = len(lines)
+    head = "".join(lines[:end])
+    if head and not head.endswith(("\n", "\r")):
+        head += newline
+    return head + tail + "".join(lines[end:])
 
 
 def _entries(document: Any, key: str) -> Any:
@@ -98,8 +138,10 @@ def _merge_named(
     policy: ConflictPolicy,
     result: MergeResult,
     label: str,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Merge entries by name into `parent[key]`; return the entries that were appended."""
     current = _entries(parent, key)
+    appended = []
     for entry in entries:
         name = entry["name"]
         index = next(
@@ -107,6 +149,7 @@ def _merge_named(
         )
         if index is None:
             current.append(entry)
+            appended.append(entry)
             result.added.append(f"{label}{name}")
         elif _plain(current[index]) == _plain(entry):
             result.unchanged.append(f"{label}{name}")
@@ -120,17 +163,20 @@ def _merge_named(
                 f"{path} already defines {label}{name} differently; "
                 "rerun with --on-conflict skip or --on-conflict overwrite"
             )
+    return appended
 
 
 def _merge_source(
     document: Any, source: dict[str, Any], path: str, policy: ConflictPolicy, result: MergeResult
-) -> None:
+) -> list[dict[str, Any]] | None:
+    """Merge one source; return it when appended whole, None when merged into an existing source."""
     current = _entries(document, "sources")
     existing = next((s for s in current if isinstance(s, dict) and s.get("name") == source["name"]), None)
     if existing is None:
         current.append(source)
         result.added.append(f"source {source['name']}")
-        return
+        return [source]
     _merge_named(
         existing, "tables", source["tables"], path, policy, result, label=f"source table {source['name']}."
     )
+    return None

@@ -1,0 +1,199 @@
+"""Unit tests of cartridge_bridge.yaml_merge.merge_properties: add-only merges that keep the user's YAML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from cartridge_bridge.errors import ConflictError, UsageError
+from cartridge_bridge.yaml_merge import merge_properties
+
+YAML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "yaml"
+PATH = "models/staging/shop/_shop__models.yml"
+
+
+def fixture(name: str) -> str:
+    return (YAML_FIXTURES / name).read_text(encoding="utf-8")
+
+
+def model(name: str = "stg_shop__orders", description: str = "One row per order.") -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": description,
+        "columns": [
+            {
+                "name": "order_id",
+                "description": "Primary key of the order.",
+                "data_type": "integer",
+                "data_tests": ["unique", "not_null"],
+            }
+        ],
+    }
+
+
+ORDERS_BLOCK = """\
+  - name: stg_shop__orders
+    description: One row per order.
+    columns:
+      - name: order_id
+        description: Primary key of the order.
+        data_type: integer
+        data_tests:
+          - unique
+          - not_null
+"""
+
+
+def test_new_file_is_written_in_dbt_layout() -> None:
+    result = merge_properties(None, PATH, [model()], [], "fail")
+    assert result.text == "models:\n" + ORDERS_BLOCK
+    assert result.added == ["model stg_shop__orders"]
+    assert (result.unchanged, result.replaced, result.kept) == ([], [], [])
+
+
+def test_new_file_with_models_and_sources() -> None:
+    source = {"name": "shop", "schema": "raw_shop", "tables": [{"name": "orders"}]}
+    result = merge_properties(None, PATH, [model()], [source], "fail")
+    assert YAML(typ="safe").load(result.text) == {"models": [model()], "sources": [source]}
+    assert result.added == ["model stg_shop__orders", "source shop"]
+
+
+def test_long_descriptions_stay_on_one_line() -> None:
+    long = "word " * 60 + "end."
+    result = merge_properties(None, PATH, [model(description=long)], [], "fail")
+    assert f"    description: {long}\n" in result.text
+
+
+def test_adding_a_model_keeps_the_users_file_byte_for_byte() -> None:
+    existing = fixture("legacy_models.yml")
+    result = merge_properties(existing, PATH, [model()], [], "fail")
+    assert result.text == existing + ORDERS_BLOCK
+    assert result.added == ["model stg_shop__orders"]
+
+
+def test_merging_twice_changes_nothing_the_second_time() -> None:
+    once = merge_properties(fixture("legacy_models.yml"), PATH, [model()], [], "fail").text
+    twice = merge_properties(once, PATH, [model()], [], "fail")
+    assert twice.text == once
+    assert twice.unchanged == ["model stg_shop__orders"]
+    assert twice.added == []
+
+
+def test_identical_entry_leaves_the_text_untouched() -> None:
+    existing = fixture("legacy_models.yml") + ORDERS_BLOCK
+    result = merge_properties(existing, PATH, [model()], [], "fail")
+    assert result.text is existing
+    assert result.unchanged == ["model stg_shop__orders"]
+
+
+def test_identical_entry_in_another_layout_counts_as_unchanged() -> None:
+    existing = (
+        "models:\n"
+        "- name: stg_shop__orders\n"
+        "  description: 'One row per order.'\n"
+        "  columns: [{name: order_id, description: Primary key of the order., data_type: integer,"
+        " data_tests: [unique, not_null]}]\n"
+    )
+    result = merge_properties(existing, PATH, [model()], [], "fail")
+    assert result.text is existing
+    assert result.unchanged == ["model stg_shop__orders"]
+
+
+def test_differing_entry_fails_under_fail() -> None:
+    existing = "models:\n" + ORDERS_BLOCK.replace("One row per order.", "Orders, edited by hand.")
+    with pytest.raises(ConflictError) as caught:
+        merge_properties(existing, PATH, [model()], [], "fail")
+    message = str(caught.value)
+    assert message.startswith(f"{PATH} already defines model stg_shop__orders differently")
+    assert "--on-conflict skip" in message
+
+
+def test_differing_entry_is_kept_under_skip() -> None:
+    existing = "models:\n" + ORDERS_BLOCK.replace("One row per order.", "Orders, edited by hand.")
+    result = merge_properties(existing, PATH, [model(), model("stg_shop__customers")], [], "skip")
+    assert result.kept == ["model stg_shop__orders"]
+    assert result.added == ["model stg_shop__customers"]
+    assert result.text.startswith(existing)
+    assert "Orders, edited by hand." in result.text
+
+
+def test_differing_entry_alone_under_skip_leaves_the_text_untouched() -> None:
+    existing = "models:\n" + ORDERS_BLOCK.replace("One row per order.", "Orders, edited by hand.")
+    result = merge_properties(existing, PATH, [model()], [], "skip")
+    assert result.text is existing
+    assert result.kept == ["model stg_shop__orders"]
+
+
+def test_differing_entry_is_replaced_under_overwrite() -> None:
+    existing = "# header\nmodels:\n" + ORDERS_BLOCK.replace("One row per order.", "Orders, edited by hand.")
+    result = merge_properties(existing, PATH, [model()], [], "overwrite")
+    assert result.replaced == ["model stg_shop__orders"]
+    assert result.text == "# header\nmodels:\n" + ORDERS_BLOCK
+    assert "edited by hand" not in result.text
+
+
+def test_adding_a_table_to_an_existing_source() -> None:
+    existing = fixture("shop_sources.yml")
+    source = {
+        "name": "shop",
+        "schema": "raw_shop",
+        "description": "A description that differs from the user's is not a conflict.",
+        "tables": [
+            {"name": "customers", "description": "Registered shop customers."},
+            {"name": "orders", "description": "Raw orders."},
+        ],
+    }
+    result = merge_properties(existing, "models/_sources.yml", [], [source], "fail")
+    assert result.added == ["source table shop.orders"]
+    assert result.unchanged == ["source table shop.customers"]
+    expected = existing.replace(
+        "        description: Registered shop customers.\n",
+        "        description: Registered shop customers.\n"
+        "      - name: orders\n"
+        "        description: Raw orders.\n",
+    )
+    assert result.text == expected
+
+
+def test_adding_a_new_source_next_to_existing_ones() -> None:
+    existing = fixture("shop_sources.yml")
+    source = {"name": "stripe", "schema": "raw_stripe", "tables": [{"name": "charges"}]}
+    result = merge_properties(existing, "models/_sources.yml", [], [source], "fail")
+    assert result.added == ["source stripe"]
+    assert (
+        result.text
+        == existing + "  - name: stripe\n    schema: raw_stripe\n    tables:\n      - name: charges\n"
+    )
+
+
+def test_differing_source_table_conflicts_with_its_full_name() -> None:
+    source = {"name": "shop", "tables": [{"name": "customers", "description": "Someone else's words."}]}
+    with pytest.raises(ConflictError, match=r"defines source table shop\.customers differently"):
+        merge_properties(fixture("shop_sources.yml"), "models/_sources.yml", [], [source], "fail")
+
+
+def test_empty_existing_file_is_treated_as_new() -> None:
+    result = merge_properties("", PATH, [model()], [], "fail")
+    assert result.text == "models:\n" + ORDERS_BLOCK
+
+
+def test_invalid_yaml_is_refused_naming_the_path() -> None:
+    with pytest.raises(UsageError, match=f"^{re.escape(PATH)} is not valid YAML: "):
+        merge_properties("models:\n  - name: [unclosed\n", PATH, [model()], [], "fail")
+
+
+@pytest.mark.parametrize("text", ["- name: stg_legacy\n", "just text\n", "42\n"])
+def test_non_mapping_top_level_is_refused_naming_the_path(text: str) -> None:
+    with pytest.raises(UsageError, match=f"^{re.escape(PATH)} is not a YAML mapping at its top level$"):
+        merge_properties(text, PATH, [model()], [], "fail")
+
+
+def test_comment_above_the_next_key_stays_with_it() -> None:
+    existing = fixture("legacy_models_then_sources.yml")
+    result = merge_properties(existing, PATH, [model()], [], "fail")
+    assert "# The sources these models read; keep this comment with them.\nsources:\n" in result.text
+    assert result.text.replace(ORDERS_BLOCK, "", 1) == existing
