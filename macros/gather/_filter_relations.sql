@@ -10,6 +10,22 @@
   {{ return(kept) }}
 {%- endmacro %}
 
+{#- Fail when a `select` glob matches no relation at all: a typo there would silently gather nothing. -#}
+{% macro _require_select_matches(select, relations, schemas) -%}
+  {%- set names = relations | map(attribute='identifier') | list -%}
+  {%- for glob in select -%}
+    {%- set ns = namespace(found=false) -%}
+    {%- for name in names if not ns.found -%}
+      {%- set ns.found = cartridge._glob_match(name, [glob]) -%}
+    {%- endfor -%}
+    {%- if not ns.found -%}
+      {{ exceptions.raise_compiler_error(
+          "cartridge.gather: argument 'select': glob " ~ cartridge._show(glob)
+          ~ " matches no relation in schemas " ~ cartridge._show(schemas) ~ " (globs are case-sensitive)") }}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endmacro %}
+
 {#- True when `name` matches one of the shell-style globs (`*`, `?`), case-sensitively. -#}
 {% macro _glob_match(name, globs) -%}
   {%- for glob in globs -%}

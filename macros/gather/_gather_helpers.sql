@@ -1,9 +1,42 @@
-{#- A relation entry of the gather document, before its columns are added. -#}
-{% macro _new_relation(schema, identifier, relation_type, comment) -%}
-  {{ return({
-      'database': target.database, 'schema': schema, 'identifier': identifier,
-      'type': relation_type, 'comment': comment, 'columns': [],
-      'primary_key': [], 'foreign_keys': []}) }}
+{#- The relations of one schema as gather entries, from rows every adapter version shapes alike:
+    relation_rows (identifier, type, comment);
+    column_rows (identifier, name, data_type, position, nullable, comment);
+    key_rows (identifier, 'p' or 'f', columns as JSON, ref_schema, ref_identifier, ref_columns as JSON).
+    An empty comment becomes null: DuckDB keeps '' where PostgreSQL drops the comment. -#}
+{% macro _assemble_relations(schema, relation_rows, column_rows, key_rows) -%}
+  {%- set by_name = {} -%}
+  {%- set relations = [] -%}
+  {%- for row in relation_rows -%}
+    {%- set relation = {
+        'database': target.database, 'schema': schema, 'identifier': row[0],
+        'type': row[1], 'comment': row[2] or none, 'columns': [],
+        'primary_key': [], 'foreign_keys': []} -%}
+    {%- do by_name.update({row[0]: relation}) -%}
+    {%- do relations.append(relation) -%}
+  {%- endfor -%}
+  {%- for row in column_rows if row[0] in by_name -%}
+    {%- do by_name[row[0]]['columns'].append({
+        'name': row[1], 'data_type': row[2], 'position': row[3] | int,
+        'nullable': cartridge._as_bool(row[4]), 'comment': row[5] or none}) -%}
+  {%- endfor -%}
+  {%- for row in key_rows if row[0] in by_name -%}
+    {%- if row[1] == 'p' -%}
+      {%- do by_name[row[0]].update({'primary_key': fromjson(row[2])}) -%}
+    {%- else -%}
+      {%- do by_name[row[0]]['foreign_keys'].append({
+          'columns': fromjson(row[2]), 'ref_schema': row[3], 'ref_identifier': row[4],
+          'ref_columns': fromjson(row[5])}) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(relations) }}
+{%- endmacro %}
+
+{#- A catalog's yes/no as a boolean: information_schema spells it 'YES'/'NO', catalogs with booleans use them. -#}
+{% macro _as_bool(value) -%}
+  {%- if value is boolean -%}
+    {{ return(value) }}
+  {%- endif -%}
+  {{ return((value | string | upper) in ('YES', 'TRUE', 'Y', '1')) }}
 {%- endmacro %}
 
 {#- `value` as a single-quoted SQL string literal. -#}
@@ -14,9 +47,14 @@
 {#- Fail with a compiler error when `schema` does not exist in the target database. -#}
 {% macro _require_schema(schema) -%}
   {%- set sql -%}
-    select count(*) from information_schema.schemata where schema_name = {{ cartridge._string_literal(schema) }}
+    select count(*) from information_schema.schemata
+    where schema_name = {{ cartridge._string_literal(schema) }}
+      and catalog_name = {{ cartridge._string_literal(target.database) }}
   {%- endset -%}
   {%- if (run_query(sql).rows[0][0] | int) == 0 -%}
-    {{ exceptions.raise_compiler_error("cartridge.gather: schemas: schema '" ~ schema ~ "' does not exist in database '" ~ target.database ~ "'") }}
+    {{ exceptions.raise_compiler_error(
+        "cartridge.gather: argument 'schemas': schema " ~ cartridge._show(schema)
+        ~ " does not exist in database " ~ cartridge._show(target.database)
+        ~ " (schema names are matched exactly, case included)") }}
   {%- endif -%}
 {%- endmacro %}

@@ -1,4 +1,5 @@
-{#- The relations of one schema with their columns and keys, from a fixed number of queries per schema. -#}
+{#- The relations of one schema with their columns and keys, from a fixed number of queries per schema.
+    Schema and database names enter the SQL only as escaped string literals, never as identifiers. -#}
 {% macro _gather_schema(schema) -%}
   {{ return(adapter.dispatch('_gather_schema', 'cartridge')(schema)) }}
 {%- endmacro %}
@@ -19,36 +20,38 @@
     where table_schema = {{ literal }} and table_catalog = {{ database }}
     order by table_name, ordinal_position
   {%- endset -%}
-  {%- set relation_rows = run_query(relations_sql).rows -%}
+  {%- set relation_rows = [] -%}
+  {%- for row in run_query(relations_sql).rows -%}
+    {%- set table_type = row[1] | string | upper -%}
+    {%- set relation_type = 'materialized_view' if 'MATERIALIZED' in table_type
+        else ('view' if 'VIEW' in table_type else 'table') -%}
+    {%- do relation_rows.append([row[0], relation_type, none]) -%}
+  {%- endfor -%}
   {%- if relation_rows | length == 0 -%}
     {%- do cartridge._require_schema(schema) -%}
+    {{ return([]) }}
   {%- endif -%}
-  {%- set by_name = {} -%}
-  {%- set relations = [] -%}
-  {%- for row in relation_rows -%}
-    {%- set relation = cartridge._new_relation(schema, row[0], 'view' if 'VIEW' in (row[1] | upper) else 'table', none) -%}
-    {%- do by_name.update({row[0]: relation}) -%}
-    {%- do relations.append(relation) -%}
+  {%- set column_rows = [] -%}
+  {%- for row in run_query(columns_sql).rows -%}
+    {%- do column_rows.append([row[0], row[1], row[2], row[3], row[4], none]) -%}
   {%- endfor -%}
-  {%- for row in run_query(columns_sql).rows if row[0] in by_name -%}
-    {%- do by_name[row[0]]['columns'].append({
-        'name': row[1], 'data_type': row[2], 'position': row[3] | int,
-        'nullable': (row[4] | string | upper) in ('YES', 'TRUE'), 'comment': none}) -%}
-  {%- endfor -%}
-  {{ return(relations) }}
+  {{ return(cartridge._assemble_relations(schema, relation_rows, column_rows, [])) }}
 {%- endmacro %}
 
 {#- PostgreSQL: pg_catalog gives exact types (with precision), comments, and declared primary and foreign keys. -#}
 {% macro postgres___gather_schema(schema) -%}
   {%- set literal = cartridge._string_literal(schema) -%}
+  {#- Partitions are reported through their parent only. -#}
+  {%- set relations_filter -%}
+    n.nspname = {{ literal }} and c.relkind in ('r', 'p', 'v', 'm', 'f') and not c.relispartition
+  {%- endset -%}
   {%- set relations_sql -%}
     select c.relname,
            case c.relkind when 'v' then 'view' when 'm' then 'materialized_view' else 'table' end,
            obj_description(c.oid, 'pg_class')
     from pg_catalog.pg_class c
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = {{ literal }} and c.relkind in ('r', 'p', 'v', 'm', 'f')
-      and not c.relispartition
+    where {{ relations_filter }}
     order by c.relname
   {%- endset -%}
   {%- set columns_sql -%}
@@ -58,8 +61,7 @@
     from pg_catalog.pg_attribute a
     join pg_catalog.pg_class c on c.oid = a.attrelid
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-    where n.nspname = {{ literal }} and c.relkind in ('r', 'p', 'v', 'm', 'f')
-      and a.attnum > 0 and not a.attisdropped
+    where {{ relations_filter }} and a.attnum > 0 and not a.attisdropped
     order by c.relname, a.attnum
   {%- endset -%}
   {%- set keys_sql -%}
@@ -76,7 +78,7 @@
     join pg_catalog.pg_namespace n on n.oid = c.relnamespace
     left join pg_catalog.pg_class rc on rc.oid = k.confrelid
     left join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
-    where n.nspname = {{ literal }} and k.contype in ('p', 'f')
+    where {{ relations_filter }} and k.contype in ('p', 'f')
     order by c.relname, k.conname
   {%- endset -%}
   {%- set relation_rows = run_query(relations_sql).rows -%}
@@ -84,26 +86,47 @@
     {%- do cartridge._require_schema(schema) -%}
     {{ return([]) }}
   {%- endif -%}
-  {%- set by_name = {} -%}
-  {%- set relations = [] -%}
-  {%- for row in relation_rows -%}
-    {%- set relation = cartridge._new_relation(schema, row[0], row[1], row[2]) -%}
-    {%- do by_name.update({row[0]: relation}) -%}
-    {%- do relations.append(relation) -%}
-  {%- endfor -%}
-  {%- for row in run_query(columns_sql).rows -%}
-    {%- do by_name[row[0]]['columns'].append({
-        'name': row[1], 'data_type': row[2], 'position': row[3] | int,
-        'nullable': row[4], 'comment': row[5]}) -%}
-  {%- endfor -%}
-  {%- for row in run_query(keys_sql).rows if row[0] in by_name -%}
-    {%- if row[1] == 'p' -%}
-      {%- do by_name[row[0]].update({'primary_key': fromjson(row[2])}) -%}
-    {%- else -%}
-      {%- do by_name[row[0]]['foreign_keys'].append({
-          'columns': fromjson(row[2]), 'ref_schema': row[3], 'ref_identifier': row[4],
-          'ref_columns': fromjson(row[5])}) -%}
-    {%- endif -%}
-  {%- endfor -%}
-  {{ return(relations) }}
+  {{ return(cartridge._assemble_relations(
+      schema, relation_rows, run_query(columns_sql).rows, run_query(keys_sql).rows)) }}
+{%- endmacro %}
+
+{#- DuckDB: information_schema works there, but the duckdb_* catalog functions add table, view and column
+    comments and the declared primary and foreign keys. DuckDB only allows a foreign key to a table of the
+    same schema, so that schema is the reference's schema. -#}
+{% macro duckdb___gather_schema(schema) -%}
+  {%- set relations_filter -%}
+    database_name = {{ cartridge._string_literal(target.database) }}
+    and schema_name = {{ cartridge._string_literal(schema) }}
+  {%- endset -%}
+  {%- set relations_sql -%}
+    select table_name, 'table', comment from duckdb_tables()
+    where {{ relations_filter }} and not internal and not temporary
+    union all
+    select view_name, 'view', comment from duckdb_views()
+    where {{ relations_filter }} and not internal and not temporary
+    order by 1
+  {%- endset -%}
+  {%- set columns_sql -%}
+    select table_name, column_name, data_type, column_index, is_nullable, comment
+    from duckdb_columns()
+    where {{ relations_filter }} and not internal
+    order by table_name, column_index
+  {%- endset -%}
+  {%- set keys_sql -%}
+    select table_name,
+           case constraint_type when 'PRIMARY KEY' then 'p' else 'f' end,
+           to_json(constraint_column_names)::varchar,
+           schema_name, referenced_table,
+           to_json(referenced_column_names)::varchar
+    from duckdb_constraints()
+    where {{ relations_filter }} and constraint_type in ('PRIMARY KEY', 'FOREIGN KEY')
+    order by table_name, constraint_index
+  {%- endset -%}
+  {%- set relation_rows = run_query(relations_sql).rows -%}
+  {%- if relation_rows | length == 0 -%}
+    {%- do cartridge._require_schema(schema) -%}
+    {{ return([]) }}
+  {%- endif -%}
+  {{ return(cartridge._assemble_relations(
+      schema, relation_rows, run_query(columns_sql).rows, run_query(keys_sql).rows)) }}
 {%- endmacro %}

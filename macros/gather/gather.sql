@@ -1,28 +1,26 @@
-{#- Print one JSON document with the relations, columns and keys of the given raw schemas. -#}
+{#- Print one JSON document (schemas/gather.v1.schema.json) with the relations, columns and keys of the given raw schemas. -#}
 {% macro gather(schemas, select=none, exclude=none) -%}
   {{ return(adapter.dispatch('gather', 'cartridge')(schemas, select, exclude)) }}
 {%- endmacro %}
 
 {% macro default__gather(schemas, select=none, exclude=none) -%}
-  {%- set schemas = cartridge._check_name_list('schemas', schemas, required=true) -%}
-  {%- set select = cartridge._check_name_list('select', select) -%}
-  {%- set exclude = cartridge._check_name_list('exclude', exclude) -%}
+  {#- Schema names are case-sensitive in the warehouse, so duplicates are dropped case-sensitively too. -#}
+  {%- set schemas = cartridge._check_name_list('gather', 'schemas', schemas, required=true)
+      | unique(case_sensitive=true) | list -%}
+  {%- set select = cartridge._check_name_list('gather', 'select', select) -%}
+  {%- set exclude = cartridge._check_name_list('gather', 'exclude', exclude) -%}
   {%- if execute -%}
-    {%- set relations = [] -%}
+    {%- set found = [] -%}
     {%- for schema in schemas -%}
-      {%- set found = cartridge._gather_schema(schema) -%}
-      {%- set kept = cartridge._filter_relations(found, select, exclude) -%}
-      {%- if select and not kept -%}
-        {{ exceptions.raise_compiler_error("cartridge.gather: select " ~ tojson(select) ~ " matches no relation in schema '" ~ schema ~ "'") }}
-      {%- endif -%}
-      {%- do relations.extend(kept) -%}
+      {%- do found.extend(cartridge._gather_schema(schema)) -%}
     {%- endfor -%}
+    {%- do cartridge._require_select_matches(select, found, schemas) -%}
     {%- set document = {
         'cartridge_gather_version': 1,
         'adapter_type': adapter.type(),
         'database': target.database,
         'schemas': schemas,
-        'relations': relations,
+        'relations': cartridge._filter_relations(found, select, exclude),
     } -%}
     {{ print(tojson(document)) }}
   {%- endif -%}
