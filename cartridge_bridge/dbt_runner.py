@@ -72,13 +72,15 @@ class DbtProject:
         self.project_dir = project_dir.resolve()
         self.profiles_dir = profiles_dir.resolve() if profiles_dir else None
         self.target = target
+        # dbt's own parsed manifest from our last parse: run-operation reuses it (≈0.04 s instead of ≈0.8 s).
+        self._parsed: Any = None
 
     @property
     def manifest_path(self) -> Path:
         """Where `dbt parse` leaves the manifest (the default target path)."""
         return self.project_dir / "target" / "manifest.json"
 
-    def invoke(self, command: list[str]) -> Invocation:
+    def invoke(self, command: list[str], reuse_manifest: bool = False) -> Invocation:
         """Run one dbt command in this process and collect its events."""
         from dbt.cli.main import dbtRunner
 
@@ -101,7 +103,10 @@ class DbtProject:
             if self.target:
                 args += ["--target", self.target]
         with _DBT_LOCK:
-            outcome = dbtRunner(callbacks=[on_event]).invoke(["--log-level", "none", *args])
+            manifest = self._parsed if reuse_manifest else None
+            outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(
+                ["--log-level", "none", *args]
+            )
         captured.success = outcome.success
         captured.result = outcome.result
         if outcome.exception is not None:
@@ -118,12 +123,14 @@ class DbtProject:
         """Parse the project and write target/manifest.json, failing with dbt's own message."""
         run = self.invoke(["parse"])
         if not run.success:
+            self._parsed = None
             raise ProjectError(f"dbt parse failed in {self.project_dir}: {run.error_text()}")
+        self._parsed = run.result
         return run
 
     def run_operation(self, macro: str, args: dict[str, Any]) -> str:
         """Run a macro and return what it printed (the macro's return value is discarded by dbt)."""
-        run = self.invoke(["run-operation", macro, "--args", json.dumps(args)])
+        run = self.invoke(["run-operation", macro, "--args", json.dumps(args)], reuse_manifest=True)
         if not run.success:
             raise ProjectError(f"dbt run-operation {macro} failed: {run.error_text()}")
         return "\n".join(run.printed)
