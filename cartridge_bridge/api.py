@@ -140,6 +140,8 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
         config.conventions,
         options.source_name or config.source_name,
         nests_test_arguments_by_default(),
+        config.convention_confidence,
+        config.context_budget_tokens,
     )
     return project, context
 
@@ -185,11 +187,12 @@ def apply_plan(
         context = build_context(
             project.dbt.project_dir, project.manifest, None, project.config.conventions,
             nested_test_arguments_default=nests_test_arguments_by_default(),
+            min_confidence=project.config.convention_confidence,
         )  # fmt: skip
         validate_plan(plan, context)
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
-    render_options = RenderOptions(nested_test_arguments=context.nested_test_arguments)
+    render_options = RenderOptions.of(context.conventions, context.nested_test_arguments)
     project_dir = project.dbt.project_dir
     relaxed: list[str] = []
     for attempt in (1, 2):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ruamel.yaml import YAML, YAMLError
 
 from .errors import UsageError
@@ -29,9 +29,33 @@ class Conventions(BaseModel):
     fact_model: str = "fct_{table}"
     marts_dir: str = "marts"
     marts_properties_file: str = "_marts__models.yml"
+    sources_dir: str = "staging/{source}"
     staging_materialized: str = "view"
     intermediate_materialized: str = "view"
     marts_materialized: str = "table"
+    sql_import_ctes: bool = True
+    sql_leading_commas: bool = False
+    sql_keyword_case: Literal["lower", "upper"] = "lower"
+    sql_indent: int = Field(default=4, ge=1, le=8)
+    test_primary_keys: bool = True
+    test_relationships: bool = True
+    describe_models: bool = True
+    describe_columns: bool = True
+
+    def fill(self, setting: str, **values: str) -> str:
+        """A naming setting with its placeholders filled, e.g. `stg_{source}__{table}` → `stg_shop__orders`."""
+        template = str(getattr(self, setting))
+        try:
+            return template.format_map(values)
+        except KeyError as missing:
+            known = ", ".join(f"{{{key}}}" for key in values)
+            raise UsageError(
+                f"conventions.{setting} ({template!r}) uses {{{missing.args[0]}}}; there it can use {known}"
+            ) from None
+        except (ValueError, IndexError) as error:
+            raise UsageError(
+                f"conventions.{setting} ({template!r}) is not a valid name template: {error}"
+            ) from None
 
 
 class CartridgeConfig(BaseModel):
@@ -44,6 +68,11 @@ class CartridgeConfig(BaseModel):
     select: list[str] = []
     exclude: list[str] = []
     conventions: Conventions = Conventions()
+    # Inferred conventions weaker than this (0–1, a Wilson bound: 1 of 1 ≈ 0.38, 2 of 2 ≈ 0.55, 4 of 5 ≈ 0.51) give way
+    # to dbt Labs' defaults.
+    convention_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    # How much of the existing project a planner sees (estimated tokens; see relevance.estimate_tokens).
+    context_budget_tokens: int = Field(default=6000, ge=500)
     model: str | None = None
     on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
     build: bool = True

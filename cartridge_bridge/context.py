@@ -9,10 +9,18 @@ from pydantic import BaseModel, ConfigDict
 from ruamel.yaml import YAML, YAMLError
 
 from .config import Conventions
+from .conventions import (
+    InferredConventions,
+    apply_pinned,
+    configured_materialization,
+    infer_conventions,
+    pinned_settings,
+)
 from .errors import ProjectError, UsageError
 from .facts import GATHER_VERSION, RawRelation, WarehouseFacts
 from .manifest import Manifest
 from .naming import snake_case
+from .relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
 
 
 class RawSchema(BaseModel):
@@ -39,10 +47,13 @@ class ProjectContext(BaseModel):
     strategy: Literal["greenfield", "brownfield"]
     existing_models: list[str]
     existing_sources: list[str]  # as "source_name.table_name"
-    conventions: Conventions
+    conventions: Conventions  # what the planner follows: pinned settings over inferred ones
+    convention_findings: InferredConventions  # each convention with its evidence and confidence
     configured_materializations: dict[str, str]  # layer folder → materialization set in dbt_project.yml
     nested_test_arguments: bool = True  # dbt's require_generic_test_arguments_property for this project
     raw_schemas: list[RawSchema]
+    # Brownfield: the existing models related to the new tables, within a token budget (None when greenfield).
+    relevant: RelevantSlice | None = None
 
     def taken_names(self) -> set[str]:
         """Model and source names a plan must not reuse."""
@@ -63,25 +74,6 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
     return data
 
 
-def configured_materialization(project_file: dict[str, Any], folder: str) -> str | None:
-    """The materialization dbt_project.yml sets for models under `folder` (e.g. `staging/shop`), if any."""
-    models = project_file.get("models") or {}
-    found = _materialized(models)  # `+materialized` right under `models:` applies to every package
-    tree = models.get(project_file["name"]) or {}
-    found = _materialized(tree) or found
-    for part in Path(folder).parts:
-        tree = tree.get(part) if isinstance(tree, dict) else None
-        if not isinstance(tree, dict):
-            break
-        found = _materialized(tree) or found
-    return found
-
-
-def _materialized(config: dict[str, Any]) -> str | None:
-    value = config.get("+materialized", config.get("materialized"))
-    return value if isinstance(value, str) else None
-
-
 def default_source_name(schema_name: str) -> str:
     """`raw_stripe` → `stripe`; other schema names are used as they are, in snake_case."""
     name = snake_case(schema_name)
@@ -98,9 +90,16 @@ def build_context(
     conventions: Conventions,
     source_name: str | None = None,
     nested_test_arguments_default: bool = True,
+    min_confidence: float = 0.5,
+    budget_tokens: int = DEFAULT_BUDGET,
 ) -> ProjectContext:
-    """Combine the manifest, dbt_project.yml, the warehouse facts and the conventions into one context."""
+    """Combine the manifest, dbt_project.yml, the warehouse facts and the conventions into one context.
+
+    `conventions` are the settings of cartridge.yml: those the user wrote beat what is inferred.
+    """
     project_file = read_project_file(project_dir)
+    findings = apply_pinned(infer_conventions(manifest, project_file), pinned_settings(conventions))
+    conventions = findings.conventions(min_confidence)
     if facts is None:
         facts = WarehouseFacts(
             cartridge_gather_version=GATHER_VERSION,
@@ -137,6 +136,8 @@ def build_context(
         for layer, folder in layer_dirs.items()
         if (found := configured_materialization(project_file, folder)) is not None
     }
+    new_relations = [r for raw in raw_schemas for r in raw.relations if r.identifier not in raw.covered]
+    relevant = relevant_slice(manifest, new_relations, budget_tokens) if models and new_relations else None
     return ProjectContext(
         project_name=project_file["name"],
         project_dir=str(project_dir),
@@ -146,6 +147,7 @@ def build_context(
         existing_models=models,
         existing_sources=sorted(f"{s.source_name}.{s.name}" for s in sources),
         conventions=conventions,
+        convention_findings=findings,
         configured_materializations=configured,
         nested_test_arguments=bool(
             (project_file.get("flags") or {}).get(
@@ -153,4 +155,5 @@ def build_context(
             )
         ),
         raw_schemas=raw_schemas,
+        relevant=relevant,
     )

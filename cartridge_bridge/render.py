@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .config import Conventions
 from .naming import cte_name
 from .plan import (
     AggregateSpec,
@@ -17,6 +18,7 @@ from .plan import (
     StagingSpec,
     output_columns,
 )
+from .sql_style import SqlStyle, restyle
 from .templates_env import environment
 
 _TEMPLATES = {StagingSpec: "staging.sql.j2", AggregateSpec: "aggregate.sql.j2", MartSpec: "mart.sql.j2"}
@@ -35,9 +37,22 @@ class RenderedFile:
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Project settings that change how YAML is written."""
+    """Project settings that change how files are written."""
 
     nested_test_arguments: bool = True  # dbt ≥1.10 `arguments:` under generic tests
+    style: SqlStyle = field(default_factory=SqlStyle)
+    describe_models: bool = True
+    describe_columns: bool = True
+
+    @classmethod
+    def of(cls, conventions: Conventions, nested_test_arguments: bool) -> RenderOptions:
+        """The options a project's conventions and dbt flags ask for."""
+        return cls(
+            nested_test_arguments=nested_test_arguments,
+            style=SqlStyle.of(conventions),
+            describe_models=conventions.describe_models,
+            describe_columns=conventions.describe_columns,
+        )
 
 
 def render_plan(plan: ExecutionPlan, options: RenderOptions | None = None) -> list[RenderedFile]:
@@ -50,18 +65,23 @@ def render_plan(plan: ExecutionPlan, options: RenderOptions | None = None) -> li
             yaml_file = files.setdefault(action.file_path, RenderedFile(action.file_path, "yaml"))
             yaml_file.sources.append(_source_entry(spec, options))
             continue
-        files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action))
+        files[action.file_path] = RenderedFile(
+            action.file_path, "sql", text=render_sql(action, options.style)
+        )
         if action.properties_path:
             yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
             yaml_file.models.append(_model_entry(action, options))
     return list(files.values())
 
 
-def render_sql(action: PlanAction) -> str:
-    """The SQL of one model action."""
+def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
+    """The SQL of one model action, in the project's SQL style."""
+    style = style or SqlStyle()
     template = environment().get_template(_TEMPLATES[type(action.spec)])
     alias = action.spec.from_model.split("__")[-1] if isinstance(action.spec, AggregateSpec) else ""
-    return template.render(action=action, spec=action.spec, alias=_cte_name(alias))
+    return restyle(
+        template.render(action=action, spec=action.spec, alias=_cte_name(alias), style=style), style
+    )
 
 
 def _cte_name(model: str) -> str:
@@ -73,12 +93,18 @@ def _cte_name(model: str) -> str:
 
 def _model_entry(action: PlanAction, options: RenderOptions) -> dict[str, Any]:
     assert not isinstance(action.spec, SourceSpec)
-    columns = output_columns(action.spec)
-    return {
-        "name": action.name,
-        "description": action.description,
-        "columns": [_column_entry(c, options) for c in columns],
-    }
+    entry: dict[str, Any] = {"name": action.name}
+    if options.describe_models:
+        entry["description"] = action.description
+    columns = _columns(output_columns(action.spec), options)
+    if columns:
+        entry["columns"] = columns
+    return entry
+
+
+def _columns(columns: list[ColumnSpec], options: RenderOptions) -> list[dict[str, Any]]:
+    """Column entries; a project that does not describe columns only lists those that carry tests."""
+    return [_column_entry(c, options) for c in columns if options.describe_columns or c.tests]
 
 
 def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
@@ -86,7 +112,8 @@ def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
     if spec.database:
         entry["database"] = spec.database
     entry["schema"] = spec.schema_name
-    entry["description"] = spec.description
+    if options.describe_models:
+        entry["description"] = spec.description
     if spec.quote_schema:
         entry["quoting"] = {"schema": True}
     tables = []
@@ -96,15 +123,23 @@ def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
             item["identifier"] = table.identifier
         if table.quote_identifier:
             item["quoting"] = {"identifier": True}
-        item["description"] = table.description
-        item["columns"] = [_column_entry(c, options) for c in table.columns]
+        if options.describe_models:
+            item["description"] = table.description
+        columns = _columns(table.columns, options)
+        if columns:
+            item["columns"] = columns
         tables.append(item)
     entry["tables"] = tables
     return entry
 
 
 def _column_entry(column: ColumnSpec, options: RenderOptions) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": column.name, "description": column.description}
+    entry: dict[str, Any] = {"name": column.name}
+    if not options.describe_columns:
+        return entry | (
+            {"data_tests": [_test_entry(t, options) for t in column.tests]} if column.tests else {}
+        )
+    entry["description"] = column.description
     if column.data_type:
         entry["data_type"] = column.data_type
     if column.tests:

@@ -126,16 +126,22 @@ def show_demo(console: Console, report: DemoReport) -> None:
 
 
 def show_context(console: Console, context: ProjectContext) -> None:
-    """Raw tables, coverage, existing models and conventions."""
+    """Raw tables with coverage, conventions with their evidence, and the relevant slice."""
     console.print(
         f"Project [bold]{context.project_name}[/bold] ({context.adapter_type}), {context.strategy}: "
         f"{len(context.existing_models)} models, {len(context.existing_sources)} source tables."
     )
+    _raw_tables(console, context)
+    _conventions(console, context)
+    _slice(console, context)
+
+
+def _raw_tables(console: Console, context: ProjectContext) -> None:
+    from .keys import primary_key
+
     table = Table(title="Raw tables", show_edge=False)
     for column in ("schema", "table", "columns", "primary key", "source", "status"):
         table.add_column(column)
-    from .keys import primary_key
-
     for raw in context.raw_schemas:
         for relation in raw.relations:
             covered = relation.identifier in raw.covered
@@ -145,15 +151,49 @@ def show_context(console: Console, context: ProjectContext) -> None:
                 str(len(relation.columns)),
                 primary_key(relation) or "-",
                 raw.source_name,
-                "already a source" if covered else "new",
+                "[dim]already a source[/dim]" if covered else "[green]new[/green]",
             )
     console.print(table)
-    conventions = Table(title="Conventions", show_edge=False)
-    conventions.add_column("convention")
-    conventions.add_column("value")
-    for name, value in context.conventions.model_dump().items():
-        conventions.add_row(name, str(value))
-    console.print(conventions)
+
+
+def _conventions(console: Console, context: ProjectContext) -> None:
+    findings = context.convention_findings
+    origin = "dbt Labs' structure guide" if findings.origin == "default" else f"{findings.models} models"
+    table = Table(title=f"Conventions (from {origin})", show_edge=False)
+    for column in ("convention", "follows", "inferred", "confidence", "evidence", "e.g."):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for key in type(context.conventions).model_fields:
+        finding = getattr(findings, key)
+        evidence = finding.evidence
+        follows = getattr(context.conventions, key)
+        table.add_row(
+            key,
+            str(follows),
+            "" if finding.value == follows else f"[yellow]{finding.value}[/yellow]",
+            f"{finding.confidence:.2f}",
+            f"{evidence.agree}/{evidence.total}" if evidence.total else evidence.basis,
+            evidence.examples[0] if evidence.examples else "",
+        )
+    console.print(table)
+
+
+def _slice(console: Console, context: ProjectContext) -> None:
+    relevant = context.relevant
+    if relevant is None:
+        return
+    table = Table(title=f"Relevant existing models ({relevant.tokens_used:,} of {relevant.budget:,} tokens)")
+    for column in ("model", "why", "columns"):
+        table.add_column(column)
+    for entry in relevant.entries:
+        table.add_row(entry.name, entry.why, ", ".join(entry.columns))
+    console.print(table)
+    left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)
+    if left_out:
+        console.print(f"[dim]left out: {left_out}[/dim]")
+    if relevant.over_budget_by:
+        console.print(
+            f"[yellow]over budget by {relevant.over_budget_by:,} tokens[/yellow] (key-sharing models are never dropped)"
+        )
 
 
 def show_plan(console: Console, plan: ExecutionPlan) -> None:

@@ -59,6 +59,11 @@ class _Planner:
         self.actions.append(action)
         return action
 
+    def properties(self, folder: str, setting: str, model: str, source: str) -> str:
+        """The property YAML file of a model: one per folder, per source or per model, as the project does."""
+        name = self.conventions.fill(setting, source=source, model=model, folder=PurePosixPath(folder).name)
+        return self.path(folder, name)
+
     def materialized(self, layer: str) -> str | None:
         if layer in self.context.configured_materializations:
             return None
@@ -83,26 +88,27 @@ class _Planner:
         self.plan_marts(staged, edges, aggregates)
 
     def staging_name(self, raw: RawSchema, relation: RawRelation) -> str:
-        return self.conventions.staging_model.format(
-            source=raw.source_name, table=snake_case(relation.identifier)
+        return self.conventions.fill(
+            "staging_model", source=raw.source_name, table=snake_case(relation.identifier)
         )
 
     def plan_staging(self, raw: RawSchema, relations: list[RawRelation]) -> dict[str, _Staged]:
         conventions, source = self.conventions, raw.source_name
-        folder = conventions.staging_dir.format(source=source)
+        folder = conventions.fill("staging_dir", source=source)
         staged: dict[str, _Staged] = {}
         tables = dedupe([snake_case(r.identifier) for r in relations])
         for relation, table in zip(relations, tables, strict=True):
-            model = conventions.staging_model.format(source=source, table=table)
+            model = conventions.fill("staging_model", source=source, table=table)
             staged[relation.identifier] = self.staging_columns(relation, table, model, source)
         edges = foreign_keys(relations)
         for edge in edges:
             child, parent = staged[edge.child], staged[edge.parent]
             column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
             column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
-            column.tests.append(
-                DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
-            )
+            if conventions.test_relationships:
+                column.tests.append(
+                    DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+                )
         source_tables = [
             SourceTableSpec(
                 name=s.table,
@@ -124,7 +130,10 @@ class _Planner:
         self.add(
             type="create_source",
             name=source,
-            file_path=self.path(folder, conventions.sources_file.format(source=source)),
+            file_path=self.path(
+                sources_folder := conventions.fill("sources_dir", source=source),
+                conventions.fill("sources_file", source=source, folder=PurePosixPath(sources_folder).name),
+            ),
             description=f"Declare {len(source_tables)} tables of `{raw.schema_name}` as source `{source}`.",
             spec=SourceSpec(
                 source_name=source,
@@ -134,8 +143,8 @@ class _Planner:
                 tables=source_tables,
             ),
         )
-        properties = self.path(folder, conventions.staging_properties_file.format(source=source))
         for s in staged.values():
+            properties = self.properties(folder, "staging_properties_file", s.model, source)
             self.add(
                 type="create_staging",
                 name=s.model,
@@ -158,7 +167,7 @@ class _Planner:
         columns = []
         for column, name in zip(relation.columns, names, strict=True):
             tests = []
-            if column.name == key:
+            if column.name == key and self.conventions.test_primary_keys:
                 tests = [DataTest(name="unique"), DataTest(name="not_null")]
             columns.append(
                 ColumnSpec(
@@ -191,8 +200,6 @@ class _Planner:
 
     def plan_aggregates(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> dict[KeyEdge, PlanAction]:
         conventions = self.conventions
-        folder = conventions.intermediate_dir
-        properties = self.path(folder, conventions.intermediate_properties_file)
         aggregates: dict[KeyEdge, PlanAction] = {}
         pairs = Counter((e.child, e.parent) for e in edges)
         for edge in edges:
@@ -203,8 +210,11 @@ class _Planner:
             )
         names = dedupe(
             [
-                conventions.intermediate_model.format(
-                    child=staged[e.child].table, parent=staged[e.parent].table
+                conventions.fill(
+                    "intermediate_model",
+                    child=staged[e.child].table,
+                    parent=staged[e.parent].table,
+                    source=staged[e.child].spec.source_name,
                 )
                 + self.roles[e]
                 for e in edges
@@ -212,21 +222,24 @@ class _Planner:
         )
         for edge, model in zip(edges, names, strict=True):
             child, parent = staged[edge.child], staged[edge.parent]
+            source = child.spec.source_name
+            folder = conventions.fill("intermediate_dir", source=source)
             key = child.renamed[edge.column]
             role = self.roles[edge]
             children = docs.words(child.table)
+            key_tests = (
+                [DataTest(name="unique"), DataTest(name="not_null")] if conventions.test_primary_keys else []
+            )
+            if conventions.test_relationships:
+                key_tests.append(
+                    DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+                )
             measures = [
                 ColumnSpec(
                     name=key,
                     expression=key,
                     description=f"The {docs.words(parent.entity)} these {children} belong to.",
-                    tests=[
-                        DataTest(name="unique"),
-                        DataTest(name="not_null"),
-                        DataTest(
-                            name="relationships", to=parent.model, field=parent.renamed[edge.parent_column]
-                        ),
-                    ],
+                    tests=key_tests,
                 ),
                 ColumnSpec(
                     name=f"number_of_{child.table}{role}",
@@ -240,7 +253,7 @@ class _Planner:
                 type="create_intermediate",
                 name=model,
                 file_path=self.path(folder, f"{model}.sql"),
-                properties_path=properties,
+                properties_path=self.properties(folder, "intermediate_properties_file", model, source),
                 materialized=self.materialized("intermediate"),
                 description=docs.describe_aggregate(
                     child.table, parent.entity, [m.name for m in measures[1:]]
@@ -284,8 +297,6 @@ class _Planner:
         self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, PlanAction]
     ) -> None:
         conventions = self.conventions
-        folder = conventions.marts_dir
-        properties = self.path(folder, conventions.marts_properties_file)
         parents = {e.parent for e in edges}
         children = {e.child for e in edges}
         roles = {
@@ -294,8 +305,10 @@ class _Planner:
             if identifier in parents or identifier in children
         }
         mart_names = {
-            identifier: (conventions.fact_model if role == "fact" else conventions.dimension_model).format(
-                table=staged[identifier].table
+            identifier: conventions.fill(
+                "fact_model" if role == "fact" else "dimension_model",
+                table=staged[identifier].table,
+                source=staged[identifier].spec.source_name,
             )
             for identifier, role in roles.items()
         }
@@ -313,11 +326,12 @@ class _Planner:
                     description = docs.describe_foreign_key(
                         base.entity, parent.entity, mart_names[edge.parent]
                     )
+                if edge is not None and conventions.test_relationships:
                     tests.append(
                         DataTest(
                             name="relationships",
                             to=mart_names[edge.parent],
-                            field=parent.renamed[edge.parent_column],
+                            field=staged[edge.parent].renamed[edge.parent_column],
                         )
                     )
                 columns.append(
@@ -356,11 +370,13 @@ class _Planner:
                     )
                 joins.append(MartJoin(model=aggregate.name, alias=alias, key=spec.group_key, columns=joined))
             model = mart_names[identifier]
+            source = base.spec.source_name
+            folder = conventions.fill("marts_dir", source=source)
             self.add(
                 type="create_mart",
                 name=model,
                 file_path=self.path(folder, f"{model}.sql"),
-                properties_path=properties,
+                properties_path=self.properties(folder, "marts_properties_file", model, source),
                 materialized=self.materialized("marts"),
                 description=docs.describe_mart(
                     role, base.entity, [staged[e.child].table for e in edges if e.parent == identifier]

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from .plan import ColumnSpec
+from .sql_style import select_list
 
 
 @lru_cache(maxsize=1)
@@ -24,13 +24,5 @@ def environment() -> Environment:
     env.globals["ref_call"] = lambda model: "{{ ref('" + model + "') }}"
     env.globals["source_call"] = lambda source, table: "{{ source('" + source + "', '" + table + "') }}"
     env.globals["config_call"] = lambda materialized: "{{ config(materialized='" + materialized + "') }}"
-    env.globals["select_item"] = select_item
+    env.globals["select_list"] = select_list
     return env
-
-
-def select_item(column: ColumnSpec) -> str:
-    """`expression as name`, or the bare expression when it already yields that name."""
-    expression = column.expression
-    if expression == column.name or expression.endswith(f".{column.name}"):
-        return expression
-    return f"{expression} as {column.name}"

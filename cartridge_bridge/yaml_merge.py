@@ -92,7 +92,12 @@ def merge_properties(
     appended = {key: entries for key, entries in appended.items() if entries}
     if existing is not None and not (result.added or result.replaced):
         result.text = existing
-    elif existing and not (result.replaced or nested) and len(appended) == 1 and set(appended) <= set(keys_before):
+    elif (
+        existing
+        and not (result.replaced or nested)
+        and len(appended) == 1
+        and set(appended) <= set(keys_before)
+    ):
         # Only new entries at the end of one existing list: insert their text, leave every other byte alone.
         ((key, entries),) = appended.items()
         result.text = _insert_after_block(existing, document, keys_before, key, entries)

@@ -26,7 +26,7 @@ def _raw_schema(server: LocalPostgres, *statements: str) -> str:
 
 
 SMALL_SHOP = (
-    "create table {s}.customers (id integer primary key, name text, \"signedUpAt\" timestamp)",
+    'create table {s}.customers (id integer primary key, name text, "signedUpAt" timestamp)',
     "create table {s}.orders (id integer primary key, customer_id integer, amount numeric(10,2), "
     "ordered_at timestamp)",
     "insert into {s}.customers values (1, 'Ann', '2025-01-01'), (2, 'Bo', '2025-02-01')",
@@ -35,7 +35,9 @@ SMALL_SHOP = (
 )
 
 
-def _project(tmp_path: Path, server: LocalPostgres, name: str = "shop", models: dict[str, str] | None = None) -> Path:
+def _project(
+    tmp_path: Path, server: LocalPostgres, name: str = "shop", models: dict[str, str] | None = None
+) -> Path:
     project = write_project(tmp_path / name, name, postgres_output(server, f"analytics_{name}_{next(_counter)}"),
                             models=models)  # fmt: skip
     DbtProject(project).deps()
@@ -148,12 +150,14 @@ def test_a_table_whose_staging_model_exists_is_left_out(tmp_path: Path, pg_serve
     ]
 
 
-def test_a_conflicting_properties_entry_fails_and_changes_nothing(tmp_path: Path, pg_server: LocalPostgres) -> None:
+def test_a_conflicting_properties_entry_fails_and_changes_nothing(
+    tmp_path: Path, pg_server: LocalPostgres
+) -> None:
     schema = _raw_schema(pg_server, *SMALL_SHOP)
     user_yaml = "models:\n  # documented ahead of time\n  - name: stg_shop__orders\n    description: Mine.\n"
     project = _project(tmp_path, pg_server, models={"models/staging/shop/_shop__models.yml": user_yaml})
     before = snapshot_tree(project)
-    with pytest.raises(ConflictError, match="_shop__models.yml already defines model stg_shop__orders"):
+    with pytest.raises(ConflictError, match=r"_shop__models\.yml already defines model stg_shop__orders"):
         generate(_options(project, schema), SilentProgress())
     assert snapshot_tree(project) == before
     report = generate(_options(project, schema, on_conflict="skip"), SilentProgress())
@@ -179,6 +183,8 @@ def test_overwriting_asks_first_and_a_no_writes_nothing(tmp_path: Path, pg_serve
     assert asked == [["models/staging/shop/_shop__models.yml (add model stg_shop__customers, replace model "
                       "stg_shop__orders)"]]  # fmt: skip
     assert snapshot_tree(project) == before
-    report = generate(_options(project, schema, on_conflict="overwrite"), SilentProgress(), confirm=lambda _: True)
+    report = generate(
+        _options(project, schema, on_conflict="overwrite"), SilentProgress(), confirm=lambda _: True
+    )
     assert report.build is not None and report.build.success
     assert "description: Mine." not in (project / "models/staging/shop/_shop__models.yml").read_text()

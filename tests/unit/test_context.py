@@ -227,7 +227,9 @@ def test_project_settings_reach_the_context(tmp_path: Path, manifest: Manifest) 
         "flags:\n  require_generic_test_arguments_property: false\n"
         "models:\n  shop:\n    staging:\n      +materialized: table\n    marts:\n      +materialized: table\n"
     )
-    context = build_context(project(tmp_path, text), manifest, None, Conventions())
+    # stg_legacy lives in models/legacy/, so pin the staging folder this test configures
+    pinned = Conventions(staging_dir="staging/{source}")
+    context = build_context(project(tmp_path, text), manifest, None, pinned)
     assert context.model_path == "transform"
     assert context.nested_test_arguments is False
     assert context.configured_materializations == {"staging": "table", "marts": "table"}

@@ -1,0 +1,79 @@
+"""Brownfield on DuckDB: new raw tables modeled in the classic-style fixture project's own conventions."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import yaml
+from support import REPO_ROOT, duckdb_output
+
+from cartridge_bridge.api import ProjectOptions, SilentProgress, generate, load_context
+from cartridge_bridge.dbt_runner import DbtProject
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "classic_style"
+
+
+def _classic_project(tmp_path: Path) -> Path:
+    project = tmp_path / "classic_style"
+    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("manifest.json", "expected_*.json"))
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_billing")
+        connection.execute(
+            "create table raw_billing.invoices (id integer, customer_id integer, amount decimal(12,2), "
+            '"issuedAt" timestamp)'
+        )
+        connection.execute(
+            "create table raw_billing.invoice_lines (id integer, invoice_id integer, qty integer)"
+        )
+        connection.execute(
+            "insert into raw_billing.invoices values (1, 7, 10.00, '2025-01-01'), (2, 7, 5.00, null)"
+        )
+        connection.execute("insert into raw_billing.invoice_lines values (1, 1, 2), (2, 1, 1), (3, 2, 4)")
+    profile = {"fixtures": {"target": "dev", "outputs": {"dev": duckdb_output(database, "analytics")}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profile))
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(REPO_ROOT)}]}))
+    DbtProject(project).deps()
+    return project
+
+
+def test_new_tables_follow_the_classic_projects_conventions(tmp_path: Path) -> None:
+    project = _classic_project(tmp_path)
+    staging_yaml_before = (project / "models/staging/schema.yml").read_text()
+    options = ProjectOptions(
+        project_dir=project, profiles_dir=project, schemas=["raw_billing"], source_name="billing"
+    )
+    _, context = load_context(options, SilentProgress())
+    assert context.strategy == "brownfield"
+    assert context.conventions.staging_model == "stg_{table}"
+    assert context.conventions.sql_keyword_case == "upper"
+    assert context.conventions.sql_import_ctes is False
+    # the new invoices carry customer_id: the models that share it are in the relevant slice
+    assert context.relevant is not None
+    sliced = {entry.name for entry in context.relevant.entries}
+    assert {"stg_customers", "customers"} <= sliced
+    assert context.relevant.tokens_used <= context.relevant.budget
+
+    report = generate(options, SilentProgress())
+    assert report.build is not None and report.build.success, report.build
+    names = [a.name for a in report.plan.models()]
+    assert names[:2] == ["stg_invoice_lines", "stg_invoices"]
+    staging = (project / "models/staging/stg_invoices.sql").read_text()
+    assert staging.startswith("SELECT\n")
+    assert 'CAST("issuedAt" AS TIMESTAMP) AS issued_at' in staging
+    assert "FROM {{ source('billing', 'invoices') }}" in staging
+    assert "with" not in staging.lower().split()  # no import CTEs in this project
+    merged = (project / "models/staging/schema.yml").read_text()
+    assert merged.startswith(staging_yaml_before)  # the user's entries stay byte for byte, new ones follow
+    assert "- name: stg_invoices" in merged
+    assert "relationships" not in merged  # this project does not write relationships tests
+    assert (project / "models/staging/_billing__sources.yml").is_file()
+    marts = (project / "models/marts/schema.yml").read_text()
+    assert "- name: dim_invoices" in marts and "- name: fct_invoice_lines" in marts
+    mart_sql = (project / "models/marts/dim_invoices.sql").read_text()
+    assert (
+        "LEFT JOIN {{ ref('int_invoice_lines_aggregated_to_invoices') }} AS invoice_lines_aggregated"
+        in mart_sql
+    )
