@@ -2,7 +2,8 @@
 
 Writes a synthetic manifest (bench/synthetic_manifest.py) to a temporary folder, then measures, each in
 a fresh subprocess so that its peak memory is its own: (a) the stdlib `json.load` baseline,
-(b) `read_manifest`, (c) `read_manifest` + `relevant_slice` for the case's new tables. Memory is the
+(b) `read_manifest`, (c) the context: `read_manifest` + `infer_conventions` + `relevant_slice` for the case's
+new tables. Memory is the
 peak resident set (`ru_maxrss`) minus the resident set right after the imports, in that subprocess.
 Also times `relevant_slice` alone on 20,000 models. Prints seconds, MB and ratios to the baseline.
 """
@@ -25,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.synthetic_manifest import brownfield_case, synthetic_case, write_manifest  # noqa: E402
+from cartridge_bridge.conventions import infer_conventions  # noqa: E402
 from cartridge_bridge.facts import RawRelation  # noqa: E402
 from cartridge_bridge.manifest import Manifest, read_manifest  # noqa: E402
 from cartridge_bridge.relevance import relevant_slice  # noqa: E402
@@ -34,7 +36,7 @@ TARGET_SECONDS, TARGET_MB = 1.0, 300.0
 STEPS = {
     "json": "(a) json.load (stdlib baseline)",
     "read": "(b) read_manifest",
-    "context": "(c) read_manifest + relevant_slice",
+    "context": "(c) context: read + conventions + slice",
 }
 
 
@@ -56,10 +58,13 @@ def measure(step: str, manifest_path: Path, case_path: Path) -> dict[str, Any]:
     else:
         manifest = read_manifest(manifest_path)
         if step == "context":
+            inferring = time.perf_counter()
+            infer_conventions(manifest, {"name": manifest.metadata.project_name, "model-paths": ["models"]})
+            result["conventions_seconds"] = time.perf_counter() - inferring
             sliced = time.perf_counter()
             found = relevant_slice(manifest, relations)
             keys = {e.name for e in found.entries if e.signal == "key"}
-            result = {
+            result |= {
                 "slice_seconds": time.perf_counter() - sliced,
                 "sharing": len(case["key_sharing"]),
                 "recall": len(keys & set(case["key_sharing"])) / max(1, len(case["key_sharing"])),
@@ -135,6 +140,7 @@ def _print(results: dict[str, dict[str, Any]], written: dict[str, Any], alone: d
             f" {run['mb']:9.0f} {run['mb'] / base['mb']:7.2f}"
         )
     context = results["context"]
+    print(f"  {'  of which infer_conventions':<38} {context['conventions_seconds']:8.2f}")
     print(f"  {'  of which relevant_slice':<38} {context['slice_seconds']:8.2f}")
     label = f"relevant_slice alone, {alone['models']:,} models"
     print(f"  {label:<38} {alone['seconds']:8.2f}")

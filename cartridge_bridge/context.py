@@ -33,6 +33,7 @@ class RawSchema(BaseModel):
     database: str | None = None
     relations: list[RawRelation]
     covered: list[str] = []  # identifiers already declared as sources in the project
+    staged_by: dict[str, list[str]] = {}  # covered identifier → the project's models that select from it
 
 
 class ProjectContext(BaseModel):
@@ -111,11 +112,21 @@ def build_context(
         raise UsageError("--source-name names one source, but several schemas were given; use cartridge.yml")
     models = sorted(n.name for n in manifest.root_models())
     sources = manifest.root_sources()
-    declared = {(s.schema_.lower(), s.identifier.lower()) for s in sources}
+    declared = {(s.schema_.lower(), s.identifier.lower()): s.unique_id for s in sources}
+    readers: dict[str, list[str]] = {}
+    for node in manifest.root_models():
+        for parent in node.depends_on.nodes:
+            if parent.startswith("source."):
+                readers.setdefault(parent, []).append(node.name)
     raw_schemas = []
     for schema_name in facts.schemas:
         relations = [r for r in facts.relations if r.schema_ == schema_name]
-        covered = [r.identifier for r in relations if (schema_name.lower(), r.identifier.lower()) in declared]
+        # Warehouses compare unquoted names case-insensitively, so `RAW.ORDERS` covers `raw.orders`.
+        source_of = {
+            r.identifier: declared.get((schema_name.lower(), r.identifier.lower())) for r in relations
+        }
+        covered = [identifier for identifier, source_id in source_of.items() if source_id]
+        staged_by = {i: sorted(readers[s]) for i, s in source_of.items() if s is not None and s in readers}
         raw_schemas.append(
             RawSchema(
                 schema_name=schema_name,
@@ -123,6 +134,7 @@ def build_context(
                 database=facts.database,
                 relations=relations,
                 covered=covered,
+                staged_by=staged_by,
             )
         )
     model_path = (project_file.get("model-paths") or ["models"])[0]

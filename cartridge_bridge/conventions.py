@@ -39,6 +39,8 @@ _IMPORT_CTE = re.compile(r"\bas\s*\(\s*select\s+\*\s+from\s+\{\{\s*(?:ref|source
 _FACT_OR_DIM = ("dim_", "fct_", "fact_")
 _STYLE_KEYS = ("sql_import_ctes", "sql_leading_commas", "sql_keyword_case", "sql_indent")
 _ELSEWHERE = " (in another folder)"
+_STYLE_SAMPLE = 300
+_MODEL_SAMPLE = 1000
 
 V = TypeVar("V")
 
@@ -74,6 +76,7 @@ class InferredConventions(BaseModel):
 
     origin: Literal["inferred", "default"]
     models: int
+    sampled: int = 0  # how many of the models the evidence was read from (all of them up to 1,000)
     staging_prefix: Finding[str]
     intermediate_prefix: Finding[str]
     marts_prefix: Finding[str]
@@ -176,15 +179,21 @@ def default_conventions() -> InferredConventions:
 def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> InferredConventions:
     """Each convention of the project with its evidence; greenfield projects get dbt Labs' guide."""
     paths = [p.rstrip("/") + "/" for p in project_file.get("model-paths") or ["models"]]
-    models = sorted((_describe(node, paths) for node in manifest.root_models()), key=lambda m: m.name)
-    if not models:
+    nodes = sorted(manifest.root_models(), key=lambda n: n.name)
+    if not nodes:
         return default_conventions()
+    # Conventions are habits: an evenly spread sample of a thousand models shows them as surely as
+    # twenty thousand do, and keeps the context within its one-second budget on huge projects.
+    step = max(1, -(-len(nodes) // _MODEL_SAMPLE))
+    models = [_describe(node, paths) for node in nodes[::step]]
     layers = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
     found = _naming(layers) | _layout(layers, models, manifest, paths)
     found |= _materializations(layers, found, project_file)
     found |= _sql_style(models) | _habits(models, manifest)
     data = {key: finding.model_dump() for key, finding in found.items()}
-    return InferredConventions.model_validate({"origin": "inferred", "models": len(models), **data})
+    return InferredConventions.model_validate(
+        {"origin": "inferred", "models": len(nodes), "sampled": len(models), **data}
+    )
 
 
 def pinned_settings(conventions: Conventions) -> dict[str, Any]:
@@ -403,7 +412,11 @@ def _materialized(config: Mapping[str, Any]) -> str | None:
 
 
 def _sql_style(models: list[_Model]) -> dict[str, Finding[Any]]:
-    styles = [(m.name, _style_of(m.node.raw_code)) for m in models if m.node.language == "sql"]
+    sql = [m for m in models if m.node.language == "sql"]
+    # Style is a house habit: an evenly spread sample of a few hundred models shows it as well as all
+    # of them, and reading thousands of SQL files would dominate the context's time budget.
+    step = max(1, len(sql) // _STYLE_SAMPLE)
+    styles = [(m.name, _style_of(m.node.raw_code)) for m in sql[::step]]
     defaults = ConventionValues()
     return {
         key: tally(

@@ -145,13 +145,16 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
     for raw in context.raw_schemas:
         for relation in raw.relations:
             covered = relation.identifier in raw.covered
+            readers = raw.staged_by.get(relation.identifier, [])
             table.add_row(
                 raw.schema_name,
                 relation.identifier,
                 str(len(relation.columns)),
                 primary_key(relation) or "-",
                 raw.source_name,
-                "[dim]already a source[/dim]" if covered else "[green]new[/green]",
+                f"[dim]already a source{' → ' + ', '.join(readers) if readers else ''}[/dim]"
+                if covered
+                else "[green]new[/green]",
             )
     console.print(table)
 

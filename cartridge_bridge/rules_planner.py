@@ -73,7 +73,11 @@ class _Planner:
         relations = []
         for relation in raw.relations:
             if relation.identifier in raw.covered:
-                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: already declared as a source")
+                readers = raw.staged_by.get(relation.identifier)
+                read_by = f", read by {', '.join(readers)}" if readers else ""
+                self.skipped.append(
+                    f"{raw.schema_name}.{relation.identifier}: already declared as a source{read_by}"
+                )
             elif not relation.columns:
                 self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
             elif (model := self.staging_name(raw, relation)) in self.context.existing_models:
