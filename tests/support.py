@@ -86,3 +86,12 @@ def snapshot_tree(directory: Path) -> dict[str, bytes]:
         for path in sorted(directory.rglob("*"))
         if path.is_file() and not (set(path.relative_to(directory).parts) & skipped)
     }
+
+
+UNIT_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "unit"
+
+
+def shop_project(directory: Path, extra: str = "") -> Path:
+    """A bare dbt project named `shop` (only its dbt_project.yml), as the unit fixtures expect."""
+    (directory / "dbt_project.yml").write_text(f"name: shop\nconfig-version: 2\n{extra}", encoding="utf-8")
+    return directory

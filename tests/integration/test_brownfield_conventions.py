@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -12,6 +16,8 @@ from support import REPO_ROOT, duckdb_output
 from cartridge_bridge.api import ProjectOptions, SilentProgress, generate, load_context
 from cartridge_bridge.dbt_runner import DbtProject
 
+BIN = Path(sys.executable).parent
+WIDE = {**os.environ, "COLUMNS": "200"}  # rich wraps tables to the terminal width
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "classic_style"
 
 
@@ -77,3 +83,34 @@ def test_new_tables_follow_the_classic_projects_conventions(tmp_path: Path) -> N
         "LEFT JOIN {{ ref('int_invoice_lines_aggregated_to_invoices') }} AS invoice_lines_aggregated"
         in mart_sql
     )
+
+
+def test_cartridge_context_shows_the_brownfield_picture(tmp_path: Path) -> None:
+    project = _classic_project(tmp_path)
+    command = [
+        str(BIN / "cartridge"),
+        "context",
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+    ]
+    command += ["--schema", "raw_billing", "--source-name", "billing"]
+    shown = subprocess.run(command, capture_output=True, text=True, env=WIDE, check=False, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "Project classic_style (duckdb), brownfield: 6 models" in out
+    assert "invoice_lines" in out and "invoices" in out and "new" in out
+    assert "Conventions (from 6 models)" in out
+    assert "staging_model" in out and "stg_{table}" in out and "3/3" in out
+    assert "Relevant existing models" in out and "key customer_id" in out
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False, timeout=300)
+    document = json.loads(as_json.stdout)
+    assert document["strategy"] == "brownfield"
+    assert document["conventions"]["sql_keyword_case"] == "upper"
+    assert document["convention_findings"]["staging_model"]["evidence"]["agree"] == 3
+    assert {e["name"] for e in document["relevant"]["entries"]} >= {"stg_customers", "customers"}
+    assert [r["identifier"] for s in document["raw_schemas"] for r in s["relations"]] == [
+        "invoice_lines",
+        "invoices",
+    ]

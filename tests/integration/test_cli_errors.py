@@ -34,7 +34,9 @@ def test_version() -> None:
 
 
 def test_not_a_dbt_project(tmp_path: Path) -> None:
-    _one_line_error(_cartridge("generate", "--project-dir", str(tmp_path)), 2, str(tmp_path), "dbt_project.yml")
+    _one_line_error(
+        _cartridge("generate", "--project-dir", str(tmp_path)), 2, str(tmp_path), "dbt_project.yml"
+    )
 
 
 def test_unknown_option_is_a_usage_error() -> None:
@@ -57,7 +59,9 @@ def test_invalid_cartridge_yml_names_the_key(tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
     (project / "cartridge.yml").write_text("schemas: [raw]\nconventions:\n  staging_prefix: s_\n")
     before = snapshot_tree(project)
-    _one_line_error(_cartridge("generate", "--project-dir", str(project)), 2, "cartridge.yml", "staging_prefix")
+    _one_line_error(
+        _cartridge("generate", "--project-dir", str(project)), 2, "cartridge.yml", "staging_prefix"
+    )
     assert snapshot_tree(project) == before
 
 
@@ -75,5 +79,7 @@ def test_undo_without_runs(tmp_path: Path, command: str) -> None:
 def test_package_not_installed(tmp_path: Path) -> None:
     project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
     (project / "packages.yml").unlink()
-    result = _cartridge("generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw")
+    result = _cartridge(
+        "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw"
+    )
     _one_line_error(result, 2, "cartridge init")

@@ -15,15 +15,25 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
     database = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(database)) as connection:
         connection.execute("create schema raw_crm")
-        connection.execute('create table raw_crm.accounts (id integer, "accountName" varchar, created_at timestamp)')
+        connection.execute(
+            'create table raw_crm.accounts (id integer, "accountName" varchar, created_at timestamp)'
+        )
         connection.execute("create table raw_crm.contacts (id integer, account_id integer, email varchar)")
-        connection.execute("create table raw_crm.deals (id integer, contact_id integer, amount decimal(12,2))")
-        connection.execute("insert into raw_crm.accounts values (1, 'Acme', '2025-01-01'), (2, 'Globex', null)")
-        connection.execute("insert into raw_crm.contacts values (1, 1, 'a@acme.test'), (2, 2, 'b@globex.test')")
+        connection.execute(
+            "create table raw_crm.deals (id integer, contact_id integer, amount decimal(12,2))"
+        )
+        connection.execute(
+            "insert into raw_crm.accounts values (1, 'Acme', '2025-01-01'), (2, 'Globex', null)"
+        )
+        connection.execute(
+            "insert into raw_crm.contacts values (1, 1, 'a@acme.test'), (2, 2, 'b@globex.test')"
+        )
         connection.execute("insert into raw_crm.deals values (1, 1, 100.00), (2, 1, 50.50), (3, 2, 7.00)")
     project = write_project(tmp_path / "crm", "crm", duckdb_output(database, "analytics"))
     DbtProject(project).deps()
-    report = generate(ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"]), SilentProgress())
+    report = generate(
+        ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"]), SilentProgress()
+    )
     assert report.build is not None and report.build.success, report.build
     names = [a.name for a in report.plan.models()]
     assert names == [

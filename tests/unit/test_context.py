@@ -17,7 +17,7 @@ from cartridge_bridge.context import (
     read_project_file,
 )
 from cartridge_bridge.errors import ProjectError, UsageError
-from cartridge_bridge.facts import WarehouseFacts, parse_facts
+from cartridge_bridge.facts import WarehouseFacts
 from cartridge_bridge.manifest import Manifest, Metadata
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
@@ -36,16 +36,6 @@ PROJECT_FILE: dict[str, Any] = {
         "dbt_utils": {"+materialized": "ephemeral"},
     },
 }
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return msgspec.json.decode((FIXTURES / "manifest_min.json").read_bytes(), type=Manifest)
-
-
-@pytest.fixture(scope="module")
-def facts() -> WarehouseFacts:
-    return parse_facts((FIXTURES / "facts_shop.json").read_text(encoding="utf-8"))
 
 
 def project(directory: Path, text: str = "name: shop\nconfig-version: 2\n") -> Path:

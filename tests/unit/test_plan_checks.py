@@ -5,28 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import msgspec
 import pytest
 
-from cartridge_bridge.config import Conventions
-from cartridge_bridge.context import ProjectContext, build_context
+from cartridge_bridge.context import ProjectContext
 from cartridge_bridge.errors import PlanError
-from cartridge_bridge.facts import parse_facts
-from cartridge_bridge.manifest import Manifest
 from cartridge_bridge.plan import ExecutionPlan, PlanAction, StagingSpec
 from cartridge_bridge.plan_checks import check_expression, validate_plan
 from cartridge_bridge.rules_planner import plan_with_rules
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
-
-
-@pytest.fixture(scope="module")
-def context(tmp_path_factory: pytest.TempPathFactory) -> ProjectContext:
-    project = tmp_path_factory.mktemp("shop")
-    (project / "dbt_project.yml").write_text("name: shop\nconfig-version: 2\n", encoding="utf-8")
-    manifest = msgspec.json.decode((FIXTURES / "manifest_min.json").read_bytes(), type=Manifest)
-    facts = parse_facts((FIXTURES / "facts_shop.json").read_text(encoding="utf-8"))
-    return build_context(project, manifest, facts, Conventions())
 
 
 @pytest.fixture(scope="module")

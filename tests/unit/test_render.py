@@ -10,14 +10,10 @@ import os
 import shutil
 from pathlib import Path
 
-import msgspec
 import pytest
 from ruamel.yaml import YAML
 
-from cartridge_bridge.config import Conventions
-from cartridge_bridge.context import build_context
-from cartridge_bridge.facts import parse_facts
-from cartridge_bridge.manifest import Manifest
+from cartridge_bridge.context import ProjectContext
 from cartridge_bridge.plan import DataTest, ExecutionPlan, StagingSpec
 from cartridge_bridge.render import RenderedFile, RenderOptions, render_plan, render_sql
 from cartridge_bridge.rules_planner import plan_with_rules
@@ -29,12 +25,8 @@ UPDATE = os.environ.get("CARTRIDGE_UPDATE_GOLDEN") == "1"
 
 
 @pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory) -> ExecutionPlan:
-    project = tmp_path_factory.mktemp("shop")
-    (project / "dbt_project.yml").write_text("name: shop\nconfig-version: 2\n", encoding="utf-8")
-    manifest = msgspec.json.decode((FIXTURES / "manifest_min.json").read_bytes(), type=Manifest)
-    facts = parse_facts((FIXTURES / "facts_shop.json").read_text(encoding="utf-8"))
-    return plan_with_rules(build_context(project, manifest, facts, Conventions()))
+def plan(context: ProjectContext) -> ExecutionPlan:
+    return plan_with_rules(context)
 
 
 def file_text(rendered: RenderedFile) -> str:

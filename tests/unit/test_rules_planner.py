@@ -6,10 +6,11 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support import UNIT_FIXTURES, shop_project
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context import ProjectContext, build_context
-from cartridge_bridge.facts import ForeignKey, RawColumn, RawRelation, WarehouseFacts, parse_facts
+from cartridge_bridge.facts import ForeignKey, RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.manifest import Manifest, Metadata, Node
 from cartridge_bridge.naming import needs_quoting
 from cartridge_bridge.plan import (
@@ -25,30 +26,8 @@ from cartridge_bridge.plan import (
 from cartridge_bridge.plan_checks import validate_plan
 from cartridge_bridge.rules_planner import PLANNER_NAME, plan_with_rules
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
+FIXTURES = UNIT_FIXTURES
 SHOP_TABLES = ["customers", "orders", "order_items", "products"]  # payments is already a source
-
-
-def write_project(directory: Path, extra: str = "") -> Path:
-    (directory / "dbt_project.yml").write_text(f"name: shop\nconfig-version: 2\n{extra}", encoding="utf-8")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def manifest() -> Manifest:
-    return msgspec.json.decode((FIXTURES / "manifest_min.json").read_bytes(), type=Manifest)
-
-
-@pytest.fixture(scope="module")
-def facts() -> WarehouseFacts:
-    return parse_facts((FIXTURES / "facts_shop.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="module")
-def context(
-    tmp_path_factory: pytest.TempPathFactory, manifest: Manifest, facts: WarehouseFacts
-) -> ProjectContext:
-    return build_context(write_project(tmp_path_factory.mktemp("shop")), manifest, facts, Conventions())
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +249,7 @@ def test_planning_is_deterministic(context: ProjectContext, plan: ExecutionPlan)
 def test_configured_layers_get_no_materialization(
     tmp_path: Path, manifest: Manifest, facts: WarehouseFacts
 ) -> None:
-    project = write_project(tmp_path, "models:\n  shop:\n    staging:\n      +materialized: table\n")
+    project = shop_project(tmp_path, "models:\n  shop:\n    staging:\n      +materialized: table\n")
     plan = plan_with_rules(build_context(project, manifest, facts, Conventions()))
     materialized = {a.type: a.materialized for a in plan.actions}
     assert materialized == {
@@ -287,7 +266,7 @@ def test_conventions_rename_models_and_folders(
     conventions = Conventions(
         staging_model="base_{source}_{table}", marts_dir="core", dimension_model="{table}"
     )
-    plan = plan_with_rules(build_context(write_project(tmp_path), manifest, facts, conventions))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, facts, conventions))
     names = by_name(plan)
     assert "base_shop_orders" in names
     assert names["customers"].file_path == "models/core/customers.sql"
@@ -303,7 +282,7 @@ def test_table_whose_staging_model_exists_is_skipped(
         package_name="shop",
     )
     with_orders = msgspec.structs.replace(manifest, nodes={**manifest.nodes, existing.unique_id: existing})
-    context = build_context(write_project(tmp_path), with_orders, facts, Conventions())
+    context = build_context(shop_project(tmp_path), with_orders, facts, Conventions())
     plan = plan_with_rules(context)
     assert "raw_shop.orders: model stg_shop__orders already exists" in plan.skipped
     names = by_name(plan)
@@ -316,13 +295,13 @@ def test_table_whose_staging_model_exists_is_skipped(
 def test_table_without_columns_is_skipped(tmp_path: Path, manifest: Manifest, facts: WarehouseFacts) -> None:
     empty = RawRelation.model_validate({"schema": "raw_shop", "identifier": "audit_log", "columns": []})
     more = facts.model_copy(update={"relations": [*facts.relations, empty]})
-    plan = plan_with_rules(build_context(write_project(tmp_path), manifest, more, Conventions()))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, more, Conventions()))
     assert "raw_shop.audit_log: has no columns" in plan.skipped
     assert "stg_shop__audit_log" not in by_name(plan)
 
 
 def test_no_facts_no_actions(tmp_path: Path, manifest: Manifest) -> None:
-    plan = plan_with_rules(build_context(write_project(tmp_path), manifest, None, Conventions()))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, None, Conventions()))
     assert plan.actions == []
     assert plan.skipped == []
 
@@ -349,7 +328,7 @@ EMPTY_MANIFEST = Manifest(metadata=Metadata(project_name="shop"))
 
 def test_cte_aliases_are_never_reserved_words(tmp_path: Path) -> None:
     facts = small_facts(raw("order", "id"), raw("order_line", "id", "order_id", "quantity"))
-    plan = plan_with_rules(build_context(write_project(tmp_path), EMPTY_MANIFEST, facts, Conventions()))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions()))
     marts = [a.spec for a in plan.actions if isinstance(a.spec, MartSpec)]
     assert marts
     assert not [m.base_alias for m in marts if needs_quoting(m.base_alias)]
@@ -364,7 +343,7 @@ def test_join_aliases_are_unique_within_a_mart(tmp_path: Path) -> None:
         raw("addresses", "id", "zip"),
         raw("orders", "id", "billing_address_id", "shipping_address_id", foreign_keys=keys),
     )
-    plan = plan_with_rules(build_context(write_project(tmp_path), EMPTY_MANIFEST, facts, Conventions()))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions()))
     dim = by_name(plan)["dim_addresses"].spec
     assert isinstance(dim, MartSpec)
     assert len(dim.joins) == 2
