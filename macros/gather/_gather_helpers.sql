@@ -58,3 +58,19 @@
         ~ " (schema names are matched exactly, case included)") }}
   {%- endif -%}
 {%- endmacro %}
+
+{#- `name` as a quoted identifier. It goes through adapter.quote, which wraps it in the adapter's quote mark but
+    does not escape that mark inside the name; doubling it first is how ANSI (and backtick) dialects escape it. -#}
+{% macro _quote_identifier(name) -%}
+  {%- set mark = adapter.quote('')[0] -%}
+  {{ return(adapter.quote(name | replace(mark, mark ~ mark))) }}
+{%- endmacro %}
+
+{#- A gathered relation as a fully quoted name: database (when the adapter has one), schema, identifier. -#}
+{% macro _quoted_relation(relation) -%}
+  {%- set parts = [] -%}
+  {%- for part in [relation['database'], relation['schema'], relation['identifier']] if part is not none -%}
+    {%- do parts.append(cartridge._quote_identifier(part)) -%}
+  {%- endfor -%}
+  {{ return(parts | join('.')) }}
+{%- endmacro %}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -67,7 +68,9 @@ def test_demo_project_has_every_layer_with_tests_and_descriptions(
     assert {s["name"] for s in sources} == {"customers", "orders", "order_items", "products", "payments"}
 
 
-def test_dbt_build_by_hand_passes_without_warnings(first_run: subprocess.CompletedProcess[str], demo_dir: Path) -> None:
+def test_dbt_build_by_hand_passes_without_warnings(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
     assert first_run.returncode == 0
     build = _run(str(BIN / "dbt"), "build", "--no-send-anonymous-usage-stats", cwd=demo_dir)
     assert build.returncode == 0, build.stdout[-3000:]
@@ -75,7 +78,9 @@ def test_dbt_build_by_hand_passes_without_warnings(first_run: subprocess.Complet
     assert "[WARNING]" not in build.stdout and "was not found" not in build.stdout
 
 
-def test_running_the_demo_again_changes_nothing(first_run: subprocess.CompletedProcess[str], demo_dir: Path) -> None:
+def test_running_the_demo_again_changes_nothing(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
     assert first_run.returncode == 0
     files = {p: p.read_bytes() for p in (demo_dir / "models").rglob("*") if p.is_file()}
     again = _run(str(BIN / "cartridge"), "demo", "--dir", str(demo_dir))
@@ -93,3 +98,23 @@ def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_cartridge_context_on_the_demo_project(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    assert first_run.returncode == 0
+    shown = subprocess.run(
+        [str(BIN / "cartridge"), "context", "--project-dir", str(demo_dir), "--profiles-dir", str(demo_dir)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+        timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "Project shop_demo (postgres), brownfield: 14 models, 5 source tables." in out
+    assert "already a source → stg_shop__customers" in out
+    assert "Conventions (from 14 models)" in out
+    assert "stg_{source}__{table}" in out and "5/5" in out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,6 @@ from cartridge_bridge.errors import PlanError
 from cartridge_bridge.plan import ExecutionPlan, PlanAction, StagingSpec
 from cartridge_bridge.plan_checks import check_expression, validate_plan
 from cartridge_bridge.rules_planner import plan_with_rules
-
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
 
 
 @pytest.fixture(scope="module")
