@@ -6,17 +6,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from .config import CartridgeConfig, load_config
 from .context import ProjectContext, build_context
 from .dbt_package import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
 from .dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from .errors import CartridgeError, ProjectError, UsageError, VerificationError
+from .errors import CartridgeError, ProjectError, UsageError, VerificationError, first_problem
 from .facts import WarehouseFacts, parse_facts
 from .manifest import Manifest, read_manifest
 from .plan import ExecutionPlan
 from .plan_checks import validate_plan
+from .progress import Progress
 from .render import RenderOptions, render_plan
 from .repair import relax_failing_tests
 from .rules_planner import plan_with_rules
@@ -32,20 +32,6 @@ from .workspace import (
     write_atomic,
 )
 from .yaml_merge import ConflictPolicy
-
-
-class Progress(Protocol):
-    """Where long-running steps announce themselves; the CLI shows them, tests may record them."""
-
-    def step(self, message: str) -> None:
-        """Announce the step that starts now."""
-
-
-class SilentProgress:
-    """Progress that goes nowhere."""
-
-    def step(self, message: str) -> None:
-        """Ignore the step."""
 
 
 @dataclass
@@ -160,11 +146,10 @@ def read_plan(path: Path) -> ExecutionPlan:
     if not path.is_file():
         raise UsageError(f"plan file {path} does not exist")
     try:
-        return ExecutionPlan.model_validate_json(path.read_text(encoding="utf-8"))
+        return ExecutionPlan.model_validate_json(path.read_bytes())
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UsageError(f"plan file {path} is invalid at {where}: {first['msg']}") from None
+        where, problem = first_problem(error)
+        raise UsageError(f"plan file {path} is invalid at {where or '(top level)'}: {problem}") from None
 
 
 def write_plan(plan: ExecutionPlan, path: Path) -> None:
@@ -245,13 +230,11 @@ def undo_run(project_dir: Path, run_id: str | None) -> Journal:
 
 def init_project(project_dir: Path, progress: Progress) -> Path:
     """List the cartridge package in packages.yml and run `dbt deps`; return the package location."""
-    project_dir = project_dir.resolve()
-    if not (project_dir / "dbt_project.yml").is_file():
-        raise ProjectError(f"{project_dir} is not a dbt project (no dbt_project.yml); pass --project-dir")
+    project_dir = _project_dir(ProjectOptions(project_dir=project_dir))
     location = package_dir()
     packages = project_dir / "packages.yml"
     existing = packages.read_text(encoding="utf-8") if packages.is_file() else None
-    updated = packages_yml_with_cartridge(existing, location)
+    updated = packages_yml_with_cartridge(existing, location, project_dir)
     if updated != existing:
         write_atomic(packages, updated)
     progress.step("dbt deps")

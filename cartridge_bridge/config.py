@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML, YAMLError
 
-from .errors import UsageError
+from .errors import UsageError, first_problem
+from .yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
 
@@ -83,13 +83,9 @@ def load_config(project_dir: Path) -> CartridgeConfig:
     path = project_dir / CONFIG_FILE
     if not path.is_file():
         return CartridgeConfig()
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    except YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    data = read_yaml_file(path) or {}
     try:
         return CartridgeConfig.model_validate(data)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise UsageError(f"{path}: {where}: {first['msg']}") from None
+        where, problem = first_problem(error)
+        raise UsageError(f"{path}: {where or '(top level)'}: {problem}") from None

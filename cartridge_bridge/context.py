@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
-from ruamel.yaml import YAML, YAMLError
 
 from .config import Conventions
 from .conventions import (
@@ -21,6 +20,7 @@ from .facts import GATHER_VERSION, RawRelation, WarehouseFacts
 from .manifest import Manifest
 from .naming import snake_case
 from .relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
+from .yaml_merge import read_yaml_file
 
 
 class RawSchema(BaseModel):
@@ -66,10 +66,7 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
     path = project_dir / "dbt_project.yml"
     if not path.is_file():
         raise ProjectError(f"{project_dir} is not a dbt project (no dbt_project.yml); pass --project-dir")
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except YAMLError as error:
-        raise ProjectError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    data = read_yaml_file(path, ProjectError)
     if not isinstance(data, dict) or not data.get("name"):
         raise ProjectError(f"{path} has no project name")
     return data

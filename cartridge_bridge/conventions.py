@@ -14,7 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config import Conventions
-from .errors import UsageError
+from .errors import UsageError, first_problem
 from .manifest import Manifest, Node
 
 GUIDE = "default: dbt Labs structure guide"
@@ -209,8 +209,8 @@ def apply_pinned(inferred: InferredConventions, pinned: Mapping[str, Any]) -> In
     try:
         values = ConventionValues(**{**inferred.values().model_dump(), **pinned})
     except ValidationError as error:
-        first = error.errors()[0]
-        raise UsageError(f"conventions.{first['loc'][0]}: {first['msg']}") from None
+        where, problem = first_problem(error)
+        raise UsageError(f"conventions.{where}: {problem}") from None
     evidence = Evidence(agree=0, total=0, basis=PINNED).model_dump()
     updates = {
         key: {"value": getattr(values, key), "confidence": 1.0, "evidence": evidence} for key in pinned

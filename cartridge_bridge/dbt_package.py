@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .errors import ProjectError
+from .errors import ProjectError, UsageError
 from .yaml_merge import dump_yaml, load_yaml
 
 PACKAGE_NAME = "cartridge"
@@ -23,27 +24,34 @@ def package_dir() -> Path:
     raise ProjectError("the cartridge dbt package is missing from this installation; reinstall cartridge")
 
 
-def packages_yml_with_cartridge(existing: str | None, location: Path) -> str:
+def packages_yml_with_cartridge(existing: str | None, location: Path, project_dir: Path) -> str:
     """packages.yml text that lists the cartridge package at `location`, keeping every other entry."""
     document = load_yaml(existing, "packages.yml") if existing else CommentedMap()
     packages = document.get("packages")
     if packages is None:
         packages = CommentedSeq()
         document["packages"] = packages
-    entry = {"local": str(location)}
-    for index, item in enumerate(packages):
+    if not isinstance(packages, list):
+        raise UsageError(f"{project_dir / 'packages.yml'}: `packages` should be a list of packages")
+    for item in packages:
         local = item.get("local") if isinstance(item, dict) else None
-        if local is not None and _is_cartridge(Path(local)):
-            packages[index] = entry
+        if local is None:
+            continue
+        if str(local) == str(location):
+            return existing or dump_yaml(document)
+        # dbt reads a relative `local:` from the project folder, so resolve it from there too.
+        if _is_cartridge(project_dir / str(local)):
+            item["local"] = str(location)  # in place: the entry keeps its comments and position
             break
     else:
-        packages.append(entry)
-    return dump_yaml(document)
+        packages.append({"local": str(location)})
+    return dump_yaml(document, like=existing)
 
 
 def _is_cartridge(path: Path) -> bool:
-    project_file = path / "dbt_project.yml"
+    """True when `path` holds a dbt project named `cartridge`."""
     try:
-        return project_file.is_file() and "name: cartridge" in project_file.read_text(encoding="utf-8")
-    except OSError:
+        data = YAML(typ="safe").load((path / "dbt_project.yml").read_text(encoding="utf-8"))
+    except (OSError, YAMLError, UnicodeDecodeError):
         return False
+    return isinstance(data, dict) and data.get("name") == PACKAGE_NAME

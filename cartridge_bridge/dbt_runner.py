@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DbtError, ProjectError
+from .errors import DbtError, ProjectError, UsageError
 
 # dbt keeps global state per invocation; two invocations in one process must never overlap.
 _DBT_LOCK = threading.Lock()
@@ -132,7 +132,11 @@ class DbtProject:
         """Run a macro and return what it printed (the macro's return value is discarded by dbt)."""
         run = self.invoke(["run-operation", macro, "--args", json.dumps(args)], reuse_manifest=True)
         if not run.success:
-            raise ProjectError(f"dbt run-operation {macro} failed: {run.error_text()}")
+            for line in (line.strip() for error in run.errors for line in error.splitlines()):
+                # The package's own argument checks name the culprit: that is the user's input, exit 2.
+                if line.startswith(f"{macro}: "):
+                    raise UsageError(line)
+            raise DbtError(f"dbt run-operation {macro} failed: {run.error_text()}")
         return "\n".join(run.printed)
 
     def build(self, select: list[str] | None = None) -> BuildSummary:

@@ -44,7 +44,7 @@ def _check_directory(directory: Path) -> None:
         )
 
 
-def _project_files(postgres: LocalPostgres, existing_packages: str | None) -> dict[str, str]:
+def _project_files(directory: Path, postgres: LocalPostgres, existing_packages: str | None) -> dict[str, str]:
     project = {
         "name": PROJECT_NAME,
         "version": "1.0.0",
@@ -81,7 +81,7 @@ def _project_files(postgres: LocalPostgres, existing_packages: str | None) -> di
     return {
         "dbt_project.yml": dump_yaml(project),
         "profiles.yml": dump_yaml(profile),
-        "packages.yml": packages_yml_with_cartridge(existing_packages, package_dir()),
+        "packages.yml": packages_yml_with_cartridge(existing_packages, package_dir(), directory),
         "cartridge.yml": dump_yaml(config),
         ".gitignore": "target/\ndbt_packages/\nlogs/\npgdata/\n",
         str(MARKER): json.dumps({"demo_version": 1}) + "\n",
@@ -121,7 +121,9 @@ def run_demo(directory: Path, progress: Progress) -> DemoReport:
     progress.step(f"load the sample shop into schema {RAW_SCHEMA}")
     loaded = _load_raw_data(postgres)
     packages = directory / "packages.yml"
-    files = _project_files(postgres, packages.read_text(encoding="utf-8") if packages.is_file() else None)
+    files = _project_files(
+        directory, postgres, packages.read_text(encoding="utf-8") if packages.is_file() else None
+    )
     for name, text in files.items():
         path = directory / name
         if not path.is_file() or path.read_text(encoding="utf-8") != text:

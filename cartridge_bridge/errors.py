@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class CartridgeError(Exception):
     """Base of every error cartridge reports to a user instead of a traceback."""
@@ -33,3 +35,9 @@ class DbtError(CartridgeError):
 
 class VerificationError(CartridgeError):
     """The generated models did not pass dbt; the project was rolled back (exit code 1)."""
+
+
+def first_problem(error: ValidationError) -> tuple[str, str]:
+    """Where the first validation problem is (`a.b.0`, empty at the top level) and what it is, for one line."""
+    first = error.errors()[0]
+    return ".".join(str(part) for part in first["loc"]), first["msg"].removeprefix("Value error, ")

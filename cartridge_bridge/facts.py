@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import UsageError
+from .errors import UsageError, first_problem
 
 GATHER_VERSION = 1
 
@@ -225,7 +225,5 @@ def parse_facts(text: str, origin: str = "the gather output") -> WarehouseFacts:
     try:
         return WarehouseFacts.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        raise UsageError(f"{origin} is malformed{f' at {where}' if where else ''}: {message}") from None
+        where, problem = first_problem(error)
+        raise UsageError(f"{origin} is malformed{f' at {where}' if where else ''}: {problem}") from None

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .dbt_runner import BuildSummary, DbtProject
 from .errors import ProjectError, VerificationError
 from .plan import ExecutionPlan
-
-if TYPE_CHECKING:
-    from .api import Progress
+from .progress import Progress
 
 
 def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress) -> BuildSummary | None:

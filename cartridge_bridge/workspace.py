@@ -5,13 +5,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import ConflictError, PlanError, UsageError
 from .render import RenderedFile
@@ -137,11 +138,23 @@ def read_exact(path: Path) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and os.replace, so a crash never leaves half a file."""
+    """Write through a temporary file and os.replace, so a crash never leaves half a file.
+
+    A symlink is written through (the link stays a link) and an existing file keeps its permissions;
+    a new file gets the permissions the umask gives any new file.
+    """
+    path = path.resolve() if path.is_symlink() else path
+    if path.exists():
+        mode = stat.S_IMODE(path.stat().st_mode)
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             stream.write(text)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -226,7 +239,7 @@ def load_journal(project_dir: Path, run_id: str | None) -> Journal:
         applied = (
             [
                 j
-                for j in (_read_journal(p / "journal.json") for p in sorted(runs.glob("*")))
+                for j in (_read_journal(path) for path in sorted(runs.glob("*/journal.json")))
                 if j.status == "applied"
             ]
             if runs.is_dir()
@@ -242,7 +255,10 @@ def load_journal(project_dir: Path, run_id: str | None) -> Journal:
 
 
 def _read_journal(path: Path) -> Journal:
-    return Journal.model_validate_json(path.read_text(encoding="utf-8"))
+    try:
+        return Journal.model_validate_json(path.read_bytes())
+    except ValidationError:
+        raise UsageError(f"the journal {path} is damaged; restore it or undo that run by hand") from None
 
 
 def undo(project_dir: Path, run_id: str | None = None) -> Journal:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ruamel.yaml import YAML, YAMLError
@@ -44,6 +45,16 @@ def dump_yaml(data: Any, like: str | None = None) -> str:
     _yaml(sequence, offset).dump(data, buffer)
     text = buffer.getvalue()
     return text.replace("\n", "\r\n") if like and "\r\n" in like else text
+
+
+def read_yaml_file(path: Path, error_type: type[UsageError] = UsageError) -> Any:
+    """A YAML file as plain data, with one clear message when it is not UTF-8 or not YAML."""
+    try:
+        return YAML(typ="safe").load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise error_type(f"{path} is not UTF-8 text") from None
+    except YAMLError as error:
+        raise error_type(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
 
 
 def load_yaml(text: str, path: str) -> Any:
@@ -97,6 +108,7 @@ def merge_properties(
         and not (result.replaced or nested)
         and len(appended) == 1
         and set(appended) <= set(keys_before)
+        and _is_block(document[next(iter(appended))])
     ):
         # Only new entries at the end of one existing list: insert their text, leave every other byte alone.
         ((key, entries),) = appended.items()
@@ -127,11 +139,18 @@ def _insert_after_block(
     return head + tail + "".join(lines[end:])
 
 
-def _entries(document: Any, key: str) -> Any:
+def _is_block(node: Any) -> bool:
+    """True for a `- item` list as written in the file: only after one can entries be appended as text."""
+    return getattr(node, "fa", None) is not None and node.fa.flow_style() is False
+
+
+def _entries(document: Any, key: str, path: str) -> Any:
     entries = document.get(key)
     if entries is None:
         entries = CommentedSeq()
         document[key] = entries
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: `{key}` should be a list of entries, not {type(entries).__name__}")
     return entries
 
 
@@ -145,7 +164,7 @@ def _merge_named(
     label: str,
 ) -> list[dict[str, Any]]:
     """Merge entries by name into `parent[key]`; return the entries that were appended."""
-    current = _entries(parent, key)
+    current = _entries(parent, key, path)
     appended = []
     for entry in entries:
         name = entry["name"]
@@ -175,7 +194,7 @@ def _merge_source(
     document: Any, source: dict[str, Any], path: str, policy: ConflictPolicy, result: MergeResult
 ) -> list[dict[str, Any]] | None:
     """Merge one source; return it when appended whole, None when merged into an existing source."""
-    current = _entries(document, "sources")
+    current = _entries(document, "sources", path)
     existing = next((s for s in current if isinstance(s, dict) and s.get("name") == source["name"]), None)
     if existing is None:
         current.append(source)

@@ -13,8 +13,9 @@ import duckdb
 import yaml
 from support import REPO_ROOT, duckdb_output
 
-from cartridge_bridge.api import ProjectOptions, SilentProgress, generate, load_context
+from cartridge_bridge.api import ProjectOptions, generate, load_context
 from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.progress import SilentProgress
 
 BIN = Path(sys.executable).parent
 WIDE = {**os.environ, "COLUMNS": "200"}  # rich wraps tables to the terminal width

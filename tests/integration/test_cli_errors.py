@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from support import snapshot_tree, write_project
 
+from cartridge_bridge.dbt_runner import DbtProject
+
 BIN = Path(sys.executable).parent
 
 
@@ -83,3 +85,14 @@ def test_package_not_installed(tmp_path: Path) -> None:
         "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw"
     )
     _one_line_error(result, 2, "cartridge init")
+
+
+def test_a_schema_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
+    DbtProject(project).deps()
+    before = snapshot_tree(project)
+    result = _cartridge(
+        "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "nope"
+    )
+    _one_line_error(result, 2, "cartridge.gather: argument 'schemas'", "nope")
+    assert snapshot_tree(project) == before

@@ -7,8 +7,9 @@ from pathlib import Path
 import duckdb
 from support import duckdb_output, write_project
 
-from cartridge_bridge.api import ProjectOptions, SilentProgress, generate
+from cartridge_bridge.api import ProjectOptions, generate
 from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.progress import SilentProgress
 
 
 def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from support import postgres_output, run_sql, snapshot_tree, write_project
 
-from cartridge_bridge.api import ProjectOptions, SilentProgress, generate, undo_run
+from cartridge_bridge.api import ProjectOptions, generate, undo_run
 from cartridge_bridge.dbt_runner import DbtProject
 from cartridge_bridge.errors import CartridgeError, ConflictError, VerificationError
 from cartridge_bridge.local_postgres import LocalPostgres
+from cartridge_bridge.progress import SilentProgress
 
 pytestmark = pytest.mark.postgres
 _counter = itertools.count()

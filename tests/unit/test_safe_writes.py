@@ -1,0 +1,86 @@
+"""Writes that keep what the user had: symlinks, permissions, flow lists, relative package paths, journals."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cartridge_bridge.dbt_package import packages_yml_with_cartridge
+from cartridge_bridge.errors import UsageError
+from cartridge_bridge.render import RenderedFile
+from cartridge_bridge.workspace import apply_changes, load_journal, rollback, stage_changes, write_atomic
+from cartridge_bridge.yaml_merge import merge_properties
+
+MODEL = {"name": "stg_new", "description": "New."}
+
+
+def test_write_atomic_keeps_permissions_and_writes_through_symlinks(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.yml"
+    shared.write_text("models: []\n")
+    shared.chmod(0o640)
+    link = tmp_path / "link.yml"
+    link.symlink_to(shared)
+    write_atomic(link, "models:\n  - name: a\n")
+    assert link.is_symlink()
+    assert shared.read_text() == "models:\n  - name: a\n"
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o640
+
+
+def test_new_files_get_the_umasks_permissions(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "new.sql", "select 1\n")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "new.sql").stat().st_mode) == 0o644
+
+
+def test_apply_and_rollback_leave_a_symlinked_properties_file_a_symlink(tmp_path: Path) -> None:
+    (tmp_path / "shared").mkdir()
+    target = tmp_path / "shared" / "_models.yml"
+    target.write_text("models:\n  - name: stg_old\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "_models.yml").symlink_to(Path("..") / "shared" / "_models.yml")
+    changes = stage_changes(tmp_path, [RenderedFile("models/_models.yml", "yaml", models=[MODEL])], "fail")
+    journal = apply_changes(tmp_path, changes)
+    assert "stg_new" in target.read_text()
+    rollback(tmp_path, journal)
+    assert (tmp_path / "models" / "_models.yml").is_symlink()
+    assert target.read_text() == "models:\n  - name: stg_old\n"
+
+
+@pytest.mark.parametrize("existing", ["models: []\n", "models: [{name: a}]\n"])
+def test_adding_to_a_flow_list_gives_valid_yaml(existing: str) -> None:
+    from ruamel.yaml import YAML
+
+    text = merge_properties(existing, "m.yml", [MODEL], [], "fail").text
+    names = [m["name"] for m in YAML(typ="safe").load(text)["models"]]
+    assert names[-1] == "stg_new"
+
+
+def test_models_that_is_not_a_list_is_named() -> None:
+    with pytest.raises(UsageError, match="`models` should be a list"):
+        merge_properties("models:\n  a: 1\n", "m.yml", [MODEL], [], "fail")
+
+
+def test_a_relative_local_package_is_found_from_the_project(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    vendored = project / "vendor" / "cartridge"
+    vendored.mkdir(parents=True)
+    (vendored / "dbt_project.yml").write_text("name: cartridge\n")
+    existing = "packages:\n  # ours\n  - local: vendor/cartridge\n  - package: dbt-labs/dbt_utils\n"
+    updated = packages_yml_with_cartridge(existing, Path("/opt/cartridge"), project)
+    assert updated == "packages:\n  # ours\n  - local: /opt/cartridge\n  - package: dbt-labs/dbt_utils\n"
+    assert packages_yml_with_cartridge(updated, Path("/opt/cartridge"), project) == updated
+
+
+def test_a_damaged_journal_is_named_not_a_traceback(tmp_path: Path) -> None:
+    run = tmp_path / ".cartridge" / "runs" / "20260101T000000000000Z"
+    run.mkdir(parents=True)
+    (run / "journal.json").write_text('{"run_id": 3}')
+    (tmp_path / ".cartridge" / "runs" / "stray-folder").mkdir()
+    with pytest.raises(UsageError, match=r"journal .* is damaged"):
+        load_journal(tmp_path, None)
