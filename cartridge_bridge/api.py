@@ -17,7 +17,7 @@ from .manifest import Manifest, read_manifest
 from .plan import ExecutionPlan
 from .plan_checks import validate_plan
 from .progress import Progress
-from .render import RenderOptions, render_plan
+from .render import render_plan
 from .repair import relax_failing_tests
 from .rules_planner import plan_with_rules
 from .verify import failure_message, prove
@@ -177,11 +177,10 @@ def apply_plan(
         validate_plan(plan, context)
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
-    render_options = RenderOptions.of(context.conventions, context.nested_test_arguments)
     project_dir = project.dbt.project_dir
     relaxed: list[str] = []
     for attempt in (1, 2):
-        changes = stage_changes(project_dir, render_plan(plan, render_options), policy)
+        changes = stage_changes(project_dir, render_plan(plan), policy)
         report = ApplyReport(plan, changes, None, None, unified_diff(changes), 0.0, relaxed)
         if options.dry_run or report.nothing_changed:
             break

@@ -123,6 +123,18 @@ class PlanAction(_Strict):
     spec: ActionSpec
 
 
+class RenderSettings(_Strict):
+    """How the plan's files are written: the project's SQL style, documentation habits and dbt flags."""
+
+    nested_test_arguments: bool = True  # dbt ≥1.10 `arguments:` under generic tests
+    sql_import_ctes: bool = True
+    sql_leading_commas: bool = False
+    sql_keyword_case: Literal["lower", "upper"] = "lower"
+    sql_indent: int = 4
+    describe_models: bool = True
+    describe_columns: bool = True
+
+
 class ExecutionPlan(_Strict):
     """A complete, reviewable integration plan for a set of raw tables."""
 
@@ -133,6 +145,8 @@ class ExecutionPlan(_Strict):
     adapter_type: str
     actions: list[PlanAction]
     skipped: list[str] = []  # raw tables left out, each with the reason
+    # Part of the plan so that applying a reviewed plan writes exactly what was reviewed.
+    render: RenderSettings = RenderSettings()
 
     def models(self) -> list[PlanAction]:
         """The actions that create models (everything but sources)."""

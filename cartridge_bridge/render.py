@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .config import Conventions
 from .naming import cte_name
 from .plan import (
     AggregateSpec,
@@ -14,6 +13,7 @@ from .plan import (
     ExecutionPlan,
     MartSpec,
     PlanAction,
+    RenderSettings,
     SourceSpec,
     StagingSpec,
     output_columns,
@@ -35,29 +35,10 @@ class RenderedFile:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class RenderOptions:
-    """Project settings that change how files are written."""
-
-    nested_test_arguments: bool = True  # dbt ≥1.10 `arguments:` under generic tests
-    style: SqlStyle = field(default_factory=SqlStyle)
-    describe_models: bool = True
-    describe_columns: bool = True
-
-    @classmethod
-    def of(cls, conventions: Conventions, nested_test_arguments: bool) -> RenderOptions:
-        """The options a project's conventions and dbt flags ask for."""
-        return cls(
-            nested_test_arguments=nested_test_arguments,
-            style=SqlStyle.of(conventions),
-            describe_models=conventions.describe_models,
-            describe_columns=conventions.describe_columns,
-        )
-
-
-def render_plan(plan: ExecutionPlan, options: RenderOptions | None = None) -> list[RenderedFile]:
-    """Every file of the plan, in plan order, YAML entries grouped by their file."""
-    options = options or RenderOptions()
+def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> list[RenderedFile]:
+    """Every file of the plan, in plan order, YAML entries grouped by their file (as `plan.render` says)."""
+    options = options or plan.render
+    style = SqlStyle.of(options)
     files: dict[str, RenderedFile] = {}
     for action in plan.actions:
         spec = action.spec
@@ -65,9 +46,7 @@ def render_plan(plan: ExecutionPlan, options: RenderOptions | None = None) -> li
             yaml_file = files.setdefault(action.file_path, RenderedFile(action.file_path, "yaml"))
             yaml_file.sources.append(_source_entry(spec, options))
             continue
-        files[action.file_path] = RenderedFile(
-            action.file_path, "sql", text=render_sql(action, options.style)
-        )
+        files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action, style))
         if action.properties_path:
             yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
             yaml_file.models.append(_model_entry(action, options))
@@ -91,7 +70,7 @@ def _cte_name(model: str) -> str:
     return cte_name(model)
 
 
-def _model_entry(action: PlanAction, options: RenderOptions) -> dict[str, Any]:
+def _model_entry(action: PlanAction, options: RenderSettings) -> dict[str, Any]:
     assert not isinstance(action.spec, SourceSpec)
     entry: dict[str, Any] = {"name": action.name}
     if options.describe_models:
@@ -102,12 +81,12 @@ def _model_entry(action: PlanAction, options: RenderOptions) -> dict[str, Any]:
     return entry
 
 
-def _columns(columns: list[ColumnSpec], options: RenderOptions) -> list[dict[str, Any]]:
+def _columns(columns: list[ColumnSpec], options: RenderSettings) -> list[dict[str, Any]]:
     """Column entries; a project that does not describe columns only lists those that carry tests."""
     return [_column_entry(c, options) for c in columns if options.describe_columns or c.tests]
 
 
-def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
+def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": spec.source_name}
     if spec.database:
         entry["database"] = spec.database
@@ -133,7 +112,7 @@ def _source_entry(spec: SourceSpec, options: RenderOptions) -> dict[str, Any]:
     return entry
 
 
-def _column_entry(column: ColumnSpec, options: RenderOptions) -> dict[str, Any]:
+def _column_entry(column: ColumnSpec, options: RenderSettings) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": column.name}
     if not options.describe_columns:
         return entry | (
@@ -147,7 +126,7 @@ def _column_entry(column: ColumnSpec, options: RenderOptions) -> dict[str, Any]:
     return entry
 
 
-def _test_entry(test: DataTest, options: RenderOptions) -> Any:
+def _test_entry(test: DataTest, options: RenderSettings) -> Any:
     arguments: dict[str, Any] = {}
     if test.name == "relationships":
         arguments = {"to": f"ref('{test.to}')", "field": test.field}

@@ -20,6 +20,7 @@ from .plan import (
     MartJoin,
     MartSpec,
     PlanAction,
+    RenderSettings,
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
@@ -27,6 +28,8 @@ from .plan import (
 from .sql_text import is_numeric, is_temporal, quote
 
 PLANNER_NAME = "rules"
+# The render settings that come straight from the project's conventions (the rest from dbt's flags).
+_CONVENTION_RENDER_SETTINGS = set(RenderSettings.model_fields) - {"nested_test_arguments"}
 # Prices, rates and ratios do not add up across rows; summing them would make a misleading measure.
 _NON_ADDITIVE = re.compile(r"price|rate|ratio|percent|pct|share|score|avg|average|latitude|longitude")
 
@@ -409,4 +412,8 @@ def plan_with_rules(context: ProjectContext) -> ExecutionPlan:
         adapter_type=context.adapter_type,
         actions=planner.actions,
         skipped=planner.skipped,
+        render=RenderSettings(
+            nested_test_arguments=context.nested_test_arguments,
+            **context.conventions.model_dump(include=_CONVENTION_RENDER_SETTINGS),
+        ),
     )

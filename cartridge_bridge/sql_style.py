@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .config import Conventions
-from .plan import ColumnSpec
+from .plan import ColumnSpec, RenderSettings
 
 # The keywords and functions the templates write; nothing else is re-cased.
 _KEYWORDS = "with|as|select|from|where|group|by|left|join|on|cast|coalesce|count|sum|min|max|is|not|null|and"
@@ -26,13 +25,13 @@ class SqlStyle:
     indent: int = 4
 
     @classmethod
-    def of(cls, conventions: Conventions) -> SqlStyle:
-        """The style the project's conventions ask for."""
+    def of(cls, settings: RenderSettings) -> SqlStyle:
+        """The style a plan's render settings ask for."""
         return cls(
-            import_ctes=conventions.sql_import_ctes,
-            leading_commas=conventions.sql_leading_commas,
-            keyword_case=conventions.sql_keyword_case,
-            indent=conventions.sql_indent,
+            import_ctes=settings.sql_import_ctes,
+            leading_commas=settings.sql_leading_commas,
+            keyword_case=settings.sql_keyword_case,
+            indent=settings.sql_indent,
         )
 
 

@@ -14,8 +14,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from cartridge_bridge.context import ProjectContext
-from cartridge_bridge.plan import DataTest, ExecutionPlan, StagingSpec
-from cartridge_bridge.render import RenderedFile, RenderOptions, render_plan, render_sql
+from cartridge_bridge.plan import DataTest, ExecutionPlan, RenderSettings, StagingSpec
+from cartridge_bridge.render import RenderedFile, render_plan, render_sql
 from cartridge_bridge.rules_planner import plan_with_rules
 from cartridge_bridge.yaml_merge import merge_properties
 
@@ -35,7 +35,7 @@ def file_text(rendered: RenderedFile) -> str:
     return merge_properties(None, rendered.path, rendered.models, rendered.sources, "fail").text
 
 
-def texts(plan: ExecutionPlan, options: RenderOptions | None = None) -> dict[str, str]:
+def texts(plan: ExecutionPlan, options: RenderSettings | None = None) -> dict[str, str]:
     return {f.path: file_text(f) for f in render_plan(plan, options)}
 
 
@@ -88,7 +88,7 @@ def test_rendered_yaml_is_valid_dbt_properties(plan: ExecutionPlan) -> None:
 
 
 def test_top_level_test_arguments_without_nesting(plan: ExecutionPlan) -> None:
-    flat = texts(plan, RenderOptions(nested_test_arguments=False))
+    flat = texts(plan, RenderSettings(nested_test_arguments=False))
     nested = texts(plan)
     for path in flat:
         if path.endswith(".sql"):
@@ -123,7 +123,7 @@ def test_test_config_stays_nested_under_config(plan: ExecutionPlan, nested: bool
     ]
     entry = next(
         m
-        for f in render_plan(changed, RenderOptions(nested))
+        for f in render_plan(changed, RenderSettings(nested_test_arguments=nested))
         for m in f.models
         if m["name"] == "stg_shop__orders"
     )
