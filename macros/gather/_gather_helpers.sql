@@ -74,3 +74,15 @@
   {%- endfor -%}
   {{ return(parts | join('.')) }}
 {%- endmacro %}
+
+{#- Run a schema's relation, column and key queries and assemble their rows; a schema with no
+    relation must exist (else a compiler error names it) and gives an empty list. -#}
+{% macro _gather_from_catalog(schema, relations_sql, columns_sql, keys_sql) -%}
+  {%- set relation_rows = run_query(relations_sql).rows -%}
+  {%- if relation_rows | length == 0 -%}
+    {%- do cartridge._require_schema(schema) -%}
+    {{ return([]) }}
+  {%- endif -%}
+  {{ return(cartridge._assemble_relations(
+      schema, relation_rows, run_query(columns_sql).rows, run_query(keys_sql).rows)) }}
+{%- endmacro %}

@@ -81,13 +81,7 @@
     where {{ relations_filter }} and k.contype in ('p', 'f')
     order by c.relname, k.conname
   {%- endset -%}
-  {%- set relation_rows = run_query(relations_sql).rows -%}
-  {%- if relation_rows | length == 0 -%}
-    {%- do cartridge._require_schema(schema) -%}
-    {{ return([]) }}
-  {%- endif -%}
-  {{ return(cartridge._assemble_relations(
-      schema, relation_rows, run_query(columns_sql).rows, run_query(keys_sql).rows)) }}
+  {{ return(cartridge._gather_from_catalog(schema, relations_sql, columns_sql, keys_sql)) }}
 {%- endmacro %}
 
 {#- DuckDB: information_schema works there, but the duckdb_* catalog functions add table, view and column
@@ -122,11 +116,5 @@
     where {{ relations_filter }} and constraint_type in ('PRIMARY KEY', 'FOREIGN KEY')
     order by table_name, constraint_index
   {%- endset -%}
-  {%- set relation_rows = run_query(relations_sql).rows -%}
-  {%- if relation_rows | length == 0 -%}
-    {%- do cartridge._require_schema(schema) -%}
-    {{ return([]) }}
-  {%- endif -%}
-  {{ return(cartridge._assemble_relations(
-      schema, relation_rows, run_query(columns_sql).rows, run_query(keys_sql).rows)) }}
+  {{ return(cartridge._gather_from_catalog(schema, relations_sql, columns_sql, keys_sql)) }}
 {%- endmacro %}
