@@ -17,6 +17,7 @@ from .conventions import (
 )
 from .errors import ProjectError, UsageError
 from .facts import GATHER_VERSION, RawRelation, WarehouseFacts
+from .key_owners import KeyOwner, key_owners
 from .manifest import Manifest
 from .naming import snake_case
 from .relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
@@ -55,6 +56,8 @@ class ProjectContext(BaseModel):
     raw_schemas: list[RawSchema]
     # Brownfield: the existing models related to the new tables, within a token budget (None when greenfield).
     relevant: RelevantSlice | None = None
+    # Key column → the existing, built models whose primary key it is (new tables join and test against them).
+    existing_keys: dict[str, KeyOwner] = {}
 
     def taken_names(self) -> set[str]:
         """Model and source names a plan must not reuse."""
@@ -165,4 +168,5 @@ def build_context(
         ),
         raw_schemas=raw_schemas,
         relevant=relevant,
+        existing_keys=key_owners(manifest, facts.graph) if models else {},
     )

@@ -181,6 +181,12 @@ def _conventions(console: Console, context: ProjectContext) -> None:
 
 
 def _slice(console: Console, context: ProjectContext) -> None:
+    if context.existing_keys:
+        owned = ", ".join(
+            f"{key} → {' / '.join(filter(None, (owner.staging, owner.mart)))}"
+            for key, owner in sorted(context.existing_keys.items())
+        )
+        console.print(f"Keys owned by built models (new tables are tested against them): {owned}")
     relevant = context.relevant
     if relevant is None:
         return

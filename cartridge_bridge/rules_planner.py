@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 from . import column_docs as docs
 from .context import ProjectContext, RawSchema
 from .facts import RawColumn, RawRelation
+from .key_owners import KeyOwner
 from .keys import KeyEdge, entity_of, foreign_keys, primary_key
 from .naming import RESERVED_WORDS, cte_name, dedupe, snake_case
 from .plan import (
@@ -53,6 +54,8 @@ class _Planner:
         self.actions: list[PlanAction] = []
         self.skipped: list[str] = []
         self.roles: dict[KeyEdge, str] = {}
+        # (raw table, staged column) → the existing models that own that key
+        self.external: dict[tuple[str, str], KeyOwner] = {}
 
     def path(self, folder: str, file_name: str) -> str:
         return str(PurePosixPath(self.context.model_path) / folder / file_name)
@@ -116,6 +119,7 @@ class _Planner:
                 column.tests.append(
                     DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
                 )
+        self.link_existing_keys(staged, edges)
         source_tables = [
             SourceTableSpec(
                 name=s.table,
@@ -165,6 +169,27 @@ class _Planner:
                 spec=s.spec,
             )
         return staged
+
+    def link_existing_keys(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> None:
+        """Test `<entity>_id` columns that no new table owns against the existing model that does."""
+        internal = {(e.child, e.column) for e in edges}
+        for s in staged.values():
+            for raw_column in s.relation.columns:
+                name = s.renamed[raw_column.name]
+                owner = self.context.existing_keys.get(name)
+                if (
+                    owner is None
+                    or name == s.spec.primary_key
+                    or (s.relation.identifier, raw_column.name) in internal
+                ):
+                    continue
+                self.external[(s.relation.identifier, name)] = owner
+                target = owner.staging or owner.mart
+                assert target is not None
+                column = next(c for c in s.spec.columns if c.name == name)
+                column.description = docs.describe_foreign_key(s.entity, name.removesuffix("_id"), target)
+                if self.conventions.test_relationships:
+                    column.tests.append(DataTest(name="relationships", to=target, field=name))
 
     def staging_columns(self, relation: RawRelation, table: str, model: str, source: str) -> _Staged:
         entity = entity_of(relation)
@@ -300,12 +325,30 @@ class _Planner:
                     )
         return measures
 
+    def mart_target(
+        self,
+        staged: dict[str, _Staged],
+        edge: KeyEdge | None,
+        mart_names: dict[str, str],
+        identifier: str,
+        column: str,
+    ) -> tuple[str, str, str] | None:
+        """The mart a fact's key column points at: (model, its key column, the entity), if any."""
+        if edge is not None:
+            parent = staged[edge.parent]
+            return mart_names[edge.parent], parent.renamed[edge.parent_column], parent.entity
+        owner = self.external.get((identifier, column))
+        if owner is not None and owner.mart is not None:
+            return owner.mart, column, column.removesuffix("_id")
+        return None
+
     def plan_marts(
         self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, PlanAction]
     ) -> None:
         conventions = self.conventions
         parents = {e.parent for e in edges}
-        children = {e.child for e in edges}
+        # A table pointing at an existing dimension is a fact too, even with no new parent.
+        children = {e.child for e in edges} | {t for (t, _), owner in self.external.items() if owner.mart}
         roles = {
             identifier: ("fact" if identifier in children else "dimension")
             for identifier in staged
@@ -326,21 +369,15 @@ class _Planner:
             columns = []
             for column in base.spec.columns:
                 tests = [t.model_copy() for t in column.tests if t.name != "relationships"]
-                edge = outgoing.get(column.name)
                 description = column.description
-                if edge is not None:
-                    parent = staged[edge.parent]
-                    description = docs.describe_foreign_key(
-                        base.entity, parent.entity, mart_names[edge.parent]
-                    )
-                if edge is not None and conventions.test_relationships:
-                    tests.append(
-                        DataTest(
-                            name="relationships",
-                            to=mart_names[edge.parent],
-                            field=staged[edge.parent].renamed[edge.parent_column],
-                        )
-                    )
+                target = self.mart_target(
+                    staged, outgoing.get(column.name), mart_names, identifier, column.name
+                )
+                if target is not None:
+                    to, field_name, parent_entity = target
+                    description = docs.describe_foreign_key(base.entity, parent_entity, to)
+                    if conventions.test_relationships:
+                        tests.append(DataTest(name="relationships", to=to, field=field_name))
                 columns.append(
                     ColumnSpec(
                         name=column.name,

@@ -56,3 +56,48 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
             "select contact_id, number_of_deals, total_amount from analytics.fct_contacts order by 1"
         ).fetchall()
     assert [(r[0], r[1], float(r[2])) for r in rows] == [(1, 2, 150.5), (2, 1, 7.0)]
+
+
+EXISTING_MODELS = {
+    "models/staging/stg_customers.sql": "select id as customer_id, name from raw_crm.customers\n",
+    "models/marts/dim_customers.sql": "select customer_id, name from {{ ref('stg_customers') }}\n",
+    "models/marts/unbuilt_orders.sql": "select 1 as order_id\n",
+    "models/schema.yml": (
+        "models:\n"
+        "  - name: stg_customers\n    columns:\n      - name: customer_id\n        data_tests: [unique, not_null]\n"
+        "  - name: dim_customers\n    columns:\n      - name: customer_id\n        data_tests: [unique, not_null]\n"
+        "  - name: unbuilt_orders\n    columns:\n      - name: order_id\n        data_tests: [unique, not_null]\n"
+    ),
+}
+
+
+def test_new_tables_are_joined_and_tested_against_existing_built_models(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_crm")
+        connection.execute("create table raw_crm.customers (id integer, name varchar)")
+        connection.execute("insert into raw_crm.customers values (1, 'Ann'), (2, 'Bo')")
+        connection.execute("create schema raw_billing")
+        connection.execute(
+            "create table raw_billing.invoices (id integer, customer_id integer, order_id integer)"
+        )
+        connection.execute("insert into raw_billing.invoices values (10, 1, 5), (11, 2, 6)")
+    output = duckdb_output(database, "analytics") | {"keep_open": False}
+    project = write_project(tmp_path / "crm", "crm", output, models=EXISTING_MODELS)
+    dbt = DbtProject(project, project)
+    dbt.deps()
+    built = dbt.build(select=["stg_customers", "dim_customers"])  # unbuilt_orders stays unbuilt
+    assert built.success, built.errors
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_billing"])
+    report = generate(options, SilentProgress())
+    assert report.build is not None and report.build.success, report.build
+    assert [a.name for a in report.plan.models()] == ["stg_billing__invoices", "fct_invoices"]
+    staging = (project / "models/staging/billing/_billing__models.yml").read_text()
+    assert "to: ref('stg_customers')" in staging
+    assert "unbuilt_orders" not in staging  # never test against a model the warehouse does not hold
+    marts = (project / "models/marts/_marts__models.yml").read_text()
+    assert "to: ref('dim_customers')" in marts
+    # this project documents no columns, so the description lives in the plan only
+    fact = next(a for a in report.plan.actions if a.name == "fct_invoices")
+    key = next(c for c in fact.spec.columns if c.name == "customer_id")  # type: ignore[union-attr]
+    assert key.description == "Foreign key to the customer (`dim_customers`) this invoice belongs to."
