@@ -115,3 +115,43 @@ def test_cartridge_context_shows_the_brownfield_picture(tmp_path: Path) -> None:
         "invoice_lines",
         "invoices",
     ]
+
+
+def test_new_tables_follow_the_dbt_labs_style_project(tmp_path: Path) -> None:
+    fixtures = FIXTURE.parent
+    project = tmp_path / "dbt_labs_style"
+    shutil.copytree(
+        fixtures / "dbt_labs_style", project, ignore=shutil.ignore_patterns("manifest.json", "expected_*")
+    )
+    shutil.copytree(fixtures / "vendor_package", tmp_path / "vendor_package")
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_shipping")
+        connection.execute(
+            "create table raw_shipping.shipments (id integer, carrier varchar, shipped_at timestamp)"
+        )
+        connection.execute(
+            "create table raw_shipping.parcels (id integer, shipment_id integer, weight_kg decimal(8,3))"
+        )
+        connection.execute(
+            "insert into raw_shipping.shipments values (1, 'DHL', '2025-01-01'), (2, 'UPS', null)"
+        )
+        connection.execute("insert into raw_shipping.parcels values (1, 1, 1.5), (2, 1, 0.25), (3, 2, 3.0)")
+    profile = {"fixtures": {"target": "dev", "outputs": {"dev": duckdb_output(database, "analytics")}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profile))
+    packages = [{"local": "../vendor_package"}, {"local": str(REPO_ROOT)}]
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": packages}))
+    DbtProject(project).deps()
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_shipping"])
+    report = generate(options, SilentProgress())
+    assert report.build is not None and report.build.success, report.build
+    assert report.plan.render.sql_leading_commas is True
+    staging = (project / "models/staging/shipping/stg_shipping__parcels.sql").read_text()
+    assert (
+        "        cast(id as INTEGER) as parcel_id\n        , cast(shipment_id as INTEGER) as shipment_id\n"
+        in staging
+    )
+    intermediate = (project / "models/intermediate/int_parcels_aggregated_to_shipments.sql").read_text()
+    assert "config(" not in intermediate  # dbt_project.yml makes intermediate models ephemeral
+    assert (project / "models/staging/shipping/_shipping__sources.yml").is_file()
+    assert (project / "models/staging/shipping/_shipping__models.yml").is_file()
