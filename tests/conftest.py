@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from cartridge_bridge.local_postgres import LocalPostgres, start_postgres, stop_postgres
-
-# No test may reach a real LLM provider or the network: litellm must not fetch its cost map.
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(scope="session")
