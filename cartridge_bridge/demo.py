@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .api import ApplyReport, Progress, ProjectOptions, generate
+from .api import ApplyReport, ProjectOptions, generate
 from .dbt_package import package_dir, packages_yml_with_cartridge
 from .dbt_runner import BuildSummary, DbtProject
 from .demo_data import load_shop, shop_tables
 from .errors import UsageError
 from .local_postgres import LocalPostgres, start_postgres, stop_postgres
+from .progress import Progress
 from .workspace import write_atomic
 from .yaml_merge import dump_yaml
 
