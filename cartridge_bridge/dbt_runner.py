@@ -40,6 +40,10 @@ class NodeResult:
     status: str
     message: str | None
     failures: int | None
+    # For a generic data test: the model it is attached to, its column and the test's name.
+    tested_model: str | None = None
+    tested_column: str | None = None
+    test_name: str | None = None
 
 
 @dataclass
@@ -157,6 +161,9 @@ class DbtProject:
                     status=str(item.status),
                     message=item.message,
                     failures=item.failures,
+                    tested_model=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None,
+                    tested_column=getattr(node, "column_name", None),
+                    test_name=getattr(getattr(node, "test_metadata", None), "name", None),
                 )
             )
         return BuildSummary(success=run.success, nodes=nodes, errors=run.errors, warnings=run.warnings)
