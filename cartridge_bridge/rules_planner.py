@@ -76,7 +76,7 @@ class _Planner:
         return str(getattr(self.conventions, f"{layer}_materialized"))
 
     def plan_schema(self, raw: RawSchema) -> None:
-        relations = []
+        candidates = []
         for relation in raw.relations:
             if relation.identifier in raw.covered:
                 readers = raw.staged_by.get(relation.identifier)
@@ -86,28 +86,31 @@ class _Planner:
                 )
             elif not relation.columns:
                 self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
-            elif (model := self.staging_name(raw, relation)) in self.context.existing_models:
+            else:
+                candidates.append(relation)
+        # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
+        tables = dedupe([snake_case(r.identifier) for r in candidates])
+        kept: dict[str, tuple[RawRelation, str]] = {}
+        for relation, table in zip(candidates, tables, strict=True):
+            model = self.conventions.fill("staging_model", source=raw.source_name, table=table)
+            if model in self.context.existing_models:
                 self.skipped.append(f"{raw.schema_name}.{relation.identifier}: model {model} already exists")
             else:
-                relations.append(relation)
-        if not relations:
+                kept[relation.identifier] = (relation, table)
+        if not kept:
             return
-        staged = self.plan_staging(raw, relations)
+        staged = self.plan_staging(raw, list(kept.values()))
+        relations = [relation for relation, _ in kept.values()]
         edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
         aggregates = self.plan_aggregates(staged, edges)
         self.plan_marts(staged, edges, aggregates)
 
-    def staging_name(self, raw: RawSchema, relation: RawRelation) -> str:
-        return self.conventions.fill(
-            "staging_model", source=raw.source_name, table=snake_case(relation.identifier)
-        )
-
-    def plan_staging(self, raw: RawSchema, relations: list[RawRelation]) -> dict[str, _Staged]:
+    def plan_staging(self, raw: RawSchema, tables: list[tuple[RawRelation, str]]) -> dict[str, _Staged]:
         conventions, source = self.conventions, raw.source_name
         folder = conventions.fill("staging_dir", source=source)
         staged: dict[str, _Staged] = {}
-        tables = dedupe([snake_case(r.identifier) for r in relations])
-        for relation, table in zip(relations, tables, strict=True):
+        relations = [relation for relation, _ in tables]
+        for relation, table in tables:
             model = conventions.fill("staging_model", source=source, table=table)
             staged[relation.identifier] = self.staging_columns(relation, table, model, source)
         edges = foreign_keys(relations)

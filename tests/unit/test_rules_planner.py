@@ -349,3 +349,20 @@ def test_join_aliases_are_unique_within_a_mart(tmp_path: Path) -> None:
     assert len(dim.joins) == 2
     aliases = [dim.base_alias, *(j.alias for j in dim.joins)]
     assert len(set(aliases)) == len(aliases)
+
+
+def test_the_existence_check_sees_the_names_the_plan_would_use(
+    tmp_path: Path, manifest: Manifest, facts: WarehouseFacts
+) -> None:
+    shouting = facts.relations[1].model_copy(update={"identifier": "ORDERS"})  # snake_case: orders → orders_2
+    both = facts.model_copy(update={"relations": [*facts.relations, shouting]})
+    existing = Node(
+        unique_id="model.shop.stg_shop__orders",
+        resource_type="model",
+        name="stg_shop__orders",
+        package_name="shop",
+    )
+    with_orders = msgspec.structs.replace(manifest, nodes={**manifest.nodes, existing.unique_id: existing})
+    plan = plan_with_rules(build_context(shop_project(tmp_path), with_orders, both, Conventions()))
+    assert "raw_shop.orders: model stg_shop__orders already exists" in plan.skipped
+    assert "stg_shop__orders_2" in by_name(plan)  # ORDERS is planned under the name it really gets
