@@ -19,35 +19,45 @@ from cartridge_bridge.progress import SilentProgress
 
 BIN = Path(sys.executable).parent
 WIDE = {**os.environ, "COLUMNS": "200"}  # rich wraps tables to the terminal width
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "classic_style"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
+BILLING = (
+    "create schema raw_billing",
+    'create table raw_billing.invoices (id integer, customer_id integer, amount decimal(12,2), "issuedAt" timestamp)',
+    "create table raw_billing.invoice_lines (id integer, invoice_id integer, qty integer)",
+    "insert into raw_billing.invoices values (1, 7, 10.00, '2025-01-01'), (2, 7, 5.00, null)",
+    "insert into raw_billing.invoice_lines values (1, 1, 2), (2, 1, 1), (3, 2, 4)",
+)
+SHIPPING = (
+    "create schema raw_shipping",
+    "create table raw_shipping.shipments (id integer, carrier varchar, shipped_at timestamp)",
+    "create table raw_shipping.parcels (id integer, shipment_id integer, weight_kg decimal(8,3))",
+    "insert into raw_shipping.shipments values (1, 'DHL', '2025-01-01'), (2, 'UPS', null)",
+    "insert into raw_shipping.parcels values (1, 1, 1.5), (2, 1, 0.25), (3, 2, 3.0)",
+)
 
 
-def _classic_project(tmp_path: Path) -> Path:
-    project = tmp_path / "classic_style"
-    shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("manifest.json", "expected_*.json"))
+def _fixture_project(
+    tmp_path: Path, name: str, raw_sql: tuple[str, ...], packages: tuple[str, ...] = ()
+) -> Path:
+    """A copy of a fixture project on a DuckDB file holding `raw_sql`, with cartridge installed."""
+    project = tmp_path / name
+    shutil.copytree(
+        FIXTURES / name, project, ignore=shutil.ignore_patterns("manifest.json", "expected_*.json")
+    )
     database = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(database)) as connection:
-        connection.execute("create schema raw_billing")
-        connection.execute(
-            "create table raw_billing.invoices (id integer, customer_id integer, amount decimal(12,2), "
-            '"issuedAt" timestamp)'
-        )
-        connection.execute(
-            "create table raw_billing.invoice_lines (id integer, invoice_id integer, qty integer)"
-        )
-        connection.execute(
-            "insert into raw_billing.invoices values (1, 7, 10.00, '2025-01-01'), (2, 7, 5.00, null)"
-        )
-        connection.execute("insert into raw_billing.invoice_lines values (1, 1, 2), (2, 1, 1), (3, 2, 4)")
+        for statement in raw_sql:
+            connection.execute(statement)
     profile = {"fixtures": {"target": "dev", "outputs": {"dev": duckdb_output(database, "analytics")}}}
     (project / "profiles.yml").write_text(yaml.safe_dump(profile))
-    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(REPO_ROOT)}]}))
+    listed = [{"local": local} for local in (*packages, str(REPO_ROOT))]
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": listed}))
     DbtProject(project).deps()
     return project
 
 
 def test_new_tables_follow_the_classic_projects_conventions(tmp_path: Path) -> None:
-    project = _classic_project(tmp_path)
+    project = _fixture_project(tmp_path, "classic_style", BILLING)
     staging_yaml_before = (project / "models/staging/schema.yml").read_text()
     options = ProjectOptions(
         project_dir=project, profiles_dir=project, schemas=["raw_billing"], source_name="billing"
@@ -87,7 +97,7 @@ def test_new_tables_follow_the_classic_projects_conventions(tmp_path: Path) -> N
 
 
 def test_cartridge_context_shows_the_brownfield_picture(tmp_path: Path) -> None:
-    project = _classic_project(tmp_path)
+    project = _fixture_project(tmp_path, "classic_style", BILLING)
     command = [
         str(BIN / "cartridge"),
         "context",
@@ -118,30 +128,8 @@ def test_cartridge_context_shows_the_brownfield_picture(tmp_path: Path) -> None:
 
 
 def test_new_tables_follow_the_dbt_labs_style_project(tmp_path: Path) -> None:
-    fixtures = FIXTURE.parent
-    project = tmp_path / "dbt_labs_style"
-    shutil.copytree(
-        fixtures / "dbt_labs_style", project, ignore=shutil.ignore_patterns("manifest.json", "expected_*")
-    )
-    shutil.copytree(fixtures / "vendor_package", tmp_path / "vendor_package")
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("create schema raw_shipping")
-        connection.execute(
-            "create table raw_shipping.shipments (id integer, carrier varchar, shipped_at timestamp)"
-        )
-        connection.execute(
-            "create table raw_shipping.parcels (id integer, shipment_id integer, weight_kg decimal(8,3))"
-        )
-        connection.execute(
-            "insert into raw_shipping.shipments values (1, 'DHL', '2025-01-01'), (2, 'UPS', null)"
-        )
-        connection.execute("insert into raw_shipping.parcels values (1, 1, 1.5), (2, 1, 0.25), (3, 2, 3.0)")
-    profile = {"fixtures": {"target": "dev", "outputs": {"dev": duckdb_output(database, "analytics")}}}
-    (project / "profiles.yml").write_text(yaml.safe_dump(profile))
-    packages = [{"local": "../vendor_package"}, {"local": str(REPO_ROOT)}]
-    (project / "packages.yml").write_text(yaml.safe_dump({"packages": packages}))
-    DbtProject(project).deps()
+    shutil.copytree(FIXTURES / "vendor_package", tmp_path / "vendor_package")
+    project = _fixture_project(tmp_path, "dbt_labs_style", SHIPPING, packages=("../vendor_package",))
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_shipping"])
     report = generate(options, SilentProgress())
     assert report.build is not None and report.build.success, report.build
