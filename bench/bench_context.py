@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.synthetic_manifest import brownfield_case, synthetic_case, write_manifest  # noqa: E402
-from cartridge_bridge.conventions import infer_conventions  # noqa: E402
-from cartridge_bridge.facts import RawRelation  # noqa: E402
-from cartridge_bridge.manifest import Manifest, read_manifest  # noqa: E402
-from cartridge_bridge.relevance import relevant_slice  # noqa: E402
+from cartridge_bridge.context.convention_rules import infer_conventions  # noqa: E402
+from cartridge_bridge.context.relevance import relevant_slice  # noqa: E402
+from cartridge_bridge.gather.facts import RawRelation  # noqa: E402
+from cartridge_bridge.gather.manifest import Manifest, read_manifest  # noqa: E402
 
 NODES, SEED, REPEATS = 20_000, 7, 3
 TARGET_SECONDS, TARGET_MB = 1.0, 300.0

@@ -18,8 +18,8 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cartridge_bridge.dbt_runner import DbtProject  # noqa: E402
-from cartridge_bridge.local_postgres import start_postgres, stop_postgres  # noqa: E402
+from cartridge_bridge.demo.local_postgres import start_postgres, stop_postgres  # noqa: E402
+from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
 
 TABLES, COLUMNS, REPEATS = 1000, 20, 3
 SCHEMA = "bench_raw"

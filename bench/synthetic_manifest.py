@@ -25,7 +25,7 @@ from bench.synthetic_nodes import (
     test_node,
     uid,
 )
-from cartridge_bridge.facts import RawColumn, RawRelation
+from cartridge_bridge.gather.facts import RawColumn, RawRelation
 
 _BASE = (
     "customer order order_item product payment invoice account user session event campaign subscription "

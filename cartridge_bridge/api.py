@@ -7,21 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import CartridgeConfig, load_config
-from .context import ProjectContext, build_context
-from .dbt_package import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
-from .dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from .errors import CartridgeError, ProjectError, UsageError, VerificationError, first_problem
-from .facts import WarehouseFacts, parse_facts
-from .manifest import Manifest, read_manifest
-from .plan import ExecutionPlan
-from .plan_checks import validate_plan
-from .progress import Progress
-from .render import render_plan
-from .repair import relax_failing_tests
-from .rules_planner import plan_with_rules
-from .verify import failure_message, prove
-from .workspace import (
+from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.context.project_context import ProjectContext, build_context
+from cartridge_bridge.errors import CartridgeError, ProjectError, UsageError, VerificationError, first_problem
+from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
+from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
+from cartridge_bridge.gather.manifest import Manifest, read_manifest
+from cartridge_bridge.gather.package_install import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
+from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.progress import Progress
+from cartridge_bridge.render.plan_files import render_plan
+from cartridge_bridge.verify.prove import failure_message, prove
+from cartridge_bridge.verify.repair import relax_failing_tests
+from cartridge_bridge.write.workspace import (
     FileChange,
     Journal,
     apply_changes,
@@ -31,7 +31,7 @@ from .workspace import (
     unified_diff,
     write_atomic,
 )
-from .yaml_merge import ConflictPolicy
+from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
 @dataclass

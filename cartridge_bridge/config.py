@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import UsageError, first_problem
-from .yaml_merge import read_yaml_file
+from cartridge_bridge.errors import UsageError, first_problem
+from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cartridge_bridge.local_postgres import LocalPostgres, start_postgres, stop_postgres
+from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres
 
 
 @pytest.fixture(scope="session")

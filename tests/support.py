@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from cartridge_bridge.local_postgres import LocalPostgres
+from cartridge_bridge.demo.local_postgres import LocalPostgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

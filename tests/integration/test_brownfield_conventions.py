@@ -14,7 +14,7 @@ import yaml
 from support import REPO_ROOT, duckdb_output
 
 from cartridge_bridge.api import ProjectOptions, generate, load_context
-from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 BIN = Path(sys.executable).parent

@@ -7,7 +7,8 @@ from typing import Protocol
 import psycopg2
 import pytest
 
-from cartridge_bridge.demo_data import load_shop, shop_tables
+from cartridge_bridge.demo.load_raw import load_shop
+from cartridge_bridge.demo.shop_data import shop_tables
 
 pytestmark = pytest.mark.postgres
 

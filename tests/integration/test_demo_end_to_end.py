@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cartridge_bridge.demo import stop_demo
+from cartridge_bridge.demo.run import stop_demo
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 BIN = Path(sys.executable).parent

@@ -23,9 +23,9 @@ import jsonschema
 import pytest
 from support import REPO_ROOT, duckdb_output, postgres_output
 
-from cartridge_bridge.dbt_runner import DbtProject
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.facts import parse_facts
+from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.gather.facts import parse_facts
 
 INTEGRATION_PROJECT = REPO_ROOT / "integration_tests"
 EXPECTED_DIR = INTEGRATION_PROJECT / "expected"

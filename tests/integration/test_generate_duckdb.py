@@ -8,7 +8,7 @@ import duckdb
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate
-from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 

@@ -9,9 +9,9 @@ import pytest
 from support import postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
-from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.errors import CartridgeError, ConflictError, VerificationError
-from cartridge_bridge.local_postgres import LocalPostgres
+from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 pytestmark = pytest.mark.postgres

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from support import duckdb_output, write_project
 
-from cartridge_bridge.dbt_package import package_dir
+from cartridge_bridge.gather.package_install import package_dir
 
 BIN = Path(sys.executable).parent
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 from support import duckdb_output, snapshot_tree, write_project
 
-from cartridge_bridge.dbt_runner import DbtProject
+from cartridge_bridge.gather.dbt_runner import DbtProject
 
 BIN = Path(sys.executable).parent
 

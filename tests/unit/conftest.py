@@ -7,9 +7,9 @@ import pytest
 from support import UNIT_FIXTURES, shop_project
 
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context import ProjectContext, build_context
-from cartridge_bridge.facts import WarehouseFacts, parse_facts
-from cartridge_bridge.manifest import Manifest
+from cartridge_bridge.context.project_context import ProjectContext, build_context
+from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
+from cartridge_bridge.gather.manifest import Manifest
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.context: dbt_project.yml conventions, source names and build_context."""
+"""Unit tests of cartridge_bridge.context.project_context: dbt_project.yml conventions, source names and build_context."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import msgspec
 import pytest
 
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context import (
+from cartridge_bridge.context.project_context import (
     build_context,
     configured_materialization,
     default_source_name,
     read_project_file,
 )
 from cartridge_bridge.errors import ProjectError, UsageError
-from cartridge_bridge.facts import WarehouseFacts
-from cartridge_bridge.manifest import Manifest, Metadata
+from cartridge_bridge.gather.facts import WarehouseFacts
+from cartridge_bridge.gather.manifest import Manifest, Metadata
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
 

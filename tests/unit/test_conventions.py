@@ -11,19 +11,18 @@ import pytest
 from ruamel.yaml import YAML
 
 from cartridge_bridge.config import CartridgeConfig, Conventions
-from cartridge_bridge.conventions import (
+from cartridge_bridge.context.convention_evidence import (
     GUIDE,
     NO_EVIDENCE,
     PINNED,
-    ConventionValues,
     InferredConventions,
     apply_pinned,
     confidence,
-    infer_conventions,
     pinned_settings,
 )
+from cartridge_bridge.context.convention_rules import infer_conventions
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.manifest import Column, DependsOn, Manifest, Metadata, Node, read_manifest
+from cartridge_bridge.gather.manifest import Column, DependsOn, Manifest, Metadata, Node, read_manifest
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 FIXTURES = ["greenfield_empty", "classic_style", "dbt_labs_style"]
@@ -113,7 +112,7 @@ def test_dbt_project_yml_settles_a_layer_it_configures() -> None:
 def test_greenfield_gets_the_dbt_labs_guide() -> None:
     result = inferred("greenfield_empty")
     assert (result.origin, result.models) == ("default", 0)
-    assert result.values() == ConventionValues()
+    assert result.values() == Conventions()
     assert result.conventions() == Conventions()
     findings = [value for key, value in result if key not in ("origin", "models", "sampled")]
     assert len(findings) == 28

@@ -18,14 +18,9 @@ from typing import IO
 
 import pytest
 
-from cartridge_bridge import demo_data
-from cartridge_bridge.demo_data import (
-    RawColumn,
-    RawTable,
-    create_statements,
-    load_shop,
-    shop_tables,
-)
+from cartridge_bridge.demo import shop_data as demo_data
+from cartridge_bridge.demo.load_raw import create_statements, load_shop
+from cartridge_bridge.demo.shop_data import ShopColumn, ShopTable, shop_tables
 
 START = datetime(2024, 1, 1)
 END = datetime(2025, 12, 31, 23, 59, 59)
@@ -34,12 +29,12 @@ Record = dict[str, object]
 
 
 @pytest.fixture(scope="module")
-def tables() -> dict[str, RawTable]:
+def tables() -> dict[str, ShopTable]:
     return {table.name: table for table in shop_tables()}
 
 
 @pytest.fixture(scope="module")
-def records(tables: dict[str, RawTable]) -> dict[str, list[Record]]:
+def records(tables: dict[str, ShopTable]) -> dict[str, list[Record]]:
     return {
         name: [dict(zip([c.name for c in t.columns], row, strict=True)) for row in t.rows]
         for name, t in tables.items()
@@ -123,7 +118,7 @@ def test_a_scale_that_is_not_positive_is_refused(scale: float) -> None:
         shop_tables(scale=scale)
 
 
-def test_tables_have_the_raw_style_column_names(tables: dict[str, RawTable]) -> None:
+def test_tables_have_the_raw_style_column_names(tables: dict[str, ShopTable]) -> None:
     columns = {name: [c.name for c in t.columns] for name, t in tables.items()}
     assert columns == {
         "customers": ["id", "first_name", "last_name", "email", "Country", "createdAt"],
@@ -135,14 +130,14 @@ def test_tables_have_the_raw_style_column_names(tables: dict[str, RawTable]) -> 
     assert all(t.primary_key == ("id",) and t.comment for t in tables.values())
 
 
-def test_primary_keys_are_unique(tables: dict[str, RawTable]) -> None:
+def test_primary_keys_are_unique(tables: dict[str, ShopTable]) -> None:
     for table in tables.values():
         positions = [[c.name for c in table.columns].index(k) for k in table.primary_key]
         keys = [tuple(row[p] for p in positions) for row in table.rows]
         assert len(set(keys)) == len(keys), table.name
 
 
-def _fits(column: RawColumn, value: object) -> bool:
+def _fits(column: ShopColumn, value: object) -> bool:
     if value is None:
         return column.nullable
     if column.sql_type == "integer":
@@ -154,7 +149,7 @@ def _fits(column: RawColumn, value: object) -> bool:
 
 
 def test_values_fit_their_column_type_and_nullability(
-    tables: dict[str, RawTable],
+    tables: dict[str, ShopTable],
 ) -> None:
     for table in tables.values():
         for row in table.rows:
@@ -163,7 +158,7 @@ def test_values_fit_their_column_type_and_nullability(
                 assert _fits(column, value), (table.name, column.name, value)
 
 
-def test_text_values_are_never_empty(tables: dict[str, RawTable]) -> None:
+def test_text_values_are_never_empty(tables: dict[str, ShopTable]) -> None:
     for table in tables.values():
         assert "" not in {value for row in table.rows for value in row}, table.name
 
@@ -257,7 +252,7 @@ def test_values_stay_in_their_domains(records: dict[str, list[Record]]) -> None:
 
 
 def test_ddl_quotes_identifiers_and_declares_keys_and_comments(
-    tables: dict[str, RawTable],
+    tables: dict[str, ShopTable],
 ) -> None:
     statements = create_statements("raw", list(tables.values()))
     ddl = ";\n".join(statements)
@@ -272,9 +267,9 @@ def test_ddl_quotes_identifiers_and_declares_keys_and_comments(
 
 
 def test_ddl_escapes_quotes_in_names_and_comments() -> None:
-    table = RawTable(
+    table = ShopTable(
         name='odd"name',
-        columns=(RawColumn("a b", "integer", nullable=False, comment="it's"),),
+        columns=(ShopColumn("a b", "integer", nullable=False, comment="it's"),),
         primary_key=("a b",),
         comment="the shop's",
         rows=(),
@@ -290,7 +285,7 @@ def test_ddl_escapes_quotes_in_names_and_comments() -> None:
 
 
 def test_ddl_refuses_a_primary_key_that_names_no_column() -> None:
-    table = RawTable("t", (RawColumn("a", "integer"),), ("b",), None, ())
+    table = ShopTable("t", (ShopColumn("a", "integer"),), ("b",), None, ())
     with pytest.raises(ValueError, match="primary key"):
         create_statements("raw", [table])
 
@@ -338,14 +333,14 @@ class FakeConnection:
         self.log.append("rollback" if exc_type else "commit")
 
 
-SMALL = RawTable(
+SMALL = ShopTable(
     name="Things",
     columns=(
-        RawColumn("id", "integer", nullable=False),
-        RawColumn("Label", "text"),
-        RawColumn("price", "numeric(10,2)"),
-        RawColumn("seen_at", "timestamp"),
-        RawColumn("ok", "boolean"),
+        ShopColumn("id", "integer", nullable=False),
+        ShopColumn("Label", "text"),
+        ShopColumn("price", "numeric(10,2)"),
+        ShopColumn("seen_at", "timestamp"),
+        ShopColumn("ok", "boolean"),
     ),
     primary_key=("id",),
     comment=None,
@@ -378,7 +373,7 @@ def test_load_shop_refuses_empty_strings_that_would_become_null() -> None:
     assert conn.log[-1] == "rollback"
 
 
-def test_the_shop_csv_parses_back_to_its_rows(tables: dict[str, RawTable]) -> None:
+def test_the_shop_csv_parses_back_to_its_rows(tables: dict[str, ShopTable]) -> None:
     conn = FakeConnection()
     counts = load_shop(conn, "raw", list(tables.values()))
     assert counts == {name: len(table.rows) for name, table in tables.items()}

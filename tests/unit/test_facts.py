@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.facts import GATHER_VERSION, parse_facts
+from cartridge_bridge.gather.facts import GATHER_VERSION, parse_facts
 
 FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "facts_shop.json"
 

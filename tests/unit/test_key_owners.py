@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
-from cartridge_bridge.facts import GraphNode, ProjectGraph
-from cartridge_bridge.key_owners import key_owners
-from cartridge_bridge.manifest import Manifest
+from cartridge_bridge.context.key_owners import key_owners
+from cartridge_bridge.gather.facts import GraphNode, ProjectGraph
+from cartridge_bridge.gather.manifest import Manifest
 
 
 def _manifest() -> Manifest:

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.keys: primary keys and the foreign keys that join raw tables."""
+"""Unit tests of cartridge_bridge.context.keys: primary keys and the foreign keys that join raw tables."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.facts import ForeignKey, RawColumn, RawRelation, parse_facts
-from cartridge_bridge.keys import KeyEdge, entity_of, foreign_keys, primary_key
+from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation, parse_facts
 
 FACTS = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "facts_shop.json"
 

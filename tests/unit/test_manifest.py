@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cartridge_bridge.errors import ProjectError
-from cartridge_bridge.manifest import Manifest, Metadata, read_manifest, schema_version
+from cartridge_bridge.gather.manifest import Manifest, Metadata, read_manifest, schema_version
 
 MANIFEST = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "manifest_min.json"
 

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from cartridge_bridge.errors import ProjectError
-from cartridge_bridge.manifest import Macro, Manifest, read_manifest, schema_version
+from cartridge_bridge.gather.manifest import Macro, Manifest, read_manifest, schema_version
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 VERSIONS = PROJECTS / "manifest_versions"

@@ -1,10 +1,10 @@
-"""Unit tests of cartridge_bridge.naming: snake_case, quoting, singular nouns and de-duplication."""
+"""Unit tests of cartridge_bridge.context.naming: snake_case, quoting, singular nouns and de-duplication."""
 
 from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.naming import RESERVED_WORDS, dedupe, needs_quoting, singular, snake_case
+from cartridge_bridge.context.naming import RESERVED_WORDS, dedupe, needs_quoting, singular, snake_case
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.plan_checks: the plan validation that runs before anything is written."""
+"""Unit tests of cartridge_bridge.planning.checks: the plan validation that runs before anything is written."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from cartridge_bridge.context import ProjectContext
+from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import PlanError
-from cartridge_bridge.plan import ExecutionPlan, PlanAction, StagingSpec
-from cartridge_bridge.plan_checks import check_expression, validate_plan
-from cartridge_bridge.rules_planner import plan_with_rules
+from cartridge_bridge.planning.checks import check_expression, validate_plan
+from cartridge_bridge.planning.plan import ExecutionPlan, PlanAction, StagingSpec
+from cartridge_bridge.planning.rules.planner import plan_with_rules
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.relevance: the budgeted slice of existing models related to new tables."""
+"""Unit tests of cartridge_bridge.context.relevance: the budgeted slice of existing models related to new tables."""
 
 from __future__ import annotations
 
@@ -11,9 +11,7 @@ import msgspec
 import pytest
 
 from bench.synthetic_manifest import BrownfieldCase, brownfield_case
-from cartridge_bridge.facts import ForeignKey, RawColumn, RawRelation
-from cartridge_bridge.manifest import Manifest
-from cartridge_bridge.relevance import (
+from cartridge_bridge.context.relevance import (
     DEFAULT_BUDGET,
     LINEAGE_BEYOND,
     NAME_BEYOND,
@@ -25,6 +23,8 @@ from cartridge_bridge.relevance import (
     key_names,
     relevant_slice,
 )
+from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation
+from cartridge_bridge.gather.manifest import Manifest
 
 # Different seeds pick different new tables, key columns and project shapes.
 SEEDS = {1: 2, 2: 3, 3: 2}  # seed → number of new tables

@@ -1,4 +1,4 @@
-"""Golden-file tests of cartridge_bridge.render: the SQL and YAML the fixture shop plan writes.
+"""Golden-file tests of cartridge_bridge.render.plan_files: the SQL and YAML the fixture shop plan writes.
 
 Run with CARTRIDGE_UPDATE_GOLDEN=1 to rewrite tests/fixtures/unit/golden/ (the test then fails on
 purpose, so that an updating run is never mistaken for a passing one); review the diff before committing.
@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from cartridge_bridge.context import ProjectContext
-from cartridge_bridge.plan import DataTest, ExecutionPlan, RenderSettings, StagingSpec
-from cartridge_bridge.render import RenderedFile, render_plan, render_sql
-from cartridge_bridge.rules_planner import plan_with_rules
-from cartridge_bridge.yaml_merge import merge_properties
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, RenderSettings, StagingSpec
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import RenderedFile, render_plan, render_sql
+from cartridge_bridge.write.yaml_merge import merge_properties
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
 GOLDEN = FIXTURES / "golden"

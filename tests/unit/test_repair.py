@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from cartridge_bridge.context import ProjectContext
-from cartridge_bridge.dbt_runner import BuildSummary, NodeResult
-from cartridge_bridge.plan import StagingSpec
-from cartridge_bridge.repair import relax_failing_tests
-from cartridge_bridge.rules_planner import plan_with_rules
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
+from cartridge_bridge.planning.plan import StagingSpec
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.verify.repair import relax_failing_tests
 
 
 def _failed(*nodes: NodeResult) -> BuildSummary:

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.rules_planner on the fixture shop: structure, names, tests and measures."""
+"""Unit tests of cartridge_bridge.planning.rules.planner on the fixture shop: structure, names, tests and measures."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import pytest
 from support import UNIT_FIXTURES, shop_project
 
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context import ProjectContext, build_context
-from cartridge_bridge.facts import ForeignKey, RawColumn, RawRelation, WarehouseFacts
-from cartridge_bridge.manifest import Manifest, Metadata, Node
-from cartridge_bridge.naming import needs_quoting
-from cartridge_bridge.plan import (
+from cartridge_bridge.context.naming import needs_quoting
+from cartridge_bridge.context.project_context import ProjectContext, build_context
+from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.manifest import Manifest, Metadata, Node
+from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     ExecutionPlan,
@@ -23,8 +24,7 @@ from cartridge_bridge.plan import (
     StagingSpec,
     output_columns,
 )
-from cartridge_bridge.plan_checks import validate_plan
-from cartridge_bridge.rules_planner import PLANNER_NAME, plan_with_rules
+from cartridge_bridge.planning.rules.planner import PLANNER_NAME, plan_with_rules
 
 FIXTURES = UNIT_FIXTURES
 SHOP_TABLES = ["customers", "orders", "order_items", "products"]  # payments is already a source

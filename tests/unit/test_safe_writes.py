@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from cartridge_bridge.dbt_package import packages_yml_with_cartridge
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.render import RenderedFile
-from cartridge_bridge.workspace import apply_changes, load_journal, rollback, stage_changes, write_atomic
-from cartridge_bridge.yaml_merge import merge_properties
+from cartridge_bridge.gather.package_install import packages_yml_with_cartridge
+from cartridge_bridge.render.plan_files import RenderedFile
+from cartridge_bridge.write.workspace import (
+    apply_changes,
+    load_journal,
+    rollback,
+    stage_changes,
+    write_atomic,
+)
+from cartridge_bridge.write.yaml_merge import merge_properties
 
 MODEL = {"name": "stg_new", "description": "New."}
 

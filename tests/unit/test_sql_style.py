@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlglot
 
-from cartridge_bridge.plan import ColumnSpec, PlanAction, StagingSpec
-from cartridge_bridge.render import render_sql
-from cartridge_bridge.sql_style import SqlStyle, restyle, select_list
+from cartridge_bridge.planning.plan import ColumnSpec, PlanAction, StagingSpec
+from cartridge_bridge.render.plan_files import render_sql
+from cartridge_bridge.render.sql_style import SqlStyle, restyle, select_list
 
 COLUMNS = [
     ColumnSpec(name="order_id", expression="cast(id as integer)", description="d"),

@@ -1,10 +1,10 @@
-"""Unit tests of cartridge_bridge.sql_text: identifier quoting per adapter and type classification."""
+"""Unit tests of cartridge_bridge.planning.sql_text: identifier quoting per adapter and type classification."""
 
 from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.sql_text import is_numeric, is_temporal, quote
+from cartridge_bridge.planning.sql_text import is_numeric, is_temporal, quote
 
 
 @pytest.mark.parametrize("adapter", ["postgres", "duckdb", "snowflake", "redshift"])

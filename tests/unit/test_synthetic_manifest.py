@@ -20,7 +20,7 @@ from bench.synthetic_manifest import (
     synthetic_case,
     write_manifest,
 )
-from cartridge_bridge.manifest import read_manifest, schema_version
+from cartridge_bridge.gather.manifest import read_manifest, schema_version
 
 TOP_LEVEL = {
     "metadata",

@@ -1,4 +1,4 @@
-"""Unit tests of cartridge_bridge.workspace on a project in tmp_path: staging, apply, rollback and undo."""
+"""Unit tests of cartridge_bridge.write.workspace on a project in tmp_path: staging, apply, rollback and undo."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from support import snapshot_tree
 
 from cartridge_bridge.errors import ConflictError, PlanError, UsageError
-from cartridge_bridge.render import RenderedFile
-from cartridge_bridge.workspace import (
+from cartridge_bridge.render.plan_files import RenderedFile
+from cartridge_bridge.write.workspace import (
     FileChange,
     Journal,
     apply_changes,

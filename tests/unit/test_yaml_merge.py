@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from cartridge_bridge.errors import ConflictError, UsageError
-from cartridge_bridge.yaml_merge import merge_properties
+from cartridge_bridge.write.yaml_merge import merge_properties
 
 YAML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "yaml"
 PATH = "models/staging/shop/_shop__models.yml"

@@ -1,0 +1,1 @@
+"""The terminal face: typer commands and rich views over the Python API."""

@@ -1,0 +1,290 @@
+"""The `cartridge` command: parse flags, call one API function, render its result."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from cartridge_bridge import __version__
+from cartridge_bridge.errors import CartridgeError
+
+if TYPE_CHECKING:
+    from cartridge_bridge.api import ApplyReport, ProjectOptions
+
+app = typer.Typer(
+    name="cartridge",
+    help="Plan, write and prove the dbt models for new raw warehouse tables.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True, soft_wrap=True)  # one-line errors stay one line
+
+
+class Conflict(str, Enum):
+    """What to do when a file the plan writes already exists with other content."""
+
+    fail = "fail"
+    skip = "skip"
+    overwrite = "overwrite"
+
+
+class PlanFormat(str, Enum):
+    """How `cartridge plan` prints the plan."""
+
+    table = "table"
+    json = "json"
+    mermaid = "mermaid"
+
+
+class StepPrinter:
+    """Progress shown as dim lines on stderr."""
+
+    def step(self, message: str) -> None:
+        """Print the step that starts now."""
+        err.print(f"[dim]→ {message}[/dim]", highlight=False)
+
+
+ProjectDir = Annotated[
+    Path, typer.Option("--project-dir", help="The dbt project (default: current directory).")
+]
+ProfilesDir = Annotated[
+    Path | None, typer.Option("--profiles-dir", help="Where profiles.yml is, as for dbt.")
+]
+Target = Annotated[str | None, typer.Option("--target", help="The profile target, as for dbt.")]
+Schemas = Annotated[list[str] | None, typer.Option("--schema", help="A raw schema to model (repeatable).")]
+Select = Annotated[list[str] | None, typer.Option("--select", help="Only raw tables matching this glob.")]
+Exclude = Annotated[
+    list[str] | None, typer.Option("--exclude", help="Leave out raw tables matching this glob.")
+]
+SourceName = Annotated[str | None, typer.Option("--source-name", help="The dbt source name for the schema.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write nothing.")]
+Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
+OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
+Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+
+
+def _options(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    schemas: list[str] | None = None,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    source_name: str | None = None,
+    on_conflict: Conflict | None = None,
+    dry_run: bool = False,
+    build: bool | None = None,
+) -> ProjectOptions:
+    from cartridge_bridge.api import ProjectOptions
+
+    return ProjectOptions(
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=target,
+        schemas=list(schemas or []),
+        select=list(select or []),
+        exclude=list(exclude or []),
+        source_name=source_name,
+        on_conflict=on_conflict.value if on_conflict else None,
+        dry_run=dry_run,
+        build=build,
+    )
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where the demo project and its database live.")
+    ] = Path("cartridge-demo"),
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL server and exit.")] = False,
+) -> None:
+    """Embedded PostgreSQL + a sample shop + a new dbt project, generated and built end to end."""
+    from cartridge_bridge.demo.run import run_demo, stop_demo
+
+    if stop:
+        stopped = stop_demo(directory)
+        out.print("PostgreSQL stopped." if stopped else "No demo PostgreSQL was running there.")
+        return
+    report = run_demo(directory, StepPrinter())
+    from cartridge_bridge.cli.views import show_demo
+
+    show_demo(out, report)
+    # A failed generate raises (and restores the project); only the plain rebuild reports failure here.
+    if report.rebuild is not None and not report.rebuild.success:
+        raise typer.Exit(1)
+
+
+@app.command()
+def init(project_dir: ProjectDir = Path(".")) -> None:
+    """Add the cartridge dbt package to packages.yml and run dbt deps."""
+    from cartridge_bridge.api import init_project
+
+    location = init_project(project_dir, StepPrinter())
+    out.print(f"The cartridge package is installed from {location}.")
+    out.print('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
+
+
+@app.command()
+def context(
+    project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    schema: Schemas = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    source_name: SourceName = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole context document as JSON.")
+    ] = False,
+) -> None:
+    """What cartridge sees: raw tables, existing models, conventions, greenfield or brownfield."""
+    from cartridge_bridge.api import load_context
+    from cartridge_bridge.cli.views import show_context
+
+    _, project_context = load_context(
+        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name), StepPrinter()
+    )
+    if as_json:
+        sys.stdout.write(project_context.model_dump_json(indent=2, by_alias=True) + "\n")
+    else:
+        show_context(out, project_context)
+
+
+@app.command()
+def plan(
+    project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    schema: Schemas = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    source_name: SourceName = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the plan JSON here.")] = None,
+    output_format: Annotated[
+        PlanFormat, typer.Option("--format", help="table, json or mermaid.")
+    ] = PlanFormat.table,
+) -> None:
+    """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
+    from cartridge_bridge.api import load_context, make_plan, write_plan
+    from cartridge_bridge.cli.views import mermaid, show_plan
+
+    _, project_context = load_context(
+        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name), StepPrinter()
+    )
+    execution_plan = make_plan(project_context)
+    if out_file:
+        write_plan(execution_plan, out_file)
+        err.print(f"[dim]plan written to {out_file}[/dim]")
+    if output_format is PlanFormat.json:
+        sys.stdout.write(execution_plan.model_dump_json(indent=2) + "\n")
+    elif output_format is PlanFormat.mermaid:
+        sys.stdout.write(mermaid(execution_plan))
+    else:
+        show_plan(out, execution_plan)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[Path, typer.Argument(help="A plan written by `cartridge plan --out`.")],
+    project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    on_conflict: OnConflict = None,
+    dry_run: DryRun = False,
+    build: Build = None,
+    yes: Yes = False,
+) -> None:
+    """Write a reviewed plan into the project and prove it with dbt."""
+    from cartridge_bridge.api import apply_plan, read_plan
+
+    execution_plan = read_plan(plan_file)
+    options = _options(
+        project_dir, profiles_dir, target, on_conflict=on_conflict, dry_run=dry_run, build=build
+    )
+    _finish(apply_plan(execution_plan, options, StepPrinter(), confirm=_confirmer(yes)))
+
+
+@app.command()
+def generate(
+    project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    schema: Schemas = None,
+    select: Select = None,
+    exclude: Exclude = None,
+    source_name: SourceName = None,
+    on_conflict: OnConflict = None,
+    dry_run: DryRun = False,
+    build: Build = None,
+    yes: Yes = False,
+) -> None:
+    """Plan and apply in one step."""
+    from cartridge_bridge.api import generate as generate_models
+
+    options = _options(
+        project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
+    )
+    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
+
+
+@app.command()
+def undo(
+    run_id: Annotated[str | None, typer.Argument(help="The run to revert (default: the latest).")] = None,
+    project_dir: ProjectDir = Path("."),
+) -> None:
+    """Revert an apply from its journal."""
+    from cartridge_bridge.api import undo_run
+
+    journal = undo_run(project_dir, run_id)
+    out.print(f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.")
+
+
+def _confirmer(yes: bool) -> Callable[[list[str]], bool]:
+    """Ask before overwriting the user's content, unless --yes or nobody is there to answer."""
+
+    def confirm(overwritten: list[str]) -> bool:
+        if yes or not sys.stdin.isatty():
+            return True
+        for item in overwritten:
+            err.print(f"  overwrite {item}", highlight=False)
+        return typer.confirm(f"Overwrite {len(overwritten)} files?", default=False)
+
+    return confirm
+
+
+def _finish(report: ApplyReport) -> None:
+    from cartridge_bridge.cli.views import show_apply
+
+    show_apply(out, report)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"cartridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Plan, write and prove the dbt models for new raw warehouse tables."""
+
+
+def main() -> None:
+    """Entry point: user mistakes and failed work become one line and an exit code, never a traceback."""
+    try:
+        app()  # standalone mode: click reports usage errors itself and exits 2
+    except CartridgeError as error:
+        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        sys.exit(error.exit_code)

@@ -1,0 +1,234 @@
+"""Rich renderings of API results for the terminal; part of the CLI layer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from cartridge_bridge.planning.plan import ExecutionPlan
+
+if TYPE_CHECKING:
+    from cartridge_bridge.api import ApplyReport
+    from cartridge_bridge.context.project_context import ProjectContext
+    from cartridge_bridge.demo.run import DemoReport
+    from cartridge_bridge.gather.dbt_runner import BuildSummary
+
+_LAYERS = {
+    "create_source": "sources",
+    "create_staging": "staging",
+    "create_intermediate": "intermediate",
+    "create_mart": "marts",
+}
+
+
+def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
+    """Each file the plan writes, mapped to its layer (sources, staging, intermediate, marts)."""
+    layers = {}
+    for action in plan.actions:
+        layer = _LAYERS[action.type]
+        layers[action.file_path] = layer
+        if action.properties_path:
+            layers[action.properties_path] = layer
+    return layers
+
+
+def count_tests(plan: ExecutionPlan) -> int:
+    """How many data tests the plan declares."""
+    from cartridge_bridge.planning.plan import SourceSpec, output_columns
+
+    return sum(
+        len(column.tests)
+        for action in plan.actions
+        if not isinstance(action.spec, SourceSpec)
+        for column in output_columns(action.spec)
+    )
+
+
+def show_apply(console: Console, report: ApplyReport) -> None:
+    """Files per layer, the dbt build, relaxed tests and the wall time of an apply."""
+    if not report.plan.actions:
+        console.print(
+            "[green]Nothing changed[/green]: no new raw table to model "
+            f"({len(report.plan.skipped)} left out)."
+        )
+        for reason in report.plan.skipped:
+            console.print(f"[dim]  {reason}[/dim]", highlight=False)
+        return
+    layers = layer_of_paths(report.plan)
+    table = Table(title="Files", show_edge=False)
+    table.add_column("layer")
+    for status in ("create", "modify", "unchanged", "kept"):
+        table.add_column(status, justify="right")
+    per_layer: dict[str, Counter[str]] = {}
+    for change in report.changes:
+        per_layer.setdefault(layers.get(change.path, "other"), Counter())[change.status] += 1
+    for layer in ("sources", "staging", "intermediate", "marts", "other"):
+        if layer in per_layer:
+            counts = per_layer[layer]
+            table.add_row(layer, *(str(counts[s] or "") for s in ("create", "modify", "unchanged", "kept")))
+    console.print(table)
+    console.print(f"{count_tests(report.plan)} data tests planned by the {report.plan.planner} planner.")
+    if report.plan.skipped:
+        for reason in report.plan.skipped:
+            console.print(f"[yellow]skipped[/yellow] {reason}")
+    if report.nothing_changed:
+        console.print("[green]Nothing changed[/green]: every file already has exactly this content.")
+    elif report.journal is None:
+        console.print(report.diff or "(no diff)", markup=False, highlight=False)
+        console.print("[yellow]Dry run[/yellow]: nothing was written.")
+    else:
+        console.print(
+            f"Run {report.journal.run_id} written; `cartridge undo {report.journal.run_id}` reverts it."
+        )
+    for relaxed in report.relaxed_tests:
+        console.print(f"[yellow]relaxed to warn[/yellow] {relaxed}")
+    if report.build is not None:
+        show_build(console, report.build)
+    console.print(f"Done in {report.seconds:.1f} s.")
+
+
+def show_build(console: Console, build: BuildSummary) -> None:
+    """One line of dbt build results per resource type, then any failures."""
+    kinds = sorted({n.resource_type for n in build.nodes})
+    parts = []
+    for kind in kinds:
+        statuses = Counter(n.status for n in build.nodes if n.resource_type == kind)
+        parts.append(
+            f"{kind}s " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+        )
+    verdict = "[green]passed[/green]" if build.success else "[red]failed[/red]"
+    console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"))
+    for node in build.failed:
+        console.print(
+            f"  [red]{node.status}[/red] {node.name}: {(node.message or '').strip()}", highlight=False
+        )
+
+
+def show_demo(console: Console, report: DemoReport) -> None:
+    """The demo's summary: data, files, tests, build, time, and how to continue by hand."""
+    if report.loaded_rows is None:
+        console.print("Raw data: already loaded in schema raw.")
+    else:
+        rows = ", ".join(f"{name} {count:,}" for name, count in report.loaded_rows.items())
+        console.print(f"Raw data loaded into schema raw: {rows}.")
+    show_apply(console, report.apply)
+    if report.rebuild is not None:
+        show_build(console, report.rebuild)
+    console.print(f"Demo finished in {report.seconds:.1f} s. The project is {report.project_dir}.")
+    console.print(
+        f"PostgreSQL keeps running (socket in {report.postgres.socket_dir}); try "
+        f"`cd {report.project_dir} && dbt build`, and stop it with "
+        f"`cartridge demo --dir {report.project_dir} --stop`."
+    )
+
+
+def show_context(console: Console, context: ProjectContext) -> None:
+    """Raw tables with coverage, conventions with their evidence, and the relevant slice."""
+    console.print(
+        f"Project [bold]{context.project_name}[/bold] ({context.adapter_type}), {context.strategy}: "
+        f"{len(context.existing_models)} models, {len(context.existing_sources)} source tables."
+    )
+    _raw_tables(console, context)
+    _conventions(console, context)
+    _slice(console, context)
+
+
+def _raw_tables(console: Console, context: ProjectContext) -> None:
+    from cartridge_bridge.context.keys import primary_key
+
+    table = Table(title="Raw tables", show_edge=False)
+    for column in ("schema", "table", "columns", "primary key", "source", "status"):
+        table.add_column(column)
+    for raw in context.raw_schemas:
+        for relation in raw.relations:
+            covered = relation.identifier in raw.covered
+            readers = raw.staged_by.get(relation.identifier, [])
+            table.add_row(
+                raw.schema_name,
+                relation.identifier,
+                str(len(relation.columns)),
+                primary_key(relation) or "-",
+                raw.source_name,
+                f"[dim]already a source{' → ' + ', '.join(readers) if readers else ''}[/dim]"
+                if covered
+                else "[green]new[/green]",
+            )
+    console.print(table)
+
+
+def _conventions(console: Console, context: ProjectContext) -> None:
+    findings = context.convention_findings
+    origin = "dbt Labs' structure guide" if findings.origin == "default" else f"{findings.models} models"
+    table = Table(title=f"Conventions (from {origin})", show_edge=False)
+    for column in ("convention", "follows", "inferred", "confidence", "evidence", "e.g."):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for key in type(context.conventions).model_fields:
+        finding = getattr(findings, key)
+        evidence = finding.evidence
+        follows = getattr(context.conventions, key)
+        table.add_row(
+            key,
+            str(follows),
+            "" if finding.value == follows else f"[yellow]{finding.value}[/yellow]",
+            f"{finding.confidence:.2f}",
+            f"{evidence.agree}/{evidence.total}" if evidence.total else evidence.basis,
+            evidence.examples[0] if evidence.examples else "",
+        )
+    console.print(table)
+
+
+def _slice(console: Console, context: ProjectContext) -> None:
+    if context.existing_keys:
+        owned = ", ".join(
+            f"{key} → {' / '.join(filter(None, (owner.staging, owner.mart)))}"
+            for key, owner in sorted(context.existing_keys.items())
+        )
+        console.print(f"Keys owned by built models (new tables are tested against them): {owned}")
+    relevant = context.relevant
+    if relevant is None:
+        return
+    table = Table(title=f"Relevant existing models ({relevant.tokens_used:,} of {relevant.budget:,} tokens)")
+    for column in ("model", "why", "columns"):
+        table.add_column(column)
+    for entry in relevant.entries:
+        table.add_row(entry.name, entry.why, ", ".join(entry.columns))
+    console.print(table)
+    left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)
+    if left_out:
+        console.print(f"[dim]left out: {left_out}[/dim]")
+    if relevant.over_budget_by:
+        console.print(
+            f"[yellow]over budget by {relevant.over_budget_by:,} tokens[/yellow] (key-sharing models are never dropped)"
+        )
+
+
+def show_plan(console: Console, plan: ExecutionPlan) -> None:
+    """The plan's actions as a table."""
+    table = Table(title=f"Execution plan ({plan.strategy}, {plan.planner} planner)", show_edge=False)
+    for column in ("step", "type", "name", "file", "depends on"):
+        table.add_column(column)
+    for action in plan.actions:
+        table.add_row(
+            str(action.step_id), action.type, action.name, action.file_path, ", ".join(action.dependencies)
+        )
+    console.print(table)
+    for reason in plan.skipped:
+        console.print(f"[yellow]skipped[/yellow] {reason}")
+
+
+def mermaid(plan: ExecutionPlan) -> str:
+    """The plan's lineage as a Mermaid flowchart."""
+    lines = ["flowchart LR"]
+    for action in plan.actions:
+        for dependency in action.dependencies:
+            lines.append(
+                f'    {_node_id(dependency)}["{dependency}"] --> {_node_id(action.name)}["{action.name}"]'
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _node_id(name: str) -> str:
+    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)

@@ -1,0 +1,1 @@
+"""Context: what the project already is (models, sources, conventions, keys) and what is relevant."""

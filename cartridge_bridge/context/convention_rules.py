@@ -1,0 +1,330 @@
+"""The rules that read a dbt project's conventions from its manifest: names, folders, materializations, SQL style, habits."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from posixpath import dirname
+from typing import Any, Literal
+
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.convention_evidence import (
+    Evidence,
+    Finding,
+    InferredConventions,
+    confidence,
+    default_conventions,
+    tally,
+)
+from cartridge_bridge.gather.manifest import Manifest, Node
+
+LAYERS = ("staging", "intermediate", "marts")
+_LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}
+_LAYER_OF_FOLDER |= {"intermediate": "intermediate", "int": "intermediate"}
+_LAYER_OF_FOLDER |= {"marts": "marts", "mart": "marts", "core": "marts", "reporting": "marts"}
+_LAYER_OF_PREFIX = {"stg_": "staging", "base_": "staging", "int_": "intermediate"}
+_LAYER_OF_PREFIX |= {p: "marts" for p in ("fct_", "fact_", "dim_", "mart_", "rpt_", "agg_")}
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
+_WORD = re.compile(r"[A-Za-z_]+")
+_KEYWORDS = frozenset(
+    "select from where join left inner group order by as with on and or case when then else end union"
+    " distinct having limit not null is in coalesce sum count min max".split()
+)
+_REF_CALL = re.compile(r"\{\{\s*(?:ref|source)\s*\(", re.I)
+_IMPORT_CTE = re.compile(r"\bas\s*\(\s*select\s+\*\s+from\s+\{\{\s*(?:ref|source)\s*\(", re.I)
+_FACT_OR_DIM = ("dim_", "fct_", "fact_")
+_STYLE_KEYS = ("sql_import_ctes", "sql_leading_commas", "sql_keyword_case", "sql_indent")
+_ELSEWHERE = " (in another folder)"
+_STYLE_SAMPLE = 300
+_MODEL_SAMPLE = 1000
+
+
+@dataclass(frozen=True)
+class _Model:
+    name: str
+    node: Node
+    layer: str
+    folder: str  # relative to its model path
+    sources: tuple[str, ...]  # names of the sources it reads
+
+
+def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> InferredConventions:
+    """Each convention of the project with its evidence; greenfield projects get dbt Labs' guide."""
+    paths = [p.rstrip("/") + "/" for p in project_file.get("model-paths") or ["models"]]
+    nodes = sorted(manifest.root_models(), key=lambda n: n.name)
+    if not nodes:
+        return default_conventions()
+    # Conventions are habits: an evenly spread sample of a thousand models shows them as surely as
+    # twenty thousand do, and keeps the context within its one-second budget on huge projects.
+    step = max(1, -(-len(nodes) // _MODEL_SAMPLE))
+    models = [_describe(node, paths) for node in nodes[::step]]
+    layers = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
+    found = _naming(layers) | _layout(layers, models, manifest, paths)
+    found |= _materializations(layers, found, project_file)
+    found |= _sql_style(models) | _habits(models, manifest)
+    data = {key: finding.model_dump() for key, finding in found.items()}
+    return InferredConventions.model_validate(
+        {"origin": "inferred", "models": len(nodes), "sampled": len(models), **data}
+    )
+
+
+def _describe(node: Node, paths: list[str]) -> _Model:
+    folder = dirname(_in_model_path(node.original_file_path, paths))
+    # A source's unique_id is source.<package>.<source name>.<table>.
+    sources = tuple(
+        uid.split(".")[2] for uid in node.depends_on.nodes if uid.count(".") >= 3 and uid[:7] == "source."
+    )
+    return _Model(node.name, node, _layer(node, folder, sources), folder, sources)
+
+
+def _layer(node: Node, folder: str, sources: tuple[str, ...]) -> str:
+    for part in folder.lower().split("/"):
+        if part in _LAYER_OF_FOLDER:
+            return _LAYER_OF_FOLDER[part]
+    if (prefix := _prefix(node.name)) in _LAYER_OF_PREFIX:
+        return _LAYER_OF_PREFIX[prefix]
+    reads_models = any(uid.startswith(("model.", "seed.", "snapshot.")) for uid in node.depends_on.nodes)
+    return "staging" if sources and not reads_models else "marts"
+
+
+def _prefix(name: str) -> str:
+    head = name.split("_", 1)[0] + "_"
+    return head if head in _LAYER_OF_PREFIX or head in ("src_", "staging_") else ""
+
+
+def _staging_name(model: _Model) -> tuple[str, str, str]:
+    """(prefix, separator, template) of a staging model's name, against the source it reads."""
+    prefix, source = _prefix(model.name), model.sources[0]
+    rest = model.name[len(prefix) :]
+    separator = "__" if rest.startswith(f"{source}__") else "_" if rest.startswith(f"{source}_") else ""
+    return prefix, separator, f"{prefix}{{source}}{separator}{{table}}" if separator else f"{prefix}{{table}}"
+
+
+def _naming(layers: dict[str, list[_Model]]) -> dict[str, Finding[Any]]:
+    default = Conventions()
+    staged = [(m.name, _staging_name(m)) for m in layers["staging"] if m.sources]
+    intermediate = tally(((_prefix(m.name), m.name) for m in layers["intermediate"]), "int_")
+    kinds = (
+        ("dim_/fct_" if _prefix(m.name) in _FACT_OR_DIM else _prefix(m.name), m.name) for m in layers["marts"]
+    )
+    marts = tally(kinds, "dim_/fct_")
+    split = marts.value == "dim_/fct_"
+    return {
+        "staging_prefix": tally(((p, name) for name, (p, _, _) in staged), "stg_"),
+        "source_separator": tally(((s, name) for name, (_, s, _) in staged), "__"),
+        "staging_model": tally(((t, name) for name, (_, _, t) in staged), default.staging_model),
+        "intermediate_prefix": intermediate,
+        "intermediate_model": _with(
+            intermediate, default.intermediate_model.replace("int_", intermediate.value)
+        ),
+        "marts_prefix": marts,
+        "dimension_model": _with(marts, "dim_{table}" if split else f"{marts.value}{{table}}"),
+        "fact_model": _with(marts, "fct_{table}" if split else f"{marts.value}{{table}}"),
+    }
+
+
+def _with(finding: Finding[Any], value: Any) -> Finding[Any]:
+    return finding.model_copy(update={"value": value})
+
+
+def _layout(
+    layers: dict[str, list[_Model]], models: list[_Model], manifest: Manifest, paths: list[str]
+) -> dict[str, Finding[Any]]:
+    default = Conventions()
+    project_wide = tally(
+        ((_properties_name(m, paths, "folder"), m.name) for m in models if m.node.patch_file), ""
+    )
+    staged = [m for m in layers["staging"] if m.sources]
+    found: dict[str, Finding[Any]] = {"properties_file": project_wide}
+    found["staging_dir"] = tally(
+        ((_generalise(m.folder, m.sources[0]), m.name) for m in staged), default.staging_dir
+    )
+    for layer in ("intermediate", "marts"):
+        found[f"{layer}_dir"] = _covering_folder(
+            [m.folder for m in layers[layer]], getattr(default, f"{layer}_dir")
+        )
+    for layer, members in layers.items():
+        documented = [(_properties_name(m, paths, "source"), m.name) for m in members if m.node.patch_file]
+        chosen = tally(documented, "") if documented else _borrow(project_wide, layer)
+        key = f"{layer}_properties_file"
+        found[key] = _in_folder(chosen, layer, found[f"{layer}_dir"].value, getattr(default, key))
+    files = {(s.source_name, _in_model_path(s.original_file_path, paths)) for s in manifest.root_sources()}
+    by_name = sorted((_generalise(p.rsplit("/", 1)[-1], n), _generalise(dirname(p), n), n) for n, p in files)
+    found["sources_file"] = tally(((file, n) for file, _, n in by_name), default.sources_file)
+    found["sources_dir"] = tally(((folder, n) for _, folder, n in by_name), default.sources_dir)
+    return found
+
+
+def _borrow(project_wide: Finding[str], layer: str) -> Finding[str]:
+    """A layer with no documented models follows the project's other YAML files, at half the confidence."""
+    evidence = project_wide.evidence.model_copy(
+        update={"basis": f"no {layer} YAML: the project's other layers"}
+    )
+    return project_wide.model_copy(
+        update={"confidence": round(project_wide.confidence / 2, 2), "evidence": evidence}
+    )
+
+
+def _in_folder(found: Finding[str], layer: str, layer_dir: str, default: str) -> Finding[str]:
+    """A properties-file template made concrete for the layer's folder (`_{folder}__models.yml` → `_marts__…`)."""
+    if not found.value or found.value.endswith(_ELSEWHERE):
+        # A YAML file outside the model's own folder has no name the planner could reuse there.
+        return tally((), default)
+    last = layer_dir.rsplit("/", 1)[-1]
+    if last == "{source}":
+        return _with(found, found.value.replace("{folder}", "{source}"))
+    value = found.value.replace("{folder}", last)
+    return _with(found, value if layer == "staging" else value.replace("{source}", last))
+
+
+def _in_model_path(path: str, paths: list[str]) -> str:
+    return path[len(next((p for p in paths if path.startswith(p)), "")) :]
+
+
+def _replace_name(text: str, name: str, placeholder: str) -> str:
+    if not name or name not in text:
+        return text
+    return re.sub(rf"(?<![a-z0-9]){re.escape(name)}(?![a-z0-9])", placeholder, text)
+
+
+def _generalise(text: str, source: str) -> str:
+    """A folder or file name with the source name replaced by `{source}`."""
+    return "/".join(_replace_name(part, source, "{source}") for part in text.split("/"))
+
+
+def _properties_name(model: _Model, paths: list[str], first: Literal["source", "folder"]) -> str:
+    """A model's properties YAML file name, with its model, source or folder name as a placeholder."""
+    path = _in_model_path(model.node.patch_file or "", paths)
+    name = path.rsplit("/", 1)[-1].replace(model.name, "{model}")
+    source = model.sources[0] if model.layer == "staging" and model.sources else ""
+    order = [(source, "{source}"), (model.folder.rsplit("/", 1)[-1], "{folder}")]
+    for text, placeholder in order if first == "source" else order[::-1]:
+        if "{" not in name.replace("{model}", ""):
+            name = _replace_name(name, text, placeholder)
+    return name if dirname(path) == model.folder else name + _ELSEWHERE
+
+
+def _covering_folder(folders: list[str], default: str) -> Finding[str]:
+    """The deepest folder holding a strict majority of a layer's models (`marts` over `marts/a`, `marts/b`)."""
+    if not folders:
+        return tally((), default)
+    under: Counter[str] = Counter()
+    for folder in folders:
+        parts = folder.split("/")
+        under.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    majority = [f for f, n in under.items() if n * 2 > len(folders)]
+    chosen = (
+        max(majority, key=lambda f: (f.count("/"), f)) if majority else Counter(folders).most_common(1)[0][0]
+    )
+    examples = sorted({f for f in folders if f == chosen or f.startswith(chosen + "/")})[:3]
+    evidence = Evidence(agree=under[chosen], total=len(folders), examples=examples)
+    return Finding(value=chosen, confidence=confidence(under[chosen], len(folders)), evidence=evidence)
+
+
+def _materializations(
+    layers: dict[str, list[_Model]], found: dict[str, Finding[Any]], project_file: Mapping[str, Any]
+) -> dict[str, Finding[Any]]:
+    result: dict[str, Finding[Any]] = {}
+    for layer, models in layers.items():
+        key = f"{layer}_materialized"
+        observed = tally(
+            ((m.node.materialized or "view", m.name) for m in models), getattr(Conventions(), key)
+        )
+        configured = configured_materialization(project_file, found[f"{layer}_dir"].value.split("/{", 1)[0])
+        if configured:
+            # dbt_project.yml states the intent; the models show how far it holds.
+            agree = sum(1 for m in models if m.node.materialized == configured)
+            examples = sorted(m.name for m in models if m.node.materialized == configured)[:3]
+            evidence = Evidence(agree=agree, total=len(models), examples=examples, basis="dbt_project.yml")
+            share = round(agree / len(models), 2) if models else 1.0
+            observed = Finding(value=configured, confidence=share, evidence=evidence)
+        result[key] = observed
+    return result
+
+
+def configured_materialization(project_file: Mapping[str, Any], folder: str) -> str | None:
+    """The materialization dbt_project.yml sets for models under `folder` (e.g. `staging/shop`), if any."""
+    models = project_file.get("models") or {}
+    found = _materialized(models)  # `+materialized` right under `models:` applies to every package
+    tree = models.get(project_file.get("name")) or {}
+    found = _materialized(tree) or found
+    for part in [p for p in folder.split("/") if p]:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+        if not isinstance(tree, dict):
+            break
+        found = _materialized(tree) or found
+    return found
+
+
+def _materialized(config: Mapping[str, Any]) -> str | None:
+    value = config.get("+materialized", config.get("materialized"))
+    return value if isinstance(value, str) else None
+
+
+def _sql_style(models: list[_Model]) -> dict[str, Finding[Any]]:
+    sql = [m for m in models if m.node.language == "sql"]
+    # Style is a house habit: an evenly spread sample of a few hundred models shows it as well as all
+    # of them, and reading thousands of SQL files would dominate the context's time budget.
+    step = max(1, len(sql) // _STYLE_SAMPLE)
+    styles = [(m.name, _style_of(m.node.raw_code)) for m in sql[::step]]
+    defaults = Conventions()
+    return {
+        key: tally(
+            ((style[i], name) for name, style in styles if style[i] is not None), getattr(defaults, key)
+        )
+        for i, key in enumerate(_STYLE_KEYS)
+    }
+
+
+def _style_of(code: str) -> tuple[bool | None, bool | None, str | None, int | None]:
+    """(import CTEs, leading commas, keyword case, indent width) of one model, None where it cannot tell."""
+    calls = len(_REF_CALL.findall(code))
+    import_ctes = len(_IMPORT_CTE.findall(code)) == calls if calls else None
+    plain = _NOISE.sub("''", _JINJA.sub("j", code))
+    lines = [line for line in plain.splitlines() if line.strip()]
+    leading = sum(1 for line in lines if line.strip().startswith(","))
+    trailing = sum(1 for line in lines if line.rstrip().endswith(","))
+    words = [w for w in _WORD.findall(plain) if w.lower() in _KEYWORDS]
+    upper, lower = sum(1 for w in words if w.isupper()), sum(1 for w in words if w.islower())
+    widths = [len(line) - len(line.lstrip(" ")) for line in lines if line.startswith(" ")]
+    unit = math.gcd(*widths) if widths else 0
+    return (
+        import_ctes,
+        leading > trailing if leading != trailing else None,
+        ("upper" if upper > lower else "lower") if upper != lower else None,
+        unit if unit in (2, 3, 4, 8) else None,
+    )
+
+
+def _habits(models: list[_Model], manifest: Manifest) -> dict[str, Finding[Any]]:
+    tests = manifest.tests_by_model()
+    keys: dict[str, set[str]] = {}
+    linked: set[str] = set()
+    for model in models:
+        by_column: dict[str, set[str]] = {}
+        for test in tests.get(model.node.unique_id, []):
+            name = (test.test_name or "").rsplit(".", 1)[-1]
+            if name == "relationships":
+                linked.add(model.name)
+            if name == "unique_combination_of_columns":
+                by_column["(columns)"] = {"unique", "not_null"}
+            elif test.column_name:
+                by_column.setdefault(test.column_name, set()).add(name)
+        keys[model.name] = {c for c, names in by_column.items() if {"unique", "not_null"} <= names}
+    # Only models with a documented `_id` column besides their key could have had a relationships test.
+    candidates = [
+        m for m in models if any(c.endswith("_id") and c not in keys[m.name] for c in m.node.columns)
+    ]
+    columns = [
+        (bool(c.description.strip()), f"{m.name}.{c.name}") for m in models for c in m.node.columns.values()
+    ]
+    return {
+        "test_primary_keys": tally(((bool(keys[m.name]), m.name) for m in models), True),
+        "test_relationships": tally(((m.name in linked, m.name) for m in candidates), True),
+        "describe_models": tally(((bool(m.node.description.strip()), m.name) for m in models), True),
+        "describe_columns": tally(columns, True),
+    }

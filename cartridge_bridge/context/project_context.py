@@ -1,0 +1,163 @@
+"""Build the ProjectContext: what exists in the project, its conventions, and the raw tables to model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.convention_evidence import InferredConventions, apply_pinned, pinned_settings
+from cartridge_bridge.context.convention_rules import configured_materialization, infer_conventions
+from cartridge_bridge.context.key_owners import KeyOwner, key_owners
+from cartridge_bridge.context.naming import snake_case
+from cartridge_bridge.context.relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
+from cartridge_bridge.errors import ProjectError, UsageError
+from cartridge_bridge.gather.facts import GATHER_VERSION, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.manifest import Manifest
+from cartridge_bridge.write.yaml_merge import read_yaml_file
+
+
+class RawSchema(BaseModel):
+    """A raw schema and the source name its tables are declared under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_name: str
+    source_name: str
+    database: str | None = None
+    relations: list[RawRelation]
+    covered: list[str] = []  # identifiers already declared as sources in the project
+    staged_by: dict[str, list[str]] = {}  # covered identifier → the project's models that select from it
+
+
+class ProjectContext(BaseModel):
+    """Everything the planners need to know about the host project and the new raw tables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_name: str
+    project_dir: str
+    adapter_type: str
+    model_path: str  # the first of the project's model-paths; generated files go under it
+    strategy: Literal["greenfield", "brownfield"]
+    existing_models: list[str]
+    existing_sources: list[str]  # as "source_name.table_name"
+    conventions: Conventions  # what the planner follows: pinned settings over inferred ones
+    convention_findings: InferredConventions  # each convention with its evidence and confidence
+    configured_materializations: dict[str, str]  # layer folder → materialization set in dbt_project.yml
+    nested_test_arguments: bool = True  # dbt's require_generic_test_arguments_property for this project
+    raw_schemas: list[RawSchema]
+    # Brownfield: the existing models related to the new tables, within a token budget (None when greenfield).
+    relevant: RelevantSlice | None = None
+    # Key column → the existing, built models whose primary key it is (new tables join and test against them).
+    existing_keys: dict[str, KeyOwner] = {}
+
+
+def read_project_file(project_dir: Path) -> dict[str, Any]:
+    """The project's dbt_project.yml as plain data."""
+    path = project_dir / "dbt_project.yml"
+    if not path.is_file():
+        raise ProjectError(f"{project_dir} is not a dbt project (no dbt_project.yml); pass --project-dir")
+    data = read_yaml_file(path, ProjectError)
+    if not isinstance(data, dict) or not data.get("name"):
+        raise ProjectError(f"{path} has no project name")
+    return data
+
+
+def default_source_name(schema_name: str) -> str:
+    """`raw_stripe` → `stripe`; other schema names are used as they are, in snake_case."""
+    name = snake_case(schema_name)
+    for prefix in ("raw_", "src_", "source_"):
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def build_context(
+    project_dir: Path,
+    manifest: Manifest,
+    facts: WarehouseFacts | None,
+    conventions: Conventions,
+    source_name: str | None = None,
+    nested_test_arguments_default: bool = True,
+    min_confidence: float = 0.5,
+    budget_tokens: int = DEFAULT_BUDGET,
+) -> ProjectContext:
+    """Combine the manifest, dbt_project.yml, the warehouse facts and the conventions into one context.
+
+    `conventions` are the settings of cartridge.yml: those the user wrote beat what is inferred.
+    """
+    project_file = read_project_file(project_dir)
+    findings = apply_pinned(infer_conventions(manifest, project_file), pinned_settings(conventions))
+    conventions = findings.conventions(min_confidence)
+    if facts is None:
+        facts = WarehouseFacts(
+            cartridge_gather_version=GATHER_VERSION,
+            adapter_type=manifest.metadata.adapter_type or "unknown",
+            schemas=[],
+            relations=[],
+        )
+    if source_name and len(facts.schemas) > 1:
+        raise UsageError("--source-name names one source, but several schemas were given; use cartridge.yml")
+    models = sorted(n.name for n in manifest.root_models())
+    sources = manifest.root_sources()
+    declared = {(s.schema_.lower(), s.identifier.lower()): s.unique_id for s in sources}
+    readers: dict[str, list[str]] = {}
+    for node in manifest.root_models():
+        for parent in node.depends_on.nodes:
+            if parent.startswith("source."):
+                readers.setdefault(parent, []).append(node.name)
+    raw_schemas = []
+    for schema_name in facts.schemas:
+        relations = [r for r in facts.relations if r.schema_ == schema_name]
+        # Warehouses compare unquoted names case-insensitively, so `RAW.ORDERS` covers `raw.orders`.
+        source_of = {
+            r.identifier: declared.get((schema_name.lower(), r.identifier.lower())) for r in relations
+        }
+        covered = [identifier for identifier, source_id in source_of.items() if source_id]
+        staged_by = {i: sorted(readers[s]) for i, s in source_of.items() if s is not None and s in readers}
+        raw_schemas.append(
+            RawSchema(
+                schema_name=schema_name,
+                source_name=source_name or default_source_name(schema_name),
+                database=facts.database,
+                relations=relations,
+                covered=covered,
+                staged_by=staged_by,
+            )
+        )
+    model_path = (project_file.get("model-paths") or ["models"])[0]
+    layer_dirs = {
+        "staging": conventions.staging_dir.split("/")[0],
+        "intermediate": conventions.intermediate_dir,
+        "marts": conventions.marts_dir,
+    }
+    configured = {
+        layer: found
+        for layer, folder in layer_dirs.items()
+        if (found := configured_materialization(project_file, folder)) is not None
+    }
+    new_relations = [r for raw in raw_schemas for r in raw.relations if r.identifier not in raw.covered]
+    relevant = relevant_slice(manifest, new_relations, budget_tokens) if models and new_relations else None
+    return ProjectContext(
+        project_name=project_file["name"],
+        project_dir=str(project_dir),
+        adapter_type=facts.adapter_type,
+        model_path=model_path,
+        strategy="brownfield" if models else "greenfield",
+        existing_models=models,
+        existing_sources=sorted(f"{s.source_name}.{s.name}" for s in sources),
+        conventions=conventions,
+        convention_findings=findings,
+        configured_materializations=configured,
+        nested_test_arguments=bool(
+            (project_file.get("flags") or {}).get(
+                "require_generic_test_arguments_property", nested_test_arguments_default
+            )
+        ),
+        raw_schemas=raw_schemas,
+        relevant=relevant,
+        existing_keys=key_owners(manifest, facts.graph) if models else {},
+    )

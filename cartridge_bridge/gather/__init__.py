@@ -1,0 +1,1 @@
+"""Gather: run dbt, read its manifest, and read the warehouse facts the cartridge package prints."""

@@ -1,0 +1,176 @@
+"""The one module that runs dbt: in-process invocations with their events captured through callbacks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cartridge_bridge.errors import DbtError, ProjectError, UsageError
+
+# dbt keeps global state per invocation; two invocations in one process must never overlap.
+_DBT_LOCK = threading.Lock()
+
+
+@dataclass
+class Invocation:
+    """What one dbt invocation returned and said."""
+
+    success: bool
+    result: Any = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    printed: list[str] = field(default_factory=list)
+
+    def error_text(self, limit: int = 3) -> str:
+        """The first few error lines dbt reported, joined for a one-line message."""
+        lines = [line.strip() for message in self.errors for line in message.splitlines() if line.strip()]
+        return "; ".join(lines[:limit]) or "dbt reported no error message"
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """The outcome of one node in a `dbt build`."""
+
+    unique_id: str
+    resource_type: str
+    name: str
+    status: str
+    message: str | None
+    failures: int | None
+    # For a generic data test: the model it is attached to, its column and the test's name.
+    tested_model: str | None = None
+    tested_column: str | None = None
+    test_name: str | None = None
+
+
+@dataclass
+class BuildSummary:
+    """A `dbt build` reduced to what a report needs."""
+
+    success: bool
+    nodes: list[NodeResult]
+    errors: list[str]
+    warnings: list[str]
+
+    def count(self, resource_type: str, status: str | None = None) -> int:
+        """How many nodes of a type (and, when given, a status) the build ran."""
+        return sum(
+            1
+            for n in self.nodes
+            if n.resource_type == resource_type and (status is None or n.status == status)
+        )
+
+    @property
+    def failed(self) -> list[NodeResult]:
+        """Nodes that errored or whose tests failed."""
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+
+class DbtProject:
+    """A dbt project on disk, driven through dbt's programmatic runner."""
+
+    def __init__(self, project_dir: Path, profiles_dir: Path | None = None, target: str | None = None):
+        self.project_dir = project_dir.resolve()
+        self.profiles_dir = profiles_dir.resolve() if profiles_dir else None
+        self.target = target
+        # dbt's own parsed manifest from our last parse: run-operation reuses it (≈0.04 s instead of ≈0.8 s).
+        self._parsed: Any = None
+
+    @property
+    def manifest_path(self) -> Path:
+        """Where `dbt parse` leaves the manifest (the default target path)."""
+        return self.project_dir / "target" / "manifest.json"
+
+    def invoke(self, command: list[str], reuse_manifest: bool = False) -> Invocation:
+        """Run one dbt command in this process and collect its events."""
+        from dbt.cli.main import dbtRunner
+
+        captured = Invocation(success=False)
+
+        def on_event(event: Any) -> None:
+            info = event.info
+            if info.name == "PrintEvent":
+                captured.printed.append(event.data.msg)
+            elif info.level == "error":
+                captured.errors.append(info.msg)
+            elif info.level == "warn":
+                captured.warnings.append(info.msg)
+
+        # Telemetry is the user's choice for their own dbt runs, not something cartridge opts them into.
+        args = [*command, "--project-dir", str(self.project_dir), "--no-send-anonymous-usage-stats"]
+        if command[0] not in ("deps", "clean"):
+            if self.profiles_dir:
+                args += ["--profiles-dir", str(self.profiles_dir)]
+            if self.target:
+                args += ["--target", self.target]
+        with _DBT_LOCK:
+            manifest = self._parsed if reuse_manifest else None
+            outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(
+                ["--log-level", "none", *args]
+            )
+        captured.success = outcome.success
+        captured.result = outcome.result
+        if outcome.exception is not None:
+            captured.errors.append(str(outcome.exception))
+        return captured
+
+    def deps(self) -> None:
+        """Install the packages listed in packages.yml."""
+        run = self.invoke(["deps"])
+        if not run.success:
+            raise DbtError(f"dbt deps failed in {self.project_dir}: {run.error_text()}")
+
+    def parse(self) -> Invocation:
+        """Parse the project and write target/manifest.json, failing with dbt's own message."""
+        run = self.invoke(["parse"])
+        if not run.success:
+            self._parsed = None
+            raise ProjectError(f"dbt parse failed in {self.project_dir}: {run.error_text()}")
+        self._parsed = run.result
+        return run
+
+    def run_operation(self, macro: str, args: dict[str, Any]) -> str:
+        """Run a macro and return what it printed (the macro's return value is discarded by dbt)."""
+        run = self.invoke(["run-operation", macro, "--args", json.dumps(args)], reuse_manifest=True)
+        if not run.success:
+            for line in (line.strip() for error in run.errors for line in error.splitlines()):
+                # The package's own argument checks name the culprit: that is the user's input, exit 2.
+                if line.startswith(f"{macro}: "):
+                    raise UsageError(line)
+            raise DbtError(f"dbt run-operation {macro} failed: {run.error_text()}")
+        return "\n".join(run.printed)
+
+    def build(self, select: list[str] | None = None) -> BuildSummary:
+        """Run `dbt build`, optionally on a selection, and summarise every node's result."""
+        command = ["build"]
+        if select:
+            command += ["--select", *select]
+        run = self.invoke(command)
+        nodes: list[NodeResult] = []
+        results = getattr(run.result, "results", None) or []
+        for item in results:
+            node = item.node
+            nodes.append(
+                NodeResult(
+                    unique_id=node.unique_id,
+                    resource_type=str(node.resource_type),
+                    name=node.name,
+                    status=str(item.status),
+                    message=item.message,
+                    failures=item.failures,
+                    tested_model=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None,
+                    tested_column=getattr(node, "column_name", None),
+                    test_name=getattr(getattr(node, "test_metadata", None), "name", None),
+                )
+            )
+        return BuildSummary(success=run.success, nodes=nodes, errors=run.errors, warnings=run.warnings)
+
+
+def nests_test_arguments_by_default() -> bool:
+    """Whether the installed dbt reads generic-test arguments under `arguments:` unless a project opts out."""
+    from dbt.contracts.project import ProjectFlags
+
+    return bool(getattr(ProjectFlags(), "require_generic_test_arguments_property", False))

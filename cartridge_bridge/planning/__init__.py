@@ -1,0 +1,1 @@
+"""Planning: the execution plan document, its checks, and the planners that fill it."""

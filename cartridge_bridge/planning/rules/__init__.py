@@ -1,0 +1,1 @@
+"""The deterministic rules planner: dbt Labs' structure from the raw tables' keys, no LLM."""

@@ -1,0 +1,459 @@
+"""The deterministic planner: dbt Labs' structure from the key structure of the raw tables, no LLM."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from cartridge_bridge.context.key_owners import KeyOwner
+from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
+from cartridge_bridge.context.naming import RESERVED_WORDS, cte_name, dedupe, snake_case
+from cartridge_bridge.context.project_context import ProjectContext, RawSchema
+from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
+    DataTest,
+    ExecutionPlan,
+    MartJoin,
+    MartSpec,
+    PlanAction,
+    RenderSettings,
+    SourceSpec,
+    SourceTableSpec,
+    StagingSpec,
+)
+from cartridge_bridge.planning.rules import column_docs as docs
+from cartridge_bridge.planning.sql_text import is_numeric, is_temporal, quote
+
+PLANNER_NAME = "rules"
+# The render settings that come straight from the project's conventions (the rest from dbt's flags).
+_CONVENTION_RENDER_SETTINGS = set(RenderSettings.model_fields) - {"nested_test_arguments"}
+# Prices, rates and ratios do not add up across rows; summing them would make a misleading measure.
+_NON_ADDITIVE = re.compile(r"price|rate|ratio|percent|pct|share|score|avg|average|latitude|longitude")
+
+
+@dataclass
+class _Staged:
+    """A raw table and the staging model planned for it."""
+
+    relation: RawRelation
+    table: str  # snake_case name in the sources YAML
+    entity: str
+    model: str
+    spec: StagingSpec
+    renamed: dict[str, str] = field(default_factory=dict)  # raw column → staged column
+
+
+class _Planner:
+    def __init__(self, context: ProjectContext):
+        self.context = context
+        self.conventions = context.conventions
+        self.actions: list[PlanAction] = []
+        self.skipped: list[str] = []
+        self.roles: dict[KeyEdge, str] = {}
+        # (raw table, staged column) → the existing models that own that key
+        self.external: dict[tuple[str, str], KeyOwner] = {}
+
+    def path(self, folder: str, file_name: str) -> str:
+        return str(PurePosixPath(self.context.model_path) / folder / file_name)
+
+    def add(self, **fields: object) -> PlanAction:
+        action = PlanAction(step_id=len(self.actions) + 1, **fields)  # type: ignore[arg-type]
+        self.actions.append(action)
+        return action
+
+    def properties(self, folder: str, setting: str, model: str, source: str) -> str:
+        """The property YAML file of a model: one per folder, per source or per model, as the project does."""
+        name = self.conventions.fill(setting, source=source, model=model, folder=PurePosixPath(folder).name)
+        return self.path(folder, name)
+
+    def materialized(self, layer: str) -> str | None:
+        if layer in self.context.configured_materializations:
+            return None
+        return str(getattr(self.conventions, f"{layer}_materialized"))
+
+    def plan_schema(self, raw: RawSchema) -> None:
+        candidates = []
+        for relation in raw.relations:
+            if relation.identifier in raw.covered:
+                readers = raw.staged_by.get(relation.identifier)
+                read_by = f", read by {', '.join(readers)}" if readers else ""
+                self.skipped.append(
+                    f"{raw.schema_name}.{relation.identifier}: already declared as a source{read_by}"
+                )
+            elif not relation.columns:
+                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
+            else:
+                candidates.append(relation)
+        # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
+        tables = dedupe([snake_case(r.identifier) for r in candidates])
+        kept: dict[str, tuple[RawRelation, str]] = {}
+        for relation, table in zip(candidates, tables, strict=True):
+            model = self.conventions.fill("staging_model", source=raw.source_name, table=table)
+            if model in self.context.existing_models:
+                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: model {model} already exists")
+            else:
+                kept[relation.identifier] = (relation, table)
+        if not kept:
+            return
+        staged = self.plan_staging(raw, list(kept.values()))
+        relations = [relation for relation, _ in kept.values()]
+        edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
+        aggregates = self.plan_aggregates(staged, edges)
+        self.plan_marts(staged, edges, aggregates)
+
+    def plan_staging(self, raw: RawSchema, tables: list[tuple[RawRelation, str]]) -> dict[str, _Staged]:
+        conventions, source = self.conventions, raw.source_name
+        folder = conventions.fill("staging_dir", source=source)
+        staged: dict[str, _Staged] = {}
+        relations = [relation for relation, _ in tables]
+        for relation, table in tables:
+            model = conventions.fill("staging_model", source=source, table=table)
+            staged[relation.identifier] = self.staging_columns(relation, table, model, source)
+        edges = foreign_keys(relations)
+        for edge in edges:
+            child, parent = staged[edge.child], staged[edge.parent]
+            column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
+            column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
+            if conventions.test_relationships:
+                column.tests.append(
+                    DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+                )
+        self.link_existing_keys(staged, edges)
+        source_tables = [
+            SourceTableSpec(
+                name=s.table,
+                identifier=s.relation.identifier,
+                quote_identifier=s.relation.identifier != s.table,
+                description=docs.describe_source_table(s.entity, s.relation.comment),
+                columns=[
+                    ColumnSpec(
+                        name=c.name,
+                        expression=c.name,
+                        data_type=c.data_type,
+                        description=docs.describe_column(snake_case(c.name), s.entity, c.comment),
+                    )
+                    for c in s.relation.columns
+                ],
+            )
+            for s in staged.values()
+        ]
+        self.add(
+            type="create_source",
+            name=source,
+            file_path=self.path(
+                sources_folder := conventions.fill("sources_dir", source=source),
+                conventions.fill("sources_file", source=source, folder=PurePosixPath(sources_folder).name),
+            ),
+            description=f"Declare {len(source_tables)} tables of `{raw.schema_name}` as source `{source}`.",
+            spec=SourceSpec(
+                source_name=source,
+                schema_name=raw.schema_name,
+                quote_schema=raw.schema_name != snake_case(raw.schema_name),
+                description=f"Raw tables loaded into the `{raw.schema_name}` schema.",
+                tables=source_tables,
+            ),
+        )
+        for s in staged.values():
+            properties = self.properties(folder, "staging_properties_file", s.model, source)
+            self.add(
+                type="create_staging",
+                name=s.model,
+                file_path=self.path(folder, f"{s.model}.sql"),
+                properties_path=properties,
+                materialized=self.materialized("staging"),
+                description=docs.describe_staging(
+                    source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
+                ),
+                dependencies=[f"{source}.{s.table}"],
+                spec=s.spec,
+            )
+        return staged
+
+    def link_existing_keys(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> None:
+        """Test `<entity>_id` columns that no new table owns against the existing model that does."""
+        internal = {(e.child, e.column) for e in edges}
+        for s in staged.values():
+            for raw_column in s.relation.columns:
+                name = s.renamed[raw_column.name]
+                owner = self.context.existing_keys.get(name)
+                if (
+                    owner is None
+                    or name == s.spec.primary_key
+                    or (s.relation.identifier, raw_column.name) in internal
+                ):
+                    continue
+                self.external[(s.relation.identifier, name)] = owner
+                target = owner.staging or owner.mart
+                assert target is not None
+                column = next(c for c in s.spec.columns if c.name == name)
+                column.description = docs.describe_foreign_key(s.entity, name.removesuffix("_id"), target)
+                if self.conventions.test_relationships:
+                    column.tests.append(DataTest(name="relationships", to=target, field=name))
+
+    def staging_columns(self, relation: RawRelation, table: str, model: str, source: str) -> _Staged:
+        entity = entity_of(relation)
+        key = primary_key(relation)
+        wanted = [self.staged_name(c, key, entity) for c in relation.columns]
+        names = dedupe(wanted)
+        columns = []
+        for column, name in zip(relation.columns, names, strict=True):
+            tests = []
+            if column.name == key and self.conventions.test_primary_keys:
+                tests = [DataTest(name="unique"), DataTest(name="not_null")]
+            columns.append(
+                ColumnSpec(
+                    name=name,
+                    expression=f"cast({quote(column.name, self.context.adapter_type)} as {column.data_type})",
+                    data_type=column.data_type,
+                    description=docs.describe_column(
+                        name if column.name == key else snake_case(column.name), entity, column.comment
+                    ),
+                    tests=tests,
+                )
+            )
+        renamed = {c.name: n for c, n in zip(relation.columns, names, strict=True)}
+        spec = StagingSpec(
+            source_name=source,
+            table=table,
+            entity=entity,
+            primary_key=renamed.get(key) if key else None,
+            columns=columns,
+        )
+        return _Staged(relation=relation, table=table, entity=entity, model=model, spec=spec, renamed=renamed)
+
+    @staticmethod
+    def staged_name(column: RawColumn, key: str | None, entity: str) -> str:
+        name = snake_case(column.name)
+        if column.name == key and name == "id":
+            return f"{entity}_id"
+        # A reserved word would need quoting in every model downstream; a suffix keeps SQL plain.
+        return f"{name}_value" if name in RESERVED_WORDS else name
+
+    def plan_aggregates(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> dict[KeyEdge, PlanAction]:
+        conventions = self.conventions
+        aggregates: dict[KeyEdge, PlanAction] = {}
+        pairs = Counter((e.child, e.parent) for e in edges)
+        for edge in edges:
+            key = staged[edge.child].renamed[edge.column]
+            # Two keys from one child to one parent (billing and shipping address): name each by its key.
+            self.roles[edge] = (
+                f"_by_{key.removesuffix('_id')}" if pairs[(edge.child, edge.parent)] > 1 else ""
+            )
+        names = dedupe(
+            [
+                conventions.fill(
+                    "intermediate_model",
+                    child=staged[e.child].table,
+                    parent=staged[e.parent].table,
+                    source=staged[e.child].spec.source_name,
+                )
+                + self.roles[e]
+                for e in edges
+            ]
+        )
+        for edge, model in zip(edges, names, strict=True):
+            child, parent = staged[edge.child], staged[edge.parent]
+            source = child.spec.source_name
+            folder = conventions.fill("intermediate_dir", source=source)
+            key = child.renamed[edge.column]
+            role = self.roles[edge]
+            children = docs.words(child.table)
+            key_tests = (
+                [DataTest(name="unique"), DataTest(name="not_null")] if conventions.test_primary_keys else []
+            )
+            if conventions.test_relationships:
+                key_tests.append(
+                    DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+                )
+            measures = [
+                ColumnSpec(
+                    name=key,
+                    expression=key,
+                    description=f"The {docs.words(parent.entity)} these {children} belong to.",
+                    tests=key_tests,
+                ),
+                ColumnSpec(
+                    name=f"number_of_{child.table}{role}",
+                    expression="count(*)",
+                    description=f"How many {children} the {docs.words(parent.entity)} has"
+                    f"{f' (through `{key}`)' if role else ''}.",
+                ),
+            ]
+            measures += self.measure_columns(child, parent, edge)
+            aggregates[edge] = self.add(
+                type="create_intermediate",
+                name=model,
+                file_path=self.path(folder, f"{model}.sql"),
+                properties_path=self.properties(folder, "intermediate_properties_file", model, source),
+                materialized=self.materialized("intermediate"),
+                description=docs.describe_aggregate(
+                    child.table, parent.entity, [m.name for m in measures[1:]]
+                ),
+                dependencies=[child.model],
+                spec=AggregateSpec(from_model=child.model, group_key=key, columns=measures),
+            )
+        return aggregates
+
+    def measure_columns(self, child: _Staged, parent: _Staged, edge: KeyEdge) -> list[ColumnSpec]:
+        measures = []
+        role = self.roles[edge]
+        owned = f"the {docs.words(parent.entity)}'s {docs.words(child.table)}"
+        for raw_column in child.relation.columns:
+            name = child.renamed[raw_column.name]
+            if name == child.spec.primary_key or name.endswith("_id") or raw_column.name == edge.column:
+                continue
+            if is_numeric(raw_column.data_type) and not _NON_ADDITIVE.search(name):
+                measures.append(
+                    ColumnSpec(
+                        name=f"total_{name}{role}",
+                        expression=f"sum({name})",
+                        description=f"Sum of `{name}` over {owned}.",
+                    )
+                )
+            elif is_temporal(raw_column.data_type):
+                for first_last, function, superlative in (
+                    ("first", "min", "Earliest"),
+                    ("last", "max", "Latest"),
+                ):
+                    measures.append(
+                        ColumnSpec(
+                            name=f"{first_last}_{name}{role}",
+                            expression=f"{function}({name})",
+                            description=f"{superlative} `{name}` among {owned}.",
+                        )
+                    )
+        return measures
+
+    def mart_target(
+        self,
+        staged: dict[str, _Staged],
+        edge: KeyEdge | None,
+        mart_names: dict[str, str],
+        identifier: str,
+        column: str,
+    ) -> tuple[str, str, str] | None:
+        """The mart a fact's key column points at: (model, its key column, the entity), if any."""
+        if edge is not None:
+            parent = staged[edge.parent]
+            return mart_names[edge.parent], parent.renamed[edge.parent_column], parent.entity
+        owner = self.external.get((identifier, column))
+        if owner is not None and owner.mart is not None:
+            return owner.mart, column, column.removesuffix("_id")
+        return None
+
+    def plan_marts(
+        self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, PlanAction]
+    ) -> None:
+        conventions = self.conventions
+        parents = {e.parent for e in edges}
+        # A table pointing at an existing dimension is a fact too, even with no new parent.
+        children = {e.child for e in edges} | {t for (t, _), owner in self.external.items() if owner.mart}
+        roles = {
+            identifier: ("fact" if identifier in children else "dimension")
+            for identifier in staged
+            if identifier in parents or identifier in children
+        }
+        mart_names = {
+            identifier: conventions.fill(
+                "fact_model" if role == "fact" else "dimension_model",
+                table=staged[identifier].table,
+                source=staged[identifier].spec.source_name,
+            )
+            for identifier, role in roles.items()
+        }
+        for identifier, role in roles.items():
+            base = staged[identifier]
+            base_alias = cte_name(base.table)
+            outgoing = {staged[identifier].renamed[e.column]: e for e in edges if e.child == identifier}
+            columns = []
+            for column in base.spec.columns:
+                tests = [t.model_copy() for t in column.tests if t.name != "relationships"]
+                description = column.description
+                target = self.mart_target(
+                    staged, outgoing.get(column.name), mart_names, identifier, column.name
+                )
+                if target is not None:
+                    to, field_name, parent_entity = target
+                    description = docs.describe_foreign_key(base.entity, parent_entity, to)
+                    if conventions.test_relationships:
+                        tests.append(DataTest(name="relationships", to=to, field=field_name))
+                columns.append(
+                    ColumnSpec(
+                        name=column.name,
+                        expression=f"{base_alias}.{column.name}",
+                        data_type=column.data_type,
+                        description=description,
+                        tests=tests,
+                    )
+                )
+            taken = {c.name for c in columns}
+            joins = []
+            for edge, aggregate in aggregates.items():
+                if edge.parent != identifier:
+                    continue
+                spec = aggregate.spec
+                assert isinstance(spec, AggregateSpec)
+                alias = cte_name(f"{staged[edge.child].table}{self.roles[edge]}_aggregated")
+                joined = []
+                for measure in spec.columns[1:]:
+                    name = (
+                        measure.name
+                        if measure.name not in taken
+                        else f"{measure.name}_{staged[edge.child].table}"
+                    )
+                    taken.add(name)
+                    reference = f"{alias}.{measure.name}"
+                    counted = measure.name.startswith(("number_of_", "total_"))
+                    joined.append(
+                        ColumnSpec(
+                            name=name,
+                            expression=f"coalesce({reference}, 0)" if counted else reference,
+                            description=measure.description,
+                        )
+                    )
+                joins.append(MartJoin(model=aggregate.name, alias=alias, key=spec.group_key, columns=joined))
+            model = mart_names[identifier]
+            source = base.spec.source_name
+            folder = conventions.fill("marts_dir", source=source)
+            self.add(
+                type="create_mart",
+                name=model,
+                file_path=self.path(folder, f"{model}.sql"),
+                properties_path=self.properties(folder, "marts_properties_file", model, source),
+                materialized=self.materialized("marts"),
+                description=docs.describe_mart(
+                    role, base.entity, [staged[e.child].table for e in edges if e.parent == identifier]
+                ),
+                dependencies=[base.model, *(j.model for j in joins)],
+                spec=MartSpec(
+                    role=role,  # type: ignore[arg-type]
+                    base_model=base.model,
+                    base_alias=base_alias,
+                    primary_key=base.spec.primary_key,
+                    columns=columns,
+                    joins=joins,
+                ),
+            )
+
+
+def plan_with_rules(context: ProjectContext) -> ExecutionPlan:
+    """Plan sources, staging, intermediate aggregates and marts for every uncovered raw table."""
+    planner = _Planner(context)
+    for raw in context.raw_schemas:
+        planner.plan_schema(raw)
+    return ExecutionPlan(
+        project_name=context.project_name,
+        strategy=context.strategy,
+        planner=PLANNER_NAME,
+        adapter_type=context.adapter_type,
+        actions=planner.actions,
+        skipped=planner.skipped,
+        render=RenderSettings(
+            nested_test_arguments=context.nested_test_arguments,
+            **context.conventions.model_dump(include=_CONVENTION_RENDER_SETTINGS),
+        ),
+    )

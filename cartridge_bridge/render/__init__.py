@@ -1,0 +1,1 @@
+"""Render: SQL from templates in the project's style, YAML entries to merge."""

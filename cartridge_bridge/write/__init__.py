@@ -1,0 +1,1 @@
+"""Write: staged changes, add-only YAML merges, the journal, rollback and undo."""

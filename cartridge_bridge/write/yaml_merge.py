@@ -1,0 +1,206 @@
+"""Add-only merges of generated entries into dbt property YAML, keeping the user's comments and layout."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.util import load_yaml_guess_indent
+
+from cartridge_bridge.errors import ConflictError, UsageError
+
+ConflictPolicy = Literal["fail", "skip", "overwrite"]
+
+
+@dataclass
+class MergeResult:
+    """The merged text and what happened to each entry."""
+
+    text: str
+    added: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # differing entries left as the user wrote them
+
+
+def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
+    yaml.width = 4096  # long descriptions stay on one line instead of folding mid-sentence
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def dump_yaml(data: Any, like: str | None = None) -> str:
+    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from)."""
+    sequence, offset = 4, 2
+    if like and like.strip():
+        _, sequence, offset = load_yaml_guess_indent(like)
+        sequence, offset = sequence or 4, offset or 0
+    buffer = io.StringIO()
+    _yaml(sequence, offset).dump(data, buffer)
+    text = buffer.getvalue()
+    return text.replace("\n", "\r\n") if like and "\r\n" in like else text
+
+
+def read_yaml_file(path: Path, error_type: type[UsageError] = UsageError) -> Any:
+    """A YAML file as plain data, with one clear message when it is not UTF-8 or not YAML."""
+    try:
+        return YAML(typ="safe").load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise error_type(f"{path} is not UTF-8 text") from None
+    except YAMLError as error:
+        raise error_type(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+
+
+def load_yaml(text: str, path: str) -> Any:
+    """Round-trip load of a YAML mapping, naming the file when it is not one."""
+    try:
+        document = _yaml().load(text)
+    except YAMLError as error:
+        raise UsageError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if document is None:
+        return CommentedMap()
+    if not isinstance(document, dict):
+        raise UsageError(f"{path} is not a YAML mapping at its top level")
+    return document
+
+
+def _plain(value: Any) -> Any:
+    """Comparable plain data from ruamel's commented containers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def merge_properties(
+    existing: str | None,
+    path: str,
+    models: list[dict[str, Any]],
+    sources: list[dict[str, Any]],
+    policy: ConflictPolicy,
+) -> MergeResult:
+    """Merge model and source entries into a property file's text; conflicts follow the policy."""
+    document = load_yaml(existing, path) if existing else CommentedMap()
+    keys_before = list(document.keys())
+    result = MergeResult(text="")
+    appended: dict[str, list[dict[str, Any]]] = {}
+    if models:
+        appended["models"] = _merge_named(document, "models", models, path, policy, result, label="model ")
+    nested = False
+    for source in sources:
+        added = _merge_source(document, source, path, policy, result)
+        if added is None:
+            nested = True
+        else:
+            appended.setdefault("sources", []).extend(added)
+    appended = {key: entries for key, entries in appended.items() if entries}
+    if existing is not None and not (result.added or result.replaced):
+        result.text = existing
+    elif (
+        existing
+        and not (result.replaced or nested)
+        and len(appended) == 1
+        and set(appended) <= set(keys_before)
+        and _is_block(document[next(iter(appended))])
+    ):
+        # Only new entries at the end of one existing list: insert their text, leave every other byte alone.
+        ((key, entries),) = appended.items()
+        result.text = _insert_after_block(existing, document, keys_before, key, entries)
+    else:
+        result.text = dump_yaml(document, like=existing)
+    return result
+
+
+def _insert_after_block(
+    existing: str, document: Any, keys: list[Any], key: str, entries: list[dict[str, Any]]
+) -> str:
+    """`existing` with the entries' YAML inserted at the end of the top-level `key` block."""
+    newline = "\r\n" if "\r\n" in existing else "\n"
+    tail = dump_yaml({key: entries}, like=existing).split(newline, 1)[1]
+    lines = existing.splitlines(keepends=True)
+    position = keys.index(key)
+    if position + 1 < len(keys):
+        end = document.lc.key(keys[position + 1])[0]
+        # Blank lines and comments just above the next key belong to that key, not to this block.
+        while end > 0 and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
+            end -= 1
+    else:
+        end = len(lines)
+    head = "".join(lines[:end])
+    if head and not head.endswith(("\n", "\r")):
+        head += newline
+    return head + tail + "".join(lines[end:])
+
+
+def _is_block(node: Any) -> bool:
+    """True for a `- item` list as written in the file: only after one can entries be appended as text."""
+    return getattr(node, "fa", None) is not None and node.fa.flow_style() is False
+
+
+def _entries(document: Any, key: str, path: str) -> Any:
+    entries = document.get(key)
+    if entries is None:
+        entries = CommentedSeq()
+        document[key] = entries
+    if not isinstance(entries, list):
+        raise UsageError(f"{path}: `{key}` should be a list of entries, not {type(entries).__name__}")
+    return entries
+
+
+def _merge_named(
+    parent: Any,
+    key: str,
+    entries: list[dict[str, Any]],
+    path: str,
+    policy: ConflictPolicy,
+    result: MergeResult,
+    label: str,
+) -> list[dict[str, Any]]:
+    """Merge entries by name into `parent[key]`; return the entries that were appended."""
+    current = _entries(parent, key, path)
+    appended = []
+    for entry in entries:
+        name = entry["name"]
+        index = next(
+            (i for i, item in enumerate(current) if isinstance(item, dict) and item.get("name") == name), None
+        )
+        if index is None:
+            current.append(entry)
+            appended.append(entry)
+            result.added.append(f"{label}{name}")
+        elif _plain(current[index]) == _plain(entry):
+            result.unchanged.append(f"{label}{name}")
+        elif policy == "overwrite":
+            current[index] = entry
+            result.replaced.append(f"{label}{name}")
+        elif policy == "skip":
+            result.kept.append(f"{label}{name}")
+        else:
+            raise ConflictError(
+                f"{path} already defines {label}{name} differently; "
+                "rerun with --on-conflict skip or --on-conflict overwrite"
+            )
+    return appended
+
+
+def _merge_source(
+    document: Any, source: dict[str, Any], path: str, policy: ConflictPolicy, result: MergeResult
+) -> list[dict[str, Any]] | None:
+    """Merge one source; return it when appended whole, None when merged into an existing source."""
+    current = _entries(document, "sources", path)
+    existing = next((s for s in current if isinstance(s, dict) and s.get("name") == source["name"]), None)
+    if existing is None:
+        current.append(source)
+        result.added.append(f"source {source['name']}")
+        return [source]
+    _merge_named(
+        existing, "tables", source["tables"], path, policy, result, label=f"source table {source['name']}."
+    )
+    return None
