@@ -9,14 +9,17 @@ from pathlib import Path
 
 from cartridge_bridge.config import CartridgeConfig, load_config
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import CartridgeError, ProjectError, UsageError, VerificationError, first_problem
+from cartridge_bridge.errors import CartridgeError, ProjectError, UsageError, VerificationError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
 from cartridge_bridge.gather.manifest import Manifest, read_manifest
 from cartridge_bridge.gather.package_install import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
-from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.planning.plan_file import read_plan_file
+from cartridge_bridge.planning.planner import Planner
+from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.verify.prove import failure_message, prove
@@ -132,24 +135,17 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     return project, context
 
 
-def make_plan(context: ProjectContext) -> ExecutionPlan:
-    """Plan with the rules planner and validate the plan against the project."""
-    plan = plan_with_rules(context)
+def make_plan(context: ProjectContext, planner: Planner | None = None) -> ExecutionPlan:
+    """Draft with the planner (the rules planner by default), place the drafts and validate the plan."""
+    planner = planner or RulesPlanner()
+    plan = place(planner.draft(context), context, planner.name)
     validate_plan(plan, context)
     return plan
 
 
 def read_plan(path: Path) -> ExecutionPlan:
-    """Load a plan file written by `cartridge plan`, with a clear message when it is not one."""
-    from pydantic import ValidationError
-
-    if not path.is_file():
-        raise UsageError(f"plan file {path} does not exist")
-    try:
-        return ExecutionPlan.model_validate_json(path.read_bytes())
-    except ValidationError as error:
-        where, problem = first_problem(error)
-        raise UsageError(f"plan file {path} is invalid at {where or '(top level)'}: {problem}") from None
+    """Load a plan file written by `cartridge plan`; every problem in it is reported at once (exit 2)."""
+    return read_plan_file(path)
 
 
 def write_plan(plan: ExecutionPlan, path: Path) -> None:
@@ -174,7 +170,7 @@ def apply_plan(
             nested_test_arguments_default=nests_test_arguments_by_default(),
             min_confidence=project.config.convention_confidence,
         )  # fmt: skip
-        validate_plan(plan, context)
+        validate_plan(plan, context, "the plan file")
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     project_dir = project.dbt.project_dir

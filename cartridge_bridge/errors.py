@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import ValidationError
 
 
@@ -22,7 +24,15 @@ class ProjectError(UsageError):
 
 
 class PlanError(UsageError):
-    """A plan is malformed or would break the project: duplicate names, bad paths, missing refs."""
+    """A plan is malformed or would break the project: duplicate names, bad paths, missing refs.
+
+    `problems` holds every problem found, as data (planning.problems.PlanProblem), so that a caller
+    can show them all or send them back to the model that wrote the plan.
+    """
+
+    def __init__(self, message: str, problems: list[Any] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
 
 
 class ConflictError(UsageError):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cartridge_bridge import __version__
 from cartridge_bridge.errors import CartridgeError
@@ -286,5 +287,6 @@ def main() -> None:
     try:
         app()  # standalone mode: click reports usage errors itself and exits 2
     except CartridgeError as error:
-        err.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        # The message may quote user text with brackets; it is printed as it is, never as markup.
+        err.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
         sys.exit(error.exit_code)

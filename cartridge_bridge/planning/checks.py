@@ -1,109 +1,229 @@
-"""Validate an execution plan against the project before anything is written."""
+"""Validate an execution plan against the project before anything is written, reporting every problem at once."""
 
 from __future__ import annotations
 
-import re
 from graphlib import CycleError, TopologicalSorter
-from pathlib import PurePosixPath
-
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import TokenType
+from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.errors import PlanError
-from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_columns
-
-_MODEL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
-_SQLGLOT_DIALECTS = {
-    "postgres": "postgres", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
-    "redshift": "redshift", "databricks": "databricks", "spark": "spark", "trino": "trino",
-}  # fmt: skip
-# A column expression is rendered as `<expression> as <name>`: anything that is not a plain scalar
-# expression (a query, a statement, an alias of its own) would change what the model does.
-_FORBIDDEN = tuple(
-    getattr(exp, name)
-    for name in (
-        "Query", "Subquery", "DDL", "DML", "Command", "Alias", "Create", "Drop", "Alter", "Insert", "Update",
-        "Delete", "Merge", "TruncateTable", "Grant", "Revoke", "Copy", "Use", "Set", "Transaction", "Commit",
-        "Rollback", "Pragma",
-    )
-    if hasattr(exp, name)  # the class list moves between sqlglot releases
-)  # fmt: skip
+from cartridge_bridge.planning.identifiers import PATH_PART, name_problem
+from cartridge_bridge.planning.plan import (
+    PLAN_VERSION,
+    SPEC_KIND_OF_TYPE,
+    ExecutionPlan,
+    PlanAction,
+    SourceSpec,
+    model_inputs,
+    output_columns,
+)
+from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
+from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 
 
-def check_expression(expression: str, adapter_type: str, where: str) -> None:
-    """Accept a single SQL expression (no statement, no Jinja); raise PlanError naming `where` otherwise."""
-    if "{{" in expression or "{%" in expression or "{#" in expression:
-        raise PlanError(f"{where}: SQL expression {expression!r} must not contain Jinja")
-    dialect = _SQLGLOT_DIALECTS.get(adapter_type)
-    try:
-        tokens = sqlglot.tokenize(expression, read=dialect)
-        if any(t.token_type == TokenType.SEMICOLON or t.comments for t in tokens):
-            raise PlanError(f"{where}: SQL expression {expression!r} must not contain `;` or comments")
-        parsed = sqlglot.parse(expression, read=dialect)
-    except TokenError as error:
-        raise PlanError(f"{where}: SQL expression {expression!r} does not parse ({error})") from None
-    except ParseError as error:
-        raise PlanError(
-            f"{where}: SQL expression {expression!r} does not parse ({error.errors[0]['description']})"
-        ) from None
-    if len(parsed) != 1 or parsed[0] is None or any(node is None for node in parsed):
-        raise PlanError(f"{where}: {expression!r} must be exactly one SQL expression")
-    if any(isinstance(node, _FORBIDDEN) for node in parsed[0].walk()):
-        raise PlanError(f"{where}: {expression!r} must be an expression, not a statement or subquery")
+def validate_plan(plan: ExecutionPlan, context: ProjectContext, what: str = "the plan") -> None:
+    """Raise one PlanError listing every problem of the plan, or return when there is none."""
+    problems = plan_problems(plan, context)
+    if problems:
+        raise plan_error(problems, what)
 
 
-def validate_plan(plan: ExecutionPlan, context: ProjectContext) -> None:
-    """Unique names, resolvable dependencies without cycles, safe paths and parseable SQL, or PlanError."""
+def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
+    """Every problem of the plan: names, types, paths, references, dependencies, cycles, SQL fragments."""
+    problems: list[PlanProblem] = []
+    if plan.plan_version != PLAN_VERSION:
+        problems.append(
+            PlanProblem(
+                PLAN_LEVEL,
+                "plan_version",
+                f"version {plan.plan_version} is not supported",
+                f"{PLAN_VERSION}; make the plan again with `cartridge plan`",
+            )
+        )
     if plan.project_name != context.project_name:
-        raise PlanError(f"the plan was made for project {plan.project_name!r}, not {context.project_name!r}")
-    models = [a.name for a in plan.models()]
-    duplicates = sorted({n for n in models if models.count(n) > 1})
-    if duplicates:
-        raise PlanError(f"the plan creates {duplicates[0]!r} twice")
-    for name in models:
-        if name in context.existing_models:
-            raise PlanError(f"model {name!r} already exists in the project; choose another name or --select")
-        if not _MODEL_NAME.fullmatch(name):
-            raise PlanError(f"model name {name!r} is not a lower-case snake_case identifier")
-    available = set(models) | set(context.existing_models) | set(context.existing_sources)
+        problems.append(
+            PlanProblem(
+                PLAN_LEVEL,
+                "project_name",
+                f"the plan was made for project {plan.project_name!r}",
+                repr(context.project_name),
+            )
+        )
+    if context.adapter_type != "unknown" and plan.adapter_type != context.adapter_type:
+        problems.append(
+            PlanProblem(
+                PLAN_LEVEL,
+                "adapter_type",
+                f"the plan was made for {plan.adapter_type!r}",
+                repr(context.adapter_type),
+            )
+        )
+    problems += _name_problems(plan, context)
+    inputs = _inputs(plan, context)
+    for action in plan.actions:
+        problems += _action_problems(action, context)
+        problems += _dependency_problems(action, inputs)
+        problems += SpecChecker(action, plan.adapter_type, inputs).check()
+    problems += _file_problems(plan)
+    problems += _cycle_problems(plan)
+    return problems
+
+
+def _name_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
+    problems = []
+    seen: set[str] = set()
+    for action in plan.models():
+        if action.name in seen:
+            problems.append(PlanProblem(action.name, "name", f"the plan creates {action.name!r} twice"))
+        seen.add(action.name)
+        problem = name_problem(action.name, plan.adapter_type)
+        if problem:
+            problems.append(PlanProblem(action.name, "name", problem, "a lower-case snake_case model name"))
+        if action.name in context.existing_models:
+            problems.append(
+                PlanProblem(
+                    action.name,
+                    "name",
+                    f"model {action.name!r} already exists in the project",
+                    "another name, or leave the table out with --exclude",
+                )
+            )
+    existing = set(context.existing_sources)
     for action in plan.actions:
         if isinstance(action.spec, SourceSpec):
-            available |= {f"{action.spec.source_name}.{t.name}" for t in action.spec.tables}
-    graph: dict[str, list[str]] = {}
-    files: dict[str, str] = {}
-    root = PurePosixPath(context.model_path)
+            for table in action.spec.tables:
+                if f"{action.spec.source_name}.{table.name}" in existing:
+                    problems.append(
+                        PlanProblem(
+                            action.name,
+                            f"spec.tables[{table.name}]",
+                            f"source {action.spec.source_name}.{table.name} is already declared",
+                        )
+                    )
+    return problems
+
+
+def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
+    """Everything a spec may read: the plan's models and sources with their columns, the project's by name."""
+    inputs = Inputs()
+    for name in context.existing_models:
+        inputs.models[name] = None
+    for name in context.existing_sources:
+        inputs.sources[name] = None
     for action in plan.actions:
-        for path in filter(None, (action.file_path, action.properties_path)):
-            pure = PurePosixPath(path)
-            if pure.is_absolute() or ".." in pure.parts or root not in pure.parents:
-                raise PlanError(
-                    f"{action.name}: path {path!r} is not inside the model path {context.model_path!r}"
-                )
-        expected = ".yml" if action.type == "create_source" else ".sql"
-        if PurePosixPath(action.file_path).suffix != expected:
-            raise PlanError(f"{action.name}: {action.file_path!r} should end in {expected}")
-        if expected == ".sql" and PurePosixPath(action.file_path).stem != action.name:
-            raise PlanError(
-                f"{action.name}: dbt names a model after its file, so it must be {action.name}.sql"
+        if isinstance(action.spec, SourceSpec):
+            for table in action.spec.tables:
+                inputs.sources[f"{action.spec.source_name}.{table.name}"] = {c.name for c in table.columns}
+        else:
+            inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
+    return inputs
+
+
+def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:
+    """The action's type against its spec, and its paths inside the model path."""
+    problems = []
+    expected_kind = SPEC_KIND_OF_TYPE[action.type]
+    if action.spec.kind != expected_kind:
+        problems.append(
+            PlanProblem(
+                action.name,
+                "spec.kind",
+                f"{action.type} carries a {action.spec.kind!r} spec",
+                repr(expected_kind),
             )
-        if action.properties_path and PurePosixPath(action.properties_path).suffix != ".yml":
-            raise PlanError(f"{action.name}: {action.properties_path!r} should end in .yml")
-        if action.file_path in files and expected == ".sql":
-            raise PlanError(f"{action.name} and {files[action.file_path]} both write {action.file_path!r}")
-        files[action.file_path] = action.name
-        for dependency in action.dependencies:
-            if dependency not in available:
-                raise PlanError(
-                    f"{action.name} depends on {dependency!r}, which is neither planned nor in the project"
+        )
+    is_source = action.type == "create_source"
+    for field, path in (("file_path", action.file_path), ("properties_path", action.properties_path)):
+        if path is None:
+            if field == "properties_path" and not is_source:
+                problems.append(PlanProblem(action.name, field, "a model needs a properties file"))
+            continue
+        problem = path_problem(path, context)
+        if problem:
+            problems.append(PlanProblem(action.name, field, problem, f"a path under {context.model_path}/"))
+            continue
+        suffix = ".sql" if field == "file_path" and not is_source else ".yml"
+        if PurePosixPath(path).suffix != suffix:
+            problems.append(PlanProblem(action.name, field, f"{path!r} should end in {suffix}"))
+    if not is_source and PurePosixPath(action.file_path).stem != action.name:
+        problems.append(
+            PlanProblem(action.name, "file_path", "dbt names a model after its file", f"{action.name}.sql")
+        )
+    if is_source and action.properties_path is not None:
+        problems.append(PlanProblem(action.name, "properties_path", "a source is declared in its file_path"))
+    return problems
+
+
+def path_problem(path: str, context: ProjectContext) -> str | None:
+    """Why a planned path may not be written, or None: it must stay inside the model path, symlinks included."""
+    pure = PurePosixPath(path)
+    root = PurePosixPath(context.model_path)
+    if "\\" in path or pure.is_absolute() or ".." in pure.parts or root not in pure.parents:
+        return f"{path!r} is not inside the model path {context.model_path!r}"
+    if not all(PATH_PART.fullmatch(part) for part in pure.relative_to(root).parts):
+        return f"{path!r} has a folder or file name with characters other than letters, digits, _ . -"
+    project = Path(context.project_dir)
+    try:
+        inside = (project / path).resolve().is_relative_to((project / context.model_path).resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        return f"{path!r} leads outside the model path {context.model_path!r} through a symlink"
+    return None
+
+
+def _dependency_problems(action: PlanAction, inputs: Inputs) -> list[PlanProblem]:
+    """Dependencies are what the spec selects from, nothing more or less, and each exists."""
+    if isinstance(action.spec, SourceSpec):
+        if action.dependencies:
+            return [PlanProblem(action.name, "dependencies", "a source depends on nothing", "[]")]
+        return []
+    derived = model_inputs(action.spec)
+    problems = []
+    if sorted(action.dependencies) != sorted(derived):
+        problems.append(
+            PlanProblem(
+                action.name,
+                "dependencies",
+                f"{action.dependencies} is not what the spec selects from",
+                str(derived),
+            )
+        )
+    for dependency in derived:
+        if dependency not in inputs.models and dependency not in inputs.sources:
+            problems.append(
+                PlanProblem(
+                    action.name, "dependencies", f"{dependency!r} is neither planned nor in the project"
                 )
-        graph[action.name] = list(action.dependencies)
-        if not isinstance(action.spec, SourceSpec):
-            for column in output_columns(action.spec):
-                check_expression(column.expression, plan.adapter_type, f"{action.name}.{column.name}")
+            )
+    return problems
+
+
+def _file_problems(plan: ExecutionPlan) -> list[PlanProblem]:
+    """No two models write one SQL file, and no YAML file is also a model's SQL file."""
+    problems = []
+    sql_files: dict[str, str] = {}
+    for action in plan.models():
+        if action.file_path in sql_files:
+            problems.append(
+                PlanProblem(
+                    action.name, "file_path", f"{sql_files[action.file_path]} writes {action.file_path!r} too"
+                )
+            )
+        sql_files.setdefault(action.file_path, action.name)
+    for action in plan.actions:
+        yaml_path = action.file_path if action.type == "create_source" else action.properties_path
+        if yaml_path in sql_files:
+            problems.append(
+                PlanProblem(action.name, "file_path", f"{yaml_path!r} is also a model's SQL file")
+            )
+    return problems
+
+
+def _cycle_problems(plan: ExecutionPlan) -> list[PlanProblem]:
+    graph = {a.name: list(a.dependencies) for a in plan.models()}
     try:
         TopologicalSorter(graph).prepare()
     except CycleError as error:
-        raise PlanError(f"the plan's dependencies form a cycle: {' → '.join(error.args[1])}") from None
+        cycle = " → ".join(error.args[1])
+        return [PlanProblem(PLAN_LEVEL, "dependencies", f"the plan's dependencies form a cycle: {cycle}")]
+    return []

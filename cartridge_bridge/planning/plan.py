@@ -1,4 +1,10 @@
-"""The execution plan: a reviewable JSON document of what cartridge will write, action by action."""
+"""The execution plan: a reviewable JSON document of what cartridge will write, action by action.
+
+The plan is the one contract between a planner (rules or LLM) and everything after it. It is also
+input: people edit plan files and LLMs write them, so every field is checked by `planning.checks`
+before anything is rendered. The specs are typed descriptions of models, never SQL files: the
+renderer writes the SQL from them with cartridge's own templates.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PLAN_VERSION = 1
+# 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
+PLAN_VERSION = 2
+
+Layer = Literal["staging", "intermediate", "marts"]
+Materialization = Literal["view", "table", "incremental", "ephemeral"]
 
 
 class _Strict(BaseModel):
@@ -24,12 +34,28 @@ class DataTest(_Strict):
     note: str | None = None  # why cartridge relaxed or added the test, kept in the test's meta
 
 
+class ModelTest(_Strict):
+    """A data test on the whole model: a combination of columns that is unique, or an expression that holds."""
+
+    name: Literal["unique_combination_of_columns", "expression_is_true"]
+    columns: list[str] = []  # unique_combination_of_columns: the grain
+    expression: str | None = None  # expression_is_true: a boolean SQL expression over the model's columns
+    severity: Literal["error", "warn"] = "error"
+    note: str | None = None
+
+
 class ColumnSpec(_Strict):
-    """A column of a generated model: where it comes from, what it is, how it is tested."""
+    """A column of a generated model: where it comes from, what it is, how it is tested.
+
+    A staging column names its raw column (`source_column`, quoted for the adapter by the renderer)
+    and the type to cast it to; every other column is a SQL `expression` over the model's inputs.
+    """
 
     name: str
-    expression: str  # SQL expression over the model's input, rendered as `<expression> as <name>`
-    data_type: str | None = None
+    expression: str | None = None  # rendered as `<expression> as <name>`
+    source_column: str | None = None  # the raw column, exactly as in the warehouse
+    cast_to: str | None = None  # with source_column: `cast(<raw column> as <cast_to>)`
+    data_type: str | None = None  # documented in the properties file
     description: str
     tests: list[DataTest] = []
 
@@ -56,6 +82,20 @@ class SourceSpec(_Strict):
     tables: list[SourceTableSpec]
 
 
+class OrderBy(_Strict):
+    """One ordering column."""
+
+    column: str
+    descending: bool = False
+
+
+class Deduplicate(_Strict):
+    """Keep one row per `partition_by`: the first by `order_by` (e.g. the latest version of a history row)."""
+
+    partition_by: list[str]
+    order_by: list[OrderBy]
+
+
 class StagingSpec(_Strict):
     """A staging model: one raw table renamed to snake_case with explicit casts."""
 
@@ -63,50 +103,93 @@ class StagingSpec(_Strict):
     source_name: str
     table: str  # the source table's name in the sources YAML
     entity: str
-    primary_key: str | None
+    grain: list[str] = []  # the columns that make a row unique (the primary key, or a composite key)
     columns: list[ColumnSpec]
+    filter: str | None = None  # a boolean SQL expression over the raw columns
+    deduplicate: Deduplicate | None = None  # over the staged columns, after renaming
 
 
 class AggregateSpec(_Strict):
-    """An intermediate model that re-grains a child model to its parent's key."""
+    """An intermediate model that re-grains a model to `group_by` (a parent's key, or any grouping)."""
 
     kind: Literal["aggregate"] = "aggregate"
     from_model: str
-    group_key: str
-    columns: list[ColumnSpec]  # the group key first, then the aggregates
+    group_by: list[str]
+    columns: list[ColumnSpec]  # the group columns first (expression = the column), then the aggregates
+    filter: str | None = None  # a boolean SQL expression over the input's columns, before grouping
+
+
+class JoinCondition(_Strict):
+    """`<left_alias>.<left_column> = <join alias>.<right_column>`."""
+
+    left_alias: str  # the base alias or the alias of an earlier join
+    left_column: str
+    right_column: str
 
 
 class MartJoin(_Strict):
-    """A model left-joined into a mart on one key, with the columns it contributes."""
+    """A model joined into a mart on one or more column pairs, with the columns it contributes."""
 
     model: str
     alias: str
-    key: str
-    columns: list[ColumnSpec]  # expressions over the joined model's alias
+    join_type: Literal["left", "inner", "full"] = "left"
+    on: list[JoinCondition]
+    columns: list[ColumnSpec]  # expressions over the joined model's alias (and the others)
 
 
 class MartSpec(_Strict):
-    """A dimension or fact: a base model with the aggregates of its children joined on."""
+    """A dimension or fact: a base model with other models joined on (aggregates, dimensions, anything)."""
 
     kind: Literal["mart"] = "mart"
     role: Literal["dimension", "fact"]
     base_model: str
     base_alias: str
-    primary_key: str | None
+    grain: list[str] = []
     columns: list[ColumnSpec]  # expressions over the base alias
     joins: list[MartJoin] = []
+    filter: str | None = None  # a boolean SQL expression over the aliases
 
 
-def output_columns(spec: StagingSpec | AggregateSpec | MartSpec) -> list[ColumnSpec]:
+ModelSpec = StagingSpec | AggregateSpec | MartSpec
+ActionSpec = Annotated[SourceSpec | StagingSpec | AggregateSpec | MartSpec, Field(discriminator="kind")]
+
+ActionType = Literal["create_source", "create_staging", "create_intermediate", "create_mart"]
+# Which spec each action type carries: the type names the layer, the spec says what the model does.
+SPEC_KIND_OF_TYPE = {
+    "create_source": "source",
+    "create_staging": "staging",
+    "create_intermediate": "aggregate",
+    "create_mart": "mart",
+}
+LAYER_OF_TYPE: dict[str, Layer] = {
+    "create_staging": "staging",
+    "create_intermediate": "intermediate",
+    "create_mart": "marts",
+}
+
+
+def output_columns(spec: ModelSpec) -> list[ColumnSpec]:
     """The columns a model outputs, in order: its own, then those of its joins."""
     if isinstance(spec, MartSpec):
         return spec.columns + [c for join in spec.joins for c in join.columns]
     return spec.columns
 
 
-ActionSpec = Annotated[SourceSpec | StagingSpec | AggregateSpec | MartSpec, Field(discriminator="kind")]
+def model_inputs(spec: ModelSpec) -> list[str]:
+    """The models (by name) and sources (as `source.table`) a spec selects from, in order."""
+    if isinstance(spec, StagingSpec):
+        return [f"{spec.source_name}.{spec.table}"]
+    if isinstance(spec, AggregateSpec):
+        return [spec.from_model]
+    return [spec.base_model, *(join.model for join in spec.joins)]
 
-ActionType = Literal["create_source", "create_staging", "create_intermediate", "create_mart"]
+
+class ModelConfig(_Strict):
+    """The dbt config a model needs, written in its `config()` block."""
+
+    materialized: Materialization | None = None  # None: the folder's config in dbt_project.yml covers it
+    unique_key: list[str] = []  # incremental models
+    tags: list[str] = []
 
 
 class PlanAction(_Strict):
@@ -117,10 +200,11 @@ class PlanAction(_Strict):
     name: str
     file_path: str  # relative to the project root; SQL for models, YAML for sources
     properties_path: str | None = None  # the YAML file that documents and tests a model
-    materialized: str | None = None  # set in the model's config block when no folder config covers it
+    config: ModelConfig = ModelConfig()
     description: str
-    dependencies: list[str] = []  # names of models and sources this action needs
+    dependencies: list[str] = []  # derived from the spec by placement; checked again on apply
     spec: ActionSpec
+    tests: list[ModelTest] = []  # model-level data tests
 
 
 class RenderSettings(_Strict):
@@ -130,7 +214,7 @@ class RenderSettings(_Strict):
     sql_import_ctes: bool = True
     sql_leading_commas: bool = False
     sql_keyword_case: Literal["lower", "upper"] = "lower"
-    sql_indent: int = 4
+    sql_indent: int = Field(default=4, ge=1, le=8)
     describe_models: bool = True
     describe_columns: bool = True
 

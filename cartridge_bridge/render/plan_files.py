@@ -1,4 +1,9 @@
-"""Render an execution plan into file contents: SQL from templates, YAML entries to merge."""
+"""Render an execution plan into file contents: SQL from templates, YAML entries to merge.
+
+Every string that goes into YAML and did not come from cartridge itself is neutralized (dbt renders
+Jinja in descriptions, identifiers and test arguments too); every name that goes into SQL has passed
+the grammar again (render.guards).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +11,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cartridge_bridge.context.naming import cte_name
+from cartridge_bridge.planning.identifiers import neutralize
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
     ExecutionPlan,
     MartSpec,
+    ModelTest,
     PlanAction,
     RenderSettings,
     SourceSpec,
     StagingSpec,
     output_columns,
 )
+from cartridge_bridge.render.guards import checked_expression, checked_name
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
 _TEMPLATES = {StagingSpec: "staging.sql.j2", AggregateSpec: "aggregate.sql.j2", MartSpec: "mart.sql.j2"}
+# Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
+# dbt_utils' (so a project can switch by changing the prefix).
+_MODEL_TEST_PACKAGE = "cartridge"
 
 
 @dataclass
@@ -38,7 +49,7 @@ class RenderedFile:
 def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> list[RenderedFile]:
     """Every file of the plan, in plan order, YAML entries grouped by their file (as `plan.render` says)."""
     options = options or plan.render
-    style = SqlStyle.of(options)
+    style = SqlStyle.of(options, plan.adapter_type)
     files: dict[str, RenderedFile] = {}
     for action in plan.actions:
         spec = action.spec
@@ -49,18 +60,55 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
         files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action, style))
         if action.properties_path:
             yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
-            yaml_file.models.append(_model_entry(action, options))
+            yaml_file.models.append(_model_entry(action, options, plan.adapter_type))
     return list(files.values())
 
 
 def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
     """The SQL of one model action, in the project's SQL style."""
     style = style or SqlStyle()
-    template = environment().get_template(_TEMPLATES[type(action.spec)])
-    alias = action.spec.from_model.split("__")[-1] if isinstance(action.spec, AggregateSpec) else ""
-    return restyle(
-        template.render(action=action, spec=action.spec, alias=_cte_name(alias), style=style), style
+    spec = action.spec
+    assert not isinstance(spec, SourceSpec)
+    template = environment().get_template(_TEMPLATES[type(spec)])
+    values: dict[str, Any] = {"action": action, "spec": spec, "style": style}
+    if isinstance(spec, StagingSpec) and spec.deduplicate is not None:
+        values["window"] = _window(spec, style.adapter_type)
+        values["output_names"] = [c.name for c in spec.columns]
+    if isinstance(spec, AggregateSpec):
+        values |= _aggregate_values(spec, style.adapter_type)
+    if isinstance(spec, MartSpec):
+        values["join_conditions"] = [
+            [
+                f"{checked_name(c.left_alias, '')}.{checked_name(c.left_column, '')} = "
+                f"{checked_name(join.alias, '')}.{checked_name(c.right_column, '')}"
+                for c in join.on
+            ]
+            for join in spec.joins
+        ]
+    return restyle(template.render(**values), style)
+
+
+def _window(spec: StagingSpec, adapter_type: str) -> str:
+    assert spec.deduplicate is not None
+    partition = ", ".join(checked_name(c, adapter_type) for c in spec.deduplicate.partition_by)
+    order = ", ".join(
+        checked_name(o.column, adapter_type) + (" desc" if o.descending else "")
+        for o in spec.deduplicate.order_by
     )
+    return f"partition by {partition} order by {order}"
+
+
+def _aggregate_values(spec: AggregateSpec, adapter_type: str) -> dict[str, str]:
+    """The input's CTE name, the where clause (group keys not null, then the filter) and the group by."""
+    keys = [checked_name(k, adapter_type) for k in spec.group_by]
+    conditions = [f"{k} is not null" for k in keys]
+    if spec.filter:
+        conditions.append(f"({checked_expression(spec.filter, adapter_type)})")
+    return {
+        "alias": _cte_name(spec.from_model.split("__")[-1]),
+        "where": " and ".join(conditions),
+        "group_by": ", ".join(keys),
+    }
 
 
 def _cte_name(model: str) -> str:
@@ -70,11 +118,13 @@ def _cte_name(model: str) -> str:
     return cte_name(model)
 
 
-def _model_entry(action: PlanAction, options: RenderSettings) -> dict[str, Any]:
+def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str) -> dict[str, Any]:
     assert not isinstance(action.spec, SourceSpec)
-    entry: dict[str, Any] = {"name": action.name}
+    entry: dict[str, Any] = {"name": checked_name(action.name, adapter_type)}
     if options.describe_models:
-        entry["description"] = action.description
+        entry["description"] = neutralize(action.description)
+    if action.tests:
+        entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
     columns = _columns(output_columns(action.spec), options)
     if columns:
         entry["columns"] = columns
@@ -87,23 +137,23 @@ def _columns(columns: list[ColumnSpec], options: RenderSettings) -> list[dict[st
 
 
 def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": spec.source_name}
+    entry: dict[str, Any] = {"name": checked_name(spec.source_name, "")}
     if spec.database:
-        entry["database"] = spec.database
-    entry["schema"] = spec.schema_name
+        entry["database"] = neutralize(spec.database)
+    entry["schema"] = neutralize(spec.schema_name)
     if options.describe_models:
-        entry["description"] = spec.description
+        entry["description"] = neutralize(spec.description)
     if spec.quote_schema:
         entry["quoting"] = {"schema": True}
     tables = []
     for table in spec.tables:
-        item: dict[str, Any] = {"name": table.name}
+        item: dict[str, Any] = {"name": checked_name(table.name, "")}
         if table.identifier != table.name:
-            item["identifier"] = table.identifier
+            item["identifier"] = neutralize(table.identifier)
         if table.quote_identifier:
             item["quoting"] = {"identifier": True}
         if options.describe_models:
-            item["description"] = table.description
+            item["description"] = neutralize(table.description)
         columns = _columns(table.columns, options)
         if columns:
             item["columns"] = columns
@@ -113,14 +163,15 @@ def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
 
 
 def _column_entry(column: ColumnSpec, options: RenderSettings) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": column.name}
+    # Source columns carry the warehouse's own names; model columns passed the grammar (neutral either way).
+    entry: dict[str, Any] = {"name": neutralize(column.name)}
     if not options.describe_columns:
         return entry | (
             {"data_tests": [_test_entry(t, options) for t in column.tests]} if column.tests else {}
         )
-    entry["description"] = column.description
+    entry["description"] = neutralize(column.description)
     if column.data_type:
-        entry["data_type"] = column.data_type
+        entry["data_type"] = neutralize(column.data_type)
     if column.tests:
         entry["data_tests"] = [_test_entry(t, options) for t in column.tests]
     return entry
@@ -129,16 +180,36 @@ def _column_entry(column: ColumnSpec, options: RenderSettings) -> dict[str, Any]
 def _test_entry(test: DataTest, options: RenderSettings) -> Any:
     arguments: dict[str, Any] = {}
     if test.name == "relationships":
-        arguments = {"to": f"ref('{test.to}')", "field": test.field}
+        arguments = {
+            "to": f"ref('{checked_name(test.to or '', '')}')",
+            "field": checked_name(test.field or "", ""),
+        }
     elif test.name == "accepted_values":
-        arguments = {"values": list(test.values or [])}
+        arguments = {"values": [neutralize(v) for v in test.values or []]}
+    return _generic_test(test.name, arguments, test.severity, test.note, options)
+
+
+def _model_test_entry(test: ModelTest, options: RenderSettings, adapter_type: str) -> Any:
+    if test.name == "unique_combination_of_columns":
+        arguments: dict[str, Any] = {
+            "combination_of_columns": [checked_name(c, adapter_type) for c in test.columns]
+        }
+    else:
+        arguments = {"expression": checked_expression(test.expression or "", adapter_type)}
+    name = f"{_MODEL_TEST_PACKAGE}.{test.name}"
+    return _generic_test(name, arguments, test.severity, test.note, options)
+
+
+def _generic_test(
+    name: str, arguments: dict[str, Any], severity: str, note: str | None, options: RenderSettings
+) -> Any:
     config: dict[str, Any] = {}
-    if test.severity != "error":
-        config["severity"] = test.severity
-    if test.note:
-        config["meta"] = {"cartridge_note": test.note}
+    if severity != "error":
+        config["severity"] = severity
+    if note:
+        config["meta"] = {"cartridge_note": neutralize(note)}
     if not arguments and not config:
-        return test.name
+        return name
     body: dict[str, Any] = {}
     if arguments:
         if options.nested_test_arguments:
@@ -147,4 +218,4 @@ def _test_entry(test: DataTest, options: RenderSettings) -> Any:
             body.update(arguments)
     if config:
         body["config"] = config
-    return {test.name: body}
+    return {name: body}

@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import ColumnSpec, RenderSettings
+from cartridge_bridge.render.guards import checked_cast_type, checked_expression, checked_name
 
 # The keywords and functions the templates write; nothing else is re-cased.
-_KEYWORDS = "with|as|select|from|where|group|by|left|join|on|cast|coalesce|count|sum|min|max|is|not|null|and"
+_KEYWORDS = (
+    "with|as|select|from|where|group|by|left|inner|full|join|on|cast|coalesce|count|sum|min|max|is|not|null|"
+    "and|over|partition|order|desc|row_number"
+)
 _KEYWORD = re.compile(rf"\b({_KEYWORDS})\b")
 # Spans that must keep their case: dbt Jinja, quoted identifiers and string literals.
 _PROTECTED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|`[^`]*`", re.S)
@@ -23,21 +28,34 @@ class SqlStyle:
     leading_commas: bool = False
     keyword_case: str = "lower"
     indent: int = 4
+    adapter_type: str = "postgres"  # how warehouse names are quoted and fragments parsed
 
     @classmethod
-    def of(cls, settings: RenderSettings) -> SqlStyle:
-        """The style a plan's render settings ask for."""
+    def of(cls, settings: RenderSettings, adapter_type: str = "postgres") -> SqlStyle:
+        """The style a plan's render settings ask for, on this adapter."""
         return cls(
             import_ctes=settings.sql_import_ctes,
             leading_commas=settings.sql_leading_commas,
             keyword_case=settings.sql_keyword_case,
             indent=settings.sql_indent,
+            adapter_type=adapter_type,
         )
 
 
-def select_item(column: ColumnSpec) -> str:
+def column_expression(column: ColumnSpec, style: SqlStyle) -> str:
+    """The SQL a column is computed by: its raw column quoted (and cast), or its checked expression."""
+    if column.source_column is not None:
+        raw = quote(column.source_column, style.adapter_type)
+        if column.cast_to is None:
+            return raw
+        return f"cast({raw} as {checked_cast_type(column.cast_to, style.adapter_type)})"
+    return checked_expression(column.expression or "", style.adapter_type)
+
+
+def select_item(column: ColumnSpec, style: SqlStyle) -> str:
     """`expression as name`, or the bare expression when it already yields that name."""
-    expression = column.expression
+    expression = column_expression(column, style)
+    checked_name(column.name, style.adapter_type)
     if expression == column.name or expression.endswith(f".{column.name}"):
         return expression
     return f"{expression} as {column.name}"
@@ -45,8 +63,16 @@ def select_item(column: ColumnSpec) -> str:
 
 def select_list(columns: list[ColumnSpec], depth: int, style: SqlStyle) -> str:
     """The select items, one per line at `depth` template indents, with trailing or leading commas."""
+    return _one_per_line([select_item(c, style) for c in columns], depth, style)
+
+
+def name_list(names: list[str], depth: int, style: SqlStyle) -> str:
+    """Bare column names, one per line, as `select_list` lays them out."""
+    return _one_per_line([checked_name(n, style.adapter_type) for n in names], depth, style)
+
+
+def _one_per_line(items: list[str], depth: int, style: SqlStyle) -> str:
     pad = " " * (_TEMPLATE_INDENT * depth)
-    items = [select_item(c) for c in columns]
     if style.leading_commas:
         return "\n".join(f"{pad}{item}" if i == 0 else f"{pad}, {item}" for i, item in enumerate(items))
     return ",\n".join(f"{pad}{item}" for item in items)

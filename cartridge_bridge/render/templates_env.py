@@ -6,7 +6,34 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from cartridge_bridge.render.sql_style import select_list
+from cartridge_bridge.planning.identifiers import TAG
+from cartridge_bridge.planning.plan import ModelConfig
+from cartridge_bridge.render.guards import checked_expression, checked_name
+from cartridge_bridge.render.sql_style import name_list, select_list
+
+
+def ref_call(model: str) -> str:
+    """dbt's `ref()` of a model whose name passed the grammar."""
+    return "{{ ref('" + checked_name(model, "") + "') }}"
+
+
+def source_call(source: str, table: str) -> str:
+    """dbt's `source()` of a source table whose names passed the grammar."""
+    return "{{ source('" + checked_name(source, "") + "', '" + checked_name(table, "") + "') }}"
+
+
+def config_call(config: ModelConfig) -> str:
+    """The model's `config()` block, or nothing when its folder's config in dbt_project.yml covers it."""
+    arguments = []
+    if config.materialized:
+        arguments.append(f"materialized='{config.materialized}'")  # a Literal: view, table, …
+    if config.unique_key:
+        keys = [f"'{checked_name(k, '')}'" for k in config.unique_key]
+        arguments.append(f"unique_key={keys[0]}" if len(keys) == 1 else f"unique_key=[{', '.join(keys)}]")
+    if config.tags:
+        tags = [f"'{t}'" for t in config.tags if TAG.fullmatch(t)]
+        arguments.append(f"tags=[{', '.join(tags)}]")
+    return "{{ config(" + ", ".join(arguments) + ") }}" if arguments else ""
 
 
 @lru_cache(maxsize=1)
@@ -20,9 +47,12 @@ def environment() -> Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    # Generated models call dbt's own Jinja; these helpers write those calls as text.
-    env.globals["ref_call"] = lambda model: "{{ ref('" + model + "') }}"
-    env.globals["source_call"] = lambda source, table: "{{ source('" + source + "', '" + table + "') }}"
-    env.globals["config_call"] = lambda materialized: "{{ config(materialized='" + materialized + "') }}"
+    # Generated models call dbt's own Jinja; these helpers write those calls as text, from checked names.
+    env.globals["ref_call"] = ref_call
+    env.globals["source_call"] = source_call
+    env.globals["config_call"] = config_call
     env.globals["select_list"] = select_list
+    env.globals["name_list"] = name_list
+    env.globals["name"] = checked_name
+    env.globals["expression"] = checked_expression
     return env

@@ -54,7 +54,20 @@ def test_missing_plan_file(tmp_path: Path) -> None:
 def test_plan_file_that_is_not_a_plan(tmp_path: Path) -> None:
     bad = tmp_path / "plan.json"
     bad.write_text('{"strategy": "sideways"}')
-    _one_line_error(_cartridge("apply", str(bad)), 2, "plan.json", "invalid")
+    _one_line_error(_cartridge("apply", str(bad)), 2, "plan.json", "plan_version", "not supported")
+
+
+def test_plan_file_with_several_problems_lists_them_all(tmp_path: Path) -> None:
+    bad = tmp_path / "plan.json"
+    bad.write_text('{"plan_version": 2, "strategy": "sideways", "planner": "[bold]me[/bold]"}')
+    result = _cartridge("apply", str(bad))
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    first, *listed = result.stderr.strip().splitlines()
+    assert first.startswith("error: plan file ") and first.endswith(f"has {len(listed)} problems:")
+    assert all(line.startswith("  - (plan): ") for line in listed)
+    fields = {line.split(": ")[1] for line in listed}
+    assert fields == {"strategy", "project_name", "adapter_type", "actions"}
 
 
 def test_invalid_cartridge_yml_names_the_key(tmp_path: Path) -> None:

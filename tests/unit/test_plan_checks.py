@@ -1,15 +1,28 @@
-"""Unit tests of cartridge_bridge.planning.checks: the plan validation that runs before anything is written."""
+"""Unit tests of cartridge_bridge.planning.checks: every problem of a plan, as data, before anything is written."""
 
 from __future__ import annotations
 
-import re
+import json
+from pathlib import Path
 
 import pytest
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.errors import PlanError
-from cartridge_bridge.planning.checks import check_expression, validate_plan
-from cartridge_bridge.planning.plan import ExecutionPlan, PlanAction, StagingSpec
+from cartridge_bridge.errors import PlanError, UsageError
+from cartridge_bridge.planning.checks import plan_problems, validate_plan
+from cartridge_bridge.planning.plan import (
+    PLAN_VERSION,
+    AggregateSpec,
+    ExecutionPlan,
+    JoinCondition,
+    MartSpec,
+    ModelTest,
+    PlanAction,
+    SourceSpec,
+    StagingSpec,
+)
+from cartridge_bridge.planning.plan_file import read_plan_file
+from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 
 
@@ -28,38 +41,87 @@ def action(plan: ExecutionPlan, name: str) -> PlanAction:
     return next(a for a in plan.actions if a.name == name)
 
 
-def refused(plan: ExecutionPlan, context: ProjectContext) -> str:
-    with pytest.raises(PlanError) as caught:
-        validate_plan(plan, context)
-    return str(caught.value)
+def found(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
+    problems = plan_problems(plan, context)
+    assert problems, "the plan should have been refused"
+    return problems
+
+
+def where(problems: list[PlanProblem]) -> set[tuple[str, str]]:
+    return {(p.action, p.field) for p in problems}
 
 
 def test_the_rules_plan_is_valid(valid_plan: ExecutionPlan, context: ProjectContext) -> None:
     assert context.existing_models == ["stg_legacy"]
     assert len(valid_plan.models()) > 5
+    assert plan_problems(valid_plan, context) == []
     validate_plan(valid_plan, context)
 
 
-def test_plan_for_another_project(plan: ExecutionPlan, context: ProjectContext) -> None:
+def test_every_problem_is_reported_at_once(plan: ExecutionPlan, context: ProjectContext) -> None:
+    action(plan, "dim_products").file_path = "../outside/dim_products.sql"
+    action(plan, "fct_orders").config.materialized = None
+    action(plan, "fct_orders").dependencies = ["stg_shop__refunds"]
+    staging = action(plan, "stg_shop__orders").spec
+    assert isinstance(staging, StagingSpec)
+    staging.columns[1].name = "Customer Id"
+    with pytest.raises(PlanError) as caught:
+        validate_plan(plan, context, "plan file p.json")
+    problems = caught.value.problems
+    assert where(problems) >= {
+        ("dim_products", "file_path"),
+        ("fct_orders", "dependencies"),
+        ("stg_shop__orders", "spec.columns[Customer Id].name"),
+    }
+    message = str(caught.value)
+    assert message.startswith(f"plan file p.json has {len(problems)} problems:\n  - ")
+    assert len(message.splitlines()) == len(problems) + 1
+
+
+def test_a_problem_says_what_would_be_right(plan: ExecutionPlan, context: ProjectContext) -> None:
+    action(plan, "fct_orders").dependencies = ["stg_legacy"]
+    [problem] = [p for p in found(plan, context) if p.field == "dependencies" and "not what" in p.problem]
+    assert problem.expected == "['stg_shop__orders', 'int_order_items_aggregated_to_orders']"
+    assert problem.line().startswith("fct_orders: dependencies: ['stg_legacy'] is not what the spec selects")
+
+
+def test_plan_for_another_project_and_adapter(plan: ExecutionPlan, context: ProjectContext) -> None:
     plan.project_name = "jaffle"
-    assert "'jaffle'" in refused(plan, context)
+    plan.adapter_type = "snowflake"
+    assert where(found(plan, context)) == {("(plan)", "project_name"), ("(plan)", "adapter_type")}
 
 
-def test_duplicate_model_name(plan: ExecutionPlan, context: ProjectContext) -> None:
+def test_plan_version_is_checked(plan: ExecutionPlan, context: ProjectContext) -> None:
+    plan.plan_version = 99
+    [problem] = found(plan, context)
+    assert (problem.field, problem.problem) == ("plan_version", "version 99 is not supported")
+
+
+def test_duplicate_and_existing_model_names(plan: ExecutionPlan, context: ProjectContext) -> None:
     action(plan, "stg_shop__orders").name = "stg_shop__customers"
-    assert refused(plan, context) == "the plan creates 'stg_shop__customers' twice"
-
-
-def test_name_of_an_existing_model(plan: ExecutionPlan, context: ProjectContext) -> None:
     action(plan, "dim_products").name = "stg_legacy"
-    message = refused(plan, context)
-    assert "'stg_legacy' already exists" in message
+    problems = found(plan, context)
+    assert "the plan creates 'stg_shop__customers' twice" in [p.problem for p in problems]
+    assert "model 'stg_legacy' already exists in the project" in [p.problem for p in problems]
 
 
-@pytest.mark.parametrize("name", ["Dim_Products", "dim-products", "dim products", "2dim", "dim_products;"])
-def test_name_not_in_snake_case(plan: ExecutionPlan, context: ProjectContext, name: str) -> None:
-    action(plan, "dim_products").name = name
-    assert f"model name {name!r} is not a lower-case snake_case identifier" in refused(plan, context)
+@pytest.mark.parametrize(
+    "name", ["Dim_Products", "dim-products", "dim products", "2dim", "dim_products;", "x" * 64]
+)
+def test_model_name_outside_the_grammar(plan: ExecutionPlan, context: ProjectContext, name: str) -> None:
+    model = action(plan, "dim_products")
+    model.name = name
+    model.file_path = f"models/marts/{name}.sql"
+    assert (name, "name") in where(found(plan, context)) or (name, "file_path") in where(found(plan, context))
+
+
+def test_type_and_spec_kind_must_agree(plan: ExecutionPlan, context: ProjectContext) -> None:
+    action(plan, "dim_products").type = "create_staging"
+    problems = [p for p in found(plan, context) if p.field == "spec.kind"]
+    assert (
+        problems[0].line()
+        == "dim_products: spec.kind: create_staging carries a 'mart' spec (expected 'staging')"
+    )
 
 
 @pytest.mark.parametrize(
@@ -71,141 +133,170 @@ def test_name_not_in_snake_case(plan: ExecutionPlan, context: ProjectContext, na
         "analyses/dim_products.sql",
         "dim_products.sql",
         "models_old/dim_products.sql",
+        "models\\marts\\dim_products.sql",
+        "models/marts/.hidden/dim_products.sql",
+        "models/mar ts/dim_products.sql",
     ],
 )
 def test_file_path_outside_the_model_path(plan: ExecutionPlan, context: ProjectContext, path: str) -> None:
     action(plan, "dim_products").file_path = path
-    message = refused(plan, context)
-    assert message == f"dim_products: path {path!r} is not inside the model path 'models'"
+    assert ("dim_products", "file_path") in where(found(plan, context))
 
 
-def test_properties_path_outside_the_model_path(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "fct_orders").properties_path = "../_marts__models.yml"
-    assert "fct_orders: path '../_marts__models.yml' is not inside" in refused(plan, context)
+def test_symlink_out_of_the_model_path(plan: ExecutionPlan, context: ProjectContext, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "models").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (project / "models" / "marts").symlink_to(tmp_path / "elsewhere")
+    moved = context.model_copy(update={"project_dir": str(project)})
+    problems = found(plan, moved)
+    assert any("through a symlink" in p.problem for p in problems if p.action == "dim_products")
 
 
-def test_sources_file_outside_the_model_path(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "shop").file_path = "/etc/_shop__sources.yml"
-    assert "shop: path '/etc/_shop__sources.yml'" in refused(plan, context)
-
-
-def test_model_file_with_the_wrong_suffix(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "stg_shop__orders").file_path = "models/staging/shop/stg_shop__orders.py"
-    message = refused(plan, context)
-    assert message == "stg_shop__orders: 'models/staging/shop/stg_shop__orders.py' should end in .sql"
-
-
-def test_sources_file_with_the_wrong_suffix(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "shop").file_path = "models/staging/shop/_shop__sources.sql"
-    assert "shop: 'models/staging/shop/_shop__sources.sql' should end in .yml" in refused(plan, context)
-
-
-def test_properties_file_with_the_wrong_suffix(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "fct_orders").properties_path = "models/marts/fct_orders.sql"
-    assert "models/marts/fct_orders.sql" in refused(plan, context)
+@pytest.mark.parametrize(
+    ("name", "field", "path", "complaint"),
+    [
+        ("fct_orders", "properties_path", "../_marts__models.yml", "is not inside"),
+        ("shop", "file_path", "/etc/_shop__sources.yml", "is not inside"),
+        ("stg_shop__orders", "file_path", "models/staging/shop/stg_shop__orders.py", "should end in .sql"),
+        ("shop", "file_path", "models/staging/shop/_shop__sources.sql", "should end in .yml"),
+        ("fct_orders", "properties_path", "models/marts/fct_orders.txt", "should end in .yml"),
+    ],
+)
+def test_paths_and_suffixes(
+    plan: ExecutionPlan, context: ProjectContext, name: str, field: str, path: str, complaint: str
+) -> None:
+    setattr(action(plan, name), field, path)
+    problems = [p for p in found(plan, context) if (p.action, p.field) == (name, field)]
+    assert complaint in problems[0].problem
 
 
 def test_model_file_named_after_another_model(plan: ExecutionPlan, context: ProjectContext) -> None:
     action(plan, "dim_products").file_path = "models/marts/fct_orders.sql"
-    assert "dim_products" in refused(plan, context)
+    problems = found(plan, context)
+    assert ("dim_products", "file_path") in where(problems)
+    assert any("writes 'models/marts/fct_orders.sql' too" in p.problem for p in problems)
 
 
-def test_dependency_that_resolves_nowhere(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "fct_orders").dependencies.append("stg_shop__refunds")
-    message = refused(plan, context)
-    assert message == (
-        "fct_orders depends on 'stg_shop__refunds', which is neither planned nor in the project"
-    )
+def test_dependencies_are_derived_not_trusted(plan: ExecutionPlan, context: ProjectContext) -> None:
+    action(plan, "fct_orders").dependencies.append("stg_legacy")
+    [problem] = found(plan, context)
+    assert (problem.action, problem.field) == ("fct_orders", "dependencies")
 
 
-def test_dependency_on_an_undeclared_source_table(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "stg_shop__orders").dependencies = ["shop.refunds"]
-    assert "depends on 'shop.refunds'" in refused(plan, context)
+def test_a_spec_reading_a_model_that_does_not_exist(plan: ExecutionPlan, context: ProjectContext) -> None:
+    spec = action(plan, "int_orders_aggregated_to_customers").spec
+    assert isinstance(spec, AggregateSpec)
+    spec.from_model = "stg_shop__refunds"
+    problems = found(plan, context)
+    assert ("int_orders_aggregated_to_customers", "spec.from_model") in where(problems)
+    assert any("'stg_shop__refunds' is neither planned nor in the project" in p.problem for p in problems)
 
 
-def test_dependencies_on_existing_models_and_sources_resolve(
-    plan: ExecutionPlan, context: ProjectContext
-) -> None:
-    action(plan, "fct_orders").dependencies += ["stg_legacy", "legacy.payments"]
-    validate_plan(plan, context)
+def test_a_staging_model_of_an_undeclared_source_table(plan: ExecutionPlan, context: ProjectContext) -> None:
+    spec = action(plan, "stg_shop__orders").spec
+    assert isinstance(spec, StagingSpec)
+    spec.table = "refunds"
+    assert ("stg_shop__orders", "spec.table") in where(found(plan, context))
 
 
 def test_cycle(plan: ExecutionPlan, context: ProjectContext) -> None:
-    action(plan, "stg_shop__customers").dependencies.append("dim_customers")
-    message = refused(plan, context)
-    assert message.startswith("the plan's dependencies form a cycle: ")
-    cycle = message.split(": ", 1)[1].split(" → ")
-    assert set(cycle) == {"stg_shop__customers", "dim_customers"}
+    customers = action(plan, "dim_customers")
+    orders = action(plan, "int_orders_aggregated_to_customers")
+    assert isinstance(orders.spec, AggregateSpec)
+    orders.spec.from_model = "dim_customers"
+    orders.dependencies = ["dim_customers"]
+    problems = [p for p in found(plan, context) if "cycle" in p.problem]
+    assert {"dim_customers", "int_orders_aggregated_to_customers"} <= set(
+        problems[0].problem.split(": ", 1)[1].split(" → ")
+    )
+    assert customers.name == "dim_customers"
 
 
-def test_bad_expression_is_named_by_model_and_column(plan: ExecutionPlan, context: ProjectContext) -> None:
-    staging = action(plan, "stg_shop__orders")
-    assert isinstance(staging.spec, StagingSpec)
-    status = next(c for c in staging.spec.columns if c.name == "status")
-    status.expression = "{{ ref('x') }}"
-    assert refused(plan, context).startswith("stg_shop__orders.status: ")
+def test_columns_a_spec_reads_must_exist(plan: ExecutionPlan, context: ProjectContext) -> None:
+    mart = action(plan, "dim_customers").spec
+    assert isinstance(mart, MartSpec)
+    mart.columns[1].expression = "customers.no_such_column"
+    mart.joins[0].on = [JoinCondition(left_alias="customers", left_column="customer_id", right_column="nope")]
+    mart.grain = ["customer_key"]
+    problems = found(plan, context)
+    assert where(problems) >= {
+        ("dim_customers", f"spec.columns[{mart.columns[1].name}].expression"),
+        ("dim_customers", "spec.joins[0].on.right_column"),
+        ("dim_customers", "spec.grain"),
+    }
 
 
-def test_bad_expression_in_a_mart_join_is_checked(plan: ExecutionPlan, context: ProjectContext) -> None:
-    mart = action(plan, "dim_customers")
-    mart.spec.joins[0].columns[0].expression = "drop table x"  # type: ignore[union-attr]
-    assert refused(plan, context).startswith("dim_customers.number_of_orders: ")
+def test_join_on_an_alias_that_is_not_in_scope(plan: ExecutionPlan, context: ProjectContext) -> None:
+    mart = action(plan, "dim_customers").spec
+    assert isinstance(mart, MartSpec)
+    mart.joins[0].on[0].left_alias = "payments"
+    assert ("dim_customers", "spec.joins[0].on.left_alias") in where(found(plan, context))
 
 
-@pytest.mark.parametrize(
-    "expression",
-    [
-        'cast("createdAt" as timestamp with time zone)',
-        "coalesce(orders_aggregated.number_of_orders, 0)",
-        "sum(quantity)",
-        "case when status = 'paid' then 1 else 0 end",
-        "customers.customer_id",
-    ],
-)
-def test_expressions_are_accepted(expression: str) -> None:
-    check_expression(expression, "postgres", "m.c")
+def test_relationships_to_a_model_that_does_not_exist(plan: ExecutionPlan, context: ProjectContext) -> None:
+    staging = action(plan, "stg_shop__orders").spec
+    assert isinstance(staging, StagingSpec)
+    test = next(t for c in staging.columns for t in c.tests if t.name == "relationships")
+    test.to = "stg_shop__clients"
+    assert any(p.field.endswith(".to") for p in found(plan, context))
 
 
-@pytest.mark.parametrize(
-    ("expression", "complaint"),
-    [
-        ("{{ ref('orders') }}", "must not contain Jinja"),
-        ("{% if true %}1{% endif %}", "must not contain Jinja"),
-        ("drop table x", "not a statement or subquery"),
-        ("delete from orders", "not a statement or subquery"),
-        ("1; select 2", "must not contain `;` or comments"),
-        ("(select 1)", "not a statement or subquery"),
-        ("amount in (select amount from payments)", "not a statement or subquery"),
-        ("cast(amount as", "does not parse"),
-        ("", "must be exactly one SQL expression"),
-    ],
-)
-def test_expressions_are_refused(expression: str, complaint: str) -> None:
+def test_model_tests_read_real_columns(plan: ExecutionPlan, context: ProjectContext) -> None:
+    model = action(plan, "fct_order_items")
+    model.tests = [
+        ModelTest(name="unique_combination_of_columns", columns=["order_id", "product_id"]),
+        ModelTest(name="expression_is_true", expression="quantity > 0"),
+    ]
+    assert plan_problems(plan, context) == []
+    model.tests[0].columns = ["order_id", "line"]
+    model.tests[1].expression = "quantity > (select 0)"
+    assert where(found(plan, context)) == {
+        ("fct_order_items", "tests[0].columns"),
+        ("fct_order_items", "tests[1].expression"),
+    }
+
+
+def test_a_source_declared_twice_in_the_project(plan: ExecutionPlan, context: ProjectContext) -> None:
+    source = action(plan, "shop").spec
+    assert isinstance(source, SourceSpec)
+    source.source_name = "legacy"
+    source.tables[0].name = "payments"
+    plan.actions[0].name = "legacy"
+    assert any("already declared" in p.problem for p in found(plan, context))
+
+
+def write_json(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_a_plan_file_of_another_version_is_refused_before_anything_else(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match="plan_version: version 99 is not supported"):
+        read_plan_file(write_json(tmp_path, {"plan_version": 99, "actions": "nonsense"}))
+
+
+def test_a_plan_file_lists_every_field_problem(valid_plan: ExecutionPlan, tmp_path: Path) -> None:
+    document = json.loads(valid_plan.model_dump_json())
+    document["actions"][1]["config"]["materialized"] = "view') }}{{ run_query('drop schema raw cascade') }}"
+    document["actions"][2]["surprise"] = True
+    document["strategy"] = "sideways"
     with pytest.raises(PlanError) as caught:
-        check_expression(expression, "postgres", "fct_orders.amount")
-    message = str(caught.value)
-    assert message.startswith("fct_orders.amount: ")
-    assert repr(expression) in message
-    assert complaint in message
+        read_plan_file(write_json(tmp_path, document))
+    problems = caught.value.problems
+    names = [a["name"] for a in document["actions"]]
+    assert where(problems) == {
+        (names[1], "config.materialized"),
+        (names[2], "surprise"),
+        ("(plan)", "strategy"),
+    }
+    assert caught.value.exit_code == 2
 
 
-def test_expressions_are_parsed_in_the_adapter_dialect() -> None:
-    check_expression("`createdAt`", "bigquery", "m.c")
-    with pytest.raises(PlanError, match=re.escape("'`createdAt`'")):
-        check_expression("`createdAt`", "postgres", "m.c")
-
-
-@pytest.mark.parametrize(
-    "expression",
-    [
-        "truncate table raw_shop.orders",
-        "grant select on orders to public",
-        "merge into t using s on t.id = s.id when matched then delete",
-        "amount -- the total",
-        "amount as total",
-        "amount;",
-    ],
-)
-def test_statements_and_select_breakers_are_refused(expression: str) -> None:
-    with pytest.raises(PlanError):
-        check_expression(expression, "postgres", "m.c")
+def test_a_plan_file_that_is_not_json(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(UsageError, match="is not JSON"):
+        read_plan_file(path)
+    assert PLAN_VERSION == 2

@@ -141,9 +141,8 @@ def test_test_config_stays_nested_under_config(plan: ExecutionPlan, nested: bool
 
 
 def test_no_config_block_when_a_folder_config_covers_the_model(plan: ExecutionPlan) -> None:
-    action = next(a for a in plan.actions if a.name == "stg_shop__orders").model_copy(
-        update={"materialized": None}
-    )
+    action = next(a for a in plan.actions if a.name == "stg_shop__orders").model_copy(deep=True)
+    action.config.materialized = None
     sql = render_sql(action)
     assert "config(" not in sql
     assert sql.startswith("with\n\nsource as (\n")

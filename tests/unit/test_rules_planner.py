@@ -25,9 +25,15 @@ from cartridge_bridge.planning.plan import (
     output_columns,
 )
 from cartridge_bridge.planning.rules.planner import PLANNER_NAME, plan_with_rules
+from cartridge_bridge.render.sql_style import SqlStyle, column_expression
 
 FIXTURES = UNIT_FIXTURES
 SHOP_TABLES = ["customers", "orders", "order_items", "products"]  # payments is already a source
+
+
+def sql(column: ColumnSpec) -> str:
+    """The SQL a column is rendered with on PostgreSQL."""
+    return column_expression(column, SqlStyle(adapter_type="postgres"))
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +98,7 @@ def test_a_staging_model_per_table(plan: ExecutionPlan) -> None:
         assert action.file_path == f"models/staging/shop/stg_shop__{table}.sql"
         assert action.properties_path == "models/staging/shop/_shop__models.yml"
         assert action.dependencies == [f"shop.{table}"]
-        assert action.materialized == "view"
+        assert action.config.materialized == "view"
         assert isinstance(action.spec, StagingSpec)
         assert (action.spec.source_name, action.spec.table) == ("shop", table)
 
@@ -109,23 +115,23 @@ def test_a_staging_model_per_table(plan: ExecutionPlan) -> None:
 def test_primary_key_is_renamed_to_entity_id_and_tested(plan: ExecutionPlan, model: str, key: str) -> None:
     action = by_name(plan)[model]
     assert isinstance(action.spec, StagingSpec)
-    assert action.spec.primary_key == key
+    assert action.spec.grain == [key]
     first = action.spec.columns[0]
-    assert (first.name, first.expression) == (key, "cast(id as integer)")
+    assert (first.name, sql(first)) == (key, "cast(id as integer)")
     assert [t.name for t in first.tests] == ["unique", "not_null"]
     assert not [c for c in action.spec.columns[1:] if {"unique", "not_null"} & {t.name for t in c.tests}]
 
 
 def test_staging_renames_to_snake_case_and_quotes_raw_names(plan: ExecutionPlan) -> None:
     created_at = column(by_name(plan)["stg_shop__customers"], "created_at")
-    assert created_at.expression == 'cast("createdAt" as timestamp with time zone)'
+    assert sql(created_at) == 'cast("createdAt" as timestamp with time zone)'
     assert created_at.data_type == "timestamp with time zone"
 
 
 def test_reserved_word_column_gets_a_value_suffix(plan: ExecutionPlan) -> None:
     products = by_name(plan)["stg_shop__products"]
     assert [c.name for c in products.spec.columns] == ["product_id", "name", "group_value", "price"]  # type: ignore[union-attr]
-    assert column(products, "group_value").expression == 'cast("group" as text)'
+    assert sql(column(products, "group_value")) == 'cast("group" as text)'
     assert "group_value" in [c.name for c in output_columns(by_name(plan)["dim_products"].spec)]  # type: ignore[arg-type]
 
 
@@ -159,7 +165,7 @@ def test_an_intermediate_model_per_key_edge(plan: ExecutionPlan) -> None:
     assert to_customers.dependencies == ["stg_shop__orders"]
     spec = to_customers.spec
     assert isinstance(spec, AggregateSpec)
-    assert (spec.from_model, spec.group_key) == ("stg_shop__orders", "customer_id")
+    assert (spec.from_model, spec.group_by) == ("stg_shop__orders", ["customer_id"])
     assert [(c.name, c.expression) for c in spec.columns] == [
         ("customer_id", "customer_id"),
         ("number_of_orders", "count(*)"),
@@ -178,7 +184,7 @@ def test_prices_are_not_summed(plan: ExecutionPlan) -> None:
         ("number_of_order_items", "count(*)"),
         ("total_quantity", "sum(quantity)"),
     ]
-    every_expression = [c.expression for a in plan.models() for c in output_columns(a.spec)]  # type: ignore[arg-type]
+    every_expression = [sql(c) for a in plan.models() for c in output_columns(a.spec)]  # type: ignore[arg-type]
     assert not [e for e in every_expression if "sum(" in e and "price" in e]
 
 
@@ -194,7 +200,7 @@ def test_parents_without_outgoing_keys_are_dimensions_and_children_are_facts(pla
     for name, action in marts.items():
         assert action.file_path == f"models/marts/{name}.sql"
         assert action.properties_path == "models/marts/_marts__models.yml"
-        assert action.materialized == "table"
+        assert action.config.materialized == "table"
 
 
 def test_marts_join_the_aggregates_of_their_children(plan: ExecutionPlan) -> None:
@@ -202,17 +208,20 @@ def test_marts_join_the_aggregates_of_their_children(plan: ExecutionPlan) -> Non
     spec = dim_customers.spec
     assert isinstance(spec, MartSpec)
     assert dim_customers.dependencies == ["stg_shop__customers", "int_orders_aggregated_to_customers"]
-    assert (spec.base_model, spec.base_alias, spec.primary_key) == (
+    assert (spec.base_model, spec.base_alias, spec.grain) == (
         "stg_shop__customers",
         "customers",
-        "customer_id",
+        ["customer_id"],
     )
     [join] = spec.joins
-    assert (join.model, join.alias, join.key) == (
+    assert (join.model, join.alias, join.join_type) == (
         "int_orders_aggregated_to_customers",
         "orders_aggregated",
-        "customer_id",
+        "left",
     )
+    assert [(c.left_alias, c.left_column, c.right_column) for c in join.on] == [
+        ("customers", "customer_id", "customer_id")
+    ]
     assert [(c.name, c.expression) for c in join.columns] == [
         ("number_of_orders", "coalesce(orders_aggregated.number_of_orders, 0)"),
         ("first_ordered_at", "orders_aggregated.first_ordered_at"),  # no zero for a missing date
@@ -251,7 +260,7 @@ def test_configured_layers_get_no_materialization(
 ) -> None:
     project = shop_project(tmp_path, "models:\n  shop:\n    staging:\n      +materialized: table\n")
     plan = plan_with_rules(build_context(project, manifest, facts, Conventions()))
-    materialized = {a.type: a.materialized for a in plan.actions}
+    materialized = {a.type: a.config.materialized for a in plan.actions}
     assert materialized == {
         "create_source": None,
         "create_staging": None,

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import sqlglot
 
-from cartridge_bridge.planning.plan import ColumnSpec, PlanAction, StagingSpec
+from cartridge_bridge.planning.plan import ColumnSpec, Materialization, ModelConfig, PlanAction, StagingSpec
 from cartridge_bridge.render.plan_files import render_sql
 from cartridge_bridge.render.sql_style import SqlStyle, restyle, select_list
 
 COLUMNS = [
-    ColumnSpec(name="order_id", expression="cast(id as integer)", description="d"),
-    ColumnSpec(name="status", expression="status", description="d"),
-    ColumnSpec(name="note", expression='cast("Select Note" as text)', description="d"),
+    ColumnSpec(name="order_id", source_column="id", cast_to="integer", description="d"),
+    ColumnSpec(name="status", source_column="status", description="d"),
+    ColumnSpec(name="note", source_column="Select Note", cast_to="text", description="d"),
 ]
 
 
-def _staging(materialized: str | None = None) -> PlanAction:
+def _staging(materialized: Materialization | None = None) -> PlanAction:
     spec = StagingSpec(
-        source_name="shop", table="orders", entity="order", primary_key="order_id", columns=COLUMNS
+        source_name="shop", table="orders", entity="order", grain=["order_id"], columns=COLUMNS
     )
     return PlanAction(
         step_id=1,
         type="create_staging",
         name="stg_shop__orders",
         file_path="models/staging/shop/stg_shop__orders.sql",
-        materialized=materialized,
+        config=ModelConfig(materialized=materialized),
         description="d",
         spec=spec,
     )

@@ -5,32 +5,32 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
 from cartridge_bridge.context.naming import RESERVED_WORDS, cte_name, dedupe, snake_case
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
     ExecutionPlan,
+    JoinCondition,
+    Layer,
     MartJoin,
     MartSpec,
-    PlanAction,
-    RenderSettings,
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
 )
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
 from cartridge_bridge.planning.rules import column_docs as docs
-from cartridge_bridge.planning.sql_text import is_numeric, is_temporal, quote
+from cartridge_bridge.planning.sql_fragments import is_plain_cast_type
+from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
 
 PLANNER_NAME = "rules"
-# The render settings that come straight from the project's conventions (the rest from dbt's flags).
-_CONVENTION_RENDER_SETTINGS = set(RenderSettings.model_fields) - {"nested_test_arguments"}
 # Prices, rates and ratios do not add up across rows; summing them would make a misleading measure.
 _NON_ADDITIVE = re.compile(r"price|rate|ratio|percent|pct|share|score|avg|average|latitude|longitude")
 
@@ -51,29 +51,15 @@ class _Planner:
     def __init__(self, context: ProjectContext):
         self.context = context
         self.conventions = context.conventions
-        self.actions: list[PlanAction] = []
-        self.skipped: list[str] = []
+        self.draft = PlanDraft()
         self.roles: dict[KeyEdge, str] = {}
         # (raw table, staged column) → the existing models that own that key
         self.external: dict[tuple[str, str], KeyOwner] = {}
 
-    def path(self, folder: str, file_name: str) -> str:
-        return str(PurePosixPath(self.context.model_path) / folder / file_name)
-
-    def add(self, **fields: object) -> PlanAction:
-        action = PlanAction(step_id=len(self.actions) + 1, **fields)  # type: ignore[arg-type]
-        self.actions.append(action)
-        return action
-
-    def properties(self, folder: str, setting: str, model: str, source: str) -> str:
-        """The property YAML file of a model: one per folder, per source or per model, as the project does."""
-        name = self.conventions.fill(setting, source=source, model=model, folder=PurePosixPath(folder).name)
-        return self.path(folder, name)
-
-    def materialized(self, layer: str) -> str | None:
-        if layer in self.context.configured_materializations:
-            return None
-        return str(getattr(self.conventions, f"{layer}_materialized"))
+    def add(
+        self, name: str, layer: Layer, description: str, spec: StagingSpec | AggregateSpec | MartSpec
+    ) -> None:
+        self.draft.models.append(ModelDraft(name=name, layer=layer, description=description, spec=spec))
 
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
@@ -81,11 +67,11 @@ class _Planner:
             if relation.identifier in raw.covered:
                 readers = raw.staged_by.get(relation.identifier)
                 read_by = f", read by {', '.join(readers)}" if readers else ""
-                self.skipped.append(
+                self.draft.skipped.append(
                     f"{raw.schema_name}.{relation.identifier}: already declared as a source{read_by}"
                 )
             elif not relation.columns:
-                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
+                self.draft.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
             else:
                 candidates.append(relation)
         # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
@@ -94,7 +80,9 @@ class _Planner:
         for relation, table in zip(candidates, tables, strict=True):
             model = self.conventions.fill("staging_model", source=raw.source_name, table=table)
             if model in self.context.existing_models:
-                self.skipped.append(f"{raw.schema_name}.{relation.identifier}: model {model} already exists")
+                self.draft.skipped.append(
+                    f"{raw.schema_name}.{relation.identifier}: model {model} already exists"
+                )
             else:
                 kept[relation.identifier] = (relation, table)
         if not kept:
@@ -107,7 +95,6 @@ class _Planner:
 
     def plan_staging(self, raw: RawSchema, tables: list[tuple[RawRelation, str]]) -> dict[str, _Staged]:
         conventions, source = self.conventions, raw.source_name
-        folder = conventions.fill("staging_dir", source=source)
         staged: dict[str, _Staged] = {}
         relations = [relation for relation, _ in tables]
         for relation, table in tables:
@@ -132,7 +119,6 @@ class _Planner:
                 columns=[
                     ColumnSpec(
                         name=c.name,
-                        expression=c.name,
                         data_type=c.data_type,
                         description=docs.describe_column(snake_case(c.name), s.entity, c.comment),
                     )
@@ -141,36 +127,23 @@ class _Planner:
             )
             for s in staged.values()
         ]
-        self.add(
-            type="create_source",
-            name=source,
-            file_path=self.path(
-                sources_folder := conventions.fill("sources_dir", source=source),
-                conventions.fill("sources_file", source=source, folder=PurePosixPath(sources_folder).name),
-            ),
-            description=f"Declare {len(source_tables)} tables of `{raw.schema_name}` as source `{source}`.",
-            spec=SourceSpec(
-                source_name=source,
-                schema_name=raw.schema_name,
-                quote_schema=raw.schema_name != snake_case(raw.schema_name),
-                description=f"Raw tables loaded into the `{raw.schema_name}` schema.",
-                tables=source_tables,
-            ),
+        self.draft.sources.append(
+            SourceDraft(
+                description=f"Declare {len(source_tables)} tables of `{raw.schema_name}` as source `{source}`.",
+                spec=SourceSpec(
+                    source_name=source,
+                    schema_name=raw.schema_name,
+                    quote_schema=raw.schema_name != snake_case(raw.schema_name),
+                    description=f"Raw tables loaded into the `{raw.schema_name}` schema.",
+                    tables=source_tables,
+                ),
+            )
         )
         for s in staged.values():
-            properties = self.properties(folder, "staging_properties_file", s.model, source)
-            self.add(
-                type="create_staging",
-                name=s.model,
-                file_path=self.path(folder, f"{s.model}.sql"),
-                properties_path=properties,
-                materialized=self.materialized("staging"),
-                description=docs.describe_staging(
-                    source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
-                ),
-                dependencies=[f"{source}.{s.table}"],
-                spec=s.spec,
+            description = docs.describe_staging(
+                source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
             )
+            self.add(s.model, "staging", description, s.spec)
         return staged
 
     def link_existing_keys(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> None:
@@ -182,7 +155,7 @@ class _Planner:
                 owner = self.context.existing_keys.get(name)
                 if (
                     owner is None
-                    or name == s.spec.primary_key
+                    or name in s.spec.grain
                     or (s.relation.identifier, raw_column.name) in internal
                 ):
                     continue
@@ -199,6 +172,7 @@ class _Planner:
         key = primary_key(relation)
         wanted = [self.staged_name(c, key, entity) for c in relation.columns]
         names = dedupe(wanted)
+        adapter = self.context.adapter_type
         columns = []
         for column, name in zip(relation.columns, names, strict=True):
             tests = []
@@ -207,7 +181,9 @@ class _Planner:
             columns.append(
                 ColumnSpec(
                     name=name,
-                    expression=f"cast({quote(column.name, self.context.adapter_type)} as {column.data_type})",
+                    source_column=column.name,
+                    # A type a cast cannot name (a struct with quoted fields, a user-defined type) stays as is.
+                    cast_to=column.data_type if is_plain_cast_type(column.data_type, adapter) else None,
                     data_type=column.data_type,
                     description=docs.describe_column(
                         name if column.name == key else snake_case(column.name), entity, column.comment
@@ -220,7 +196,7 @@ class _Planner:
             source_name=source,
             table=table,
             entity=entity,
-            primary_key=renamed.get(key) if key else None,
+            grain=[renamed[key]] if key else [],
             columns=columns,
         )
         return _Staged(relation=relation, table=table, entity=entity, model=model, spec=spec, renamed=renamed)
@@ -233,9 +209,9 @@ class _Planner:
         # A reserved word would need quoting in every model downstream; a suffix keeps SQL plain.
         return f"{name}_value" if name in RESERVED_WORDS else name
 
-    def plan_aggregates(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> dict[KeyEdge, PlanAction]:
+    def plan_aggregates(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> dict[KeyEdge, ModelDraft]:
         conventions = self.conventions
-        aggregates: dict[KeyEdge, PlanAction] = {}
+        aggregates: dict[KeyEdge, ModelDraft] = {}
         pairs = Counter((e.child, e.parent) for e in edges)
         for edge in edges:
             key = staged[edge.child].renamed[edge.column]
@@ -257,8 +233,6 @@ class _Planner:
         )
         for edge, model in zip(edges, names, strict=True):
             child, parent = staged[edge.child], staged[edge.parent]
-            source = child.spec.source_name
-            folder = conventions.fill("intermediate_dir", source=source)
             key = child.renamed[edge.column]
             role = self.roles[edge]
             children = docs.words(child.table)
@@ -284,18 +258,14 @@ class _Planner:
                 ),
             ]
             measures += self.measure_columns(child, parent, edge)
-            aggregates[edge] = self.add(
-                type="create_intermediate",
-                name=model,
-                file_path=self.path(folder, f"{model}.sql"),
-                properties_path=self.properties(folder, "intermediate_properties_file", model, source),
-                materialized=self.materialized("intermediate"),
-                description=docs.describe_aggregate(
-                    child.table, parent.entity, [m.name for m in measures[1:]]
-                ),
-                dependencies=[child.model],
-                spec=AggregateSpec(from_model=child.model, group_key=key, columns=measures),
+            description = docs.describe_aggregate(child.table, parent.entity, [m.name for m in measures[1:]])
+            self.add(
+                model,
+                "intermediate",
+                description,
+                AggregateSpec(from_model=child.model, group_by=[key], columns=measures),
             )
+            aggregates[edge] = self.draft.models[-1]
         return aggregates
 
     def measure_columns(self, child: _Staged, parent: _Staged, edge: KeyEdge) -> list[ColumnSpec]:
@@ -304,7 +274,7 @@ class _Planner:
         owned = f"the {docs.words(parent.entity)}'s {docs.words(child.table)}"
         for raw_column in child.relation.columns:
             name = child.renamed[raw_column.name]
-            if name == child.spec.primary_key or name.endswith("_id") or raw_column.name == edge.column:
+            if name in child.spec.grain or name.endswith("_id") or raw_column.name == edge.column:
                 continue
             if is_numeric(raw_column.data_type) and not _NON_ADDITIVE.search(name):
                 measures.append(
@@ -346,7 +316,7 @@ class _Planner:
         return None
 
     def plan_marts(
-        self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, PlanAction]
+        self, staged: dict[str, _Staged], edges: list[KeyEdge], aggregates: dict[KeyEdge, ModelDraft]
     ) -> None:
         conventions = self.conventions
         parents = {e.parent for e in edges}
@@ -415,45 +385,40 @@ class _Planner:
                             description=measure.description,
                         )
                     )
-                joins.append(MartJoin(model=aggregate.name, alias=alias, key=spec.group_key, columns=joined))
-            model = mart_names[identifier]
-            source = base.spec.source_name
-            folder = conventions.fill("marts_dir", source=source)
-            self.add(
-                type="create_mart",
-                name=model,
-                file_path=self.path(folder, f"{model}.sql"),
-                properties_path=self.properties(folder, "marts_properties_file", model, source),
-                materialized=self.materialized("marts"),
-                description=docs.describe_mart(
-                    role, base.entity, [staged[e.child].table for e in edges if e.parent == identifier]
-                ),
-                dependencies=[base.model, *(j.model for j in joins)],
-                spec=MartSpec(
-                    role=role,  # type: ignore[arg-type]
-                    base_model=base.model,
-                    base_alias=base_alias,
-                    primary_key=base.spec.primary_key,
-                    columns=columns,
-                    joins=joins,
-                ),
+                # The parent's own key, which the child's foreign key (the aggregate's group) points at.
+                on = JoinCondition(
+                    left_alias=base_alias,
+                    left_column=base.renamed[edge.parent_column],
+                    right_column=spec.group_by[0],
+                )
+                joins.append(MartJoin(model=aggregate.name, alias=alias, on=[on], columns=joined))
+            description = docs.describe_mart(
+                role, base.entity, [staged[e.child].table for e in edges if e.parent == identifier]
             )
+            spec = MartSpec(
+                role=role,  # type: ignore[arg-type]
+                base_model=base.model,
+                base_alias=base_alias,
+                grain=list(base.spec.grain),
+                columns=columns,
+                joins=joins,
+            )
+            self.add(mart_names[identifier], "marts", description, spec)
+
+
+class RulesPlanner:
+    """The deterministic planner: sources, staging, aggregates to each parent, dimensions and facts."""
+
+    name = PLANNER_NAME
+
+    def draft(self, context: ProjectContext) -> PlanDraft:
+        """Drafts for every uncovered raw table of every raw schema in the context."""
+        planner = _Planner(context)
+        for raw in context.raw_schemas:
+            planner.plan_schema(raw)
+        return planner.draft
 
 
 def plan_with_rules(context: ProjectContext) -> ExecutionPlan:
-    """Plan sources, staging, intermediate aggregates and marts for every uncovered raw table."""
-    planner = _Planner(context)
-    for raw in context.raw_schemas:
-        planner.plan_schema(raw)
-    return ExecutionPlan(
-        project_name=context.project_name,
-        strategy=context.strategy,
-        planner=PLANNER_NAME,
-        adapter_type=context.adapter_type,
-        actions=planner.actions,
-        skipped=planner.skipped,
-        render=RenderSettings(
-            nested_test_arguments=context.nested_test_arguments,
-            **context.conventions.model_dump(include=_CONVENTION_RENDER_SETTINGS),
-        ),
-    )
+    """The rules planner's drafts, placed: the plan for every uncovered raw table."""
+    return place(RulesPlanner().draft(context), context, PLANNER_NAME)

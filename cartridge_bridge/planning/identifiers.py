@@ -1,0 +1,83 @@
+"""What may reach a template: names from a strict grammar, warehouse names quoted, any Jinja neutralized.
+
+dbt renders Jinja in model SQL *and* in YAML properties, so text that did not come from cartridge's
+own templates (warehouse comments and names, plan files people edit, LLM answers) must never carry
+a live `{{`, `{%` or `{#` into a file. Names that cartridge writes bare into SQL (models, columns,
+aliases, CTEs) follow the grammar below; names that only the warehouse chose are quoted instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cartridge_bridge.context.naming import RESERVED_WORDS, needs_quoting
+
+# The names cartridge writes unquoted: lower-case snake_case, usable bare on every adapter.
+NAME = re.compile(r"[a-z_][a-z0-9_]*")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+# Folder and file names under the model paths: no separators, no dots at the start, nothing to quote.
+PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+JINJA_OPENERS = ("{{", "{%", "{#")
+# The longest identifier each warehouse accepts; others are taken to accept at least 127 characters.
+_IDENTIFIER_LIMITS = {"postgres": 63, "redshift": 127, "duckdb": 255, "snowflake": 255, "bigquery": 300}
+_DEFAULT_LIMIT = 127
+# Adapters that quote identifiers with backticks; every other adapter dbt supports uses double quotes.
+_BACKTICK_ADAPTERS = frozenset({"bigquery", "databricks", "spark", "clickhouse", "mysql"})
+
+
+def identifier_limit(adapter_type: str) -> int:
+    """The longest relation or column name the adapter's warehouse accepts."""
+    return _IDENTIFIER_LIMITS.get(adapter_type, _DEFAULT_LIMIT)
+
+
+def name_problem(name: object, adapter_type: str, *, reserved_ok: bool = False) -> str | None:
+    """Why `name` cannot be written bare into generated SQL, or None when it can."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        return (
+            f"{name!r} is not a lower-case snake_case name (letters, digits and _, not starting with a digit)"
+        )
+    if len(name) > identifier_limit(adapter_type):
+        return f"{name!r} is {len(name)} characters; {adapter_type} allows {identifier_limit(adapter_type)}"
+    if not reserved_ok and name in RESERVED_WORDS:
+        return f"{name!r} is a reserved SQL word"
+    return None
+
+
+def has_jinja(text: str) -> bool:
+    """True when dbt would read part of `text` as Jinja."""
+    return any(opener in text for opener in JINJA_OPENERS)
+
+
+def jinja_literal(text: str) -> str:
+    """A Jinja expression that renders exactly `text`: `{{ '...' }}`, every quote and backslash escaped."""
+    escaped = []
+    for char in text:
+        if char in "\\'":
+            escaped.append("\\" + char)
+        elif char == "\n":
+            escaped.append("\\n")
+        elif char == "\r":
+            escaped.append("\\r")
+        elif char == "\t":
+            escaped.append("\\t")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\x{ord(char):02x}")
+        else:
+            escaped.append(char)
+    return "{{ '" + "".join(escaped) + "' }}"
+
+
+def neutralize(text: str) -> str:
+    """`text` as it may appear in a file dbt renders: unchanged unless it holds Jinja, then a literal of itself."""
+    return jinja_literal(text) if has_jinja(text) else text
+
+
+def quote(identifier: str, adapter_type: str) -> str:
+    """A warehouse name as written in SQL for this adapter: bare when plain, quoted otherwise, never live Jinja."""
+    if not needs_quoting(identifier):
+        return identifier
+    if adapter_type in _BACKTICK_ADAPTERS:
+        quoted = "`" + identifier.replace("`", "``") + "`"
+    else:
+        quoted = '"' + identifier.replace('"', '""') + '"'
+    return neutralize(quoted)

@@ -1,0 +1,135 @@
+"""Placement: turn a planner's drafts into an ExecutionPlan, deciding everything a planner must not.
+
+File paths, property files, materializations, step ids and render settings come from the project's
+conventions; every dependency is derived from the refs and sources the specs select from. What a
+planner writes is never trusted for any of these.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.plan import (
+    ExecutionPlan,
+    ModelConfig,
+    PlanAction,
+    RenderSettings,
+    SourceSpec,
+    StagingSpec,
+    model_inputs,
+)
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
+
+_TYPE_OF_KIND = {"staging": "create_staging", "aggregate": "create_intermediate", "mart": "create_mart"}
+_FOLDER_SETTING = {"staging": "staging_dir", "intermediate": "intermediate_dir", "marts": "marts_dir"}
+_PROPERTIES_SETTING = {
+    "staging": "staging_properties_file",
+    "intermediate": "intermediate_properties_file",
+    "marts": "marts_properties_file",
+}
+# The render settings that come straight from the project's conventions (the rest from dbt's flags).
+_CONVENTION_RENDER_SETTINGS = set(RenderSettings.model_fields) - {"nested_test_arguments"}
+
+
+def render_settings(context: ProjectContext) -> RenderSettings:
+    """How files are written in this project: its SQL style and documentation habits, dbt's test flag."""
+    return RenderSettings(
+        nested_test_arguments=context.nested_test_arguments,
+        **context.conventions.model_dump(include=_CONVENTION_RENDER_SETTINGS),
+    )
+
+
+def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionPlan:
+    """The ExecutionPlan for a draft: paths, property files, materializations, dependencies, step ids."""
+    conventions = context.conventions
+    root = PurePosixPath(context.model_path)
+    actions: list[PlanAction] = []
+    for source in draft.sources:
+        name = source.spec.source_name
+        folder = conventions.fill("sources_dir", source=name)
+        file_name = conventions.fill("sources_file", source=name, folder=PurePosixPath(folder).name)
+        actions.append(
+            PlanAction(
+                step_id=0,
+                type="create_source",
+                name=name,
+                file_path=str(root / folder / file_name),
+                description=source.description,
+                spec=source.spec,
+            )
+        )
+    fallback_source = next((s.spec.source_name for s in draft.sources), None) or next(
+        (raw.source_name for raw in context.raw_schemas), "models"
+    )
+    source_of: dict[str, str] = {}
+    for model in draft.models:
+        source_of[model.name] = _source_of(model, source_of, fallback_source)
+        actions.append(_model_action(model, source_of[model.name], context, root))
+    ordered = _dependency_order(actions)
+    for step, action in enumerate(ordered, start=1):
+        action.step_id = step
+    return ExecutionPlan(
+        project_name=context.project_name,
+        strategy=context.strategy,
+        planner=planner,
+        adapter_type=context.adapter_type,
+        actions=ordered,
+        skipped=list(draft.skipped),
+        render=render_settings(context),
+    )
+
+
+def _source_of(model: ModelDraft, known: dict[str, str], fallback: str) -> str:
+    """The source a model's folder is named after: its own, or that of the first input that has one."""
+    if isinstance(model.spec, StagingSpec):
+        return model.spec.source_name
+    return next((known[name] for name in model_inputs(model.spec) if name in known), fallback)
+
+
+def _model_action(model: ModelDraft, source: str, context: ProjectContext, root: PurePosixPath) -> PlanAction:
+    conventions = context.conventions
+    folder = conventions.fill(_FOLDER_SETTING[model.layer], source=source)
+    properties = conventions.fill(
+        _PROPERTIES_SETTING[model.layer], source=source, model=model.name, folder=PurePosixPath(folder).name
+    )
+    materialized = model.materialized
+    if materialized is None and model.layer not in context.configured_materializations:
+        materialized = getattr(conventions, f"{model.layer}_materialized")
+    return PlanAction(
+        step_id=0,
+        type=_TYPE_OF_KIND[model.spec.kind],  # type: ignore[arg-type]
+        name=model.name,
+        file_path=str(root / folder / f"{model.name}.sql"),
+        properties_path=str(root / folder / properties),
+        config=ModelConfig(materialized=materialized, unique_key=model.unique_key, tags=model.tags),
+        description=model.description,
+        dependencies=model_inputs(model.spec),
+        spec=model.spec,
+        tests=model.tests,
+    )
+
+
+def _dependency_order(actions: list[PlanAction]) -> list[PlanAction]:
+    """The actions in planned order, except that nothing comes before what it depends on."""
+    provided = {name: a.name for a in actions for name in _provides(a)}
+    placed: list[PlanAction] = []
+    done: set[str] = set()
+    pending = list(actions)
+    while pending:
+        ready = next(
+            (a for a in pending if all(provided[d] in done for d in a.dependencies if d in provided)), None
+        )
+        if ready is None:
+            return placed + pending  # a cycle: left for the checks to report
+        pending.remove(ready)
+        placed.append(ready)
+        done.add(ready.name)
+    return placed
+
+
+def _provides(action: PlanAction) -> list[str]:
+    """What other actions can depend on: a model's name, or a source's `source.table` names."""
+    if isinstance(action.spec, SourceSpec):
+        return [f"{action.name}.{table.name}" for table in action.spec.tables]
+    return [action.name]

@@ -1,0 +1,67 @@
+"""The seam every planner fills: a Planner turns the ProjectContext into drafts of what each model is.
+
+A draft says what a model *is* (its layer, name, spec, description and tests); it says nothing
+about where files go, how models are materialized or what depends on what. `placement.place`
+decides those from the project's conventions and the specs themselves, so a planner (the rules
+planner today, an LLM tomorrow) cannot put a file outside the model paths or claim a dependency
+that its SQL does not have.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    Layer,
+    MartSpec,
+    Materialization,
+    ModelTest,
+    SourceSpec,
+    StagingSpec,
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceDraft(_Strict):
+    """A raw schema to declare as a dbt source."""
+
+    description: str
+    spec: SourceSpec
+
+
+class ModelDraft(_Strict):
+    """One model a planner wants: what it is, not where it goes."""
+
+    name: str
+    layer: Layer
+    description: str
+    spec: StagingSpec | AggregateSpec | MartSpec
+    tests: list[ModelTest] = []
+    materialized: Materialization | None = None  # only when the model needs other than its layer's default
+    unique_key: list[str] = []
+    tags: list[str] = []
+
+
+class PlanDraft(_Strict):
+    """Everything a planner proposes for the context, in the order it was planned."""
+
+    sources: list[SourceDraft] = []
+    models: list[ModelDraft] = []
+    skipped: list[str] = []  # raw tables left out, each with the reason
+
+
+class Planner(Protocol):
+    """Anything that drafts models for a context: the rules planner, an LLM planner."""
+
+    name: str
+
+    def draft(self, context: ProjectContext) -> PlanDraft:
+        """Draft sources and models for every uncovered raw table of the context."""
+        ...

@@ -1,0 +1,289 @@
+"""Check one action's spec: every name in the grammar, every fragment one safe expression, every reference real.
+
+`Inputs` says which columns each model and source of the plan outputs (None when a model exists in
+the project but its columns are unknown), so that a spec cannot read a column that is not there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from cartridge_bridge.planning.identifiers import TAG, name_problem
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
+    DataTest,
+    MartSpec,
+    ModelTest,
+    PlanAction,
+    SourceSpec,
+    StagingSpec,
+    output_columns,
+)
+from cartridge_bridge.planning.problems import PlanProblem
+from cartridge_bridge.planning.sql_fragments import (
+    CONTROL_CHARACTERS,
+    cast_type_problem,
+    column_references,
+    parse_expression,
+)
+
+Columns = set[str] | None  # None: the relation exists but its columns are not known
+
+
+@dataclass
+class Inputs:
+    """What the plan and the project provide: models and `source.table` names with their columns."""
+
+    models: dict[str, Columns] = field(default_factory=dict)
+    sources: dict[str, Columns] = field(default_factory=dict)
+
+
+class SpecChecker:
+    """Collects the problems of one action."""
+
+    def __init__(self, action: PlanAction, adapter_type: str, inputs: Inputs):
+        self.action = action
+        self.adapter = adapter_type
+        self.inputs = inputs
+        self.problems: list[PlanProblem] = []
+
+    def add(self, where: str, problem: str, expected: str | None = None) -> None:
+        """Record a problem at `where` (a field path inside the action)."""
+        self.problems.append(PlanProblem(self.action.name, where, problem, expected))
+
+    def name(self, where: str, value: object, *, reserved_ok: bool = False) -> bool:
+        """Check a name cartridge writes bare into SQL; True when it is fine."""
+        problem = name_problem(value, self.adapter, reserved_ok=reserved_ok)
+        if problem:
+            self.add(where, problem, "a lower-case snake_case name")
+        return problem is None
+
+    def text(self, where: str, value: object) -> None:
+        """Check warehouse text (quoted or neutralized later): non-empty, one line."""
+        if not isinstance(value, str) or not value.strip():
+            self.add(where, "is empty")
+        elif CONTROL_CHARACTERS.search(value):
+            self.add(where, f"{value!r} must be on one line, without control characters")
+
+    def fragment(self, where: str, text: str, readable: dict[str | None, Columns]) -> None:
+        """Check a SQL fragment and that every column it reads is in `readable` (alias → columns)."""
+        tree, problem = parse_expression(text, self.adapter)
+        if problem or tree is None:
+            self.add(where, problem or "does not parse", "one SQL expression over the model's inputs")
+            return
+        for ref in column_references(tree):
+            if ref.table is not None and ref.table not in readable:
+                known = ", ".join(sorted(a for a in readable if a)) or "none"
+                self.add(
+                    where,
+                    f"{text!r} reads {ref.table}.{ref.name}, but {ref.table!r} is not an input alias",
+                    f"one of: {known}",
+                )
+                continue
+            pools = [readable[ref.table]] if ref.table is not None else list(readable.values())
+            if any(pool is None for pool in pools):
+                continue  # an existing model whose columns are unknown: dbt will tell
+            if not any(_has_column(pool, ref.name, ref.quoted) for pool in pools if pool is not None):
+                self.add(where, f"{text!r} reads column {ref.name!r}, which its inputs do not have")
+
+    def columns_in(self, where: str, names: Iterable[str], columns: Columns) -> None:
+        """Every name is a column of `columns` (when known)."""
+        for name in names:
+            if self.name(where, name, reserved_ok=True) and columns is not None and name not in columns:
+                self.add(
+                    where, f"{name!r} is not a column of this model", f"one of: {', '.join(sorted(columns))}"
+                )
+
+    def data_tests(self, where: str, tests: list[DataTest]) -> None:
+        """Column tests: relationships to a real model and column, accepted values as data."""
+        for index, test in enumerate(tests):
+            at = f"{where}.tests[{index}]"
+            if test.name == "relationships":
+                if test.to is None or test.field is None:
+                    self.add(at, "relationships needs `to` (a model) and `field` (its column)")
+                    continue
+                if self.name(f"{at}.to", test.to, reserved_ok=True):
+                    if test.to not in self.inputs.models:
+                        self.add(f"{at}.to", f"{test.to!r} is neither planned nor a model of the project")
+                    else:
+                        self.columns_in(f"{at}.field", [test.field], self.inputs.models[test.to])
+            elif test.to is not None or test.field is not None:
+                self.add(at, f"{test.name} takes no `to` or `field`")
+            if test.name == "accepted_values":
+                if not test.values:
+                    self.add(f"{at}.values", "accepted_values needs a non-empty list of values")
+            elif test.values is not None:
+                self.add(f"{at}.values", f"{test.name} takes no `values`")
+
+    def model_tests(self, tests: list[ModelTest], outputs: set[str]) -> None:
+        """Model-level tests: a unique combination of real columns, or a safe boolean expression."""
+        for index, test in enumerate(tests):
+            at = f"tests[{index}]"
+            if test.name == "unique_combination_of_columns":
+                if len(test.columns) < 2:
+                    self.add(f"{at}.columns", "a combination needs at least two columns")
+                self.columns_in(f"{at}.columns", test.columns, outputs)
+                if test.expression is not None:
+                    self.add(f"{at}.expression", "unique_combination_of_columns takes no expression")
+            else:
+                if test.expression is None:
+                    self.add(f"{at}.expression", "expression_is_true needs an expression")
+                else:
+                    self.fragment(f"{at}.expression", test.expression, {None: outputs})
+                if test.columns:
+                    self.add(f"{at}.columns", "expression_is_true takes no columns")
+
+    def output(self, columns: list[ColumnSpec]) -> set[str]:
+        """Check output names (grammar, unique) and column tests; the set of names."""
+        seen: set[str] = set()
+        for column in columns:
+            at = f"spec.columns[{column.name}]"
+            self.name(f"{at}.name", column.name)
+            if column.name in seen:
+                self.add(f"{at}.name", f"the model outputs {column.name!r} twice")
+            seen.add(column.name)
+            self.data_tests(at, column.tests)
+        return seen
+
+    def check(self) -> list[PlanProblem]:
+        """Every problem of the action's spec, config and tests."""
+        spec = self.action.spec
+        if isinstance(spec, SourceSpec):
+            self.source(spec)
+            return self.problems
+        outputs = self.output(output_columns(spec))
+        if isinstance(spec, StagingSpec):
+            self.staging(spec, outputs)
+        elif isinstance(spec, AggregateSpec):
+            self.aggregate(spec)
+        else:
+            self.mart(spec)
+        self.columns_in("spec.grain", getattr(spec, "grain", []), outputs)
+        self.columns_in("config.unique_key", self.action.config.unique_key, outputs)
+        for tag in self.action.config.tags:
+            if not TAG.fullmatch(tag):
+                self.add("config.tags", f"{tag!r} is not a tag (letters, digits, _ . -)")
+        self.model_tests(self.action.tests, outputs)
+        return self.problems
+
+    def source(self, spec: SourceSpec) -> None:
+        """A source: its name and table names are written into source() calls; the rest is quoted text."""
+        self.name("spec.source_name", spec.source_name, reserved_ok=True)
+        if spec.source_name != self.action.name:
+            self.add("name", f"a source action is named after its source, {spec.source_name!r}")
+        self.text("spec.schema_name", spec.schema_name)
+        if spec.database is not None:
+            self.text("spec.database", spec.database)
+        tables: set[str] = set()
+        for table in spec.tables:
+            at = f"spec.tables[{table.name}]"
+            self.name(f"{at}.name", table.name, reserved_ok=True)
+            if table.name in tables:
+                self.add(f"{at}.name", f"the source declares {table.name!r} twice")
+            tables.add(table.name)
+            self.text(f"{at}.identifier", table.identifier)
+            for column in table.columns:
+                self.text(f"{at}.columns.name", column.name)
+                if column.expression is not None and column.expression != column.name:
+                    self.add(f"{at}.columns[{column.name}].expression", "a source column has no expression")
+                self.data_tests(f"{at}.columns[{column.name}]", column.tests)
+
+    def staging(self, spec: StagingSpec, outputs: set[str]) -> None:
+        """A staging model reads one source table: raw columns quoted, casts to plain types."""
+        self.name("spec.source_name", spec.source_name, reserved_ok=True)
+        self.name("spec.table", spec.table, reserved_ok=True)
+        self.name("spec.entity", spec.entity, reserved_ok=True)
+        key = f"{spec.source_name}.{spec.table}"
+        raw = self.inputs.sources.get(key)
+        if key not in self.inputs.sources:
+            self.add("spec.table", f"source table {key!r} is neither planned nor declared in the project")
+        for column in spec.columns:
+            at = f"spec.columns[{column.name}]"
+            if (column.source_column is None) == (column.expression is None):
+                self.add(
+                    at, "a staging column has either `source_column` or `expression`, not both or neither"
+                )
+            if column.source_column is not None:
+                self.text(f"{at}.source_column", column.source_column)
+                if raw is not None and column.source_column not in raw:
+                    self.add(f"{at}.source_column", f"{column.source_column!r} is not a column of {key}")
+                if column.cast_to is not None and (
+                    problem := cast_type_problem(column.cast_to, self.adapter)
+                ):
+                    self.add(f"{at}.cast_to", problem, "a plain SQL type")
+            elif column.cast_to is not None:
+                self.add(f"{at}.cast_to", "only a `source_column` is cast; write the cast in the expression")
+            if column.expression is not None:
+                self.fragment(f"{at}.expression", column.expression, {None: raw})
+        if spec.filter is not None:
+            self.fragment("spec.filter", spec.filter, {None: raw})
+        if spec.deduplicate is not None:
+            self.columns_in("spec.deduplicate.partition_by", spec.deduplicate.partition_by, outputs)
+            self.columns_in(
+                "spec.deduplicate.order_by", [o.column for o in spec.deduplicate.order_by], outputs
+            )
+            if not spec.deduplicate.partition_by or not spec.deduplicate.order_by:
+                self.add("spec.deduplicate", "de-duplication needs partition_by and order_by columns")
+
+    def model_columns(self, where: str, model: str) -> Columns:
+        """The columns of a model the spec reads, recording a problem when the model is unknown."""
+        if self.name(where, model, reserved_ok=True) and model not in self.inputs.models:
+            self.add(where, f"{model!r} is neither planned nor a model of the project")
+            return set()
+        return self.inputs.models.get(model)
+
+    def aggregate(self, spec: AggregateSpec) -> None:
+        """An aggregate groups one model by some of its columns."""
+        source = self.model_columns("spec.from_model", spec.from_model)
+        if not spec.group_by:
+            self.add("spec.group_by", "an aggregate groups by at least one column")
+        self.columns_in("spec.group_by", spec.group_by, source)
+        for column in spec.columns:
+            at = f"spec.columns[{column.name}].expression"
+            self.expression_column(at, column, {None: source})
+        if spec.filter is not None:
+            self.fragment("spec.filter", spec.filter, {None: source})
+
+    def expression_column(self, at: str, column: ColumnSpec, readable: dict[str | None, Columns]) -> None:
+        """A column of an intermediate model or mart: an expression, never a raw column or cast."""
+        if column.source_column is not None or column.cast_to is not None:
+            self.add(at, "only staging columns read `source_column`; write an expression")
+        if column.expression is None:
+            self.add(at, "is missing")
+        else:
+            self.fragment(at, column.expression, readable)
+
+    def mart(self, spec: MartSpec) -> None:
+        """A mart joins models on column pairs; each column reads the aliases in scope."""
+        readable: dict[str | None, Columns] = {}
+        if self.name("spec.base_alias", spec.base_alias):
+            readable[spec.base_alias] = self.model_columns("spec.base_model", spec.base_model)
+        for index, join in enumerate(spec.joins):
+            at = f"spec.joins[{index}]"
+            joined = self.model_columns(f"{at}.model", join.model)
+            if self.name(f"{at}.alias", join.alias) and join.alias in readable:
+                self.add(f"{at}.alias", f"alias {join.alias!r} is used twice")
+            if not join.on:
+                self.add(f"{at}.on", "a join needs at least one column pair")
+            for pair in join.on:
+                if pair.left_alias not in readable:
+                    self.add(
+                        f"{at}.on.left_alias",
+                        f"{pair.left_alias!r} is not the base or an earlier join",
+                        ", ".join(a for a in readable if a),
+                    )
+                else:
+                    self.columns_in(f"{at}.on.left_column", [pair.left_column], readable[pair.left_alias])
+                self.columns_in(f"{at}.on.right_column", [pair.right_column], joined)
+            readable[join.alias] = joined
+        for column in output_columns(spec):
+            self.expression_column(f"spec.columns[{column.name}].expression", column, readable)
+        if spec.filter is not None:
+            self.fragment("spec.filter", spec.filter, readable)
+
+
+def _has_column(columns: set[str], name: str, quoted: bool) -> bool:
+    """Unquoted names match case-insensitively, as warehouses fold them; quoted names match exactly."""
+    return name in columns if quoted else name.lower() in {c.lower() for c in columns}

@@ -1,0 +1,134 @@
+"""SQL fragments a spec carries (column expressions, filters, casts), parsed with sqlglot in the target dialect.
+
+A fragment must be exactly one scalar expression: no statement, no subquery, no alias of its own, no
+comment, no `;`, no Jinja, no function that reads files, other databases or server settings. The
+checks work on characters first (so that a disagreement between sqlglot's tokenizer and the
+warehouse's cannot hide anything), then on the parsed tree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from cartridge_bridge.planning.identifiers import JINJA_OPENERS
+
+SQLGLOT_DIALECTS = {
+    "postgres": "postgres", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
+    "redshift": "redshift", "databricks": "databricks", "spark": "spark", "trino": "trino",
+}  # fmt: skip
+# Text that ends or comments out a statement, quotes in ways tokenizers disagree on, or opens Jinja.
+_FORBIDDEN_TEXT = (";", "--", "/*", "*/", "\\", "$", *JINJA_OPENERS)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Anything that is not a scalar expression would change what the model does.
+_FORBIDDEN_NODES = tuple(
+    getattr(exp, name)
+    for name in (
+        "Query", "Subquery", "DDL", "DML", "Command", "Alias", "Create", "Drop", "Alter", "Insert", "Update",
+        "Delete", "Merge", "TruncateTable", "Grant", "Revoke", "Copy", "Use", "Set", "Transaction", "Commit",
+        "Rollback", "Pragma", "Table", "From", "Join", "Lateral", "Into", "Placeholder", "Parameter",
+    )
+    if hasattr(exp, name)  # the class list moves between sqlglot releases
+)  # fmt: skip
+# Functions that reach outside the model's inputs: files, other databases, settings, sleeping, the OS.
+_FORBIDDEN_FUNCTION = re.compile(
+    r"^(pg_|lo_|dblink|query_to_|table_to_|database_to_|schema_to_|cursor_to_|set_config|current_setting|"
+    r"read_|glob$|getenv|sleep|system|load_|install_|http|copy|txid_|xml|inet_|version$|current_user|"
+    r"session_user|user$|has_.*_privilege|nextval|setval|currval|to_regclass|sniff_|parquet_|json_execute)",
+    re.IGNORECASE,
+)
+_CAST_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?[A-Za-z ]*(\[\])*")
+
+
+@dataclass(frozen=True)
+class ColumnReference:
+    """A column a fragment reads: its name as the warehouse resolves it, and the alias it is qualified by."""
+
+    name: str
+    table: str | None
+    quoted: bool
+
+
+def _text_problem(text: object) -> str | None:
+    if not isinstance(text, str) or not text.strip():
+        return "is empty"
+    found = next((bad for bad in _FORBIDDEN_TEXT if bad in text), None)
+    if found is not None:
+        what = "Jinja" if found in JINJA_OPENERS else repr(found)
+        return f"{text!r} must not contain {what}"
+    if CONTROL_CHARACTERS.search(text):
+        return f"{text!r} must be on one line, without control characters"
+    return None
+
+
+@lru_cache(maxsize=65536)
+def parse_expression(text: str, adapter_type: str) -> tuple[exp.Expr | None, str | None]:
+    """The parsed expression, or None and why `text` is not one safe SQL expression for this adapter.
+
+    Cached: plans repeat the same fragments, and checks run again at render time. Callers only read the tree.
+    """
+    problem = _text_problem(text)
+    if problem:
+        return None, problem
+    dialect = SQLGLOT_DIALECTS.get(adapter_type)
+    try:
+        parsed = sqlglot.parse(text, read=dialect)
+    except TokenError as error:
+        return None, f"{text!r} does not parse ({error})"
+    except ParseError as error:
+        return None, f"{text!r} does not parse ({error.errors[0]['description']})"
+    if len(parsed) != 1 or parsed[0] is None:
+        return None, f"{text!r} must be exactly one SQL expression"
+    tree = parsed[0]
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            return None, f"{text!r} must be a scalar expression, not a statement, subquery or alias"
+        if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
+            return None, f"{text!r} must name its columns (only count(*) may use *)"
+        if isinstance(node, exp.Func):
+            name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
+            if _FORBIDDEN_FUNCTION.match(name or ""):
+                return None, f"{text!r} calls {name.lower()}(), which reaches outside the model's inputs"
+    return tree, None
+
+
+def expression_problem(text: str, adapter_type: str) -> str | None:
+    """Why `text` is not one safe SQL expression, or None."""
+    return parse_expression(text, adapter_type)[1]
+
+
+def column_references(tree: exp.Expr) -> list[ColumnReference]:
+    """Every column the expression reads (window and function arguments included)."""
+    references = []
+    for column in tree.find_all(exp.Column):
+        identifier = column.this
+        if not isinstance(identifier, exp.Identifier):
+            continue  # `*` in count(*)
+        references.append(
+            ColumnReference(name=identifier.this, table=column.table or None, quoted=bool(identifier.quoted))
+        )
+    return references
+
+
+def cast_type_problem(type_text: object, adapter_type: str) -> str | None:
+    """Why `type_text` cannot follow `cast(... as`, or None."""
+    problem = _text_problem(type_text)
+    if problem:
+        return problem
+    assert isinstance(type_text, str)
+    if not _CAST_TYPE.fullmatch(type_text.strip()):
+        return f"{type_text!r} is not a plain SQL type (a name, an optional (precision, scale), [])"
+    tree, problem = parse_expression(f"cast(x as {type_text})", adapter_type)
+    if problem or not isinstance(tree, exp.Cast):
+        return f"{type_text!r} is not a SQL type {adapter_type} reads"
+    return None
+
+
+def is_plain_cast_type(type_text: str, adapter_type: str) -> bool:
+    """True when a warehouse type can be written in a cast."""
+    return cast_type_problem(type_text, adapter_type) is None

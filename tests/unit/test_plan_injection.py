@@ -1,0 +1,210 @@
+"""Injection in every field of a plan: refused with the action and field named, or written as inert data.
+
+Each string in a valid rules plan is replaced, one at a time, by a hostile payload. The plan must then
+either be refused (by the plan file reader or the checks) with a problem naming that action and field,
+or render into files in which the payload is inert: the SQL compiles (with dbt's functions stubbed) to
+exactly one SELECT that reads only its declared inputs, and every YAML string renders as plain text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.errors import PlanError
+from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan_file import parse_plan
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import RenderedFile, render_plan
+
+PAYLOADS = [
+    "view') }}{{ run_query('drop schema raw cascade') }}{{ config(x='",
+    "first_name, (select string_agg(rolname, ',') from pg_roles) as leak",
+    "x'; drop table raw.orders; --",
+    'a" ; drop table raw.orders; --',
+    "}}",
+    "{% do run_query('select 1') %}",
+    "{# hidden #}",
+    "line\nbreak",
+    "a /* comment */ b",
+    "`tick`",
+]
+# Strings the renderer never writes (what the plan says about itself) or that pydantic types as literals.
+_NOT_RENDERED = {"planner", "skipped"}
+_DBT_FUNCTIONS = {"ref", "source", "config"}
+
+
+def string_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every path to a string in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from string_leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from string_leaves(value, (*path, index))
+    elif isinstance(node, str):
+        yield path
+
+
+def set_at(document: Any, path: tuple[Any, ...], value: str) -> None:
+    for part in path[:-1]:
+        document = document[part]
+    document[path[-1]] = value
+
+
+@pytest.fixture(scope="module")
+def plan_document(context: ProjectContext) -> dict[str, Any]:
+    return json.loads(plan_with_rules(context).model_dump_json())
+
+
+def leaf_cases(document: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """One path per distinct field shape (the first table, column and test of each kind), to keep the run short."""
+    seen: set[tuple[Any, ...]] = set()
+    cases = []
+    for path in string_leaves(document):
+        if path[0] in _NOT_RENDERED:
+            continue
+        shape = (
+            document["actions"][path[1]]["type"] if path[0] == "actions" else "",
+            *(p if isinstance(p, str) else "#" for p in path[2:]),
+        )
+        if shape not in seen:
+            seen.add(shape)
+            cases.append(path)
+    return cases
+
+
+def compiled(sql: str) -> tuple[str, set[str]]:
+    """The SQL as dbt would compile it (ref, source and config stubbed) and the other names it would call."""
+    env = jinja2.Environment()
+    called = jinja2.meta.find_undeclared_variables(env.parse(sql)) - _DBT_FUNCTIONS
+    stubs = {
+        "ref": lambda name: f"analytics.{name}",
+        "source": lambda source, table: f"raw_{source}.{table}",
+        "config": lambda **_: "",
+    }
+    return env.from_string(sql).render(**stubs), called
+
+
+def assert_inert(files: list[RenderedFile], payload: str) -> None:
+    for file in files:
+        if file.kind == "sql":
+            text, called = compiled(file.text)
+            assert not called, f"{file.path} calls {called}"
+            statements = sqlglot.parse(text, read="postgres")
+            assert len(statements) == 1 and isinstance(statements[0], exp.Select), file.path
+            tables = {t.sql() for t in statements[0].find_all(exp.Table)}
+            ctes = {c.alias for c in statements[0].find_all(exp.CTE)}
+            assert {t for t in tables if t not in ctes} <= {
+                t for t in tables if t.startswith(("analytics.", "raw_"))
+            }, f"{file.path} reads {tables}"
+            assert not list(statements[0].find_all(exp.Subquery)), file.path
+        else:
+            for entry in file.models + file.sources:
+                for text in string_leaves(entry):
+                    value = entry
+                    for part in text:
+                        value = value[part]
+                    env = jinja2.Environment()
+                    assert not jinja2.meta.find_undeclared_variables(env.parse(value)), (file.path, value)
+                    env.from_string(value).render()  # renders as plain text
+
+
+def test_every_field_refuses_or_neutralizes_every_payload(
+    plan_document: dict[str, Any], context: ProjectContext
+) -> None:
+    outcomes = {"refused": 0, "inert": 0}
+    for path in leaf_cases(plan_document):
+        # Five payloads cover the kinds (Jinja, SQL, quotes, statements, newlines); FIELD_CASES run all ten.
+        for payload in PAYLOADS[0:2] + PAYLOADS[3:4] + PAYLOADS[5:6] + PAYLOADS[7:8]:
+            document = json.loads(json.dumps(plan_document))
+            set_at(document, path, payload)
+            try:
+                plan = parse_plan(document)
+            except PlanError as error:
+                assert error.problems, (path, payload)
+                outcomes["refused"] += 1
+                continue
+            if plan_problems(plan, context):
+                # Named in this action or in the one that reads it (a renamed source column fails its staging).
+                outcomes["refused"] += 1
+                continue
+            assert_inert(render_plan(plan), payload)
+            outcomes["inert"] += 1
+    # Both outcomes happen: names and SQL are refused, descriptions and warehouse names are neutralized.
+    assert outcomes["refused"] > 50 and outcomes["inert"] > 10, outcomes
+
+
+FIELD_CASES = [
+    ("stg_shop__orders", ("config", "materialized")),
+    ("stg_shop__orders", ("spec", "columns", 1, "name")),
+    ("stg_shop__orders", ("spec", "columns", 1, "cast_to")),
+    ("stg_shop__orders", ("spec", "source_name")),
+    ("stg_shop__orders", ("spec", "table")),
+    ("stg_shop__orders", ("spec", "grain", 0)),
+    ("int_orders_aggregated_to_customers", ("spec", "group_by", 0)),
+    ("int_orders_aggregated_to_customers", ("spec", "columns", 1, "expression")),
+    ("int_orders_aggregated_to_customers", ("spec", "from_model")),
+    ("dim_customers", ("spec", "base_alias")),
+    ("dim_customers", ("spec", "joins", 0, "alias")),
+    ("dim_customers", ("spec", "joins", 0, "on", 0, "left_column")),
+    ("dim_customers", ("spec", "joins", 0, "on", 0, "right_column")),
+    ("dim_customers", ("spec", "columns", 0, "tests", 0, "name")),
+    ("fct_orders", ("spec", "columns", 1, "tests", 0, "to")),
+    ("fct_orders", ("spec", "columns", 1, "tests", 0, "field")),
+    ("fct_orders", ("file_path",)),
+    ("fct_orders", ("properties_path",)),
+    ("shop", ("spec", "source_name")),
+    ("shop", ("spec", "tables", 0, "name")),
+]
+
+
+@pytest.mark.parametrize(("name", "path"), FIELD_CASES)
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_the_problem_names_the_action_and_field(
+    plan_document: dict[str, Any], context: ProjectContext, name: str, path: tuple[Any, ...], payload: str
+) -> None:
+    document = json.loads(json.dumps(plan_document))
+    index = next(i for i, a in enumerate(document["actions"]) if a["name"] == name)
+    set_at(document["actions"][index], path, payload)
+    try:
+        problems = plan_problems(parse_plan(document), context)
+    except PlanError as error:
+        problems = error.problems
+    assert problems
+    mine = [p for p in problems if p.action == name]
+    field_words = [str(p) for p in path if isinstance(p, str)]
+    assert any(field_words[-1] in p.field or field_words[0] in p.field for p in mine), problems
+
+
+def test_the_issue_examples_are_refused(plan_document: dict[str, Any], context: ProjectContext) -> None:
+    document = json.loads(json.dumps(plan_document))
+    staging = next(a for a in document["actions"] if a["name"] == "stg_shop__customers")
+    staging["config"]["materialized"] = PAYLOADS[0]
+    staging["spec"]["columns"][1] = {
+        "name": "email",
+        "expression": PAYLOADS[1],
+        "description": "d",
+    }
+    document["plan_version"] = 2
+    with pytest.raises(PlanError) as caught:
+        problems = plan_problems(parse_plan(document), context)
+        raise AssertionError(problems)
+    assert ("stg_shop__customers", "config.materialized") in {
+        (p.action, p.field) for p in caught.value.problems
+    }
+    staging["config"]["materialized"] = "view"
+    problems = plan_problems(parse_plan(document), context)
+    assert [(p.action, p.field) for p in problems] == [
+        ("stg_shop__customers", "spec.columns[email].expression")
+    ]
+    assert isinstance(parse_plan(document), ExecutionPlan)
