@@ -9,7 +9,7 @@ from pathlib import Path
 
 from cartridge_bridge.config import CartridgeConfig, load_config
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import CartridgeError, ProjectError, UsageError, VerificationError
+from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
 from cartridge_bridge.gather.manifest import Manifest, read_manifest
@@ -21,19 +21,11 @@ from cartridge_bridge.planning.plan_file import read_plan_file
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
-from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.verify.prove import failure_message, prove
-from cartridge_bridge.verify.repair import relax_failing_tests
-from cartridge_bridge.write.workspace import (
-    FileChange,
-    Journal,
-    apply_changes,
-    rollback,
-    stage_changes,
-    undo,
-    unified_diff,
-    write_atomic,
-)
+from cartridge_bridge.verify.loop import prove_with_repairs
+from cartridge_bridge.verify.prove import DbtProver
+from cartridge_bridge.verify.repair import RelaxFailingTests
+from cartridge_bridge.write.plan_writer import PlanWriter
+from cartridge_bridge.write.workspace import FileChange, Journal, undo, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
@@ -51,6 +43,7 @@ class ProjectOptions:
     on_conflict: ConflictPolicy | None = None
     dry_run: bool = False
     build: bool | None = None
+    repair_rounds: int | None = None
 
 
 @dataclass
@@ -173,38 +166,19 @@ def apply_plan(
         validate_plan(plan, context, "the plan file")
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
-    project_dir = project.dbt.project_dir
-    relaxed: list[str] = []
-    for attempt in (1, 2):
-        changes = stage_changes(project_dir, render_plan(plan), policy)
-        report = ApplyReport(plan, changes, None, None, unified_diff(changes), 0.0, relaxed)
-        if options.dry_run or report.nothing_changed:
-            break
-        overwritten = [
-            f"{c.path} ({', '.join(c.details)})" for c in changes if c.status == "modify" and c.replaces
-        ]
-        if attempt == 1 and overwritten and confirm is not None and not confirm(overwritten):
-            raise CartridgeError("nothing was written: the overwrite was not confirmed")
-        progress.step(f"write {sum(c.writes for c in changes)} files")
-        report.journal = apply_changes(project_dir, changes)
-        try:
-            report.build = prove(project.dbt, plan, build, progress)
-        except BaseException:
-            rollback(project_dir, report.journal)
-            raise
-        if report.build is None or report.build.success:
-            break
-        rollback(project_dir, report.journal)
-        repaired = None
-        if attempt == 1:
-            # Only data tests failed? Relax them with a note and try once more; anything else is final.
-            repaired, relaxed = relax_failing_tests(plan, report.build)
-        if repaired is None:
-            raise VerificationError(failure_message(report.build))
-        progress.step(f"relax {len(relaxed)} data tests that fail on today's data, and rebuild")
-        plan = repaired
-    report.seconds = time.perf_counter() - started
-    return report
+    rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
+    writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm)
+    prover = DbtProver(project.dbt, build, progress)
+    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress, rounds)
+    return ApplyReport(
+        plan=verified.plan,
+        changes=writer.changes,
+        journal=writer.journal if verified.written else None,
+        build=verified.build,
+        diff=unified_diff(writer.changes),
+        seconds=time.perf_counter() - started,
+        relaxed_tests=verified.repairs,
+    )
 
 
 def generate(

@@ -76,6 +76,8 @@ class CartridgeConfig(BaseModel):
     model: str | None = None
     on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
     build: bool = True
+    # How many times a failing build may be repaired (today: failing data tests relaxed) and built again.
+    repair_rounds: int = Field(default=1, ge=0, le=5)
 
 
 def load_config(project_dir: Path) -> CartridgeConfig:

@@ -38,12 +38,15 @@ class NodeResult:
     resource_type: str
     name: str
     status: str
-    message: str | None
+    message: str | None  # dbt's whole message, every line of it
     failures: int | None
     # For a generic data test: the model it is attached to, its column and the test's name.
     tested_model: str | None = None
     tested_column: str | None = None
     test_name: str | None = None
+    # The file that defines the node (a test's is the property file) and the SQL dbt ran, when it got that far.
+    file_path: str | None = None
+    compiled_code: str | None = None
 
 
 @dataclass
@@ -164,9 +167,25 @@ class DbtProject:
                     tested_model=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None,
                     tested_column=getattr(node, "column_name", None),
                     test_name=getattr(getattr(node, "test_metadata", None), "name", None),
+                    file_path=getattr(node, "original_file_path", None),
+                    compiled_code=self._compiled_code(node),
                 )
             )
         return BuildSummary(success=run.success, nodes=nodes, errors=run.errors, warnings=run.warnings)
+
+    def _compiled_code(self, node: Any) -> str | None:
+        """The SQL dbt compiled for a node: from the result itself, else from its file under target/."""
+        code = getattr(node, "compiled_code", None)
+        if code:
+            return str(code)
+        compiled_path = getattr(node, "compiled_path", None)
+        if not compiled_path:
+            return None
+        path = self.project_dir / compiled_path
+        try:
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
 
 
 def nests_test_arguments_by_default() -> bool:

@@ -1,1 +1,1 @@
-"""Verify: prove written files with dbt and repair what fails on today's data."""
+"""Verify: prove written files with dbt; hand what failed to a repairer for a bounded number of rounds."""

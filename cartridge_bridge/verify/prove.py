@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cartridge_bridge.errors import ProjectError, VerificationError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.verify.failures import build_failures
+from cartridge_bridge.verify.repair import Unrepairable
+
+# How many of the other failed nodes an error message names before it only counts them.
+_NAMED = 5
 
 
 def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress) -> BuildSummary | None:
@@ -22,15 +29,32 @@ def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress)
     return dbt.build(select=models)
 
 
-def failure_message(build: BuildSummary) -> str:
-    """One sentence naming the first node that failed, for a VerificationError."""
-    failed = build.failed
-    if not failed:
-        return f"dbt build failed and the project was restored: {'; '.join(build.errors[:2]) or 'no message'}"
-    first = failed[0]
-    detail = (first.message or "").strip().splitlines()
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return (
-        f"dbt build failed on {first.name}{more}: {detail[0] if detail else first.status}; "
-        "the project was restored"
-    )
+@dataclass
+class DbtProver:
+    """Proves a plan's written files with this project's dbt: parse, then build unless `build` is off."""
+
+    dbt: DbtProject
+    build: bool
+    progress: Progress
+
+    def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
+        """The build's summary, None when only parsed; a VerificationError when the files do not parse."""
+        return prove(self.dbt, plan, self.build, self.progress)
+
+
+def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:
+    """One sentence: the first unhandled node with its file, dbt's cause and why it stayed, then the others."""
+    failures = build_failures(build)
+    if not failures:
+        lines = [line.strip() for error in build.errors for line in error.splitlines() if line.strip()]
+        return f"dbt build failed and the project was restored: {'; '.join(lines[:2]) or 'no message'}"
+    reasons = {u.failure.unique_id: u.reason for u in unhandled}
+    # The failures nobody could handle come first: they are why the project was restored.
+    ordered = sorted(failures, key=lambda f: f.unique_id not in reasons)
+    first, others = ordered[0], [f.name for f in ordered[1:]]
+    reason = f" ({reasons[first.unique_id]})" if first.unique_id in reasons else ""
+    more = ""
+    if others:
+        named = ", ".join(others[:_NAMED]) + (", …" if len(others) > _NAMED else "")
+        more = f"; and {len(others)} more: {named}"
+    return f"dbt build failed on {first.where}: {first.cause}{reason}{more}; the project was restored"

@@ -1,34 +1,85 @@
-"""Deterministic repair: data tests that fail only because of today's data become warnings, with a note."""
+"""Repairers: given a plan and what failed in its build, a repaired plan or the failures they cannot handle."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
-from cartridge_bridge.gather.dbt_runner import BuildSummary
-from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_columns
+from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, ModelTest, SourceSpec, output_columns
+from cartridge_bridge.verify.failures import BuildFailure
 
 
-def relax_failing_tests(plan: ExecutionPlan, build: BuildSummary) -> tuple[ExecutionPlan | None, list[str]]:
-    """The plan with its failing data tests set to warn, or None when anything but data tests failed."""
-    failed = build.failed
-    if not failed or any(n.resource_type != "test" or n.status != "fail" for n in failed):
-        return None, []
-    repaired = plan.model_copy(deep=True)
-    by_name = {a.name: a for a in repaired.actions}
-    relaxed = []
-    for result in failed:
-        action = by_name.get(result.tested_model or "")
-        if action is None or isinstance(action.spec, SourceSpec) or not result.tested_column:
-            return None, []
-        test_name = result.test_name
-        column = next((c for c in output_columns(action.spec) if c.name == result.tested_column), None)
-        test = next((t for t in column.tests if t.name == test_name), None) if column else None
-        if test is None:
-            return None, []
-        test.severity = "warn"
-        test.note = (
-            f"{result.failures or 'some'} rows failed this test when cartridge generated the model on "
-            f"{date.today().isoformat()}; fix the data, then restore severity error"
+@dataclass(frozen=True)
+class Unrepairable:
+    """A failure a repairer could not handle, and why, in one line."""
+
+    failure: BuildFailure
+    reason: str
+
+
+@dataclass
+class RepairOutcome:
+    """A repairer's answer: the repaired plan (None when it has none), what it changed, what it could not handle."""
+
+    plan: ExecutionPlan | None
+    changes: list[str] = field(default_factory=list)  # one human line per change
+    unrepairable: list[Unrepairable] = field(default_factory=list)
+    summary: str = ""  # one line for the progress display, e.g. "relax 2 data tests …"
+
+
+class Repairer(Protocol):
+    """Turns a plan whose build failed into a plan worth building again, or says why it cannot."""
+
+    def repair(self, plan: ExecutionPlan, failures: list[BuildFailure]) -> RepairOutcome:
+        """The repaired plan and its changes, or the failures left unhandled with their reasons."""
+
+
+class RelaxFailingTests:
+    """Sets generated data tests that fail on today's data to `severity: warn`, with a note; nothing else."""
+
+    def repair(self, plan: ExecutionPlan, failures: list[BuildFailure]) -> RepairOutcome:
+        """Relax every failing data test cartridge wrote, or repair nothing when any failure is something else."""
+        repaired = plan.model_copy(deep=True)
+        changes: list[str] = []
+        unrepairable: list[Unrepairable] = []
+        for failure in failures:
+            test, reason = _planned_test(repaired, failure)
+            if test is None:
+                unrepairable.append(Unrepairable(failure, reason))
+                continue
+            test.severity = "warn"
+            test.note = (
+                f"{failure.failing_rows or 'some'} rows failed this test when cartridge generated the model on "
+                f"{date.today().isoformat()}; fix the data, then restore severity error"
+            )
+            where = (
+                f"{failure.tested_model}.{failure.tested_column}"
+                if failure.tested_column
+                else failure.tested_model
+            )
+            changes.append(f"{where}: {failure.test_name} ({failure.failing_rows} failing rows)")
+        if unrepairable or not changes:
+            return RepairOutcome(None, unrepairable=unrepairable)
+        summary = f"relax {len(changes)} data tests that fail on today's data"
+        return RepairOutcome(repaired, changes, summary=summary)
+
+
+def _planned_test(plan: ExecutionPlan, failure: BuildFailure) -> tuple[DataTest | ModelTest | None, str]:
+    """The plan's data test that failed, or None with the reason it cannot be relaxed."""
+    if failure.resource_type != "test":
+        return None, f"the {failure.resource_type} itself failed; relaxing data tests cannot fix that"
+    if failure.status != "fail":
+        return None, "the test could not run at all (an error, not failing rows); relaxing it would hide that"
+    action = next((a for a in plan.actions if a.name == failure.tested_model), None)
+    if action is None or isinstance(action.spec, SourceSpec):
+        return None, "cartridge did not write this test, so it leaves it alone"
+    if failure.tested_column is None:  # a model-level test: a grain of several columns, an expression
+        return next((t for t in action.tests if t.name == failure.test_name), None), (
+            f"not one of the model tests cartridge planned for {action.name}"
         )
-        relaxed.append(f"{action.name}.{result.tested_column}: {test_name} ({result.failures} failing rows)")
-    return repaired, relaxed
+    column = next((c for c in output_columns(action.spec) if c.name == failure.tested_column), None)
+    test = next((t for t in column.tests if t.name == failure.test_name), None) if column else None
+    if test is None:
+        return None, f"not one of the column tests cartridge planned for {action.name}"
+    return test, ""

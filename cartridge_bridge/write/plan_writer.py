@@ -1,0 +1,51 @@
+"""Write a plan into the project, once per verify round: render, stage, confirm overwrites, journal, roll back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cartridge_bridge.errors import CartridgeError
+from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.progress import Progress
+from cartridge_bridge.render.plan_files import render_plan
+from cartridge_bridge.write.workspace import FileChange, Journal, apply_changes, rollback, stage_changes
+from cartridge_bridge.write.yaml_merge import ConflictPolicy
+
+
+@dataclass
+class PlanWriter:
+    """Writes a plan's files under the conflict policy and keeps the last write's changes and journal."""
+
+    project_dir: Path
+    policy: ConflictPolicy
+    progress: Progress
+    dry_run: bool = False
+    # Asked once, with the files whose existing content would be replaced; False stops before any write.
+    confirm: Callable[[list[str]], bool] | None = None
+    changes: list[FileChange] = field(default_factory=list, init=False)
+    journal: Journal | None = field(default=None, init=False)
+    _confirmed: bool = field(default=False, init=False, repr=False)
+
+    def write(self, plan: ExecutionPlan) -> bool:
+        """Write the plan's files; False when nothing was written (a dry run, or every file already matches)."""
+        self.changes = stage_changes(self.project_dir, render_plan(plan), self.policy)
+        self.journal = None
+        if self.dry_run or not any(c.writes for c in self.changes):
+            return False
+        overwritten = [
+            f"{c.path} ({', '.join(c.details)})" for c in self.changes if c.status == "modify" and c.replaces
+        ]
+        if overwritten and self.confirm is not None and not self._confirmed:
+            if not self.confirm(overwritten):
+                raise CartridgeError("nothing was written: the overwrite was not confirmed")
+            self._confirmed = True
+        self.progress.step(f"write {sum(c.writes for c in self.changes)} files")
+        self.journal = apply_changes(self.project_dir, self.changes)
+        return True
+
+    def rollback(self) -> None:
+        """Restore every file the last write touched, byte for byte."""
+        if self.journal is not None:
+            rollback(self.project_dir, self.journal)
