@@ -13,7 +13,16 @@ from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
 from cartridge_bridge.gather.manifest import Manifest, read_manifest
-from cartridge_bridge.gather.package_install import PACKAGE_NAME, package_dir, packages_yml_with_cartridge
+from cartridge_bridge.gather.package_install import (
+    PACKAGE_NAME,
+    InitOptions,
+    InitReport,
+    RestorableWrites,
+    install_entry,
+    install_settings,
+    plan_vendored_copy,
+)
+from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
@@ -25,7 +34,7 @@ from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.repair import RelaxFailingTests
 from cartridge_bridge.write.plan_writer import PlanWriter
-from cartridge_bridge.write.workspace import FileChange, Journal, undo, unified_diff, write_atomic
+from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
@@ -195,22 +204,29 @@ def undo_run(project_dir: Path, run_id: str | None) -> Journal:
     return undo(project_dir.resolve(), run_id)
 
 
-def init_project(project_dir: Path, progress: Progress) -> Path:
-    """List the cartridge package in packages.yml and run `dbt deps`; return the package location."""
+def init_project(project_dir: Path, progress: Progress, options: InitOptions | None = None) -> InitReport:
+    """Install the cartridge package: a vendored copy or a git revision, listed in packages.yml, then dbt deps."""
     project_dir = _project_dir(ProjectOptions(project_dir=project_dir))
-    location = package_dir()
-    packages = project_dir / "packages.yml"
-    existing = packages.read_text(encoding="utf-8") if packages.is_file() else None
-    updated = packages_yml_with_cartridge(existing, location, project_dir)
+    options = options or InitOptions()
+    install = install_settings(load_config(project_dir).package_install, options)
+    vendored = plan_vendored_copy(project_dir, install.path) if install.mode == "vendored" else None
+    target = packages_file(project_dir)
+    existing = read_exact(target) if target.is_file() else None
+    entry = install_entry(install)
+    updated = packages_yml_with_cartridge(existing, entry, project_dir, target.name)
+    changes: dict[Path, str | None] = dict(vendored.writes) if vendored else {}
     if updated != existing:
-        write_atomic(packages, updated)
-    progress.step("dbt deps")
+        changes[target] = updated
+    deps = options.deps
+    if deps is None:
+        deps = bool(changes) or not (project_dir / "dbt_packages" / PACKAGE_NAME).exists()
+    files = RestorableWrites(project_dir, [*changes, project_dir / LOCK_FILE])
     try:
-        DbtProject(project_dir).deps()
+        files.write(changes)
+        if deps:
+            progress.step("dbt deps (installs the cartridge package)")
+            DbtProject(project_dir).deps()
     except BaseException:
-        if existing is None:
-            packages.unlink(missing_ok=True)
-        elif updated != existing:
-            write_atomic(packages, existing)
+        files.restore()  # a failure leaves the project as it was
         raise
-    return location
+    return InitReport(entry, target, updated != existing, vendored, deps)

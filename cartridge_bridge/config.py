@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cartridge_bridge.errors import UsageError, first_problem
 from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
+DEFAULT_VENDOR_DIR = "vendor/cartridge"
 
 
 class Conventions(BaseModel):
@@ -58,6 +59,48 @@ class Conventions(BaseModel):
             ) from None
 
 
+class PackageInstall(BaseModel):
+    """How `cartridge init` lists the cartridge dbt package: a copy inside the project, or a pinned git revision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["vendored", "git"] = "vendored"
+    path: str = DEFAULT_VENDOR_DIR  # vendored: the copy's folder, relative to the project
+    git: str | None = None  # git: the repository's URL
+    revision: str | None = None  # git: the tag, branch or commit dbt checks out
+    subdirectory: str | None = None  # git: the folder holding dbt_project.yml inside the repository
+
+    @model_validator(mode="after")
+    def _fits_its_mode(self) -> PackageInstall:
+        if self.mode == "git":
+            if not self.git:
+                raise ValueError("mode git needs `git`, the repository URL")
+            if not self.revision:
+                raise ValueError(
+                    "mode git needs `revision` (a tag or commit) so every checkout gets the same package"
+                )
+            if "path" in self.model_fields_set:
+                raise ValueError("`path` is the vendored copy's folder; mode git has none")
+            if self.subdirectory is not None:
+                check_relative(self.subdirectory, "subdirectory")
+        else:
+            for key in ("git", "revision", "subdirectory"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"`{key}` goes with mode git, not mode vendored")
+            check_relative(self.path, "path")
+        return self
+
+
+def check_relative(path: str, name: str) -> None:
+    """Refuse a folder that is empty, absolute, climbs with `..` or is spelled with backslashes."""
+    if not path.strip() or PurePosixPath(path) == PurePosixPath("."):
+        raise ValueError(f"`{name}` must name a folder, got {path!r}")
+    if "\\" in path or PurePosixPath(path).is_absolute() or PureWindowsPath(path).drive:
+        raise ValueError(f"`{name}` must be a relative path with / separators, got {path!r}")
+    if ".." in PurePosixPath(path).parts:
+        raise ValueError(f"`{name}` must stay inside its root (no `..`), got {path!r}")
+
+
 class CartridgeConfig(BaseModel):
     """The whole `cartridge.yml`: pinned conventions and defaults for the command line."""
 
@@ -78,6 +121,7 @@ class CartridgeConfig(BaseModel):
     build: bool = True
     # How many times a failing build may be repaired (today: failing data tests relaxed) and built again.
     repair_rounds: int = Field(default=1, ge=0, le=5)
+    package_install: PackageInstall = PackageInstall()
 
 
 def load_config(project_dir: Path) -> CartridgeConfig:

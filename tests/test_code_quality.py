@@ -28,3 +28,12 @@ def test_ruff_format() -> None:
 def test_mypy() -> None:
     result = _run("mypy", "cartridge_bridge")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = readme.split("```bash\n", 1)[1].split("```", 1)[0].splitlines()
+    test_command = first_block[1]
+    assert test_command.endswith("&& pytest"), test_command
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert ci[-1] == test_command

@@ -124,13 +124,34 @@ def demo(
 
 
 @app.command()
-def init(project_dir: ProjectDir = Path(".")) -> None:
-    """Add the cartridge dbt package to packages.yml and run dbt deps."""
+def init(
+    project_dir: ProjectDir = Path("."),
+    vendor_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--vendor-dir",
+            help="Copy the package into this folder, relative to the project (default vendor/cartridge), "
+            "and list it with a relative local: path.",
+        ),
+    ] = None,
+    git: Annotated[
+        str | None, typer.Option("--git", help="List the package from this git repository instead of a copy.")
+    ] = None,
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="With --git: the tag or commit dbt checks out.")
+    ] = None,
+    subdirectory: Annotated[
+        str | None, typer.Option("--subdirectory", help="With --git: the package's folder in the repository.")
+    ] = None,
+    deps: Annotated[bool, typer.Option("--deps/--no-deps", help="Run dbt deps afterwards.")] = True,
+) -> None:
+    """Add the cartridge dbt package to the project (a vendored copy, or a git revision) and run dbt deps."""
     from cartridge_bridge.api import init_project
+    from cartridge_bridge.cli.views import show_init
+    from cartridge_bridge.gather.package_install import InitOptions
 
-    location = init_project(project_dir, StepPrinter())
-    out.print(f"The cartridge package is installed from {location}.")
-    out.print('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
+    options = InitOptions(vendor_dir, git, revision, subdirectory, deps)
+    show_init(out, init_project(project_dir, StepPrinter(), options))
 
 
 @app.command()

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
+    from cartridge_bridge.gather.package_install import InitReport
 
 _LAYERS = {
     "create_source": "sources",
@@ -232,3 +233,30 @@ def mermaid(plan: ExecutionPlan) -> str:
 
 def _node_id(name: str) -> str:
     return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+
+
+def show_init(console: Console, report: InitReport) -> None:
+    """What `cartridge init` did to the vendored copy and the packages file, and what to do next."""
+    lines = []
+    copy = report.vendored
+    if copy is not None and copy.status == "created":
+        lines.append(f"Copied the cartridge package {copy.version} into {copy.path}.")
+    elif copy is not None and copy.status == "refreshed":
+        if copy.previous_version != copy.version:
+            lines.append(f"Refreshed {copy.path} from cartridge {copy.previous_version} to {copy.version}.")
+        else:
+            lines.append(f"Refreshed {copy.path} to this cartridge {copy.version} (its files differed).")
+    elif copy is not None:
+        lines.append(f"{copy.path} already holds cartridge {copy.version}; nothing to copy.")
+    entry = ", ".join(f"{key}: {value}" for key, value in report.entry.items())
+    listed = "now lists" if report.listed else "already lists"
+    lines.append(f"{report.packages_file.name} {listed} cartridge as {entry}.")
+    if copy is not None and copy.status != "current":
+        lines.append(
+            f"Commit {copy.path} with {report.packages_file.name}: teammates and CI get the package from git."
+        )
+    if not report.deps_ran:
+        lines.append("dbt deps was not run; run it to install the package.")
+    lines.append('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -7,13 +7,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
+from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, init_project
 from cartridge_bridge.demo.load_raw import load_shop
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres
 from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
-from cartridge_bridge.gather.package_install import package_dir, packages_yml_with_cartridge
+from cartridge_bridge.gather.package_install import InitOptions
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.write.workspace import write_atomic
 from cartridge_bridge.write.yaml_merge import dump_yaml
@@ -46,7 +46,7 @@ def _check_directory(directory: Path) -> None:
         )
 
 
-def _project_files(directory: Path, postgres: LocalPostgres, existing_packages: str | None) -> dict[str, str]:
+def _project_files(postgres: LocalPostgres) -> dict[str, str]:
     project = {
         "name": PROJECT_NAME,
         "version": "1.0.0",
@@ -83,7 +83,6 @@ def _project_files(directory: Path, postgres: LocalPostgres, existing_packages: 
     return {
         "dbt_project.yml": dump_yaml(project),
         "profiles.yml": dump_yaml(profile),
-        "packages.yml": packages_yml_with_cartridge(existing_packages, package_dir(), directory),
         "cartridge.yml": dump_yaml(config),
         ".gitignore": "target/\ndbt_packages/\nlogs/\npgdata/\n",
         str(MARKER): json.dumps({"demo_version": 1}) + "\n",
@@ -122,19 +121,14 @@ def run_demo(directory: Path, progress: Progress) -> DemoReport:
     postgres = start_postgres(directory / DATA_DIR)
     progress.step(f"load the sample shop into schema {RAW_SCHEMA}")
     loaded = _load_raw_data(postgres)
-    packages = directory / "packages.yml"
-    files = _project_files(
-        directory, postgres, packages.read_text(encoding="utf-8") if packages.is_file() else None
-    )
-    for name, text in files.items():
+    for name, text in _project_files(postgres).items():
         path = directory / name
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, text)
+    # The same install as `cartridge init`: a vendored copy, so the demo project works on any machine.
+    init_project(directory, progress, InitOptions(deps=None))
     dbt = DbtProject(directory, directory)
-    if not (directory / "dbt_packages" / "cartridge").exists():
-        progress.step("dbt deps (installs the cartridge package)")
-        dbt.deps()
     report = generate(ProjectOptions(project_dir=directory, profiles_dir=directory), progress)
     rebuild = None
     if report.nothing_changed and loaded is not None:

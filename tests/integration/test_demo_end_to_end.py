@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cartridge_bridge.demo.run import stop_demo
+from cartridge_bridge.gather.package_install import package_dir, package_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 BIN = Path(sys.executable).parent
@@ -88,6 +89,14 @@ def test_running_the_demo_again_changes_nothing(
     assert "Nothing changed" in again.stdout
     assert "Raw data: already loaded" in again.stdout
     assert {p: p.read_bytes() for p in (demo_dir / "models").rglob("*") if p.is_file()} == files
+
+
+def test_demo_project_installs_cartridge_from_a_vendored_copy(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    assert first_run.returncode == 0
+    assert (demo_dir / "packages.yml").read_text() == "packages:\n  - local: vendor/cartridge\n"
+    assert package_files(demo_dir / "vendor" / "cartridge") == package_files(package_dir())
 
 
 def test_demo_refuses_a_directory_that_is_not_a_demo(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Writes that keep what the user had: symlinks, permissions, flow lists, relative package paths, journals."""
+"""Writes that keep what the user had: symlinks, permissions, flow lists, journals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.package_install import packages_yml_with_cartridge
 from cartridge_bridge.render.plan_files import RenderedFile
 from cartridge_bridge.write.workspace import (
     apply_changes,
@@ -70,17 +69,6 @@ def test_adding_to_a_flow_list_gives_valid_yaml(existing: str) -> None:
 def test_models_that_is_not_a_list_is_named() -> None:
     with pytest.raises(UsageError, match="`models` should be a list"):
         merge_properties("models:\n  a: 1\n", "m.yml", [MODEL], [], "fail")
-
-
-def test_a_relative_local_package_is_found_from_the_project(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    vendored = project / "vendor" / "cartridge"
-    vendored.mkdir(parents=True)
-    (vendored / "dbt_project.yml").write_text("name: cartridge\n")
-    existing = "packages:\n  # ours\n  - local: vendor/cartridge\n  - package: dbt-labs/dbt_utils\n"
-    updated = packages_yml_with_cartridge(existing, Path("/opt/cartridge"), project)
-    assert updated == "packages:\n  # ours\n  - local: /opt/cartridge\n  - package: dbt-labs/dbt_utils\n"
-    assert packages_yml_with_cartridge(updated, Path("/opt/cartridge"), project) == updated
 
 
 def test_a_damaged_journal_is_named_not_a_traceback(tmp_path: Path) -> None:
