@@ -119,8 +119,9 @@ class CartridgeConfig(BaseModel):
     model: str | None = None
     on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
     build: bool = True
-    # How many times a failing build may be repaired (today: failing data tests relaxed) and built again.
-    repair_rounds: int = Field(default=1, ge=0, le=5)
+    # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
+    # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
+    repair_rounds: int = Field(default=4, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
 
 

@@ -80,3 +80,13 @@ TEMPLATE_CTES = frozenset({"source", "renamed", "final", "aggregated"})
 def cte_name(name: str) -> str:
     """A CTE name for a table or model that stays plain SQL: `order` → `order_rows`."""
     return f"{name}_rows" if needs_quoting(name) or name in TEMPLATE_CTES else name
+
+
+def fit_name(name: str, limit: int) -> str:
+    """`name` within `limit` characters: cut, with a short hash of the whole name so cut names stay distinct."""
+    if len(name) <= limit:
+        return name
+    import hashlib  # only for names past the warehouse's limit, which are rare
+
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[: limit - len(digest) - 1].rstrip('_')}_{digest}"

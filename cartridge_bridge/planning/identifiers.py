@@ -76,7 +76,9 @@ def quote(identifier: str, adapter_type: str) -> str:
     """A warehouse name as written in SQL for this adapter: bare when plain, quoted otherwise, never live Jinja."""
     if not needs_quoting(identifier):
         return identifier
-    if adapter_type in _BACKTICK_ADAPTERS:
+    if adapter_type == "bigquery":  # BigQuery escapes inside backticks with a backslash
+        quoted = "`" + identifier.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    elif adapter_type in _BACKTICK_ADAPTERS:
         quoted = "`" + identifier.replace("`", "``") + "`"
     else:
         quoted = '"' + identifier.replace('"', '""') + '"'

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cartridge_bridge.planning.identifiers import TAG, name_problem
+from cartridge_bridge.planning.identifiers import NAME, TAG, name_problem
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -23,7 +23,6 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.sql_fragments import (
-    CONTROL_CHARACTERS,
     cast_type_problem,
     column_references,
     parse_expression,
@@ -61,11 +60,11 @@ class SpecChecker:
         return problem is None
 
     def text(self, where: str, value: object) -> None:
-        """Check warehouse text (quoted or neutralized later): non-empty, one line."""
-        if not isinstance(value, str) or not value.strip():
+        """Check warehouse text (quoted in SQL, neutralized in YAML, so any character but NUL may stay)."""
+        if not isinstance(value, str) or not value:
             self.add(where, "is empty")
-        elif CONTROL_CHARACTERS.search(value):
-            self.add(where, f"{value!r} must be on one line, without control characters")
+        elif "\x00" in value:
+            self.add(where, f"{value!r} contains a NUL character")
 
     def fragment(self, where: str, text: str, readable: dict[str | None, Columns]) -> None:
         """Check a SQL fragment and that every column it reads is in `readable` (alias → columns)."""
@@ -194,7 +193,10 @@ class SpecChecker:
         """A staging model reads one source table: raw columns quoted, casts to plain types."""
         self.name("spec.source_name", spec.source_name, reserved_ok=True)
         self.name("spec.table", spec.table, reserved_ok=True)
-        self.name("spec.entity", spec.entity, reserved_ok=True)
+        if not NAME.fullmatch(spec.entity):  # only words in descriptions: no length limit
+            self.add(
+                "spec.entity", f"{spec.entity!r} is not a lower-case snake_case word", "like `order_item`"
+            )
         key = f"{spec.source_name}.{spec.table}"
         raw = self.inputs.sources.get(key)
         if key not in self.inputs.sources:

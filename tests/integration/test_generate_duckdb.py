@@ -7,9 +7,20 @@ from pathlib import Path
 import duckdb
 from support import duckdb_output, write_project
 
-from cartridge_bridge.api import ProjectOptions, generate
+from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
+
+
+def _generate(tmp_path: Path, database: Path, name: str) -> tuple[Path, ApplyReport]:
+    """A new project `name` over the DuckDB file, generated from schema raw_<name>; its build must pass."""
+    project = write_project(tmp_path / name, name, duckdb_output(database, "analytics"))
+    DbtProject(project).deps()
+    report = generate(
+        ProjectOptions(project_dir=project, profiles_dir=project, schemas=[f"raw_{name}"]), SilentProgress()
+    )
+    assert report.build is not None and report.build.success, report.build
+    return project, report
 
 
 def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
@@ -30,12 +41,7 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
             "insert into raw_crm.contacts values (1, 1, 'a@acme.test'), (2, 2, 'b@globex.test')"
         )
         connection.execute("insert into raw_crm.deals values (1, 1, 100.00), (2, 1, 50.50), (3, 2, 7.00)")
-    project = write_project(tmp_path / "crm", "crm", duckdb_output(database, "analytics"))
-    DbtProject(project).deps()
-    report = generate(
-        ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"]), SilentProgress()
-    )
-    assert report.build is not None and report.build.success, report.build
+    project, report = _generate(tmp_path, database, "crm")
     names = [a.name for a in report.plan.models()]
     assert names == [
         "stg_crm__accounts",
@@ -101,3 +107,28 @@ def test_new_tables_are_joined_and_tested_against_existing_built_models(tmp_path
     fact = next(a for a in report.plan.actions if a.name == "fct_invoices")
     key = next(c for c in fact.spec.columns if c.name == "customer_id")  # type: ignore[union-attr]
     assert key.description == "Foreign key to the customer (`dim_customers`) this invoice belongs to."
+
+
+def test_warehouse_text_with_jinja_and_sql_is_data_not_code(tmp_path: Path) -> None:
+    """Names and comments that look like Jinja or SQL build as plain names and descriptions."""
+    database = tmp_path / "warehouse.duckdb"
+    hostile_column = "{{ run_query('drop schema raw_evil cascade') }}"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_evil")
+        connection.execute(
+            f'create table raw_evil.accounts (id integer primary key, "{hostile_column}" varchar,'
+            ' "x""; drop table raw_evil.accounts; --" integer, "line\nbreak" varchar)'
+        )
+        connection.execute(
+            "comment on table raw_evil.accounts is '{% do run_query(''drop schema raw_evil cascade'') %}'"
+        )
+        connection.execute("comment on column raw_evil.accounts.id is '{# hidden #} the key }}'")
+        connection.execute("insert into raw_evil.accounts values (1, 'a', 2, 'b'), (2, 'c', 3, 'd')")
+    project, report = _generate(tmp_path, database, "evil")
+    with duckdb.connect(str(database)) as connection:
+        assert connection.execute("select count(*) from raw_evil.accounts").fetchone() == (2,)
+        columns = [r[0] for r in connection.execute("describe analytics.stg_evil__accounts").fetchall()]
+    assert columns[0] == "account_id" and len(columns) == 4
+    assert all(c.replace("_", "").isalnum() for c in columns), columns
+    sources = (project / "models/staging/evil/_evil__sources.yml").read_text()
+    assert "{{ '{% do run_query" in sources  # the table comment, as a literal of itself

@@ -19,7 +19,23 @@ def test_double_quote_adapters(adapter: str) -> None:
 def test_backtick_adapters(adapter: str) -> None:
     assert quote("order", adapter) == "`order`"
     assert quote("createdAt", adapter) == "`createdAt`"
-    assert quote("odd`name", adapter) == "`odd``name`"
+    if adapter == "bigquery":  # a backslash escapes inside BigQuery's backticks
+        assert quote("odd`name", adapter) == "`odd\\`name`"
+        assert quote("back\\slash", adapter) == "`back\\\\slash`"
+    else:
+        assert quote("odd`name", adapter) == "`odd``name`"
+
+
+@pytest.mark.parametrize(
+    ("adapter", "name", "quoted"),
+    [
+        ("postgres", "{{ run_query('x') }}", "{{ '\"{{ run_query(\\'x\\') }}\"' }}"),
+        ("duckdb", "a{%b", "{{ '\"a{%b\"' }}"),
+        ("spark", "{#c", "{{ '`{#c`' }}"),
+    ],
+)
+def test_quoted_names_with_jinja_are_a_literal_of_themselves(adapter: str, name: str, quoted: str) -> None:
+    assert quote(name, adapter) == quoted
 
 
 @pytest.mark.parametrize("adapter", ["postgres", "duckdb", "bigquery"])

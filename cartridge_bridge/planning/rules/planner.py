@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
-from cartridge_bridge.context.naming import RESERVED_WORDS, cte_name, dedupe, snake_case
+from cartridge_bridge.context.naming import RESERVED_WORDS, cte_name, dedupe, fit_name, snake_case
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.identifiers import identifier_limit
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
@@ -56,6 +57,10 @@ class _Planner:
         # (raw table, staged column) → the existing models that own that key
         self.external: dict[tuple[str, str], KeyOwner] = {}
 
+    def fit(self, name: str) -> str:
+        """A name within the warehouse's identifier limit (cut with a hash, so cut names stay distinct)."""
+        return fit_name(name, identifier_limit(self.context.adapter_type))
+
     def add(
         self, name: str, layer: Layer, description: str, spec: StagingSpec | AggregateSpec | MartSpec
     ) -> None:
@@ -75,10 +80,10 @@ class _Planner:
             else:
                 candidates.append(relation)
         # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
-        tables = dedupe([snake_case(r.identifier) for r in candidates])
+        tables = [self.fit(t) for t in dedupe([self.fit(snake_case(r.identifier)) for r in candidates])]
         kept: dict[str, tuple[RawRelation, str]] = {}
         for relation, table in zip(candidates, tables, strict=True):
-            model = self.conventions.fill("staging_model", source=raw.source_name, table=table)
+            model = self.fit(self.conventions.fill("staging_model", source=raw.source_name, table=table))
             if model in self.context.existing_models:
                 self.draft.skipped.append(
                     f"{raw.schema_name}.{relation.identifier}: model {model} already exists"
@@ -98,7 +103,7 @@ class _Planner:
         staged: dict[str, _Staged] = {}
         relations = [relation for relation, _ in tables]
         for relation, table in tables:
-            model = conventions.fill("staging_model", source=source, table=table)
+            model = self.fit(conventions.fill("staging_model", source=source, table=table))
             staged[relation.identifier] = self.staging_columns(relation, table, model, source)
         edges = foreign_keys(relations)
         for edge in edges:
@@ -171,7 +176,7 @@ class _Planner:
         entity = entity_of(relation)
         key = primary_key(relation)
         wanted = [self.staged_name(c, key, entity) for c in relation.columns]
-        names = dedupe(wanted)
+        names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         adapter = self.context.adapter_type
         columns = []
         for column, name in zip(relation.columns, names, strict=True):
@@ -219,8 +224,8 @@ class _Planner:
             self.roles[edge] = (
                 f"_by_{key.removesuffix('_id')}" if pairs[(edge.child, edge.parent)] > 1 else ""
             )
-        names = dedupe(
-            [
+        wanted = [
+            self.fit(
                 conventions.fill(
                     "intermediate_model",
                     child=staged[e.child].table,
@@ -228,9 +233,10 @@ class _Planner:
                     source=staged[e.child].spec.source_name,
                 )
                 + self.roles[e]
-                for e in edges
-            ]
-        )
+            )
+            for e in edges
+        ]
+        names = [self.fit(n) for n in dedupe(wanted)]
         for edge, model in zip(edges, names, strict=True):
             child, parent = staged[edge.child], staged[edge.parent]
             key = child.renamed[edge.column]
@@ -251,7 +257,7 @@ class _Planner:
                     tests=key_tests,
                 ),
                 ColumnSpec(
-                    name=f"number_of_{child.table}{role}",
+                    name=self.fit(f"number_of_{child.table}{role}"),
                     expression="count(*)",
                     description=f"How many {children} the {docs.words(parent.entity)} has"
                     f"{f' (through `{key}`)' if role else ''}.",
@@ -279,7 +285,7 @@ class _Planner:
             if is_numeric(raw_column.data_type) and not _NON_ADDITIVE.search(name):
                 measures.append(
                     ColumnSpec(
-                        name=f"total_{name}{role}",
+                        name=self.fit(f"total_{name}{role}"),
                         expression=f"sum({name})",
                         description=f"Sum of `{name}` over {owned}.",
                     )
@@ -291,7 +297,7 @@ class _Planner:
                 ):
                     measures.append(
                         ColumnSpec(
-                            name=f"{first_last}_{name}{role}",
+                            name=self.fit(f"{first_last}_{name}{role}"),
                             expression=f"{function}({name})",
                             description=f"{superlative} `{name}` among {owned}.",
                         )
@@ -328,10 +334,12 @@ class _Planner:
             if identifier in parents or identifier in children
         }
         mart_names = {
-            identifier: conventions.fill(
-                "fact_model" if role == "fact" else "dimension_model",
-                table=staged[identifier].table,
-                source=staged[identifier].spec.source_name,
+            identifier: self.fit(
+                conventions.fill(
+                    "fact_model" if role == "fact" else "dimension_model",
+                    table=staged[identifier].table,
+                    source=staged[identifier].spec.source_name,
+                )
             )
             for identifier, role in roles.items()
         }
@@ -367,13 +375,13 @@ class _Planner:
                     continue
                 spec = aggregate.spec
                 assert isinstance(spec, AggregateSpec)
-                alias = cte_name(f"{staged[edge.child].table}{self.roles[edge]}_aggregated")
+                alias = cte_name(self.fit(f"{staged[edge.child].table}{self.roles[edge]}_aggregated"))
                 joined = []
                 for measure in spec.columns[1:]:
                     name = (
                         measure.name
                         if measure.name not in taken
-                        else f"{measure.name}_{staged[edge.child].table}"
+                        else self.fit(f"{measure.name}_{staged[edge.child].table}")
                     )
                     taken.add(name)
                     reference = f"{alias}.{measure.name}"
