@@ -124,7 +124,7 @@ def test_warehouse_text_with_jinja_and_sql_is_data_not_code(tmp_path: Path) -> N
         )
         connection.execute("comment on column raw_evil.accounts.id is '{# hidden #} the key }}'")
         connection.execute("insert into raw_evil.accounts values (1, 'a', 2, 'b'), (2, 'c', 3, 'd')")
-    project, report = _generate(tmp_path, database, "evil")
+    project, _ = _generate(tmp_path, database, "evil")
     with duckdb.connect(str(database)) as connection:
         assert connection.execute("select count(*) from raw_evil.accounts").fetchone() == (2,)
         columns = [r[0] for r in connection.execute("describe analytics.stg_evil__accounts").fetchall()]
