@@ -51,3 +51,15 @@ def first_problem(error: ValidationError) -> tuple[str, str]:
     """Where the first validation problem is (`a.b.0`, empty at the top level) and what it is, for one line."""
     first = error.errors()[0]
     return ".".join(str(part) for part in first["loc"]), first["msg"].removeprefix("Value error, ")
+
+
+class LLMError(CartridgeError):
+    """The model could not be reached or used: authentication, unknown model, timeout, context length (exit 1)."""
+
+
+class BudgetExceeded(LLMError):
+    """The next call would take the run past --max-cost; nothing was written."""
+
+
+class LLMAnswerError(LLMError):
+    """The model's answers still failed validation after the re-asks; names what stayed wrong (exit 1)."""
