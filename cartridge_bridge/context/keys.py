@@ -29,7 +29,7 @@ def primary_key(relation: RawRelation) -> str | None:
     if len(relation.primary_key) == 1:
         return relation.primary_key[0]
     if relation.primary_key:
-        return None  # composite keys are tested per column, not as one key
+        return None  # a composite key is a grain of several columns (the rules planner tests the combination)
     by_snake = {snake_case(c.name): c.name for c in relation.columns}
     for candidate in ("id", f"{entity_of(relation)}_id"):
         if candidate in by_snake:

@@ -132,3 +132,23 @@ def test_warehouse_text_with_jinja_and_sql_is_data_not_code(tmp_path: Path) -> N
     assert all(c.replace("_", "").isalnum() for c in columns), columns
     sources = (project / "models/staging/evil/_evil__sources.yml").read_text()
     assert "{{ '{% do run_query" in sources  # the table comment, as a literal of itself
+
+
+def test_a_composite_key_is_built_and_tested_as_one_grain(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_lines")
+        connection.execute("create table raw_lines.orders (id integer primary key, placed_at timestamp)")
+        connection.execute(
+            "create table raw_lines.order_lines (order_id integer, line_number integer, quantity integer,"
+            " primary key (order_id, line_number))"
+        )
+        connection.execute("insert into raw_lines.orders values (1, '2025-01-01'), (2, '2025-01-02')")
+        connection.execute("insert into raw_lines.order_lines values (1, 1, 3), (1, 2, 1), (2, 1, 5)")
+    project, report = _generate(tmp_path, database, "lines")
+    lines = next(a for a in report.plan.actions if a.name == "stg_lines__order_lines")
+    assert [t.columns for t in lines.tests] == [["order_id", "line_number"]]
+    combination = [n for n in report.build.nodes if "unique_combination_of_columns" in n.name]  # type: ignore[union-attr]
+    assert len(combination) == 2 and all(n.status == "pass" for n in combination), combination
+    properties = (project / "models/staging/lines/_lines__models.yml").read_text()
+    assert "cartridge.unique_combination_of_columns:" in properties

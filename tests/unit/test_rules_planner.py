@@ -375,3 +375,24 @@ def test_the_existence_check_sees_the_names_the_plan_would_use(
     plan = plan_with_rules(build_context(shop_project(tmp_path), with_orders, both, Conventions()))
     assert "raw_shop.orders: model stg_shop__orders already exists" in plan.skipped
     assert "stg_shop__orders_2" in by_name(plan)  # ORDERS is planned under the name it really gets
+
+
+def test_a_declared_composite_key_is_the_grain_tested_as_a_combination(tmp_path: Path) -> None:
+    facts = small_facts(
+        raw("orders", "id"),
+        raw("order_lines", "order_id", "line_number", "quantity", primary_key=["order_id", "line_number"]),
+    )
+    context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
+    plan = plan_with_rules(context)
+    lines = by_name(plan)["stg_raw__order_lines"]
+    assert isinstance(lines.spec, StagingSpec)
+    assert lines.spec.grain == ["order_id", "line_number"]
+    assert [(t.name, t.columns) for t in lines.tests] == [
+        ("unique_combination_of_columns", ["order_id", "line_number"])
+    ]
+    assert [t.name for t in column(lines, "line_number").tests] == ["not_null"]
+    assert "unique" not in [t.name for c in lines.spec.columns for t in c.tests]
+    fact = by_name(plan)["fct_order_lines"]
+    assert fact.spec.grain == ["order_id", "line_number"]  # type: ignore[union-attr]
+    assert [t.name for t in fact.tests] == ["unique_combination_of_columns"]
+    validate_plan(plan, context)

@@ -22,6 +22,7 @@ from cartridge_bridge.planning.plan import (
     Layer,
     MartJoin,
     MartSpec,
+    ModelTest,
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
@@ -46,6 +47,7 @@ class _Staged:
     model: str
     spec: StagingSpec
     renamed: dict[str, str] = field(default_factory=dict)  # raw column → staged column
+    model_tests: list[ModelTest] = field(default_factory=list)  # a composite grain, tested as a combination
 
 
 class _Planner:
@@ -62,9 +64,15 @@ class _Planner:
         return fit_name(name, identifier_limit(self.context.adapter_type))
 
     def add(
-        self, name: str, layer: Layer, description: str, spec: StagingSpec | AggregateSpec | MartSpec
+        self,
+        name: str,
+        layer: Layer,
+        description: str,
+        spec: StagingSpec | AggregateSpec | MartSpec,
+        tests: list[ModelTest] | None = None,
     ) -> None:
-        self.draft.models.append(ModelDraft(name=name, layer=layer, description=description, spec=spec))
+        draft = ModelDraft(name=name, layer=layer, description=description, spec=spec, tests=tests or [])
+        self.draft.models.append(draft)
 
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
@@ -148,7 +156,7 @@ class _Planner:
             description = docs.describe_staging(
                 source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
             )
-            self.add(s.model, "staging", description, s.spec)
+            self.add(s.model, "staging", description, s.spec, s.model_tests)
         return staged
 
     def link_existing_keys(self, staged: dict[str, _Staged], edges: list[KeyEdge]) -> None:
@@ -178,11 +186,16 @@ class _Planner:
         wanted = [self.staged_name(c, key, entity) for c in relation.columns]
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         adapter = self.context.adapter_type
+        # A declared key of several columns is the grain: each column not null, the combination unique.
+        composite = relation.primary_key if len(relation.primary_key) > 1 else []
+        testing = self.conventions.test_primary_keys
         columns = []
         for column, name in zip(relation.columns, names, strict=True):
             tests = []
-            if column.name == key and self.conventions.test_primary_keys:
+            if column.name == key and testing:
                 tests = [DataTest(name="unique"), DataTest(name="not_null")]
+            elif column.name in composite and testing:
+                tests = [DataTest(name="not_null")]
             columns.append(
                 ColumnSpec(
                     name=name,
@@ -201,10 +214,15 @@ class _Planner:
             source_name=source,
             table=table,
             entity=entity,
-            grain=[renamed[key]] if key else [],
+            grain=[renamed[c] for c in composite] or ([renamed[key]] if key else []),
             columns=columns,
         )
-        return _Staged(relation=relation, table=table, entity=entity, model=model, spec=spec, renamed=renamed)
+        model_tests = (
+            [ModelTest(name="unique_combination_of_columns", columns=spec.grain)]
+            if composite and testing
+            else []
+        )
+        return _Staged(relation, table, entity, model, spec, renamed, model_tests)
 
     @staticmethod
     def staged_name(column: RawColumn, key: str | None, entity: str) -> str:
@@ -411,7 +429,9 @@ class _Planner:
                 columns=columns,
                 joins=joins,
             )
-            self.add(mart_names[identifier], "marts", description, spec)
+            self.add(
+                mart_names[identifier], "marts", description, spec, [t.model_copy() for t in base.model_tests]
+            )
 
 
 class RulesPlanner:
