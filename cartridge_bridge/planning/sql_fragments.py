@@ -16,6 +16,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
+from cartridge_bridge.context.naming import RESERVED_WORDS
 from cartridge_bridge.planning.identifiers import JINJA_OPENERS
 
 SQLGLOT_DIALECTS = {
@@ -42,6 +43,7 @@ _FORBIDDEN_FUNCTION = re.compile(
     r"session_user|user$|has_.*_privilege|nextval|setval|currval|to_regclass|sniff_|parquet_|json_execute)",
     re.IGNORECASE,
 )
+_PLAIN_REFERENCE = re.compile(r"([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?")
 _CAST_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?[A-Za-z ]*(\[\])*")
 
 
@@ -75,6 +77,11 @@ def parse_expression(text: str, adapter_type: str) -> tuple[exp.Expr | None, str
     problem = _text_problem(text)
     if problem:
         return None, problem
+    plain = _PLAIN_REFERENCE.fullmatch(text)
+    if plain and not RESERVED_WORDS & {plain.group(1), plain.group(2)}:
+        # Most mart columns are `alias.column`: no need for the parser to say so.
+        table, name = (plain.group(1), plain.group(2)) if plain.group(2) else (None, plain.group(1))
+        return exp.column(name, table=table), None
     dialect = SQLGLOT_DIALECTS.get(adapter_type)
     try:
         parsed = sqlglot.parse(text, read=dialect)
