@@ -26,7 +26,6 @@ from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, pack
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
-from cartridge_bridge.planning.plan_file import read_plan_file
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
@@ -143,11 +142,6 @@ def make_plan(context: ProjectContext, planner: Planner | None = None) -> Execut
     plan = place(planner.draft(context), context, planner.name)
     validate_plan(plan, context)
     return plan
-
-
-def read_plan(path: Path) -> ExecutionPlan:
-    """Load a plan file written by `cartridge plan`; every problem in it is reported at once (exit 2)."""
-    return read_plan_file(path)
 
 
 def write_plan(plan: ExecutionPlan, path: Path) -> None:

@@ -225,9 +225,10 @@ def apply(
     yes: Yes = False,
 ) -> None:
     """Write a reviewed plan into the project and prove it with dbt."""
-    from cartridge_bridge.api import apply_plan, read_plan
+    from cartridge_bridge.api import apply_plan
+    from cartridge_bridge.planning.plan_file import read_plan_file
 
-    execution_plan = read_plan(plan_file)
+    execution_plan = read_plan_file(plan_file)
     options = _options(
         project_dir, profiles_dir, target, on_conflict=on_conflict, dry_run=dry_run, build=build
     )
