@@ -1,0 +1,192 @@
+"""Quality benchmark: real connector data (../shared/datasets/fivetran) through `generate` with the rules planner.
+
+For each connector (or those named on the command line): load its raw tables into an embedded
+PostgreSQL with `dbt seed` and the connector's column types, run cartridge's `generate` into a new
+project, and print per dataset: tables, models per layer, the build's result, tests relaxed, errors,
+key precision and recall against the keys Fivetran's own staging declares (`keys.json`, single and
+composite), relationships tests and how many hold on the data, and wall time.
+
+A table's key is right when the grain cartridge planned (in raw column names) is one of the declared
+keys or, when several single-column keys are declared, their combination.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
+from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
+from cartridge_bridge.errors import CartridgeError  # noqa: E402
+from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
+from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec, output_columns  # noqa: E402
+from cartridge_bridge.progress import SilentProgress  # noqa: E402
+
+DATASETS = Path(os.environ.get("CARTRIDGE_DATASETS", ROOT.parent / "shared" / "datasets" / "fivetran"))
+LAYERS = {"create_staging": "stg", "create_intermediate": "int", "create_mart": "mart"}
+
+
+@dataclass
+class KeyScore:
+    """Keys cartridge planned against the declared ones."""
+
+    declared: int = 0
+    found: int = 0
+    emitted: int = 0
+    wrong: int = 0
+    composite_declared: int = 0
+    composite_found: int = 0
+    misses: list[str] = field(default_factory=list)
+
+
+def _profile(server: LocalPostgres, schema: str) -> str:
+    return (
+        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
+        f"      host: {server.socket_dir}\n      port: {server.port}\n      user: postgres\n      password: ''\n"
+        f"      dbname: postgres\n      schema: {schema}\n      threads: 2\n"
+    )
+
+
+def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
+    """Seed the connector's CSVs into schema raw_<name> with its column types; return the schema."""
+    name = dataset.name
+    schema = f"raw_{name}"
+    loader = folder / f"load_{name}"
+    shutil.copytree(dataset / "seeds", loader / "seeds")
+    types = yaml.safe_load((dataset / "column_types.yml").read_text()) or {}
+    seeds = {table: {"+column_types": columns} for table, columns in types.items()}
+    project = {
+        "name": f"load_{name}", "version": "1.0", "config-version": 2, "profile": "bench",
+        "seed-paths": ["seeds"], "seeds": {f"load_{name}": {"+quote_columns": True, **seeds}},
+    }  # fmt: skip
+    (loader / "dbt_project.yml").write_text(yaml.safe_dump(project))
+    (loader / "profiles.yml").write_text(_profile(server, schema))
+    seeded = DbtProject(loader, loader).invoke(["seed"])
+    if not seeded.success:
+        raise SystemExit(f"dbt seed failed for {name}: {seeded.error_text()}")
+    return schema
+
+
+def key_score(dataset: Path, plan: ExecutionPlan) -> KeyScore:
+    """Precision and recall of the planned grains against keys.json."""
+    truth: dict[str, list[list[str]]] = json.loads((dataset / "keys.json").read_text())
+    score = KeyScore(declared=len(truth))
+    planned: dict[str, frozenset[str]] = {}
+    for action in plan.models():
+        spec = action.spec
+        if isinstance(spec, StagingSpec) and spec.grain:
+            raw = {c.name: c.source_column for c in spec.columns}
+            planned[spec.table] = frozenset(str(raw[g]) for g in spec.grain)
+    score.emitted = len(planned)
+    for table, keys in truth.items():
+        accepted = {frozenset(k) for k in keys} | {frozenset(c for k in keys for c in k)}
+        composite = len(keys) > 1 or len(keys[0]) > 1
+        score.composite_declared += composite
+        if planned.get(table) in accepted:
+            score.found += 1
+            score.composite_found += composite
+        else:
+            got = sorted(planned[table]) if table in planned else None
+            score.misses.append(f"{table}: declared {keys}, planned {got}")
+    score.wrong = sum(
+        1
+        for table, key in planned.items()
+        if table in truth
+        and key
+        not in ({frozenset(k) for k in truth[table]} | {frozenset(c for k in truth[table] for c in k)})
+    )
+    return score
+
+
+def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]:
+    """Load one dataset, generate, and measure."""
+    started = time.perf_counter()
+    schema = load(dataset, server, folder)
+    project = folder / f"project_{dataset.name}"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        f"name: {dataset.name}_project\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n"
+    )
+    (project / "packages.yml").write_text(f"packages:\n  - local: {ROOT}\n")
+    (project / "profiles.yml").write_text(_profile(server, "analytics"))
+    DbtProject(project, project).deps()
+    options = ProjectOptions(
+        project_dir=project, profiles_dir=project, schemas=[schema], source_name=dataset.name
+    )
+    report: ApplyReport | None = None
+    error = ""
+    try:
+        report = generate(options, SilentProgress())
+    except CartridgeError as failure:
+        error = str(failure).splitlines()[0][:300]
+    row: dict[str, object] = {"dataset": dataset.name, "tables": len(list((dataset / "seeds").glob("*.csv")))}
+    row["seconds"] = time.perf_counter() - started
+    if report is None:
+        row["error"] = error
+        return row
+    plan = report.plan
+    build = report.build
+    row["layers"] = {label: sum(a.type == t for a in plan.actions) for t, label in LAYERS.items()}
+    row["build"] = "passed" if build and build.success else "failed"
+    row["relaxed"] = len(report.relaxed_tests)
+    row["errors"] = sum(1 for n in (build.nodes if build else []) if n.status == "error")
+    relationships = [
+        t
+        for a in plan.models()
+        for c in output_columns(a.spec)
+        for t in c.tests
+        if t.name == "relationships"  # type: ignore[arg-type]
+    ]
+    held = [
+        n for n in (build.nodes if build else []) if n.test_name == "relationships" and n.status == "pass"
+    ]
+    row["relationships"] = (len(relationships), len(held))
+    row["keys"] = key_score(dataset, plan)
+    return row
+
+
+def main() -> None:
+    """Run every dataset (or those named as arguments) and print one block each."""
+    names = sys.argv[1:] or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
+    with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as folder:
+        data_dir = Path(folder) / "pg"
+        server = start_postgres(data_dir)
+        try:
+            rows = [run(DATASETS / name, server, Path(folder)) for name in names]
+        finally:
+            stop_postgres(data_dir)
+    print("quality: Fivetran connector data through `generate` (rules planner) on embedded PostgreSQL")
+    for row in rows:
+        print(f"== {row['dataset']}: {row['tables']} tables, {row['seconds']:.1f} s")
+        if "error" in row:
+            print(f"   generate failed: {row['error']}")
+            continue
+        keys = row["keys"]
+        assert isinstance(keys, KeyScore)
+        layers = row["layers"]
+        total, held = row["relationships"]  # type: ignore[misc]
+        print(
+            f"   models: {layers}; build {row['build']}; {row['relaxed']} tests relaxed; {row['errors']} errors"
+        )
+        recall = keys.found / keys.declared if keys.declared else 1.0
+        wrong = keys.wrong / keys.emitted if keys.emitted else 0.0
+        print(
+            f"   keys: recall {recall:.2f} ({keys.found}/{keys.declared}), composite {keys.composite_found}/"
+            f"{keys.composite_declared}, wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
+        )
+        print(f"   relationships tests: {total}, holding on the data: {held}")
+
+
+if __name__ == "__main__":
+    main()
