@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from cartridge_bridge.config import CartridgeConfig, load_config
 from cartridge_bridge.context.project_context import ProjectContext, build_context
@@ -24,6 +25,7 @@ from cartridge_bridge.gather.package_install import (
 )
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedger
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.planning.planner import Planner
@@ -35,6 +37,9 @@ from cartridge_bridge.verify.repair import RelaxFailingTests
 from cartridge_bridge.write.plan_writer import PlanWriter
 from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
+
+LLM_REPAIR_ROUNDS = 2  # dbt build failures sent back to the model, unless repair_rounds is set
+LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 
 
 @dataclass
@@ -52,6 +57,15 @@ class ProjectOptions:
     dry_run: bool = False
     build: bool | None = None
     repair_rounds: int | None = None
+    # The LLM path (None: take it from cartridge.yml); see llm_settings.
+    model: str | None = None
+    api_base: str | None = None
+    share_samples: bool | None = None
+    concurrency: int | None = None
+    max_retries: int | None = None
+    max_cost: float | None = None
+    cache: bool | None = None
+    fallback: Literal["none", "rules"] | None = None
 
 
 @dataclass
@@ -142,6 +156,39 @@ def make_plan(context: ProjectContext, planner: Planner | None = None) -> Execut
     plan = place(planner.draft(context), context, planner.name)
     validate_plan(plan, context)
     return plan
+
+
+def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: Path) -> LLMSettings | None:
+    """How the LLM path runs, flags over cartridge.yml; None when no model is chosen (the rules planner)."""
+    model = options.model or config.model
+    if not model:
+        return None
+    # The file's api_base belongs to the file's model: --model openai/gpt-4.1 must not go to a local server.
+    api_base = options.api_base or (config.api_base if model == config.model else None)
+    if options.repair_rounds is not None:
+        rounds = options.repair_rounds
+    else:
+        rounds = config.repair_rounds if "repair_rounds" in config.model_fields_set else LLM_REPAIR_ROUNDS
+    return LLMSettings(
+        model=model,
+        api_base=api_base,
+        timeout_seconds=config.llm_timeout_seconds,
+        max_retries=config.max_retries if options.max_retries is None else options.max_retries,
+        concurrency=config.concurrency if options.concurrency is None else options.concurrency,
+        repair_rounds=rounds,
+        max_cost=config.max_cost if options.max_cost is None else options.max_cost,
+        cache=config.cache if options.cache is None else options.cache,
+        cache_dir=str(project_dir.resolve() / LLM_CACHE_DIR),
+        share_samples=config.share_samples if options.share_samples is None else options.share_samples,
+        fallback=options.fallback or config.fallback,
+    )
+
+
+def make_chat_model(settings: LLMSettings, ledger: UsageLedger) -> ChatModel:
+    """The litellm-backed model for these settings (imports litellm now, not before)."""
+    from cartridge_bridge.planning.llm.client import LiteLLMChat
+
+    return LiteLLMChat(settings, ledger)
 
 
 def write_plan(plan: ExecutionPlan, path: Path) -> None:

@@ -116,11 +116,24 @@ class CartridgeConfig(BaseModel):
     convention_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     # How much of the existing project a planner sees (estimated tokens; see relevance.estimate_tokens).
     context_budget_tokens: int = Field(default=6000, ge=500)
+    # The LLM planner: a litellm model string (none → the rules planner) and how it runs; flags override these,
+    # and CARTRIDGE_MODEL overrides `model` here (not --model). `api_base` goes with this file's `model` only.
     model: str | None = None
+    api_base: str | None = None
+    share_samples: bool = False  # sample and top values may go into prompts
+    concurrency: int = Field(default=8, ge=1, le=64)  # LLM calls in flight at once
+    max_retries: int = Field(default=2, ge=0, le=10)  # re-asks after an answer that fails validation
+    max_cost: float | None = Field(default=None, ge=0)  # USD; the run stops before a call would pass it
+    cache: bool = True  # answers cached by content under .cartridge/llm-cache/
+    fallback: Literal["none", "rules"] = (
+        "none"  # models the LLM could not produce: none, or the rules planner's
+    )
+    llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per LLM call
     on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
     # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
+    # With a model the default is api.LLM_REPAIR_ROUNDS (2) unless this key is set.
     repair_rounds: int = Field(default=4, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
 

@@ -81,6 +81,12 @@ def pytest_runtest_protocol(
     return result
 
 
+@pytest.fixture(autouse=True)
+def _no_model_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CARTRIDGE_MODEL in the developer's shell must not turn the suite's runs into LLM runs."""
+    monkeypatch.delenv("CARTRIDGE_MODEL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
     """A real PostgreSQL server, started once for the whole session and stopped at its end."""

@@ -45,6 +45,13 @@ class PlanFormat(str, Enum):
     mermaid = "mermaid"
 
 
+class Fallback(str, Enum):
+    """What to do with models the LLM could not produce."""
+
+    none = "none"
+    rules = "rules"
+
+
 class StepPrinter:
     """Progress shown as dim lines on stderr."""
 
@@ -70,6 +77,55 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        envvar="CARTRIDGE_MODEL",
+        help="A litellm model string, e.g. openai/gpt-4.1 or ollama/qwen2.5-coder (default: model: in "
+        "cartridge.yml; none → the rules planner).",
+    ),
+]
+ApiBase = Annotated[
+    str | None,
+    typer.Option("--api-base", help="Where the model is served, e.g. http://localhost:11434 for Ollama."),
+]
+ShareSamples = Annotated[
+    bool,
+    typer.Option("--share-samples", help="Let sample values and profile statistics go into the prompts."),
+]
+Concurrency = Annotated[
+    int | None, typer.Option("--concurrency", min=1, max=64, help="LLM calls in flight at once (default 8).")
+]
+MaxRetries = Annotated[
+    int | None,
+    typer.Option(
+        "--max-retries", min=0, max=10, help="Re-asks after an answer that fails validation (default 2)."
+    ),
+]
+RepairRounds = Annotated[
+    int | None,
+    typer.Option(
+        "--repair-rounds",
+        min=0,
+        max=10,
+        help="Failed builds repaired and built again (default 2 with a model, 4 with the rules).",
+    ),
+]
+MaxCost = Annotated[
+    float | None,
+    typer.Option(
+        "--max-cost", min=0.0, help="Stop before an LLM call would take the run past this many USD."
+    ),
+]
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Neither read nor write the LLM answer cache (.cartridge/llm-cache)."),
+]
+FallbackOption = Annotated[
+    Fallback | None,
+    typer.Option("--fallback", help="none, or rules: the rules planner's model where the LLM's failed."),
+]
 
 
 def _options(
@@ -100,12 +156,43 @@ def _options(
     )
 
 
+def _with_llm(
+    options: ProjectOptions,
+    model: str | None,
+    api_base: str | None,
+    share_samples: bool,
+    concurrency: int | None,
+    max_retries: int | None,
+    max_cost: float | None,
+    no_cache: bool,
+    fallback: Fallback | None,
+    repair_rounds: int | None = None,
+) -> ProjectOptions:
+    """The options with the LLM flags; an absent flag (None) leaves the setting to cartridge.yml."""
+    from dataclasses import replace
+
+    return replace(
+        options,
+        model=model or None,
+        api_base=api_base,
+        share_samples=True if share_samples else None,
+        concurrency=concurrency,
+        max_retries=max_retries,
+        max_cost=max_cost,
+        cache=False if no_cache else None,
+        fallback=fallback.value if fallback else None,
+        repair_rounds=repair_rounds,
+    )
+
+
 @app.command()
 def demo(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where the demo project and its database live.")
     ] = Path("cartridge-demo"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL server and exit.")] = False,
+    model: Model = None,
+    api_base: ApiBase = None,
 ) -> None:
     """Embedded PostgreSQL + a sample shop + a new dbt project, generated and built end to end."""
     from cartridge_bridge.demo.run import run_demo, stop_demo
@@ -114,7 +201,7 @@ def demo(
         stopped = stop_demo(directory)
         out.print("PostgreSQL stopped." if stopped else "No demo PostgreSQL was running there.")
         return
-    report = run_demo(directory, StepPrinter())
+    report = run_demo(directory, StepPrinter(), model=model or None, api_base=api_base)
     from cartridge_bridge.cli.views import show_demo
 
     show_demo(out, report)
@@ -193,14 +280,24 @@ def plan(
     output_format: Annotated[
         PlanFormat, typer.Option("--format", help="table, json or mermaid.")
     ] = PlanFormat.table,
+    model: Model = None,
+    api_base: ApiBase = None,
+    share_samples: ShareSamples = False,
+    concurrency: Concurrency = None,
+    max_retries: MaxRetries = None,
+    max_cost: MaxCost = None,
+    no_cache: NoCache = False,
+    fallback: FallbackOption = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import load_context, make_plan, write_plan
     from cartridge_bridge.cli.views import mermaid, show_plan
 
-    _, project_context = load_context(
-        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name), StepPrinter()
-    )
+    options = _with_llm(
+        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
+        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
+    )  # fmt: skip
+    _, project_context = load_context(options, StepPrinter())
     execution_plan = make_plan(project_context)
     if out_file:
         write_plan(execution_plan, out_file)
@@ -248,13 +345,25 @@ def generate(
     dry_run: DryRun = False,
     build: Build = None,
     yes: Yes = False,
+    model: Model = None,
+    api_base: ApiBase = None,
+    share_samples: ShareSamples = False,
+    concurrency: Concurrency = None,
+    max_retries: MaxRetries = None,
+    repair_rounds: RepairRounds = None,
+    max_cost: MaxCost = None,
+    no_cache: NoCache = False,
+    fallback: FallbackOption = None,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
 
-    options = _options(
-        project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
-    )
+    options = _with_llm(
+        _options(
+            project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
+        ),
+        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
+    )  # fmt: skip
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
 
 

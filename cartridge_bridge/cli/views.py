@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
     from cartridge_bridge.gather.package_install import InitReport
+    from cartridge_bridge.planning.llm.chat import UsageLedger
 
 _LAYERS = {
     "create_source": "sources",
@@ -260,3 +261,45 @@ def show_init(console: Console, report: InitReport) -> None:
     lines.append('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def show_usage(console: Console, ledger: UsageLedger) -> None:
+    """LLM calls, tokens and cost per phase and in total; a cost litellm cannot price is "unknown"."""
+    if not ledger.phases:
+        return
+    table = Table(title="LLM usage", show_edge=False)
+    table.add_column("phase")
+    for column in ("calls", "cached", "input tokens", "output tokens", "cost (USD)"):
+        table.add_column(column, justify="right")
+    from typing import get_args
+
+    from cartridge_bridge.planning.llm.chat import Phase
+
+    order = list(get_args(Phase))  # the pipeline's order: plan, staging, …, repair
+    phases = sorted(
+        ledger.phases.items(),
+        key=lambda item: (order.index(item[0]) if item[0] in order else len(order), item[0]),
+    )
+    for name, usage in phases:
+        table.add_row(
+            name,
+            str(usage.calls),
+            str(usage.cached_calls),
+            f"{usage.input_tokens:,}",
+            f"{usage.output_tokens:,}",
+            _cost(usage.cost),
+        )
+    table.add_section()
+    table.add_row(
+        "total",
+        str(sum(u.calls for _, u in phases)),
+        str(sum(u.cached_calls for _, u in phases)),
+        f"{sum(u.input_tokens for _, u in phases):,}",
+        f"{sum(u.output_tokens for _, u in phases):,}",
+        _cost(ledger.total_cost()),
+    )
+    console.print(table)
+
+
+def _cost(cost: float | None) -> str:
+    return "unknown" if cost is None else f"${cost:.4f}"

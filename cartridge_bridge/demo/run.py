@@ -111,8 +111,10 @@ def _load_raw_data(postgres: LocalPostgres) -> dict[str, int] | None:
         connection.close()
 
 
-def run_demo(directory: Path, progress: Progress) -> DemoReport:
-    """Build the whole demo in `directory`; run again, it reports that nothing changed."""
+def run_demo(
+    directory: Path, progress: Progress, model: str | None = None, api_base: str | None = None
+) -> DemoReport:
+    """Build the whole demo in `directory` (with an LLM when `model` is given); run again, nothing changes."""
     started = time.perf_counter()
     directory = directory.expanduser().resolve()
     _check_directory(directory)
@@ -129,7 +131,8 @@ def run_demo(directory: Path, progress: Progress) -> DemoReport:
     # The same install as `cartridge init`: a vendored copy, so the demo project works on any machine.
     init_project(directory, progress, InitOptions(deps=None))
     dbt = DbtProject(directory, directory)
-    report = generate(ProjectOptions(project_dir=directory, profiles_dir=directory), progress)
+    options = ProjectOptions(project_dir=directory, profiles_dir=directory, model=model, api_base=api_base)
+    report = generate(options, progress)
     rebuild = None
     if report.nothing_changed and loaded is not None:
         progress.step("dbt build (the raw data was reloaded)")

@@ -53,6 +53,9 @@ class LLMSettings:
     api_base: str | None = None
     timeout_seconds: float = 120.0  # per call (litellm's own default is 6000 s)
     transport_retries: int = 4  # on 429, 5xx and dropped connections, with exponential backoff
+    backoff_seconds: float = (
+        1.0  # the first backoff wait, doubled per retry (with jitter) unless Retry-After says
+    )
     max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
     concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
     repair_rounds: int = 2  # dbt build failures sent back to the model
@@ -98,3 +101,8 @@ class UsageLedger:
         with self._lock:
             costs = [u.cost for u in self.phases.values()]
         return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    def known_cost(self) -> float:
+        """The cost of the calls whose cost is known (what --max-cost counts against)."""
+        with self._lock:
+            return sum(u.cost for u in self.phases.values() if u.cost is not None)

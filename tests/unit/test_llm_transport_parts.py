@@ -1,0 +1,89 @@
+"""The LLM transport's pure parts: Retry-After and backoff, the answer cache, and litellm staying unimported."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from cartridge_bridge.planning.llm.answer_cache import AnswerCache, cache_key
+from cartridge_bridge.planning.llm.backoff import MAX_WAIT_SECONDS, backoff_seconds, retry_after_seconds
+from cartridge_bridge.planning.llm.chat import ChatRequest
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "2"}, 2.0),
+        ({"retry-after": "0.25"}, 0.25),
+        ({"Retry-After": "-3"}, 0.0),
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, 1.5),
+        ({"Retry-After": format_datetime(NOW + timedelta(seconds=30), usegmt=True)}, 30.0),
+        ({"Retry-After": format_datetime(NOW - timedelta(seconds=30), usegmt=True)}, 0.0),
+        ({"Retry-After": "soon"}, None),
+        ({"Content-Type": "application/json"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_retry_after(headers: dict[str, str] | None, expected: float | None) -> None:
+    assert retry_after_seconds(headers, now=NOW) == expected
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    rng = random.Random(7)
+    for retry in range(5):
+        wait = backoff_seconds(retry, 1.0, rng)
+        assert 0.5 * 2**retry <= wait <= 2**retry
+    assert backoff_seconds(30, 1.0, rng) == MAX_WAIT_SECONDS
+
+
+def _request(text: str = "hi", schema: dict[str, object] | None = None) -> ChatRequest:
+    return ChatRequest("plan", [{"role": "user", "content": text}], "Outline", schema or {"type": "object"})
+
+
+def test_the_cache_key_is_the_content() -> None:
+    key = cache_key("openai/gpt-4.1", _request())
+    assert key == cache_key("openai/gpt-4.1", _request())
+    assert len(key) == 64
+    assert key != cache_key("anthropic/claude-sonnet-4-5", _request())
+    assert key != cache_key("openai/gpt-4.1", _request("hello"))
+    assert key != cache_key("openai/gpt-4.1", _request(schema={"type": "array"}))
+    renamed = ChatRequest("plan", _request().messages, "Other", {"type": "object"})
+    assert key != cache_key("openai/gpt-4.1", renamed)
+    other_phase = ChatRequest("staging", _request().messages, "Outline", {"type": "object"})
+    assert key == cache_key("openai/gpt-4.1", other_phase)  # the same question has the same answer
+
+
+def test_the_cache_round_trips_and_ignores_what_it_cannot_read(tmp_path: Path) -> None:
+    cache = AnswerCache(tmp_path / "llm-cache")
+    key = cache_key("m/x", _request())
+    assert cache.read(key) is None
+    cache.write(key, "m/x", "Outline", '{"a": "é"}')
+    assert cache.read(key) == '{"a": "é"}'
+    stored = json.loads(cache.path(key).read_text(encoding="utf-8"))
+    assert stored == {"version": 1, "model": "m/x", "schema_name": "Outline", "text": '{"a": "é"}'}
+    assert sorted(p.name for p in cache.folder.iterdir()) == [".gitignore", f"{key}.json"]
+    cache.path(key).write_text("{not json", encoding="utf-8")
+    assert cache.read(key) is None
+    cache.path(key).write_text('{"version": 0, "text": "old"}', encoding="utf-8")
+    assert cache.read(key) is None
+
+
+def test_litellm_is_imported_only_when_a_model_is_used() -> None:
+    code = (
+        "import sys\n"
+        "import cartridge_bridge.api, cartridge_bridge.cli.app, cartridge_bridge.cli.views\n"
+        "import cartridge_bridge.planning.llm.client\n"
+        "print('litellm' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
