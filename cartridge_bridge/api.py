@@ -24,6 +24,9 @@ from cartridge_bridge.gather.package_install import (
 )
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
+from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.planning.plan_file import read_plan_file
@@ -32,7 +35,7 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
-from cartridge_bridge.verify.repair import RelaxFailingTests
+from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
 from cartridge_bridge.write.plan_writer import PlanWriter
 from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
@@ -162,8 +165,9 @@ def apply_plan(
     project: OpenProject | None = None,
     context: ProjectContext | None = None,
     confirm: Callable[[list[str]], bool] | None = None,
+    repairer: Repairer | None = None,
 ) -> ApplyReport:
-    """Validate, render and write a plan, then prove it with dbt; any failure restores the project."""
+    """Validate, render, write and prove a plan with dbt, repairing with `repairer`; a failure restores the project."""
     started = time.perf_counter()
     if project is None or context is None:
         project = open_project(options, progress)
@@ -178,7 +182,7 @@ def apply_plan(
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm)
     prover = DbtProver(project.dbt, build, progress)
-    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress, rounds)
+    verified = prove_with_repairs(plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds)
     return ApplyReport(
         plan=verified.plan,
         changes=writer.changes,
@@ -191,12 +195,26 @@ def apply_plan(
 
 
 def generate(
-    options: ProjectOptions, progress: Progress, confirm: Callable[[list[str]], bool] | None = None
+    options: ProjectOptions,
+    progress: Progress,
+    confirm: Callable[[list[str]], bool] | None = None,
+    planner: Planner | None = None,
+    repairer: Repairer | None = None,
 ) -> ApplyReport:
-    """Plan and apply in one step."""
+    """Plan and apply in one step (the rules planner and repairer unless others are given)."""
     project, context = load_context(options, progress)
-    plan = make_plan(context)
-    return apply_plan(plan, options, progress, project, context, confirm)
+    plan = make_plan(context, planner)
+    return apply_plan(plan, options, progress, project, context, confirm, repairer)
+
+
+def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress | None = None) -> Planner:
+    """The LLM planner over a chat model: outline, specs, tests and docs, each answer checked by the plan's seam."""
+    return LLMPlanner(chat, settings, progress)
+
+
+def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
+    """The LLM repairer: failing data tests relaxed, model errors sent back to the model for a corrected spec."""
+    return LLMRepairer(chat, settings, RelaxFailingTests())
 
 
 def undo_run(project_dir: Path, run_id: str | None) -> Journal:
