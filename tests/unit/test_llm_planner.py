@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ from support import snapshot_tree
 
 from cartridge_bridge.api import make_plan
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.errors import LLMAnswerError
+from cartridge_bridge.errors import BudgetExceeded, LLMAnswerError
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.asking import extract_json
-from cartridge_bridge.planning.llm.chat import LLMSettings
+from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns
 from cartridge_bridge.planning.rules.planner import plan_with_rules
@@ -319,6 +320,23 @@ def test_a_spec_that_stays_wrong_names_the_model(context: ProjectContext) -> Non
         "fct_orders",
         "dim_customers",
     }  # downstream of it
+
+
+def test_a_transport_error_is_not_a_bad_answer_and_stops_the_queued_calls(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+
+    def responder(request: ChatRequest) -> str:
+        if request.phase == "staging" and task_model(request) == "stg_shop__customers":
+            raise BudgetExceeded("the next call would take the run past --max-cost 0.01 USD")
+        if request.phase != "plan":
+            time.sleep(0.2)
+        return mirror(request)
+
+    chat = QueueChat(responder=responder)
+    with pytest.raises(BudgetExceeded, match="max-cost"):
+        plan_with(context, chat, concurrency=1, fallback="rules")
+    asked = [task_model(r) for r in chat.requests if r.phase == "staging"]
+    assert asked[0] == "stg_shop__customers" and len(asked) <= 2  # the rest were cancelled, not sent
 
 
 def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext) -> None:

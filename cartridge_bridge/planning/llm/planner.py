@@ -8,8 +8,9 @@ concurrently (at most `concurrency` calls in flight), the rest follow in depende
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -167,7 +168,7 @@ class _Planning:
         pending = list(outline.models)
         done: dict[str, ModelDraft] = {}
         failed: dict[str, str] = {}
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
+        with _pool(self.settings.concurrency) as pool:
             running: dict[Future[ModelDraft], OutlineModel] = {}
             while pending or running:
                 for model in list(pending):
@@ -189,7 +190,6 @@ class _Planning:
                         done[model.name] = future.result()
                     except AnswerRejected as rejected:
                         if self.settings.fallback != "rules":
-                            pool.shutdown(wait=False, cancel_futures=True)
                             raise _gave_up(rejected) from None
                         failed[model.name] = rejected.line()
         return done, failed
@@ -261,14 +261,10 @@ class _Planning:
         order = [m for m in outline.models if m.name in specified]
         if order:
             self.planner.progress.step(f"{self.planner.name}: tests and documentation of {len(order)} models")
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency)) as pool:
+        with _pool(self.settings.concurrency) as pool:
             tests = {m.name: pool.submit(self.tests, m, specified) for m in order}
             docs = {m.name: pool.submit(self.docs, m, specified[m.name]) for m in order}
-            try:
-                return [self.finished(m, specified[m.name], tests[m.name], docs[m.name]) for m in order]
-            except LLMAnswerError:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+            return [self.finished(m, specified[m.name], tests[m.name], docs[m.name]) for m in order]
 
     def finished(
         self,
@@ -356,6 +352,18 @@ class _Planning:
 
         result: DocsAnswer = self.ask("docs", f"the documentation of {model.name}", task, DocsAnswer, check)
         return result
+
+
+@contextmanager
+def _pool(concurrency: int) -> Iterator[ThreadPoolExecutor]:
+    """Threads for `concurrency` calls; when the block fails, queued calls are cancelled, those in flight awaited."""
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _gave_up(rejected: AnswerRejected) -> LLMAnswerError:
