@@ -431,3 +431,56 @@ def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext) -> Non
     [source] = [a for a in plan.actions if a.type == "create_source"]
     assert "products" not in [t.name for t in source.spec.tables]  # type: ignore[union-attr]
     assert "shop.products" in [t["source_table"] for t in request_data(chat.requests[0])["raw_tables"]]
+
+
+def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+
+    def add_legacy_mart(document: dict[str, Any]) -> None:
+        document["models"].append(
+            {
+                "name": "fct_order_payments",
+                "layer": "marts",
+                "role": "fact",
+                "inputs": ["stg_shop__orders", "stg_legacy"],
+                "grain": "one row per order",
+                "description": "Orders with their legacy payments.",
+            }
+        )
+
+    mart = {
+        "base_model": "stg_shop__orders",
+        "base_alias": "orders",
+        "grain": ["order_id"],
+        "columns": [{"name": "order_id", "expression": "orders.order_id"}],
+        "joins": [
+            {
+                "model": "stg_legacy",
+                "alias": "legacy",
+                "on": [{"left_alias": "orders", "left_column": "order_id", "right_column": "order_id"}],
+                "columns": [{"name": "paid_amount", "expression": "legacy.amount"}],
+            }
+        ],
+    }
+    tests = {"columns": [{"column": "order_id", "tests": [{"name": "unique"}, {"name": "not_null"}]}]}
+    docs = {
+        "description": "Orders with their legacy payments.",
+        "columns": [
+            {"name": "order_id", "description": "The order."},
+            {"name": "paid_amount", "description": "Paid."},
+        ],
+    }
+    scripts = {
+        ("plan", None): [_outline_with(context, add_legacy_mart)],
+        ("mart", "fct_order_payments"): [json.dumps(mart)],
+        ("tests", "fct_order_payments"): [json.dumps(tests)],
+        ("docs", "fct_order_payments"): [json.dumps(docs)],
+    }
+    chat = QueueChat(responder=Scripted(mirror, scripts))
+    plan = plan_with(context, chat)
+    mart_action = next(a for a in plan.actions if a.name == "fct_order_payments")
+    assert mart_action.dependencies == ["stg_shop__orders", "stg_legacy"]
+    [request] = [r for r in chat.requests if r.phase == "mart" and task_model(r) == "fct_order_payments"]
+    inputs = {m["name"]: m for m in request_data(request)["inputs"]}
+    assert inputs["stg_legacy"] == {"name": "stg_legacy", "planned": False, "grain": [], "some_columns": []}
+    assert inputs["stg_shop__orders"]["planned"] is True

@@ -307,7 +307,8 @@ class _Planning:
             columns=model_columns(draft.spec),
             grain=grain_of(draft.spec),
             table=self.table_facts.get(model.source_table or ""),
-            models=[planned_model(d.name, d.spec) for d in others]
+            # the model's inputs whole, the other planned models by their keys: prompts grow linearly with the plan
+            models=[planned_model(d.name, d.spec, d.name in model.inputs) for d in others]
             + [existing_model(n, self.context) for n in self.existing_targets()],
             existing_key_owners=self.facts.existing_key_owners,
             conventions=self.conventions,

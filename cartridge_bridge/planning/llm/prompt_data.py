@@ -121,8 +121,8 @@ class ModelFacts(_Data):
     name: str
     planned: bool
     grain: list[str] = []
-    columns: list[ModelColumn] | None = None  # every column of a planned model; None for an existing one
-    some_columns: list[str] = []  # an existing model: columns the project documents (not all of them)
+    columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's are unknown)
+    some_columns: list[str] = []  # columns known without the whole list (an existing model's documented ones)
 
 
 class SpecTask(_Data):
@@ -300,9 +300,12 @@ def grain_of(spec: ModelSpec) -> list[str]:
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec) -> ModelFacts:
-    """A model planned in this run, with its grain and columns."""
-    return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
+def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
+    """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
+    if all_columns:
+        return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
+    keys = [c.name for c in output_columns(spec) if c.name in grain_of(spec) or c.name.endswith("_id")]
+    return ModelFacts(name=name, planned=True, grain=grain_of(spec), some_columns=keys)
 
 
 def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
