@@ -26,6 +26,8 @@ from cartridge_bridge.gather.package_install import (
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedger
+from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.planning.planner import Planner
@@ -33,7 +35,7 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
-from cartridge_bridge.verify.repair import RelaxFailingTests
+from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
 from cartridge_bridge.write.plan_writer import PlanWriter
 from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
@@ -78,7 +80,8 @@ class ApplyReport:
     build: BuildSummary | None
     diff: str
     seconds: float
-    relaxed_tests: list[str] = field(default_factory=list)
+    relaxed_tests: list[str] = field(default_factory=list)  # every repair made: relaxed tests, LLM fixes
+    usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
 
     @property
     def nothing_changed(self) -> bool:
@@ -203,8 +206,9 @@ def apply_plan(
     project: OpenProject | None = None,
     context: ProjectContext | None = None,
     confirm: Callable[[list[str]], bool] | None = None,
+    repairer: Repairer | None = None,
 ) -> ApplyReport:
-    """Validate, render and write a plan, then prove it with dbt; any failure restores the project."""
+    """Validate, render, write and prove a plan with dbt, repairing with `repairer`; a failure restores the project."""
     started = time.perf_counter()
     if project is None or context is None:
         project = open_project(options, progress)
@@ -219,7 +223,7 @@ def apply_plan(
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm)
     prover = DbtProver(project.dbt, build, progress)
-    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress, rounds)
+    verified = prove_with_repairs(plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds)
     return ApplyReport(
         plan=verified.plan,
         changes=writer.changes,
@@ -231,13 +235,54 @@ def apply_plan(
     )
 
 
+@dataclass
+class PlannerChoice:
+    """Who plans and who repairs: the rules (no model chosen) or an LLM, with its usage ledger."""
+
+    planner: Planner
+    repairer: Repairer
+    usage: UsageLedger | None = None  # None on the rules path: nothing to count
+    settings: LLMSettings | None = None
+
+
+def choose_planner(options: ProjectOptions, project: OpenProject, progress: Progress) -> PlannerChoice:
+    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules."""
+    settings = llm_settings(options, project.config, project.dbt.project_dir)
+    if settings is None:
+        return PlannerChoice(RulesPlanner(), RelaxFailingTests())
+    usage = UsageLedger()
+    chat = make_chat_model(settings, usage)
+    return PlannerChoice(
+        make_llm_planner(settings, chat, progress), make_llm_repairer(settings, chat), usage, settings
+    )
+
+
 def generate(
-    options: ProjectOptions, progress: Progress, confirm: Callable[[list[str]], bool] | None = None
+    options: ProjectOptions,
+    progress: Progress,
+    confirm: Callable[[list[str]], bool] | None = None,
+    planner: Planner | None = None,
+    repairer: Repairer | None = None,
 ) -> ApplyReport:
-    """Plan and apply in one step."""
+    """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
     project, context = load_context(options, progress)
-    plan = make_plan(context)
-    return apply_plan(plan, options, progress, project, context, confirm)
+    choice = choose_planner(options, project, progress) if planner is None else None
+    plan = make_plan(context, planner or (choice.planner if choice else None))
+    report = apply_plan(
+        plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
+    )
+    report.usage = choice.usage if choice else None
+    return report
+
+
+def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress | None = None) -> Planner:
+    """The LLM planner over a chat model: outline, specs, tests and docs, each answer checked by the plan's seam."""
+    return LLMPlanner(chat, settings, progress)
+
+
+def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
+    """The LLM repairer: failing data tests relaxed, model errors sent back to the model for a corrected spec."""
+    return LLMRepairer(chat, settings, RelaxFailingTests())
 
 
 def undo_run(project_dir: Path, run_id: str | None) -> Journal:

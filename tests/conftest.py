@@ -24,6 +24,8 @@ E2E_MODULES = {
     "test_generate_duckdb.py",
     "test_plan_and_apply_cli.py",
     "test_brownfield_conventions.py",
+    "test_llm_generate_duckdb.py",
+    "test_llm_cli_end_to_end.py",
 }
 _LANE_KEY = pytest.StashKey[str]()
 

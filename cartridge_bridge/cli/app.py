@@ -290,15 +290,18 @@ def plan(
     fallback: FallbackOption = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
-    from cartridge_bridge.api import load_context, make_plan, write_plan
-    from cartridge_bridge.cli.views import mermaid, show_plan
+    from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
+    from cartridge_bridge.cli.views import mermaid, show_plan, show_usage
 
     options = _with_llm(
         _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
     )  # fmt: skip
-    _, project_context = load_context(options, StepPrinter())
-    execution_plan = make_plan(project_context)
+    project, project_context = load_context(options, StepPrinter())
+    choice = choose_planner(options, project, StepPrinter())
+    execution_plan = make_plan(project_context, choice.planner)
+    if choice.usage is not None:
+        show_usage(err, choice.usage)  # stderr: stdout may be the plan itself
     if out_file:
         write_plan(execution_plan, out_file)
         err.print(f"[dim]plan written to {out_file}[/dim]")
@@ -393,9 +396,11 @@ def _confirmer(yes: bool) -> Callable[[list[str]], bool]:
 
 
 def _finish(report: ApplyReport) -> None:
-    from cartridge_bridge.cli.views import show_apply
+    from cartridge_bridge.cli.views import show_apply, show_usage
 
     show_apply(out, report)
+    if report.usage is not None:
+        show_usage(out, report.usage)
 
 
 def _version(value: bool) -> None:

@@ -24,6 +24,8 @@ def test_wheel_ships_the_dbt_package_and_templates(tmp_path: Path) -> None:
     assert "cartridge_bridge/dbt_package/dbt_project.yml" in names
     assert "cartridge_bridge/dbt_package/macros/gather/gather.sql" in names
     assert "cartridge_bridge/render/templates/staging.sql.j2" in names
+    # the LLM prompts are package data too
+    assert "cartridge_bridge/planning/llm/prompts/planner_system.j2" in names
     macros = {n for n in (ROOT / "macros").rglob("*") if n.is_file()}
     shipped = {n for n in names if n.startswith("cartridge_bridge/dbt_package/macros/")}
     assert len(shipped) == len(macros)

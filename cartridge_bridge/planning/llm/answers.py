@@ -1,0 +1,189 @@
+"""What a model may answer: strict, LLM-facing mirrors of the plan's specs (converted by `conversion`).
+
+An answer holds only what a model decides. What code can derive (the source a staging model reads, the
+model an aggregate re-grains, paths, dependencies, materializations) is filled in by the conversion,
+so a model cannot get it wrong. Every class forbids extra fields: an answer with a `path` or `sql` is
+refused by pydantic and re-asked. Their JSON schemas are what each request sends.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cartridge_bridge.planning.plan import Deduplicate, JoinCondition
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OutlineModel(_Answer):
+    """One model of the plan: what it is, where its rows come from, what one row is."""
+
+    name: str = Field(description="lower-case snake_case, following the project's naming conventions")
+    layer: Literal["staging", "intermediate", "marts"]
+    source_table: str | None = Field(
+        default=None, description="staging only: the `<source>.<table>` it stages, as listed in the data"
+    )
+    inputs: list[str] = Field(
+        default=[],
+        description="intermediate: the one model it re-grains; marts: the models it joins (planned or existing)",
+    )
+    role: Literal["dimension", "fact"] | None = Field(default=None, description="marts only")
+    grain: str = Field(description="what one row is, e.g. `one row per order`")
+    description: str = Field(description="one or two sentences for the model's documentation")
+    materialized: Literal["view", "table", "ephemeral"] | None = Field(
+        default=None, description="only when the model needs other than its layer's default"
+    )
+
+
+class SkippedTable(_Answer):
+    """A source table left out on purpose, and why."""
+
+    source_table: str
+    reason: str
+
+
+class PlanOutline(_Answer):
+    """Which models to create for the new raw tables, in dependency order."""
+
+    models: list[OutlineModel]
+    skipped: list[SkippedTable] = []
+
+
+class StagingColumn(_Answer):
+    """A staging column: a raw column renamed and cast, or an expression over raw columns."""
+
+    name: str
+    source_column: str | None = Field(default=None, description="the raw column exactly as in the data")
+    cast_to: str | None = Field(default=None, description="with source_column: the SQL type to cast to")
+    expression: str | None = Field(default=None, description="instead of source_column: one SQL expression")
+
+
+class StagingAnswer(_Answer):
+    """The spec of a staging model over one source table."""
+
+    entity: str = Field(description="the singular snake_case thing one row is, e.g. `order_item`")
+    grain: list[str] = Field(description="the output columns that make a row unique")
+    columns: list[StagingColumn]
+    filter: str | None = Field(default=None, description="a boolean SQL expression over the raw columns")
+    deduplicate: Deduplicate | None = None
+
+
+class ExpressionColumn(_Answer):
+    """An output column computed by one SQL expression over the model's inputs."""
+
+    name: str
+    expression: str
+
+
+class AggregateAnswer(_Answer):
+    """The spec of an intermediate model that groups its input by some of its columns."""
+
+    group_by: list[str]
+    columns: list[ExpressionColumn] = Field(description="the group columns first, then the aggregates")
+    filter: str | None = None
+
+
+class JoinAnswer(_Answer):
+    """A model joined into a mart, on column pairs, with the columns it contributes."""
+
+    model: str
+    alias: str
+    join_type: Literal["left", "inner", "full"] = "left"
+    on: list[JoinCondition]
+    columns: list[ExpressionColumn]
+
+
+class MartAnswer(_Answer):
+    """The spec of a dimension or fact: a base model with other models joined on."""
+
+    base_model: str
+    base_alias: str
+    grain: list[str]
+    columns: list[ExpressionColumn] = Field(description="expressions over the base alias")
+    joins: list[JoinAnswer] = []
+    filter: str | None = None
+
+
+SpecAnswer = StagingAnswer | AggregateAnswer | MartAnswer
+
+
+class ColumnTest(_Answer):
+    """A generic data test on one column."""
+
+    name: Literal["unique", "not_null", "accepted_values", "relationships"]
+    to: str | None = Field(default=None, description="relationships: the model the column points at")
+    field: str | None = Field(default=None, description="relationships: the column there")
+    values: list[str] | None = Field(default=None, description="accepted_values: every allowed value")
+
+
+class ColumnTests(_Answer):
+    """The tests of one output column."""
+
+    column: str
+    tests: list[ColumnTest]
+
+
+class ModelTestAnswer(_Answer):
+    """A test on the whole model: a unique combination of columns, or an expression that must hold."""
+
+    name: Literal["unique_combination_of_columns", "expression_is_true"]
+    columns: list[str] = []
+    expression: str | None = None
+
+
+class DataTestsAnswer(_Answer):
+    """The data tests of one model."""
+
+    columns: list[ColumnTests]
+    model_tests: list[ModelTestAnswer] = []
+
+
+class ColumnDoc(_Answer):
+    """The description of one output column."""
+
+    name: str
+    description: str
+
+
+class DocsAnswer(_Answer):
+    """The documentation of one model."""
+
+    description: str
+    columns: list[ColumnDoc]
+
+
+class StagingRepair(_Answer):
+    """A corrected staging model: its whole spec and its whole tests."""
+
+    spec: StagingAnswer
+    tests: DataTestsAnswer
+
+
+class AggregateRepair(_Answer):
+    """A corrected intermediate model: its whole spec and its whole tests."""
+
+    spec: AggregateAnswer
+    tests: DataTestsAnswer
+
+
+class MartRepair(_Answer):
+    """A corrected mart: its whole spec and its whole tests."""
+
+    spec: MartAnswer
+    tests: DataTestsAnswer
+
+
+ANSWER_OF_KIND: dict[str, type[SpecAnswer]] = {
+    "staging": StagingAnswer,
+    "aggregate": AggregateAnswer,
+    "mart": MartAnswer,
+}
+REPAIR_OF_KIND: dict[str, type[StagingRepair | AggregateRepair | MartRepair]] = {
+    "staging": StagingRepair,
+    "aggregate": AggregateRepair,
+    "mart": MartRepair,
+}

@@ -1,0 +1,212 @@
+"""Answers to plan specs and back: fill in what code derives, keep what the model decided."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from cartridge_bridge.planning.llm.answers import (
+    AggregateAnswer,
+    ColumnTest,
+    ColumnTests,
+    DataTestsAnswer,
+    DocsAnswer,
+    ExpressionColumn,
+    JoinAnswer,
+    MartAnswer,
+    ModelTestAnswer,
+    SpecAnswer,
+    StagingAnswer,
+    StagingColumn,
+)
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
+    DataTest,
+    MartJoin,
+    MartSpec,
+    ModelSpec,
+    ModelTest,
+    StagingSpec,
+    output_columns,
+)
+
+_PASS_THROUGH = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
+
+
+def answer_inputs(answer: SpecAnswer) -> list[str]:
+    """The models a mart answer selects from (staging and aggregate inputs come from the outline)."""
+    if isinstance(answer, MartAnswer):
+        return [answer.base_model, *(join.model for join in answer.joins)]
+    return []
+
+
+def to_spec(
+    answer: SpecAnswer,
+    *,
+    source_table: tuple[str, str] | None = None,
+    raw_types: dict[str, str] | None = None,
+    from_model: str | None = None,
+    role: Literal["dimension", "fact"] = "fact",
+    input_types: dict[str, dict[str, str]] | None = None,
+) -> ModelSpec:
+    """The plan's spec for an answer; descriptions stay empty until the documentation phase fills them.
+
+    `source_table` and `raw_types` serve staging answers, `from_model` aggregates, `role` marts;
+    `input_types` (model → column → type) documents the type of columns that pass an input's column through.
+    """
+    if isinstance(answer, StagingAnswer):
+        assert source_table is not None
+        raw = raw_types or {}
+        columns = [
+            ColumnSpec(
+                name=c.name,
+                source_column=c.source_column,
+                cast_to=c.cast_to,
+                expression=c.expression,
+                data_type=c.cast_to or (raw.get(c.source_column) if c.source_column else None),
+                description="",
+            )
+            for c in answer.columns
+        ]
+        return StagingSpec(
+            source_name=source_table[0],
+            table=source_table[1],
+            entity=answer.entity,
+            grain=answer.grain,
+            columns=columns,
+            filter=answer.filter,
+            deduplicate=answer.deduplicate,
+        )
+    types = input_types or {}
+    if isinstance(answer, AggregateAnswer):
+        assert from_model is not None
+        scope: dict[str | None, dict[str, str]] = {None: types.get(from_model, {})}
+        return AggregateSpec(
+            from_model=from_model,
+            group_by=answer.group_by,
+            columns=[_expression_column(c, scope) for c in answer.columns],
+            filter=answer.filter,
+        )
+    aliases = {answer.base_alias: answer.base_model, **{j.alias: j.model for j in answer.joins}}
+    mart_scope: dict[str | None, dict[str, str]] = {a: types.get(m, {}) for a, m in aliases.items()}
+    return MartSpec(
+        role=role,
+        base_model=answer.base_model,
+        base_alias=answer.base_alias,
+        grain=answer.grain,
+        columns=[_expression_column(c, mart_scope) for c in answer.columns],
+        joins=[
+            MartJoin(
+                model=j.model,
+                alias=j.alias,
+                join_type=j.join_type,
+                on=j.on,
+                columns=[_expression_column(c, mart_scope) for c in j.columns],
+            )
+            for j in answer.joins
+        ],
+        filter=answer.filter,
+    )
+
+
+def _expression_column(column: ExpressionColumn, scope: dict[str | None, dict[str, str]]) -> ColumnSpec:
+    """A column of an aggregate or mart, typed when it passes an input's typed column through."""
+    data_type = None
+    found = _PASS_THROUGH.fullmatch(column.expression.strip())
+    if found:
+        alias, name = found.groups()
+        data_type = scope.get(alias, {}).get(name)
+    return ColumnSpec(name=column.name, expression=column.expression, data_type=data_type, description="")
+
+
+def to_answer(spec: ModelSpec) -> SpecAnswer:
+    """A spec in the form a model answers it: what the repairer shows as the spec to correct."""
+    if isinstance(spec, StagingSpec):
+        return StagingAnswer(
+            entity=spec.entity,
+            grain=spec.grain,
+            columns=[
+                StagingColumn(
+                    name=c.name, source_column=c.source_column, cast_to=c.cast_to, expression=c.expression
+                )
+                for c in spec.columns
+            ],
+            filter=spec.filter,
+            deduplicate=spec.deduplicate,
+        )
+    if isinstance(spec, AggregateSpec):
+        return AggregateAnswer(
+            group_by=spec.group_by,
+            columns=[ExpressionColumn(name=c.name, expression=c.expression or "") for c in spec.columns],
+            filter=spec.filter,
+        )
+    return MartAnswer(
+        base_model=spec.base_model,
+        base_alias=spec.base_alias,
+        grain=spec.grain,
+        columns=[ExpressionColumn(name=c.name, expression=c.expression or "") for c in spec.columns],
+        joins=[
+            JoinAnswer(
+                model=j.model,
+                alias=j.alias,
+                join_type=j.join_type,
+                on=j.on,
+                columns=[ExpressionColumn(name=c.name, expression=c.expression or "") for c in j.columns],
+            )
+            for j in spec.joins
+        ],
+        filter=spec.filter,
+    )
+
+
+def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, list[ModelTest]]:
+    """A copy of the spec whose columns carry the answer's tests, and the answer's model tests."""
+    tested = spec.model_copy(deep=True)
+    by_column: dict[str, list[DataTest]] = {}
+    for entry in answer.columns:
+        by_column.setdefault(entry.column, []).extend(
+            DataTest(name=t.name, to=t.to, field=t.field, values=t.values) for t in entry.tests
+        )
+    for column in output_columns(tested):
+        column.tests = by_column.get(column.name, [])
+    model_tests = [
+        ModelTest(name=t.name, columns=t.columns, expression=t.expression) for t in answer.model_tests
+    ]
+    return tested, model_tests
+
+
+def data_tests_answer(spec: ModelSpec, model_tests: list[ModelTest]) -> DataTestsAnswer:
+    """A model's tests in the form a model answers them."""
+    return DataTestsAnswer(
+        columns=[
+            ColumnTests(
+                column=c.name,
+                tests=[ColumnTest(name=t.name, to=t.to, field=t.field, values=t.values) for t in c.tests],
+            )
+            for c in output_columns(spec)
+            if c.tests
+        ],
+        model_tests=[
+            ModelTestAnswer(name=t.name, columns=t.columns, expression=t.expression) for t in model_tests
+        ],
+    )
+
+
+def with_docs(spec: ModelSpec, answer: DocsAnswer) -> ModelSpec:
+    """A copy of the spec whose columns carry the answer's descriptions."""
+    documented = spec.model_copy(deep=True)
+    descriptions = {c.name: c.description for c in answer.columns}
+    for column in output_columns(documented):
+        column.description = descriptions.get(column.name, column.description)
+    return documented
+
+
+def unknown_columns(spec: ModelSpec, names: list[str], what: str) -> list[str]:
+    """A problem line for each name that is not an output column of the spec."""
+    outputs = [c.name for c in output_columns(spec)]
+    return [
+        f"{what}[{name}]: {name!r} is not an output column of this model (expected one of: {', '.join(outputs)})"
+        for name in names
+        if name not in outputs
+    ]

@@ -1,0 +1,134 @@
+"""Check a plan outline before any spec is asked for: names, layers, inputs that exist, no cycle, every table covered."""
+
+from __future__ import annotations
+
+from graphlib import CycleError, TopologicalSorter
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.identifiers import name_problem
+from cartridge_bridge.planning.llm.answers import OutlineModel, PlanOutline
+from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
+
+
+def outline_problems(
+    outline: PlanOutline, context: ProjectContext, source_tables: list[str]
+) -> list[PlanProblem]:
+    """Every problem of the outline, each naming the model and the field, as the re-ask sends them."""
+    problems: list[PlanProblem] = []
+    planned = {m.name for m in outline.models}
+    seen: set[str] = set()
+    for index, model in enumerate(outline.models):
+        where = model.name if isinstance(model.name, str) and model.name else f"models[{index}]"
+        problem = name_problem(model.name, context.adapter_type)
+        if problem:
+            problems.append(PlanProblem(where, "name", problem, "a lower-case snake_case model name"))
+        if model.name in seen:
+            problems.append(PlanProblem(where, "name", f"the outline plans {model.name!r} twice"))
+        seen.add(model.name)
+        if model.name in context.existing_models:
+            problems.append(
+                PlanProblem(
+                    where, "name", f"model {model.name!r} already exists in the project", "another name"
+                )
+            )
+        problems += _layer_problems(where, model, source_tables)
+        for name in model.inputs:
+            if name == model.name:
+                problems.append(PlanProblem(where, "inputs", "a model cannot select from itself"))
+            elif name in source_tables:
+                problems.append(
+                    PlanProblem(
+                        where, "inputs", f"{name!r} is a source table; only its staging model reads it"
+                    )
+                )
+            elif name not in planned and name not in context.existing_models:
+                problems.append(
+                    PlanProblem(
+                        where,
+                        "inputs",
+                        f"{name!r} is neither planned in this outline nor a model of the project",
+                        "a planned model, or an existing model listed in the data",
+                    )
+                )
+    problems += _coverage_problems(outline, source_tables)
+    problems += _cycle_problems(outline)
+    return problems
+
+
+def _layer_problems(where: str, model: OutlineModel, source_tables: list[str]) -> list[PlanProblem]:
+    problems = []
+    if model.layer == "staging":
+        if model.source_table not in source_tables:
+            problems.append(
+                PlanProblem(
+                    where,
+                    "source_table",
+                    f"{model.source_table!r} is not one of the new source tables",
+                    f"one of: {', '.join(source_tables)}",
+                )
+            )
+        if model.inputs:
+            problems.append(PlanProblem(where, "inputs", "a staging model reads its source table only", "[]"))
+    elif model.source_table is not None:
+        problems.append(PlanProblem(where, "source_table", "only staging models read a source table", "null"))
+    if model.layer == "intermediate" and len(model.inputs) != 1:
+        problems.append(
+            PlanProblem(
+                where, "inputs", "an intermediate model re-grains exactly one model", "one model name"
+            )
+        )
+    if model.layer == "marts" and not model.inputs:
+        problems.append(PlanProblem(where, "inputs", "a mart reads at least its base model"))
+    if (model.layer == "marts") != (model.role is not None):
+        expected = "dimension or fact" if model.layer == "marts" else "null"
+        problems.append(PlanProblem(where, "role", "marts, and only marts, have a role", expected))
+    return problems
+
+
+def _coverage_problems(outline: PlanOutline, source_tables: list[str]) -> list[PlanProblem]:
+    """Each source table is staged exactly once, or skipped with a reason."""
+    problems = []
+    staged: dict[str, str] = {}
+    for model in outline.models:
+        if model.layer != "staging" or model.source_table is None:
+            continue
+        if model.source_table in staged:
+            problems.append(
+                PlanProblem(
+                    model.name,
+                    "source_table",
+                    f"{model.source_table!r} is already staged by {staged[model.source_table]}",
+                    "one staging model per source table",
+                )
+            )
+        staged.setdefault(model.source_table, model.name)
+    skipped = {s.source_table for s in outline.skipped}
+    for table in sorted(skipped):
+        if table not in source_tables:
+            problems.append(
+                PlanProblem(PLAN_LEVEL, "skipped", f"{table!r} is not one of the new source tables")
+            )
+        elif table in staged:
+            problems.append(PlanProblem(PLAN_LEVEL, "skipped", f"{table!r} is both staged and skipped"))
+    for table in source_tables:
+        if table not in staged and table not in skipped:
+            problems.append(
+                PlanProblem(
+                    PLAN_LEVEL,
+                    "models",
+                    f"no staging model for source table {table!r}",
+                    "a staging model for it, or an entry in `skipped` with the reason",
+                )
+            )
+    return problems
+
+
+def _cycle_problems(outline: PlanOutline) -> list[PlanProblem]:
+    planned = {m.name for m in outline.models}
+    graph = {m.name: [i for i in m.inputs if i in planned and i != m.name] for m in outline.models}
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as error:
+        cycle = " → ".join(error.args[1])
+        return [PlanProblem(PLAN_LEVEL, "inputs", f"the outline's inputs form a cycle: {cycle}")]
+    return []

@@ -1,0 +1,373 @@
+"""The LLM planner: an outline of the models, then each model's spec, tests and documentation, all checked by the seam.
+
+Sources are declared deterministically, as the rules planner declares them: the model never writes
+source YAML. Every answer is validated by pydantic and then, placed with the drafts accepted so far,
+by `plan_problems`; each problem goes back to the model. Specs whose inputs are specified run
+concurrently (at most `concurrency` calls in flight), the rest follow in dependency order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.errors import LLMAnswerError
+from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.llm.answers import (
+    ANSWER_OF_KIND,
+    DataTestsAnswer,
+    DocsAnswer,
+    OutlineModel,
+    PlanOutline,
+    SpecAnswer,
+)
+from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check
+from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
+from cartridge_bridge.planning.llm.conversion import (
+    answer_inputs,
+    to_spec,
+    unknown_columns,
+    with_docs,
+    with_tests,
+)
+from cartridge_bridge.planning.llm.fallback import docs_fallback, rules_instead, tests_fallback
+from cartridge_bridge.planning.llm.outline import outline_problems
+from cartridge_bridge.planning.llm.prompt_data import (
+    DataTestsTask,
+    DocsTask,
+    SpecTask,
+    TableFacts,
+    convention_facts,
+    existing_model,
+    grain_of,
+    model_columns,
+    planned_model,
+    project_facts,
+)
+from cartridge_bridge.planning.llm.prompts import phase_messages
+from cartridge_bridge.planning.placement import place
+from cartridge_bridge.planning.plan import ModelSpec, ModelTest, StagingSpec, output_columns
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
+from cartridge_bridge.planning.rules.planner import RulesPlanner
+from cartridge_bridge.progress import Progress, SilentProgress
+
+_KIND_OF_LAYER = {"staging": "staging", "intermediate": "aggregate", "marts": "mart"}
+_PHASE_OF_LAYER: dict[str, Phase] = {"staging": "staging", "intermediate": "intermediate", "marts": "mart"}
+_REASON_LENGTH = 200  # characters of a model's reason for leaving a table out
+ResultT = TypeVar("ResultT")
+
+
+class LLMPlanner:
+    """Drafts the models for a context with a language model, through the ChatModel seam only."""
+
+    def __init__(self, chat: ChatModel, settings: LLMSettings, progress: Progress | None = None):
+        self.chat = chat
+        self.settings = settings
+        self.progress = progress or SilentProgress()
+        self.name = f"llm:{settings.model}"
+
+    def draft(self, context: ProjectContext) -> PlanDraft:
+        """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
+        rules = RulesPlanner().draft(context)
+        if not rules.sources:  # nothing new to model: no call
+            return rules
+        return _Planning(self, context, rules).run()
+
+
+@dataclass
+class _Planning:
+    """One run of the LLM planner over one context."""
+
+    planner: LLMPlanner
+    context: ProjectContext
+    rules: PlanDraft
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.settings = self.planner.settings
+        self.asker = Asker(self.planner.chat, self.settings.max_retries)
+        self.tables: dict[str, SourceDraft] = {  # `<source>.<table>` → the source declaring it
+            f"{s.spec.source_name}.{t.name}": s for s in self.rules.sources for t in s.spec.tables
+        }
+        staging_names = {
+            f"{m.spec.source_name}.{m.spec.table}": m.name
+            for m in self.rules.models
+            if isinstance(m.spec, StagingSpec)
+        }
+        self.facts = project_facts(
+            self.context, [s.spec for s in self.rules.sources], staging_names, self.settings.share_samples
+        )
+        self.table_facts: dict[str, TableFacts] = {t.source_table: t for t in self.facts.raw_tables}
+        self.conventions = convention_facts(self.context)
+        self.sources: list[SourceDraft] = []
+
+    def run(self) -> PlanDraft:
+        self.planner.progress.step(f"{self.planner.name}: plan the models of {len(self.tables)} raw tables")
+        try:
+            outline = self.outline()
+        except AnswerRejected as rejected:
+            if self.settings.fallback != "rules":
+                raise _gave_up(rejected) from None
+            note = f"{rejected.line()}; the rules planner planned every table instead"
+            return self.rules.model_copy(update={"skipped": [*self.rules.skipped, note]})
+        self.sources = self.staged_sources(outline)
+        specified, failed = self.specify_all(outline)
+        models = self.test_and_document(outline, specified)
+        if failed:
+            models += rules_instead(
+                models, failed, outline, self.rules, self.context, self.sources, self.notes
+            )
+        draft = PlanDraft(sources=self.sources, models=models, skipped=[*self.rules.skipped, *self.notes])
+        problems = plan_problems(place(draft, self.context, self.planner.name), self.context)
+        if problems:
+            raise LLMAnswerError(
+                f"the LLM planner's drafts do not fit together: {problems[0].line()}; nothing was written"
+            )
+        return draft
+
+    def ask(
+        self, phase: Phase, subject: str, task: BaseModel, answer_type: type[AnswerT], check: Check[AnswerT]
+    ) -> AnswerT:
+        """One typed answer for a task, re-asked until `check` finds nothing (or AnswerRejected)."""
+        messages = phase_messages(phase, task, answer_type, self.context.adapter_type)
+        return self.asker.ask(phase, subject, messages, answer_type, check)
+
+    def outline(self) -> PlanOutline:
+        names = list(self.tables)
+
+        def check(outline: PlanOutline) -> list[str]:
+            return [p.line() for p in outline_problems(outline, self.context, names)]
+
+        outline: PlanOutline = self.ask("plan", "the plan outline", self.facts, PlanOutline, check)
+        for skipped in outline.skipped:
+            table = self.table_facts[skipped.source_table]
+            reason = " ".join(skipped.reason.split())[:_REASON_LENGTH]
+            self.notes.append(f"{table.schema_name}.{table.identifier}: left out by the model: {reason}")
+        return outline
+
+    def staged_sources(self, outline: PlanOutline) -> list[SourceDraft]:
+        """The rules' source drafts, declaring only the tables the outline stages."""
+        staged = {m.source_table for m in outline.models if m.layer == "staging"}
+        sources = []
+        for source in self.rules.sources:
+            tables = [t for t in source.spec.tables if f"{source.spec.source_name}.{t.name}" in staged]
+            if tables:
+                spec = source.spec.model_copy(update={"tables": tables})
+                sources.append(source.model_copy(update={"spec": spec}))
+        return sources
+
+    def specify_all(self, outline: PlanOutline) -> tuple[dict[str, ModelDraft], dict[str, str]]:
+        """Each model's spec, as soon as its planned inputs have one; the models that failed, with why."""
+        planned = {m.name for m in outline.models}
+        pending = list(outline.models)
+        done: dict[str, ModelDraft] = {}
+        failed: dict[str, str] = {}
+        with _pool(self.settings.concurrency) as pool:
+            running: dict[Future[ModelDraft], OutlineModel] = {}
+            while pending or running:
+                for model in list(pending):
+                    inputs = [i for i in model.inputs if i in planned]
+                    lost = next((i for i in inputs if i in failed), None)
+                    if lost is not None:
+                        pending.remove(model)
+                        failed[model.name] = f"{model.name}: its input {lost} could not be specified"
+                    elif all(i in done for i in inputs):
+                        pending.remove(model)
+                        self.planner.progress.step(f"{self.planner.name}: spec of {model.name}")
+                        running[pool.submit(self.specify, model, dict(done))] = model
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    model = running.pop(future)
+                    try:
+                        done[model.name] = future.result()
+                    except AnswerRejected as rejected:
+                        if self.settings.fallback != "rules":
+                            raise _gave_up(rejected) from None
+                        failed[model.name] = rejected.line()
+        return done, failed
+
+    def specify(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> ModelDraft:
+        """One model's spec, checked with the drafts accepted so far."""
+        task = SpecTask(
+            model=model,
+            adapter_type=self.context.adapter_type,
+            table=self.table_facts.get(model.source_table or ""),
+            inputs=[
+                planned_model(n, accepted[n].spec) if n in accepted else existing_model(n, self.context)
+                for n in model.inputs
+            ],
+            conventions=self.conventions,
+        )
+
+        def check(answer: SpecAnswer) -> list[str]:
+            lines = [
+                f"{model.name}: inputs: {name!r} is not an input of this model in the outline "
+                f"(expected one of: {', '.join(model.inputs)})"
+                for name in answer_inputs(answer)
+                if name not in model.inputs
+            ]
+            return lines + self.problems(self.spec_draft(model, answer, accepted), accepted.values())
+
+        answer_type = ANSWER_OF_KIND[_KIND_OF_LAYER[model.layer]]
+        answer = self.ask(_PHASE_OF_LAYER[model.layer], f"the spec of {model.name}", task, answer_type, check)
+        return self.spec_draft(model, answer, accepted)
+
+    def spec_draft(
+        self, model: OutlineModel, answer: SpecAnswer, accepted: dict[str, ModelDraft]
+    ) -> ModelDraft:
+        """The draft of a model from its outline entry and its spec answer."""
+        source = None
+        raw_types: dict[str, str] = {}
+        if model.source_table is not None:
+            source = (self.tables[model.source_table].spec.source_name, model.source_table.split(".", 1)[1])
+            raw_types = {c.name: c.data_type for c in self.table_facts[model.source_table].columns}
+        input_types = {
+            name: {c.name: c.data_type for c in output_columns(draft.spec) if c.data_type}
+            for name, draft in accepted.items()
+        }
+        spec = to_spec(
+            answer,
+            source_table=source,
+            raw_types=raw_types,
+            from_model=model.inputs[0] if model.inputs else None,
+            role=model.role or "fact",
+            input_types=input_types,
+        )
+        return ModelDraft(
+            name=model.name,
+            layer=model.layer,
+            description=model.description,
+            spec=spec,
+            materialized=model.materialized,
+        )
+
+    def problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[str]:
+        """What `plan_problems` finds in one draft, placed with the others and the sources."""
+        placed = place(
+            PlanDraft(sources=self.sources, models=[*others, draft]), self.context, self.planner.name
+        )
+        return [p.line() for p in plan_problems(placed, self.context) if p.action == draft.name]
+
+    def test_and_document(self, outline: PlanOutline, specified: dict[str, ModelDraft]) -> list[ModelDraft]:
+        """Every specified model with its tests and descriptions, asked for concurrently."""
+        order = [m for m in outline.models if m.name in specified]
+        if order:
+            self.planner.progress.step(f"{self.planner.name}: tests and documentation of {len(order)} models")
+        with _pool(self.settings.concurrency) as pool:
+            tests = {m.name: pool.submit(self.tests, m, specified) for m in order}
+            docs = {m.name: pool.submit(self.docs, m, specified[m.name]) for m in order}
+            return [self.finished(m, specified[m.name], tests[m.name], docs[m.name]) for m in order]
+
+    def finished(
+        self,
+        model: OutlineModel,
+        draft: ModelDraft,
+        tests: Future[tuple[ModelSpec, list[ModelTest]]],
+        docs: Future[DocsAnswer],
+    ) -> ModelDraft:
+        """A specified draft with its tests and descriptions (or, with fallback rules, cartridge's own)."""
+        table = self.table_facts.get(model.source_table or "")
+        spec, model_tests = self.settled(tests, lambda: tests_fallback(draft, self.context))
+        described = self.settled(docs, lambda: docs_fallback(draft, table))
+        return draft.model_copy(
+            update={
+                "spec": with_docs(spec, described),
+                "tests": model_tests,
+                "description": described.description,
+            }
+        )
+
+    def settled(self, future: Future[ResultT], fallback: Callable[[], tuple[ResultT, str]]) -> ResultT:
+        """A phase's result, or (with fallback rules) cartridge's own, with a note saying so."""
+        try:
+            return future.result()
+        except AnswerRejected as rejected:
+            if self.settings.fallback != "rules":
+                raise _gave_up(rejected) from None
+            result, instead = fallback()
+            self.notes.append(f"{rejected.line()}; {instead}")
+            return result
+
+    def tests(
+        self, model: OutlineModel, specified: dict[str, ModelDraft]
+    ) -> tuple[ModelSpec, list[ModelTest]]:
+        """One model's data tests, checked against every specified model."""
+        draft = specified[model.name]
+        # In name order, not the order concurrent specs finished in: the same plan must ask the same question
+        # (the answer cache is keyed by the prompt, and a re-run must reproduce the same files).
+        others = sorted((d for name, d in specified.items() if name != model.name), key=lambda d: d.name)
+        task = DataTestsTask(
+            model=model,
+            columns=model_columns(draft.spec),
+            grain=grain_of(draft.spec),
+            table=self.table_facts.get(model.source_table or ""),
+            # the model's inputs whole, the other planned models by their keys: prompts grow linearly with the plan
+            models=[planned_model(d.name, d.spec, d.name in model.inputs) for d in others]
+            + [existing_model(n, self.context) for n in self.existing_targets()],
+            existing_key_owners=self.facts.existing_key_owners,
+            conventions=self.conventions,
+        )
+
+        def check(answer: DataTestsAnswer) -> list[str]:
+            lines = unknown_columns(draft.spec, [c.column for c in answer.columns], "columns")
+            spec, model_tests = with_tests(draft.spec, answer)
+            tested = draft.model_copy(update={"spec": spec, "tests": model_tests})
+            return lines + self.problems(tested, others)
+
+        answer = self.ask("tests", f"the tests of {model.name}", task, DataTestsAnswer, check)
+        return with_tests(draft.spec, answer)
+
+    def existing_targets(self) -> list[str]:
+        """Existing models a relationships test may point at: those that own a key."""
+        owners = self.facts.existing_key_owners
+        return sorted({n for o in owners for n in (o.staging, o.mart) if n is not None})
+
+    def docs(self, model: OutlineModel, draft: ModelDraft) -> DocsAnswer:
+        """One model's descriptions: the model's and every output column's, exactly once each."""
+        task = DocsTask(
+            model=model,
+            columns=model_columns(draft.spec),
+            table=self.table_facts.get(model.source_table or ""),
+        )
+        outputs = [c.name for c in output_columns(draft.spec)]
+
+        def check(answer: DocsAnswer) -> list[str]:
+            named = [c.name for c in answer.columns]
+            lines = unknown_columns(draft.spec, named, "columns")
+            lines += [f"columns: {n!r} is not described" for n in outputs if n not in named]
+            lines += [
+                f"columns[{n}]: described {named.count(n)} times" for n in set(named) if named.count(n) > 1
+            ]
+            lines += [
+                f"columns[{c.name}].description: is empty"
+                for c in answer.columns
+                if not c.description.strip()
+            ]
+            return lines + (["description: is empty"] if not answer.description.strip() else [])
+
+        result: DocsAnswer = self.ask("docs", f"the documentation of {model.name}", task, DocsAnswer, check)
+        return result
+
+
+@contextmanager
+def _pool(concurrency: int) -> Iterator[ThreadPoolExecutor]:
+    """Threads for `concurrency` calls; when the block fails, queued calls are cancelled, those in flight awaited."""
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency))
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _gave_up(rejected: AnswerRejected) -> LLMAnswerError:
+    return LLMAnswerError(f"the LLM planner gave up: {rejected.line()}; nothing was written")

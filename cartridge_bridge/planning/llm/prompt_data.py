@@ -1,0 +1,319 @@
+"""The typed data the prompts are fed: raw tables, keys, statistics, existing models, conventions, each task.
+
+Only schema metadata and counts go in by default: a column's minimum, maximum and top values are values
+read from the warehouse, and go in only when `share_samples` is set. Everything here is rendered inside
+a prompt's data block, never into its instructions.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from cartridge_bridge.context.key_owners import KeyOwner
+from cartridge_bridge.context.keys import foreign_keys, primary_key
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
+from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
+from cartridge_bridge.planning.plan import AggregateSpec, ModelSpec, SourceSpec, output_columns
+
+_ROUNDING = 4  # digits of a null fraction
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnStats(_Data):
+    """What the profile says about a column's values; min, max and top values only with share_samples."""
+
+    null_fraction: float | None = None
+    distinct_count: int | None = None
+    min: ProfileValue = None
+    max: ProfileValue = None
+    top_values: list[ValueCount] | None = None
+
+
+class ColumnFacts(_Data):
+    """A raw column exactly as the warehouse has it."""
+
+    name: str
+    data_type: str
+    nullable: bool
+    comment: str | None = None
+    stats: ColumnStats | None = None
+
+
+class ForeignKeyFacts(_Data):
+    """Raw columns that point at another table: declared in the warehouse, or inferred from their names."""
+
+    columns: list[str]
+    references: str  # `<source>.<table>` when the table is new, else `<schema>.<identifier>`
+    ref_columns: list[str]
+    declared: bool
+
+
+class TableFacts(_Data):
+    """A new raw table: its source table name, columns, keys, comment and counts."""
+
+    source_table: str  # `<source>.<table>`, how answers name it
+    schema_name: str
+    identifier: str
+    relation_type: str
+    comment: str | None = None
+    row_count: int | None = None
+    primary_key: list[str]
+    primary_key_declared: bool
+    foreign_keys: list[ForeignKeyFacts]
+    columns: list[ColumnFacts]
+    staging_model: str  # the name the project's convention gives its staging model
+
+
+class ExistingModel(_Data):
+    """A model of the project related to the new tables (the budgeted relevant slice)."""
+
+    name: str
+    path: str | None = None
+    why: str
+    columns: list[str] = []
+
+
+class ConventionFacts(_Data):
+    """The project's conventions a planner follows: names, materializations, testing and documenting habits."""
+
+    staging_model: str
+    intermediate_model: str
+    dimension_model: str
+    fact_model: str
+    staging_materialized: str
+    intermediate_materialized: str
+    marts_materialized: str
+    test_primary_keys: bool
+    test_relationships: bool
+
+
+class ProjectFacts(_Data):
+    """Everything the outline is planned from."""
+
+    project_name: str
+    adapter_type: str
+    strategy: Literal["greenfield", "brownfield"]
+    conventions: ConventionFacts
+    existing_models: list[ExistingModel]
+    existing_models_left_out: dict[str, int]
+    existing_key_owners: list[KeyOwner]
+    raw_tables: list[TableFacts]
+
+
+class ModelColumn(_Data):
+    """An output column of a model, typed when the type is known."""
+
+    name: str
+    data_type: str | None = None
+    expression: str | None = None
+    source_column: str | None = None
+
+
+class ModelFacts(_Data):
+    """A model another model reads or tests against: planned in this run, or existing in the project."""
+
+    name: str
+    planned: bool
+    grain: list[str] = []
+    columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's are unknown)
+    some_columns: list[str] = []  # columns known without the whole list (an existing model's documented ones)
+
+
+class SpecTask(_Data):
+    """Write the spec of one model of the outline."""
+
+    model: OutlineModel
+    adapter_type: str
+    table: TableFacts | None = None  # staging: the raw table it stages
+    inputs: list[ModelFacts] = []  # intermediate and marts: what they may select from
+    conventions: ConventionFacts
+
+
+class DataTestsTask(_Data):
+    """Choose the data tests of one specified model."""
+
+    model: OutlineModel
+    columns: list[ModelColumn]
+    grain: list[str]
+    table: TableFacts | None = None  # staging: null fractions and distinct counts, when profiled
+    models: list[ModelFacts]  # what relationships tests may point at
+    existing_key_owners: list[KeyOwner]
+    conventions: ConventionFacts
+
+
+class DocsTask(_Data):
+    """Describe one specified model and each of its columns."""
+
+    model: OutlineModel
+    columns: list[ModelColumn]
+    table: TableFacts | None = None  # staging: the warehouse's comments
+
+
+class FailureFacts(_Data):
+    """One node of a failed dbt build, with dbt's whole message."""
+
+    node: str
+    resource_type: str
+    status: str
+    file: str | None
+    message: str
+    compiled_sql: str | None
+
+
+class RepairTask(_Data):
+    """Correct the spec (and tests) of one model whose build failed."""
+
+    model: str
+    kind: str
+    adapter_type: str
+    failures: list[FailureFacts]
+    rendered_sql: str  # the model's SQL as cartridge wrote it from the spec
+    current_spec: SpecAnswer
+    current_tests: DataTestsAnswer
+    inputs: list[ModelFacts]
+    raw_columns: list[ModelColumn] = []  # staging: the source table's columns
+
+
+def convention_facts(context: ProjectContext) -> ConventionFacts:
+    """The conventions of the context, as the prompts show them."""
+    return ConventionFacts.model_validate(
+        context.conventions.model_dump(include=set(ConventionFacts.model_fields))
+    )
+
+
+def project_facts(
+    context: ProjectContext, sources: list[SourceSpec], staging_names: dict[str, str], share_samples: bool
+) -> ProjectFacts:
+    """The facts of every raw table the sources declare, the existing models that matter and the conventions.
+
+    `staging_names` maps `<source>.<table>` to the staging model name the project's convention gives it.
+    """
+    tables: list[TableFacts] = []
+    for raw in context.raw_schemas:
+        declared = {t.identifier: f"{s.source_name}.{t.name}" for s in sources for t in s.tables}
+        relations = [r for r in raw.relations if r.identifier in declared]
+        for relation in relations:
+            name = declared[relation.identifier]
+            tables.append(
+                table_facts(relation, name, staging_names.get(name, ""), relations, declared, share_samples)
+            )
+    relevant = context.relevant
+    return ProjectFacts(
+        project_name=context.project_name,
+        adapter_type=context.adapter_type,
+        strategy=context.strategy,
+        conventions=convention_facts(context),
+        existing_models=[
+            ExistingModel(name=e.name, path=e.path, why=e.why, columns=e.columns)
+            for e in (relevant.entries if relevant else [])
+        ],
+        existing_models_left_out=relevant.left_out if relevant else {},
+        existing_key_owners=sorted(context.existing_keys.values(), key=lambda o: o.key),
+        raw_tables=tables,
+    )
+
+
+def table_facts(
+    relation: RawRelation,
+    source_table: str,
+    staging_model: str,
+    schema_relations: list[RawRelation],
+    declared: dict[str, str],
+    share_samples: bool,
+) -> TableFacts:
+    """One raw table with its keys (declared, else inferred) and, when profiled, its counts."""
+    key = primary_key(relation)
+    keys = [
+        ForeignKeyFacts(
+            columns=fk.columns,
+            references=declared.get(fk.ref_identifier, f"{fk.ref_schema}.{fk.ref_identifier}")
+            if fk.ref_schema == relation.schema_
+            else f"{fk.ref_schema}.{fk.ref_identifier}",
+            ref_columns=fk.ref_columns,
+            declared=True,
+        )
+        for fk in relation.foreign_keys
+    ]
+    keys += [
+        ForeignKeyFacts(
+            columns=[edge.column],
+            references=declared[edge.parent],
+            ref_columns=[edge.parent_column],
+            declared=False,
+        )
+        for edge in foreign_keys(schema_relations)
+        if edge.child == relation.identifier and not edge.declared
+    ]
+    rows = relation.profile.row_count if relation.profile else None
+    return TableFacts(
+        source_table=source_table,
+        schema_name=relation.schema_,
+        identifier=relation.identifier,
+        relation_type=relation.type,
+        comment=relation.comment,
+        row_count=rows,
+        primary_key=list(relation.primary_key) or ([key] if key else []),
+        primary_key_declared=bool(relation.primary_key),
+        foreign_keys=keys,
+        columns=[_column_facts(c, rows, share_samples) for c in relation.columns],
+        staging_model=staging_model,
+    )
+
+
+def _column_facts(column: RawColumn, rows: int | None, share_samples: bool) -> ColumnFacts:
+    stats = None
+    profile = column.profile
+    if profile is not None:
+        stats = ColumnStats(
+            null_fraction=round(profile.null_count / rows, _ROUNDING) if rows else None,
+            distinct_count=profile.distinct_count,
+        )
+        if share_samples:  # values read from the table: only when the user opted in
+            stats.min, stats.max, stats.top_values = profile.min, profile.max, profile.top_values
+    return ColumnFacts(
+        name=column.name,
+        data_type=column.data_type,
+        nullable=column.nullable,
+        comment=column.comment,
+        stats=stats,
+    )
+
+
+def model_columns(spec: ModelSpec) -> list[ModelColumn]:
+    """A spec's output columns as the prompts show them."""
+    return [
+        ModelColumn(
+            name=c.name, data_type=c.data_type, expression=c.expression, source_column=c.source_column
+        )
+        for c in output_columns(spec)
+    ]
+
+
+def grain_of(spec: ModelSpec) -> list[str]:
+    """The columns that make a row of the model unique: its grain, or an aggregate's group."""
+    return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
+
+
+def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
+    """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
+    if all_columns:
+        return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
+    keys = [c.name for c in output_columns(spec) if c.name in grain_of(spec) or c.name.endswith("_id")]
+    return ModelFacts(name=name, planned=True, grain=grain_of(spec), some_columns=keys)
+
+
+def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
+    """A model of the project, with the columns the relevant slice knows of (often none)."""
+    if context is None:
+        return ModelFacts(name=name, planned=False)
+    known = [o.key for o in context.existing_keys.values() if name in (o.staging, o.mart)]
+    if context.relevant is not None:
+        entry = next((e for e in context.relevant.entries if e.name == name), None)
+        known += [] if entry is None else [*entry.keys, *entry.columns]
+    return ModelFacts(name=name, planned=False, some_columns=list(dict.fromkeys(known)))

@@ -1,0 +1,171 @@
+"""`cartridge generate --model openai/<name> --api-base http://127.0.0.1:<port>/v1` end to end, through litellm.
+
+A local server that speaks OpenAI's chat API answers every request of the LLM planner the way a
+well-behaved model would (the rules planner's drafts, in the answer formats: tests/llm_answers.py).
+The real CLI, the real litellm call path and real dbt builds: the demo's shop on PostgreSQL and a
+brownfield fixture on DuckDB. The server records every request; the tests read them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_answers import RulesMirror
+from openai_server import ScriptedOpenAIServer
+from support import postgres_output, snapshot_tree, write_project
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.demo.load_raw import load_shop
+from cartridge_bridge.demo.local_postgres import LocalPostgres
+from cartridge_bridge.demo.shop_data import shop_tables
+from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.planning.llm.chat import ChatRequest
+
+BIN = Path(sys.executable).parent
+CANARY = "sk-canary-3b9f1c7e0d2a4c5e8f6a"
+_SCHEMA_NAME = re.compile(r"Answer with one `(\w+)` JSON object")
+_PHASES = {
+    "PlanOutline": "plan",
+    "StagingAnswer": "staging",
+    "AggregateAnswer": "intermediate",
+    "MartAnswer": "mart",
+    "DataTestsAnswer": "tests",
+    "DocsAnswer": "docs",
+}
+
+
+def mirror_responder(context: ProjectContext) -> Any:
+    """Answer an OpenAI chat request body as RulesMirror answers the planner's ChatRequest."""
+    mirror = RulesMirror(context)
+
+    def respond(body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        user = next(m["content"] for m in messages if m["role"] == "user")
+        name = _SCHEMA_NAME.search(user)
+        assert name is not None, user[:500]
+        return mirror.answer(
+            ChatRequest(phase=_PHASES[name.group(1)], messages=messages, schema_name=name.group(1))
+        )  # type: ignore[arg-type]
+
+    return respond
+
+
+def context_of(project: Path, schema: str, source_name: str) -> ProjectContext:
+    """The project's context, computed in another process (dbt-duckdb keeps its file open in-process)."""
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from cartridge_bridge.api import ProjectOptions, load_context\n"
+        "from cartridge_bridge.progress import SilentProgress\n"
+        "p = Path(sys.argv[1])\n"
+        "_, c = load_context(ProjectOptions(project_dir=p, profiles_dir=p, schemas=[sys.argv[2]],"
+        " source_name=sys.argv[3]), SilentProgress())\n"
+        # The relevant slice's entries do not serialize their signal; the rules mirror does not read the slice.
+        "print(c.model_copy(update={'relevant': None}).model_dump_json())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(project), schema, source_name],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    return ProjectContext.model_validate_json(done.stdout.strip().splitlines()[-1])
+
+
+def cartridge(*args: str, api_base: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OPENAI_API_KEY": CANARY, "COLUMNS": "200"}
+    env.pop("CARTRIDGE_MODEL", None)
+    return subprocess.run(
+        [str(BIN / "cartridge"), *args, "--model", "openai/scripted-model", "--api-base", api_base],
+        capture_output=True, text=True, timeout=900, env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def shop_project(tmp_path: Path, pg_server: LocalPostgres) -> Path:
+    """The demo's raw shop in schema llm_raw, and a new project over it with cartridge installed."""
+    import psycopg2
+
+    connection = psycopg2.connect(pg_server.dsn)
+    try:
+        load_shop(connection, "llm_raw", shop_tables(scale=0.2))
+    finally:
+        connection.close()
+    project = write_project(tmp_path / "shop", "shop", postgres_output(pg_server, "llm_analytics"))
+    DbtProject(project, project).deps()
+    return project
+
+
+def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tmp_path: Path) -> None:
+    context = context_of(shop_project, "llm_raw", "shop")
+    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+        where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project)]
+        result = cartridge(
+            "generate", *where, "--schema", "llm_raw", "--source-name", "shop", api_base=server.base_url
+        )
+        requests = server.chat_requests
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dbt build passed" in result.stdout
+    assert "LLM usage" in result.stdout
+    assert (shop_project / "models/marts/fct_orders.sql").is_file()
+    bodies = [json.dumps(r.json) for r in requests]
+    phases = [_PHASES[m.group(1)] for b in bodies if (m := _SCHEMA_NAME.search(b))]
+    assert phases[0] == "plan" and {"staging", "intermediate", "mart", "tests", "docs"} <= set(phases)
+    # No row value leaves the machine without --share-samples: the shop's first customer's email is in no request.
+    customers = next(t for t in shop_tables(scale=0.2) if t.name == "customers")
+    email = customers.rows[0][[c.name for c in customers.columns].index("email")]
+    assert isinstance(email, str) and "@" in email
+    assert not any(email in b for b in bodies)
+    # The key went where the provider needs it, and nowhere else.
+    assert all(r.headers.get("authorization") == f"Bearer {CANARY}" for r in requests)
+    assert not any(CANARY in b for b in bodies)
+    assert CANARY not in result.stdout + result.stderr
+    files = snapshot_tree(shop_project) | {
+        str(p): p.read_bytes() for p in (shop_project / ".cartridge").rglob("*") if p.is_file()
+    }
+    assert not [path for path, data in files.items() if CANARY.encode() in data]
+
+
+def test_a_second_run_is_answered_from_the_cache(shop_project: Path) -> None:
+    context = context_of(shop_project, "llm_raw", "shop")
+    where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project), "--schema", "llm_raw"]
+    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+        first = cartridge(
+            "plan", *where, "--source-name", "shop", "--format", "json", api_base=server.base_url
+        )
+        asked = len(server.chat_requests)
+        again = cartridge(
+            "plan", *where, "--source-name", "shop", "--format", "json", api_base=server.base_url
+        )
+        assert len(server.chat_requests) == asked  # every answer came from .cartridge/llm-cache
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    assert first.stdout == again.stdout
+    assert json.loads(first.stdout)["planner"] == "llm:openai/scripted-model"
+
+
+def test_generate_with_a_model_in_a_brownfield_project(tmp_path: Path) -> None:
+    from test_brownfield_conventions import BILLING, _fixture_project
+
+    project = _fixture_project(tmp_path, "classic_style", BILLING)
+    context = context_of(project, "raw_billing", "billing")
+    assert context.strategy == "brownfield"
+    before = snapshot_tree(project)
+    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+        where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+        result = cartridge(
+            "generate",
+            *where,
+            "--schema",
+            "raw_billing",
+            "--source-name",
+            "billing",
+            api_base=server.base_url,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dbt build passed" in result.stdout
+    created = sorted(set(snapshot_tree(project)) - set(before))
+    assert any(path.endswith("stg_billing__invoices.sql") or "invoices" in path for path in created), created

@@ -1,0 +1,212 @@
+"""`generate` with the LLM planner and repairer on DuckDB: a scripted model's plan builds green with real dbt, and a
+model error in the first build is corrected by the model in one repair round."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from llm_answers import request_data
+from llm_fakes import QueueChat
+from support import duckdb_output, write_project
+
+from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer
+from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
+from cartridge_bridge.progress import SilentProgress
+
+OUTLINE = {
+    "models": [
+        {"name": "stg_crm__accounts", "layer": "staging", "source_table": "crm.accounts",
+         "grain": "one row per account", "description": "Accounts from the CRM."},
+        {"name": "stg_crm__deals", "layer": "staging", "source_table": "crm.deals",
+         "grain": "one row per deal", "description": "Deals from the CRM."},
+        {"name": "int_deals_aggregated_to_accounts", "layer": "intermediate", "inputs": ["stg_crm__deals"],
+         "grain": "one row per account with deals", "description": "Deals per account."},
+        {"name": "dim_accounts", "layer": "marts", "role": "dimension",
+         "inputs": ["stg_crm__accounts", "int_deals_aggregated_to_accounts"],
+         "grain": "one row per account", "description": "Accounts with their deal totals."},
+    ]
+}  # fmt: skip
+SPECS: dict[str, dict[str, Any]] = {
+    "stg_crm__accounts": {
+        "entity": "account",
+        "grain": ["account_id"],
+        "columns": [
+            {"name": "account_id", "source_column": "id", "cast_to": "integer"},
+            {"name": "account_name", "source_column": "accountName", "cast_to": "varchar"},
+            {"name": "created_at", "source_column": "created_at", "cast_to": "timestamp"},
+        ],
+    },
+    "stg_crm__deals": {
+        "entity": "deal",
+        "grain": ["deal_id"],
+        "columns": [
+            {"name": "deal_id", "source_column": "id", "cast_to": "integer"},
+            {"name": "account_id", "source_column": "account_id", "cast_to": "integer"},
+            {"name": "amount", "source_column": "amount", "cast_to": "decimal(12,2)"},
+        ],
+        "filter": "amount is not null",
+    },
+    "int_deals_aggregated_to_accounts": {
+        "group_by": ["account_id"],
+        "columns": [
+            {"name": "account_id", "expression": "account_id"},
+            {"name": "number_of_deals", "expression": "count(*)"},
+            {"name": "total_amount", "expression": "sum(amount)"},
+        ],
+    },
+    "dim_accounts": {
+        "base_model": "stg_crm__accounts",
+        "base_alias": "accounts",
+        "grain": ["account_id"],
+        "columns": [
+            {"name": "account_id", "expression": "accounts.account_id"},
+            {"name": "account_name", "expression": "accounts.account_name"},
+        ],
+        "joins": [
+            {
+                "model": "int_deals_aggregated_to_accounts",
+                "alias": "deals",
+                "on": [{"left_alias": "accounts", "left_column": "account_id", "right_column": "account_id"}],
+                "columns": [
+                    {"name": "number_of_deals", "expression": "coalesce(deals.number_of_deals, 0)"},
+                    {"name": "total_amount", "expression": "coalesce(deals.total_amount, 0)"},
+                ],
+            }
+        ],
+    },
+}
+KEY_TESTS = [{"name": "unique"}, {"name": "not_null"}]
+TESTS: dict[str, dict[str, Any]] = {
+    "stg_crm__accounts": {"columns": [{"column": "account_id", "tests": KEY_TESTS}]},
+    "stg_crm__deals": {
+        "columns": [
+            {"column": "deal_id", "tests": KEY_TESTS},
+            {
+                "column": "account_id",
+                "tests": [{"name": "relationships", "to": "stg_crm__accounts", "field": "account_id"}],
+            },
+        ]
+    },
+    "int_deals_aggregated_to_accounts": {"columns": [{"column": "account_id", "tests": KEY_TESTS}]},
+    "dim_accounts": {
+        "columns": [{"column": "account_id", "tests": KEY_TESTS}],
+        "model_tests": [{"name": "expression_is_true", "expression": "number_of_deals >= 0"}],
+    },
+}
+
+
+class CrmModel:
+    """Answers the planner from a script, reading which model each request is about from its data block."""
+
+    def __init__(self, specs: dict[str, dict[str, Any]]):
+        self.specs = specs
+
+    def __call__(self, request: ChatRequest) -> str:
+        task = request_data(request)
+        if request.phase == "plan":
+            assert [t["source_table"] for t in task["raw_tables"]] == ["crm.accounts", "crm.deals"]
+            return json.dumps(OUTLINE)
+        name = task["model"]["name"]
+        if request.phase == "tests":
+            return json.dumps(TESTS[name])
+        if request.phase == "docs":
+            columns = [
+                {"name": c["name"], "description": f"The {c['name'].replace('_', ' ')}."}
+                for c in task["columns"]
+            ]
+            return (
+                "```json\n"
+                + json.dumps({"description": f"LLM: {task['model']['description']}", "columns": columns})
+                + "\n```"
+            )
+        return json.dumps(self.specs[name])
+
+
+def _project(tmp_path: Path) -> tuple[Path, Path]:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_crm")
+        connection.execute(
+            'create table raw_crm.accounts (id integer, "accountName" varchar, created_at timestamp)'
+        )
+        connection.execute(
+            "create table raw_crm.deals (id integer, account_id integer, amount decimal(12,2))"
+        )
+        connection.execute(
+            "insert into raw_crm.accounts values (1, 'acme', '2025-01-01'), (2, 'globex', null)"
+        )
+        connection.execute("insert into raw_crm.deals values (1, 1, 100.00), (2, 1, 50.50), (3, 2, null)")
+    output = duckdb_output(database, "analytics") | {"keep_open": False}
+    project = write_project(tmp_path / "crm", "crm", output)
+    DbtProject(project).deps()
+    return project, database
+
+
+def test_generate_with_the_llm_planner_builds_green(tmp_path: Path) -> None:
+    project, database = _project(tmp_path)
+    chat = QueueChat(responder=CrmModel(SPECS), model="fake/crm")
+    settings = LLMSettings(model="fake/crm")
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"])
+    report = generate(options, SilentProgress(), planner=make_llm_planner(settings, chat))
+    assert report.build is not None and report.build.success, report.build
+    assert report.plan.planner == "llm:fake/crm"
+    assert [a.name for a in report.plan.models()] == [m["name"] for m in OUTLINE["models"]]
+    assert report.build.count("model", "success") == 4 and report.build.failed == []
+    assert report.build.count("test", "pass") == 10
+    staging = (project / "models/staging/crm/stg_crm__deals.sql").read_text()
+    assert "where amount is not null" in staging
+    properties = (project / "models/marts/_marts__models.yml").read_text()
+    assert "LLM: Accounts with their deal totals." in properties
+    assert "cartridge.expression_is_true" in properties
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute(
+            "select account_id, account_name, number_of_deals, total_amount from analytics.dim_accounts order by 1"
+        ).fetchall()
+    assert [(r[0], r[1], r[2], float(r[3])) for r in rows] == [(1, "acme", 2, 150.5), (2, "globex", 0, 0.0)]
+
+
+def test_a_model_error_in_the_first_build_is_corrected_by_the_model(tmp_path: Path) -> None:
+    project, _ = _project(tmp_path)
+    # A Postgres habit: DuckDB has no initcap(), which only the warehouse can tell.
+    specs = json.loads(json.dumps(SPECS))
+    specs["stg_crm__accounts"]["columns"][1] = {
+        "name": "account_name",
+        "expression": 'initcap("accountName")',
+    }
+    repairs: list[dict[str, Any]] = []
+
+    def repair(request: ChatRequest) -> str:
+        task = request_data(request)
+        repairs.append(task)
+        spec = task["current_spec"]
+        spec["columns"][1] = {"name": "account_name", "source_column": "accountName", "cast_to": "varchar"}
+        return json.dumps({"spec": spec, "tests": task["current_tests"]})
+
+    planning = CrmModel(specs)
+    chat = QueueChat(
+        responder=lambda request: repair(request) if request.phase == "repair" else planning(request),
+        model="fake/crm",
+    )
+    settings = LLMSettings(model="fake/crm")
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"])
+    report = generate(
+        options,
+        SilentProgress(),
+        planner=make_llm_planner(settings, chat),
+        repairer=make_llm_repairer(settings, chat),
+    )
+    assert report.build is not None and report.build.success, report.build
+    [task] = repairs  # one round
+    assert task["model"] == "stg_crm__accounts"
+    [failure] = task["failures"]
+    assert "initcap" in failure["message"] and "initcap" in (failure["compiled_sql"] or "")
+    assert 'initcap("accountName") as account_name' in task["rendered_sql"]
+    [change] = report.relaxed_tests
+    assert change.startswith("stg_crm__accounts: spec corrected by the model after ")
+    assert "initcap" in change
+    staging = (project / "models/staging/crm/stg_crm__accounts.sql").read_text()
+    assert 'cast("accountName" as varchar) as account_name' in staging and "initcap" not in staging

@@ -1,0 +1,143 @@
+"""Scripted model answers for the LLM planner's tests: read a request's data block, answer as a model would.
+
+`RulesMirror` answers every phase with what the rules planner drafted for the context, in the LLM answer
+formats: a well-behaved model whose plan the tests can compare with the rules plan.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.llm.answers import ColumnDoc, DocsAnswer, OutlineModel, PlanOutline
+from cartridge_bridge.planning.llm.chat import ChatRequest
+from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
+from cartridge_bridge.planning.llm.prompts import DATA_CLOSE, DATA_OPEN
+from cartridge_bridge.planning.plan import MartSpec, StagingSpec, model_inputs, output_columns
+from cartridge_bridge.planning.planner import ModelDraft
+from cartridge_bridge.planning.rules.planner import RulesPlanner
+
+_BLOCK = re.compile(re.escape(DATA_OPEN) + r"\n(.*?)\n" + re.escape(DATA_CLOSE), re.S)
+
+
+def data_blocks(text: str) -> list[str]:
+    """The JSON text of every data block in a prompt."""
+    return _BLOCK.findall(text)
+
+
+def outside_data(text: str) -> str:
+    """A prompt with its data blocks cut out: only cartridge's own instructions remain."""
+    return _BLOCK.sub(DATA_OPEN + DATA_CLOSE, text)
+
+
+def request_data(request: ChatRequest) -> dict[str, Any]:
+    """The data block of the request's first user message (the task), decoded."""
+    user = next(m["content"] for m in request.messages if m["role"] == "user")
+    return json.loads(data_blocks(user)[0])
+
+
+def task_model(request: ChatRequest) -> str:
+    """The name of the model a spec, tests, docs or repair request is about."""
+    model = request_data(request)["model"]
+    return str(model["name"] if isinstance(model, dict) else model)
+
+
+def outline_of(drafts: list[ModelDraft]) -> PlanOutline:
+    """The outline a model would answer for these drafts."""
+    models = []
+    for draft in drafts:
+        spec = draft.spec
+        staging = isinstance(spec, StagingSpec)
+        models.append(
+            OutlineModel(
+                name=draft.name,
+                layer=draft.layer,
+                source_table=f"{spec.source_name}.{spec.table}" if isinstance(spec, StagingSpec) else None,
+                inputs=[] if staging else model_inputs(spec),
+                role=spec.role if isinstance(spec, MartSpec) else None,
+                grain="one row per thing",
+                description=draft.description,
+            )
+        )
+    return PlanOutline(models=models)
+
+
+class RulesMirror:
+    """Answers each phase with the rules planner's draft for the context: a model that gets everything right."""
+
+    def __init__(self, context: ProjectContext):
+        self.drafts = {m.name: m for m in RulesPlanner().draft(context).models}
+        self.outline = outline_of(list(self.drafts.values()))
+
+    def answer(self, request: ChatRequest) -> str:
+        """The JSON text of the right answer to any request of the planner."""
+        if request.phase == "plan":
+            return self.outline.model_dump_json()
+        return self.answer_for(request.phase, self.drafts[task_model(request)])
+
+    def answer_for(self, phase: str, draft: ModelDraft) -> str:
+        """The right answer of a phase for one model."""
+        if phase == "tests":
+            return data_tests_answer(draft.spec, draft.tests).model_dump_json()
+        if phase == "docs":
+            columns = [ColumnDoc(name=c.name, description=c.description) for c in output_columns(draft.spec)]
+            return DocsAnswer(description=draft.description, columns=columns).model_dump_json()
+        return to_answer(draft.spec).model_dump_json()
+
+    def __call__(self, request: ChatRequest) -> str:
+        return self.answer(request)
+
+
+class Overlap:
+    """Wraps a responder, holding each call a little, and records how many calls were in flight at once."""
+
+    def __init__(self, responder: Callable[[ChatRequest], str], hold: float = 0.01):
+        self.responder = responder
+        self.hold = hold
+        self.in_flight = 0
+        self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: ChatRequest) -> str:
+        with self._lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        try:
+            time.sleep(self.hold)
+            return self.responder(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+
+class Scripted:
+    """A responder that gives scripted answers first, per (phase, model), then falls back to `base`.
+
+    The model is None for the outline. A script of `None` answers (an endless list) means "always this".
+    """
+
+    def __init__(self, base: Callable[[ChatRequest], str], scripts: dict[tuple[str, str | None], list[str]]):
+        self.base = base
+        self.scripts = {key: list(answers) for key, answers in scripts.items()}
+        self.always: dict[tuple[str, str | None], str] = {}
+        self._lock = threading.Lock()
+
+    def always_answer(self, phase: str, model: str | None, text: str) -> Scripted:
+        """Answer every request of this phase (and model) with `text`."""
+        self.always[(phase, model)] = text
+        return self
+
+    def __call__(self, request: ChatRequest) -> str:
+        key = (request.phase, None if request.phase == "plan" else task_model(request))
+        with self._lock:
+            if key in self.always:
+                return self.always[key]
+            script = self.scripts.get(key)
+            if script:
+                return script.pop(0)
+        return self.base(request)

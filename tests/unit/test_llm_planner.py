@@ -1,0 +1,486 @@
+"""The LLM planner through the ChatModel seam with scripted answers: good plans, re-asks, give-ups, fallbacks, concurrency."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_answers import Overlap, RulesMirror, Scripted, request_data, task_model
+from llm_fakes import QueueChat
+from support import snapshot_tree
+
+from cartridge_bridge.api import make_plan
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.errors import BudgetExceeded, LLMAnswerError
+from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.llm.asking import extract_json
+from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
+from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import render_plan
+
+
+def settings(**overrides: Any) -> LLMSettings:
+    return LLMSettings(model="fake/model", **overrides)
+
+
+def plan_with(context: ProjectContext, chat: QueueChat, **overrides: Any) -> ExecutionPlan:
+    """The LLM planner's plan for the context, placed and validated as `cartridge plan` does."""
+    return make_plan(context, LLMPlanner(chat, settings(**overrides)))
+
+
+def edited(text: str, change: Any) -> str:
+    """A JSON answer after `change` edits it in place."""
+    document = json.loads(text)
+    change(document)
+    return json.dumps(document)
+
+
+def reasks(chat: QueueChat, phase: str, model: str | None = None) -> list[str]:
+    """The re-ask messages sent in this phase (for this model), in order."""
+    found = []
+    for request in chat.requests:
+        if request.phase != phase or (model is not None and task_model(request) != model):
+            continue
+        found += [m["content"] for m in request.messages[2:] if m["role"] == "user"]
+    return list(dict.fromkeys(found))  # each re-ask is repeated in the later requests of its conversation
+
+
+def without_derived_types(plan: ExecutionPlan) -> dict[str, Any]:
+    """The plan without its planner name and the types documented on columns outside staging."""
+    document = plan.model_dump(exclude={"planner"})
+    for action in document["actions"]:
+        spec = action["spec"]
+        if spec["kind"] in ("aggregate", "mart"):
+            for column in spec["columns"] + [c for j in spec.get("joins", []) for c in j["columns"]]:
+                column["data_type"] = None
+    return document
+
+
+def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext) -> None:
+    chat = QueueChat(responder=RulesMirror(context))
+    plan = plan_with(context, chat)
+    assert plan.planner == "llm:fake/model"
+    assert plan_problems(plan, context) == []
+    assert render_plan(plan)  # renders through the guards
+    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
+    assert chat.phases()[0] == "plan" and chat.phases().count("plan") == 1
+    assert chat.phases().count("staging") == 4 and chat.phases().count("mart") == 4
+    assert chat.phases().count("tests") == chat.phases().count("docs") == 11
+    for request in chat.requests:
+        assert (
+            request.response_schema is not None and request.response_schema["additionalProperties"] is False
+        )
+    assert {r.schema_name for r in chat.requests} == {
+        "PlanOutline",
+        "StagingAnswer",
+        "AggregateAnswer",
+        "MartAnswer",
+        "DataTestsAnswer",
+        "DocsAnswer",
+    }
+
+
+def test_the_model_never_writes_sources_and_types_pass_through(context: ProjectContext) -> None:
+    plan = plan_with(context, QueueChat(responder=RulesMirror(context)))
+    [source] = [a for a in plan.actions if a.type == "create_source"]
+    assert source == next(a for a in plan_with_rules(context).actions if a.type == "create_source")
+    fact = next(a for a in plan.actions if a.name == "fct_orders")
+    assert isinstance(fact.spec, MartSpec)
+    assert {c.name: c.data_type for c in fact.spec.columns}["ordered_at"] == "timestamp"
+
+
+def test_specs_follow_their_inputs(context: ProjectContext) -> None:
+    chat = QueueChat(responder=RulesMirror(context))
+    plan_with(context, chat)
+    asked = [task_model(r) for r in chat.requests if r.phase in ("staging", "intermediate", "mart")]
+    mirror = RulesMirror(context)
+    for model in mirror.outline.models:
+        for name in model.inputs:
+            assert asked.index(name) < asked.index(model.name)
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda text: f"Here is the outline:\n```json\n{text}\n```\nLet me know if you need more.",
+        lambda text: f"```\n{text}\n```",
+        lambda text: f"Sure! {text} I hope this helps {{not json}}",
+    ],
+    ids=["fenced json", "bare fence", "chatty"],
+)
+def test_a_wrapped_answer_is_read_without_a_reask(context: ProjectContext, wrap: Any) -> None:
+    mirror = RulesMirror(context)
+    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [wrap(mirror.outline.model_dump_json())]}))
+    plan_with(context, chat)
+    assert chat.phases().count("plan") == 1
+
+
+def test_extract_json_takes_the_first_object_in_prose() -> None:
+    assert extract_json('noise {"a": [1, {"b": 2}]} and {"c": 3}') == {"a": [1, {"b": 2}]}
+    with pytest.raises(ValueError, match="no JSON object"):
+        extract_json("I cannot help with that. [1, 2]")
+
+
+def test_invalid_json_then_a_good_answer(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    chat = QueueChat(responder=Scripted(mirror, {("plan", None): ['{"models": [']}))
+    plan_with(context, chat)
+    assert chat.phases().count("plan") == 2
+    [reask] = reasks(chat, "plan")
+    assert "the answer holds no JSON object" in reask
+    second = chat.requests[1].messages
+    assert [m["role"] for m in second] == ["system", "user", "assistant", "user"]
+    assert second[2]["content"] == '{"models": ['
+
+
+def test_a_schema_invalid_answer_is_repaired_after_the_reask(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+
+    def break_it(document: dict[str, Any]) -> None:
+        del document["models"][0]["grain"]
+        document["models"][1]["path"] = "../../etc/evil.sql"
+        document["models"][2]["layer"] = "bronze"
+
+    bad = edited(mirror.outline.model_dump_json(), break_it)
+    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [bad]}))
+    plan_with(context, chat)
+    [reask] = reasks(chat, "plan")
+    problems = json.loads(reask.split("<data>\n", 1)[1].split("\n</data>", 1)[0])["problems"]
+    assert "models.0.grain: Field required" in problems
+    assert "models.1.path: Extra inputs are not permitted" in problems
+    assert any(
+        p.startswith("models.2.layer: Input should be 'staging', 'intermediate' or 'marts'") for p in problems
+    )
+    assert "bronze" in reask
+
+
+def _outline_with(context: ProjectContext, change: Any) -> str:
+    return edited(RulesMirror(context).outline.model_dump_json(), change)
+
+
+def _cycle(document: dict[str, Any]) -> None:
+    models = {m["name"]: m for m in document["models"]}
+    models["int_orders_aggregated_to_customers"]["inputs"] = ["dim_customers"]
+
+
+def _duplicate(document: dict[str, Any]) -> None:
+    document["models"][5]["name"] = document["models"][4]["name"]
+
+
+def _unknown_ref(document: dict[str, Any]) -> None:
+    document["models"][-1]["inputs"].append("stg_shop__refunds")
+
+
+def _bad_name(document: dict[str, Any]) -> None:
+    document["models"][-1]["name"] = "../marts/dim_products"
+
+
+def _uncovered(document: dict[str, Any]) -> None:
+    document["models"] = [m for m in document["models"] if m["name"] != "stg_shop__products"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (_cycle, "the outline's inputs form a cycle: "),
+        (_duplicate, "the outline plans 'int_orders_aggregated_to_customers' twice"),
+        (_unknown_ref, "'stg_shop__refunds' is neither planned in this outline nor a model of the project"),
+        (_bad_name, "'../marts/dim_products' is not a lower-case snake_case name"),
+        (_uncovered, "no staging model for source table 'shop.products'"),
+    ],
+    ids=["cycle", "duplicate name", "unknown ref", "path as a name", "table left uncovered"],
+)
+def test_an_outline_the_seam_rejects_is_reasked_and_fixed(
+    context: ProjectContext, change: Any, expected: str
+) -> None:
+    mirror = RulesMirror(context)
+    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [_outline_with(context, change)]}))
+    plan = plan_with(context, chat)
+    [reask] = reasks(chat, "plan")
+    assert expected in reask
+    assert plan_problems(plan, context) == []
+
+
+def _staging_answer(context: ProjectContext, change: Any) -> str:
+    mirror = RulesMirror(context)
+    return edited(mirror.answer_for("staging", mirror.drafts["stg_shop__orders"]), change)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["columns"][2].update(
+                source_column=None, expression="status; drop table raw_shop.orders"
+            ),
+            "must not contain ';'",
+        ),
+        (lambda d: d.update(filter="id in (select id from raw_shop.customers)"), "not a statement, subquery"),
+        (
+            lambda d: d["columns"][2].update(source_column=None, expression="{{ run_query('x') }}"),
+            "must not contain Jinja",
+        ),
+        (
+            lambda d: d["columns"][1].update(source_column="customer"),
+            "'customer' is not a column of shop.orders",
+        ),
+        (lambda d: d.update(grain=["order_key"]), "'order_key' is not a column of this model"),
+    ],
+    ids=["statement", "subquery", "jinja", "unknown raw column", "grain not an output"],
+)
+def test_a_spec_the_seam_rejects_is_reasked_and_fixed(
+    context: ProjectContext, change: Any, expected: str
+) -> None:
+    mirror = RulesMirror(context)
+    bad = _staging_answer(context, change)
+    chat = QueueChat(responder=Scripted(mirror, {("staging", "stg_shop__orders"): [bad]}))
+    plan = plan_with(context, chat)
+    [reask] = reasks(chat, "staging", "stg_shop__orders")
+    assert expected in reask
+    assert "stg_shop__orders: spec." in reask  # the problem names the model and the field
+    staged = next(a for a in plan.actions if a.name == "stg_shop__orders")
+    assert staged.spec == mirror.drafts["stg_shop__orders"].spec
+
+
+def test_a_mart_may_only_read_its_outlined_inputs(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    bad = edited(
+        mirror.answer_for("mart", mirror.drafts["fct_order_items"]),
+        lambda d: d.update(base_model="stg_legacy"),
+    )
+    chat = QueueChat(responder=Scripted(mirror, {("mart", "fct_order_items"): [bad]}))
+    plan_with(context, chat)
+    [reask] = reasks(chat, "mart", "fct_order_items")
+    assert (
+        "'stg_legacy' is not an input of this model in the outline (expected one of: stg_shop__order_items)"
+        in reask
+    )
+
+
+def test_tests_and_docs_answers_are_checked_too(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    draft = mirror.drafts["stg_shop__orders"]
+    bad_tests = edited(
+        mirror.answer_for("tests", draft),
+        lambda d: d["columns"].append(
+            {
+                "column": "customer_id",
+                "tests": [{"name": "relationships", "to": "dim_clients", "field": "id"}],
+            }
+        ),
+    )
+    bad_docs = edited(mirror.answer_for("docs", draft), lambda d: d["columns"].pop())
+    chat = QueueChat(
+        responder=Scripted(
+            mirror, {("tests", "stg_shop__orders"): [bad_tests], ("docs", "stg_shop__orders"): [bad_docs]}
+        )
+    )
+    plan_with(context, chat)
+    assert (
+        "'dim_clients' is neither planned nor a model of the project"
+        in reasks(chat, "tests", "stg_shop__orders")[0]
+    )
+    assert "columns: 'ordered_at' is not described" in reasks(chat, "docs", "stg_shop__orders")[0]
+
+
+def test_after_max_retries_the_planner_gives_up_with_one_line_and_writes_nothing(
+    context: ProjectContext,
+) -> None:
+    mirror = RulesMirror(context)
+    chat = QueueChat(
+        responder=Scripted(mirror, {}).always_answer("plan", None, _outline_with(context, _cycle))
+    )
+    before = snapshot_tree(Path(context.project_dir))
+    with pytest.raises(LLMAnswerError) as raised:
+        plan_with(context, chat, max_retries=2)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("the LLM planner gave up: the plan outline stayed invalid after 2 re-asks: ")
+    assert "the outline's inputs form a cycle" in message and message.endswith("; nothing was written")
+    assert raised.value.exit_code == 1
+    assert chat.phases() == ["plan", "plan", "plan"]
+    assert snapshot_tree(Path(context.project_dir)) == before
+
+
+def test_a_spec_that_stays_wrong_names_the_model(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    bad = _staging_answer(context, lambda d: d.update(filter="{% do run_query('x') %}"))
+    chat = QueueChat(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
+    with pytest.raises(LLMAnswerError, match=r"the spec of stg_shop__orders stayed invalid after 1 re-ask: "):
+        plan_with(context, chat, max_retries=1)
+    assert [task_model(r) for r in chat.requests if r.phase == "staging"].count("stg_shop__orders") == 2
+    asked = {task_model(r) for r in chat.requests if r.phase != "plan"}
+    assert not asked & {
+        "int_orders_aggregated_to_customers",
+        "fct_orders",
+        "dim_customers",
+    }  # downstream of it
+
+
+def test_a_transport_error_is_not_a_bad_answer_and_stops_the_queued_calls(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+
+    def responder(request: ChatRequest) -> str:
+        if request.phase == "staging" and task_model(request) == "stg_shop__customers":
+            raise BudgetExceeded("the next call would take the run past --max-cost 0.01 USD")
+        if request.phase != "plan":
+            time.sleep(0.2)
+        return mirror(request)
+
+    chat = QueueChat(responder=responder)
+    with pytest.raises(BudgetExceeded, match="max-cost"):
+        plan_with(context, chat, concurrency=1, fallback="rules")
+    asked = [task_model(r) for r in chat.requests if r.phase == "staging"]
+    assert asked[0] == "stg_shop__customers" and len(asked) <= 2  # the rest were cancelled, not sent
+
+
+def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext) -> None:
+    chat = QueueChat(responder=lambda request: "I would rather not.")
+    plan = plan_with(context, chat, fallback="rules", max_retries=0)
+    rules = plan_with_rules(context)
+    assert [a.name for a in plan.actions] == [a.name for a in rules.actions]
+    assert plan.planner == "llm:fake/model"
+    assert plan.skipped[-1].startswith("the plan outline stayed invalid after 0 re-asks: ")
+    assert plan.skipped[-1].endswith("the rules planner planned every table instead")
+
+
+def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    bad = _staging_answer(context, lambda d: d["columns"][0].update(source_column="order_number"))
+    chat = QueueChat(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
+    plan = plan_with(context, chat, fallback="rules", max_retries=1)
+    assert plan_problems(plan, context) == []
+    names = [a.name for a in plan.actions]
+    # the rules planner staged orders; what depends on it was not specified by the model, so the rules planned it
+    for name in ("stg_shop__orders", "int_orders_aggregated_to_customers", "fct_orders", "dim_customers"):
+        assert name in names
+    staged = next(a for a in plan.actions if a.name == "stg_shop__orders")
+    assert (
+        staged.spec == next(a for a in plan_with_rules(context).actions if a.name == "stg_shop__orders").spec
+    )
+    assert any(
+        n.startswith("the spec of stg_shop__orders stayed invalid after 1 re-ask") for n in plan.skipped
+    )
+    assert any("its input stg_shop__orders could not be specified" in n for n in plan.skipped)
+    assert "mart" in chat.phases()  # models that do not depend on orders were still the model's
+
+
+def test_fallback_rules_for_tests_and_docs(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    chat = QueueChat(
+        responder=Scripted(mirror, {})
+        .always_answer("tests", "stg_shop__customers", "no tests today")
+        .always_answer("docs", "stg_shop__customers", '{"description": ""}')
+    )
+    plan = plan_with(context, chat, fallback="rules", max_retries=0)
+    customers = next(a for a in plan.actions if a.name == "stg_shop__customers")
+    assert isinstance(customers.spec, StagingSpec)
+    tests = {c.name: [t.name for t in c.tests] for c in customers.spec.columns}
+    assert tests == {"customer_id": ["unique", "not_null"], "email": [], "created_at": []}
+    descriptions = {c.name: c.description for c in output_columns(customers.spec)}
+    assert descriptions["customer_id"] == "Primary key of the customer."
+    assert any(n.endswith("cartridge tested the grain of stg_shop__customers only") for n in plan.skipped)
+    assert any(n.endswith("cartridge described stg_shop__customers in its own words") for n in plan.skipped)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_concurrent_calls_stay_within_the_limit(context: ProjectContext, limit: int) -> None:
+    overlap = Overlap(RulesMirror(context))
+    plan_with(context, QueueChat(responder=overlap), concurrency=limit)
+    assert overlap.most == limit  # four staging specs at once would exceed it; the limit is reached
+
+
+def test_no_new_table_means_no_call(context: ProjectContext) -> None:
+    covered = context.model_copy(
+        update={
+            "raw_schemas": [
+                s.model_copy(update={"covered": [r.identifier for r in s.relations]})
+                for s in context.raw_schemas
+            ]
+        }
+    )
+    chat = QueueChat()
+    draft = LLMPlanner(chat, settings()).draft(covered)
+    assert draft.models == [] and chat.requests == []
+
+
+def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext) -> None:
+    def skip_products(document: dict[str, Any]) -> None:
+        document["models"] = [
+            m for m in document["models"] if "product" not in m["name"] and m["name"] != "fct_order_items"
+        ]
+        document["skipped"] = [{"source_table": "shop.products", "reason": "a view\nof a vendor feed"}]
+
+    mirror = RulesMirror(context)
+    tests = edited(
+        mirror.answer_for("tests", mirror.drafts["stg_shop__order_items"]),
+        lambda d: d.update(columns=[c for c in d["columns"] if c["column"] != "product_id"]),
+    )
+    scripts = {
+        ("plan", None): [_outline_with(context, skip_products)],
+        ("tests", "stg_shop__order_items"): [tests],
+    }
+    chat = QueueChat(responder=Scripted(mirror, scripts))
+    plan = plan_with(context, chat)
+    assert "raw_shop.products: left out by the model: a view of a vendor feed" in plan.skipped
+    [source] = [a for a in plan.actions if a.type == "create_source"]
+    assert "products" not in [t.name for t in source.spec.tables]  # type: ignore[union-attr]
+    assert "shop.products" in [t["source_table"] for t in request_data(chat.requests[0])["raw_tables"]]
+
+
+def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+
+    def add_legacy_mart(document: dict[str, Any]) -> None:
+        document["models"].append(
+            {
+                "name": "fct_order_payments",
+                "layer": "marts",
+                "role": "fact",
+                "inputs": ["stg_shop__orders", "stg_legacy"],
+                "grain": "one row per order",
+                "description": "Orders with their legacy payments.",
+            }
+        )
+
+    mart = {
+        "base_model": "stg_shop__orders",
+        "base_alias": "orders",
+        "grain": ["order_id"],
+        "columns": [{"name": "order_id", "expression": "orders.order_id"}],
+        "joins": [
+            {
+                "model": "stg_legacy",
+                "alias": "legacy",
+                "on": [{"left_alias": "orders", "left_column": "order_id", "right_column": "order_id"}],
+                "columns": [{"name": "paid_amount", "expression": "legacy.amount"}],
+            }
+        ],
+    }
+    tests = {"columns": [{"column": "order_id", "tests": [{"name": "unique"}, {"name": "not_null"}]}]}
+    docs = {
+        "description": "Orders with their legacy payments.",
+        "columns": [
+            {"name": "order_id", "description": "The order."},
+            {"name": "paid_amount", "description": "Paid."},
+        ],
+    }
+    scripts = {
+        ("plan", None): [_outline_with(context, add_legacy_mart)],
+        ("mart", "fct_order_payments"): [json.dumps(mart)],
+        ("tests", "fct_order_payments"): [json.dumps(tests)],
+        ("docs", "fct_order_payments"): [json.dumps(docs)],
+    }
+    chat = QueueChat(responder=Scripted(mirror, scripts))
+    plan = plan_with(context, chat)
+    mart_action = next(a for a in plan.actions if a.name == "fct_order_payments")
+    assert mart_action.dependencies == ["stg_shop__orders", "stg_legacy"]
+    [request] = [r for r in chat.requests if r.phase == "mart" and task_model(r) == "fct_order_payments"]
+    inputs = {m["name"]: m for m in request_data(request)["inputs"]}
+    assert inputs["stg_legacy"] == {"name": "stg_legacy", "planned": False, "grain": [], "some_columns": []}
+    assert inputs["stg_shop__orders"]["planned"] is True
