@@ -141,3 +141,31 @@ class Scripted:
             if script:
                 return script.pop(0)
         return self.base(request)
+
+
+# The answer type a prompt asks for names its phase (the HTTP request does not carry the phase).
+SCHEMA_NAME = re.compile(r"Answer with one `(\w+)` JSON object")
+PHASE_OF_ANSWER = {
+    "PlanOutline": "plan",
+    "StagingAnswer": "staging",
+    "AggregateAnswer": "intermediate",
+    "MartAnswer": "mart",
+    "DataTestsAnswer": "tests",
+    "DocsAnswer": "docs",
+}
+
+
+def openai_mirror(context: ProjectContext) -> Any:
+    """A ScriptedOpenAIServer responder: an OpenAI chat request body answered as RulesMirror answers the planner."""
+    mirror = RulesMirror(context)
+
+    def respond(body: dict[str, Any]) -> str:
+        messages = body["messages"]
+        user = next(m["content"] for m in messages if m["role"] == "user")
+        name = SCHEMA_NAME.search(user)
+        assert name is not None, user[:500]
+        return mirror.answer(
+            ChatRequest(phase=PHASE_OF_ANSWER[name.group(1)], messages=messages, schema_name=name.group(1))
+        )  # type: ignore[arg-type]
+
+    return respond

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from llm_answers import RulesMirror
+from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, openai_mirror
 from openai_server import ScriptedOpenAIServer
 from support import postgres_output, snapshot_tree, write_project
 
@@ -26,35 +24,9 @@ from cartridge_bridge.demo.load_raw import load_shop
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.gather.dbt_runner import DbtProject
-from cartridge_bridge.planning.llm.chat import ChatRequest
 
 BIN = Path(sys.executable).parent
 CANARY = "sk-canary-3b9f1c7e0d2a4c5e8f6a"
-_SCHEMA_NAME = re.compile(r"Answer with one `(\w+)` JSON object")
-_PHASES = {
-    "PlanOutline": "plan",
-    "StagingAnswer": "staging",
-    "AggregateAnswer": "intermediate",
-    "MartAnswer": "mart",
-    "DataTestsAnswer": "tests",
-    "DocsAnswer": "docs",
-}
-
-
-def mirror_responder(context: ProjectContext) -> Any:
-    """Answer an OpenAI chat request body as RulesMirror answers the planner's ChatRequest."""
-    mirror = RulesMirror(context)
-
-    def respond(body: dict[str, Any]) -> str:
-        messages = body["messages"]
-        user = next(m["content"] for m in messages if m["role"] == "user")
-        name = _SCHEMA_NAME.search(user)
-        assert name is not None, user[:500]
-        return mirror.answer(
-            ChatRequest(phase=_PHASES[name.group(1)], messages=messages, schema_name=name.group(1))
-        )  # type: ignore[arg-type]
-
-    return respond
 
 
 def context_of(project: Path, schema: str, source_name: str) -> ProjectContext:
@@ -102,7 +74,7 @@ def shop_project(tmp_path: Path, pg_server: LocalPostgres) -> Path:
 
 def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tmp_path: Path) -> None:
     context = context_of(shop_project, "llm_raw", "shop")
-    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+    with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
         where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project)]
         result = cartridge(
             "generate", *where, "--schema", "llm_raw", "--source-name", "shop", api_base=server.base_url
@@ -113,7 +85,7 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
     assert "LLM usage" in result.stdout
     assert (shop_project / "models/marts/fct_orders.sql").is_file()
     bodies = [json.dumps(r.json) for r in requests]
-    phases = [_PHASES[m.group(1)] for b in bodies if (m := _SCHEMA_NAME.search(b))]
+    phases = [PHASE_OF_ANSWER[m.group(1)] for b in bodies if (m := SCHEMA_NAME.search(b))]
     assert phases[0] == "plan" and {"staging", "intermediate", "mart", "tests", "docs"} <= set(phases)
     # No row value leaves the machine without --share-samples: the shop's first customer's email is in no request.
     customers = next(t for t in shop_tables(scale=0.2) if t.name == "customers")
@@ -133,7 +105,7 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
 def test_a_second_run_is_answered_from_the_cache(shop_project: Path) -> None:
     context = context_of(shop_project, "llm_raw", "shop")
     where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project), "--schema", "llm_raw"]
-    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+    with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
         first = cartridge(
             "plan", *where, "--source-name", "shop", "--format", "json", api_base=server.base_url
         )
@@ -154,7 +126,7 @@ def test_generate_with_a_model_in_a_brownfield_project(tmp_path: Path) -> None:
     context = context_of(project, "raw_billing", "billing")
     assert context.strategy == "brownfield"
     before = snapshot_tree(project)
-    with ScriptedOpenAIServer(responder=mirror_responder(context)) as server:
+    with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
         where = ["--project-dir", str(project), "--profiles-dir", str(project)]
         result = cartridge(
             "generate",

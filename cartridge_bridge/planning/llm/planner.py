@@ -52,7 +52,7 @@ from cartridge_bridge.planning.llm.prompt_data import (
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ModelSpec, ModelTest, StagingSpec, output_columns
+from cartridge_bridge.planning.plan import ModelSpec, ModelTest, StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress, SilentProgress
@@ -250,9 +250,17 @@ class _Planning:
         )
 
     def problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[str]:
-        """What `plan_problems` finds in one draft, placed with the others and the sources."""
+        """What `plan_problems` finds in one draft, placed with the sources and the others it reads or tests.
+
+        Only this draft's problems count (names, cycles and files across the plan are the outline's), so the
+        models it does not name are left out: checking each answer stays as cheap as the answer, not the plan.
+        """
+        named = set(model_inputs(draft.spec)) | {
+            t.to for c in output_columns(draft.spec) for t in c.tests if t.to is not None
+        }
+        related = [d for d in others if d.name in named]
         placed = place(
-            PlanDraft(sources=self.sources, models=[*others, draft]), self.context, self.planner.name
+            PlanDraft(sources=self.sources, models=[*related, draft]), self.context, self.planner.name
         )
         return [p.line() for p in plan_problems(placed, self.context) if p.action == draft.name]
 
