@@ -26,6 +26,7 @@ E2E_MODULES = {
     "test_brownfield_conventions.py",
     "test_llm_generate_duckdb.py",
     "test_llm_cli_end_to_end.py",
+    "test_llm_planner_litellm.py",
 }
 _LANE_KEY = pytest.StashKey[str]()
 

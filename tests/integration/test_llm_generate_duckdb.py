@@ -4,12 +4,15 @@ model error in the first build is corrected by the model in one repair round."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 from llm_answers import request_data
 from llm_fakes import QueueChat
+from llm_server_chat import ServerChat
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer
@@ -146,14 +149,23 @@ def _project(tmp_path: Path) -> tuple[Path, Path]:
     return project, database
 
 
-def test_generate_with_the_llm_planner_builds_green(tmp_path: Path) -> None:
+def chat_through(path: str, responder: Callable[[ChatRequest], str]) -> Any:
+    """The in-process fake, or the real litellm client against a local OpenAI-compatible server."""
+    return QueueChat(responder=responder, model="fake/crm") if path == "in-process" else ServerChat(responder)
+
+
+PATHS = pytest.mark.parametrize("path", ["in-process", "litellm"])
+
+
+@PATHS
+def test_generate_with_the_llm_planner_builds_green(tmp_path: Path, path: str) -> None:
     project, database = _project(tmp_path)
-    chat = QueueChat(responder=CrmModel(SPECS), model="fake/crm")
-    settings = LLMSettings(model="fake/crm")
+    chat = chat_through(path, CrmModel(SPECS))
+    settings = LLMSettings(model=chat.model)
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"])
     report = generate(options, SilentProgress(), planner=make_llm_planner(settings, chat))
     assert report.build is not None and report.build.success, report.build
-    assert report.plan.planner == "llm:fake/crm"
+    assert report.plan.planner == f"llm:{chat.model}"
     assert [a.name for a in report.plan.models()] == [m["name"] for m in OUTLINE["models"]]
     assert report.build.count("model", "success") == 4 and report.build.failed == []
     assert report.build.count("test", "pass") == 10
@@ -169,7 +181,8 @@ def test_generate_with_the_llm_planner_builds_green(tmp_path: Path) -> None:
     assert [(r[0], r[1], r[2], float(r[3])) for r in rows] == [(1, "acme", 2, 150.5), (2, "globex", 0, 0.0)]
 
 
-def test_a_model_error_in_the_first_build_is_corrected_by_the_model(tmp_path: Path) -> None:
+@PATHS
+def test_a_model_error_in_the_first_build_is_corrected_by_the_model(tmp_path: Path, path: str) -> None:
     project, _ = _project(tmp_path)
     # A Postgres habit: DuckDB has no initcap(), which only the warehouse can tell.
     specs = json.loads(json.dumps(SPECS))
@@ -187,11 +200,10 @@ def test_a_model_error_in_the_first_build_is_corrected_by_the_model(tmp_path: Pa
         return json.dumps({"spec": spec, "tests": task["current_tests"]})
 
     planning = CrmModel(specs)
-    chat = QueueChat(
-        responder=lambda request: repair(request) if request.phase == "repair" else planning(request),
-        model="fake/crm",
+    chat = chat_through(
+        path, lambda request: repair(request) if request.phase == "repair" else planning(request)
     )
-    settings = LLMSettings(model="fake/crm")
+    settings = LLMSettings(model=chat.model)
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"])
     report = generate(
         options,

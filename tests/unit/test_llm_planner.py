@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,15 @@ from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
+
+ChatOf = Callable[..., Any]
+
+
+@pytest.fixture
+def chat_of() -> Iterator[ChatOf]:
+    """Make the chat a test talks to: in-process here; tests/integration/test_llm_planner_litellm.py runs
+    the same tests with the real litellm client against a local OpenAI-compatible server."""
+    yield lambda responder: QueueChat(responder=responder)
 
 
 def settings(**overrides: Any) -> LLMSettings:
@@ -61,8 +71,8 @@ def without_derived_types(plan: ExecutionPlan) -> dict[str, Any]:
     return document
 
 
-def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext) -> None:
-    chat = QueueChat(responder=RulesMirror(context))
+def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, chat_of: ChatOf) -> None:
+    chat = chat_of(responder=RulesMirror(context))
     plan = plan_with(context, chat)
     assert plan.planner == "llm:fake/model"
     assert plan_problems(plan, context) == []
@@ -85,8 +95,10 @@ def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext) -
     }
 
 
-def test_the_model_never_writes_sources_and_types_pass_through(context: ProjectContext) -> None:
-    plan = plan_with(context, QueueChat(responder=RulesMirror(context)))
+def test_the_model_never_writes_sources_and_types_pass_through(
+    context: ProjectContext, chat_of: ChatOf
+) -> None:
+    plan = plan_with(context, chat_of(responder=RulesMirror(context)))
     [source] = [a for a in plan.actions if a.type == "create_source"]
     assert source == next(a for a in plan_with_rules(context).actions if a.type == "create_source")
     fact = next(a for a in plan.actions if a.name == "fct_orders")
@@ -94,8 +106,8 @@ def test_the_model_never_writes_sources_and_types_pass_through(context: ProjectC
     assert {c.name: c.data_type for c in fact.spec.columns}["ordered_at"] == "timestamp"
 
 
-def test_specs_follow_their_inputs(context: ProjectContext) -> None:
-    chat = QueueChat(responder=RulesMirror(context))
+def test_specs_follow_their_inputs(context: ProjectContext, chat_of: ChatOf) -> None:
+    chat = chat_of(responder=RulesMirror(context))
     plan_with(context, chat)
     asked = [task_model(r) for r in chat.requests if r.phase in ("staging", "intermediate", "mart")]
     mirror = RulesMirror(context)
@@ -113,9 +125,11 @@ def test_specs_follow_their_inputs(context: ProjectContext) -> None:
     ],
     ids=["fenced json", "bare fence", "chatty"],
 )
-def test_a_wrapped_answer_is_read_without_a_reask(context: ProjectContext, wrap: Any) -> None:
+def test_a_wrapped_answer_is_read_without_a_reask(
+    context: ProjectContext, wrap: Any, chat_of: ChatOf
+) -> None:
     mirror = RulesMirror(context)
-    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [wrap(mirror.outline.model_dump_json())]}))
+    chat = chat_of(responder=Scripted(mirror, {("plan", None): [wrap(mirror.outline.model_dump_json())]}))
     plan_with(context, chat)
     assert chat.phases().count("plan") == 1
 
@@ -126,9 +140,9 @@ def test_extract_json_takes_the_first_object_in_prose() -> None:
         extract_json("I cannot help with that. [1, 2]")
 
 
-def test_invalid_json_then_a_good_answer(context: ProjectContext) -> None:
+def test_invalid_json_then_a_good_answer(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
-    chat = QueueChat(responder=Scripted(mirror, {("plan", None): ['{"models": [']}))
+    chat = chat_of(responder=Scripted(mirror, {("plan", None): ['{"models": [']}))
     plan_with(context, chat)
     assert chat.phases().count("plan") == 2
     [reask] = reasks(chat, "plan")
@@ -138,7 +152,9 @@ def test_invalid_json_then_a_good_answer(context: ProjectContext) -> None:
     assert second[2]["content"] == '{"models": ['
 
 
-def test_a_schema_invalid_answer_is_repaired_after_the_reask(context: ProjectContext) -> None:
+def test_a_schema_invalid_answer_is_repaired_after_the_reask(
+    context: ProjectContext, chat_of: ChatOf
+) -> None:
     mirror = RulesMirror(context)
 
     def break_it(document: dict[str, Any]) -> None:
@@ -147,7 +163,7 @@ def test_a_schema_invalid_answer_is_repaired_after_the_reask(context: ProjectCon
         document["models"][2]["layer"] = "bronze"
 
     bad = edited(mirror.outline.model_dump_json(), break_it)
-    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [bad]}))
+    chat = chat_of(responder=Scripted(mirror, {("plan", None): [bad]}))
     plan_with(context, chat)
     [reask] = reasks(chat, "plan")
     problems = json.loads(reask.split("<data>\n", 1)[1].split("\n</data>", 1)[0])["problems"]
@@ -196,10 +212,10 @@ def _uncovered(document: dict[str, Any]) -> None:
     ids=["cycle", "duplicate name", "unknown ref", "path as a name", "table left uncovered"],
 )
 def test_an_outline_the_seam_rejects_is_reasked_and_fixed(
-    context: ProjectContext, change: Any, expected: str
+    context: ProjectContext, change: Any, expected: str, chat_of: ChatOf
 ) -> None:
     mirror = RulesMirror(context)
-    chat = QueueChat(responder=Scripted(mirror, {("plan", None): [_outline_with(context, change)]}))
+    chat = chat_of(responder=Scripted(mirror, {("plan", None): [_outline_with(context, change)]}))
     plan = plan_with(context, chat)
     [reask] = reasks(chat, "plan")
     assert expected in reask
@@ -234,11 +250,11 @@ def _staging_answer(context: ProjectContext, change: Any) -> str:
     ids=["statement", "subquery", "jinja", "unknown raw column", "grain not an output"],
 )
 def test_a_spec_the_seam_rejects_is_reasked_and_fixed(
-    context: ProjectContext, change: Any, expected: str
+    context: ProjectContext, change: Any, expected: str, chat_of: ChatOf
 ) -> None:
     mirror = RulesMirror(context)
     bad = _staging_answer(context, change)
-    chat = QueueChat(responder=Scripted(mirror, {("staging", "stg_shop__orders"): [bad]}))
+    chat = chat_of(responder=Scripted(mirror, {("staging", "stg_shop__orders"): [bad]}))
     plan = plan_with(context, chat)
     [reask] = reasks(chat, "staging", "stg_shop__orders")
     assert expected in reask
@@ -247,13 +263,13 @@ def test_a_spec_the_seam_rejects_is_reasked_and_fixed(
     assert staged.spec == mirror.drafts["stg_shop__orders"].spec
 
 
-def test_a_mart_may_only_read_its_outlined_inputs(context: ProjectContext) -> None:
+def test_a_mart_may_only_read_its_outlined_inputs(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
     bad = edited(
         mirror.answer_for("mart", mirror.drafts["fct_order_items"]),
         lambda d: d.update(base_model="stg_legacy"),
     )
-    chat = QueueChat(responder=Scripted(mirror, {("mart", "fct_order_items"): [bad]}))
+    chat = chat_of(responder=Scripted(mirror, {("mart", "fct_order_items"): [bad]}))
     plan_with(context, chat)
     [reask] = reasks(chat, "mart", "fct_order_items")
     assert (
@@ -262,7 +278,7 @@ def test_a_mart_may_only_read_its_outlined_inputs(context: ProjectContext) -> No
     )
 
 
-def test_tests_and_docs_answers_are_checked_too(context: ProjectContext) -> None:
+def test_tests_and_docs_answers_are_checked_too(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
     draft = mirror.drafts["stg_shop__orders"]
     bad_tests = edited(
@@ -275,7 +291,7 @@ def test_tests_and_docs_answers_are_checked_too(context: ProjectContext) -> None
         ),
     )
     bad_docs = edited(mirror.answer_for("docs", draft), lambda d: d["columns"].pop())
-    chat = QueueChat(
+    chat = chat_of(
         responder=Scripted(
             mirror, {("tests", "stg_shop__orders"): [bad_tests], ("docs", "stg_shop__orders"): [bad_docs]}
         )
@@ -289,12 +305,10 @@ def test_tests_and_docs_answers_are_checked_too(context: ProjectContext) -> None
 
 
 def test_after_max_retries_the_planner_gives_up_with_one_line_and_writes_nothing(
-    context: ProjectContext,
+    context: ProjectContext, chat_of: ChatOf
 ) -> None:
     mirror = RulesMirror(context)
-    chat = QueueChat(
-        responder=Scripted(mirror, {}).always_answer("plan", None, _outline_with(context, _cycle))
-    )
+    chat = chat_of(responder=Scripted(mirror, {}).always_answer("plan", None, _outline_with(context, _cycle)))
     before = snapshot_tree(Path(context.project_dir))
     with pytest.raises(LLMAnswerError) as raised:
         plan_with(context, chat, max_retries=2)
@@ -307,10 +321,10 @@ def test_after_max_retries_the_planner_gives_up_with_one_line_and_writes_nothing
     assert snapshot_tree(Path(context.project_dir)) == before
 
 
-def test_a_spec_that_stays_wrong_names_the_model(context: ProjectContext) -> None:
+def test_a_spec_that_stays_wrong_names_the_model(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
     bad = _staging_answer(context, lambda d: d.update(filter="{% do run_query('x') %}"))
-    chat = QueueChat(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
+    chat = chat_of(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
     with pytest.raises(LLMAnswerError, match=r"the spec of stg_shop__orders stayed invalid after 1 re-ask: "):
         plan_with(context, chat, max_retries=1)
     assert [task_model(r) for r in chat.requests if r.phase == "staging"].count("stg_shop__orders") == 2
@@ -339,8 +353,8 @@ def test_a_transport_error_is_not_a_bad_answer_and_stops_the_queued_calls(contex
     assert asked[0] == "stg_shop__customers" and len(asked) <= 2  # the rest were cancelled, not sent
 
 
-def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext) -> None:
-    chat = QueueChat(responder=lambda request: "I would rather not.")
+def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext, chat_of: ChatOf) -> None:
+    chat = chat_of(responder=lambda request: "I would rather not.")
     plan = plan_with(context, chat, fallback="rules", max_retries=0)
     rules = plan_with_rules(context)
     assert [a.name for a in plan.actions] == [a.name for a in rules.actions]
@@ -349,10 +363,10 @@ def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext) ->
     assert plan.skipped[-1].endswith("the rules planner planned every table instead")
 
 
-def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectContext) -> None:
+def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
     bad = _staging_answer(context, lambda d: d["columns"][0].update(source_column="order_number"))
-    chat = QueueChat(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
+    chat = chat_of(responder=Scripted(mirror, {}).always_answer("staging", "stg_shop__orders", bad))
     plan = plan_with(context, chat, fallback="rules", max_retries=1)
     assert plan_problems(plan, context) == []
     names = [a.name for a in plan.actions]
@@ -370,9 +384,9 @@ def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectConte
     assert "mart" in chat.phases()  # models that do not depend on orders were still the model's
 
 
-def test_fallback_rules_for_tests_and_docs(context: ProjectContext) -> None:
+def test_fallback_rules_for_tests_and_docs(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
-    chat = QueueChat(
+    chat = chat_of(
         responder=Scripted(mirror, {})
         .always_answer("tests", "stg_shop__customers", "no tests today")
         .always_answer("docs", "stg_shop__customers", '{"description": ""}')
@@ -389,9 +403,9 @@ def test_fallback_rules_for_tests_and_docs(context: ProjectContext) -> None:
 
 
 @pytest.mark.parametrize("limit", [1, 2])
-def test_concurrent_calls_stay_within_the_limit(context: ProjectContext, limit: int) -> None:
+def test_concurrent_calls_stay_within_the_limit(context: ProjectContext, limit: int, chat_of: ChatOf) -> None:
     overlap = Overlap(RulesMirror(context))
-    plan_with(context, QueueChat(responder=overlap), concurrency=limit)
+    plan_with(context, chat_of(responder=overlap), concurrency=limit)
     assert overlap.most == limit  # four staging specs at once would exceed it; the limit is reached
 
 
@@ -409,7 +423,7 @@ def test_no_new_table_means_no_call(context: ProjectContext) -> None:
     assert draft.models == [] and chat.requests == []
 
 
-def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext) -> None:
+def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext, chat_of: ChatOf) -> None:
     def skip_products(document: dict[str, Any]) -> None:
         document["models"] = [
             m for m in document["models"] if "product" not in m["name"] and m["name"] != "fct_order_items"
@@ -425,7 +439,7 @@ def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext) -> Non
         ("plan", None): [_outline_with(context, skip_products)],
         ("tests", "stg_shop__order_items"): [tests],
     }
-    chat = QueueChat(responder=Scripted(mirror, scripts))
+    chat = chat_of(responder=Scripted(mirror, scripts))
     plan = plan_with(context, chat)
     assert "raw_shop.products: left out by the model: a view of a vendor feed" in plan.skipped
     [source] = [a for a in plan.actions if a.type == "create_source"]
@@ -433,7 +447,7 @@ def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext) -> Non
     assert "shop.products" in [t["source_table"] for t in request_data(chat.requests[0])["raw_tables"]]
 
 
-def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContext) -> None:
+def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
 
     def add_legacy_mart(document: dict[str, Any]) -> None:
@@ -476,7 +490,7 @@ def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContex
         ("tests", "fct_order_payments"): [json.dumps(tests)],
         ("docs", "fct_order_payments"): [json.dumps(docs)],
     }
-    chat = QueueChat(responder=Scripted(mirror, scripts))
+    chat = chat_of(responder=Scripted(mirror, scripts))
     plan = plan_with(context, chat)
     mart_action = next(a for a in plan.actions if a.name == "fct_order_payments")
     assert mart_action.dependencies == ["stg_shop__orders", "stg_legacy"]
