@@ -10,6 +10,7 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.repair import Unrepairable
+from cartridge_bridge.write.faults import fault_point
 
 # How many of the other failed nodes an error message names before it only counts them.
 _NAMED = 5
@@ -19,14 +20,19 @@ def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress)
     """Parse the project, then (when asked) build the plan's models and their tests."""
     progress.step("dbt parse (checks every ref and source)")
     try:
-        dbt.parse()
+        dbt.parse(on_event=lambda _: fault_point("parse"))
     except ProjectError as error:
         raise VerificationError(f"the generated files do not parse, so nothing was kept: {error}") from None
     if not build:
         return None
     models = [a.name for a in plan.models()]
     progress.step(f"dbt build on {len(models)} new models and their tests")
-    return dbt.build(select=models)
+    return dbt.build(select=models, on_event=_after_first_node)
+
+
+def _after_first_node(event: str) -> None:
+    if event == "NodeFinished":
+        fault_point("build")
 
 
 @dataclass

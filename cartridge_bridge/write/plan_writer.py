@@ -10,7 +10,9 @@ from cartridge_bridge.errors import CartridgeError
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.write.workspace import FileChange, Journal, apply_changes, rollback, stage_changes
+from cartridge_bridge.write.journal import Journal, mark
+from cartridge_bridge.write.transaction import apply_changes, rollback
+from cartridge_bridge.write.workspace import FileChange, stage_changes
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
@@ -45,7 +47,17 @@ class PlanWriter:
         self.journal = apply_changes(self.project_dir, self.changes)
         return True
 
-    def rollback(self) -> None:
+    def proving(self) -> None:
+        """Record that dbt is proving the last write (a crash from here on is undone from the journal)."""
+        if self.journal is not None:
+            mark(self.project_dir, self.journal, "proving")
+
+    def commit(self) -> None:
+        """Mark the last write applied: dbt proved it."""
+        if self.journal is not None:
+            mark(self.project_dir, self.journal, "applied")
+
+    def rollback(self, note: str | None = None) -> None:
         """Restore every file the last write touched, byte for byte."""
         if self.journal is not None:
-            rollback(self.project_dir, self.journal)
+            rollback(self.project_dir, self.journal, note=note)
