@@ -32,8 +32,11 @@ from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.repair import RelaxFailingTests
+from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter
-from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
+from cartridge_bridge.write.run_guard import exclusive_run
+from cartridge_bridge.write.transaction import undo
+from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
@@ -112,6 +115,7 @@ def gather_facts(
     return parse_facts(printed, "the output of cartridge.gather")
 
 
+@exclusive_run()
 def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProject, ProjectContext]:
     """Parse the project, gather the raw schemas' facts and build the ProjectContext."""
     config = load_config(_project_dir(options))
@@ -149,6 +153,7 @@ def write_plan(plan: ExecutionPlan, path: Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=2) + "\n")
 
 
+@exclusive_run()
 def apply_plan(
     plan: ExecutionPlan,
     options: ProjectOptions,
@@ -184,6 +189,7 @@ def apply_plan(
     )
 
 
+@exclusive_run()
 def generate(
     options: ProjectOptions, progress: Progress, confirm: Callable[[list[str]], bool] | None = None
 ) -> ApplyReport:
@@ -193,11 +199,13 @@ def generate(
     return apply_plan(plan, options, progress, project, context, confirm)
 
 
+@exclusive_run(recover_first=False)
 def undo_run(project_dir: Path, run_id: str | None) -> Journal:
     """Revert an applied run from its journal."""
     return undo(project_dir.resolve(), run_id)
 
 
+@exclusive_run()
 def init_project(project_dir: Path, progress: Progress, options: InitOptions | None = None) -> InitReport:
     """Install the cartridge package: a vendored copy or a git revision, listed in packages.yml, then dbt deps."""
     project_dir = _project_dir(ProjectOptions(project_dir=project_dir))

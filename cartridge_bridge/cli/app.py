@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -304,10 +305,29 @@ def _main(
     """Plan, write and prove the dbt models for new raw warehouse tables."""
 
 
+def _interrupt(number: int, _frame: object) -> None:
+    """SIGINT and SIGTERM stop the run as Ctrl-C does, so that what it wrote is rolled back."""
+    _interrupted.append(signal.Signals(number).name)
+    raise KeyboardInterrupt
+
+
+_interrupted: list[str] = []
+
+
 def main() -> None:
     """Entry point: user mistakes and failed work become one line and an exit code, never a traceback."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()  # standalone mode: click reports usage errors itself and exits 2
+        app()  # standalone mode: click reports usage errors itself and exits 2; Ctrl-C exits 130
+    except SystemExit as done:
+        if done.code == 130 and _interrupted:
+            how = "Ctrl-C" if _interrupted[0] == "SIGINT" else _interrupted[0]
+            err.print(
+                f"[bold red]error:[/bold red] interrupted by {how}; what this run had written was rolled back",
+                highlight=False,
+            )
+        raise
     except CartridgeError as error:
         # The message may quote user text with brackets; it is printed as it is, never as markup.
         err.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
