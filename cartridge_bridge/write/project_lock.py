@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -49,6 +50,7 @@ class ProjectLock:
     def __init__(self, project_dir: Path):
         self.path = project_dir / LOCK_FILE
         self._descriptor: int | None = None
+        self._made_folder = False  # .cartridge/ did not exist: remove it again if the run left nothing in it
         self.stale: Holder | None = None
 
     def acquire(self) -> None:
@@ -56,11 +58,16 @@ class ProjectLock:
         import fcntl
 
         try:
+            self._made_folder = not self.path.parent.exists()
             self.path.parent.mkdir(exist_ok=True)
         except OSError as error:
             raise WriteError(f"cannot create {self.path.parent}: {error.strerror or error}") from None
         while True:
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the last run removed an empty .cartridge/ just now
+                self.path.parent.mkdir(exist_ok=True)
+                continue
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -97,6 +104,9 @@ class ProjectLock:
         self.path.unlink(missing_ok=True)
         os.close(self._descriptor)
         self._descriptor = None
+        if self._made_folder:
+            with contextlib.suppress(OSError):  # the run left journals (or another run began): it stays
+                self.path.parent.rmdir()
 
 
 def _read(descriptor: int) -> str:
