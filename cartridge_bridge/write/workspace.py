@@ -105,23 +105,30 @@ def check_writable(project_dir: Path, target: Path, relative: str) -> None:
                 raise WriteError(
                     f"cannot write {relative}: {folder.relative_to(root).as_posix()} is a file, not a folder"
                 )
-            if not os.access(folder, os.W_OK | os.X_OK):
+            if not _may(folder, os.W_OK | os.X_OK):
                 shown = folder.relative_to(root).as_posix() if folder != root else str(root)
-                raise WriteError(f"cannot write {relative}: {describe_access(folder)} {shown}")
+                raise WriteError(f"cannot write {relative}: {describe_access(folder, f'the folder {shown}')}")
             break
         if folder == root:
             break
-    if target.is_file() and not os.access(target, os.W_OK):
-        raise WriteError(f"cannot write {relative}: {describe_access(target)} the file")
+    if target.is_file() and not _may(target, os.W_OK):
+        raise WriteError(f"cannot write {relative}: {describe_access(target, 'the file')}")
 
 
-def describe_access(path: Path) -> str:
-    """Why we may not write at `path`: a read-only filesystem, or no permission."""
+def _may(path: Path, mode: int) -> bool:
+    """Whether this process (by its effective user) may access `path` so; a read-only filesystem says no."""
+    if os.access in os.supports_effective_ids:
+        return os.access(path, mode, effective_ids=True)
+    return os.access(path, mode)
+
+
+def describe_access(path: Path, shown: str) -> str:
+    """Why we may not write at `path` (shown to the user as `shown`): a read-only filesystem, or no permission."""
     try:
         read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:
         read_only = False
-    return "the filesystem is read-only at" if read_only else "no permission to write"
+    return f"{shown} is on a read-only filesystem" if read_only else f"no permission to write {shown}"
 
 
 def read_text(path: Path, relative: str) -> str:
