@@ -31,11 +31,13 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
+from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
+from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests
-from cartridge_bridge.write.journal import Journal
+from cartridge_bridge.write.journal import Journal, Relation
 from cartridge_bridge.write.plan_writer import PlanWriter
 from cartridge_bridge.write.run_guard import exclusive_run
-from cartridge_bridge.write.transaction import undo
+from cartridge_bridge.write.transaction import created_relations, drop_created_relations, undo
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
@@ -175,8 +177,10 @@ def apply_plan(
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
-    writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm)
-    prover = DbtProver(project.dbt, build, progress)
+    tracks_relations = project.manifest.has_macro(PACKAGE_NAME, RELATIONS_MACRO)
+    warehouse = WarehouseRelations(project.dbt) if tracks_relations else None
+    writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
+    prover = DbtProver(project.dbt, build, progress, writer.before_build)
     verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress, rounds)
     return ApplyReport(
         plan=verified.plan,
@@ -199,10 +203,32 @@ def generate(
     return apply_plan(plan, options, progress, project, context, confirm)
 
 
+@dataclass
+class UndoReport:
+    """What undo did: the run, the relations its build had created that were dropped, and those that remain."""
+
+    journal: Journal
+    dropped: list[Relation] = field(default_factory=list)
+    remaining: list[Relation] = field(default_factory=list)
+
+
 @exclusive_run(recover_first=False)
-def undo_run(project_dir: Path, run_id: str | None) -> Journal:
-    """Revert an applied run from its journal."""
-    return undo(project_dir.resolve(), run_id)
+def undo_run(
+    project_dir: Path,
+    run_id: str | None,
+    profiles_dir: Path | None = None,
+    target: str | None = None,
+    keep_relations: bool = False,
+) -> UndoReport:
+    """Revert a run from its journal, and (unless `keep_relations`) drop the relations its build created."""
+    project_dir = project_dir.resolve()
+    journal = undo(project_dir, run_id)
+    created = created_relations(journal)
+    if keep_relations or not created:
+        return UndoReport(journal, remaining=created)
+    dbt = DbtProject(project_dir, profiles_dir, target)
+    dropped, remaining = drop_created_relations(project_dir, journal, WarehouseRelations(dbt))
+    return UndoReport(journal, dropped, remaining)
 
 
 @exclusive_run()

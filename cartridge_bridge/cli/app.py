@@ -261,14 +261,22 @@ def generate(
 
 @app.command()
 def undo(
-    run_id: Annotated[str | None, typer.Argument(help="The run to revert (default: the latest).")] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(help="The run to revert (default: an interrupted run, else the latest).")
+    ] = None,
     project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    keep_relations: Annotated[
+        bool,
+        typer.Option("--keep-relations", help="Leave the views and tables the run's build created."),
+    ] = False,
 ) -> None:
-    """Revert an apply from its journal."""
+    """Revert an apply (or an interrupted run) from its journal, and drop the relations its build created."""
     from cartridge_bridge.api import undo_run
+    from cartridge_bridge.cli.views import show_undo
 
-    journal = undo_run(project_dir, run_id)
-    out.print(f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.")
+    show_undo(out, undo_run(project_dir, run_id, profiles_dir, target, keep_relations), keep_relations)
 
 
 def _confirmer(yes: bool) -> Callable[[list[str]], bool]:

@@ -11,7 +11,7 @@ from rich.table import Table
 from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
-    from cartridge_bridge.api import ApplyReport
+    from cartridge_bridge.api import ApplyReport, UndoReport
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
@@ -260,3 +260,18 @@ def show_init(console: Console, report: InitReport) -> None:
     lines.append('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def show_undo(console: Console, report: UndoReport, kept: bool) -> None:
+    """What undo restored, and what it dropped from or left in the warehouse."""
+    journal = report.journal
+    console.print(
+        f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.", markup=False
+    )
+    if report.dropped:
+        names = ", ".join(r.label for r in report.dropped)
+        console.print(f"Dropped what its build created: {names}.", markup=False, highlight=False)
+    if report.remaining:
+        names = ", ".join(r.label for r in report.remaining)
+        why = "as asked (--keep-relations)" if kept else "could not drop them; drop them by hand"
+        console.print(f"Still in the warehouse, {why}: {names}.", markup=False, highlight=False)

@@ -151,6 +151,37 @@ class DbtProject:
             raise DbtError(f"dbt run-operation {macro} failed: {run.error_text()}")
         return "\n".join(run.printed)
 
+    def relations_of(self, models: list[str]) -> list[dict[str, str]]:
+        """Where the last parse puts each of these models in the warehouse: model, database, schema, identifier."""
+        nodes = getattr(self._parsed, "nodes", {}) or {}
+        wanted = set(models)
+        return [
+            {
+                "model": node.name,
+                "database": node.database or "",
+                "schema": node.schema,
+                "identifier": node.alias or node.name,
+            }
+            for node in nodes.values()
+            if str(node.resource_type) == "model"
+            and node.name in wanted
+            and node.package_name == self._name()
+        ]
+
+    def _name(self) -> str:
+        metadata = getattr(self._parsed, "metadata", None)
+        return str(getattr(metadata, "project_name", "") or "")
+
+    def existing_relations(self, relations: list[dict[str, str]], drop: bool = False) -> list[dict[str, str]]:
+        """Which of the relations exist in the warehouse (through the package's `_relations` macro); `drop` drops them."""
+        if not relations:
+            return []
+        wanted = [{k: r[k] for k in ("database", "schema", "identifier")} for r in relations]
+        printed = self.run_operation("cartridge._relations", {"relations": wanted, "drop": drop})
+        found = json.loads(printed.strip().splitlines()[-1])["relations"] if printed.strip() else []
+        keys = {(f["schema"].lower(), f["identifier"].lower()) for f in found}
+        return [r for r in relations if (r["schema"].lower(), r["identifier"].lower()) in keys]
+
     def build(
         self, select: list[str] | None = None, on_event: Callable[[str], None] | None = None
     ) -> BuildSummary:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cartridge_bridge.errors import ProjectError, VerificationError
@@ -16,8 +17,17 @@ from cartridge_bridge.write.faults import fault_point
 _NAMED = 5
 
 
-def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress) -> BuildSummary | None:
-    """Parse the project, then (when asked) build the plan's models and their tests."""
+def prove(
+    dbt: DbtProject,
+    plan: ExecutionPlan,
+    build: bool,
+    progress: Progress,
+    before_build: Callable[[list[str]], None] | None = None,
+) -> BuildSummary | None:
+    """Parse the project, then (when asked) build the plan's models and their tests.
+
+    `before_build` hears the models about to be built, once the parse has placed them in the warehouse.
+    """
     progress.step("dbt parse (checks every ref and source)")
     try:
         dbt.parse(on_event=lambda _: fault_point("parse"))
@@ -26,6 +36,8 @@ def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress)
     if not build:
         return None
     models = [a.name for a in plan.models()]
+    if before_build is not None:
+        before_build(models)
     progress.step(f"dbt build on {len(models)} new models and their tests")
     return dbt.build(select=models, on_event=_after_first_node)
 
@@ -42,10 +54,11 @@ class DbtProver:
     dbt: DbtProject
     build: bool
     progress: Progress
+    before_build: Callable[[list[str]], None] | None = None
 
     def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
         """The build's summary, None when only parsed; a VerificationError when the files do not parse."""
-        return prove(self.dbt, plan, self.build, self.progress)
+        return prove(self.dbt, plan, self.build, self.progress, self.before_build)
 
 
 def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from cartridge_bridge.errors import RunInProgress, UsageError, WriteError
 from cartridge_bridge.write.faults import fault_point
@@ -14,11 +14,13 @@ from cartridge_bridge.write.journal import (
     Journal,
     JournalEntry,
     JournalError,
+    Relation,
     inside,
     load_journal,
     mark,
     new_run_id,
     run_dir,
+    save_journal,
     sha256,
     unfinished_runs,
     write_durably,
@@ -39,6 +41,33 @@ _DOING = {
     "proving": "proving its files with dbt",
     "rolling_back": "rolling back",
 }
+
+
+class Warehouse(Protocol):
+    """Where a run's build creates relations: found before the build, dropped when the run is taken back."""
+
+    def locate(self, models: list[str]) -> list[Relation]:
+        """Each model's relation, and whether it exists already."""
+
+    def drop(self, relations: list[Relation]) -> tuple[list[Relation], list[Relation]]:
+        """Drop those of the relations that exist: what was dropped, and what remains."""
+
+
+def created_relations(journal: Journal) -> list[Relation]:
+    """The relations the run's build may have created: its models' relations that did not exist before it."""
+    return [relation for relation in journal.relations if not relation.existed]
+
+
+def drop_created_relations(
+    project_dir: Path, journal: Journal, warehouse: Warehouse
+) -> tuple[list[Relation], list[Relation]]:
+    """Drop what the run's build created in the warehouse: what was dropped, and what remains (noted in the journal)."""
+    dropped, remaining = warehouse.drop(created_relations(journal))
+    if remaining:
+        left = ", ".join(r.label for r in remaining)
+        journal.note = f"{journal.note + '; ' if journal.note else ''}left in the warehouse: {left}"
+        save_journal(project_dir, journal)
+    return dropped, remaining
 
 
 def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:

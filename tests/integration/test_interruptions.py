@@ -55,6 +55,14 @@ def _project(tmp_path: Path) -> Path:
     return project
 
 
+def _relations(tmp_path: Path) -> list[str]:
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        rows = connection.execute(
+            "select table_name from information_schema.tables where table_schema = 'analytics'"
+        ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def _leftovers(project: Path) -> list[str]:
     """Temporary files anywhere in the project (cartridge's own folder aside)."""
     return [
@@ -96,10 +104,13 @@ def test_a_run_killed_at_any_step_is_reported_then_undone_byte_for_byte(tmp_path
     [line] = [line for line in again.stderr.splitlines() if line.startswith("error:")]
     assert f"cartridge run {run} was interrupted" in line and f"`cartridge undo {run}`" in line
 
-    undone = _cartridge("undo", "--project-dir", str(project))
+    undone = _cartridge("undo", "--project-dir", str(project), "--profiles-dir", str(project))
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert f"Run {run} undone" in undone.stdout
     assert snapshot_tree(project) == before
+    assert _relations(tmp_path) == []  # what the build had created is dropped
+    if point == "build":
+        assert "Dropped what its build created: analytics.stg_app__" in undone.stdout
     assert _folders(project) == folders and _leftovers(project) == []
     assert (project / "models/marts/_marts__models.yml").stat().st_mode == mode
 
