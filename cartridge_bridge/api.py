@@ -35,7 +35,7 @@ from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests
 from cartridge_bridge.write.journal import Journal, Relation
-from cartridge_bridge.write.plan_writer import PlanWriter
+from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.transaction import created_relations, drop_created_relations, undo
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff, write_atomic
@@ -173,7 +173,8 @@ def apply_plan(
             nested_test_arguments_default=nests_test_arguments_by_default(),
             min_confidence=project.config.convention_confidence,
         )  # fmt: skip
-        validate_plan(plan, context, "the plan file")
+        if not already_written(project.dbt.project_dir, plan):  # applying it again is a no-op that says so
+            validate_plan(plan, context, "the plan file")
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds

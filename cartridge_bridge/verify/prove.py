@@ -66,7 +66,7 @@ def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:
     failures = build_failures(build)
     if not failures:
         lines = [line.strip() for error in build.errors for line in error.splitlines() if line.strip()]
-        return f"dbt build failed and the project was restored: {'; '.join(lines[:2]) or 'no message'}"
+        return f"dbt build failed and the project was restored: {'; '.join(lines[:12]) or 'no message'}"
     reasons = {u.failure.unique_id: u.reason for u in unhandled}
     # The failures nobody could handle come first: they are why the project was restored.
     ordered = sorted(failures, key=lambda f: f.unique_id not in reasons)

@@ -76,3 +76,12 @@ class PlanWriter:
             if self.left_in_warehouse:
                 left = ", ".join(r.label for r in self.left_in_warehouse)
                 self.progress.step(f"could not drop what the build created; still in the warehouse: {left}")
+
+
+def already_written(project_dir: Path, plan: ExecutionPlan) -> bool:
+    """True when every file the plan writes is in the project with exactly this content (applying it is a no-op)."""
+    try:
+        changes = stage_changes(project_dir, render_plan(plan), "fail")
+    except (CartridgeError, ValueError):
+        return False
+    return bool(changes) and not any(change.writes for change in changes)
