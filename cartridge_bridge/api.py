@@ -35,9 +35,14 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
+from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
+from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
-from cartridge_bridge.write.plan_writer import PlanWriter
-from cartridge_bridge.write.workspace import FileChange, Journal, read_exact, undo, unified_diff, write_atomic
+from cartridge_bridge.write.journal import Journal, Relation
+from cartridge_bridge.write.plan_writer import PlanWriter, already_written
+from cartridge_bridge.write.run_guard import exclusive_run
+from cartridge_bridge.write.transaction import created_relations, drop_created_relations, undo
+from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff, write_atomic
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 LLM_REPAIR_ROUNDS = 2  # dbt build failures sent back to the model, unless repair_rounds is set
@@ -129,6 +134,7 @@ def gather_facts(
     return parse_facts(printed, "the output of cartridge.gather")
 
 
+@exclusive_run()
 def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProject, ProjectContext]:
     """Parse the project, gather the raw schemas' facts and build the ProjectContext."""
     config = load_config(_project_dir(options))
@@ -199,6 +205,7 @@ def write_plan(plan: ExecutionPlan, path: Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=2) + "\n")
 
 
+@exclusive_run()
 def apply_plan(
     plan: ExecutionPlan,
     options: ProjectOptions,
@@ -217,12 +224,15 @@ def apply_plan(
             nested_test_arguments_default=nests_test_arguments_by_default(),
             min_confidence=project.config.convention_confidence,
         )  # fmt: skip
-        validate_plan(plan, context, "the plan file")
+        if not already_written(project.dbt.project_dir, plan):  # applying it again is a no-op that says so
+            validate_plan(plan, context, "the plan file")
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
-    writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm)
-    prover = DbtProver(project.dbt, build, progress)
+    tracks_relations = project.manifest.has_macro(PACKAGE_NAME, RELATIONS_MACRO)
+    warehouse = WarehouseRelations(project.dbt) if tracks_relations else None
+    writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
+    prover = DbtProver(project.dbt, build, progress, writer.before_build)
     verified = prove_with_repairs(plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds)
     return ApplyReport(
         plan=verified.plan,
@@ -257,6 +267,7 @@ def choose_planner(options: ProjectOptions, project: OpenProject, progress: Prog
     )
 
 
+@exclusive_run()
 def generate(
     options: ProjectOptions,
     progress: Progress,
@@ -285,11 +296,35 @@ def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
     return LLMRepairer(chat, settings, RelaxFailingTests())
 
 
-def undo_run(project_dir: Path, run_id: str | None) -> Journal:
-    """Revert an applied run from its journal."""
-    return undo(project_dir.resolve(), run_id)
+@dataclass
+class UndoReport:
+    """What undo did: the run, the relations its build had created that were dropped, and those that remain."""
+
+    journal: Journal
+    dropped: list[Relation] = field(default_factory=list)
+    remaining: list[Relation] = field(default_factory=list)
 
 
+@exclusive_run(recover_first=False)
+def undo_run(
+    project_dir: Path,
+    run_id: str | None,
+    profiles_dir: Path | None = None,
+    target: str | None = None,
+    keep_relations: bool = False,
+) -> UndoReport:
+    """Revert a run from its journal, and (unless `keep_relations`) drop the relations its build created."""
+    project_dir = project_dir.resolve()
+    journal = undo(project_dir, run_id)
+    created = created_relations(journal)
+    if keep_relations or not created:
+        return UndoReport(journal, remaining=created)
+    dbt = DbtProject(project_dir, profiles_dir, target)
+    dropped, remaining = drop_created_relations(project_dir, journal, WarehouseRelations(dbt))
+    return UndoReport(journal, dropped, remaining)
+
+
+@exclusive_run()
 def init_project(project_dir: Path, progress: Progress, options: InitOptions | None = None) -> InitReport:
     """Install the cartridge package: a vendored copy or a git revision, listed in packages.yml, then dbt deps."""
     project_dir = _project_dir(ProjectOptions(project_dir=project_dir))

@@ -39,6 +39,14 @@ class ConflictError(UsageError):
     """A file the plan writes already exists and the conflict policy is `fail`."""
 
 
+class WriteError(CartridgeError):
+    """A file could not be written (read-only, no permission, a folder that is a file); the project was restored."""
+
+
+class RunInProgress(UsageError):
+    """Another cartridge run holds the project's lock, or an interrupted run must be undone first (exit 2)."""
+
+
 class DbtError(CartridgeError):
     """A dbt invocation failed; the message carries dbt's own error lines (exit code 1)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -24,9 +25,19 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: flags without a type, options with their metavar
 )
-out = Console()
-err = Console(stderr=True, soft_wrap=True)  # one-line errors stay one line
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that, off a terminal (a pipe, a log), never wraps or cuts lines and writes no colour codes."""
+    if (sys.stderr if stderr else sys.stdout).isatty():
+        return Console(stderr=stderr, soft_wrap=stderr)  # one-line errors stay one line
+    return Console(stderr=stderr, soft_wrap=True, width=100_000, color_system=None)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 class Conflict(str, Enum):
@@ -61,18 +72,33 @@ class StepPrinter:
 
 
 ProjectDir = Annotated[
-    Path, typer.Option("--project-dir", help="The dbt project (default: current directory).")
+    Path, typer.Option("--project-dir", metavar="DIR", help="The dbt project (default: current directory).")
 ]
 ProfilesDir = Annotated[
-    Path | None, typer.Option("--profiles-dir", help="Where profiles.yml is, as for dbt.")
+    Path | None, typer.Option("--profiles-dir", metavar="DIR", help="Where profiles.yml is, as for dbt.")
 ]
-Target = Annotated[str | None, typer.Option("--target", help="The profile target, as for dbt.")]
-Schemas = Annotated[list[str] | None, typer.Option("--schema", help="A raw schema to model (repeatable).")]
-Select = Annotated[list[str] | None, typer.Option("--select", help="Only raw tables matching this glob.")]
+Target = Annotated[
+    str | None, typer.Option("--target", metavar="TARGET", help="The profile target, as for dbt.")
+]
+Schemas = Annotated[
+    list[str] | None,
+    typer.Option("--schema", metavar="RAW_SCHEMA", help="A raw schema to model (repeatable)."),
+]
+Select = Annotated[
+    list[str] | None, typer.Option("--select", metavar="GLOB", help="Only raw tables matching this glob.")
+]
 Exclude = Annotated[
-    list[str] | None, typer.Option("--exclude", help="Leave out raw tables matching this glob.")
+    list[str] | None,
+    typer.Option("--exclude", metavar="GLOB", help="Leave out raw tables matching this glob."),
 ]
-SourceName = Annotated[str | None, typer.Option("--source-name", help="The dbt source name for the schema.")]
+SourceName = Annotated[
+    str | None,
+    typer.Option(
+        "--source-name",
+        metavar="NAME",
+        help="The dbt source name for the schema (default: the schema in snake_case without a raw_, src_ or source_ prefix).",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write nothing.")]
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
@@ -372,14 +398,22 @@ def generate(
 
 @app.command()
 def undo(
-    run_id: Annotated[str | None, typer.Argument(help="The run to revert (default: the latest).")] = None,
+    run_id: Annotated[
+        str | None, typer.Argument(help="The run to revert (default: an interrupted run, else the latest).")
+    ] = None,
     project_dir: ProjectDir = Path("."),
+    profiles_dir: ProfilesDir = None,
+    target: Target = None,
+    keep_relations: Annotated[
+        bool,
+        typer.Option("--keep-relations", help="Leave the views and tables the run's build created."),
+    ] = False,
 ) -> None:
-    """Revert an apply from its journal."""
+    """Revert an apply (or an interrupted run) from its journal, and drop the relations its build created."""
     from cartridge_bridge.api import undo_run
+    from cartridge_bridge.cli.views import show_undo
 
-    journal = undo_run(project_dir, run_id)
-    out.print(f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.")
+    show_undo(out, undo_run(project_dir, run_id, profiles_dir, target, keep_relations), keep_relations)
 
 
 def _confirmer(yes: bool) -> Callable[[list[str]], bool]:
@@ -418,11 +452,36 @@ def _main(
     """Plan, write and prove the dbt models for new raw warehouse tables."""
 
 
+def _interrupt(number: int, _frame: object) -> None:
+    """SIGINT and SIGTERM stop the run as Ctrl-C does, so that what it wrote is rolled back."""
+    _interrupted.append(signal.Signals(number).name)
+    raise KeyboardInterrupt
+
+
+_interrupted: list[str] = []
+
+
 def main() -> None:
     """Entry point: user mistakes and failed work become one line and an exit code, never a traceback."""
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()  # standalone mode: click reports usage errors itself and exits 2
+        app()  # standalone mode: click reports usage errors itself and exits 2; Ctrl-C exits 130
+    except SystemExit as done:
+        if done.code == 130 and _interrupted:
+            how = "Ctrl-C" if _interrupted[0] == "SIGINT" else _interrupted[0]
+            err.print(
+                f"[bold red]error:[/bold red] interrupted by {how}; what this run had written was rolled back",
+                highlight=False,
+            )
+        raise
     except CartridgeError as error:
         # The message may quote user text with brackets; it is printed as it is, never as markup.
         err.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
         sys.exit(error.exit_code)
+    except OSError as error:  # a filesystem error outside the write stage (e.g. --out in a read-only folder)
+        where = f"{error.filename}: " if error.filename else ""
+        err.print(
+            f"[bold red]error:[/bold red] {escape(where + (error.strerror or str(error)))}", highlight=False
+        )
+        sys.exit(1)

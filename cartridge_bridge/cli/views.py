@@ -6,12 +6,13 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
-    from cartridge_bridge.api import ApplyReport
+    from cartridge_bridge.api import ApplyReport, UndoReport
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
@@ -57,7 +58,7 @@ def show_apply(console: Console, report: ApplyReport) -> None:
             f"({len(report.plan.skipped)} left out)."
         )
         for reason in report.plan.skipped:
-            console.print(f"[dim]  {reason}[/dim]", highlight=False)
+            console.print(f"[dim]  {escape(reason)}[/dim]", highlight=False)
         return
     layers = layer_of_paths(report.plan)
     table = Table(title="Files", show_edge=False)
@@ -75,18 +76,21 @@ def show_apply(console: Console, report: ApplyReport) -> None:
     console.print(f"{count_tests(report.plan)} data tests planned by the {report.plan.planner} planner.")
     if report.plan.skipped:
         for reason in report.plan.skipped:
-            console.print(f"[yellow]skipped[/yellow] {reason}")
+            console.print(f"[yellow]skipped[/yellow] {escape(reason)}", highlight=False)
     if report.nothing_changed:
-        console.print("[green]Nothing changed[/green]: every file already has exactly this content.")
+        console.print(
+            "[green]Nothing changed[/green]: every file already has exactly this content "
+            "(this plan is already applied)."
+        )
     elif report.journal is None:
-        console.print(report.diff or "(no diff)", markup=False, highlight=False)
+        console.file.write(report.diff or "(no diff)\n")  # as it is: a patch, never wrapped or re-tabbed
         console.print("[yellow]Dry run[/yellow]: nothing was written.")
     else:
         console.print(
             f"Run {report.journal.run_id} written; `cartridge undo {report.journal.run_id}` reverts it."
         )
     for relaxed in report.relaxed_tests:
-        console.print(f"[yellow]relaxed to warn[/yellow] {relaxed}")
+        console.print(f"[yellow]relaxed to warn[/yellow] {escape(relaxed)}", highlight=False)
     if report.build is not None:
         show_build(console, report.build)
     console.print(f"Done in {report.seconds:.1f} s.")
@@ -105,7 +109,8 @@ def show_build(console: Console, build: BuildSummary) -> None:
     console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"))
     for node in build.failed:
         console.print(
-            f"  [red]{node.status}[/red] {node.name}: {(node.message or '').strip()}", highlight=False
+            f"  [red]{escape(node.status)}[/red] {escape(node.name)}: {escape((node.message or '').strip())}",
+            highlight=False,
         )
 
 
@@ -149,12 +154,12 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
             covered = relation.identifier in raw.covered
             readers = raw.staged_by.get(relation.identifier, [])
             table.add_row(
-                raw.schema_name,
-                relation.identifier,
+                escape(raw.schema_name),
+                escape(relation.identifier),
                 str(len(relation.columns)),
-                primary_key(relation) or "-",
-                raw.source_name,
-                f"[dim]already a source{' → ' + ', '.join(readers) if readers else ''}[/dim]"
+                escape(primary_key(relation) or "-"),
+                escape(raw.source_name),
+                f"[dim]already a source{escape(' → ' + ', '.join(readers)) if readers else ''}[/dim]"
                 if covered
                 else "[green]new[/green]",
             )
@@ -177,7 +182,7 @@ def _conventions(console: Console, context: ProjectContext) -> None:
             "" if finding.value == follows else f"[yellow]{finding.value}[/yellow]",
             f"{finding.confidence:.2f}",
             f"{evidence.agree}/{evidence.total}" if evidence.total else evidence.basis,
-            evidence.examples[0] if evidence.examples else "",
+            escape(evidence.examples[0]) if evidence.examples else "",
         )
     console.print(table)
 
@@ -188,7 +193,7 @@ def _slice(console: Console, context: ProjectContext) -> None:
             f"{key} → {' / '.join(filter(None, (owner.staging, owner.mart)))}"
             for key, owner in sorted(context.existing_keys.items())
         )
-        console.print(f"Keys owned by built models (new tables are tested against them): {owned}")
+        console.print(f"Keys owned by built models (new tables are tested against them): {escape(owned)}")
     relevant = context.relevant
     if relevant is None:
         return
@@ -196,7 +201,7 @@ def _slice(console: Console, context: ProjectContext) -> None:
     for column in ("model", "why", "columns"):
         table.add_column(column)
     for entry in relevant.entries:
-        table.add_row(entry.name, entry.why, ", ".join(entry.columns))
+        table.add_row(escape(entry.name), escape(entry.why), escape(", ".join(entry.columns)))
     console.print(table)
     left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)
     if left_out:
@@ -214,11 +219,12 @@ def show_plan(console: Console, plan: ExecutionPlan) -> None:
         table.add_column(column)
     for action in plan.actions:
         table.add_row(
-            str(action.step_id), action.type, action.name, action.file_path, ", ".join(action.dependencies)
+            *(escape(cell) for cell in (str(action.step_id), action.type, action.name, action.file_path)),
+            escape(", ".join(action.dependencies)),
         )
     console.print(table)
     for reason in plan.skipped:
-        console.print(f"[yellow]skipped[/yellow] {reason}")
+        console.print(f"[yellow]skipped[/yellow] {escape(reason)}", highlight=False)
 
 
 def mermaid(plan: ExecutionPlan) -> str:
@@ -303,3 +309,18 @@ def show_usage(console: Console, ledger: UsageLedger) -> None:
 
 def _cost(cost: float | None) -> str:
     return "unknown" if cost is None else f"${cost:.4f}"
+
+
+def show_undo(console: Console, report: UndoReport, kept: bool) -> None:
+    """What undo restored, and what it dropped from or left in the warehouse."""
+    journal = report.journal
+    console.print(
+        f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.", markup=False
+    )
+    if report.dropped:
+        names = ", ".join(r.label for r in report.dropped)
+        console.print(f"Dropped what its build created: {names}.", markup=False, highlight=False)
+    if report.remaining:
+        names = ", ".join(r.label for r in report.remaining)
+        why = "as asked (--keep-relations)" if kept else "could not drop them; drop them by hand"
+        console.print(f"Still in the warehouse, {why}: {names}.", markup=False, highlight=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ class Invocation:
     warnings: list[str] = field(default_factory=list)
     printed: list[str] = field(default_factory=list)
 
-    def error_text(self, limit: int = 3) -> str:
-        """The first few error lines dbt reported, joined for a one-line message."""
+    def error_text(self, limit: int = 12) -> str:
+        """dbt's error lines, joined for a one-line message: enough of them to reach the cause."""
         lines = [line.strip() for message in self.errors for line in message.splitlines() if line.strip()]
         return "; ".join(lines[:limit]) or "dbt reported no error message"
 
@@ -87,14 +88,18 @@ class DbtProject:
         """Where `dbt parse` leaves the manifest (the default target path)."""
         return self.project_dir / "target" / "manifest.json"
 
-    def invoke(self, command: list[str], reuse_manifest: bool = False) -> Invocation:
-        """Run one dbt command in this process and collect its events."""
+    def invoke(
+        self, command: list[str], reuse_manifest: bool = False, on_event: Callable[[str], None] | None = None
+    ) -> Invocation:
+        """Run one dbt command in this process and collect its events; `on_event` hears each event's name."""
         from dbt.cli.main import dbtRunner
 
         captured = Invocation(success=False)
 
-        def on_event(event: Any) -> None:
+        def collect(event: Any) -> None:
             info = event.info
+            if on_event is not None:
+                on_event(info.name)
             if info.name == "PrintEvent":
                 captured.printed.append(event.data.msg)
             elif info.level == "error":
@@ -111,9 +116,9 @@ class DbtProject:
                 args += ["--target", self.target]
         with _DBT_LOCK:
             manifest = self._parsed if reuse_manifest else None
-            outcome = dbtRunner(manifest=manifest, callbacks=[on_event]).invoke(
-                ["--log-level", "none", *args]
-            )
+            outcome = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(["--log-level", "none", *args])
+        if isinstance(outcome.exception, KeyboardInterrupt):
+            raise outcome.exception  # dbt hands Ctrl-C (and SIGTERM) back as a result: it must stop us too
         captured.success = outcome.success
         captured.result = outcome.result
         if outcome.exception is not None:
@@ -126,9 +131,9 @@ class DbtProject:
         if not run.success:
             raise DbtError(f"dbt deps failed in {self.project_dir}: {run.error_text()}")
 
-    def parse(self) -> Invocation:
+    def parse(self, on_event: Callable[[str], None] | None = None) -> Invocation:
         """Parse the project and write target/manifest.json, failing with dbt's own message."""
-        run = self.invoke(["parse"])
+        run = self.invoke(["parse"], on_event=on_event)
         if not run.success:
             self._parsed = None
             raise ProjectError(f"dbt parse failed in {self.project_dir}: {run.error_text()}")
@@ -146,12 +151,45 @@ class DbtProject:
             raise DbtError(f"dbt run-operation {macro} failed: {run.error_text()}")
         return "\n".join(run.printed)
 
-    def build(self, select: list[str] | None = None) -> BuildSummary:
+    def relations_of(self, models: list[str]) -> list[dict[str, str]]:
+        """Where the last parse puts each of these models in the warehouse: model, database, schema, identifier."""
+        nodes = getattr(self._parsed, "nodes", {}) or {}
+        wanted = set(models)
+        return [
+            {
+                "model": node.name,
+                "database": node.database or "",
+                "schema": node.schema,
+                "identifier": node.alias or node.name,
+            }
+            for node in nodes.values()
+            if str(node.resource_type) == "model"
+            and node.name in wanted
+            and node.package_name == self._name()
+        ]
+
+    def _name(self) -> str:
+        metadata = getattr(self._parsed, "metadata", None)
+        return str(getattr(metadata, "project_name", "") or "")
+
+    def existing_relations(self, relations: list[dict[str, str]], drop: bool = False) -> list[dict[str, str]]:
+        """Which of the relations exist in the warehouse (through the package's `_relations` macro); `drop` drops them."""
+        if not relations:
+            return []
+        wanted = [{k: r[k] for k in ("database", "schema", "identifier")} for r in relations]
+        printed = self.run_operation("cartridge._relations", {"relations": wanted, "drop": drop})
+        found = json.loads(printed.strip().splitlines()[-1])["relations"] if printed.strip() else []
+        keys = {(f["schema"].lower(), f["identifier"].lower()) for f in found}
+        return [r for r in relations if (r["schema"].lower(), r["identifier"].lower()) in keys]
+
+    def build(
+        self, select: list[str] | None = None, on_event: Callable[[str], None] | None = None
+    ) -> BuildSummary:
         """Run `dbt build`, optionally on a selection, and summarise every node's result."""
         command = ["build"]
         if select:
             command += ["--select", *select]
-        run = self.invoke(command)
+        run = self.invoke(command, on_event=on_event)
         nodes: list[NodeResult] = []
         results = getattr(run.result, "results", None) or []
         for item in results:

@@ -20,6 +20,12 @@ class Writer(Protocol):
     def write(self, plan: ExecutionPlan) -> bool:
         """Write the plan's files; False when nothing was written (a dry run, or every file already matches)."""
 
+    def proving(self) -> None:
+        """Record that the last write is being proven (a crash from here on is undone from the journal)."""
+
+    def commit(self) -> None:
+        """Record that the last write was proven: it stays."""
+
     def rollback(self) -> None:
         """Restore every file the last write touched, byte for byte."""
 
@@ -56,11 +62,13 @@ def prove_with_repairs(
         if not writer.write(plan):
             return Verified(plan, None, written=False, repairs=repairs)
         try:
+            writer.proving()
             build = prover.prove(plan)
         except BaseException:
             writer.rollback()
             raise
         if build is None or build.success:
+            writer.commit()
             return Verified(plan, build, written=True, repairs=repairs)
         writer.rollback()
         failures = build_failures(build)

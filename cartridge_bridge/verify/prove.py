@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cartridge_bridge.errors import ProjectError, VerificationError
@@ -10,23 +11,40 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.repair import Unrepairable
+from cartridge_bridge.write.faults import fault_point
 
 # How many of the other failed nodes an error message names before it only counts them.
 _NAMED = 5
 
 
-def prove(dbt: DbtProject, plan: ExecutionPlan, build: bool, progress: Progress) -> BuildSummary | None:
-    """Parse the project, then (when asked) build the plan's models and their tests."""
+def prove(
+    dbt: DbtProject,
+    plan: ExecutionPlan,
+    build: bool,
+    progress: Progress,
+    before_build: Callable[[list[str]], None] | None = None,
+) -> BuildSummary | None:
+    """Parse the project, then (when asked) build the plan's models and their tests.
+
+    `before_build` hears the models about to be built, once the parse has placed them in the warehouse.
+    """
     progress.step("dbt parse (checks every ref and source)")
     try:
-        dbt.parse()
+        dbt.parse(on_event=lambda _: fault_point("parse"))
     except ProjectError as error:
         raise VerificationError(f"the generated files do not parse, so nothing was kept: {error}") from None
     if not build:
         return None
     models = [a.name for a in plan.models()]
+    if before_build is not None:
+        before_build(models)
     progress.step(f"dbt build on {len(models)} new models and their tests")
-    return dbt.build(select=models)
+    return dbt.build(select=models, on_event=_after_first_node)
+
+
+def _after_first_node(event: str) -> None:
+    if event == "NodeFinished":
+        fault_point("build")
 
 
 @dataclass
@@ -36,10 +54,11 @@ class DbtProver:
     dbt: DbtProject
     build: bool
     progress: Progress
+    before_build: Callable[[list[str]], None] | None = None
 
     def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
         """The build's summary, None when only parsed; a VerificationError when the files do not parse."""
-        return prove(self.dbt, plan, self.build, self.progress)
+        return prove(self.dbt, plan, self.build, self.progress, self.before_build)
 
 
 def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:
@@ -47,7 +66,7 @@ def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:
     failures = build_failures(build)
     if not failures:
         lines = [line.strip() for error in build.errors for line in error.splitlines() if line.strip()]
-        return f"dbt build failed and the project was restored: {'; '.join(lines[:2]) or 'no message'}"
+        return f"dbt build failed and the project was restored: {'; '.join(lines[:12]) or 'no message'}"
     reasons = {u.failure.unique_id: u.reason for u in unhandled}
     # The failures nobody could handle come first: they are why the project was restored.
     ordered = sorted(failures, key=lambda f: f.unique_id not in reasons)

@@ -10,7 +10,9 @@ from cartridge_bridge.errors import CartridgeError
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.write.workspace import FileChange, Journal, apply_changes, rollback, stage_changes
+from cartridge_bridge.write.journal import Journal, Relation, mark, save_journal
+from cartridge_bridge.write.transaction import Warehouse, apply_changes, drop_created_relations, rollback
+from cartridge_bridge.write.workspace import FileChange, stage_changes
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
@@ -24,8 +26,11 @@ class PlanWriter:
     dry_run: bool = False
     # Asked once, with the files whose existing content would be replaced; False stops before any write.
     confirm: Callable[[list[str]], bool] | None = None
+    # Where the build creates relations; with it, a rollback drops those the build created.
+    warehouse: Warehouse | None = None
     changes: list[FileChange] = field(default_factory=list, init=False)
     journal: Journal | None = field(default=None, init=False)
+    left_in_warehouse: list[Relation] = field(default_factory=list, init=False)
     _confirmed: bool = field(default=False, init=False, repr=False)
 
     def write(self, plan: ExecutionPlan) -> bool:
@@ -45,7 +50,38 @@ class PlanWriter:
         self.journal = apply_changes(self.project_dir, self.changes)
         return True
 
-    def rollback(self) -> None:
-        """Restore every file the last write touched, byte for byte."""
+    def proving(self) -> None:
+        """Record that dbt is proving the last write (a crash from here on is undone from the journal)."""
         if self.journal is not None:
-            rollback(self.project_dir, self.journal)
+            mark(self.project_dir, self.journal, "proving")
+
+    def commit(self) -> None:
+        """Mark the last write applied: dbt proved it."""
+        if self.journal is not None:
+            mark(self.project_dir, self.journal, "applied")
+
+    def before_build(self, models: list[str]) -> None:
+        """Record in the journal, before dbt builds, where each model's relation goes and whether it exists."""
+        if self.journal is not None and self.warehouse is not None:
+            self.journal.relations = self.warehouse.locate(models)
+            save_journal(self.project_dir, self.journal)
+
+    def rollback(self, note: str | None = None) -> None:
+        """Restore every file the last write touched, byte for byte, and drop the relations its build created."""
+        if self.journal is None:
+            return
+        rollback(self.project_dir, self.journal, note=note)
+        if self.warehouse is not None and self.journal.relations:
+            _, self.left_in_warehouse = drop_created_relations(self.project_dir, self.journal, self.warehouse)
+            if self.left_in_warehouse:
+                left = ", ".join(r.label for r in self.left_in_warehouse)
+                self.progress.step(f"could not drop what the build created; still in the warehouse: {left}")
+
+
+def already_written(project_dir: Path, plan: ExecutionPlan) -> bool:
+    """True when every file the plan writes is in the project with exactly this content (applying it is a no-op)."""
+    try:
+        changes = stage_changes(project_dir, render_plan(plan), "fail")
+    except (CartridgeError, ValueError):
+        return False
+    return bool(changes) and not any(change.writes for change in changes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -57,11 +58,46 @@ def read_yaml_file(path: Path, error_type: type[UsageError] = UsageError) -> Any
         raise error_type(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
 
 
+_DOCUMENT_START = re.compile(r"---[ \t]*(#.*)?\r?\n?$")
+_DOCUMENT_END = re.compile(r"\.\.\.[ \t]*(#.*)?\r?\n?$")
+
+
+def _is_blank_or_comment(line: str) -> bool:
+    return not line.strip() or line.lstrip().startswith("#")
+
+
+def split_markers(text: str, path: str) -> tuple[str, str, str]:
+    """The text before the body (up to an explicit `---`), the body, and an explicit `...` with what follows.
+
+    Markers and the comments around them are kept byte for byte; a second document after them is refused.
+    """
+    lines = text.splitlines(keepends=True)
+    start = 0
+    for index, line in enumerate(lines):
+        if _DOCUMENT_START.match(line):
+            start = index + 1
+            break
+        if not (_is_blank_or_comment(line) or line.startswith("%")):
+            break
+    end = next((i for i in range(start, len(lines)) if _DOCUMENT_END.match(lines[i])), len(lines))
+    if not all(_is_blank_or_comment(line) for line in lines[end + 1 :]):
+        raise UsageError(
+            f"{path} holds several YAML documents and dbt reads only one per file; "
+            "merge them into one, then run cartridge again"
+        )
+    return "".join(lines[:start]), "".join(lines[start:end]), "".join(lines[end:])
+
+
 def load_yaml(text: str, path: str) -> Any:
-    """Round-trip load of a YAML mapping, naming the file when it is not one."""
+    """Round-trip load of a YAML mapping, naming the file when it is not one (or holds several documents)."""
     try:
         document = _yaml().load(text)
     except YAMLError as error:
+        if "expected a single document" in str(error):
+            raise UsageError(
+                f"{path} holds several YAML documents and dbt reads only one per file; "
+                "merge them into one, then run cartridge again"
+            ) from None
         raise UsageError(f"{path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if document is None:
         return CommentedMap()
@@ -86,7 +122,21 @@ def merge_properties(
     sources: list[dict[str, Any]],
     policy: ConflictPolicy,
 ) -> MergeResult:
-    """Merge model and source entries into a property file's text; conflicts follow the policy."""
+    """Merge model and source entries into a property file's text; conflicts follow the policy.
+
+    A document-end marker (`...`) and the comments after it are kept as they are, after the merged document.
+    """
+    if existing:
+        head, body, trailer = split_markers(existing, path)
+        if head or trailer:
+            merged = merge_properties(body, path, models, sources, policy)
+            if merged.text == body:
+                merged.text = existing
+            else:
+                newline = "\r\n" if "\r\n" in existing else "\n"
+                ending = "" if not trailer or merged.text.endswith(("\n", "\r")) else newline
+                merged.text = head + merged.text + ending + trailer
+            return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
     keys_before = list(document.keys())
     result = MergeResult(text="")

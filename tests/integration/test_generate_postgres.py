@@ -101,9 +101,48 @@ def test_undo_restores_the_project_byte_for_byte(tmp_path: Path, pg_server: Loca
     assert report.journal is not None
     assert snapshot_tree(project) != before
     undone = undo_run(project, None)
-    assert undone.run_id == report.journal.run_id
+    assert undone.journal.run_id == report.journal.run_id
     assert snapshot_tree(project) == before
     assert not (project / "models" / "staging").exists()
+
+
+def _target_relations(server: LocalPostgres, project: Path) -> set[str]:
+    """The tables and views in the project's target schema."""
+    import psycopg2
+    import yaml
+
+    profile = yaml.safe_load((project / "profiles.yml").read_text())
+    schema = next(iter(profile.values()))["outputs"]["dev"]["schema"]
+    connection = psycopg2.connect(server.dsn)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select table_name from information_schema.tables where table_schema = %s", (schema,)
+            )
+            return {row[0] for row in cursor.fetchall()}
+    finally:
+        connection.close()
+
+
+def test_undo_drops_the_relations_the_build_created_and_keeps_older_ones(
+    tmp_path: Path, pg_server: LocalPostgres
+) -> None:
+    schema = _raw_schema(pg_server, *SMALL_SHOP)
+    project = _project(tmp_path, pg_server, models={"models/existing.sql": "select 1 as one\n"})
+    assert DbtProject(project, project).build(select=["existing"]).success
+    report = generate(_options(project, schema), SilentProgress())
+    assert report.journal is not None and report.build is not None and report.build.success
+    built = {r.identifier for r in report.journal.relations}
+    assert "stg_shop__customers" in built and _target_relations(pg_server, project) == built | {"existing"}
+    undone = undo_run(project, None, profiles_dir=project)
+    assert {r.identifier for r in undone.dropped} == built and undone.remaining == []
+    assert _target_relations(pg_server, project) == {"existing"}
+
+    kept = generate(_options(project, schema), SilentProgress())
+    assert kept.journal is not None
+    left = undo_run(project, None, profiles_dir=project, keep_relations=True)
+    assert left.dropped == [] and {r.identifier for r in left.remaining} == built
+    assert _target_relations(pg_server, project) == built | {"existing"}
 
 
 def test_a_failing_build_rolls_back_everything(tmp_path: Path, pg_server: LocalPostgres) -> None:
@@ -115,9 +154,11 @@ def test_a_failing_build_rolls_back_everything(tmp_path: Path, pg_server: LocalP
     )
     project = _project(tmp_path, pg_server, models={"models/existing.sql": "select 1 as one\n"})
     before = snapshot_tree(project)
+    assert DbtProject(project, project).build(select=["existing"]).success
     with pytest.raises(VerificationError, match="stg_shop__broken"):
         generate(_options(project, schema), SilentProgress())
     assert snapshot_tree(project) == before
+    assert _target_relations(pg_server, project) == {"existing"}  # what the failed build created is dropped
 
 
 def test_data_tests_that_fail_on_todays_data_are_relaxed_with_a_note(

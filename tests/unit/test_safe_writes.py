@@ -10,13 +10,9 @@ import pytest
 
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.render.plan_files import RenderedFile
-from cartridge_bridge.write.workspace import (
-    apply_changes,
-    load_journal,
-    rollback,
-    stage_changes,
-    write_atomic,
-)
+from cartridge_bridge.write.journal import load_journal
+from cartridge_bridge.write.transaction import apply_changes, rollback
+from cartridge_bridge.write.workspace import stage_changes, write_atomic
 from cartridge_bridge.write.yaml_merge import merge_properties
 
 MODEL = {"name": "stg_new", "description": "New."}

@@ -24,10 +24,18 @@ class RecordingWriter:
     writes_files: bool = True
     written: list[ExecutionPlan] = field(default_factory=list)
     rollbacks: int = 0
+    proofs_started: int = 0
+    commits: int = 0
 
     def write(self, plan: ExecutionPlan) -> bool:
         self.written.append(plan)
         return self.writes_files
+
+    def proving(self) -> None:
+        self.proofs_started += 1
+
+    def commit(self) -> None:
+        self.commits += 1
 
     def rollback(self) -> None:
         self.rollbacks += 1
@@ -107,6 +115,7 @@ def test_a_passing_build_is_written_once_and_kept(context: ProjectContext) -> No
     verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), RecordingProgress())
     assert verified.written and verified.build is PASSED and verified.plan is plan
     assert (len(writer.written), writer.rollbacks, verified.repairs) == (1, 0, [])
+    assert (writer.proofs_started, writer.commits) == (1, 1)  # marked applied only after the proof
 
 
 def test_a_failing_data_test_is_relaxed_and_the_repaired_plan_rebuilt(context: ProjectContext) -> None:
@@ -115,6 +124,7 @@ def test_a_failing_data_test_is_relaxed_and_the_repaired_plan_rebuilt(context: P
     verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress)
     assert verified.repairs == ["stg_shop__orders.order_id: unique (2 failing rows)"]
     assert writer.rollbacks == 1 and writer.written == prover.proved == [plan, verified.plan]
+    assert (writer.proofs_started, writer.commits) == (2, 1)
     assert verified.plan is not plan and verified.build is PASSED
     assert progress.steps == ["relax 1 data tests that fail on today's data, and rebuild"]
 

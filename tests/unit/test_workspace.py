@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 from support import snapshot_tree
 
-from cartridge_bridge.errors import ConflictError, PlanError, UsageError
+from cartridge_bridge.errors import ConflictError, PlanError, UsageError, WriteError
 from cartridge_bridge.render.plan_files import RenderedFile
-from cartridge_bridge.write.workspace import (
-    FileChange,
-    Journal,
-    apply_changes,
-    load_journal,
-    resolve_inside,
-    rollback,
-    stage_changes,
-    undo,
-    unified_diff,
-)
+from cartridge_bridge.write.journal import Journal, load_journal, mark
+from cartridge_bridge.write.transaction import apply_changes, rollback, undo
+from cartridge_bridge.write.workspace import FileChange, resolve_inside, stage_changes, unified_diff
 
 LEGACY_SQL = "select * from {{ source('legacy', 'payments') }}\n"
 MODELS_YML = "# hand-written\nmodels:\n  - name: stg_legacy\n    description: Legacy.\n"
@@ -49,6 +41,13 @@ NEW_SQL = sql("models/staging/shop/stg_shop__orders.sql", "select 1 as order_id\
 NEW_YAML = yaml("models/staging/shop/_shop__models.yml", "stg_shop__orders")
 ADD_TO_YAML = yaml("models/legacy/_legacy__models.yml", "stg_legacy_v2")
 CHANGED_SQL = sql("models/legacy/stg_legacy.sql", "select 2 as payment_id\n")
+
+
+def applied(project: Path, changes: list[FileChange]) -> Journal:
+    """Apply and mark the run applied, as the verify loop does once dbt proved it."""
+    journal = apply_changes(project, changes)
+    mark(project, journal, "applied")
+    return journal
 
 
 def directories(project: Path) -> set[str]:
@@ -158,7 +157,7 @@ def test_apply_writes_files_journal_and_backups(project: Path) -> None:
         assert (project / change.path).read_text(encoding="utf-8") == change.after
     run = project / ".cartridge" / "runs" / journal.run_id
     saved = json.loads((run / "journal.json").read_text(encoding="utf-8"))
-    assert saved["status"] == "applied"
+    assert saved["status"] == "written"  # applied only once dbt proved it
     assert [(f["path"], f["action"]) for f in saved["files"]] == [
         (NEW_SQL.path, "created"),
         (NEW_YAML.path, "created"),
@@ -206,9 +205,9 @@ def test_rollback_keeps_created_folders_that_hold_other_files(project: Path) -> 
 
 def test_undo_reverts_the_latest_applied_run(project: Path) -> None:
     original = snapshot_tree(project)
-    first = apply_changes(project, stage_changes(project, [NEW_SQL], "fail"))
+    first = applied(project, stage_changes(project, [NEW_SQL], "fail"))
     after_first = snapshot_tree(project)
-    second = apply_changes(project, stage_changes(project, [ADD_TO_YAML, CHANGED_SQL], "overwrite"))
+    second = applied(project, stage_changes(project, [ADD_TO_YAML, CHANGED_SQL], "overwrite"))
     assert second.run_id > first.run_id
     undone = undo(project)
     assert undone.run_id == second.run_id
@@ -219,7 +218,7 @@ def test_undo_reverts_the_latest_applied_run(project: Path) -> None:
 
 
 def test_undo_refuses_a_file_edited_after_apply(project: Path) -> None:
-    journal = apply_changes(project, stage_changes(project, [NEW_SQL, CHANGED_SQL], "overwrite"))
+    journal = applied(project, stage_changes(project, [NEW_SQL, CHANGED_SQL], "overwrite"))
     (project / CHANGED_SQL.path).write_text("select 3 as payment_id\n", encoding="utf-8")
     with pytest.raises(UsageError) as caught:
         undo(project)
@@ -229,14 +228,14 @@ def test_undo_refuses_a_file_edited_after_apply(project: Path) -> None:
 
 
 def test_undo_refuses_a_created_file_deleted_after_apply(project: Path) -> None:
-    apply_changes(project, stage_changes(project, [NEW_SQL], "fail"))
+    applied(project, stage_changes(project, [NEW_SQL], "fail"))
     (project / NEW_SQL.path).unlink()
     with pytest.raises(UsageError, match=f"^{re.escape(NEW_SQL.path)} changed after run"):
         undo(project)
 
 
 def test_undo_twice_is_refused(project: Path) -> None:
-    journal = apply_changes(project, stage_changes(project, [NEW_SQL], "fail"))
+    journal = applied(project, stage_changes(project, [NEW_SQL], "fail"))
     undo(project)
     with pytest.raises(UsageError, match="no applied cartridge run to undo"):
         undo(project)
@@ -301,7 +300,9 @@ def test_failure_writing_the_second_file_leaves_the_project_as_before(project: P
     before, folders = snapshot_tree(project), directories(project)
     changes = stage_changes(project, [NEW_SQL, CHANGED_SQL], "overwrite")
     changes.insert(1, FileChange(NEW_YAML.path, "create", None, "models: []\n"))
-    with pytest.raises(OSError):
+    with pytest.raises(
+        WriteError, match=r"^cannot write models/staging/shop/_shop__models\.yml: Is a directory"
+    ):
         apply_changes(project, changes)
     assert snapshot_tree(project) == before
     assert directories(project) == folders
@@ -311,6 +312,6 @@ def test_undo_restores_crlf_files_byte_for_byte(project: Path) -> None:
     crlf = project / CHANGED_SQL.path
     crlf.write_bytes(b"select *\r\nfrom {{ source('legacy', 'payments') }}\r\n")
     before = snapshot_tree(project)
-    apply_changes(project, stage_changes(project, [CHANGED_SQL], "overwrite"))
+    applied(project, stage_changes(project, [CHANGED_SQL], "overwrite"))
     undo(project)
     assert snapshot_tree(project) == before

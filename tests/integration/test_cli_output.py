@@ -1,0 +1,58 @@
+"""What the command line prints when it is not talking to a terminal: whole lines, no colour, patches, help."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_interruptions import _cartridge, _project
+
+pytestmark = pytest.mark.slow
+
+
+def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    plan_file = tmp_path / "plan.json"
+    planned = _cartridge("plan", *where, "--schema", "raw_app", "--out", str(plan_file))
+    assert planned.returncode == 0, planned.stderr
+    assert "\x1b[" not in planned.stdout + planned.stderr  # no colour codes in a pipe
+    row = next(line for line in planned.stdout.splitlines() if "int_sessions_aggregated_to_users " in line)
+    assert "models/intermediate/int_sessions_aggregated_to_users.sql" in row  # not wrapped, not cut
+    assert "stg_app__users, int_sessions_aggregated_to_users" in planned.stdout
+
+    dry = _cartridge("apply", str(plan_file), *where, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    patch = dry.stdout[dry.stdout.index("--- ") : dry.stdout.index("Dry run")]
+    copy = tmp_path / "copy"
+    shutil.copytree(project, copy, symlinks=True)
+    applied_patch = subprocess.run(
+        ["git", "apply", "-p1", "-"], cwd=copy, input=patch, text=True, capture_output=True
+    )
+    assert applied_patch.returncode == 0, applied_patch.stderr
+
+    applied = _cartridge("apply", str(plan_file), *where)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    for path in ("models/marts/_marts__models.yml", "models/staging/app/stg_app__users.sql"):
+        assert (copy / path).read_bytes() == (project / path).read_bytes()
+
+    again = _cartridge("apply", str(plan_file), *where)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (
+        "Nothing changed: every file already has exactly this content (this plan is already applied)."
+        in again.stdout
+    )
+    assert len(list((project / ".cartridge" / "runs").iterdir())) == 1  # no second run
+
+
+def test_help_shows_flags_without_a_type() -> None:
+    result = _cartridge("generate", "--help")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert any(line.strip().startswith("--dry-run  ") for line in lines)
+    assert any(line.strip().startswith("--schema RAW_SCHEMA") for line in lines)
+    assert (
+        "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout and "list[str]" not in result.stdout
+    )
