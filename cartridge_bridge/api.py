@@ -214,8 +214,12 @@ def apply_plan(
     context: ProjectContext | None = None,
     confirm: Callable[[list[str]], bool] | None = None,
     repairer: Repairer | None = None,
+    plan_label: str = "the plan file",
 ) -> ApplyReport:
-    """Validate, render, write and prove a plan with dbt, repairing with `repairer`; a failure restores the project."""
+    """Validate, render, write and prove a plan with dbt, repairing with `repairer`; a failure restores the project.
+
+    `plan_label` names the plan in errors (the CLI passes `plan file <path>`).
+    """
     started = time.perf_counter()
     if project is None or context is None:
         project = open_project(options, progress)
@@ -225,7 +229,7 @@ def apply_plan(
             min_confidence=project.config.convention_confidence,
         )  # fmt: skip
         if not already_written(project.dbt.project_dir, plan):  # applying it again is a no-op that says so
-            validate_plan(plan, context, "the plan file")
+            validate_plan(plan, context, plan_label)
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds

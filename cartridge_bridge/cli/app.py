@@ -358,7 +358,15 @@ def apply(
     options = _options(
         project_dir, profiles_dir, target, on_conflict=on_conflict, dry_run=dry_run, build=build
     )
-    _finish(apply_plan(execution_plan, options, StepPrinter(), confirm=_confirmer(yes)))
+    _finish(
+        apply_plan(
+            execution_plan,
+            options,
+            StepPrinter(),
+            confirm=_confirmer(yes),
+            plan_label=f"plan file {plan_file}",
+        )
+    )
 
 
 @app.command()

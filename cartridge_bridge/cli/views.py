@@ -89,8 +89,10 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         console.print(
             f"Run {report.journal.run_id} written; `cartridge undo {report.journal.run_id}` reverts it."
         )
-    for relaxed in report.relaxed_tests:
-        console.print(f"[yellow]relaxed to warn[/yellow] {escape(relaxed)}", highlight=False)
+    for repair in report.relaxed_tests:
+        # The LLM repairer's corrections share the list with the data tests relaxed on today's data.
+        label = "repaired" if "corrected by the model" in repair else "relaxed to warn"
+        console.print(f"[yellow]{label}[/yellow] {escape(repair)}", highlight=False)
     if report.build is not None:
         show_build(console, report.build)
     console.print(f"Done in {report.seconds:.1f} s.")

@@ -93,7 +93,7 @@ def test_a_plan_for_another_project_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert (
-        "error: the plan file has a problem: (plan): project_name: the plan was made for project "
+        f"error: plan file {plan_file} has a problem: (plan): project_name: the plan was made for project "
         "'elsewhere' (expected 'app')"
     ) in result.stderr
     assert snapshot_tree(project) == before
