@@ -276,3 +276,20 @@ def test_restore_puts_back_files_and_removes_new_folders(tmp_path: Path) -> None
     files.restore()
     assert (project / "packages.yml").read_text() == "packages: []\n"
     assert not (project / "vendor").exists()
+
+
+def test_flow_style_lines_are_kept_as_they_were(tmp_path: Path) -> None:
+    import yaml
+
+    block = (
+        "packages:\n  - {package: dbt-labs/dbt_utils, version: 1.3.0}  # utils\n"
+        '  - package: calogica/dbt_expectations\n    version: [">=0.10.0", "<0.11.0"]\n'
+    )
+    out = packages_yml_with_cartridge(block, {"local": "vendor/cartridge"}, tmp_path)
+    assert out.startswith(block) and out[len(block) :].strip() == "- local: vendor/cartridge"
+    flow = "packages: [{package: dbt-labs/dbt_utils, version: 1.3.0}]\n"
+    out = packages_yml_with_cartridge(flow, {"local": "vendor/cartridge"}, tmp_path)
+    assert yaml.safe_load(out) == {
+        "packages": [{"package": "dbt-labs/dbt_utils", "version": "1.3.0"}, {"local": "vendor/cartridge"}]
+    }
+    assert out.startswith("packages: [{package: dbt-labs/dbt_utils, version: 1.3.0}")
