@@ -186,6 +186,8 @@ def main() -> None:
             f"{keys.composite_declared}, wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
         )
         print(f"   relationships tests: {total}, holding on the data: {held}")
+        for miss in keys.misses:
+            print(f"   key missed: {miss}")
 
 
 if __name__ == "__main__":

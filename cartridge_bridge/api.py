@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Literal
 
 from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.context.key_checks import MACRO as COMBINATIONS_MACRO
+from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
@@ -73,6 +75,9 @@ class ProjectOptions:
     max_cost: float | None = None
     cache: bool | None = None
     fallback: Literal["none", "rules"] | None = None
+    profile: bool | None = (
+        None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
+    )
 
 
 @dataclass
@@ -121,17 +126,23 @@ def open_project(options: ProjectOptions, progress: Progress) -> OpenProject:
 
 
 def gather_facts(
-    project: OpenProject, schemas: list[str], select: list[str], exclude: list[str]
+    project: OpenProject, schemas: list[str], select: list[str], exclude: list[str], profile: bool = False
 ) -> WarehouseFacts:
-    """Run the package's gather macro and validate what it printed."""
+    """Run the package's gather macro and validate what it printed; profiled, with composite keys counted."""
     if not project.manifest.has_macro(PACKAGE_NAME, "gather"):
         raise ProjectError(
             f"the cartridge dbt package is not installed in {project.dbt.project_dir}; run `cartridge init`"
         )
-    printed = project.dbt.run_operation(
-        "cartridge.gather", {"schemas": schemas, "select": select, "exclude": exclude}
-    )
-    return parse_facts(printed, "the output of cartridge.gather")
+    args: dict[str, object] = {"schemas": schemas, "select": select, "exclude": exclude}
+    if profile:
+        args |= {"profile": True, "top_values_limit": 0}  # counts for keys; no values read
+    facts = parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
+    checks = combination_checks(facts)
+    if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
+        facts = with_combination_counts(
+            facts, project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
+        )
+    return facts
 
 
 @exclusive_run()
@@ -145,7 +156,10 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
         )
     project = open_project(options, progress)
     progress.step(f"gather {', '.join(schemas)}")
-    facts = gather_facts(project, schemas, options.select or config.select, options.exclude or config.exclude)
+    profile = config.profile if options.profile is None else options.profile
+    facts = gather_facts(
+        project, schemas, options.select or config.select, options.exclude or config.exclude, profile
+    )
     context = build_context(
         project.dbt.project_dir,
         project.manifest,

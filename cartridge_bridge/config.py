@@ -121,6 +121,9 @@ class CartridgeConfig(BaseModel):
     model: str | None = None
     api_base: str | None = None
     share_samples: bool = False  # sample and top values may go into prompts
+    # Read row, null and distinct counts (one query per raw table, plus one per table whose composite key needs
+    # checking) to find keys on the data; no values are read. Off: keys from declarations and names only.
+    profile: bool = True
     concurrency: int = Field(default=8, ge=1, le=64)  # LLM calls in flight at once
     max_retries: int = Field(default=2, ge=0, le=10)  # re-asks after an answer that fails validation
     max_cost: float | None = Field(default=None, ge=0)  # USD; the run stops before a call would pass it

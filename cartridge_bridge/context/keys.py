@@ -24,23 +24,183 @@ def entity_of(relation: RawRelation) -> str:
     return singular(snake_case(relation.identifier))
 
 
-def primary_key(relation: RawRelation) -> str | None:
-    """The single-column primary key: declared, else `id`, else `<entity>_id`; None when unclear."""
-    if len(relation.primary_key) == 1:
-        return relation.primary_key[0]
-    if relation.primary_key:
-        return None  # a composite key is a grain of several columns (the rules planner tests the combination)
+# Columns that number the rows of one parent: (`order_id`, `index`) is a line table's key.
+_ORDINALS = frozenset(
+    {"index", "idx", "line", "line_number", "line_no", "position", "pos", "seq", "sequence", "ordinal"}
+)
+_ORDINAL_SUFFIXES = ("_index", "_position", "_line_number", "_sequence")
+# Columns that tell one parent's rows apart when nothing numbers them (a map's key, an attribute's name);
+# weaker than an ordinal, so only taken when the data shows the combination unique.
+_DISCRIMINATORS = ("key", "name", "code")
+# A row version: several rows per id, the latest one by these (in this order of preference) is current.
+_VERSIONS = ("_fivetran_start", "valid_from", "updated_at", "updated", "modified_at", "_fivetran_synced")
+# Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell).
+_HISTORY_MARKERS = frozenset({"_fivetran_active", "_fivetran_end", "valid_to"})
+
+
+@dataclass(frozen=True)
+class TableKey:
+    """A raw table's key (raw column names; empty when unclear) and how it was found.
+
+    A history table (several rows per id, one per version) has `latest_by`: its staging keeps the latest
+    row per key, ordered by these columns descending, and the key holds after that.
+    """
+
+    columns: tuple[str, ...] = ()
+    evidence: str = "none"  # declared, data, names or none
+    latest_by: tuple[str, ...] = ()
+
+
+def _is_metadata(name: str) -> bool:
+    """A loader's bookkeeping column (`_fivetran_synced`, `_airbyte_extracted_at`): never part of a key."""
+    return name.startswith("_")
+
+
+def _unique(relation: RawRelation, columns: tuple[str, ...]) -> bool | None:
+    """Whether these columns are unique and never null on the data; None when the profile cannot tell."""
+    profile = relation.profile
+    if profile is None or profile.row_count == 0:
+        return None
+    stats = [c.profile for name in columns if (c := relation.column(name)) is not None]
+    if len(stats) != len(columns) or any(s is None for s in stats):
+        return None
+    if any(s.null_count for s in stats if s is not None):
+        return False
+    if len(columns) == 1:
+        distinct = stats[0].distinct_count if stats[0] is not None else None
+    else:
+        distinct = profile.combination_count(columns)
+    return None if distinct is None else distinct == profile.row_count
+
+
+def _nulls(relation: RawRelation, name: str) -> int | None:
+    column = relation.column(name)
+    return column.profile.null_count if column is not None and column.profile is not None else None
+
+
+def _single_candidates(relation: RawRelation) -> list[str]:
+    """Columns whose name says "the key of this table": `id`, `<entity>_id`, `<entity>` (raw spelling).
+
+    A column named as the table is its key only in a table pointing at no parent: next to a `<parent>_id`
+    it is the value of a list the parent owns (`domain_name` of an organization).
+    """
     by_snake = {snake_case(c.name): c.name for c in relation.columns}
-    for candidate in ("id", f"{entity_of(relation)}_id"):
-        if candidate in by_snake:
-            return by_snake[candidate]
-    return None
+    entity = entity_of(relation)
+    names = ["id", f"{entity}_id"]
+    if not any(n.endswith("_id") and not _is_metadata(c) for n, c in by_snake.items() if n != "id"):
+        names += [entity, snake_case(relation.identifier)]
+    return list(dict.fromkeys(by_snake[n] for n in names if n in by_snake))
+
+
+def _versions(relation: RawRelation) -> tuple[str, ...]:
+    """The columns ordering a history table's versions: `_fivetran_active` first, then one version column."""
+    # Lower case, not snake_case: snake_case drops the leading underscore that marks loader metadata.
+    by_lower = {c.name.lower(): c.name for c in relation.columns}
+    active = ("_fivetran_active",) if "_fivetran_active" in by_lower else ()
+    found = tuple(by_lower[n] for n in active) + tuple(by_lower[n] for n in _VERSIONS if n in by_lower)[:1]
+    return found
+
+
+def _parents(relation: RawRelation, entities: frozenset[str]) -> list[str]:
+    """`<parent>_id` columns, those naming a table of the schema first."""
+    ids = [
+        c.name
+        for c in relation.columns
+        if snake_case(c.name).endswith("_id") and not _is_metadata(c.name) and snake_case(c.name) != "id"
+    ]
+    return sorted(ids, key=lambda name: snake_case(name)[: -len("_id")] not in entities)
+
+
+def _ordinals(relation: RawRelation) -> list[str]:
+    return [
+        c.name
+        for c in relation.columns
+        if snake_case(c.name) in _ORDINALS or snake_case(c.name).endswith(_ORDINAL_SUFFIXES)
+    ]
+
+
+def _bridge(relation: RawRelation, entities: frozenset[str]) -> tuple[str, ...]:
+    """The foreign keys of a table joining two or three others (`task_id`, `user_id`), else ()."""
+    parents = [p for p in _parents(relation, entities) if snake_case(p)[: -len("_id")] in entities]
+    return (
+        tuple(sorted(parents, key=[c.name for c in relation.columns].index)) if 2 <= len(parents) <= 3 else ()
+    )
+
+
+def composite_candidates(
+    relation: RawRelation, entities: frozenset[str] = frozenset()
+) -> list[tuple[str, ...]]:
+    """The column combinations `table_key` would take if the data shows them unique (checked by a query)."""
+    candidates: list[tuple[str, ...]] = []
+    parents = _parents(relation, entities)
+    by_snake = {snake_case(c.name): c.name for c in relation.columns}
+    discriminators = [by_snake[d] for d in _DISCRIMINATORS if d in by_snake]
+    for parent in parents:
+        candidates += [(parent, other) for other in _ordinals(relation) + discriminators if other != parent]
+    bridge = _bridge(relation, entities)
+    if bridge:
+        candidates.append(bridge)
+    return [c for c in dict.fromkeys(candidates) if len(c) > 1]
+
+
+def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> TableKey:
+    """The key: declared, else a name-given key the data confirms (or cannot refute), else a composite.
+
+    `entities` are the schema's tables (`entity_of`), which tell a bridge table's foreign keys apart.
+    Composites: `<parent>_id` with an ordinal (`index`, `position`, ...) or, shown unique on the data, with a
+    discriminator (`key`, `name`, `code`); a bridge's foreign keys; a single `<parent>_id` the data shows
+    unique in a table that is no bridge. An id repeated on the data next to a version column (or, without
+    data, next to `_fivetran_active`/`valid_to`) is a history table: keyed on the id after keeping the
+    latest version.
+    """
+    if relation.primary_key:
+        return TableKey(tuple(relation.primary_key), "declared")
+    versions = _versions(relation)
+    names = {c.name.lower() for c in relation.columns}
+
+    def unique(columns: tuple[str, ...]) -> bool | None:
+        return _unique(relation, columns)
+
+    for column in _single_candidates(relation):
+        verdict = unique((column,))
+        if verdict is False and versions and _nulls(relation, column) == 0:
+            return TableKey((column,), "data", versions)
+        if verdict is not False:
+            history = versions if names & _HISTORY_MARKERS else ()
+            return TableKey((column,), "data" if verdict else "names", history)
+    ordinals = _ordinals(relation)
+    by_snake = {snake_case(c.name): c.name for c in relation.columns}
+    discriminators = [by_snake[d] for d in _DISCRIMINATORS if d in by_snake]
+    parents = _parents(relation, entities)
+    for parent in parents:
+        for other in ordinals:
+            verdict = unique((parent, other))
+            if verdict is not False and other != parent:
+                return TableKey((parent, other), "data" if verdict else "names")
+    bridge = _bridge(relation, entities)
+    if bridge and unique(bridge) is not False:
+        return TableKey(bridge, "data" if unique(bridge) else "names")
+    for parent in parents:
+        for other in discriminators:
+            if other != parent and unique((parent, other)):
+                return TableKey((parent, other), "data")
+    unique_parents = [p for p in parents if unique((p,))]
+    if unique_parents and not bridge:
+        return TableKey((unique_parents[0],), "data")
+    return TableKey()
+
+
+def primary_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> str | None:
+    """The single-column primary key (declared, confirmed by the data, or by name); None when unclear."""
+    key = table_key(relation, entities)
+    return key.columns[0] if len(key.columns) == 1 else None
 
 
 def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
     """Declared foreign keys within these relations, plus `<entity>_id` columns that name another table."""
     by_identifier = {r.identifier: r for r in relations}
     by_entity = {entity_of(r): r for r in relations}
+    entities = frozenset(by_entity)
     edges: list[KeyEdge] = []
     seen: set[tuple[str, str]] = set()
     for child in relations:
@@ -52,7 +212,7 @@ def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
                 edges.append(
                     KeyEdge(child.identifier, key.columns[0], parent.identifier, key.ref_columns[0], True)
                 )
-        own_key = primary_key(child)
+        own_key = primary_key(child, entities)
         for column in child.columns:
             name = snake_case(column.name)
             if column.name == own_key or (child.identifier, column.name) in seen or not name.endswith("_id"):
@@ -60,7 +220,7 @@ def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
             parent = by_entity.get(name[: -len("_id")])
             if parent is None or parent.identifier == child.identifier:
                 continue
-            parent_key = primary_key(parent)
+            parent_key = primary_key(parent, entities)
             if parent_key is not None:
                 edges.append(KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False))
     return edges

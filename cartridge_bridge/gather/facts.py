@@ -51,10 +51,25 @@ class ColumnProfile(_Strict):
     top_values: list[ValueCount] | None = None
 
 
+class CombinationCount(_Strict):
+    """How many distinct combinations of these columns the rows hold (a composite key's check)."""
+
+    columns: list[str] = Field(min_length=2)
+    distinct_count: int = Field(ge=0)
+
+
 class RelationProfile(_Strict):
     """Statistics read from a relation's rows (data, not schema)."""
 
     row_count: int = Field(ge=0)
+    # Not in the gather document: the bridge adds them from `cartridge.distinct_combinations` (keys.py asks).
+    distinct_combinations: list[CombinationCount] = []
+
+    def combination_count(self, columns: tuple[str, ...]) -> int | None:
+        """The distinct combinations of exactly these columns, in this order, if they were counted."""
+        return next(
+            (c.distinct_count for c in self.distinct_combinations if tuple(c.columns) == columns), None
+        )
 
 
 class ProfileSettings(_Strict):

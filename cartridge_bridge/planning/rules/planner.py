@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from cartridge_bridge.context.key_owners import KeyOwner
-from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
+from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, table_key
 from cartridge_bridge.context.naming import RESERVED_WORDS, cte_name, dedupe, fit_name, snake_case
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
@@ -17,12 +17,14 @@ from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
+    Deduplicate,
     ExecutionPlan,
     JoinCondition,
     Layer,
     MartJoin,
     MartSpec,
     ModelTest,
+    OrderBy,
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
@@ -110,9 +112,10 @@ class _Planner:
         conventions, source = self.conventions, raw.source_name
         staged: dict[str, _Staged] = {}
         relations = [relation for relation, _ in tables]
+        entities = frozenset(entity_of(r) for r in relations)
         for relation, table in tables:
             model = self.fit(conventions.fill("staging_model", source=source, table=table))
-            staged[relation.identifier] = self.staging_columns(relation, table, model, source)
+            staged[relation.identifier] = self.staging_columns(relation, table, model, source, entities)
         edges = foreign_keys(relations)
         for edge in edges:
             child, parent = staged[edge.child], staged[edge.parent]
@@ -180,14 +183,17 @@ class _Planner:
                 if self.conventions.test_relationships:
                     column.tests.append(DataTest(name="relationships", to=target, field=name))
 
-    def staging_columns(self, relation: RawRelation, table: str, model: str, source: str) -> _Staged:
+    def staging_columns(
+        self, relation: RawRelation, table: str, model: str, source: str, entities: frozenset[str]
+    ) -> _Staged:
         entity = entity_of(relation)
-        key = primary_key(relation)
+        found = table_key(relation, entities)
+        key = found.columns[0] if len(found.columns) == 1 else None
         wanted = [self.staged_name(c, key, entity) for c in relation.columns]
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         adapter = self.context.adapter_type
-        # A declared key of several columns is the grain: each column not null, the combination unique.
-        composite = relation.primary_key if len(relation.primary_key) > 1 else []
+        # A key of several columns is the grain: each column not null, the combination unique.
+        composite = list(found.columns) if len(found.columns) > 1 else []
         testing = self.conventions.test_primary_keys
         columns = []
         for column, name in zip(relation.columns, names, strict=True):
@@ -216,6 +222,13 @@ class _Planner:
             entity=entity,
             grain=[renamed[c] for c in composite] or ([renamed[key]] if key else []),
             columns=columns,
+            # A history table: the staging model keeps each key's latest version, so the key holds.
+            deduplicate=Deduplicate(
+                partition_by=[renamed[c] for c in found.columns],
+                order_by=[OrderBy(column=renamed[c], descending=True) for c in found.latest_by],
+            )
+            if found.latest_by
+            else None,
         )
         model_tests = (
             [ModelTest(name="unique_combination_of_columns", columns=spec.grain)]

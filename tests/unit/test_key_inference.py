@@ -1,0 +1,160 @@
+"""Unit tests of key inference from profile statistics: single, composite, bridge and history tables."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
+from cartridge_bridge.context.keys import TableKey, composite_candidates, primary_key, table_key
+from cartridge_bridge.gather.facts import (
+    ColumnProfile,
+    CombinationCount,
+    ProfileSettings,
+    RawColumn,
+    RawRelation,
+    RelationProfile,
+    WarehouseFacts,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def profiled(
+    identifier: str,
+    rows: int | None,
+    columns: dict[str, tuple[int, int]],
+    combinations: dict[tuple[str, ...], int] | None = None,
+    **fields: object,
+) -> RawRelation:
+    """A relation whose columns map to (null count, distinct count); rows None: not profiled."""
+    return RawRelation.model_validate(
+        {
+            "schema": "raw",
+            "identifier": identifier,
+            "columns": [
+                RawColumn(
+                    name=name,
+                    data_type="integer",
+                    position=i,
+                    profile=None
+                    if rows is None
+                    else ColumnProfile(null_count=nulls, distinct_count=distinct),
+                )
+                for i, (name, (nulls, distinct)) in enumerate(columns.items(), 1)
+            ],
+            "profile": None
+            if rows is None
+            else RelationProfile(
+                row_count=rows,
+                distinct_combinations=[
+                    CombinationCount(columns=list(c), distinct_count=n)
+                    for c, n in (combinations or {}).items()
+                ],
+            ),
+            **fields,
+        }
+    )
+
+
+def test_a_declared_key_wins_over_the_data() -> None:
+    orders = profiled("orders", 3, {"id": (0, 1), "number": (0, 3)}, primary_key=["number"])
+    assert table_key(orders) == TableKey(("number",), "declared")
+
+
+def test_an_id_unique_and_not_null_on_the_data_is_the_key() -> None:
+    assert table_key(profiled("orders", 3, {"id": (0, 3), "total": (0, 2)})) == TableKey(("id",), "data")
+
+
+def test_a_column_named_as_the_table_is_a_key_when_unique() -> None:
+    zones = profiled("time_zone", 2, {"time_zone": (0, 2), "standard_offset": (0, 1)})
+    assert primary_key(zones) == "time_zone"
+
+
+def test_without_a_profile_names_still_give_the_key() -> None:
+    assert table_key(profiled("orders", None, {"id": (0, 0)})) == TableKey(("id",), "names")
+
+
+def test_an_id_with_nulls_is_no_key() -> None:
+    assert table_key(profiled("orders", 3, {"id": (1, 2), "total": (0, 3)})) == TableKey()
+
+
+def test_a_repeated_id_with_a_version_column_is_a_history_table_keyed_on_its_latest_row() -> None:
+    history = profiled("form_history", 14, {"id": (0, 3), "updated_at": (0, 14), "_fivetran_synced": (0, 9)})
+    assert table_key(history) == TableKey(("id",), "data", ("updated_at",))
+
+
+def test_fivetran_history_mode_orders_the_active_row_first() -> None:
+    history = profiled("account", None, {"id": (0, 0), "_fivetran_active": (0, 0), "_fivetran_start": (0, 0)})
+    assert table_key(history).latest_by == ("_fivetran_active", "_fivetran_start")
+
+
+def test_a_parent_id_with_an_ordinal_is_a_composite_key() -> None:
+    tags = profiled("order_tag", 4, {"index": (0, 2), "order_id": (0, 2)}, {("order_id", "index"): 4})
+    assert table_key(tags, frozenset({"order"})) == TableKey(("order_id", "index"), "data")
+    unprofiled = profiled("order_tag", None, {"index": (0, 0), "order_id": (0, 0)})
+    assert table_key(unprofiled).columns == ("order_id", "index")
+
+
+def test_a_composite_the_data_refutes_is_not_taken() -> None:
+    domains = profiled("domain_name", 9, {"index": (0, 1), "organization_id": (0, 4), "domain_name": (0, 9)})
+    refuted = profiled(
+        "domain_name", 9, {"index": (0, 1), "organization_id": (0, 4)}, {("organization_id", "index"): 4}
+    )
+    assert table_key(refuted) == TableKey()
+    assert ("organization_id", "index") in composite_candidates(domains)
+
+
+def test_a_discriminator_needs_the_data() -> None:
+    columns = {"key": (0, 2), "order_id": (0, 2), "value": (0, 3)}
+    assert table_key(profiled("order_url_tag", None, columns)) == TableKey()
+    checked = profiled("order_url_tag", 3, columns, {("order_id", "key"): 3})
+    assert table_key(checked) == TableKey(("order_id", "key"), "data")
+
+
+def test_a_bridge_table_is_keyed_on_its_foreign_keys() -> None:
+    entities = frozenset({"project", "task", "project_task"})
+    bridge = profiled(
+        "project_task", 3, {"project_id": (0, 1), "task_id": (0, 3)}, {("project_id", "task_id"): 3}
+    )
+    assert table_key(bridge, entities) == TableKey(("project_id", "task_id"), "data")
+    empty = profiled("project_task", 0, {"project_id": (0, 0), "task_id": (0, 0)})
+    assert table_key(empty, entities) == TableKey(("project_id", "task_id"), "names")
+
+
+def test_a_unique_parent_id_keys_a_one_to_one_table_that_is_no_bridge() -> None:
+    images = profiled("media_image", 5, {"media_id": (0, 5), "image_id": (0, 5), "width": (0, 2)})
+    assert table_key(images, frozenset({"media", "media_image"})) == TableKey(("media_id",), "data")
+
+
+def test_checks_ask_only_for_tables_without_a_confirmed_key() -> None:
+    keyed = profiled("orders", 3, {"id": (0, 3)})
+    tags = profiled("order_tag", 4, {"index": (0, 2), "order_id": (0, 2)})
+    facts = WarehouseFacts(
+        cartridge_gather_version=1,
+        adapter_type="postgres",
+        schemas=["raw"],
+        profile=ProfileSettings(top_values_limit=0),
+        relations=[keyed, tags],
+    )
+    checks = combination_checks(facts)
+    assert checks == [
+        {
+            "database": None,
+            "schema": "raw",
+            "identifier": "order_tag",
+            "combinations": [["order_id", "index"]],
+        }
+    ]
+    printed = json.dumps(
+        [{"schema": "raw", "identifier": "order_tag", "counts": [[["order_id", "index"], 4]]}]
+    )
+    counted = with_combination_counts(facts, printed)
+    assert table_key(counted.relations[1]) == TableKey(("order_id", "index"), "data")
+    assert counted.without_profile().relations[1].profile is None
+
+
+def test_a_column_named_as_the_table_next_to_a_parent_id_is_a_value_not_a_key() -> None:
+    domains = profiled("domain_name", 9, {"organization_id": (0, 4), "domain_name": (0, 9)})
+    assert primary_key(domains) is None
