@@ -146,6 +146,7 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     project = open_project(options, progress)
     progress.step(f"gather {', '.join(schemas)}")
     facts = gather_facts(project, schemas, options.select or config.select, options.exclude or config.exclude)
+    progress.step(f"build the context of {len(facts.relations)} raw relations")
     context = build_context(
         project.dbt.project_dir,
         project.manifest,
@@ -159,9 +160,13 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     return project, context
 
 
-def make_plan(context: ProjectContext, planner: Planner | None = None) -> ExecutionPlan:
+def make_plan(
+    context: ProjectContext, planner: Planner | None = None, progress: Progress | None = None
+) -> ExecutionPlan:
     """Draft with the planner (the rules planner by default), place the drafts and validate the plan."""
     planner = planner or RulesPlanner()
+    if progress is not None:
+        progress.step(f"plan with {planner.name}")
     plan = place(planner.draft(context), context, planner.name)
     validate_plan(plan, context)
     return plan
@@ -278,7 +283,7 @@ def generate(
     """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
     project, context = load_context(options, progress)
     choice = choose_planner(options, project, progress) if planner is None else None
-    plan = make_plan(context, planner or (choice.planner if choice else None))
+    plan = make_plan(context, planner or (choice.planner if choice else None), progress)
     report = apply_plan(
         plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
     )
