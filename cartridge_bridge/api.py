@@ -12,7 +12,7 @@ from cartridge_bridge.config import CartridgeConfig, load_config
 from cartridge_bridge.context.key_checks import MACRO as COMBINATIONS_MACRO
 from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import ProjectError, UsageError
+from cartridge_bridge.errors import DbtError, ProjectError, UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
 from cartridge_bridge.gather.manifest import Manifest, read_manifest
@@ -135,14 +135,21 @@ def gather_facts(
         )
     args: dict[str, object] = {"schemas": schemas, "select": select, "exclude": exclude}
     if profile:
-        args |= {"profile": True, "top_values_limit": 0}  # counts for keys; no values read
-    facts = parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
-    checks = combination_checks(facts)
-    if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
-        facts = with_combination_counts(
-            facts, project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
-        )
-    return facts
+        try:
+            profiled = {**args, "profile": True, "top_values_limit": 0}  # counts for keys; no values read
+            facts = parse_facts(
+                project.dbt.run_operation("cartridge.gather", profiled), "the output of cartridge.gather"
+            )
+            checks = combination_checks(facts)
+            if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
+                counts = project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
+                facts = with_combination_counts(facts, counts)
+            return facts
+        except DbtError:
+            # Profiling reads every raw relation; one that cannot be read (a broken view) must not stop the
+            # run: keys then come from declarations and names, and the build names the broken relation.
+            pass
+    return parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
 
 
 @exclusive_run()
@@ -160,6 +167,7 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     facts = gather_facts(
         project, schemas, options.select or config.select, options.exclude or config.exclude, profile
     )
+    progress.step(f"build the context of {len(facts.relations)} raw relations")
     context = build_context(
         project.dbt.project_dir,
         project.manifest,
@@ -173,9 +181,13 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     return project, context
 
 
-def make_plan(context: ProjectContext, planner: Planner | None = None) -> ExecutionPlan:
+def make_plan(
+    context: ProjectContext, planner: Planner | None = None, progress: Progress | None = None
+) -> ExecutionPlan:
     """Draft with the planner (the rules planner by default), place the drafts and validate the plan."""
     planner = planner or RulesPlanner()
+    if progress is not None:
+        progress.step(f"plan with {planner.name}")
     plan = place(planner.draft(context), context, planner.name)
     validate_plan(plan, context)
     return plan
@@ -296,7 +308,7 @@ def generate(
     """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
     project, context = load_context(options, progress)
     choice = choose_planner(options, project, progress) if planner is None else None
-    plan = make_plan(context, planner or (choice.planner if choice else None))
+    plan = make_plan(context, planner or (choice.planner if choice else None), progress)
     report = apply_plan(
         plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
     )

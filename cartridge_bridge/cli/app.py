@@ -325,7 +325,7 @@ def plan(
     )  # fmt: skip
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
-    execution_plan = make_plan(project_context, choice.planner)
+    execution_plan = make_plan(project_context, choice.planner, StepPrinter())
     if choice.usage is not None:
         show_usage(err, choice.usage)  # stderr: stdout may be the plan itself
     if out_file:

@@ -35,6 +35,7 @@ class PlanWriter:
 
     def write(self, plan: ExecutionPlan) -> bool:
         """Write the plan's files; False when nothing was written (a dry run, or every file already matches)."""
+        self.progress.step(f"render {len(plan.actions)} planned actions")
         self.changes = stage_changes(self.project_dir, render_plan(plan), self.policy)
         self.journal = None
         if self.dry_run or not any(c.writes for c in self.changes):
