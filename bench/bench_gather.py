@@ -18,7 +18,8 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cartridge_bridge.demo.local_postgres import start_postgres, stop_postgres  # noqa: E402
+from bench.postgres_project import new_project  # noqa: E402
+from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
 
 TABLES, COLUMNS, REPEATS = 1000, 20, 3
@@ -52,20 +53,10 @@ def _create_tables(dsn: str) -> None:
     connection.close()
 
 
-def _project(directory: Path, socket_dir: Path, port: int) -> DbtProject:
+def _project(directory: Path, server: LocalPostgres) -> DbtProject:
     (directory / "macros").mkdir(parents=True)
     (directory / "macros" / "per_table_columns.sql").write_text(BASELINE_MACRO)
-    (directory / "dbt_project.yml").write_text(
-        "name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\nmacro-paths: [macros]\n"
-    )
-    (directory / "packages.yml").write_text(f"packages:\n  - local: {ROOT}\n")
-    (directory / "profiles.yml").write_text(
-        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
-        f"      host: {socket_dir}\n      port: {port}\n      user: postgres\n      password: ''\n"
-        "      dbname: postgres\n      schema: analytics\n      threads: 1\n"
-    )
-    project = DbtProject(directory, directory)
-    project.deps()
+    project = new_project(directory, "bench", server, extra="macro-paths: [macros]\n")
     project.parse()
     return project
 
@@ -86,7 +77,7 @@ def main() -> None:
         server = start_postgres(data_dir)
         try:
             _create_tables(server.dsn)
-            project = _project(Path(folder) / "project", server.socket_dir, server.port)
+            project = _project(Path(folder) / "project", server)
             batched, printed = _best(project, "cartridge.gather", {"schemas": [SCHEMA]})
             relations = json.loads(printed)["relations"]
             assert len(relations) == TABLES and all(len(r["columns"]) == COLUMNS + 1 for r in relations)

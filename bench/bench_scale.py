@@ -20,9 +20,9 @@ import psycopg2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.postgres_project import new_project  # noqa: E402
 from cartridge_bridge.api import ProjectOptions, generate  # noqa: E402
 from cartridge_bridge.demo.local_postgres import start_postgres, stop_postgres  # noqa: E402
-from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
 
 TABLES, COLUMNS, ROWS, THREADS = 500, 30, 3, 4
 SCHEMA = "raw_scale"
@@ -82,21 +82,6 @@ def create_tables(dsn: str) -> None:
     connection.close()
 
 
-def write_project(directory: Path, socket_dir: Path, port: int) -> None:
-    """A new dbt project with the cartridge package installed from this checkout."""
-    directory.mkdir(parents=True)
-    (directory / "dbt_project.yml").write_text(
-        "name: scale\nversion: '1.0'\nconfig-version: 2\nprofile: scale\nmodel-paths: [models]\n"
-    )
-    (directory / "packages.yml").write_text(f"packages:\n  - local: {ROOT}\n")
-    (directory / "profiles.yml").write_text(
-        "scale:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
-        f"      host: {socket_dir}\n      port: {port}\n      user: postgres\n      password: ''\n"
-        f"      dbname: postgres\n      schema: analytics\n      threads: {THREADS}\n"
-    )
-    DbtProject(directory, directory).deps()
-
-
 class TimedProgress:
     """Records when each step starts; a stage's time runs until the next step (or the end)."""
 
@@ -132,7 +117,7 @@ def main() -> None:
         try:
             create_tables(server.dsn)
             project = Path(folder) / "project"
-            write_project(project, server.socket_dir, server.port)
+            new_project(project, "scale", server, THREADS, extra="model-paths: [models]\n")
             progress = TimedProgress()
             options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[SCHEMA], build=True)
             started = time.perf_counter()

@@ -26,6 +26,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.postgres_project import new_project, profiles_yml  # noqa: E402
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError  # noqa: E402
@@ -50,14 +51,6 @@ class KeyScore:
     misses: list[str] = field(default_factory=list)
 
 
-def _profile(server: LocalPostgres, schema: str) -> str:
-    return (
-        "bench:\n  target: dev\n  outputs:\n    dev:\n      type: postgres\n"
-        f"      host: {server.socket_dir}\n      port: {server.port}\n      user: postgres\n      password: ''\n"
-        f"      dbname: postgres\n      schema: {schema}\n      threads: 2\n"
-    )
-
-
 def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
     """Seed the connector's CSVs into schema raw_<name> with its column types; return the schema."""
     name = dataset.name
@@ -71,7 +64,7 @@ def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
         "seed-paths": ["seeds"], "seeds": {f"load_{name}": {"+quote_columns": True, **seeds}},
     }  # fmt: skip
     (loader / "dbt_project.yml").write_text(yaml.safe_dump(project))
-    (loader / "profiles.yml").write_text(_profile(server, schema))
+    (loader / "profiles.yml").write_text(profiles_yml(server, schema, threads=2))
     seeded = DbtProject(loader, loader).invoke(["seed"])
     if not seeded.success:
         raise SystemExit(f"dbt seed failed for {name}: {seeded.error_text()}")
@@ -89,23 +82,21 @@ def key_score(dataset: Path, plan: ExecutionPlan) -> KeyScore:
             raw = {c.name: c.source_column for c in spec.columns}
             planned[spec.table] = frozenset(str(raw[g]) for g in spec.grain)
     score.emitted = len(planned)
+    # A declared key, or the combination of all of them when several single columns are declared.
+    accepted = {
+        table: {frozenset(k) for k in keys} | {frozenset(c for k in keys for c in k)}
+        for table, keys in truth.items()
+    }
     for table, keys in truth.items():
-        accepted = {frozenset(k) for k in keys} | {frozenset(c for k in keys for c in k)}
         composite = len(keys) > 1 or len(keys[0]) > 1
         score.composite_declared += composite
-        if planned.get(table) in accepted:
+        if planned.get(table) in accepted[table]:
             score.found += 1
             score.composite_found += composite
         else:
             got = sorted(planned[table]) if table in planned else None
             score.misses.append(f"{table}: declared {keys}, planned {got}")
-    score.wrong = sum(
-        1
-        for table, key in planned.items()
-        if table in truth
-        and key
-        not in ({frozenset(k) for k in truth[table]} | {frozenset(c for k in truth[table] for c in k)})
-    )
+    score.wrong = sum(1 for table, key in planned.items() if table in truth and key not in accepted[table])
     return score
 
 
@@ -115,12 +106,7 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     schema = load(dataset, server, folder)
     project = folder / f"project_{dataset.name}"
     (project / "models").mkdir(parents=True)
-    (project / "dbt_project.yml").write_text(
-        f"name: {dataset.name}_project\nversion: '1.0'\nconfig-version: 2\nprofile: bench\n"
-    )
-    (project / "packages.yml").write_text(f"packages:\n  - local: {ROOT}\n")
-    (project / "profiles.yml").write_text(_profile(server, "analytics"))
-    DbtProject(project, project).deps()
+    new_project(project, f"{dataset.name}_project", server, threads=2)
     options = ProjectOptions(
         project_dir=project, profiles_dir=project, schemas=[schema], source_name=dataset.name
     )
