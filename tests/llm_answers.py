@@ -155,17 +155,18 @@ PHASE_OF_ANSWER = {
 }
 
 
+def chat_request_of(body: dict[str, Any]) -> ChatRequest:
+    """The planner's request behind an OpenAI chat body (the answer type it asks for names the phase)."""
+    messages = body["messages"]
+    user = next(m["content"] for m in messages if m["role"] == "user")
+    found = SCHEMA_NAME.search(user)
+    assert found is not None, user[:300]
+    name = found.group(1)
+    # Repair prompts ask for a *Repair answer; they belong to the repair phase.
+    return ChatRequest(phase=PHASE_OF_ANSWER.get(name, "repair"), messages=messages, schema_name=name)  # type: ignore[arg-type]
+
+
 def openai_mirror(context: ProjectContext) -> Any:
     """A ScriptedOpenAIServer responder: an OpenAI chat request body answered as RulesMirror answers the planner."""
     mirror = RulesMirror(context)
-
-    def respond(body: dict[str, Any]) -> str:
-        messages = body["messages"]
-        user = next(m["content"] for m in messages if m["role"] == "user")
-        name = SCHEMA_NAME.search(user)
-        assert name is not None, user[:500]
-        return mirror.answer(
-            ChatRequest(phase=PHASE_OF_ANSWER[name.group(1)], messages=messages, schema_name=name.group(1))
-        )  # type: ignore[arg-type]
-
-    return respond
+    return lambda body: mirror.answer(chat_request_of(body))

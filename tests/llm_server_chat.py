@@ -10,23 +10,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME
+from llm_answers import chat_request_of
 from openai_server import ScriptedOpenAIServer
 
 from cartridge_bridge.planning.llm.chat import ChatReply, ChatRequest, LLMSettings, UsageLedger
 from cartridge_bridge.planning.llm.client import LiteLLMChat
-
-
-def chat_request_of(body: dict[str, Any]) -> ChatRequest:
-    """The planner's request behind an OpenAI chat body (the answer type it asks for names the phase)."""
-    messages = body["messages"]
-    user = next(m["content"] for m in messages if m["role"] == "user")
-    found = SCHEMA_NAME.search(user)
-    assert found is not None, user[:300]
-    name = found.group(1)
-    # Repair prompts ask for a *Repair answer; they belong to the repair phase.
-    phase = PHASE_OF_ANSWER.get(name, "repair")
-    return ChatRequest(phase=phase, messages=messages, schema_name=name)  # type: ignore[arg-type]
 
 
 class ServerChat:
