@@ -1,0 +1,55 @@
+"""The rules planner's shared state: the context being planned, the draft so far, and each staged table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cartridge_bridge.context.key_owners import KeyOwner
+from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.context.naming import fit_name
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.planning.identifiers import identifier_limit
+from cartridge_bridge.planning.plan import AggregateSpec, Layer, MartSpec, ModelTest, StagingSpec
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
+
+
+@dataclass
+class Staged:
+    """A raw table and the staging model planned for it."""
+
+    relation: RawRelation
+    table: str  # snake_case name in the sources YAML
+    entity: str
+    model: str
+    spec: StagingSpec
+    renamed: dict[str, str] = field(default_factory=dict)  # raw column → staged column
+    model_tests: list[ModelTest] = field(default_factory=list)  # a composite grain, tested as a combination
+
+
+class PlannerState:
+    """What the staging and mart rules share while drafting one project: the context, the draft, the key links."""
+
+    def __init__(self, context: ProjectContext):
+        self.context = context
+        self.conventions = context.conventions
+        self.draft = PlanDraft()
+        self.roles: dict[KeyEdge, str] = {}
+        # (raw table, staged column) → the existing models that own that key
+        self.external: dict[tuple[str, str], KeyOwner] = {}
+
+    def fit(self, name: str) -> str:
+        """A name within the warehouse's identifier limit (cut with a hash, so cut names stay distinct)."""
+        return fit_name(name, identifier_limit(self.context.adapter_type))
+
+    def add(
+        self,
+        name: str,
+        layer: Layer,
+        description: str,
+        spec: StagingSpec | AggregateSpec | MartSpec,
+        tests: list[ModelTest] | None = None,
+    ) -> None:
+        """Append a model draft to the plan."""
+        draft = ModelDraft(name=name, layer=layer, description=description, spec=spec, tests=tests or [])
+        self.draft.models.append(draft)
