@@ -40,11 +40,12 @@ from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
+from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal, Relation
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.transaction import created_relations, drop_created_relations, undo
-from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff, write_atomic
+from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 LLM_REPAIR_ROUNDS = 2  # dbt build failures sent back to the model, unless repair_rounds is set

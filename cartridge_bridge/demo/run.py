@@ -15,7 +15,7 @@ from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
 from cartridge_bridge.gather.package_install import InitOptions
 from cartridge_bridge.progress import Progress
-from cartridge_bridge.write.workspace import write_atomic
+from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.yaml_merge import dump_yaml
 
 PROJECT_NAME = "shop_demo"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cartridge_bridge.errors import UsageError
+from cartridge_bridge.write.atomic_files import write_atomic
 
 RUNS_DIR = Path(".cartridge") / "runs"
 # A run id is a name made by new_run_id, never a path: UTC time to the microsecond.
@@ -115,33 +115,10 @@ def run_dir(project_dir: Path, run_id: str) -> Path:
     return inside(project_dir, (RUNS_DIR / check_run_id(run_id)).as_posix(), "the run folder", JournalError)
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-
-
 def write_durably(path: Path, data: bytes) -> None:
-    """Write a cartridge-owned file (journal, backup) through a temporary file, fsynced, then os.replace."""
+    """Write a cartridge-owned file (journal, backup) atomically and fsynced, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    write_atomic(path, data, durable=True)
 
 
 def save_journal(project_dir: Path, journal: Journal) -> None:

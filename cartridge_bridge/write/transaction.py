@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from cartridge_bridge.errors import RunInProgress, UsageError, WriteError
+from cartridge_bridge.write.atomic_files import FileMode, stray_temporary_files, write_atomic
 from cartridge_bridge.write.faults import fault_point
 from cartridge_bridge.write.journal import (
     Journal,
@@ -26,13 +27,7 @@ from cartridge_bridge.write.journal import (
     write_durably,
 )
 from cartridge_bridge.write.signals import signals_held
-from cartridge_bridge.write.workspace import (
-    FileChange,
-    FileMode,
-    resolve_inside,
-    stray_temporary_files,
-    write_atomic,
-)
+from cartridge_bridge.write.workspace import FileChange, resolve_inside
 
 _DOING = {
     "planned": "preparing its writes",

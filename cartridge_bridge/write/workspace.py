@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import difflib
-import glob
 import os
-import stat
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -144,76 +140,3 @@ def read_text(path: Path, relative: str) -> str:
 def read_exact(path: Path) -> str:
     """A text file's content with its line endings as they are (no newline translation)."""
     return path.read_bytes().decode("utf-8")
-
-
-def write_atomic(
-    path: Path,
-    text: str,
-    keep: FileMode | None = None,
-    pause: Callable[[], None] | None = None,
-) -> None:
-    """Write through a temporary file and os.replace, so a crash never leaves half a file.
-
-    A symlink is written through (the link stays a link); an existing file keeps its permission bits,
-    owner and group (or takes `keep`'s); a new file gets the permissions the umask gives any new file.
-    `pause` runs once the temporary file exists (the fault-injection tests stop the process there).
-    """
-    path = path.resolve() if path.is_symlink() else path
-    if keep is None and path.exists():
-        keep = FileMode.of(path)
-    if keep is None:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    else:
-        mode = keep.mode
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if pause is not None:
-            pause()
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.chmod(temporary, mode)
-        if keep is not None:
-            keep.chown(Path(temporary))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-@dataclass(frozen=True)
-class FileMode:
-    """A file's permission bits, owner and group."""
-
-    mode: int
-    uid: int
-    gid: int
-
-    @classmethod
-    def of(cls, path: Path) -> FileMode:
-        """The mode, owner and group of the file at `path` (following a symlink)."""
-        info = path.stat()
-        return cls(stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid)
-
-    def chown(self, path: Path) -> None:
-        """Give `path` this owner and group when it differs and we may (root may; others only their own)."""
-        info = path.stat()
-        if (info.st_uid, info.st_gid) == (self.uid, self.gid):
-            return
-        try:
-            os.chown(path, self.uid, self.gid)
-        except PermissionError:
-            if os.geteuid() == 0:
-                raise
-
-
-def stray_temporary_files(path: Path) -> list[Path]:
-    """Temporary files write_atomic left next to `path` when its process was killed mid-write."""
-    target = path.resolve() if path.is_symlink() else path
-    folder = target.parent
-    if not folder.is_dir():
-        return []
-    return [
-        p for p in folder.glob(f".{glob.escape(target.name)}.*.tmp") if p.is_file() and not p.is_symlink()
-    ]

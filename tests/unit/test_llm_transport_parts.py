@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import stat
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -72,6 +73,7 @@ def test_the_cache_round_trips_and_ignores_what_it_cannot_read(tmp_path: Path) -
     stored = json.loads(cache.path(key).read_text(encoding="utf-8"))
     assert stored == {"version": 1, "model": "m/x", "schema_name": "Outline", "text": '{"a": "é"}'}
     assert sorted(p.name for p in cache.folder.iterdir()) == [".gitignore", f"{key}.json"]
+    assert stat.S_IMODE(cache.path(key).stat().st_mode) == 0o600  # answers may quote the schema
     cache.path(key).write_text("{not json", encoding="utf-8")
     assert cache.read(key) is None
     cache.path(key).write_text('{"version": 0, "text": "old"}', encoding="utf-8")

@@ -10,9 +10,10 @@ import pytest
 
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.render.plan_files import RenderedFile
+from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import load_journal
 from cartridge_bridge.write.transaction import apply_changes, rollback
-from cartridge_bridge.write.workspace import stage_changes, write_atomic
+from cartridge_bridge.write.workspace import stage_changes
 from cartridge_bridge.write.yaml_merge import merge_properties
 
 MODEL = {"name": "stg_new", "description": "New."}
@@ -37,6 +38,23 @@ def test_new_files_get_the_umasks_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "new.sql").stat().st_mode) == 0o644
+
+
+def test_one_writer_serves_text_bytes_durable_records_and_private_files(tmp_path: Path) -> None:
+    crlf = tmp_path / "crlf.yml"
+    write_atomic(crlf, "a: 1\r\nb: 2\r\n")  # text keeps its line endings
+    assert crlf.read_bytes() == b"a: 1\r\nb: 2\r\n"
+    record = tmp_path / "runs" / "journal.json"
+    record.parent.mkdir()
+    write_atomic(record, b"{}\n", durable=True)
+    assert record.read_bytes() == b"{}\n"
+    private = tmp_path / "answer.json"
+    write_atomic(private, "{}", new_file_mode=0o600)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    private.chmod(0o640)  # an existing file keeps its own mode, whatever a new one would get
+    write_atomic(private, "{ }", new_file_mode=0o600)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.rglob("*.tmp")) == []
 
 
 def test_apply_and_rollback_leave_a_symlinked_properties_file_a_symlink(tmp_path: Path) -> None:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from cartridge_bridge.planning.llm.chat import ChatRequest
+from cartridge_bridge.write.atomic_files import write_atomic
 
 CACHE_VERSION = 1
 
@@ -56,14 +55,9 @@ class AnswerCache:
         """Store an answer: a temporary file in the same folder, then os.replace."""
         self._make_folder()
         record = {"version": CACHE_VERSION, "model": model, "schema_name": schema_name, "text": text}
-        handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=f".{key[:16]}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(record, stream, ensure_ascii=False)
-            os.replace(temporary, self.path(key))
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        # Private: an answer may quote the project's schema.
+        text_of_record = json.dumps(record, ensure_ascii=False)
+        write_atomic(self.path(key), text_of_record, new_file_mode=0o600)
 
     def _make_folder(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
