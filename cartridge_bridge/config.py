@@ -20,6 +20,8 @@ class Conventions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staging_model: str = "stg_{source}__{table}"
+    # What the project's staging models drop from raw table names (`raw_` when `raw_orders` → `stg_orders`).
+    strip_prefix: str = Field(default="", pattern=r"^(?:[a-z0-9][a-z0-9_]*_)?$")
     staging_dir: str = "staging/{source}"
     sources_file: str = "_{source}__sources.yml"
     staging_properties_file: str = "_{source}__models.yml"
