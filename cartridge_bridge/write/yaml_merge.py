@@ -138,6 +138,12 @@ def merge_properties(
                 merged.text = head + merged.text + ending + trailer
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
+    if _test_keys(document) == {"tests"}:
+        # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`.
+        models, sources = (
+            _renamed_key(models, "data_tests", "tests"),
+            _renamed_key(sources, "data_tests", "tests"),
+        )
     keys_before = list(document.keys())
     result = MergeResult(text="")
     appended: dict[str, list[dict[str, Any]]] = {}
@@ -166,6 +172,33 @@ def merge_properties(
     else:
         result.text = dump_yaml(document, like=existing)
     return result
+
+
+_TEST_KEYS = ("tests", "data_tests")
+
+
+def _test_keys(node: Any) -> set[str]:
+    """Which of `tests` and `data_tests` a property document uses for its entries' and columns' tests."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _TEST_KEYS and isinstance(value, list):
+                found.add(key)
+            else:
+                found |= _test_keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _test_keys(item)
+    return found
+
+
+def _renamed_key(node: Any, old: str, new: str) -> Any:
+    """A copy of plain data with every mapping key `old` renamed to `new`, in place and order."""
+    if isinstance(node, dict):
+        return {new if key == old else key: _renamed_key(value, old, new) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_renamed_key(item, old, new) for item in node]
+    return node
 
 
 def _insert_after_block(
