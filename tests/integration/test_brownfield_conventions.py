@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import duckdb
 import yaml
-from support import REPO_ROOT, duckdb_output
+from support import REPO_ROOT, duckdb_output, snapshot_tree
 
 from cartridge_bridge.api import ProjectOptions, generate, load_context
 from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.planning.plan import StagingSpec
 from cartridge_bridge.progress import SilentProgress
 
 BIN = Path(sys.executable).parent
@@ -27,6 +29,15 @@ BILLING = (
     "insert into raw_billing.invoices values (1, 7, 10.00, '2025-01-01'), (2, 7, 5.00, null)",
     "insert into raw_billing.invoice_lines values (1, 1, 2), (2, 1, 1), (3, 2, 4)",
 )
+# A review per order, left on the jaffle_shop seeds' orders by their customers.
+REVIEWS = (
+    "create table analytics.raw_reviews (id integer, order_id integer, customer_id integer, rating integer,"
+    " created timestamp, body varchar)",
+    "insert into analytics.raw_reviews values (1, 1, 1, 2, '2018-01-03 10:00', 'Sent back'),"
+    " (2, 2, 3, 5, '2018-01-04 09:30', 'Lovely'), (3, 4, 1, 4, '2018-01-08 18:00', null),"
+    " (4, 5, 2, 5, '2018-01-09 12:15', 'Quick')",
+)
+EXISTING_MODEL_REF = re.compile(r"\{\{\s*ref\('(?:stg_)?(?:orders|customers)'\)\s*\}\}")
 SHIPPING = (
     "create schema raw_shipping",
     "create table raw_shipping.shipments (id integer, carrier varchar, shipped_at timestamp)",
@@ -143,3 +154,39 @@ def test_new_tables_follow_the_dbt_labs_style_project(tmp_path: Path) -> None:
     assert "config(" not in intermediate  # dbt_project.yml makes intermediate models ephemeral
     assert (project / "models/staging/shipping/_shipping__sources.yml").is_file()
     assert (project / "models/staging/shipping/_shipping__models.yml").is_file()
+
+
+def test_a_new_raw_table_fits_the_classic_jaffle_shop(tmp_path: Path) -> None:
+    # dbt's classic jaffle_shop: seeds raw_customers/raw_orders/raw_payments, stg_<table> models over them
+    # with one schema.yml in `tests:`, marts at the models root. A raw_reviews table lands next to the seeds.
+    project = _fixture_project(tmp_path, "jaffle_classic", ())
+    existing = DbtProject(project, project).build()
+    assert existing.success, existing.errors  # seeds, models and tests as the project's users have them
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        for statement in REVIEWS:
+            connection.execute(statement)
+    before = snapshot_tree(project)
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["analytics"])
+    _, context = load_context(options, SilentProgress())
+    assert (context.conventions.staging_model, context.conventions.strip_prefix) == ("stg_{table}", "raw_")
+    assert context.existing_keys["order_id"].mart == "orders"
+    assert context.existing_keys["customer_id"].mart == "customers"
+
+    report = generate(options, SilentProgress())
+    assert report.build is not None and report.build.success, report.build
+    staging = next(a for a in report.plan.models() if a.type == "create_staging")
+    assert (staging.name, staging.file_path) == ("stg_reviews", "models/staging/stg_reviews.sql")
+    assert isinstance(staging.spec, StagingSpec) and staging.spec.grain == ["review_id"]
+    assert "cast(id as INTEGER) as review_id" in (project / staging.file_path).read_text()
+    for mart in (a for a in report.plan.models() if a.type == "create_mart"):
+        assert (Path(mart.file_path).parent, mart.properties_path) == (Path("models"), "models/schema.yml")
+    after = snapshot_tree(project)
+    for path, content in before.items():
+        # The user's files stay byte for byte; a property file only gains entries after the user's own.
+        assert after[path].startswith(content), path
+    staging_yaml = after["models/staging/schema.yml"][len(before["models/staging/schema.yml"]) :].decode()
+    assert "- name: stg_reviews" in staging_yaml
+    assert "tests:" in staging_yaml and "data_tests" not in staging_yaml  # the file's own dialect
+    new_sql = {p: after[p].decode() for p in after.keys() - before.keys() if p.endswith(".sql")}
+    joining = [p for p, sql in new_sql.items() if EXISTING_MODEL_REF.search(sql)]
+    assert joining, f"no new model refs orders, customers or their staging models: {sorted(new_sql)}"

@@ -103,7 +103,7 @@ def test_a_new_raw_table_is_planned_in_the_projects_own_way(context: ProjectCont
     assert "`main.raw_reviews`" in staging.description
     source = next(a for a in plan.actions if isinstance(a.spec, SourceSpec))
     (table,) = source.spec.tables
-    assert (table.name, table.identifier) == ("reviews", "raw_reviews")
+    assert (table.name, table.identifier, table.quote_identifier) == ("reviews", "raw_reviews", False)
     assert source.file_path == "models/staging/_jaffle_shop__sources.yml"
     marts = [a for a in plan.actions if a.type == "create_mart"]
     assert [(m.name, m.file_path) for m in marts] == [("reviews", "models/reviews.sql")]

@@ -85,7 +85,8 @@ class _Planner(StagingRules, MartRules):
         for table in self.draft.sources[-1].spec.tables:
             if table.identifier in originals:
                 table.identifier = originals[table.identifier]
-                table.quote_identifier = table.identifier != table.name
+                # Quoted only to keep a spelling snake_case would lose (`RawReviews`), not for the prefix.
+                table.quote_identifier = table.identifier != snake_case(table.identifier)
         for model in self.draft.models:
             if isinstance(model.spec, StagingSpec):
                 for short, original in originals.items():
