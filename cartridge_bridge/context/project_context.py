@@ -11,7 +11,7 @@ from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import InferredConventions, apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import configured_materialization, infer_conventions
 from cartridge_bridge.context.key_owners import KeyOwner, key_owners
-from cartridge_bridge.context.naming import snake_case
+from cartridge_bridge.context.naming import snake_case, without_prefix
 from cartridge_bridge.context.relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
 from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.gather.facts import GATHER_VERSION, RawRelation, WarehouseFacts
@@ -153,7 +153,13 @@ def build_context(
         for layer, folder in layer_dirs.items()
         if (found := configured_materialization(project_file, folder)) is not None
     }
-    new_relations = [r for raw in raw_schemas for r in raw.relations if r.identifier not in raw.covered]
+    # New tables are related to existing models by the names the project would give them (`raw_` dropped).
+    new_relations = [
+        r.model_copy(update={"identifier": without_prefix(r.identifier, conventions.strip_prefix)})
+        for raw in raw_schemas
+        for r in raw.relations
+        if r.identifier not in raw.covered
+    ]
     relevant = relevant_slice(manifest, new_relations, budget_tokens) if models and new_relations else None
     return ProjectContext(
         project_name=project_file["name"],

@@ -83,6 +83,14 @@ def test_keys_of_the_existing_models_are_known(context: ProjectContext) -> None:
     assert owners["order_id"] == ("stg_orders", "orders")
 
 
+def test_the_relevant_models_are_found_by_the_names_the_project_would_give(context: ProjectContext) -> None:
+    assert context.relevant is not None
+    assert context.relevant.key_names == ["customer_id", "order_id", "review_id"]  # not raw_review_id
+    assert {"stg_orders", "orders", "stg_customers", "customers"} <= {
+        e.name for e in context.relevant.entries
+    }
+
+
 def test_a_new_raw_table_is_planned_in_the_projects_own_way(context: ProjectContext) -> None:
     plan = plan_with_rules(context)
     assert plan.skipped[:2] == [

@@ -7,7 +7,7 @@ The rules live by stage: `staging` (sources, staging models, keys and their test
 from __future__ import annotations
 
 from cartridge_bridge.context.keys import foreign_keys
-from cartridge_bridge.context.naming import dedupe, snake_case
+from cartridge_bridge.context.naming import dedupe, snake_case, without_prefix
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.placement import place
@@ -72,8 +72,8 @@ class _Planner(StagingRules, MartRules):
         taken = {i.lower() for i in schema_identifiers}
         renames: dict[str, str] = {}
         for identifier in identifiers:
-            short = identifier[len(prefix) :]
-            if snake_case(identifier[: len(prefix)]) + "_" == prefix and short and short.lower() not in taken:
+            short = without_prefix(identifier, prefix)
+            if short != identifier and short.lower() not in taken:
                 renames[identifier] = short
                 taken.add(short.lower())
         return renames
