@@ -139,11 +139,10 @@ def merge_properties(
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
     if _test_keys(document) == {"tests"}:
-        # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`.
-        models, sources = (
-            _renamed_key(models, "data_tests", "tests"),
-            _renamed_key(sources, "data_tests", "tests"),
-        )
+        # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`,
+        # and put a test's arguments next to its name as its tests do (unless one of them nests them).
+        nested = _has_key(document, "arguments")
+        models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
     keys_before = list(document.keys())
     result = MergeResult(text="")
     appended: dict[str, list[dict[str, Any]]] = {}
@@ -192,13 +191,37 @@ def _test_keys(node: Any) -> set[str]:
     return found
 
 
-def _renamed_key(node: Any, old: str, new: str) -> Any:
-    """A copy of plain data with every mapping key `old` renamed to `new`, in place and order."""
+def _has_key(node: Any, wanted: str) -> bool:
+    """True when a mapping anywhere in the document has the key `wanted`."""
     if isinstance(node, dict):
-        return {new if key == old else key: _renamed_key(value, old, new) for key, value in node.items()}
+        return wanted in node or any(_has_key(value, wanted) for value in node.values())
     if isinstance(node, list):
-        return [_renamed_key(item, old, new) for item in node]
-    return node
+        return any(_has_key(item, wanted) for item in node)
+    return False
+
+
+def _old_dialect(node: Any, nested: bool) -> Any:
+    """A copy of plain entries saying `tests` for `data_tests`, each test's `arguments` unnested unless `nested`."""
+    if isinstance(node, list):
+        return [_old_dialect(item, nested) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {
+        ("tests" if key == "data_tests" else key): _old_dialect(value, nested) for key, value in node.items()
+    }
+    if not nested and isinstance(copy.get("tests"), list):
+        copy["tests"] = [_unnested(test) for test in copy["tests"]]
+    return copy
+
+
+def _unnested(test: Any) -> Any:
+    """`{relationships: {arguments: {to: …}, config: …}}` as `{relationships: {to: …, config: …}}`."""
+    if not (isinstance(test, dict) and len(test) == 1):
+        return test
+    ((name, body),) = test.items()
+    if not (isinstance(body, dict) and isinstance(body.get("arguments"), dict)):
+        return test
+    return {name: {**body["arguments"], **{k: v for k, v in body.items() if k != "arguments"}}}
 
 
 def _insert_after_block(
