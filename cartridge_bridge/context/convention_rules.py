@@ -112,15 +112,7 @@ def _staging_name(model: _Model) -> tuple[str, str, str]:
     """(prefix, separator, template) of a staging model's name, against the source it reads."""
     prefix, source = _prefix(model.name), _source(model)
     rest = model.name[len(prefix) :]
-    separator = (
-        ""
-        if not source
-        else "__"
-        if rest.startswith(f"{source}__")
-        else "_"
-        if rest.startswith(f"{source}_")
-        else ""
-    )
+    separator = next((s for s in ("__", "_") if source and rest.startswith(f"{source}{s}")), "")
     return prefix, separator, f"{prefix}{{source}}{separator}{{table}}" if separator else f"{prefix}{{table}}"
 
 
