@@ -29,6 +29,7 @@ _LAYER_OF_FOLDER |= {"marts": "marts", "mart": "marts", "core": "marts", "report
 _LAYER_OF_PREFIX = {"stg_": "staging", "base_": "staging", "int_": "intermediate"}
 _LAYER_OF_PREFIX |= {p: "marts" for p in ("fct_", "fact_", "dim_", "mart_", "rpt_", "agg_")}
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_RAW_PREFIX = re.compile(r"[a-z0-9][a-z0-9_]*_")  # a whole snake_case word or more: `raw_`, `src_shop_`
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 _NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
 _WORD = re.compile(r"[A-Za-z_]+")
@@ -135,7 +136,7 @@ def _stripped_prefix(model: _Model) -> str | None:
     if not table or not raw.endswith(table):
         return None
     dropped = raw[: -len(table)]
-    return dropped if not dropped or dropped.endswith("_") else None
+    return dropped if not dropped or _RAW_PREFIX.fullmatch(dropped) else None
 
 
 def _naming(layers: dict[str, list[_Model]]) -> dict[str, Finding[Any]]:

@@ -126,6 +126,17 @@ def test_a_prefix_stripped_from_source_identifiers_is_learnt() -> None:
     assert (result.strip_prefix.value, result.strip_prefix.evidence.agree) == ("crm_", 3)
 
 
+def test_only_a_snake_case_word_counts_as_a_stripped_prefix() -> None:
+    nodes = [model(f"stg_{t}", "staging", reads=f"seed.p.{t}") for t in ("a", "b")]
+    seeds = [
+        Node(unique_id=f"seed.p.{t}", resource_type="seed", name=t, package_name="p", alias=alias)
+        for t, alias in (("a", "Über_a"), ("b", "xb"))
+    ]
+    result = infer_conventions(manifest_of(*nodes, *seeds), {"name": "p"})
+    assert result.strip_prefix.evidence.total == 0
+    assert result.conventions().strip_prefix == ""
+
+
 def test_unanimous_conventions_win_over_the_bar_and_split_ones_do_not() -> None:
     result = inferred("jaffle_classic")
     strict = result.conventions(min_confidence=0.9)  # above what 2 or 3 models' Wilson bound reaches
