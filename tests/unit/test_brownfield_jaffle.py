@@ -113,8 +113,9 @@ def test_a_new_raw_table_is_planned_in_the_projects_own_way(context: ProjectCont
     (table,) = source.spec.tables
     assert (table.name, table.identifier, table.quote_identifier) == ("reviews", "raw_reviews", False)
     assert source.file_path == "models/staging/_jaffle_shop__sources.yml"
-    marts = [a for a in plan.actions if a.type == "create_mart"]
-    assert [(m.name, m.file_path) for m in marts] == [("reviews", "models/reviews.sql")]
+    marts = {m.name: m for m in plan.actions if m.type == "create_mart"}
+    assert marts["reviews"].file_path == "models/reviews.sql"  # the project's marts sit at the root
+    assert {(m.file_path.count("/"), m.properties_path) for m in marts.values()} == {(1, "models/schema.yml")}
     # order_id and customer_id are the existing models' keys: tested against them, not new tables
     tests = {c.name: [t.to for t in c.tests] for c in staging.spec.columns}
     assert tests["order_id"] == ["stg_orders"] and tests["customer_id"] == ["stg_customers"]
