@@ -20,6 +20,8 @@ class Conventions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     staging_model: str = "stg_{source}__{table}"
+    # What the project's staging models drop from raw table names (`raw_` when `raw_orders` → `stg_orders`).
+    strip_prefix: str = Field(default="", pattern=r"^(?:[a-z0-9][a-z0-9_]*_)?$")
     staging_dir: str = "staging/{source}"
     sources_file: str = "_{source}__sources.yml"
     staging_properties_file: str = "_{source}__models.yml"
@@ -112,7 +114,7 @@ class CartridgeConfig(BaseModel):
     exclude: list[str] = []
     conventions: Conventions = Conventions()
     # Inferred conventions weaker than this (0–1, a Wilson bound: 1 of 1 ≈ 0.38, 2 of 2 ≈ 0.55, 4 of 5 ≈ 0.51) give way
-    # to dbt Labs' defaults.
+    # to dbt Labs' defaults, except one that every example follows (2 or more models, none against): that one is kept.
     convention_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     # How much of the existing project a planner sees (estimated tokens; see relevance.estimate_tokens).
     context_budget_tokens: int = Field(default=6000, ge=500)

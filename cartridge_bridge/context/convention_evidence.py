@@ -16,6 +16,9 @@ from cartridge_bridge.errors import UsageError, first_problem
 GUIDE = "default: dbt Labs structure guide"
 NO_EVIDENCE = "no evidence: dbt Labs default"
 PINNED = "pinned in cartridge.yml"
+MANIFEST = "manifest"
+PROJECT_FILE = "dbt_project.yml"
+_OWN_EVIDENCE = (MANIFEST, PROJECT_FILE)  # not borrowed from another layer, not a default
 _Z = 1.28  # Wilson bound at 80%: three agreeing models are fair evidence, one is weak
 
 V = TypeVar("V")
@@ -29,7 +32,7 @@ class Evidence(BaseModel):
     agree: int
     total: int
     examples: list[str] = []
-    basis: str = "manifest"
+    basis: str = MANIFEST
 
 
 class Finding(BaseModel, Generic[V]):
@@ -56,6 +59,7 @@ class InferredConventions(BaseModel):
     source_separator: Finding[str]
     properties_file: Finding[str]
     staging_model: Finding[str]
+    strip_prefix: Finding[str]
     staging_dir: Finding[str]
     sources_file: Finding[str]
     sources_dir: Finding[str]
@@ -84,15 +88,20 @@ class InferredConventions(BaseModel):
         return Conventions(**{key: getattr(self, key).value for key in Conventions.model_fields})
 
     def conventions(self, min_confidence: float = 0.0) -> Conventions:
-        """The settings to follow: each inferred value whose confidence reaches `min_confidence`, else the default.
+        """The settings to follow: each inferred value that is unanimous or reaches `min_confidence`, else the default.
 
-        One or two models are weak evidence; below the bar dbt Labs' guide is the safer choice.
+        A habit every example follows (two or more, none against) is the project's way however few the
+        examples: the Wilson bound grows with the sample, so `min_confidence` could otherwise overrule three
+        models out of three. Split evidence must reach the bar, and one model alone is weak evidence:
+        below the bar dbt Labs' guide is the safer choice.
         """
         defaults = Conventions()
         adopted = {
             key
             for key in Conventions.model_fields
-            if getattr(self, key).confidence >= min_confidence or getattr(self, key).evidence.basis == PINNED
+            if getattr(self, key).confidence >= min_confidence
+            or getattr(self, key).evidence.basis == PINNED
+            or unanimous(getattr(self, key))
         }
         values = {
             key: getattr(self, key).value if key in adopted else getattr(defaults, key)
@@ -101,6 +110,12 @@ class InferredConventions(BaseModel):
         if "sources_dir" not in adopted and "staging_dir" in adopted:
             values["sources_dir"] = values["staging_dir"]  # sources sit with the staging models they feed
         return Conventions(**values)
+
+
+def unanimous(finding: Finding[Any]) -> bool:
+    """True when two or more examples of the project itself (models, dbt_project.yml) all agree."""
+    evidence = finding.evidence
+    return evidence.basis in _OWN_EVIDENCE and evidence.total >= 2 and evidence.agree == evidence.total
 
 
 def confidence(agree: int, total: int, tied: bool = False) -> float:

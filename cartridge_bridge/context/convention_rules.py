@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import (
+    PROJECT_FILE,
     Evidence,
     Finding,
     InferredConventions,
@@ -28,6 +29,8 @@ _LAYER_OF_FOLDER |= {"marts": "marts", "mart": "marts", "core": "marts", "report
 _LAYER_OF_PREFIX = {"stg_": "staging", "base_": "staging", "int_": "intermediate"}
 _LAYER_OF_PREFIX |= {p: "marts" for p in ("fct_", "fact_", "dim_", "mart_", "rpt_", "agg_")}
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_RAW_PREFIX = re.compile(r"[a-z0-9][a-z0-9_]*_")  # a whole snake_case word or more: `raw_`, `src_shop_`
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 _NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
 _WORD = re.compile(r"[A-Za-z_]+")
 _KEYWORDS = frozenset(
@@ -50,6 +53,7 @@ class _Model:
     layer: str
     folder: str  # relative to its model path
     sources: tuple[str, ...]  # names of the sources it reads
+    inputs: tuple[str, ...]  # the warehouse names of the raw data it reads: source identifiers, seeds
 
 
 def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> InferredConventions:
@@ -61,7 +65,8 @@ def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> In
     # Conventions are habits: an evenly spread sample of a thousand models shows them as surely as
     # twenty thousand do, and keeps the context within its one-second budget on huge projects.
     step = max(1, -(-len(nodes) // _MODEL_SAMPLE))
-    models = [_describe(node, paths) for node in nodes[::step]]
+    raw_names = _raw_names(manifest)
+    models = [_describe(node, paths, raw_names) for node in nodes[::step]]
     layers = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
     found = _naming(layers) | _layout(layers, models, manifest, paths)
     found |= _materializations(layers, found, project_file)
@@ -72,13 +77,21 @@ def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> In
     )
 
 
-def _describe(node: Node, paths: list[str]) -> _Model:
+def _raw_names(manifest: Manifest) -> dict[str, str]:
+    """unique_id → warehouse name of the project's raw data: its sources' identifiers and its seeds."""
+    names = {s.unique_id: s.identifier.lower() for s in manifest.root_sources()}
+    names.update({n.unique_id: (n.alias or n.name).lower() for n in manifest.root_nodes("seed")})
+    return names
+
+
+def _describe(node: Node, paths: list[str], raw_names: Mapping[str, str]) -> _Model:
     folder = dirname(_in_model_path(node.original_file_path, paths))
     # A source's unique_id is source.<package>.<source name>.<table>.
     sources = tuple(
         uid.split(".")[2] for uid in node.depends_on.nodes if uid.count(".") >= 3 and uid[:7] == "source."
     )
-    return _Model(node.name, node, _layer(node, folder, sources), folder, sources)
+    inputs = tuple(raw_names[uid] for uid in node.depends_on.nodes if uid in raw_names)
+    return _Model(node.name, node, _layer(node, folder, sources), folder, sources, inputs)
 
 
 def _layer(node: Node, folder: str, sources: tuple[str, ...]) -> str:
@@ -98,15 +111,39 @@ def _prefix(name: str) -> str:
 
 def _staging_name(model: _Model) -> tuple[str, str, str]:
     """(prefix, separator, template) of a staging model's name, against the source it reads."""
-    prefix, source = _prefix(model.name), model.sources[0]
+    prefix, source = _prefix(model.name), _source(model)
     rest = model.name[len(prefix) :]
-    separator = "__" if rest.startswith(f"{source}__") else "_" if rest.startswith(f"{source}_") else ""
+    separator = next((s for s in ("__", "_") if source and rest.startswith(f"{source}{s}")), "")
     return prefix, separator, f"{prefix}{{source}}{separator}{{table}}" if separator else f"{prefix}{{table}}"
+
+
+def _source(model: _Model) -> str:
+    """The name of the first source a model reads; empty for a model over seeds."""
+    return model.sources[0] if model.sources else ""
+
+
+def _stripped_prefix(model: _Model) -> str | None:
+    """What a staging model drops from the front of its raw table's name (`raw_customers` → `stg_customers`: `raw_`).
+
+    None when it cannot tell: several inputs, or a name that is no suffix of the raw table's.
+    """
+    if len(set(model.inputs)) != 1:
+        return None
+    prefix, separator, _ = _staging_name(model)
+    source = _source(model)
+    table = model.name[len(prefix) + (len(source) + len(separator) if separator else 0) :]
+    raw = model.inputs[0]
+    if not table or not raw.endswith(table):
+        return None
+    dropped = raw[: -len(table)]
+    return dropped if not dropped or _RAW_PREFIX.fullmatch(dropped) else None
 
 
 def _naming(layers: dict[str, list[_Model]]) -> dict[str, Finding[Any]]:
     default = Conventions()
-    staged = [(m.name, _staging_name(m)) for m in layers["staging"] if m.sources]
+    staging = [m for m in layers["staging"] if m.sources or m.inputs]
+    staged = [(m.name, _staging_name(m)) for m in staging]
+    stripped = [(p, m.name) for m in staging if (p := _stripped_prefix(m)) is not None]
     intermediate = tally(((_prefix(m.name), m.name) for m in layers["intermediate"]), "int_")
     kinds = (
         ("dim_/fct_" if _prefix(m.name) in _FACT_OR_DIM else _prefix(m.name), m.name) for m in layers["marts"]
@@ -117,6 +154,7 @@ def _naming(layers: dict[str, list[_Model]]) -> dict[str, Finding[Any]]:
         "staging_prefix": tally(((p, name) for name, (p, _, _) in staged), "stg_"),
         "source_separator": tally(((s, name) for name, (_, s, _) in staged), "__"),
         "staging_model": tally(((t, name) for name, (_, _, t) in staged), default.staging_model),
+        "strip_prefix": tally(stripped, default.strip_prefix),
         "intermediate_prefix": intermediate,
         "intermediate_model": _with(
             intermediate, default.intermediate_model.replace("int_", intermediate.value)
@@ -138,10 +176,10 @@ def _layout(
     project_wide = tally(
         ((_properties_name(m, paths, "folder"), m.name) for m in models if m.node.patch_file), ""
     )
-    staged = [m for m in layers["staging"] if m.sources]
+    staged = [m for m in layers["staging"] if m.sources or m.inputs]
     found: dict[str, Finding[Any]] = {"properties_file": project_wide}
     found["staging_dir"] = tally(
-        ((_generalise(m.folder, m.sources[0]), m.name) for m in staged), default.staging_dir
+        ((_generalise(m.folder, _source(m)), m.name) for m in staged), default.staging_dir
     )
     for layer in ("intermediate", "marts"):
         found[f"{layer}_dir"] = _covering_folder(
@@ -200,7 +238,7 @@ def _properties_name(model: _Model, paths: list[str], first: Literal["source", "
     """A model's properties YAML file name, with its model, source or folder name as a placeholder."""
     path = _in_model_path(model.node.patch_file or "", paths)
     name = path.rsplit("/", 1)[-1].replace(model.name, "{model}")
-    source = model.sources[0] if model.layer == "staging" and model.sources else ""
+    source = _source(model) if model.layer == "staging" else ""
     order = [(source, "{source}"), (model.folder.rsplit("/", 1)[-1], "{folder}")]
     for text, placeholder in order if first == "source" else order[::-1]:
         if "{" not in name.replace("{model}", ""):
@@ -239,7 +277,7 @@ def _materializations(
             # dbt_project.yml states the intent; the models show how far it holds.
             agree = sum(1 for m in models if m.node.materialized == configured)
             examples = sorted(m.name for m in models if m.node.materialized == configured)[:3]
-            evidence = Evidence(agree=agree, total=len(models), examples=examples, basis="dbt_project.yml")
+            evidence = Evidence(agree=agree, total=len(models), examples=examples, basis=PROJECT_FILE)
             share = round(agree / len(models), 2) if models else 1.0
             observed = Finding(value=configured, confidence=share, evidence=evidence)
         result[key] = observed
@@ -283,7 +321,8 @@ def _sql_style(models: list[_Model]) -> dict[str, Finding[Any]]:
 def _style_of(code: str) -> tuple[bool | None, bool | None, str | None, int | None]:
     """(import CTEs, leading commas, keyword case, indent width) of one model, None where it cannot tell."""
     calls = len(_REF_CALL.findall(code))
-    import_ctes = len(_IMPORT_CTE.findall(code)) == calls if calls else None
+    # A Jinja comment between `as (` and `select * from` (jaffle_shop's staging models) still is an import CTE.
+    import_ctes = len(_IMPORT_CTE.findall(_JINJA_COMMENT.sub("", code))) == calls if calls else None
     plain = _NOISE.sub("''", _JINJA.sub("j", code))
     lines = [line for line in plain.splitlines() if line.strip()]
     leading = sum(1 for line in lines if line.strip().startswith(","))

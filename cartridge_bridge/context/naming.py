@@ -36,6 +36,14 @@ def snake_case(identifier: str) -> str:
     return snake
 
 
+def without_prefix(identifier: str, prefix: str) -> str:
+    """`raw_orders` (or `RAW_ORDERS`) without the snake_case prefix `raw_`; other identifiers as they are."""
+    short = identifier[len(prefix) :]
+    if prefix and short and snake_case(identifier[: len(prefix)]) + "_" == prefix:
+        return short
+    return identifier
+
+
 def needs_quoting(identifier: str) -> bool:
     """True when the identifier is not a plain lower-case word usable unquoted everywhere."""
     return _PLAIN_IDENTIFIER.fullmatch(identifier) is None or identifier in RESERVED_WORDS

@@ -11,11 +11,11 @@ from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import InferredConventions, apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import configured_materialization, infer_conventions
 from cartridge_bridge.context.key_owners import KeyOwner, key_owners
-from cartridge_bridge.context.naming import snake_case
+from cartridge_bridge.context.naming import snake_case, without_prefix
 from cartridge_bridge.context.relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
 from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.gather.facts import GATHER_VERSION, RawRelation, WarehouseFacts
-from cartridge_bridge.gather.manifest import Manifest
+from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 
@@ -28,7 +28,8 @@ class RawSchema(BaseModel):
     source_name: str
     database: str | None = None
     relations: list[RawRelation]
-    covered: list[str] = []  # identifiers already declared as sources in the project
+    covered: list[str] = []  # identifiers already in the project: declared as sources, or its seeds
+    seeds: list[str] = []  # the covered identifiers that are the project's seeds (`dbt seed` loaded them)
     staged_by: dict[str, list[str]] = {}  # covered identifier → the project's models that select from it
 
 
@@ -64,6 +65,11 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or not data.get("name"):
         raise ProjectError(f"{path} has no project name")
     return data
+
+
+def _relation_key(node: Node) -> tuple[str, str]:
+    """(schema, identifier) of a model, seed or snapshot, lower-cased as the warehouse compares them."""
+    return ((node.schema_ or "").lower(), (node.alias or node.name).lower())
 
 
 def default_source_name(schema_name: str) -> str:
@@ -104,19 +110,26 @@ def build_context(
     models = sorted(n.name for n in manifest.root_models())
     sources = manifest.root_sources()
     declared = {(s.schema_.lower(), s.identifier.lower()): s.unique_id for s in sources}
+    seeds = {_relation_key(n): n.unique_id for n in manifest.root_nodes("seed")}
+    # The project's own models and snapshots may share a schema with the raw data (seeds, as in
+    # jaffle_shop): they are what the project built, not raw tables to model.
+    built = {_relation_key(n) for kind in ("model", "snapshot") for n in manifest.root_nodes(kind)}
     readers: dict[str, list[str]] = {}
     for node in manifest.root_models():
         for parent in node.depends_on.nodes:
-            if parent.startswith("source."):
+            if parent.startswith(("source.", "seed.")):
                 readers.setdefault(parent, []).append(node.name)
     raw_schemas = []
     for schema_name in facts.schemas:
-        relations = [r for r in facts.relations if r.schema_ == schema_name]
         # Warehouses compare unquoted names case-insensitively, so `RAW.ORDERS` covers `raw.orders`.
-        source_of = {
-            r.identifier: declared.get((schema_name.lower(), r.identifier.lower())) for r in relations
-        }
-        covered = [identifier for identifier, source_id in source_of.items() if source_id]
+        relations = [
+            r
+            for r in facts.relations
+            if r.schema_ == schema_name and (schema_name.lower(), r.identifier.lower()) not in built
+        ]
+        place = {r.identifier: (schema_name.lower(), r.identifier.lower()) for r in relations}
+        source_of = {i: declared.get(key) or seeds.get(key) for i, key in place.items()}
+        covered = [identifier for identifier, node_id in source_of.items() if node_id]
         staged_by = {i: sorted(readers[s]) for i, s in source_of.items() if s is not None and s in readers}
         raw_schemas.append(
             RawSchema(
@@ -125,6 +138,7 @@ def build_context(
                 database=facts.database,
                 relations=relations,
                 covered=covered,
+                seeds=[i for i in covered if place[i] in seeds and place[i] not in declared],
                 staged_by=staged_by,
             )
         )
@@ -139,7 +153,13 @@ def build_context(
         for layer, folder in layer_dirs.items()
         if (found := configured_materialization(project_file, folder)) is not None
     }
-    new_relations = [r for raw in raw_schemas for r in raw.relations if r.identifier not in raw.covered]
+    # New tables are related to existing models by the names the project would give them (`raw_` dropped).
+    new_relations = [
+        r.model_copy(update={"identifier": without_prefix(r.identifier, conventions.strip_prefix)})
+        for raw in raw_schemas
+        for r in raw.relations
+        if r.identifier not in raw.covered
+    ]
     relevant = relevant_slice(manifest, new_relations, budget_tokens) if models and new_relations else None
     return ProjectContext(
         project_name=project_file["name"],

@@ -138,6 +138,11 @@ def merge_properties(
                 merged.text = head + merged.text + ending + trailer
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
+    if _test_keys(document) == {"tests"}:
+        # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`,
+        # and put a test's arguments next to its name as its tests do (unless one of them nests them).
+        nested = _has_key(document, "arguments")
+        models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
     keys_before = list(document.keys())
     result = MergeResult(text="")
     appended: dict[str, list[dict[str, Any]]] = {}
@@ -166,6 +171,57 @@ def merge_properties(
     else:
         result.text = dump_yaml(document, like=existing)
     return result
+
+
+_TEST_KEYS = ("tests", "data_tests")
+
+
+def _test_keys(node: Any) -> set[str]:
+    """Which of `tests` and `data_tests` a property document uses for its entries' and columns' tests."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _TEST_KEYS and isinstance(value, list):
+                found.add(key)
+            else:
+                found |= _test_keys(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _test_keys(item)
+    return found
+
+
+def _has_key(node: Any, wanted: str) -> bool:
+    """True when a mapping anywhere in the document has the key `wanted`."""
+    if isinstance(node, dict):
+        return wanted in node or any(_has_key(value, wanted) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_key(item, wanted) for item in node)
+    return False
+
+
+def _old_dialect(node: Any, nested: bool) -> Any:
+    """A copy of plain entries saying `tests` for `data_tests`, each test's `arguments` unnested unless `nested`."""
+    if isinstance(node, list):
+        return [_old_dialect(item, nested) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {
+        ("tests" if key == "data_tests" else key): _old_dialect(value, nested) for key, value in node.items()
+    }
+    if not nested and isinstance(copy.get("tests"), list):
+        copy["tests"] = [_unnested(test) for test in copy["tests"]]
+    return copy
+
+
+def _unnested(test: Any) -> Any:
+    """`{relationships: {arguments: {to: …}, config: …}}` as `{relationships: {to: …, config: …}}`."""
+    if not (isinstance(test, dict) and len(test) == 1):
+        return test
+    ((name, body),) = test.items()
+    if not (isinstance(body, dict) and isinstance(body.get("arguments"), dict)):
+        return test
+    return {name: {**body["arguments"], **{k: v for k, v in body.items() if k != "arguments"}}}
 
 
 def _insert_after_block(

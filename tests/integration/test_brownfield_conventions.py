@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 import yaml
-from support import REPO_ROOT, duckdb_output
+from support import REPO_ROOT, duckdb_output, postgres_output, run_sql, snapshot_tree
 
 from cartridge_bridge.api import ProjectOptions, generate, load_context
+from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.planning.plan import StagingSpec
 from cartridge_bridge.progress import SilentProgress
 
 BIN = Path(sys.executable).parent
@@ -27,6 +31,15 @@ BILLING = (
     "insert into raw_billing.invoices values (1, 7, 10.00, '2025-01-01'), (2, 7, 5.00, null)",
     "insert into raw_billing.invoice_lines values (1, 1, 2), (2, 1, 1), (3, 2, 4)",
 )
+# A review per order, left on the jaffle_shop seeds' orders by their customers.
+REVIEWS = (
+    "create table {s}.raw_reviews (id integer, order_id integer, customer_id integer, rating integer,"
+    " created timestamp, body varchar)",
+    "insert into {s}.raw_reviews values (1, 1, 1, 2, '2018-01-03 10:00', 'Sent back'),"
+    " (2, 2, 3, 5, '2018-01-04 09:30', 'Lovely'), (3, 4, 1, 4, '2018-01-08 18:00', null),"
+    " (4, 5, 2, 5, '2018-01-09 12:15', 'Quick')",
+)
+EXISTING_MODEL_REF = re.compile(r"\{\{\s*ref\('(?:stg_)?(?:orders|customers)'\)\s*\}\}")
 SHIPPING = (
     "create schema raw_shipping",
     "create table raw_shipping.shipments (id integer, carrier varchar, shipped_at timestamp)",
@@ -37,18 +50,24 @@ SHIPPING = (
 
 
 def _fixture_project(
-    tmp_path: Path, name: str, raw_sql: tuple[str, ...], packages: tuple[str, ...] = ()
+    tmp_path: Path,
+    name: str,
+    raw_sql: tuple[str, ...],
+    packages: tuple[str, ...] = (),
+    output: dict[str, object] | None = None,
 ) -> Path:
-    """A copy of a fixture project on a DuckDB file holding `raw_sql`, with cartridge installed."""
+    """A copy of a fixture project on `output`, else a DuckDB file holding `raw_sql`, with cartridge installed."""
     project = tmp_path / name
     shutil.copytree(
         FIXTURES / name, project, ignore=shutil.ignore_patterns("manifest.json", "expected_*.json")
     )
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in raw_sql:
-            connection.execute(statement)
-    profile = {"fixtures": {"target": "dev", "outputs": {"dev": duckdb_output(database, "analytics")}}}
+    if output is None:
+        database = tmp_path / "warehouse.duckdb"
+        with duckdb.connect(str(database)) as connection:
+            for statement in raw_sql:
+                connection.execute(statement)
+        output = duckdb_output(database, "analytics")
+    profile = {"fixtures": {"target": "dev", "outputs": {"dev": output}}}
     (project / "profiles.yml").write_text(yaml.safe_dump(profile))
     listed = [{"local": local} for local in (*packages, str(REPO_ROOT))]
     (project / "packages.yml").write_text(yaml.safe_dump({"packages": listed}))
@@ -143,3 +162,61 @@ def test_new_tables_follow_the_dbt_labs_style_project(tmp_path: Path) -> None:
     assert "config(" not in intermediate  # dbt_project.yml makes intermediate models ephemeral
     assert (project / "models/staging/shipping/_shipping__sources.yml").is_file()
     assert (project / "models/staging/shipping/_shipping__models.yml").is_file()
+
+
+def test_a_new_raw_table_fits_the_classic_jaffle_shop(tmp_path: Path) -> None:
+    project = _jaffle_shop(tmp_path)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        for statement in REVIEWS:
+            connection.execute(statement.format(s="analytics"))
+    _assert_reviews_fit_in(project, "analytics")
+
+
+@pytest.mark.postgres
+def test_a_new_raw_table_fits_the_classic_jaffle_shop_on_postgres(
+    tmp_path: Path, pg_server: LocalPostgres
+) -> None:
+    project = _jaffle_shop(tmp_path, postgres_output(pg_server, "jaffle"))
+    run_sql(pg_server, *(statement.format(s="jaffle") for statement in REVIEWS))
+    _assert_reviews_fit_in(project, "jaffle")
+
+
+def _jaffle_shop(tmp_path: Path, output: dict[str, object] | None = None) -> Path:
+    """dbt's classic jaffle_shop, seeded and built: raw_customers/raw_orders/raw_payments seeds, stg_<table>
+    models over them with one schema.yml in `tests:`, and the marts at the models root."""
+    project = _fixture_project(tmp_path, "jaffle_classic", (), output=output)
+    existing = DbtProject(project, project).build()
+    assert existing.success, existing.errors  # seeds, models and tests as the project's users have them
+    return project
+
+
+def _assert_reviews_fit_in(project: Path, schema: str) -> None:
+    """A raw_reviews table next to the seeds becomes stg_reviews and friends, the project's way."""
+    before = snapshot_tree(project)
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[schema])
+    _, context = load_context(options, SilentProgress())
+    assert (context.conventions.staging_model, context.conventions.strip_prefix) == ("stg_{table}", "raw_")
+    assert context.existing_keys["order_id"].mart == "orders"
+    assert context.existing_keys["customer_id"].mart == "customers"
+
+    report = generate(options, SilentProgress())
+    assert report.build is not None and report.build.success, report.build
+    staging = next(a for a in report.plan.models() if a.type == "create_staging")
+    assert (staging.name, staging.file_path) == ("stg_reviews", "models/staging/stg_reviews.sql")
+    assert isinstance(staging.spec, StagingSpec) and staging.spec.grain == ["review_id"]
+    # `id` becomes `review_id` (cast or not: that is the staging rules' call), not `raw_review_id`
+    assert re.search(
+        r"\b(?:cast\()?id(?: as \w+\))? as review_id\b", (project / staging.file_path).read_text()
+    )
+    for mart in (a for a in report.plan.models() if a.type == "create_mart"):
+        assert (Path(mart.file_path).parent, mart.properties_path) == (Path("models"), "models/schema.yml")
+    after = snapshot_tree(project)
+    for path, content in before.items():
+        # The user's files stay byte for byte; a property file only gains entries after the user's own.
+        assert after[path].startswith(content), path
+    staging_yaml = after["models/staging/schema.yml"][len(before["models/staging/schema.yml"]) :].decode()
+    assert "- name: stg_reviews" in staging_yaml
+    assert "tests:" in staging_yaml and "data_tests" not in staging_yaml  # the file's own dialect
+    new_sql = {p: after[p].decode() for p in after.keys() - before.keys() if p.endswith(".sql")}
+    joining = [p for p, sql in new_sql.items() if EXISTING_MODEL_REF.search(sql)]
+    assert joining, f"no new model refs orders, customers or their staging models: {sorted(new_sql)}"

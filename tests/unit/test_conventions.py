@@ -22,10 +22,18 @@ from cartridge_bridge.context.convention_evidence import (
 )
 from cartridge_bridge.context.convention_rules import infer_conventions
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.manifest import Column, DependsOn, Manifest, Metadata, Node, read_manifest
+from cartridge_bridge.gather.manifest import (
+    Column,
+    DependsOn,
+    Manifest,
+    Metadata,
+    Node,
+    SourceTable,
+    read_manifest,
+)
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
-FIXTURES = ["greenfield_empty", "classic_style", "dbt_labs_style"]
+FIXTURES = ["greenfield_empty", "classic_style", "dbt_labs_style", "jaffle_classic"]
 
 
 def project_file(name: str) -> dict[str, Any]:
@@ -87,6 +95,60 @@ def test_classic_style_is_read_as_it_is() -> None:
     assert result.staging_materialized.evidence.basis == "dbt_project.yml"
 
 
+def test_jaffle_shop_over_seeds_is_read_as_it_is() -> None:
+    # dbt's classic jaffle_shop: `stg_customers` selects from the seed `raw_customers`, marts sit at the root.
+    result = inferred("jaffle_classic")
+    values = result.conventions(min_confidence=0.5)
+    assert (values.staging_model, values.strip_prefix, values.staging_dir) == (
+        "stg_{table}",
+        "raw_",
+        "staging",
+    )
+    assert result.strip_prefix.evidence.examples == ["stg_customers", "stg_orders", "stg_payments"]
+    assert (values.staging_properties_file, values.marts_properties_file) == ("schema.yml", "schema.yml")
+    assert (values.marts_dir, values.fact_model, values.dimension_model) == ("", "{table}", "{table}")
+    assert values.sources_dir == "staging"  # no sources yet: they go with the staging models
+    assert values.sql_import_ctes is True  # a Jinja comment inside `source as (...)` is still an import CTE
+
+
+def test_a_prefix_stripped_from_source_identifiers_is_learnt() -> None:
+    nodes = [model(f"stg_{t}", "staging", reads=f"source.p.crm.{t}") for t in ("accounts", "deals", "owners")]
+    sources = {
+        f"source.p.crm.{t}": SourceTable(
+            unique_id=f"source.p.crm.{t}", name=t, source_name="crm", package_name="p", identifier=f"CRM_{t}"
+        )
+        for t in ("accounts", "deals", "owners")
+    }
+    manifest = Manifest(
+        metadata=Metadata(project_name="p"), nodes={n.unique_id: n for n in nodes}, sources=sources
+    )
+    result = infer_conventions(manifest, {"name": "p"})
+    assert (result.strip_prefix.value, result.strip_prefix.evidence.agree) == ("crm_", 3)
+
+
+def test_only_a_snake_case_word_counts_as_a_stripped_prefix() -> None:
+    nodes = [model(f"stg_{t}", "staging", reads=f"seed.p.{t}") for t in ("a", "b")]
+    seeds = [
+        Node(unique_id=f"seed.p.{t}", resource_type="seed", name=t, package_name="p", alias=alias)
+        for t, alias in (("a", "Über_a"), ("b", "xb"))
+    ]
+    result = infer_conventions(manifest_of(*nodes, *seeds), {"name": "p"})
+    assert result.strip_prefix.evidence.total == 0
+    assert result.conventions().strip_prefix == ""
+
+
+def test_unanimous_conventions_win_over_the_bar_and_split_ones_do_not() -> None:
+    result = inferred("jaffle_classic")
+    strict = result.conventions(min_confidence=0.9)  # above what 2 or 3 models' Wilson bound reaches
+    assert (strict.staging_model, strict.strip_prefix, strict.marts_dir) == ("stg_{table}", "raw_", "")
+    assert strict.describe_models is Conventions().describe_models  # 3 of 5: split, so the default
+    # One model alone is not enough, even unanimous.
+    single = infer_conventions(manifest_of(model("stg_a", "staging", reads="source.p.crm.a")), {"name": "p"})
+    assert single.conventions(min_confidence=0.5).staging_model == Conventions().staging_model
+    # A layer without YAML borrows the project's habit at half the confidence: no unanimity of its own.
+    assert strict.intermediate_properties_file == Conventions().intermediate_properties_file
+
+
 def test_a_layer_without_models_borrows_or_defaults_with_low_confidence() -> None:
     result = inferred("classic_style")
     assert (result.intermediate_dir.value, result.intermediate_dir.confidence) == ("intermediate", 0.0)
@@ -115,7 +177,7 @@ def test_greenfield_gets_the_dbt_labs_guide() -> None:
     assert result.values() == Conventions()
     assert result.conventions() == Conventions()
     findings = [value for key, value in result if key not in ("origin", "models", "sampled")]
-    assert len(findings) == 28
+    assert len(findings) == 29
     assert {(f.confidence, f.evidence.basis) for f in findings} == {(1.0, GUIDE)}
 
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.context.naming import RESERVED_WORDS, dedupe, needs_quoting, singular, snake_case
+from cartridge_bridge.context.naming import (
+    RESERVED_WORDS,
+    dedupe,
+    needs_quoting,
+    singular,
+    snake_case,
+    without_prefix,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +113,20 @@ def test_dedupe_never_produces_a_name_twice_even_when_a_suffix_is_taken() -> Non
     assert len(unique) == len(names)
     assert len(set(unique)) == len(unique)
     assert unique == ["a", "a_3", "a_2", "b", "a_4"]  # a real column `a_2` keeps its name
+
+
+@pytest.mark.parametrize(
+    ("identifier", "prefix", "expected"),
+    [
+        ("raw_orders", "raw_", "orders"),
+        ("RAW_Orders", "raw_", "Orders"),
+        ("raw-orders", "raw_", "orders"),
+        ("raw_", "raw_", "raw_"),  # nothing would be left
+        ("rawhide", "raw_", "rawhide"),
+        ("orders", "raw_", "orders"),
+        ("shopify_orders", "shopify_", "orders"),
+        ("raw_orders", "", "raw_orders"),
+    ],
+)
+def test_without_prefix(identifier: str, prefix: str, expected: str) -> None:
+    assert without_prefix(identifier, prefix) == expected

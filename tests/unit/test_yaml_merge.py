@@ -197,3 +197,64 @@ def test_comment_above_the_next_key_stays_with_it() -> None:
     result = merge_properties(existing, PATH, [model()], [], "fail")
     assert "# The sources these models read; keep this comment with them.\nsources:\n" in result.text
     assert result.text.replace(ORDERS_BLOCK, "", 1) == existing
+
+
+OLD_DIALECT = """\
+version: 2
+
+models:
+  - name: stg_customers
+    columns:
+      - name: customer_id
+        tests:
+          - unique
+          - not_null
+"""
+NEW_MODEL: dict[str, Any] = {
+    "name": "stg_reviews",
+    "data_tests": [{"dbt_utils.expression_is_true": {"arguments": {"expression": "rating >= 0"}}}],
+    "columns": [
+        {"name": "review_id", "data_tests": ["unique", "not_null"]},
+        {
+            "name": "order_id",
+            "data_tests": [
+                {
+                    "relationships": {
+                        "arguments": {"to": "ref('stg_orders')", "field": "order_id"},
+                        "config": {"severity": "warn"},
+                    }
+                }
+            ],
+        },
+    ],
+}
+
+
+def test_a_file_that_says_tests_gets_new_entries_with_tests() -> None:
+    merged = merge_properties(OLD_DIALECT, "models/staging/schema.yml", [NEW_MODEL], [], "fail").text
+    assert merged.startswith(OLD_DIALECT)
+    assert "data_tests" not in merged
+    added = YAML(typ="safe").load(merged)["models"][1]
+    assert added["tests"] == [{"dbt_utils.expression_is_true": {"expression": "rating >= 0"}}]
+    assert added["columns"][0]["tests"] == ["unique", "not_null"]
+    # Arguments next to the test's name, as in dbt before 1.10 (the file nests none of its own).
+    relationships = {"to": "ref('stg_orders')", "field": "order_id", "config": {"severity": "warn"}}
+    assert added["columns"][1]["tests"] == [{"relationships": relationships}]
+    # Merging again finds the entry as written: nothing changes.
+    again = merge_properties(merged, "models/staging/schema.yml", [NEW_MODEL], [], "fail")
+    assert (again.text, again.unchanged) == (merged, ["model stg_reviews"])
+
+
+def test_a_tests_file_that_nests_arguments_keeps_them_nested() -> None:
+    nesting = OLD_DIALECT + "      - name: email\n        tests:\n          - accepted_values:\n"
+    nesting += "              arguments:\n                values: [a]\n"
+    merged = merge_properties(nesting, "models/staging/schema.yml", [NEW_MODEL], [], "fail").text
+    added = YAML(typ="safe").load(merged)["models"][1]
+    assert added["tests"] == [{"dbt_utils.expression_is_true": {"arguments": {"expression": "rating >= 0"}}}]
+
+
+@pytest.mark.parametrize("existing", [None, "", OLD_DIALECT.replace("tests:", "data_tests:")])
+def test_other_files_get_data_tests(existing: str | None) -> None:
+    merged = merge_properties(existing, "models/staging/schema.yml", [NEW_MODEL], [], "fail").text
+    added = YAML(typ="safe").load(merged)["models"][-1]
+    assert added == NEW_MODEL

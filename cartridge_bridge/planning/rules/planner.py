@@ -7,11 +7,11 @@ The rules live by stage: `staging` (sources, staging models, keys and their test
 from __future__ import annotations
 
 from cartridge_bridge.context.keys import foreign_keys
-from cartridge_bridge.context.naming import dedupe, snake_case
+from cartridge_bridge.context.naming import dedupe, snake_case, without_prefix
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec
 from cartridge_bridge.planning.planner import PlanDraft
 from cartridge_bridge.planning.rules.marts import MartRules
 from cartridge_bridge.planning.rules.staging import StagingRules
@@ -26,13 +26,20 @@ class _Planner(StagingRules, MartRules):
             if relation.identifier in raw.covered:
                 readers = raw.staged_by.get(relation.identifier)
                 read_by = f", read by {', '.join(readers)}" if readers else ""
+                declared = (
+                    "a seed of the project" if relation.identifier in raw.seeds else "declared as a source"
+                )
                 self.draft.skipped.append(
-                    f"{raw.schema_name}.{relation.identifier}: already declared as a source{read_by}"
+                    f"{raw.schema_name}.{relation.identifier}: already {declared}{read_by}"
                 )
             elif not relation.columns:
                 self.draft.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
             else:
                 candidates.append(relation)
+        # Keys and entities are named after the table as the project names it (`raw_reviews` → `review_id`);
+        # the source YAML maps that name back to the warehouse's identifier.
+        renames = self.unprefixed([r.identifier for r in candidates], [r.identifier for r in raw.relations])
+        candidates = [_renamed(r, renames) for r in candidates]
         # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
         tables = [self.fit(t) for t in dedupe([self.fit(snake_case(r.identifier)) for r in candidates])]
         kept: dict[str, tuple[RawRelation, str]] = {}
@@ -40,17 +47,64 @@ class _Planner(StagingRules, MartRules):
             model = self.fit(self.conventions.fill("staging_model", source=raw.source_name, table=table))
             if model in self.context.existing_models:
                 self.draft.skipped.append(
-                    f"{raw.schema_name}.{relation.identifier}: model {model} already exists"
+                    f"{raw.schema_name}.{renames.get(relation.identifier, relation.identifier)}: "
+                    f"model {model} already exists"
                 )
             else:
                 kept[relation.identifier] = (relation, table)
         if not kept:
             return
         staged = self.plan_staging(raw, list(kept.values()))
+        self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
         relations = [relation for relation, _ in kept.values()]
         edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
         aggregates = self.plan_aggregates(staged, edges)
         self.plan_marts(staged, edges, aggregates)
+
+    def unprefixed(self, identifiers: list[str], schema_identifiers: list[str]) -> dict[str, str]:
+        """identifier → the same without the prefix the project's staging drops, where one is dropped.
+
+        A table whose shortened name another table of the schema already has keeps its name.
+        """
+        prefix = self.conventions.strip_prefix
+        if not prefix:
+            return {}
+        taken = {i.lower() for i in schema_identifiers}
+        renames: dict[str, str] = {}
+        for identifier in identifiers:
+            short = without_prefix(identifier, prefix)
+            if short != identifier and short.lower() not in taken:
+                renames[identifier] = short
+                taken.add(short.lower())
+        return renames
+
+    def restore_identifiers(self, schema: str, originals: dict[str, str]) -> None:
+        """Point the last source's tables and their staging descriptions back at the warehouse's identifiers."""
+        if not originals:
+            return
+        for table in self.draft.sources[-1].spec.tables:
+            if table.identifier in originals:
+                table.identifier = originals[table.identifier]
+                # Quoted only to keep a spelling snake_case would lose (`RawReviews`), not for the prefix.
+                table.quote_identifier = table.identifier != snake_case(table.identifier)
+        for model in self.draft.models:
+            if isinstance(model.spec, StagingSpec):
+                for short, original in originals.items():
+                    model.description = model.description.replace(
+                        f"`{schema}.{short}`", f"`{schema}.{original}`"
+                    )
+
+
+def _renamed(relation: RawRelation, renames: dict[str, str]) -> RawRelation:
+    """The relation under its new identifier, its declared foreign keys pointing at their new names too."""
+    if not renames:
+        return relation
+    keys = [
+        k.model_copy(update={"ref_identifier": renames.get(k.ref_identifier, k.ref_identifier)})
+        for k in relation.foreign_keys
+    ]
+    identifier = renames.get(relation.identifier, relation.identifier)
+    return relation.model_copy(update={"identifier": identifier, "foreign_keys": keys})
 
 
 class RulesPlanner:
