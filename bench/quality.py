@@ -56,6 +56,7 @@ def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
     name = dataset.name
     schema = f"raw_{name}"
     loader = folder / f"load_{name}"
+    shutil.rmtree(loader, ignore_errors=True)  # a kept folder from an earlier run
     shutil.copytree(dataset / "seeds", loader / "seeds")
     types = yaml.safe_load((dataset / "column_types.yml").read_text()) or {}
     seeds = {table: {"+column_types": columns} for table, columns in types.items()}
@@ -105,6 +106,7 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     started = time.perf_counter()
     schema = load(dataset, server, folder)
     project = folder / f"project_{dataset.name}"
+    shutil.rmtree(project, ignore_errors=True)
     (project / "models").mkdir(parents=True)
     new_project(project, f"{dataset.name}_project", server, threads=2)
     options = ProjectOptions(
@@ -143,10 +145,18 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
 
 
 def main() -> None:
-    """Run every dataset (or those named as arguments) and print one block each."""
-    names = sys.argv[1:] or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
-    with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as folder:
-        data_dir = Path(folder) / "pg"
+    """Run every dataset (or those named as arguments; `--keep DIR` keeps the projects) and print one block each."""
+    args = sys.argv[1:]
+    keep = None
+    if "--keep" in args:  # `--keep DIR`: generate into DIR and leave the projects there to read
+        at = args.index("--keep")
+        keep = Path(args[at + 1]).resolve()
+        del args[at : at + 2]
+        keep.mkdir(parents=True, exist_ok=True)
+    names = args or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
+    with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as scratch:
+        folder = str(keep) if keep else scratch
+        data_dir = Path(scratch) / "pg"
         server = start_postgres(data_dir)
         try:
             rows = [run(DATASETS / name, server, Path(folder)) for name in names]
