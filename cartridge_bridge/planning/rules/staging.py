@@ -46,7 +46,10 @@ class StagingRules(PlannerState):
                 identifier=s.relation.identifier,
                 quote_identifier=s.relation.identifier != s.table,
                 description=docs.describe_source_table(s.entity, s.relation.comment),
-                columns=[self.source_column(s, c) for c in s.relation.columns],
+                columns=[
+                    self.source_column(s, c)
+                    for c in sorted([*s.relation.columns, *s.dropped], key=lambda c: c.position)
+                ],
             )
             for s in staged.values()
         ]
@@ -187,7 +190,8 @@ class StagingRules(PlannerState):
             if composite and testing
             else []
         )
-        return Staged(relation, table, entity, model, spec, renamed, model_tests)
+        read = relation.model_copy(update={"columns": kept})
+        return Staged(read, table, entity, model, spec, renamed, model_tests, markers)
 
 
 def cleaning_steps(staged: Staged) -> list[str]:
