@@ -4,7 +4,8 @@ For each connector (or those named on the command line): load its raw tables int
 PostgreSQL with `dbt seed` and the connector's column types, run cartridge's `generate` into a new
 project, and print per dataset: tables, models per layer, the build's result, tests relaxed, errors,
 key precision and recall against the keys Fivetran's own staging declares (`keys.json`, single and
-composite), relationships tests and how many hold on the data, and wall time.
+composite), relationships tests and how many hold on the data, the model columns left undescribed, and
+wall time. `--keep DIR` generates into DIR and leaves the loaders and projects there to read.
 
 A table's key is right when the grain cartridge planned (in raw column names) is one of the declared
 keys or, when several single-column keys are declared, their combination.
