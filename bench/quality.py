@@ -4,7 +4,8 @@ For each connector (or those named on the command line): load its raw tables int
 PostgreSQL with `dbt seed` and the connector's column types, run cartridge's `generate` into a new
 project, and print per dataset: tables, models per layer, the build's result, tests relaxed, errors,
 key precision and recall against the keys Fivetran's own staging declares (`keys.json`, single and
-composite), relationships tests and how many hold on the data, and wall time.
+composite), relationships tests and how many hold on the data, the model columns left undescribed, and
+wall time. `--keep DIR` generates into DIR and leaves the loaders and projects there to read.
 
 A table's key is right when the grain cartridge planned (in raw column names) is one of the declared
 keys or, when several single-column keys are declared, their combination.
@@ -56,6 +57,7 @@ def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
     name = dataset.name
     schema = f"raw_{name}"
     loader = folder / f"load_{name}"
+    shutil.rmtree(loader, ignore_errors=True)  # a kept folder from an earlier run
     shutil.copytree(dataset / "seeds", loader / "seeds")
     types = yaml.safe_load((dataset / "column_types.yml").read_text()) or {}
     seeds = {table: {"+column_types": columns} for table, columns in types.items()}
@@ -105,6 +107,7 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     started = time.perf_counter()
     schema = load(dataset, server, folder)
     project = folder / f"project_{dataset.name}"
+    shutil.rmtree(project, ignore_errors=True)
     (project / "models").mkdir(parents=True)
     new_project(project, f"{dataset.name}_project", server, threads=2)
     options = ProjectOptions(
@@ -139,14 +142,23 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     ]
     row["relationships"] = (len(relationships), len(held))
     row["keys"] = key_score(dataset, plan)
+    row["undescribed"] = (len(report.undescribed), sum(len(output_columns(a.spec)) for a in plan.models()))  # type: ignore[arg-type]
     return row
 
 
 def main() -> None:
-    """Run every dataset (or those named as arguments) and print one block each."""
-    names = sys.argv[1:] or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
-    with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as folder:
-        data_dir = Path(folder) / "pg"
+    """Run every dataset (or those named as arguments; `--keep DIR` keeps the projects) and print one block each."""
+    args = sys.argv[1:]
+    keep = None
+    if "--keep" in args:  # `--keep DIR`: generate into DIR and leave the projects there to read
+        at = args.index("--keep")
+        keep = Path(args[at + 1]).resolve()
+        del args[at : at + 2]
+        keep.mkdir(parents=True, exist_ok=True)
+    names = args or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
+    with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as scratch:
+        folder = str(keep) if keep else scratch
+        data_dir = Path(scratch) / "pg"
         server = start_postgres(data_dir)
         try:
             rows = [run(DATASETS / name, server, Path(folder)) for name in names]
@@ -172,6 +184,8 @@ def main() -> None:
             f"{keys.composite_declared}, wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
         )
         print(f"   relationships tests: {total}, holding on the data: {held}")
+        undescribed, columns = row["undescribed"]  # type: ignore[misc]
+        print(f"   model columns left undescribed: {undescribed} of {columns}")
         for miss in keys.misses:
             print(f"   key missed: {miss}")
 

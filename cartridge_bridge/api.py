@@ -31,7 +31,7 @@ from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedg
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_columns
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
@@ -98,6 +98,24 @@ class ApplyReport:
     def nothing_changed(self) -> bool:
         """True when every planned file already had exactly this content."""
         return not any(c.writes for c in self.changes)
+
+    @property
+    def undescribed(self) -> list[str]:
+        """`model.column` for every planned model column left without a description, for the user to write."""
+        return undescribed_columns(self.plan)
+
+
+def undescribed_columns(plan: ExecutionPlan) -> list[str]:
+    """`model.column` for each model column the plan leaves undescribed (none when the project does not describe)."""
+    if not plan.render.describe_columns:
+        return []
+    return [
+        f"{action.name}.{column.name}"
+        for action in plan.models()
+        if not isinstance(action.spec, SourceSpec)
+        for column in output_columns(action.spec)
+        if not column.description.strip()
+    ]
 
 
 @dataclass

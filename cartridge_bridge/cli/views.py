@@ -93,9 +93,28 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         # The LLM repairer's corrections share the list with the data tests relaxed on today's data.
         label = "repaired" if "corrected by the model" in repair else "relaxed to warn"
         console.print(f"[yellow]{label}[/yellow] {escape(repair)}", highlight=False)
+    _undescribed(console, report.undescribed)
     if report.build is not None:
         show_build(console, report.build)
     console.print(f"Done in {report.seconds:.1f} s.")
+
+
+# On a terminal the list of undescribed columns is cut after these; piped, it is printed whole.
+_UNDESCRIBED_SHOWN = 12
+
+
+def _undescribed(console: Console, columns: list[str]) -> None:
+    """The columns left for the user to describe: every one when piped, the first few on a terminal."""
+    if not columns:
+        return
+    shown = columns[:_UNDESCRIBED_SHOWN] if console.is_terminal else columns
+    more = len(columns) - len(shown)
+    tail = f", … and {more} more (pipe the output to list them all)" if more else ""
+    console.print(
+        f"[yellow]{len(columns)} columns left undescribed[/yellow] (describe them in the properties files): "
+        f"{escape(', '.join(shown))}{tail}",
+        highlight=False,
+    )
 
 
 def show_build(console: Console, build: BuildSummary) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ class ProjectContext(BaseModel):
     relevant: RelevantSlice | None = None
     # Key column → the existing, built models whose primary key it is (new tables join and test against them).
     existing_keys: dict[str, KeyOwner] = {}
+    # Column name → how the project's own models and sources document it (new columns of that name reuse it).
+    documented_columns: dict[str, str] = {}
 
 
 def read_project_file(project_dir: Path) -> dict[str, Any]:
@@ -70,6 +73,19 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
 def _relation_key(node: Node) -> tuple[str, str]:
     """(schema, identifier) of a model, seed or snapshot, lower-cased as the warehouse compares them."""
     return ((node.schema_ or "").lower(), (node.alias or node.name).lower())
+
+
+def documented_columns(manifest: Manifest) -> dict[str, str]:
+    """Each column name the project documents, with its description (the most used one when they differ)."""
+    found: dict[str, Counter[str]] = {}
+    documented = [n.columns for n in manifest.root_models()] + [s.columns for s in manifest.root_sources()]
+    for columns in documented:
+        for name, column in columns.items():
+            text = " ".join(column.description.split())
+            if text:
+                found.setdefault((column.name or name).lower(), Counter())[text] += 1
+    # Most used first; among equals, the first in sorted order, so the choice does not depend on file order.
+    return {name: min(texts, key=lambda t: (-texts[t], t)) for name, texts in sorted(found.items())}
 
 
 def default_source_name(schema_name: str) -> str:
@@ -180,4 +196,5 @@ def build_context(
         raw_schemas=raw_schemas,
         relevant=relevant,
         existing_keys=key_owners(manifest, facts.graph) if models else {},
+        documented_columns=documented_columns(manifest),
     )

@@ -121,7 +121,7 @@ def _cte_name(model: str) -> str:
 def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str) -> dict[str, Any]:
     assert not isinstance(action.spec, SourceSpec)
     entry: dict[str, Any] = {"name": checked_name(action.name, adapter_type)}
-    if options.describe_models:
+    if options.describe_models and action.description:
         entry["description"] = neutralize(action.description)
     if action.tests:
         entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
@@ -141,7 +141,7 @@ def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
     if spec.database:
         entry["database"] = neutralize(spec.database)
     entry["schema"] = neutralize(spec.schema_name)
-    if options.describe_models:
+    if options.describe_models and spec.description:
         entry["description"] = neutralize(spec.description)
     if spec.quote_schema:
         entry["quoting"] = {"schema": True}
@@ -152,7 +152,7 @@ def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
             item["identifier"] = neutralize(table.identifier)
         if table.quote_identifier:
             item["quoting"] = {"identifier": True}
-        if options.describe_models:
+        if options.describe_models and table.description:
             item["description"] = neutralize(table.description)
         columns = _columns(table.columns, options)
         if columns:
@@ -169,7 +169,8 @@ def _column_entry(column: ColumnSpec, options: RenderSettings) -> dict[str, Any]
         return entry | (
             {"data_tests": [_test_entry(t, options) for t in column.tests]} if column.tests else {}
         )
-    entry["description"] = neutralize(column.description)
+    if column.description:  # left empty for the user to write: no `description: ''`
+        entry["description"] = neutralize(column.description)
     if column.data_type:
         entry["data_type"] = neutralize(column.data_type)
     if column.tests:

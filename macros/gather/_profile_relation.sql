@@ -4,7 +4,8 @@
 
     One statement per table: a single SELECT of aggregates over `profiled` (the table, or its first rows):
     count(*), then per column count(c); count(distinct c) unless equality on the type is not portable (json,
-    arrays, structs, ...); min/max for numbers, dates and times; and for text the values with their counts
+    arrays, structs, ...); min/max for numbers, dates and times (and text named like a time, which may hold
+    timestamps); and for text the values with their counts
     when there are at most `top_values_limit` of them. PostgreSQL and DuckDB aggregate those values into one
     JSON cell, a scalar subquery in the same SELECT guarded by the distinct count (PostgreSQL only runs it
     when the guard holds). Other adapters have no common way to aggregate rows into one value, so they read
@@ -73,7 +74,10 @@
     {%- do slot.update({'distinct': items | length}) -%}
     {%- do items.append('count(distinct ' ~ quoted ~ ')') -%}
   {%- endif -%}
-  {%- if kind in ('number', 'temporal') -%}
+  {#- Text named like a point in time (`created_at`, `_fivetran_synced`) gets min and max too: when both read
+      as ISO timestamps, staging may cast the column. Other text could hold long values, so it gets none. -#}
+  {%- set timely = kind == 'text' and modules.re.search('(^|_)(at|on|date|time|timestamp|ts|datetime)$|ed$', column['name'] | lower) -%}
+  {%- if kind in ('number', 'temporal') or timely -%}
     {%- do slot.update({'min': items | length, 'max': items | length + 1}) -%}
     {%- do items.extend(['min(' ~ quoted ~ ')', 'max(' ~ quoted ~ ')']) -%}
   {%- endif -%}

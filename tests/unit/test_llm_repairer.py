@@ -75,7 +75,7 @@ def repair_answer(plan: ExecutionPlan, name: str, change: Any = None) -> str:
 
 def fixed_status(document: dict[str, Any]) -> None:
     status = next(c for c in document["spec"]["columns"] if c["name"] == "status")
-    status.update(source_column="status", cast_to="text", expression=None)
+    status.update(source_column="status", cast_to=None, expression=None)  # text already: no cast
 
 
 def repairer(chat: QueueChat, **overrides: Any) -> LLMRepairer:

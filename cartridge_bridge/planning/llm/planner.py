@@ -354,11 +354,7 @@ class _Planning:
             lines += [
                 f"columns[{n}]: described {named.count(n)} times" for n in set(named) if named.count(n) > 1
             ]
-            lines += [
-                f"columns[{c.name}].description: is empty"
-                for c in answer.columns
-                if not c.description.strip()
-            ]
+            # An empty column description is an answer: the column is left for the user to describe.
             return lines + (["description: is empty"] if not answer.description.strip() else [])
 
         result: DocsAnswer = self.ask("docs", f"the documentation of {model.name}", task, DocsAnswer, check)

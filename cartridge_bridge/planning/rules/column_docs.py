@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cartridge_bridge.context.naming import snake_case
+from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
 
 
 def words(name: str) -> str:
@@ -16,21 +19,19 @@ def sentence(text: str) -> str:
     return flat if flat.endswith((".", "!", "?")) else f"{flat}."
 
 
-def describe_column(name: str, entity: str, comment: str | None = None) -> str:
-    """A one-sentence description of a staged column, preferring the warehouse's own comment."""
+def describe_column(
+    name: str, entity: str, comment: str | None = None, documented: Mapping[str, str] | None = None
+) -> str:
+    """A staged column's description: the warehouse's comment, a primary key's role, the project's own docs of
+    the same column name, or a well-known meaning; else empty, for the user to write (never filler)."""
     if comment and comment.strip():
         return sentence(comment)
     if name in ("id", f"{entity}_id"):
         return f"Primary key of the {words(entity)}."
-    if name.endswith("_id"):
-        return f"Identifier of the {words(name[: -len('_id')])} this {words(entity)} belongs to."
-    if name.startswith(("is_", "has_")):
-        return f"Whether the {words(entity)} {words(name)}."
-    if name.endswith("_at"):
-        return f"When the {words(entity)} was {words(name[: -len('_at')])}."
-    if name.endswith(("_date", "_on")):
-        return f"Date of the {words(entity)}'s {words(name.rsplit('_', 1)[0])}."
-    return f"The {words(name)} of the {words(entity)}."
+    known = (documented or {}).get(name)
+    if known and known.strip():
+        return sentence(known)
+    return well_known_meaning(name, words(entity)) or ""
 
 
 def describe_foreign_key(entity: str, parent_entity: str, parent_model: str) -> str:
@@ -38,12 +39,19 @@ def describe_foreign_key(entity: str, parent_entity: str, parent_model: str) -> 
     return f"Foreign key to the {words(parent_entity)} (`{parent_model}`) this {words(entity)} belongs to."
 
 
-def describe_staging(source: str, schema: str, identifier: str, entity: str, comment: str | None) -> str:
-    """Description of a staging model."""
+def describe_staging(
+    source: str,
+    schema: str,
+    identifier: str,
+    entity: str,
+    comment: str | None,
+    cleaning: list[str] | None = None,
+) -> str:
+    """Description of a staging model: where it reads from and what it does beyond renaming."""
     lead = f"{sentence(comment)} " if comment and comment.strip() else ""
+    done = "".join(f"; {step}" for step in cleaning or [])
     return (
-        f"{lead}Staged from `{schema}.{identifier}` (source `{source}`): one row per {words(entity)}, "
-        "columns renamed to snake_case and cast explicitly."
+        f"{lead}Staged from `{schema}.{identifier}` (source `{source}`): one row per {words(entity)}{done}."
     )
 
 

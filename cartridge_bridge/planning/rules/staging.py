@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, table_key
-from cartridge_bridge.context.naming import RESERVED_WORDS, dedupe, snake_case
+from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     DataTest,
@@ -18,6 +19,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.planner import SourceDraft
 from cartridge_bridge.planning.rules import column_docs as docs
+from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.planning.sql_fragments import is_plain_cast_type
 
@@ -36,13 +38,7 @@ class StagingRules(PlannerState):
             staged[relation.identifier] = self.staging_columns(relation, table, model, source, entities)
         edges = foreign_keys(relations)
         for edge in edges:
-            child, parent = staged[edge.child], staged[edge.parent]
-            column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
-            column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
-            if conventions.test_relationships:
-                column.tests.append(
-                    DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
-                )
+            self.link_internal_key(staged[edge.child], staged[edge.parent], edge)
         self.link_existing_keys(staged, edges)
         source_tables = [
             SourceTableSpec(
@@ -51,12 +47,8 @@ class StagingRules(PlannerState):
                 quote_identifier=s.relation.identifier != s.table,
                 description=docs.describe_source_table(s.entity, s.relation.comment),
                 columns=[
-                    ColumnSpec(
-                        name=c.name,
-                        data_type=c.data_type,
-                        description=docs.describe_column(snake_case(c.name), s.entity, c.comment),
-                    )
-                    for c in s.relation.columns
+                    self.source_column(s, c)
+                    for c in sorted([*s.relation.columns, *s.dropped], key=lambda c: c.position)
                 ],
             )
             for s in staged.values()
@@ -75,20 +67,52 @@ class StagingRules(PlannerState):
         )
         for s in staged.values():
             description = docs.describe_staging(
-                source, raw.schema_name, s.relation.identifier, s.entity, s.relation.comment
+                source,
+                raw.schema_name,
+                s.relation.identifier,
+                s.entity,
+                s.relation.comment,
+                cleaning_steps(s),
             )
             self.add(s.model, "staging", description, s.spec, s.model_tests)
         return staged
+
+    def link_internal_key(self, child: Staged, parent: Staged, edge: KeyEdge) -> None:
+        """Describe and test a foreign key once, cast to the type of the key it references when that differs."""
+        column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
+        target = next(c for c in parent.spec.columns if c.name == parent.renamed[edge.parent_column])
+        column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
+        parent_type, own_type = target.data_type or "", column.data_type or ""
+        if parent_type and own_type and cleaning.type_family(parent_type) != cleaning.type_family(own_type):
+            # `integer = text` does not compare: the join and the relationships test need one type.
+            raw_type = child.relation.column(edge.column).data_type  # type: ignore[union-attr]
+            column.cast_to = cast_to(raw_type, parent_type, self.context.adapter_type)
+            column.data_type = parent_type if column.cast_to or raw_type == parent_type else own_type
+        if self.conventions.test_relationships and not any(t.name == "relationships" for t in column.tests):
+            column.tests.append(
+                DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+            )
+
+    def source_column(self, staged: Staged, column: RawColumn) -> ColumnSpec:
+        """A raw column as the sources YAML declares it, described as its staged column is."""
+        name = staged.renamed.get(column.name)
+        described = next((c.description for c in staged.spec.columns if c.name == name), None)
+        if described is None:  # left out of staging (a loader's soft-delete marker)
+            described = docs.describe_column(
+                cleaning.plain_name(column), staged.entity, column.comment, self.context.documented_columns
+            )
+        return ColumnSpec(name=column.name, data_type=column.data_type, description=described)
 
     def link_existing_keys(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Test `<entity>_id` columns that no new table owns against the existing model that does."""
         internal = {(e.child, e.column) for e in edges}
         for s in staged.values():
             for raw_column in s.relation.columns:
-                name = s.renamed[raw_column.name]
-                owner = self.context.existing_keys.get(name)
+                name = s.renamed.get(raw_column.name)
+                owner = self.context.existing_keys.get(name) if name else None
                 if (
-                    owner is None
+                    name is None
+                    or owner is None
                     or name in s.spec.grain
                     or (s.relation.identifier, raw_column.name) in internal
                 ):
@@ -98,24 +122,36 @@ class StagingRules(PlannerState):
                 assert target is not None
                 column = next(c for c in s.spec.columns if c.name == name)
                 column.description = docs.describe_foreign_key(s.entity, name.removesuffix("_id"), target)
-                if self.conventions.test_relationships:
+                if self.conventions.test_relationships and not any(
+                    t.name == "relationships" for t in column.tests
+                ):
                     column.tests.append(DataTest(name="relationships", to=target, field=name))
 
     def staging_columns(
         self, relation: RawRelation, table: str, model: str, source: str, entities: frozenset[str]
     ) -> Staged:
-        """One table's staged columns: renamed, cast, keyed and tested."""
+        """One table's staged columns: renamed, cast where the type changes, keyed and tested."""
         entity = entity_of(relation)
         found = table_key(relation, entities)
         key = found.columns[0] if len(found.columns) == 1 else None
-        wanted = [self.staged_name(c, key, entity) for c in relation.columns]
-        names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         adapter = self.context.adapter_type
+        # Rows a loader marks deleted are left out here, once, and the marker column with them.
+        markers = [
+            c for c in relation.columns if cleaning.is_deleted_marker(c) and c.name not in found.columns
+        ]
+        kept = [c for c in relation.columns if c not in markers]
+        types = [
+            cleaning.timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept
+        ]
+        key_names = {key: f"{entity}_id"} if key is not None and snake_case(key) == "id" else {}
+        wanted = cleaning.staged_names(kept, types, key_names)
+        names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         # A key of several columns is the grain: each column not null, the combination unique.
         composite = list(found.columns) if len(found.columns) > 1 else []
         testing = self.conventions.test_primary_keys
+        documented = self.context.documented_columns
         columns = []
-        for column, name in zip(relation.columns, names, strict=True):
+        for column, name, staged_type in zip(kept, names, types, strict=True):
             tests = []
             if column.name == key and testing:
                 tests = [DataTest(name="unique"), DataTest(name="not_null")]
@@ -125,22 +161,22 @@ class StagingRules(PlannerState):
                 ColumnSpec(
                     name=name,
                     source_column=column.name,
-                    # A type a cast cannot name (a struct with quoted fields, a user-defined type) stays as is.
-                    cast_to=column.data_type if is_plain_cast_type(column.data_type, adapter) else None,
-                    data_type=column.data_type,
-                    description=docs.describe_column(
-                        name if column.name == key else snake_case(column.name), entity, column.comment
-                    ),
+                    cast_to=cast_to(column.data_type, staged_type, adapter),
+                    data_type=staged_type,
+                    description=docs.describe_column(name, entity, column.comment, documented),
                     tests=tests,
                 )
             )
-        renamed = {c.name: n for c, n in zip(relation.columns, names, strict=True)}
+        renamed = {c.name: n for c, n in zip(kept, names, strict=True)}
+        quoted = [quote(m.name, adapter) for m in markers]
         spec = StagingSpec(
             source_name=source,
             table=table,
             entity=entity,
             grain=[renamed[c] for c in composite] or ([renamed[key]] if key else []),
             columns=columns,
+            filter=" and ".join(cleaning.deleted_filter(m, q) for m, q in zip(markers, quoted, strict=True))
+            or None,
             # A history table: the staging model keeps each key's latest version, so the key holds.
             deduplicate=Deduplicate(
                 partition_by=[renamed[c] for c in found.columns],
@@ -154,13 +190,26 @@ class StagingRules(PlannerState):
             if composite and testing
             else []
         )
-        return Staged(relation, table, entity, model, spec, renamed, model_tests)
+        read = relation.model_copy(update={"columns": kept})
+        return Staged(read, table, entity, model, spec, renamed, model_tests, markers)
 
-    @staticmethod
-    def staged_name(column: RawColumn, key: str | None, entity: str) -> str:
-        """The staged name of a raw column: snake_case, `id` as `<entity>_id`, reserved words suffixed."""
-        name = snake_case(column.name)
-        if column.name == key and name == "id":
-            return f"{entity}_id"
-        # A reserved word would need quoting in every model downstream; a suffix keeps SQL plain.
-        return f"{name}_value" if name in RESERVED_WORDS else name
+
+def cleaning_steps(staged: Staged) -> list[str]:
+    """What a staging model does beyond renaming, for its description."""
+    spec = staged.spec
+    steps = []
+    if spec.filter:
+        steps.append("rows the loader marked deleted left out")
+    if spec.deduplicate:
+        steps.append(f"the latest version of each {docs.words(staged.entity)} kept")
+    casts = [f"`{c.name}`" for c in spec.columns if c.cast_to]
+    if casts:
+        steps.append(f"{', '.join(casts)} cast")
+    return steps
+
+
+def cast_to(raw_type: str, staged_type: str, adapter_type: str) -> str | None:
+    """The cast a staged column needs: none when it keeps its raw type (or the type is one a cast cannot name)."""
+    if staged_type.strip().lower() == raw_type.strip().lower():
+        return None
+    return staged_type if is_plain_cast_type(staged_type, adapter_type) else None

@@ -8,7 +8,7 @@ from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import fit_name
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.identifiers import identifier_limit
 from cartridge_bridge.planning.plan import AggregateSpec, Layer, MartSpec, ModelTest, StagingSpec
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
@@ -18,13 +18,16 @@ from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 class Staged:
     """A raw table and the staging model planned for it."""
 
-    relation: RawRelation
+    relation: RawRelation  # as staging reads it: without the columns it drops
     table: str  # snake_case name in the sources YAML
     entity: str
     model: str
     spec: StagingSpec
     renamed: dict[str, str] = field(default_factory=dict)  # raw column → staged column
     model_tests: list[ModelTest] = field(default_factory=list)  # a composite grain, tested as a combination
+    dropped: list[RawColumn] = field(
+        default_factory=list
+    )  # raw columns staging leaves out (soft-delete markers)
 
 
 class PlannerState:

@@ -1,0 +1,289 @@
+"""Staging that cleans: names that say what columns hold, casts only where the type changes, loader metadata
+handled once, and descriptions from real sources or none at all."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from support import shop_project
+
+from cartridge_bridge.api import ApplyReport, undescribed_columns
+from cartridge_bridge.cli.views import show_apply
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.project_context import ProjectContext, build_context, documented_columns
+from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.manifest import Column, Manifest, Metadata, Node
+from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec, StagingSpec
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import render_plan, render_sql
+from cartridge_bridge.render.sql_style import SqlStyle, column_expression
+
+EMPTY_MANIFEST = Manifest(metadata=Metadata(project_name="shop"))
+
+
+def col(name: str, data_type: str = "integer", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "data_type": data_type, **fields}
+
+
+def table(identifier: str, *columns: dict[str, Any], profiled: bool = False) -> RawRelation:
+    raw_columns = [
+        RawColumn(position=i, **({"profile": {"null_count": 0}} if profiled else {}) | c)
+        for i, c in enumerate(columns, 1)
+    ]
+    return RawRelation.model_validate(
+        {
+            "schema": "raw",
+            "identifier": identifier,
+            "columns": raw_columns,
+            **({"profile": {"row_count": 3}} if profiled else {}),
+        }
+    )
+
+
+def context_of(
+    tmp_path: Path, *relations: RawRelation, manifest: Manifest = EMPTY_MANIFEST, profiled: bool = False
+) -> ProjectContext:
+    facts = WarehouseFacts(
+        cartridge_gather_version=1,
+        adapter_type="postgres",
+        schemas=["raw"],
+        relations=list(relations),
+        profile={"top_values_limit": 0} if profiled else None,  # type: ignore[arg-type]
+    )
+    return build_context(shop_project(tmp_path), manifest, facts, Conventions())
+
+
+def staging(plan: ExecutionPlan, name: str) -> StagingSpec:
+    spec = next(a.spec for a in plan.actions if a.name == name)
+    assert isinstance(spec, StagingSpec)
+    return spec
+
+
+def columns(spec: StagingSpec) -> dict[str, ColumnSpec]:
+    return {c.name: c for c in spec.columns}
+
+
+def sql(column: ColumnSpec) -> str:
+    return column_expression(column, SqlStyle(adapter_type="postgres"))
+
+
+def test_names_say_what_the_column_holds(tmp_path: Path) -> None:
+    users = table(
+        "users",
+        col("id"),
+        col("active", "boolean"),
+        col("test", "boolean"),
+        col("verified_email", "boolean"),
+        col("has_avatar", "boolean"),
+        col("accepts_marketing", "boolean"),
+        col("default", "boolean"),
+        col("created", "timestamp without time zone"),
+        col("last_modified", "timestamp"),
+        col("birth", "date"),
+        col("shipped", "date"),
+        col("due_on", "date"),
+        col("closed_at", "timestamp"),
+    )
+    spec = staging(plan_with_rules(context_of(tmp_path, users)), "stg_raw__users")
+    assert [c.name for c in spec.columns] == [
+        "user_id",
+        "is_active",
+        "is_test",
+        "is_verified_email",
+        "has_avatar",  # already a question
+        "accepts_marketing",  # a verb already says what is true
+        "is_default",  # no longer a reserved word either
+        "created_at",
+        "last_modified_at",
+        "birth",  # a date not named by an event keeps its name
+        "shipped_date",
+        "due_date",
+        "closed_at",
+    ]
+    assert [sql(c) for c in spec.columns[:3]] == [
+        "id",
+        "active",
+        "test",
+    ]  # renamed, never cast to its own type
+
+
+def test_a_rename_never_takes_another_columns_name(tmp_path: Path) -> None:
+    tickets = table(
+        "tickets",
+        col("id"),
+        col("created", "timestamp"),
+        col("created_at", "timestamp"),
+        col("solved", "boolean"),
+        col("is_solved", "boolean"),
+    )
+    spec = staging(plan_with_rules(context_of(tmp_path, tickets)), "stg_raw__tickets")
+    assert [c.name for c in spec.columns] == ["ticket_id", "created", "created_at", "solved", "is_solved"]
+
+
+def test_renamed_names_stay_within_the_identifier_limit(tmp_path: Path) -> None:
+    long = "a_" * 31 + "enabled"  # 69 characters; `is_` makes it longer still
+    spec = staging(
+        plan_with_rules(context_of(tmp_path, table("flags", col("id"), col(long, "boolean")))),
+        "stg_raw__flags",
+    )
+    assert all(len(c.name) <= 63 for c in spec.columns)
+    assert spec.columns[1].name.startswith("is_a_a_")
+
+
+def test_text_timestamps_are_cast_when_the_profile_shows_they_parse(tmp_path: Path) -> None:
+    def stamped(low: str, high: str) -> dict[str, Any]:
+        return {"null_count": 0, "min": low, "max": high}
+
+    events = table(
+        "events",
+        col("id", profile={"null_count": 0, "distinct_count": 3}),
+        col("happened_at", "text", profile=stamped("2019-07-13 01:17:22.000000", "2022-09-14T08:00:00Z")),
+        col("processed_at", "text", profile=stamped("", "2020-01-01")),  # an empty string does not cast
+        col("note_at", "text", profile=stamped("2020-01-01", "soon")),
+        col("label", "text", profile=stamped("2020-01-01", "2020-01-02")),  # not named like a time
+        col("_fivetran_synced", "text", profile=stamped("2024-01-01 00:00:00", "2024-02-01 00:00:00")),
+        profiled=True,
+    )
+    spec = staging(plan_with_rules(context_of(tmp_path, events, profiled=True)), "stg_raw__events")
+    found = columns(spec)
+    assert sql(found["happened_at"]) == "cast(happened_at as timestamp)"
+    assert found["happened_at"].data_type == "timestamp"
+    assert [sql(found[n]) for n in ("processed_at", "note_at", "label")] == [
+        "processed_at",
+        "note_at",
+        "label",
+    ]
+    assert sql(found["_fivetran_synced"]) == "cast(_fivetran_synced as timestamp)"
+
+
+def test_without_a_profile_text_timestamps_stay_text(tmp_path: Path) -> None:
+    spec = staging(
+        plan_with_rules(context_of(tmp_path, table("events", col("id"), col("happened_at", "text")))),
+        "stg_raw__events",
+    )
+    assert columns(spec)["happened_at"].cast_to is None
+
+
+def test_a_foreign_key_is_cast_to_the_type_of_the_key_it_references(tmp_path: Path) -> None:
+    accounts = table("accounts", col("id", "text"), col("name", "text"))
+    cards = table("cards", col("id"), col("account_id", "integer"))
+    plan = plan_with_rules(context_of(tmp_path, accounts, cards))
+    account_id = columns(staging(plan, "stg_raw__cards"))["account_id"]
+    assert (sql(account_id), account_id.data_type) == ("cast(account_id as text)", "text")
+    relationships = [t for t in account_id.tests if t.name == "relationships"]
+    assert [(t.to, t.field) for t in relationships] == [("stg_raw__accounts", "account_id")]  # tested once
+
+
+def test_a_foreign_key_of_the_same_type_family_is_not_cast(tmp_path: Path) -> None:
+    plan = plan_with_rules(
+        context_of(
+            tmp_path, table("accounts", col("id", "bigint")), table("cards", col("id"), col("account_id"))
+        )
+    )
+    assert columns(staging(plan, "stg_raw__cards"))["account_id"].cast_to is None  # integer = bigint compares
+
+
+def test_loader_soft_deletes_are_filtered_once_and_metadata_keeps_its_name(tmp_path: Path) -> None:
+    orders = table(
+        "orders",
+        col("id"),
+        col("_fivetran_deleted", "boolean"),
+        col("_fivetran_synced", "timestamp"),
+    )
+    context = context_of(tmp_path, orders)
+    plan = plan_with_rules(context)
+    validate_plan(plan, context)
+    spec = staging(plan, "stg_raw__orders")
+    assert spec.filter == "not coalesce(_fivetran_deleted, false)"
+    assert [c.name for c in spec.columns] == ["order_id", "_fivetran_synced"]
+    assert columns(spec)["_fivetran_synced"].description == "When the loader last wrote this row."
+    action = next(a for a in plan.actions if a.name == "stg_raw__orders")
+    assert "where not coalesce(_fivetran_deleted, false)" in render_sql(action)
+    assert "deleted left out" in action.description
+    source = next(a.spec for a in plan.actions if isinstance(a.spec, SourceSpec))
+    assert "_fivetran_deleted" in [c.name for t in source.tables for c in t.columns]  # declared, documented
+
+
+def test_a_deleted_at_timestamp_keeps_rows_where_it_is_empty(tmp_path: Path) -> None:
+    spec = staging(
+        plan_with_rules(
+            context_of(tmp_path, table("orders", col("id"), col("_sdc_deleted_at", "timestamp")))
+        ),
+        "stg_raw__orders",
+    )
+    assert spec.filter == "_sdc_deleted_at is null"
+
+
+def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_stay_empty(
+    tmp_path: Path,
+) -> None:
+    documented = Node(
+        unique_id="model.shop.stg_legacy",
+        resource_type="model",
+        name="stg_legacy",
+        package_name="shop",
+        columns={"loyalty_tier": Column(name="loyalty_tier", description="Tier of the loyalty programme.")},
+    )
+    manifest = Manifest(metadata=Metadata(project_name="shop"), nodes={documented.unique_id: documented})
+    customers = table(
+        "customers",
+        col("id"),
+        col("nickname", "text", comment="What the customer likes to be called"),
+        col("loyalty_tier", "text"),
+        col("email", "text"),
+        col("created_at", "timestamp"),
+        col("shoe_size", "integer"),
+        col("active", "boolean"),
+    )
+    plan = plan_with_rules(context_of(tmp_path, customers, manifest=manifest))
+    described = {c.name: c.description for c in staging(plan, "stg_raw__customers").columns}
+    assert described == {
+        "customer_id": "Primary key of the customer.",
+        "nickname": "What the customer likes to be called.",
+        "loyalty_tier": "Tier of the loyalty programme.",
+        "email": "Email address of the customer.",
+        "created_at": "When the customer was created.",
+        "shoe_size": "",
+        "is_active": "",
+    }
+    undescribed = undescribed_columns(plan)
+    assert {"stg_raw__customers.shoe_size", "stg_raw__customers.is_active"} <= set(undescribed)
+    assert {u.split(".")[1] for u in undescribed} == {"shoe_size", "is_active"}
+    properties = next(
+        f for f in render_plan(plan) if f.models and f.models[0]["name"] == "stg_raw__customers"
+    )
+    shoe = next(c for c in properties.models[0]["columns"] if c["name"] == "shoe_size")
+    assert shoe == {"name": "shoe_size", "data_type": "integer"}  # no `description: ''`
+
+
+def test_documented_columns_take_the_most_used_description() -> None:
+    nodes = {
+        f"model.shop.m{i}": Node(
+            unique_id=f"model.shop.m{i}",
+            resource_type="model",
+            name=f"m{i}",
+            package_name="shop" if i < 3 else "vendor",
+            columns={"Status": Column(name="Status", description=text)},
+        )
+        for i, text in enumerate(["Order state.", "Order  state.", "Lifecycle stage.", "Vendor words."])
+    }
+    manifest = Manifest(metadata=Metadata(project_name="shop"), nodes=nodes)
+    assert documented_columns(manifest) == {"status": "Order state."}  # the project's own, most used
+
+
+def test_the_apply_summary_lists_every_undescribed_column_when_piped(tmp_path: Path) -> None:
+    wide = table("wide", col("id"), *(col(f"measure_{i}") for i in range(20)))
+    plan = plan_with_rules(context_of(tmp_path, wide))
+    report = ApplyReport(plan=plan, changes=[], journal=None, build=None, diff="", seconds=1.0)
+    assert len(report.undescribed) == 20
+    piped = io.StringIO()
+    show_apply(Console(file=piped, width=100_000, color_system=None), report)
+    assert "20 columns left undescribed" in piped.getvalue()
+    assert "stg_raw__wide.measure_19" in piped.getvalue()
+    terminal = io.StringIO()
+    show_apply(Console(file=terminal, width=100_000, color_system=None, force_terminal=True), report)
+    assert "and 8 more" in terminal.getvalue() and "measure_19" not in terminal.getvalue()
