@@ -246,7 +246,9 @@ def role_target(name: str, entities: Collection[str], own: str) -> tuple[str, st
 
     `billing_customer_id` → (`customer`, `billing`): the longest suffix of the name before `_id` that is an
     entity of the schema, the words before it being the role; `parent_id` → (the table's own entity,
-    `parent`). A plain `<entity>_id` is no role name (the name alone makes that edge).
+    `parent`); a name shortened to the last words of exactly one other entity, with no role: `variant_id` →
+    (`product_variant`, ``), `checkout_id` → (`abandoned_checkout`, ``). A plain `<entity>_id` is no role
+    name (the name alone makes that edge).
     """
     name = snake_case(name)
     if not name.endswith("_id") or name == "id":
@@ -261,11 +263,13 @@ def role_target(name: str, entities: Collection[str], own: str) -> tuple[str, st
         entity, role = "_".join(words[cut:]), "_".join(words[:cut])
         if entity in entities and role:
             return entity, role
-    return None
+    shortened = [e for e in entities if e.endswith(f"_{stem}") and e != own]
+    return (shortened[0], "") if len(shortened) == 1 else None
 
 
 def role_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
-    """Foreign keys a role name suggests (`billing_customer_id` → `customer`, `parent_id` → its own table).
+    """Foreign keys a role or shortened name suggests (`billing_customer_id` → `customer`, `parent_id` → its
+    own table, `variant_id` → `product_variant`).
 
     Each points at its parent's single-column key, from a column of a comparable type that is neither the
     child's own key nor declared to point elsewhere. The name is not enough: `foreign_keys` takes one only
@@ -307,7 +311,8 @@ def _contained(child: RawRelation, edge: KeyEdge) -> bool:
 
 def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
     """Declared foreign keys within these relations, `<entity>_id` columns that name another table, and
-    role-named columns (`billing_customer_id`, `parent_id`) whose values the data shows in the parent's key.
+    role-named or shortened columns (`billing_customer_id`, `parent_id`, `variant_id`) whose values the data
+    shows in the parent's key.
     """
     by_identifier = {r.identifier: r for r in relations}
     by_entity = {entity_of(r): r for r in relations}

@@ -76,6 +76,17 @@ def test_parent_id_points_at_the_table_itself() -> None:
     assert role_target("parent_task_id", ENTITIES | {"task"}, "task") == ("task", "parent")
 
 
+def test_a_name_shortened_to_the_end_of_one_entity_points_at_it_with_no_role() -> None:
+    entities = ENTITIES | {"product_variant", "abandoned_checkout", "media_image"}
+    assert role_target("variant_id", entities, "order_line") == ("product_variant", "")
+    assert role_target("checkout_id", entities, "abandoned_checkout_discount_code") == (
+        "abandoned_checkout",
+        "",
+    )
+    assert role_target("image_id", entities, "media_image") is None  # its own table: no shortened self edge
+    assert role_target("variant_id", entities | {"color_variant"}, "order_line") is None  # two could be meant
+
+
 @pytest.mark.parametrize("name", ["customer_id", "id", "order", "assignee_id", "order_id", "requester_id"])
 def test_no_role_in_plain_or_unknown_names(name: str) -> None:
     # `customer_id` is the name-only rule's; `assignee_id` names no entity (no alias table is guessed).
