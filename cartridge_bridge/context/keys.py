@@ -44,12 +44,16 @@ _ORDINAL_SUFFIXES = ("_index", "_position", "_line_number", "_sequence")
 # Columns that tell one parent's rows apart when nothing numbers them (a map's key, an attribute's name);
 # weaker than an ordinal, so only taken when the data shows the combination unique.
 _DISCRIMINATORS = ("key", "name", "code")
+# How many column combinations one table's check counts at most (one scan each).
+MAX_COMBINATIONS = 40
 # A role name for the table's own entity: `parent_id` in `task` points at another task.
 _SELF_ROLES = frozenset({"parent"})
 # A role-named foreign key is taken when the parent's key holds at least this share of its distinct values.
 CONTAINED_SHARE = 0.95
 # A row version: several rows per id, the latest one by these (in this order of preference) is current.
 _VERSIONS = ("_fivetran_start", "valid_from", "updated_at", "updated", "modified_at", "_fivetran_synced")
+# Columns dating one version of a parent's row in a history (`ticket_id`, `field_name`, `updated`).
+_CHANGES = ("valid_from", "updated_at", "updated", "modified_at", "created_at", "created")
 # Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell).
 _HISTORY_MARKERS = frozenset({"_fivetran_active", "_fivetran_end", "valid_to"})
 
@@ -154,7 +158,25 @@ def _discriminators(relation: RawRelation, parent: str) -> list[str]:
     owner = snake_case(parent)[: -len("_id")]
     values = [entity, entity.removeprefix(f"{owner}_"), entity.rsplit("_", 1)[-1]]
     wanted = [*_DISCRIMINATORS, *(v for v in values if not v.endswith("_id") and v != "id")]
+    # `field_name`, `metric_key`, `currency_code`: a name, key or code of something else is one too.
+    wanted += [n for n in by_snake if n.endswith(tuple(f"_{d}" for d in _DISCRIMINATORS))]
     return [by_snake[d] for d in dict.fromkeys(wanted) if d in by_snake and by_snake[d] != parent]
+
+
+def _payload(relation: RawRelation) -> tuple[str, ...]:
+    """Every column but the loader's bookkeeping: rows equal on these are copies of one row."""
+    return tuple(c.name for c in relation.columns if not _is_metadata(c.name))
+
+
+def _history_keys(relation: RawRelation, parent: str) -> list[tuple[str, ...]]:
+    """A parent's rows keyed on their version: `<parent>_id` (with an ordinal or discriminator) and a date."""
+    changes = [
+        c.name
+        for c in relation.columns
+        if not _is_metadata(c.name) and ((n := snake_case(c.name)) in _CHANGES or n.endswith("_updated_at"))
+    ]
+    middles = [(), *((o,) for o in _ordinals(relation) + _discriminators(relation, parent) if o != parent)]
+    return [(parent, *middle, change) for middle in middles for change in changes if change != parent]
 
 
 def composite_candidates(
@@ -169,7 +191,13 @@ def composite_candidates(
     bridge = _bridge(relation, entities)
     if bridge:
         candidates.append(bridge)
-    return [c for c in dict.fromkeys(candidates) if len(c) > 1]
+    payload = _payload(relation)
+    if len(payload) > 2:
+        candidates.append(payload)
+    for parent in parents:
+        candidates += _history_keys(relation, parent)
+    # Each is a scan of the table: the most likely first, and no more than a bounded number of them.
+    return [c for c in dict.fromkeys(candidates) if len(c) > 1][:MAX_COMBINATIONS]
 
 
 def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> TableKey:
@@ -177,10 +205,13 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
 
     `entities` are the schema's tables (`entity_of`), which tell a bridge table's foreign keys apart.
     Composites: `<parent>_id` with an ordinal (`index`, `position`, ...) or, shown unique on the data, with a
-    discriminator (`key`, `name`, `code`, the value of a list: `domain_name`, `tag`); a bridge's foreign keys; a single `<parent>_id` the data shows
-    unique in a table that is no bridge. An id repeated on the data next to a version column (or, without
-    data, next to `_fivetran_active`/`valid_to`) is a history table: keyed on the id after keeping the
-    latest version.
+    discriminator (`key`, `name`, `code`, `field_name`, the value of a list: `domain_name`, `tag`); a bridge's
+    foreign keys; a single `<parent>_id` the data shows unique in a table that is no bridge. An id repeated
+    on the data next to a version column (or, without data, next to `_fivetran_active`/`valid_to`) is a
+    history table: keyed on the id after keeping the latest version. Last, on the data only: a parent's
+    list whose repeated rows are copies (a tag twice on one ticket) is keyed on (`<parent>_id`, value) after
+    keeping one copy; a parent's history of changes is keyed on its version (`ticket_id`, `field_name`,
+    `updated`).
     """
     if relation.primary_key:
         return TableKey(tuple(relation.primary_key), "declared")
@@ -214,7 +245,25 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     unique_parents = [p for p in parents if unique((p,))]
     if unique_parents and not bridge:
         return TableKey((unique_parents[0],), "data")
+    payload = _payload(relation)
+    for parent in parents:
+        pairs = [(parent, other) for other in _discriminators(relation, parent)]
+        for candidate in pairs + _history_keys(relation, parent):
+            if unique(candidate):
+                return TableKey(candidate, "data")
+            if versions and _copies_only(relation, candidate, payload):
+                return TableKey(candidate, "data", versions)  # repeated rows are copies: staging keeps one
     return TableKey()
+
+
+def _copies_only(relation: RawRelation, pair: tuple[str, ...], payload: tuple[str, ...]) -> bool:
+    """The pair is never null and the rows sharing its values agree on every column but the loader's."""
+    if any(_nulls(relation, c) != 0 for c in pair) or relation.profile is None:
+        return False
+    if set(payload) == set(pair):
+        return True
+    pairs = relation.profile.combination_count(pair)
+    return pairs is not None and pairs == relation.profile.combination_count(payload)
 
 
 def primary_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> str | None:

@@ -28,6 +28,10 @@ RAW = (
     "insert into {s}.customer values (1, 'a@x.test'), (2, 'b@x.test'), (3, 'c@x.test')",
     'insert into {s}."order" values (10, 1, 1, null, null, 5.00), (11, 1, 7, 10, 10, 2.50), '
     "(12, 2, null, 10, 11, 1.00), (13, 3, null, 11, 11, 4.00), (14, null, null, 13, 13, 3.00)",
+    # A tag list whose repeated row is a copy (the same tag twice on order 10, synced twice).
+    "create table {s}.order_tag (order_id integer, tag varchar(20), _fivetran_synced timestamp)",
+    "insert into {s}.order_tag values (10, 'gift', '2025-01-01'), (10, 'gift', '2025-01-02'), "
+    "(10, 'rush', '2025-01-01'), (11, 'gift', '2025-01-01')",
 )
 EDGES = [
     ("order", "billing_customer_id", "customer", "id"),
@@ -115,3 +119,10 @@ def test_generate_takes_the_role_edges_the_data_holds(warehouse: tuple[Path, str
     assert tested["billing_customer_id"] == ["stg_shop__customer"]  # 3 of 3 values are customers
     assert tested["shipping_customer_id"] == []  # 1 of 2: not this key
     assert tested["parent_id"] == ["stg_shop__order"]  # a self reference, tested in staging
+    tags = next(
+        a.spec
+        for a in report.plan.models()
+        if isinstance(a.spec, StagingSpec) and a.spec.table == "order_tag"
+    )
+    assert isinstance(tags, StagingSpec)
+    assert tags.grain == ["order_id", "tag"] and tags.deduplicate is not None  # one copy kept, key tested
