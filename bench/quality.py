@@ -8,7 +8,13 @@ composite), relationships tests and how many hold on the data, the model columns
 wall time. `--keep DIR` generates into DIR and leaves the loaders and projects there to read.
 
 A table's key is right when the grain cartridge planned (in raw column names) is one of the declared
-keys or, when several single-column keys are declared, their combination.
+keys or, when several single-column keys are declared, their combination. It is also right, and counted
+apart as "finer", when it is unique and not null on the data and holds a declared key plus columns that
+tell that key's rows apart: a column numbering a parent's rows (`index`, `position`, ...: the connector's
+own key for a flattened list; Fivetran's Shopify package moved `order_discount_code`'s test from `code` to
+`order_id` + `index` for this reason), or any columns when the declared key alone is not unique on the
+data (the declared key does not hold; the planned one is the declared key made unique). Anything else
+planned for a table with declared keys is wrong.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +36,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.postgres_project import new_project, profiles_yml  # noqa: E402
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
+from cartridge_bridge.context.naming import singular  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError  # noqa: E402
-from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
+from cartridge_bridge.gather.dbt_runner import DbtProject, NodeResult  # noqa: E402
 from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec, output_columns  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
 
@@ -49,7 +57,36 @@ class KeyScore:
     wrong: int = 0
     composite_declared: int = 0
     composite_found: int = 0
+    finer: list[str] = field(default_factory=list)  # found on a finer grain than declared (see the docstring)
     misses: list[str] = field(default_factory=list)
+
+
+# Columns that number the rows of one parent: with a declared parent key, the connector's own row key.
+ROW_NUMBERS = frozenset({"index", "idx", "position", "line", "line_number", "sequence", "ordinal"})
+UniqueOnData = Callable[[str, frozenset[str]], bool]
+
+
+def unique_on_data(server: LocalPostgres, schema: str) -> UniqueOnData:
+    """Whether a raw table's columns are unique and never null on its rows (one query per question)."""
+    import psycopg2
+
+    def check(table: str, columns: frozenset[str]) -> bool:
+        quoted = ", ".join(f'"{c}"' for c in sorted(columns))
+        nulls = " or ".join(f'"{c}" is null' for c in sorted(columns))
+        relation = f'"{schema}"."{table}"'
+        connection = psycopg2.connect(server.dsn)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"select (select count(*) from {relation}) = (select count(*) from (select distinct "
+                    f"{quoted} from {relation}) as keys), not exists (select 1 from {relation} where {nulls})"
+                )
+                unique, not_null = cursor.fetchone()
+        finally:
+            connection.close()
+        return bool(unique and not_null)
+
+    return check
 
 
 def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
@@ -73,7 +110,16 @@ def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
     return schema
 
 
-def key_score(dataset: Path, plan: ExecutionPlan) -> KeyScore:
+def finer_than(
+    planned: frozenset[str], accepted: set[frozenset[str]], table: str, unique: UniqueOnData
+) -> bool:
+    """The planned key is a declared key plus what tells its rows apart, and unique on the data."""
+    return any(
+        key < planned and (planned - key <= ROW_NUMBERS or not unique(table, key)) for key in accepted
+    ) and unique(table, planned)
+
+
+def key_score(dataset: Path, plan: ExecutionPlan, unique: UniqueOnData) -> KeyScore:
     """Precision and recall of the planned grains against keys.json."""
     truth: dict[str, list[list[str]]] = json.loads((dataset / "keys.json").read_text())
     score = KeyScore(declared=len(truth))
@@ -92,14 +138,48 @@ def key_score(dataset: Path, plan: ExecutionPlan) -> KeyScore:
     for table, keys in truth.items():
         composite = len(keys) > 1 or len(keys[0]) > 1
         score.composite_declared += composite
+        got = sorted(planned[table]) if table in planned else None
         if planned.get(table) in accepted[table]:
             score.found += 1
             score.composite_found += composite
+        elif table in planned and finer_than(planned[table], accepted[table], table, unique):
+            score.found += 1
+            score.composite_found += composite
+            score.finer.append(f"{table}: declared {keys}, planned {got}")
         else:
-            got = sorted(planned[table]) if table in planned else None
             score.misses.append(f"{table}: declared {keys}, planned {got}")
-    score.wrong = sum(1 for table, key in planned.items() if table in truth and key not in accepted[table])
+    score.wrong = sum(
+        1
+        for table, key in planned.items()
+        if table in truth
+        and key not in accepted[table]
+        and not finer_than(key, accepted[table], table, unique)
+    )
     return score
+
+
+def role_keys(plan: ExecutionPlan, nodes: list[NodeResult]) -> list[str]:
+    """Staging foreign keys whose name is not `<parent table>_id` (role names: `head_user_id`, `parent_id`),
+    each as `table.column → parent`, marked `(holds)` when its relationships test passed on the data."""
+    tables = {a.name: a.spec.table for a in plan.models() if isinstance(a.spec, StagingSpec)}
+    passed = {
+        (n.tested_model, n.tested_column)
+        for n in nodes
+        if n.test_name == "relationships" and n.status == "pass"
+    }
+    found = []
+    for action in plan.models():
+        spec = action.spec
+        if not isinstance(spec, StagingSpec):
+            continue
+        for column in spec.columns:
+            for test in column.tests:
+                parent = tables.get(str(test.to)) if test.name == "relationships" else None
+                if parent is None or str(column.source_column) in (f"{parent}_id", f"{singular(parent)}_id"):
+                    continue
+                holds = " (holds)" if (action.name, column.name) in passed else ""
+                found.append(f"{spec.table}.{column.source_column} → {parent}{holds}")
+    return found
 
 
 def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]:
@@ -141,8 +221,9 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
         n for n in (build.nodes if build else []) if n.test_name == "relationships" and n.status == "pass"
     ]
     row["relationships"] = (len(relationships), len(held))
-    row["keys"] = key_score(dataset, plan)
     row["undescribed"] = (len(report.undescribed), sum(len(output_columns(a.spec)) for a in plan.models()))  # type: ignore[arg-type]
+    row["role_keys"] = role_keys(plan, build.nodes if build else [])
+    row["keys"] = key_score(dataset, plan, unique_on_data(server, schema))
     return row
 
 
@@ -180,12 +261,18 @@ def main() -> None:
         recall = keys.found / keys.declared if keys.declared else 1.0
         wrong = keys.wrong / keys.emitted if keys.emitted else 0.0
         print(
-            f"   keys: recall {recall:.2f} ({keys.found}/{keys.declared}), composite {keys.composite_found}/"
-            f"{keys.composite_declared}, wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
+            f"   keys: recall {recall:.2f} ({keys.found}/{keys.declared}, {len(keys.finer)} on a finer grain), "
+            f"composite {keys.composite_found}/{keys.composite_declared}, "
+            f"wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
         )
         print(f"   relationships tests: {total}, holding on the data: {held}")
         undescribed, columns = row["undescribed"]  # type: ignore[misc]
         print(f"   model columns left undescribed: {undescribed} of {columns}")
+        found = row["role_keys"]
+        assert isinstance(found, list)
+        print(f"   role-named foreign keys: {len(found)}{': ' if found else ''}{', '.join(found)}")
+        for finer in keys.finer:
+            print(f"   key on a finer grain: {finer}")
         for miss in keys.misses:
             print(f"   key missed: {miss}")
 

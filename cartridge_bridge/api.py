@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Literal
 
 from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.context.key_checks import (
+    CONTAINED_MACRO,
+    combination_checks,
+    containment_checks,
+    with_combination_counts,
+    with_contained_values,
+)
 from cartridge_bridge.context.key_checks import MACRO as COMBINATIONS_MACRO
-from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.errors import DbtError, ProjectError, UsageError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
@@ -163,6 +169,11 @@ def gather_facts(
             if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
                 counts = project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
                 facts = with_combination_counts(facts, counts)
+            # Role-named foreign keys, once the composite counts have settled every parent's key.
+            edges = containment_checks(facts)
+            if edges and project.manifest.has_macro(PACKAGE_NAME, "contained_values"):
+                contained = project.dbt.run_operation(CONTAINED_MACRO, {"edges": edges})
+                facts = with_contained_values(facts, contained)
             return facts
         except DbtError:
             # Profiling reads every raw relation; one that cannot be read (a broken view) must not stop the

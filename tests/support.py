@@ -6,6 +6,7 @@ import textwrap
 from pathlib import Path
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres
+from cartridge_bridge.gather.facts import ProfileSettings, RawRelation, WarehouseFacts
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +96,14 @@ def shop_project(directory: Path, extra: str = "") -> Path:
     """A bare dbt project named `shop` (only its dbt_project.yml), as the unit fixtures expect."""
     (directory / "dbt_project.yml").write_text(f"name: shop\nconfig-version: 2\n{extra}", encoding="utf-8")
     return directory
+
+
+def profiled_facts(*relations: RawRelation) -> WarehouseFacts:
+    """A profiled gather document of schema `raw` on PostgreSQL holding these relations."""
+    return WarehouseFacts(
+        cartridge_gather_version=1,
+        adapter_type="postgres",
+        schemas=["raw"],
+        profile=ProfileSettings(top_values_limit=0),
+        relations=list(relations),
+    )

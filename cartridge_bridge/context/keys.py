@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from cartridge_bridge.context.naming import singular, snake_case
-from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.gather.facts import RawColumn, RawRelation
 
 
 @dataclass(frozen=True)
 class KeyEdge:
-    """`child.column` points at `parent.parent_column` (raw names, as the warehouse spells them)."""
+    """`child.column` points at `parent.parent_column` (raw names, as the warehouse spells them).
+
+    `role` is what the column's name says beyond the parent's entity (`billing` for `billing_customer_id`,
+    `parent` for a `parent_id` pointing at its own table); empty for a declared key or `<parent>_id`.
+    """
 
     child: str
     column: str
     parent: str
     parent_column: str
     declared: bool
+    role: str = ""
+
+    @property
+    def self_reference(self) -> bool:
+        """The child points at its own table (`task.parent_id` → `task.id`): a tree, not a parent entity."""
+        return self.child == self.parent
 
 
 def entity_of(relation: RawRelation) -> str:
@@ -32,8 +44,16 @@ _ORDINAL_SUFFIXES = ("_index", "_position", "_line_number", "_sequence")
 # Columns that tell one parent's rows apart when nothing numbers them (a map's key, an attribute's name);
 # weaker than an ordinal, so only taken when the data shows the combination unique.
 _DISCRIMINATORS = ("key", "name", "code")
+# How many column combinations one table's check counts at most (one scan each).
+MAX_COMBINATIONS = 40
+# A role name for the table's own entity: `parent_id` in `task` points at another task.
+_SELF_ROLES = frozenset({"parent"})
+# A role-named foreign key is taken when the parent's key holds at least this share of its distinct values.
+CONTAINED_SHARE = 0.95
 # A row version: several rows per id, the latest one by these (in this order of preference) is current.
 _VERSIONS = ("_fivetran_start", "valid_from", "updated_at", "updated", "modified_at", "_fivetran_synced")
+# Columns dating one version of a parent's row in a history (`ticket_id`, `field_name`, `updated`).
+_CHANGES = ("valid_from", "updated_at", "updated", "modified_at", "created_at", "created")
 # Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell).
 _HISTORY_MARKERS = frozenset({"_fivetran_active", "_fivetran_end", "valid_to"})
 
@@ -127,20 +147,57 @@ def _bridge(relation: RawRelation, entities: frozenset[str]) -> tuple[str, ...]:
     )
 
 
+def _discriminators(relation: RawRelation, parent: str) -> list[str]:
+    """Columns that may tell one parent's rows apart: `key`, `name`, `code`, or the value of a list.
+
+    A list a parent owns holds its value in a column named as the table (`domain_name` in `domain_name`),
+    as the table without the parent's name (`tag` in `organization_tag`) or as the table's last word.
+    """
+    by_snake = {snake_case(c.name): c.name for c in relation.columns if not _is_metadata(c.name)}
+    entity = entity_of(relation)
+    owner = snake_case(parent)[: -len("_id")]
+    values = [entity, entity.removeprefix(f"{owner}_"), entity.rsplit("_", 1)[-1]]
+    wanted = [*_DISCRIMINATORS, *(v for v in values if not v.endswith("_id") and v != "id")]
+    # `field_name`, `metric_key`, `currency_code`: a name, key or code of something else is one too.
+    wanted += [n for n in by_snake if n.endswith(tuple(f"_{d}" for d in _DISCRIMINATORS))]
+    return [by_snake[d] for d in dict.fromkeys(wanted) if d in by_snake and by_snake[d] != parent]
+
+
+def _payload(relation: RawRelation) -> tuple[str, ...]:
+    """Every column but the loader's bookkeeping: rows equal on these are copies of one row."""
+    return tuple(c.name for c in relation.columns if not _is_metadata(c.name))
+
+
+def _history_keys(relation: RawRelation, parent: str) -> list[tuple[str, ...]]:
+    """A parent's rows keyed on their version: `<parent>_id` (with an ordinal or discriminator) and a date."""
+    changes = [
+        c.name
+        for c in relation.columns
+        if not _is_metadata(c.name) and ((n := snake_case(c.name)) in _CHANGES or n.endswith("_updated_at"))
+    ]
+    middles = [(), *((o,) for o in _ordinals(relation) + _discriminators(relation, parent) if o != parent)]
+    return [(parent, *middle, change) for middle in middles for change in changes if change != parent]
+
+
 def composite_candidates(
     relation: RawRelation, entities: frozenset[str] = frozenset()
 ) -> list[tuple[str, ...]]:
     """The column combinations `table_key` would take if the data shows them unique (checked by a query)."""
     candidates: list[tuple[str, ...]] = []
     parents = _parents(relation, entities)
-    by_snake = {snake_case(c.name): c.name for c in relation.columns}
-    discriminators = [by_snake[d] for d in _DISCRIMINATORS if d in by_snake]
     for parent in parents:
+        discriminators = _discriminators(relation, parent)
         candidates += [(parent, other) for other in _ordinals(relation) + discriminators if other != parent]
     bridge = _bridge(relation, entities)
     if bridge:
         candidates.append(bridge)
-    return [c for c in dict.fromkeys(candidates) if len(c) > 1]
+    payload = _payload(relation)
+    if len(payload) > 2:
+        candidates.append(payload)
+    for parent in parents:
+        candidates += _history_keys(relation, parent)
+    # Each is a scan of the table: the most likely first, and no more than a bounded number of them.
+    return [c for c in dict.fromkeys(candidates) if len(c) > 1][:MAX_COMBINATIONS]
 
 
 def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> TableKey:
@@ -148,10 +205,13 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
 
     `entities` are the schema's tables (`entity_of`), which tell a bridge table's foreign keys apart.
     Composites: `<parent>_id` with an ordinal (`index`, `position`, ...) or, shown unique on the data, with a
-    discriminator (`key`, `name`, `code`); a bridge's foreign keys; a single `<parent>_id` the data shows
-    unique in a table that is no bridge. An id repeated on the data next to a version column (or, without
-    data, next to `_fivetran_active`/`valid_to`) is a history table: keyed on the id after keeping the
-    latest version.
+    discriminator (`key`, `name`, `code`, `field_name`, the value of a list: `domain_name`, `tag`); a bridge's
+    foreign keys; a single `<parent>_id` the data shows unique in a table that is no bridge. An id repeated
+    on the data next to a version column (or, without data, next to `_fivetran_active`/`valid_to`) is a
+    history table: keyed on the id after keeping the latest version. Last, on the data only: a parent's
+    list whose repeated rows are copies (a tag twice on one ticket) is keyed on (`<parent>_id`, value) after
+    keeping one copy; a parent's history of changes is keyed on its version (`ticket_id`, `field_name`,
+    `updated`).
     """
     if relation.primary_key:
         return TableKey(tuple(relation.primary_key), "declared")
@@ -169,8 +229,6 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
             history = versions if names & _HISTORY_MARKERS else ()
             return TableKey((column,), "data" if verdict else "names", history)
     ordinals = _ordinals(relation)
-    by_snake = {snake_case(c.name): c.name for c in relation.columns}
-    discriminators = [by_snake[d] for d in _DISCRIMINATORS if d in by_snake]
     parents = _parents(relation, entities)
     for parent in parents:
         for other in ordinals:
@@ -181,13 +239,31 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     if bridge and unique(bridge) is not False:
         return TableKey(bridge, "data" if unique(bridge) else "names")
     for parent in parents:
-        for other in discriminators:
-            if other != parent and unique((parent, other)):
+        for other in _discriminators(relation, parent):
+            if unique((parent, other)):
                 return TableKey((parent, other), "data")
     unique_parents = [p for p in parents if unique((p,))]
     if unique_parents and not bridge:
         return TableKey((unique_parents[0],), "data")
+    payload = _payload(relation)
+    for parent in parents:
+        pairs = [(parent, other) for other in _discriminators(relation, parent)]
+        for candidate in pairs + _history_keys(relation, parent):
+            if unique(candidate):
+                return TableKey(candidate, "data")
+            if versions and _copies_only(relation, candidate, payload):
+                return TableKey(candidate, "data", versions)  # repeated rows are copies: staging keeps one
     return TableKey()
+
+
+def _copies_only(relation: RawRelation, pair: tuple[str, ...], payload: tuple[str, ...]) -> bool:
+    """The pair is never null and the rows sharing its values agree on every column but the loader's."""
+    if any(_nulls(relation, c) != 0 for c in pair) or relation.profile is None:
+        return False
+    if set(payload) == set(pair):
+        return True
+    pairs = relation.profile.combination_count(pair)
+    return pairs is not None and pairs == relation.profile.combination_count(payload)
 
 
 def primary_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> str | None:
@@ -196,8 +272,97 @@ def primary_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -
     return key.columns[0] if len(key.columns) == 1 else None
 
 
+_NUMBER_TYPE = re.compile(r"u?(small|big|huge|tiny)?int(eger)?\d*\b|numeric|decimal|number|double|real|float")
+_TEXT_TYPE = re.compile(r"(character varying|varchar|char|character|text|string|nvarchar|bpchar)\b")
+
+
+def _type_family(data_type: str) -> str:
+    """`number`, `text` or the type itself: columns of one family compare without a cast."""
+    lowered = data_type.strip().lower()
+    if _NUMBER_TYPE.match(lowered):
+        return "number"
+    if _TEXT_TYPE.match(lowered):
+        return "text"
+    return lowered
+
+
+def _comparable(column: RawColumn, key: RawColumn) -> bool:
+    return _type_family(column.data_type) == _type_family(key.data_type)
+
+
+def role_target(name: str, entities: Collection[str], own: str) -> tuple[str, str] | None:
+    """(entity, role) a role-named key column points at, or None.
+
+    `billing_customer_id` → (`customer`, `billing`): the longest suffix of the name before `_id` that is an
+    entity of the schema, the words before it being the role; `parent_id` → (the table's own entity,
+    `parent`); a name shortened to the last words of exactly one other entity, with no role: `variant_id` →
+    (`product_variant`, ``), `checkout_id` → (`abandoned_checkout`, ``). A plain `<entity>_id` is no role
+    name (the name alone makes that edge).
+    """
+    name = snake_case(name)
+    if not name.endswith("_id") or name == "id":
+        return None
+    stem = name[: -len("_id")]
+    if stem in entities or stem == own:
+        return None
+    if stem in _SELF_ROLES:
+        return own, stem
+    words = stem.split("_")
+    for cut in range(1, len(words)):
+        entity, role = "_".join(words[cut:]), "_".join(words[:cut])
+        if entity in entities and role:
+            return entity, role
+    shortened = [e for e in entities if e.endswith(f"_{stem}") and e != own]
+    return (shortened[0], "") if len(shortened) == 1 else None
+
+
+def role_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
+    """Foreign keys a role or shortened name suggests (`billing_customer_id` → `customer`, `parent_id` → its
+    own table, `variant_id` → `product_variant`).
+
+    Each points at its parent's single-column key, from a column of a comparable type that is neither the
+    child's own key nor declared to point elsewhere. The name is not enough: `foreign_keys` takes one only
+    when the data shows the parent's key holding the column's values (`cartridge.contained_values`).
+    """
+    by_entity = {entity_of(r): r for r in relations}
+    entities = frozenset(by_entity)
+    keys = {r.identifier: primary_key(r, entities) for r in relations}
+    candidates = []
+    for child in relations:
+        declared = {column for key in child.foreign_keys for column in key.columns}
+        own = entity_of(child)
+        for column in child.columns:
+            if column.name == keys[child.identifier] or column.name in declared or _is_metadata(column.name):
+                continue
+            target = role_target(column.name, entities, own)
+            if target is None:
+                continue
+            entity, role = target
+            parent = child if entity == own else by_entity[entity]
+            parent_key = keys[parent.identifier]
+            key_column = parent.column(parent_key) if parent_key is not None else None
+            if parent_key is not None and key_column is not None and _comparable(column, key_column):
+                candidates.append(
+                    KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False, role)
+                )
+    return candidates
+
+
+def _contained(child: RawRelation, edge: KeyEdge) -> bool:
+    """The data holds the edge: at least `CONTAINED_SHARE` of the column's distinct non-null values are keys."""
+    counts = child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
+    return (
+        counts is not None
+        and counts.distinct_count > 0
+        and counts.contained_count >= CONTAINED_SHARE * counts.distinct_count
+    )
+
+
 def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
-    """Declared foreign keys within these relations, plus `<entity>_id` columns that name another table."""
+    """Declared foreign keys within these relations, `<entity>_id` columns that name another table, and
+    role-named or shortened columns (`billing_customer_id`, `parent_id`, `variant_id`) whose values the data
+    shows in the parent's key.
+    """
     by_identifier = {r.identifier: r for r in relations}
     by_entity = {entity_of(r): r for r in relations}
     entities = frozenset(by_entity)
@@ -223,4 +388,5 @@ def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
             parent_key = primary_key(parent, entities)
             if parent_key is not None:
                 edges.append(KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False))
+    edges += [e for e in role_candidates(relations) if _contained(by_identifier[e.child], e)]
     return edges

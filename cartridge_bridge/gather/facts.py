@@ -58,12 +58,35 @@ class CombinationCount(_Strict):
     distinct_count: int = Field(ge=0)
 
 
+class ContainedValues(_Strict):
+    """How many distinct non-null values of a column another relation's key holds (a foreign key's check)."""
+
+    column: str
+    ref_identifier: str
+    ref_column: str
+    distinct_count: int = Field(ge=0)
+    contained_count: int = Field(ge=0)
+
+
 class RelationProfile(_Strict):
     """Statistics read from a relation's rows (data, not schema)."""
 
     row_count: int = Field(ge=0)
     # Not in the gather document: the bridge adds them from `cartridge.distinct_combinations` (keys.py asks).
     distinct_combinations: list[CombinationCount] = []
+    # Not in the gather document either: from `cartridge.contained_values`, for role-named foreign keys.
+    contained_values: list[ContainedValues] = []
+
+    def contained(self, column: str, ref_identifier: str, ref_column: str) -> ContainedValues | None:
+        """The containment of this column's values in the referenced key, if it was measured."""
+        return next(
+            (
+                c
+                for c in self.contained_values
+                if (c.column, c.ref_identifier, c.ref_column) == (column, ref_identifier, ref_column)
+            ),
+            None,
+        )
 
     def combination_count(self, columns: tuple[str, ...]) -> int | None:
         """The distinct combinations of exactly these columns, in this order, if they were counted."""

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import profiled_facts
 
 from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
-from cartridge_bridge.context.keys import TableKey, composite_candidates, primary_key, table_key
+from cartridge_bridge.context.keys import (
+    MAX_COMBINATIONS,
+    TableKey,
+    composite_candidates,
+    primary_key,
+    table_key,
+)
 from cartridge_bridge.gather.facts import (
     ColumnProfile,
     CombinationCount,
-    ProfileSettings,
     RawColumn,
     RawRelation,
     RelationProfile,
-    WarehouseFacts,
 )
 
 pytestmark = pytest.mark.unit
@@ -131,13 +136,7 @@ def test_a_unique_parent_id_keys_a_one_to_one_table_that_is_no_bridge() -> None:
 def test_checks_ask_only_for_tables_without_a_confirmed_key() -> None:
     keyed = profiled("orders", 3, {"id": (0, 3)})
     tags = profiled("order_tag", 4, {"index": (0, 2), "order_id": (0, 2)})
-    facts = WarehouseFacts(
-        cartridge_gather_version=1,
-        adapter_type="postgres",
-        schemas=["raw"],
-        profile=ProfileSettings(top_values_limit=0),
-        relations=[keyed, tags],
-    )
+    facts = profiled_facts(keyed, tags)
     checks = combination_checks(facts)
     assert checks == [
         {
@@ -158,3 +157,76 @@ def test_checks_ask_only_for_tables_without_a_confirmed_key() -> None:
 def test_a_column_named_as_the_table_next_to_a_parent_id_is_a_value_not_a_key() -> None:
     domains = profiled("domain_name", 9, {"organization_id": (0, 4), "domain_name": (0, 9)})
     assert primary_key(domains) is None
+
+
+def test_the_value_of_a_list_tells_a_parents_rows_apart_when_the_data_shows_it() -> None:
+    # Every domain of an organization has index 0: the declared (organization_id) and the ordinal both
+    # repeat; the value the list holds is what a row is.
+    columns = {"index": (0, 1), "organization_id": (0, 4), "domain_name": (0, 9)}
+    counted = {("organization_id", "index"): 4, ("organization_id", "domain_name"): 9}
+    domains = profiled("domain_name", 9, columns, counted)
+    assert ("organization_id", "domain_name") in composite_candidates(domains)
+    assert table_key(domains) == TableKey(("organization_id", "domain_name"), "data")
+    assert table_key(profiled("domain_name", None, columns)) == TableKey(
+        ("organization_id", "index"), "names"
+    )
+
+
+def test_a_tag_list_is_keyed_on_its_parent_and_tag() -> None:
+    tags = profiled(
+        "organization_tag", 3, {"organization_id": (0, 2), "tag": (0, 3)}, {("organization_id", "tag"): 3}
+    )
+    assert table_key(tags, frozenset({"organization"})) == TableKey(("organization_id", "tag"), "data")
+    repeated = profiled(
+        "organization_tag", 3, {"organization_id": (0, 2), "tag": (0, 2)}, {("organization_id", "tag"): 2}
+    )
+    assert table_key(repeated, frozenset({"organization"})) == TableKey()
+
+
+def test_a_list_whose_repeated_rows_are_copies_keeps_one_copy_in_staging() -> None:
+    # The same tag twice on a ticket: every column but the loader's agrees, so nothing is lost.
+    tags = profiled("ticket_tag", 4, {"tag": (0, 2), "ticket_id": (0, 2), "_fivetran_synced": (0, 2)})
+    assert table_key(tags, frozenset({"ticket"})) == TableKey(
+        ("ticket_id", "tag"), "data", ("_fivetran_synced",)
+    )
+    columns = {"tag": (0, 2), "ticket_id": (0, 2), "note": (0, 4), "_fivetran_synced": (0, 2)}
+    counted = {("ticket_id", "tag"): 3, ("tag", "ticket_id", "note"): 4}
+    differing = profiled("ticket_tag", 4, columns, counted)  # rows sharing (ticket, tag) differ on `note`
+    assert table_key(differing, frozenset({"ticket"})) == TableKey()
+    assert ("tag", "ticket_id", "note") in composite_candidates(differing)
+
+
+def test_a_history_of_changes_is_keyed_on_its_version() -> None:
+    columns = {
+        "field_name": (0, 3),
+        "ticket_id": (0, 2),
+        "updated": (0, 5),
+        "value": (0, 6),
+        "user_id": (6, 0),
+    }
+    counted = {
+        ("ticket_id", "field_name"): 4,
+        ("ticket_id", "updated"): 5,
+        ("ticket_id", "field_name", "updated"): 7,
+    }
+    history = profiled("ticket_field_history", 7, columns, counted)
+    assert ("ticket_id", "field_name", "updated") in composite_candidates(history, frozenset({"ticket"}))
+    key = TableKey(("ticket_id", "field_name", "updated"), "data")
+    assert table_key(history, frozenset({"ticket"})) == key
+    assert table_key(profiled("ticket_field_history", None, columns), frozenset({"ticket"})) == TableKey()
+
+
+def test_a_history_with_copied_rows_is_keyed_on_its_version_after_keeping_one_copy() -> None:
+    columns = {"field_name": (0, 3), "ticket_id": (0, 2), "updated": (0, 5), "value": (0, 6)}
+    version = ("ticket_id", "field_name", "updated")
+    counted = {version: 6, ("field_name", "ticket_id", "updated", "value"): 6}
+    history = profiled("ticket_field_history", 7, columns, counted)
+    assert table_key(history, frozenset({"ticket"})) == TableKey(version, "data", ("updated",))
+
+
+def test_a_wide_table_asks_for_a_bounded_number_of_combinations() -> None:
+    columns = {f"{p}_id": (0, 2) for p in "abcdefghij"} | {f"{n}_name": (0, 2) for n in "abcdefghij"}
+    wide = profiled("wide", 4, columns | {"index": (0, 2), "updated_at": (0, 4), "created_at": (0, 4)})
+    candidates = composite_candidates(wide, frozenset({"a", "b"}))
+    assert len(candidates) == MAX_COMBINATIONS
+    assert candidates[0] == ("a_id", "index")  # the likeliest first: a parent naming a table, an ordinal

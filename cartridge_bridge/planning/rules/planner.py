@@ -57,7 +57,12 @@ class _Planner(StagingRules, MartRules):
         staged = self.plan_staging(raw, list(kept.values()))
         self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
         relations = [relation for relation, _ in kept.values()]
-        edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
+        # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
+        edges = [
+            e
+            for e in foreign_keys(relations)
+            if e.child in staged and e.parent in staged and not e.self_reference
+        ]
         aggregates = self.plan_aggregates(staged, edges)
         self.plan_marts(staged, edges, aggregates)
 

@@ -1,0 +1,236 @@
+"""Unit tests of role-named foreign keys (`billing_customer_id`, `parent_id`) and their data check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from support import profiled_facts, shop_project
+
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.key_checks import containment_checks, with_contained_values
+from cartridge_bridge.context.keys import KeyEdge, foreign_keys, role_candidates, role_target
+from cartridge_bridge.context.project_context import build_context
+from cartridge_bridge.errors import UsageError
+from cartridge_bridge.gather import facts as raw
+from cartridge_bridge.gather.manifest import Manifest, Metadata
+from cartridge_bridge.planning.plan import AggregateSpec, StagingSpec
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+
+pytestmark = pytest.mark.unit
+
+ENTITIES = frozenset({"customer", "payment_method", "method", "order", "user"})
+
+
+def table(
+    identifier: str,
+    columns: dict[str, str],
+    contained: dict[tuple[str, str, str], tuple[int, int]] | None = None,
+    profiled: bool = True,
+    **fields: object,
+) -> raw.RawRelation:
+    """A relation of {column: type}; `contained` maps (column, parent, key) to (distinct, contained)."""
+    return raw.RawRelation.model_validate(
+        {
+            "schema": "raw",
+            "identifier": identifier,
+            "columns": [
+                raw.RawColumn(
+                    name=name,
+                    data_type=data_type,
+                    position=i,
+                    profile=raw.ColumnProfile(null_count=0, distinct_count=None) if profiled else None,
+                )
+                for i, (name, data_type) in enumerate(columns.items(), 1)
+            ],
+            "profile": raw.RelationProfile(
+                row_count=10,
+                contained_values=[
+                    raw.ContainedValues(
+                        column=c, ref_identifier=p, ref_column=k, distinct_count=d, contained_count=n
+                    )
+                    for (c, p, k), (d, n) in (contained or {}).items()
+                ],
+            )
+            if profiled
+            else None,
+            **fields,
+        }
+    )
+
+
+CUSTOMER = table("customer", {"id": "bigint", "email": "text"})
+
+
+def test_the_longest_entity_ending_the_name_is_the_parent_and_the_rest_the_role() -> None:
+    assert role_target("billing_customer_id", ENTITIES, "order") == ("customer", "billing")
+    assert role_target("default_payment_method_id", ENTITIES, "customer") == ("payment_method", "default")
+    assert role_target("Billing_Customer_ID", ENTITIES, "order") == ("customer", "billing")
+
+
+def test_parent_id_points_at_the_table_itself() -> None:
+    assert role_target("parent_id", ENTITIES, "task") == ("task", "parent")
+    assert role_target("parent_task_id", ENTITIES | {"task"}, "task") == ("task", "parent")
+
+
+def test_a_name_shortened_to_the_end_of_one_entity_points_at_it_with_no_role() -> None:
+    entities = ENTITIES | {"product_variant", "abandoned_checkout", "media_image"}
+    assert role_target("variant_id", entities, "order_line") == ("product_variant", "")
+    assert role_target("checkout_id", entities, "abandoned_checkout_discount_code") == (
+        "abandoned_checkout",
+        "",
+    )
+    assert role_target("image_id", entities, "media_image") is None  # its own table: no shortened self edge
+    assert role_target("variant_id", entities | {"color_variant"}, "order_line") is None  # two could be meant
+
+
+@pytest.mark.parametrize("name", ["customer_id", "id", "order", "assignee_id", "order_id", "requester_id"])
+def test_no_role_in_plain_or_unknown_names(name: str) -> None:
+    # `customer_id` is the name-only rule's; `assignee_id` names no entity (no alias table is guessed).
+    assert role_target(name, ENTITIES, "order") is None
+
+
+@given(
+    role=st.lists(st.sampled_from(["billing", "default", "head", "old", "shipping"]), min_size=1, max_size=2),
+    entity=st.sampled_from(sorted(ENTITIES)),
+)
+def test_a_role_and_an_entity_give_back_an_entity_ending_the_name(role: list[str], entity: str) -> None:
+    name = f"{'_'.join(role)}_{entity}_id"
+    target = role_target(name, ENTITIES, "order")
+    assert target is not None
+    found, found_role = target
+    assert found in ENTITIES and name == f"{found_role}_{found}_id"
+    assert len(found) >= len(entity)  # the longest suffix: `payment_method` before `method`
+
+
+def test_candidates_need_a_parent_key_of_a_comparable_type() -> None:
+    orders = table(
+        "order",
+        {
+            "id": "bigint",
+            "billing_customer_id": "integer",  # numbers compare with numbers
+            "shipping_customer_id": "text",  # text against a bigint key: no candidate
+            "parent_id": "bigint",
+            "customer_id": "bigint",  # the name-only rule's
+        },
+    )
+    assert role_candidates([CUSTOMER, orders]) == [
+        KeyEdge("order", "billing_customer_id", "customer", "id", False, "billing"),
+        KeyEdge("order", "parent_id", "order", "id", False, "parent"),
+    ]
+
+
+def test_no_candidate_to_a_parent_without_a_single_key_nor_from_a_declared_column() -> None:
+    keyless = table("customer", {"email": "text"})
+    orders = table("order", {"id": "bigint", "billing_customer_id": "bigint"})
+    assert role_candidates([keyless, orders]) == []
+    declared = raw.ForeignKey(
+        columns=["billing_customer_id"], ref_schema="raw", ref_identifier="customer", ref_columns=["id"]
+    )
+    orders = table("order", {"id": "bigint", "billing_customer_id": "bigint"}, foreign_keys=[declared])
+    assert [e for e in foreign_keys([CUSTOMER, orders]) if not e.declared] == []
+
+
+@pytest.mark.parametrize(
+    ("counts", "taken"),
+    [
+        ((20, 20), True),  # every value is a customer
+        ((20, 19), True),  # 95%: an orphan or two from a late load
+        ((20, 18), False),  # 90%: not this parent's key
+        ((0, 0), False),  # no value: the data cannot tell
+    ],
+)
+def test_a_role_edge_is_taken_when_the_parent_key_holds_its_values(
+    counts: tuple[int, int], taken: bool
+) -> None:
+    orders = table(
+        "order",
+        {"id": "bigint", "billing_customer_id": "bigint"},
+        {("billing_customer_id", "customer", "id"): counts},
+    )
+    edge = KeyEdge("order", "billing_customer_id", "customer", "id", False, "billing")
+    assert (edge in foreign_keys([CUSTOMER, orders])) is taken
+
+
+def test_without_the_data_only_exact_names_make_edges() -> None:
+    orders = table(
+        "order", {"id": "bigint", "customer_id": "bigint", "billing_customer_id": "bigint"}, profiled=False
+    )
+    customers = table("customer", {"id": "bigint"}, profiled=False)
+    assert foreign_keys([customers, orders]) == [KeyEdge("order", "customer_id", "customer", "id", False)]
+
+
+def test_a_self_reference_is_an_edge_with_the_parent_role() -> None:
+    tasks = table("task", {"id": "bigint", "parent_id": "bigint"}, {("parent_id", "task", "id"): (3, 3)})
+    [edge] = foreign_keys([tasks])
+    assert edge == KeyEdge("task", "parent_id", "task", "id", False, "parent")
+    assert edge.self_reference
+
+
+def test_checks_ask_once_for_every_candidate_and_fold_the_counts_back() -> None:
+    orders = table("order", {"id": "bigint", "billing_customer_id": "bigint", "parent_id": "bigint"})
+    facts = profiled_facts(CUSTOMER, orders)
+    checks = containment_checks(facts)
+    assert checks == [
+        {
+            "database": None,
+            "schema": "raw",
+            "identifier": "order",
+            "column": "billing_customer_id",
+            "ref_identifier": "customer",
+            "ref_column": "id",
+        },
+        {
+            "database": None,
+            "schema": "raw",
+            "identifier": "order",
+            "column": "parent_id",
+            "ref_identifier": "order",
+            "ref_column": "id",
+        },
+    ]
+    printed = json.dumps(
+        [
+            {**check, "ref_schema": "raw", "distinct_count": 4, "contained_count": n}
+            for check, n in zip(checks, (4, 1), strict=True)
+        ]
+    )
+    checked = with_contained_values(facts, printed)
+    roles = [(e.column, e.role) for e in foreign_keys(checked.relations)]
+    assert roles == [("billing_customer_id", "billing")]  # parent_id: 1 of 4 values is an order
+    assert checked.without_profile().relations[1].profile is None
+
+
+def test_unprofiled_facts_ask_for_no_check() -> None:
+    orders = table("order", {"id": "bigint", "billing_customer_id": "bigint"}, profiled=False)
+    customers = table("customer", {"id": "bigint"}, profiled=False)
+    facts = raw.WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=[customers, orders]
+    )
+    assert containment_checks(facts) == []
+
+
+def test_output_the_bridge_cannot_read_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="contained_values"):
+        with_contained_values(profiled_facts(CUSTOMER), '[{"schema": "raw"}]')
+
+
+def test_a_self_reference_is_tested_in_staging_but_aggregated_by_no_mart(tmp_path: Path) -> None:
+    tasks = table(
+        "task",
+        {"id": "bigint", "parent_id": "bigint", "project_id": "bigint"},
+        {("parent_id", "task", "id"): (2, 2)},
+    )
+    projects = table("project", {"id": "bigint", "name": "text"})
+    facts = profiled_facts(projects, tasks)
+    manifest = Manifest(metadata=Metadata(project_name="shop"))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, facts, Conventions()))
+    staging = next(a.spec for a in plan.actions if isinstance(a.spec, StagingSpec) and a.spec.table == "task")
+    assert isinstance(staging, StagingSpec)
+    parent = next(c for c in staging.columns if c.name == "parent_id")
+    assert [(t.name, t.field) for t in parent.tests] == [("relationships", "task_id")]
+    groups = [a.spec.group_by for a in plan.actions if isinstance(a.spec, AggregateSpec)]
+    assert groups == [["project_id"]]
