@@ -1,10 +1,10 @@
-{#- Spark: the relations of one database (schema) with their columns, as [{identifier, type, comment, columns:
-    [{name, data_type, comment}]}] sorted by identifier; none when the database does not exist. Spark has no
-    information_schema, and its one batched listing (`show table extended ... like '*'`) prints each schema
-    as a tree of Catalyst type names (`integer`, `long`) without column comments, and with names that cannot
-    always be told from their types. So: one `show tables`, then one `describe table extended` per relation,
-    which gives the exact names, the SQL type names (`int`, `bigint`, `decimal(10,2)`), the comments, the
-    relation's type and its comment. With the session method each describe is an in-process catalog lookup.
+{#- Spark: the relations of one database (schema) with their columns, as {database: its name as Spark keeps it,
+    relations: [{identifier, type, comment, columns: [{name, data_type, comment}]}] sorted by identifier}; none
+    when the database does not exist. Spark has no information_schema, and its one batched listing (`show table
+    extended ... like '*'`) prints each schema as a tree of Catalyst type names (`integer`, `long`) without
+    column comments, and with names that cannot always be told from their types. So: one `show tables`, then
+    one `describe table extended` per relation, which gives the exact names, the SQL type names (`int`,
+    `bigint`, `decimal(10,2)`), the comments, the relation's type and its comment. With the session method each describe is an in-process catalog lookup.
     Spark keeps database and table names in lower case and resolves them case-insensitively, so `schema` is
     matched up to case. -#}
 {% macro _describe_relations(schema) -%}
@@ -41,5 +41,5 @@
     {%- endfor -%}
     {%- do relations.append(relation) -%}
   {%- endfor -%}
-  {{ return(relations) }}
+  {{ return({'database': ns.database, 'relations': relations}) }}
 {%- endmacro %}

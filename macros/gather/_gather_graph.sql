@@ -143,9 +143,10 @@
     gathered relation's (dbt-spark's get_catalog reports Catalyst type names: `integer`, `long`). -#}
 {% macro spark___catalog_relations(database, schema) -%}
   {%- set rows = [] -%}
-  {%- for relation in cartridge._describe_relations(schema) or [] -%}
+  {%- set described = cartridge._describe_relations(schema) or {'database': schema, 'relations': []} -%}
+  {%- for relation in described['relations'] -%}
     {%- for column in relation['columns'] or [none] -%}
-      {%- do rows.append([schema, relation['identifier'], relation['type'],
+      {%- do rows.append([described['database'], relation['identifier'], relation['type'],
           column['name'] if column else none, column['data_type'] if column else none, loop.index]) -%}
     {%- endfor -%}
   {%- endfor -%}

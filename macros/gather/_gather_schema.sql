@@ -120,7 +120,8 @@
 {%- endmacro %}
 
 {#- Spark: no information_schema (see _describe_relations). Columns are reported nullable: describe does not say,
-    and Spark tables rarely declare NOT NULL. Spark declares no enforced keys. -#}
+    and Spark tables rarely declare NOT NULL. Spark declares no enforced keys. The schema is reported as Spark
+    keeps it (in lower case), whatever case the argument used. -#}
 {% macro spark___gather_schema(schema) -%}
   {%- set described = cartridge._describe_relations(schema) -%}
   {%- if described is none -%}
@@ -130,12 +131,12 @@
   {%- endif -%}
   {%- set relation_rows = [] -%}
   {%- set column_rows = [] -%}
-  {%- for relation in described -%}
+  {%- for relation in described['relations'] -%}
     {%- do relation_rows.append([relation['identifier'], relation['type'], relation['comment']]) -%}
     {%- for column in relation['columns'] -%}
       {%- do column_rows.append([
           relation['identifier'], column['name'], column['data_type'], loop.index, true, column['comment']]) -%}
     {%- endfor -%}
   {%- endfor -%}
-  {{ return(cartridge._assemble_relations(schema, relation_rows, column_rows, [])) }}
+  {{ return(cartridge._assemble_relations(described['database'], relation_rows, column_rows, [])) }}
 {%- endmacro %}
