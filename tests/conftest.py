@@ -2,7 +2,7 @@
 
 Every test lands in exactly one lane, from where it lives: tests/unit → `unit`, tests/test_code_quality.py →
 `quality`, tests/integration → `integration`, except the modules that run a whole flow (and any test marked
-`slow`) → `e2e`. A plain `pytest` runs the lanes cheapest first and stops after the first lane that fails
+`slow`) → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain `pytest` runs the lanes cheapest first and stops after the first lane that fails
 (`--keep-going` runs the later lanes anyway); `pytest -m unit` is the fast lane.
 """
 
@@ -15,7 +15,7 @@ import pytest
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres
 
-LANES = ("unit", "quality", "integration", "e2e")
+LANES = ("unit", "quality", "integration", "e2e", "spark")
 TESTS = Path(__file__).resolve().parent
 # Whole flows as a user runs them: the demo, generate on each warehouse, plan → apply → undo, brownfield projects.
 E2E_MODULES = {
@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--keep-going",
         action="store_true",
-        help="run the later test lanes (integration, e2e) even when an earlier lane failed",
+        help="run the later test lanes (integration, e2e, spark) even when an earlier lane failed",
     )
 
 
@@ -47,6 +47,8 @@ def lane_of(item: pytest.Item) -> str:
         return "quality"
     if TESTS / "unit" in path.parents:
         return "unit"
+    if TESTS / "spark" in path.parents:
+        return "spark"
     if path.name in E2E_MODULES or item.get_closest_marker("slow") is not None:
         return "e2e"
     return "integration"
@@ -61,7 +63,7 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering for fixture scopes, which a stable sort keeps
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the lanes in order: unit, quality, integration, e2e."""
+    """Run the lanes in order: unit, quality, integration, e2e, spark."""
     items.sort(key=lambda item: LANES.index(item.stash[_LANE_KEY]))
 
 

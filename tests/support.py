@@ -107,3 +107,32 @@ def profiled_facts(*relations: RawRelation) -> WarehouseFacts:
         profile=ProfileSettings(top_values_limit=0),
         relations=list(relations),
     )
+
+
+def spark_settings(home: Path) -> dict[str, str]:
+    """Spark settings for a local session whose warehouse, metastore and Derby log all live under `home`.
+
+    Only the first session of a process applies them (the JVM starts once): every Spark test shares `home`.
+    """
+    return {
+        "spark.sql.warehouse.dir": str(home / "warehouse"),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={home}",
+        "spark.driver.memory": "1g",
+        "spark.sql.shuffle.partitions": "1",  # 200 by default: seconds of empty tasks on tiny tables
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+    }
+
+
+def spark_output(home: Path, schema: str) -> dict[str, object]:
+    """A dbt-spark profile output for a local Spark session (the `session` method: Spark inside dbt's process)."""
+    return {
+        "type": "spark",
+        "method": "session",
+        "host": "NA",
+        "schema": schema,
+        "threads": 1,
+        "server_side_parameters": spark_settings(home),
+    }

@@ -36,11 +36,13 @@ _FORBIDDEN_NODES = tuple(
     )
     if hasattr(exp, name)  # the class list moves between sqlglot releases
 )  # fmt: skip
-# Functions that reach outside the model's inputs: files, other databases, settings, sleeping, the OS.
+# Functions that reach outside the model's inputs: files, other databases, settings, sleeping, the OS; on
+# Spark, any static Java method (reflect, java_method) and the paths of the files a row came from.
 _FORBIDDEN_FUNCTION = re.compile(
     r"^(pg_|lo_|dblink|query_to_|table_to_|database_to_|schema_to_|cursor_to_|set_config|current_setting|"
     r"read_|glob$|getenv|sleep|system|load_|install_|http|copy|txid_|xml|inet_|version$|current_user|"
-    r"session_user|user$|has_.*_privilege|nextval|setval|currval|to_regclass|sniff_|parquet_|json_execute)",
+    r"session_user|user$|has_.*_privilege|nextval|setval|currval|to_regclass|sniff_|parquet_|json_execute|"
+    r"reflect$|try_reflect$|java_method$|input_file_)",
     re.IGNORECASE,
 )
 _PLAIN_REFERENCE = re.compile(r"([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?")

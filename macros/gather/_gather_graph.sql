@@ -72,6 +72,12 @@
   {{ return(true) }}
 {%- endmacro %}
 
+{#- Spark resolves database, table and column names case-insensitively (spark.sql.caseSensitive is off by
+    default) and stores database and table names in lower case. -#}
+{% macro spark___folds_case(name, part, quoted) -%}
+  {{ return(true) }}
+{%- endmacro %}
+
 {#- The relations of one schema, whose name is matched case-insensitively (see _match_relation), in one query, as
     [{schema, identifier, type, columns: [{name, data_type, position}]}]. Empty when the schema does not exist. -#}
 {% macro _catalog_relations(database, schema) -%}
@@ -131,6 +137,20 @@
     order by r.schema_name, r.name, c.column_index
   {%- endset -%}
   {{ return(cartridge._assemble_catalog(run_query(sql).rows)) }}
+{%- endmacro %}
+
+{#- Spark: the same describe as for the raw schemas, so that a node's columns and types read exactly as a
+    gathered relation's (dbt-spark's get_catalog reports Catalyst type names: `integer`, `long`). -#}
+{% macro spark___catalog_relations(database, schema) -%}
+  {%- set rows = [] -%}
+  {%- set described = cartridge._describe_relations(schema) or {'database': schema, 'relations': []} -%}
+  {%- for relation in described['relations'] -%}
+    {%- for column in relation['columns'] or [none] -%}
+      {%- do rows.append([described['database'], relation['identifier'], relation['type'],
+          column['name'] if column else none, column['data_type'] if column else none, loop.index]) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {{ return(cartridge._assemble_catalog(rows)) }}
 {%- endmacro %}
 
 {#- Catalog rows (schema, identifier, type, column name, data type, column order), sorted by schema, identifier

@@ -2,13 +2,14 @@
     relation_rows (identifier, type, comment);
     column_rows (identifier, name, data_type, position, nullable, comment);
     key_rows (identifier, 'p' or 'f', columns as JSON, ref_schema, ref_identifier, ref_columns as JSON).
-    An empty comment becomes null: DuckDB keeps '' where PostgreSQL drops the comment. -#}
+    An empty comment becomes null: DuckDB keeps '' where PostgreSQL drops the comment. An empty target database
+    (Spark has none) becomes null too. -#}
 {% macro _assemble_relations(schema, relation_rows, column_rows, key_rows) -%}
   {%- set by_name = {} -%}
   {%- set relations = [] -%}
   {%- for row in relation_rows -%}
     {%- set relation = {
-        'database': target.database, 'schema': schema, 'identifier': row[0],
+        'database': target.database or none, 'schema': schema, 'identifier': row[0],
         'type': row[1], 'comment': row[2] or none, 'columns': [],
         'primary_key': [], 'foreign_keys': []} -%}
     {%- do by_name.update({row[0]: relation}) -%}
@@ -66,10 +67,11 @@
   {{ return(adapter.quote(name | replace(mark, mark ~ mark))) }}
 {%- endmacro %}
 
-{#- A gathered relation as a fully quoted name: database (when the adapter has one), schema, identifier. -#}
+{#- A gathered relation as a fully quoted name: database (when the adapter has one: Spark's is empty), schema,
+    identifier. -#}
 {% macro _quoted_relation(relation) -%}
   {%- set parts = [] -%}
-  {%- for part in [relation['database'], relation['schema'], relation['identifier']] if part is not none -%}
+  {%- for part in [relation['database'], relation['schema'], relation['identifier']] if part -%}
     {%- do parts.append(cartridge._quote_identifier(part)) -%}
   {%- endfor -%}
   {{ return(parts | join('.')) }}

@@ -118,3 +118,25 @@
   {%- endset -%}
   {{ return(cartridge._gather_from_catalog(schema, relations_sql, columns_sql, keys_sql)) }}
 {%- endmacro %}
+
+{#- Spark: no information_schema (see _describe_relations). Columns are reported nullable: describe does not say,
+    and Spark tables rarely declare NOT NULL. Spark declares no enforced keys. The schema is reported as Spark
+    keeps it (in lower case), whatever case the argument used. -#}
+{% macro spark___gather_schema(schema) -%}
+  {%- set described = cartridge._describe_relations(schema) -%}
+  {%- if described is none -%}
+    {{ exceptions.raise_compiler_error(
+        "cartridge.gather: argument 'schemas': schema " ~ cartridge._show(schema)
+        ~ " does not exist in the Spark catalog (database names are matched up to case)") }}
+  {%- endif -%}
+  {%- set relation_rows = [] -%}
+  {%- set column_rows = [] -%}
+  {%- for relation in described['relations'] -%}
+    {%- do relation_rows.append([relation['identifier'], relation['type'], relation['comment']]) -%}
+    {%- for column in relation['columns'] -%}
+      {%- do column_rows.append([
+          relation['identifier'], column['name'], column['data_type'], loop.index, true, column['comment']]) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {{ return(cartridge._assemble_relations(described['database'], relation_rows, column_rows, [])) }}
+{%- endmacro %}

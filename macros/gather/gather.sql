@@ -34,7 +34,7 @@
     {%- set document = {
         'cartridge_gather_version': 1,
         'adapter_type': adapter.type(),
-        'database': target.database,
+        'database': target.database or none,
         'schemas': schemas,
     } -%}
     {%- if profile -%}
