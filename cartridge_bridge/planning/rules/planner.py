@@ -49,12 +49,11 @@ class _Planner(StagingRules, MartRules):
         staged = self.plan_staging(raw, list(kept.values()))
         relations = [relation for relation, _ in kept.values()]
         edges = [e for e in foreign_keys(relations) if e.child in staged and e.parent in staged]
-        aggregates = self.plan_aggregates(staged, edges)
-        self.plan_marts(staged, edges, aggregates)
+        self.plan_marts(staged, edges)
 
 
 class RulesPlanner:
-    """The deterministic planner: sources, staging, aggregates to each parent, dimensions and facts."""
+    """The deterministic planner: sources, staging, and a handful of marts at business grain with their aggregates."""
 
     name = PLANNER_NAME
 
