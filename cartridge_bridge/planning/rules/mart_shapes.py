@@ -11,6 +11,7 @@
 
 A mart is a fact when it records events: it points at a mart or has lines, has an event timestamp or belongs to a fact
 (a line of an order), and has amounts (of its own or of its children) or points at three marts or more.
+A new table that points at an existing mart of the project is a fact of that mart's star.
 Everything else that is a mart is a dimension.
 """
 
@@ -114,8 +115,8 @@ def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[
                 or ((child in shapes.bridges or has_amounts[child]) and parents[child] & marts - {identifier})
                 for child in feeders
             )
-            # An event of the new tables that points at an existing mart is a fact whatever it measures.
-            event = timed[identifier] and (has_amounts[identifier] or identifier in points_at_existing)
+            # A new table that points at an existing mart is the new fact of that star, whatever it measures.
+            event = (timed[identifier] and has_amounts[identifier]) or identifier in points_at_existing
             # A line of several marts with quantities (an order's item of a product) is a fact of its own.
             line = has_quantity[identifier] and _independent(parents[identifier] & marts, parents)
             if via or line or (event and (parents[identifier] & marts or identifier in points_at_existing)):
@@ -127,12 +128,12 @@ def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[
         changed = False
         for identifier in sorted(marts - facts):
             mart_parents = parents[identifier] & marts
+            if identifier in points_at_existing:
+                facts.add(identifier)
+                continue
             # The parent of lines (quantities, no time of their own: an order's items) is a transaction.
             has_lines = any(
-                c in marts
-                and has_quantity[c]
-                and not timed[c]
-                and _belongs_to(staged[c], staged[identifier], edges)
+                has_quantity[c] and not timed[c] and _belongs_to(staged[c], staged[identifier], edges)
                 for c in children[identifier]
             )
             if not mart_parents and identifier not in points_at_existing and not has_lines:

@@ -365,7 +365,10 @@ class MartRules(PlannerState):
             for child, key in children:
                 model = self.fit(
                     self.conventions.fill(
-                        "intermediate_model", child=child.table, parent=mart, source=child.spec.source_name
+                        "intermediate_model",
+                        child=child.table,
+                        parent=plural(entity),
+                        source=child.spec.source_name,
                     )
                 )
                 if model in self.context.existing_models:
