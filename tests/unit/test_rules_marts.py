@@ -303,3 +303,19 @@ def test_new_facts_join_the_existing_models_owning_their_keys(tmp_path: Path) ->
     assert "int_reviews_aggregated_to_customers" in extension.dependencies
     assert "dim_customers" not in [a.name for a in plan.actions]
     validate_plan(plan, context)
+
+
+def test_in_a_small_schema_a_dated_child_of_a_mart_is_a_fact(tmp_path: Path) -> None:
+    users = table("users", {"id": "integer", "email": "text"})
+    sessions = table("sessions", {"id": "integer", "user_id": "integer", "started_at": "timestamp"})
+    plan, _ = plan_of(tmp_path, users, sessions)
+    assert {name: a.spec.role for name, a in marts(plan).items()} == {  # type: ignore[union-attr]
+        "dim_users": "dimension",
+        "fct_sessions": "fact",
+    }
+
+
+def test_in_a_larger_schema_dated_children_without_amounts_only_feed_their_marts(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)  # comments are dated, but users and tasks have two children each
+    assert "fct_comments" not in marts(plan)
+    assert "number_of_comments" in columns_of(marts(plan)["dim_tasks"])

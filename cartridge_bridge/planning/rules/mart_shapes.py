@@ -6,11 +6,13 @@
   no table has two children, every parent). Hubs are marts.
 - An entity is a mart too when it is a mart's parent, or the parent of a bridge or of a table with amounts that
   also points at a mart (`tag` through `task_tag`, `product` through `order_item`).
-- A table with an event timestamp and amounts that points at a mart (a payment, a checkout) is a mart, and so is
+- A table with an event timestamp and amounts that points at a mart (a payment, a checkout) is a mart (in a
+  small schema, with the threshold at 1, any dated child of a mart: a session of a user), and so is
   a line with quantities that points at two unrelated marts (an order's item of a product).
 
 A mart is a fact when it records events: it points at a mart or has lines, has an event timestamp or belongs to a fact
-(a line of an order), and has amounts (of its own or of its children) or points at three marts or more.
+(a line of an order), and has amounts (of its own or of its children) or points at three marts or more (in a
+small schema, any dated child of a mart).
 A new table that points at an existing mart of the project is a fact of that mart's star.
 Everything else that is a mart is a dimension.
 """
@@ -116,7 +118,10 @@ def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[
                 for child in feeders
             )
             # A new table that points at an existing mart is the new fact of that star, whatever it measures.
-            event = (timed[identifier] and has_amounts[identifier]) or identifier in points_at_existing
+            # In a small schema (no table with two children) any dated child of a mart is an event worth a fact.
+            event = (timed[identifier] and (has_amounts[identifier] or threshold == 1)) or (
+                identifier in points_at_existing
+            )
             # A line of several marts with quantities (an order's item of a product) is a fact of its own.
             line = has_quantity[identifier] and _independent(parents[identifier] & marts, parents)
             if via or line or (event and (parents[identifier] & marts or identifier in points_at_existing)):
@@ -140,7 +145,8 @@ def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[
                 continue
             dated = timed[identifier] or bool(mart_parents & facts)
             amounted = has_amounts[identifier] or any(has_amounts[c] for c in children[identifier])
-            if dated and (amounted or len(mart_parents) + len(external.get(identifier, ())) >= 3):
+            several = len(mart_parents) + len(external.get(identifier, ())) >= 3
+            if dated and (amounted or several or (threshold == 1 and timed[identifier] and mart_parents)):
                 facts.add(identifier)
                 changed = True
     shapes.marts = {i: ("fact" if i in facts else "dimension") for i in staged if i in marts}
