@@ -120,8 +120,12 @@ def test_a_hub_entity_gets_a_dimension_with_counts_of_its_children(tmp_path: Pat
     )
     # the first and last of the comments' own timestamp, named after what it dates
     assert users["first_comment_created_at"] == "comments_aggregated.first_comment_created_at"
-    tags = columns_of(marts(plan)["dim_tags"])
-    assert "number_of_task_tags" in tags
+    # a link table ending with what it links counts that (a task's tags), else its rows (a tag's task tags)
+    tasks = columns_of(marts(plan)["dim_tasks"])
+    assert tasks["number_of_tags"] == "coalesce(task_tags_aggregated.number_of_tags, 0)"
+    by_task = next(a for a in plan.actions if a.name == "int_task_tags_aggregated_to_tasks")
+    assert columns_of(by_task)["number_of_tags"] == "count(distinct tag_id)"
+    assert "number_of_task_tags" in columns_of(marts(plan)["dim_tags"])
 
 
 def test_every_intermediate_is_read_by_a_mart(tmp_path: Path) -> None:

@@ -11,6 +11,9 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 
+# Columns that number a parent's rows in a list table: never what a link table links to.
+_ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
+
 
 @dataclass
 class Aggregate:
@@ -28,7 +31,7 @@ class AggregateRules(PlannerState):
     """The intermediate models marts read: one per child a mart re-grains."""
 
     def plan_aggregates(
-        self, staged: dict[str, Staged], links: list[KeyEdge], names: dict[str, str]
+        self, staged: dict[str, Staged], links: list[KeyEdge], names: dict[str, str], bridges: set[str]
     ) -> dict[KeyEdge, Aggregate]:
         """One intermediate per child of a mart: the child re-grained to the mart's key."""
         pairs: dict[tuple[str, str], int] = {}
@@ -62,15 +65,43 @@ class AggregateRules(PlannerState):
                 parent.renamed[edge.parent_column],
                 self.roles[edge],
                 parent.entity,
+                self.linked(child, child.renamed[edge.column]) if edge.child in bridges else None,
             )
             self.add_aggregate(aggregate, parent.entity, names[edge.parent])
             aggregates[edge] = aggregate
         return aggregates
 
+    @staticmethod
+    def linked(bridge: Staged, key: str) -> str | None:
+        """The column a link table ties its parent to, when the table ends with its name (`label_id` of
+        `issue_label`, `tag` of `ticket_tag`): the parent's count is of labels, not of link rows."""
+        others = [
+            c.name
+            for c in bridge.spec.columns
+            if c.name != key and not measures.is_loader_column(c) and c.name not in _ORDINALS
+        ]
+        ids = [c for c in others if c.endswith("_id")]
+        candidates = ids if ids else others
+        if len(candidates) != 1:
+            return None
+        noun = candidates[0].removesuffix("_id")
+        # `issue_label` lists an issue's labels; seen from a label it is a list of issues, named by neither.
+        return candidates[0] if bridge.table.endswith((f"_{noun}", f"_{plural(noun)}")) else None
+
     def aggregate(
-        self, model: str, child: Staged, key: str, parent_key: str, role: str, parent_entity: str
+        self,
+        model: str,
+        child: Staged,
+        key: str,
+        parent_key: str,
+        role: str,
+        parent_entity: str,
+        linked: str | None = None,
     ) -> Aggregate:
-        """The measures of a child per parent: how many, sums of its amounts, its first and last event."""
+        """The measures of a child per parent: how many, sums of its amounts, its first and last event.
+
+        For a link table, `linked` is the column it links the parent to: the count is of its distinct values.
+        """
         columns = [c for c in child.spec.columns if not measures.is_loader_column(c)]
         keys = {key, *child.spec.grain} | {c.name for c in columns if c.name.endswith("_id")}
         owned = f"the {docs.words(parent_entity)}'s {docs.words(child.table)}"
@@ -82,6 +113,14 @@ class AggregateRules(PlannerState):
                 f"{f' (through `{key}`)' if role else ''}.",
             )
         ]
+        if linked is not None:
+            noun = plural(linked.removesuffix("_id"))
+            found[0] = ColumnSpec(
+                name=self.fit(f"number_of_{noun}{role}"),
+                expression=f"count(distinct {linked})",
+                description=f"How many {docs.words(noun)} the {docs.words(parent_entity)} has "
+                f"(through `{child.model}`).",
+            )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
         for column in measures.amounts(child.relation, columns, keys):
@@ -148,11 +187,15 @@ class AggregateRules(PlannerState):
             joined = []
             for measure in aggregate.measures:
                 name = measure.name
-                if name in clashing:
+                if name in clashing and name.startswith(
+                    "number_of_"
+                ):  # counted by what links: by the link rows
+                    name = self.fit(f"number_of_{plural(aggregate.child.table)}{aggregate.role}")
+                elif name in clashing:
                     verb, _, rest = name.partition("_")
                     name = self.fit(f"{verb}_{aggregate.child.entity}_{rest}")
                 reference = f"{join_alias}.{measure.name}"
-                counted = measure.expression == "count(*)" or measure.expression.startswith("sum(")  # type: ignore[union-attr]
+                counted = (measure.expression or "").startswith(("count(", "sum("))
                 joined.append(
                     ColumnSpec(
                         name=name,

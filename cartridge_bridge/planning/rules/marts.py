@@ -26,7 +26,7 @@ class MartRules(ExistingMartRules):
         shapes = mart_shapes(staged, edges, external)
         names = self.mart_names(staged, shapes)
         links = [e for e in edges if e.parent in shapes.marts and e.child != e.parent]
-        aggregates = self.plan_aggregates(staged, links, names)
+        aggregates = self.plan_aggregates(staged, links, names, shapes.bridges)
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
