@@ -79,75 +79,110 @@ def _belongs_to(child: Staged, parent: Staged, edges: list[KeyEdge]) -> bool:
     return bool(keys & set(child.spec.grain)) or child.table.startswith(f"{parent.entity}_")
 
 
+@dataclass
+class _Signals:
+    """What the classification reads of each table: its neighbours in the key graph and what it measures."""
+
+    children: dict[str, set[str]]
+    parents: dict[str, set[str]]
+    amounted: dict[str, bool]
+    quantities: dict[str, bool]
+    timed: dict[str, bool]
+    existing: dict[str, set[str]]  # columns joining an existing mart
+    threshold: int  # children that make a hub: 2, or 1 in a schema where no table has two
+
+
+def _signals(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> _Signals:
+    links = [e for e in edges if e.child != e.parent]
+    children = {i: {e.child for e in links if e.parent == i} for i in staged}
+    amounts = {
+        i: measures.amounts(s.relation, s.spec.columns, set(s.spec.grain), any_currency=True)
+        for i, s in staged.items()
+    }
+    return _Signals(
+        children=children,
+        parents={i: {e.parent for e in links if e.child == i} for i in staged},
+        amounted={i: bool(found) for i, found in amounts.items()},
+        quantities={i: any(measures.is_quantity(c) for c in found) for i, found in amounts.items()},
+        timed={
+            i: measures.event_time(s.relation, s.spec.columns, by_name=True) is not None
+            for i, s in staged.items()
+        },
+        existing={i: external.get(i, set()) for i in staged},
+        threshold=2 if any(len(c) >= 2 for c in children.values()) else 1,
+    )
+
+
+def _grow_marts(signals: _Signals, eligible: set[str], bridges: set[str]) -> set[str]:
+    """The hubs, then every table the rules make a mart because of the marts found so far."""
+    marts = {i for i in eligible if len(signals.children[i]) >= signals.threshold}
+    parents = signals.parents
+    changed = True
+    while changed:
+        changed = False
+        for identifier in sorted(eligible - marts):
+            via = any(
+                child in marts
+                or ((child in bridges or signals.amounted[child]) and parents[child] & marts - {identifier})
+                for child in signals.children[identifier]
+            )
+            # A new table that points at an existing mart is the new fact of that star, whatever it measures.
+            # In a small schema (no table with two children) any dated child of a mart is an event worth a fact.
+            existing = bool(signals.existing[identifier])
+            event = (
+                signals.timed[identifier] and (signals.amounted[identifier] or signals.threshold == 1)
+            ) or existing
+            # A line of several marts with quantities (an order's item of a product) is a fact of its own.
+            line = signals.quantities[identifier] and _independent(parents[identifier] & marts, parents)
+            if via or line or (event and (parents[identifier] & marts or existing)):
+                marts.add(identifier)
+                changed = True
+    return marts
+
+
+def _facts(signals: _Signals, marts: set[str], staged: dict[str, Staged], edges: list[KeyEdge]) -> set[str]:
+    """The marts that record events; the others are dimensions."""
+    facts = {i for i in marts if signals.existing[i]}
+    changed = True
+    while changed:
+        changed = False
+        for identifier in sorted(marts - facts):
+            mart_parents = signals.parents[identifier] & marts
+            # The parent of lines (quantities, no time of their own: an order's items) is a transaction.
+            has_lines = any(
+                signals.quantities[c]
+                and not signals.timed[c]
+                and _belongs_to(staged[c], staged[identifier], edges)
+                for c in signals.children[identifier]
+            )
+            if not mart_parents and not has_lines:
+                continue
+            timed = signals.timed[identifier]
+            dated = timed or bool(mart_parents & facts)
+            amounted = signals.amounted[identifier] or any(
+                signals.amounted[c] for c in signals.children[identifier]
+            )
+            small = signals.threshold == 1 and timed
+            if dated and (amounted or len(mart_parents) >= 3 or small):
+                facts.add(identifier)
+                changed = True
+    return facts
+
+
 def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> Shapes:
     """Classify the staged tables; `external` maps a table to its columns that join an existing mart."""
     shapes = Shapes()
-    fks = {i: _fk_columns(s, edges, external.get(i, set())) for i, s in staged.items()}
     for identifier, table in staged.items():
-        if _is_bridge(table, fks[identifier]):
+        fks = _fk_columns(table, edges, external.get(identifier, set()))
+        if _is_bridge(table, fks):
             shapes.bridges.add(identifier)
         elif _is_history(table):
             shapes.histories.add(identifier)
     eligible = {
         i for i, s in staged.items() if s.spec.grain and i not in shapes.bridges and i not in shapes.histories
     }
-    links = [e for e in edges if e.child != e.parent]
-    children = {i: {e.child for e in links if e.parent == i} for i in staged}
-    parents = {i: {e.parent for e in links if e.child == i} for i in staged}
-    threshold = 2 if any(len(c) >= 2 for c in children.values()) else 1
-    amounts = {
-        i: measures.amounts(s.relation, s.spec.columns, set(s.spec.grain), any_currency=True)
-        for i, s in staged.items()
-    }
-    has_amounts = {i: bool(found) for i, found in amounts.items()}
-    has_quantity = {i: any(measures.is_quantity(c) for c in found) for i, found in amounts.items()}
-    timed = {
-        i: measures.event_time(s.relation, s.spec.columns, by_name=True) is not None
-        for i, s in staged.items()
-    }
-    marts = {i for i in eligible if len(children[i]) >= threshold}
-    points_at_existing = {i for i in staged if external.get(i)}
-    changed = True
-    while changed:
-        changed = False
-        for identifier in sorted(eligible - marts):
-            feeders = children[identifier]
-            via = any(
-                child in marts
-                or ((child in shapes.bridges or has_amounts[child]) and parents[child] & marts - {identifier})
-                for child in feeders
-            )
-            # A new table that points at an existing mart is the new fact of that star, whatever it measures.
-            # In a small schema (no table with two children) any dated child of a mart is an event worth a fact.
-            event = (timed[identifier] and (has_amounts[identifier] or threshold == 1)) or (
-                identifier in points_at_existing
-            )
-            # A line of several marts with quantities (an order's item of a product) is a fact of its own.
-            line = has_quantity[identifier] and _independent(parents[identifier] & marts, parents)
-            if via or line or (event and (parents[identifier] & marts or identifier in points_at_existing)):
-                marts.add(identifier)
-                changed = True
-    facts: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for identifier in sorted(marts - facts):
-            mart_parents = parents[identifier] & marts
-            if identifier in points_at_existing:
-                facts.add(identifier)
-                continue
-            # The parent of lines (quantities, no time of their own: an order's items) is a transaction.
-            has_lines = any(
-                has_quantity[c] and not timed[c] and _belongs_to(staged[c], staged[identifier], edges)
-                for c in children[identifier]
-            )
-            if not mart_parents and identifier not in points_at_existing and not has_lines:
-                continue
-            dated = timed[identifier] or bool(mart_parents & facts)
-            amounted = has_amounts[identifier] or any(has_amounts[c] for c in children[identifier])
-            several = len(mart_parents) + len(external.get(identifier, ())) >= 3
-            if dated and (amounted or several or (threshold == 1 and timed[identifier] and mart_parents)):
-                facts.add(identifier)
-                changed = True
+    signals = _signals(staged, edges, external)
+    marts = _grow_marts(signals, eligible, shapes.bridges)
+    facts = _facts(signals, marts, staged, edges)
     shapes.marts = {i: ("fact" if i in facts else "dimension") for i in staged if i in marts}
     return shapes
