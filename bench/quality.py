@@ -2,10 +2,12 @@
 
 For each connector (or those named on the command line): load its raw tables into an embedded
 PostgreSQL with `dbt seed` and the connector's column types, run cartridge's `generate` into a new
-project, and print per dataset: tables, models per layer, the build's result, tests relaxed, errors,
-key precision and recall against the keys Fivetran's own staging declares (`keys.json`, single and
-composite), relationships tests and how many hold on the data, the model columns left undescribed, and
-wall time. `--keep DIR` generates into DIR and leaves the loaders and projects there to read.
+project, and print per dataset: tables, models per layer and the marts by name, the build's result,
+tests relaxed, errors, key precision and recall against the keys Fivetran's own staging declares
+(`keys.json`, single and composite), relationships tests and how many hold on the data, the marts'
+measures (counts, sums, first/last) with what must stay out of marts (relationships tests and loader
+columns past staging), the model columns left undescribed, and wall time. `--keep DIR` generates
+into DIR and leaves the loaders and projects there to read.
 
 A table's key is right when the grain cartridge planned (in raw column names) is one of the declared
 keys or, when several single-column keys are declared, their combination. It is also right, and counted
@@ -40,7 +42,7 @@ from cartridge_bridge.context.naming import singular  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError  # noqa: E402
 from cartridge_bridge.gather.dbt_runner import DbtProject, NodeResult  # noqa: E402
-from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec, output_columns  # noqa: E402
+from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
 
 DATASETS = Path(os.environ.get("CARTRIDGE_DATASETS", ROOT.parent / "shared" / "datasets" / "fivetran"))
@@ -224,7 +226,38 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     row["undescribed"] = (len(report.undescribed), sum(len(output_columns(a.spec)) for a in plan.models()))  # type: ignore[arg-type]
     row["role_keys"] = role_keys(plan, build.nodes if build else [])
     row["keys"] = key_score(dataset, plan, unique_on_data(server, schema))
+    row["marts"] = [a.name for a in plan.actions if a.type == "create_mart"]
+    row["measures"] = layer_shape(plan)
     return row
+
+
+def layer_shape(plan: ExecutionPlan) -> dict[str, int]:
+    """What the marts measure, and what should never be past staging (each counted; the last two should be 0)."""
+    expressions = [
+        (c.expression or "")
+        for a in plan.models()
+        if isinstance(a.spec, MartSpec)
+        for join in a.spec.joins
+        for c in join.columns
+    ]
+    past_staging = [
+        (a, c) for a in plan.models() if a.type != "create_staging" for c in output_columns(a.spec)
+    ]  # type: ignore[arg-type]
+    intermediates = {a.name for a in plan.actions if a.type == "create_intermediate"}
+    read = {d for a in plan.actions if a.type == "create_mart" for d in a.dependencies}
+    return {
+        "counts": sum("number_of_" in e for e in expressions),
+        "sums": sum(".total_" in e for e in expressions),
+        "first/last": sum(".first_" in e or ".last_" in e for e in expressions),
+        "relationships past staging": sum(
+            t.name == "relationships" for _, c in past_staging for t in c.tests
+        ),
+        "loader columns past staging": sum(
+            (c.expression or c.name).split(".")[-1].startswith(("fivetran_", "_fivetran"))
+            for _, c in past_staging
+        ),
+        "intermediates no mart reads": len(intermediates - read),
+    }
 
 
 def main() -> None:
@@ -273,6 +306,10 @@ def main() -> None:
         print(f"   role-named foreign keys: {len(found)}{': ' if found else ''}{', '.join(found)}")
         for finer in keys.finer:
             print(f"   key on a finer grain: {finer}")
+        marts = row["marts"]
+        assert isinstance(marts, list)
+        print(f"   marts ({len(marts)}): {', '.join(marts)}")
+        print(f"   mart measures: {row['measures']}")
         for miss in keys.misses:
             print(f"   key missed: {miss}")
 

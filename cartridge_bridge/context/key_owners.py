@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cartridge_bridge.context.naming import singular
 from cartridge_bridge.gather.facts import ProjectGraph
@@ -19,6 +19,9 @@ class KeyOwner(BaseModel):
     key: str
     staging: str | None = None
     mart: str | None = None
+    # Model name → its columns in the warehouse, so that new models join only columns that exist.
+    # Not shown to planners' prompts: the relevant slice already lists existing models' columns.
+    columns: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
 
 
 def key_owners(manifest: Manifest, graph: ProjectGraph | None) -> dict[str, KeyOwner]:
@@ -30,6 +33,7 @@ def key_owners(manifest: Manifest, graph: ProjectGraph | None) -> dict[str, KeyO
     if graph is None:
         return {}
     built = {n.unique_id for n in graph.nodes if n.exists}
+    columns = {n.unique_id: [c.name.lower() for c in n.columns] for n in graph.nodes if n.exists}
     tests = manifest.tests_by_model()
     candidates: dict[tuple[str, str], list[Node]] = {}
     for model in manifest.root_models():
@@ -48,7 +52,9 @@ def key_owners(manifest: Manifest, graph: ProjectGraph | None) -> dict[str, KeyO
     owners: dict[str, KeyOwner] = {}
     for (key, layer), models in sorted(candidates.items()):
         owner = owners.setdefault(key, KeyOwner(key=key))
-        setattr(owner, layer, _best(key, models).name)
+        best = _best(key, models)
+        setattr(owner, layer, best.name)
+        owner.columns[best.name] = columns.get(best.unique_id, [])
     return owners
 
 

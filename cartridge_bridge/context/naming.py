@@ -66,6 +66,17 @@ def singular(noun: str) -> str:
     return f"{head}_{single}" if head else single
 
 
+def plural(noun: str) -> str:
+    """`order_line` → `order_lines`, `category` → `categories`; a plural (`orders`) stays as it is."""
+    import inflection
+
+    head, _, last = noun.rpartition("_")
+    if singular(noun) != noun or last in _MASS_NOUNS or last.endswith(_KEEP_AS_IS):
+        return noun
+    many = inflection.pluralize(last)
+    return f"{head}_{many}" if head else many
+
+
 def dedupe(names: list[str]) -> list[str]:
     """Suffix repeated names with `_2`, `_3`… so every name is unique, never taking a name already in the list."""
     reserved = set(names)

@@ -107,8 +107,9 @@ def test_new_tables_follow_the_classic_projects_conventions(tmp_path: Path) -> N
     assert "relationships" not in merged  # this project does not write relationships tests
     assert (project / "models/staging/_billing__sources.yml").is_file()
     marts = (project / "models/marts/schema.yml").read_text()
-    assert "- name: dim_invoices" in marts and "- name: fct_invoice_lines" in marts
-    mart_sql = (project / "models/marts/dim_invoices.sql").read_text()
+    # invoices (dated, with lines) are the fact; their lines feed it and are no mart of their own
+    assert "- name: fct_invoices" in marts and "- name: fct_invoice_lines" not in marts
+    mart_sql = (project / "models/marts/fct_invoices.sql").read_text()
     assert (
         "LEFT JOIN {{ ref('int_invoice_lines_aggregated_to_invoices') }} AS invoice_lines_aggregated"
         in mart_sql

@@ -152,7 +152,7 @@ def test_foreign_keys_are_tested_against_the_parent_staging_model(
     assert f"`{parent}`" in spec.description
 
 
-def test_an_intermediate_model_per_key_edge(plan: ExecutionPlan) -> None:
+def test_an_intermediate_model_per_child_of_a_mart(plan: ExecutionPlan) -> None:
     intermediates = {a.name: a for a in plan.actions if a.type == "create_intermediate"}
     assert sorted(intermediates) == [
         "int_order_items_aggregated_to_orders",
@@ -172,9 +172,10 @@ def test_an_intermediate_model_per_key_edge(plan: ExecutionPlan) -> None:
         ("first_ordered_at", "min(ordered_at)"),
         ("last_ordered_at", "max(ordered_at)"),
     ]
-    key_tests = spec.columns[0].tests
-    assert [t.name for t in key_tests] == ["unique", "not_null", "relationships"]
-    assert (key_tests[2].to, key_tests[2].field) == ("stg_shop__customers", "customer_id")
+    assert [t.name for t in spec.columns[0].tests] == [
+        "unique",
+        "not_null",
+    ]  # the foreign key is tested in staging
 
 
 def test_prices_are_not_summed(plan: ExecutionPlan) -> None:
@@ -182,7 +183,7 @@ def test_prices_are_not_summed(plan: ExecutionPlan) -> None:
     assert isinstance(spec, AggregateSpec)
     assert [(c.name, c.expression) for c in spec.columns[1:]] == [
         ("number_of_order_items", "count(*)"),
-        ("total_quantity", "sum(quantity)"),
+        ("total_order_item_quantity", "sum(quantity)"),
     ]
     every_expression = [sql(c) for a in plan.models() for c in output_columns(a.spec)]  # type: ignore[arg-type]
     assert not [e for e in every_expression if "sum(" in e and "price" in e]
@@ -231,18 +232,30 @@ def test_marts_join_the_aggregates_of_their_children(plan: ExecutionPlan) -> Non
 
 
 @pytest.mark.parametrize(
-    ("mart", "fk", "parent_mart", "field"),
+    ("mart", "fk", "parent_mart"),
     [
-        ("fct_orders", "customer_id", "dim_customers", "customer_id"),
-        ("fct_order_items", "order_id", "fct_orders", "order_id"),
-        ("fct_order_items", "product_id", "dim_products", "product_id"),
+        ("fct_orders", "customer_id", "dim_customers"),
+        ("fct_order_items", "order_id", "fct_orders"),
+        ("fct_order_items", "product_id", "dim_products"),
     ],
 )
-def test_mart_relationships_point_at_marts(
-    plan: ExecutionPlan, mart: str, fk: str, parent_mart: str, field: str
+def test_mart_foreign_keys_name_the_mart_they_point_at_and_are_not_tested_again(
+    plan: ExecutionPlan, mart: str, fk: str, parent_mart: str
 ) -> None:
-    tests = column(by_name(plan)[mart], fk).tests
-    assert [(t.name, t.to, t.field) for t in tests] == [("relationships", parent_mart, field)]
+    spec = column(by_name(plan)[mart], fk)
+    assert spec.tests == []
+    assert f"`{parent_mart}`" in spec.description
+
+
+def test_relationships_are_tested_in_staging_only(plan: ExecutionPlan) -> None:
+    tested = {
+        a.type
+        for a in plan.models()
+        for c in output_columns(a.spec)
+        for t in c.tests
+        if t.name == "relationships"
+    }  # type: ignore[arg-type]
+    assert tested == {"create_staging"}
 
 
 def test_mart_keys_keep_their_tests(plan: ExecutionPlan) -> None:
@@ -392,6 +405,25 @@ def test_a_declared_composite_key_is_the_grain_tested_as_a_combination(tmp_path:
     ]
     assert [t.name for t in column(lines, "line_number").tests] == ["not_null"]
     assert "unique" not in [t.name for c in lines.spec.columns for t in c.tests]
+    validate_plan(plan, context)
+
+
+def test_a_fact_with_a_composite_grain_keeps_its_combination_test(tmp_path: Path) -> None:
+    facts = small_facts(
+        raw("orders", "id", "ordered_at"),
+        raw("products", "id"),
+        raw(
+            "order_lines",
+            "order_id",
+            "line_number",
+            "product_id",
+            "quantity",
+            primary_key=["order_id", "line_number"],
+        ),
+        raw("refunds", "id", "order_id", "created_at"),
+    )
+    context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
+    plan = plan_with_rules(context)
     fact = by_name(plan)["fct_order_lines"]
     assert fact.spec.grain == ["order_id", "line_number"]  # type: ignore[union-attr]
     assert [t.name for t in fact.tests] == ["unique_combination_of_columns"]

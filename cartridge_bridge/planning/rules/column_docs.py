@@ -62,14 +62,39 @@ def describe_source_table(entity: str, comment: str | None) -> str:
     return f"Raw {words(entity)} records as loaded, one row per {words(entity)}."
 
 
-def describe_aggregate(child: str, parent_entity: str, measures: list[str]) -> str:
-    """Description of an intermediate model that re-grains a child to its parent, listing its measures."""
+def describe_aggregate(child: str, parent_entity: str, mart: str, measures: list[str]) -> str:
+    """Description of an intermediate model that re-grains a child to a mart's key, listing its measures."""
     listed = ", ".join(f"`{m}`" for m in measures)
-    return f"{words(child).capitalize()} aggregated to one row per {words(parent_entity)}: {listed}."
+    return f"{words(child).capitalize()} re-grained to one row per {words(parent_entity)} for `{mart}`: {listed}."
 
 
-def describe_mart(role: str, entity: str, children: list[str]) -> str:
-    """Description of a dimension or fact."""
-    kind = "Dimension" if role == "dimension" else "Fact"
-    joined = f", enriched with aggregates of {', '.join(words(c) for c in children)}" if children else ""
-    return f"{kind} table with one row per {words(entity)}{joined}."
+def _listing(names: list[str]) -> str:
+    spoken = [words(n) for n in names]
+    return spoken[0] if len(spoken) == 1 else f"{', '.join(spoken[:-1])} and {spoken[-1]}"
+
+
+def describe_mart(
+    role: str, entity: str, children: list[str], parents: list[str], totals: bool = False, dated: bool = False
+) -> str:
+    """Description of a dimension or fact: what a row is and what it answers."""
+    thing = words(entity)
+    if role == "fact":
+        lead = f"Fact: one row per {thing}"
+        lead += f", with the {_listing(parents)} it belongs to" if parents else ""
+    else:
+        lead = f"Dimension: one row per {thing} with its attributes"
+    if not children:
+        return f"{lead}."
+    answers = [f"how many {_listing(children)} each {thing} has"]
+    answers += ["what they add up to"] if totals else []
+    answers += ["when the first and the last were"] if dated else []
+    spoken = answers[0] if len(answers) == 1 else f"{', '.join(answers[:-1])} and {answers[-1]}"
+    return f"{lead}. Answers {spoken}."
+
+
+def describe_extension(mart: str, entity: str, children: list[str]) -> str:
+    """Description of a new mart that adds new tables' measures to an existing mart's grain."""
+    return (
+        f"One row per {words(entity)} of `{mart}` with measures of the new {_listing(children)}: "
+        f"`{mart}` itself is left as it is."
+    )

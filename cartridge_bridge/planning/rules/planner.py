@@ -63,8 +63,7 @@ class _Planner(StagingRules, MartRules):
             for e in foreign_keys(relations)
             if e.child in staged and e.parent in staged and not e.self_reference
         ]
-        aggregates = self.plan_aggregates(staged, edges)
-        self.plan_marts(staged, edges, aggregates)
+        self.plan_marts(staged, edges)
 
     def unprefixed(self, identifiers: list[str], schema_identifiers: list[str]) -> dict[str, str]:
         """identifier → the same without the prefix the project's staging drops, where one is dropped.
@@ -113,7 +112,7 @@ def _renamed(relation: RawRelation, renames: dict[str, str]) -> RawRelation:
 
 
 class RulesPlanner:
-    """The deterministic planner: sources, staging, aggregates to each parent, dimensions and facts."""
+    """The deterministic planner: sources, staging, and a handful of marts at business grain with their aggregates."""
 
     name = PLANNER_NAME
 

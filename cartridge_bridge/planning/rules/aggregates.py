@@ -1,0 +1,208 @@
+"""Aggregate rules: a child re-grained to a mart's key (counts, sums of amounts, first and last event), and its join."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.context.naming import cte_name, dedupe, plural
+from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, DataTest, JoinCondition, MartJoin
+from cartridge_bridge.planning.rules import column_docs as docs
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.state import PlannerState, Staged
+
+# Columns that number a parent's rows in a list table: never what a link table links to.
+_ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
+
+
+@dataclass
+class Aggregate:
+    """An intermediate model: one child re-grained to a mart's key, and the measures it outputs."""
+
+    model: str
+    child: Staged
+    key: str  # the child's column grouped by, which holds the mart's key
+    parent_key: str  # the mart's column it joins
+    role: str  # `_by_<key>` when the child points at the parent through several keys
+    measures: list[ColumnSpec]
+
+
+class AggregateRules(PlannerState):
+    """The intermediate models marts read: one per child a mart re-grains."""
+
+    def plan_aggregates(
+        self, staged: dict[str, Staged], links: list[KeyEdge], names: dict[str, str], bridges: set[str]
+    ) -> dict[KeyEdge, Aggregate]:
+        """One intermediate per child of a mart: the child re-grained to the mart's key."""
+        pairs: dict[tuple[str, str], int] = {}
+        for edge in links:
+            pairs[(edge.child, edge.parent)] = pairs.get((edge.child, edge.parent), 0) + 1
+        for edge in links:
+            key = staged[edge.child].renamed[edge.column]
+            # Two keys from one child to one parent (billing and shipping address): name each by its key.
+            self.roles[edge] = (
+                f"_by_{key.removesuffix('_id')}" if pairs[(edge.child, edge.parent)] > 1 else ""
+            )
+        wanted = [
+            self.fit(
+                self.conventions.fill(
+                    "intermediate_model",
+                    child=staged[e.child].table,
+                    parent=staged[e.parent].table,
+                    source=staged[e.child].spec.source_name,
+                )
+                + self.roles[e]
+            )
+            for e in links
+        ]
+        aggregates = {}
+        for edge, model in zip(links, [self.fit(n) for n in dedupe(wanted)], strict=True):
+            child, parent = staged[edge.child], staged[edge.parent]
+            aggregate = self.aggregate(
+                model,
+                child,
+                child.renamed[edge.column],
+                parent.renamed[edge.parent_column],
+                self.roles[edge],
+                parent.entity,
+                self.linked(child, child.renamed[edge.column]) if edge.child in bridges else None,
+            )
+            self.add_aggregate(aggregate, parent.entity, names[edge.parent])
+            aggregates[edge] = aggregate
+        return aggregates
+
+    @staticmethod
+    def linked(bridge: Staged, key: str) -> str | None:
+        """The column a link table ties its parent to, when the table ends with its name (`label_id` of
+        `issue_label`, `tag` of `ticket_tag`): the parent's count is of labels, not of link rows."""
+        others = [
+            c.name
+            for c in bridge.spec.columns
+            if c.name != key and not measures.is_loader_column(c) and c.name not in _ORDINALS
+        ]
+        ids = [c for c in others if c.endswith("_id")]
+        candidates = ids if ids else others
+        if len(candidates) != 1:
+            return None
+        noun = candidates[0].removesuffix("_id")
+        # `issue_label` lists an issue's labels; seen from a label it is a list of issues, named by neither.
+        return candidates[0] if bridge.table.endswith((f"_{noun}", f"_{plural(noun)}")) else None
+
+    def aggregate(
+        self,
+        model: str,
+        child: Staged,
+        key: str,
+        parent_key: str,
+        role: str,
+        parent_entity: str,
+        linked: str | None = None,
+    ) -> Aggregate:
+        """The measures of a child per parent: how many, sums of its amounts, its first and last event.
+
+        For a link table, `linked` is the column it links the parent to: the count is of its distinct values.
+        """
+        columns = [c for c in child.spec.columns if not measures.is_loader_column(c)]
+        keys = {key, *child.spec.grain} | {c.name for c in columns if c.name.endswith("_id")}
+        owned = f"the {docs.words(parent_entity)}'s {docs.words(child.table)}"
+        found = [
+            ColumnSpec(
+                name=self.fit(f"number_of_{plural(child.table)}{role}"),
+                expression="count(*)",
+                description=f"How many {docs.words(child.table)} the {docs.words(parent_entity)} has"
+                f"{f' (through `{key}`)' if role else ''}.",
+            )
+        ]
+        if linked is not None:
+            noun = plural(linked.removesuffix("_id"))
+            found[0] = ColumnSpec(
+                name=self.fit(f"number_of_{noun}{role}"),
+                expression=f"count(distinct {linked})",
+                description=f"How many {docs.words(noun)} the {docs.words(parent_entity)} has "
+                f"(through `{child.model}`).",
+            )
+        currency = measures.currency_of(child.relation, columns)
+        in_currency = f" (in {currency.single})" if currency.single else ""
+        for column in measures.amounts(child.relation, columns, keys):
+            # `total_price` of orders is `total_order_price` at a customer's grain: the child's entity says of what.
+            what = column.name.removeprefix("total_")
+            if child.entity in what:
+                total = f"total_{what}"
+            else:  # `quantity` of an inventory quantity is its `total_inventory_quantity`
+                total = (
+                    f"total_{child.entity}" if child.entity.endswith(what) else f"total_{child.entity}_{what}"
+                )
+            found.append(
+                ColumnSpec(
+                    name=self.fit(f"{total}{role}"),
+                    expression=f"sum({column.name})",
+                    description=f"Sum of `{column.name}` over {owned}{in_currency}.",
+                )
+            )
+        dated = measures.event_time(child.relation, columns)
+        if dated is not None and dated.name not in keys:
+            # `first_created_at` would not say of what: the child's entity goes in unless the name has it.
+            named = dated.name if child.entity in dated.name else f"{child.entity}_{dated.name}"
+            for first_last, function, superlative in (
+                ("first", "min", "Earliest"),
+                ("last", "max", "Latest"),
+            ):
+                found.append(
+                    ColumnSpec(
+                        name=self.fit(f"{first_last}_{named}{role}"),
+                        expression=f"{function}({dated.name})",
+                        description=f"{superlative} `{dated.name}` among {owned}.",
+                    )
+                )
+        return Aggregate(model, child, key, parent_key, role, found)
+
+    def add_aggregate(self, aggregate: Aggregate, parent_entity: str, mart: str) -> None:
+        """Add an aggregate to the plan as an intermediate model, its key tested unique and not null."""
+        key_tests = (
+            [DataTest(name="unique"), DataTest(name="not_null")] if self.conventions.test_primary_keys else []
+        )
+        key = ColumnSpec(
+            name=aggregate.key,
+            expression=aggregate.key,
+            description=f"The {docs.words(parent_entity)} these {docs.words(aggregate.child.table)} belong to.",
+            tests=key_tests,
+        )
+        description = docs.describe_aggregate(
+            aggregate.child.table, parent_entity, mart, [m.name for m in aggregate.measures]
+        )
+        spec = AggregateSpec(
+            from_model=aggregate.child.model,
+            group_by=[aggregate.key],
+            columns=[key, *aggregate.measures],
+        )
+        self.add(aggregate.model, "intermediate", description, spec)
+
+    def aggregate_joins(self, alias: str, aggregates: list[Aggregate], taken: set[str]) -> list[MartJoin]:
+        """Left joins of the aggregates on the mart's key; a measure whose name clashes takes its child's entity."""
+        proposed = [m.name for a in aggregates for m in a.measures]
+        clashing = {n for n in proposed if n in taken or proposed.count(n) > 1}
+        joins = []
+        for aggregate in aggregates:
+            join_alias = cte_name(self.fit(f"{aggregate.child.table}{aggregate.role}_aggregated"))
+            joined = []
+            for measure in aggregate.measures:
+                name = measure.name
+                if name in clashing and name.startswith(
+                    "number_of_"
+                ):  # counted by what links: by the link rows
+                    name = self.fit(f"number_of_{plural(aggregate.child.table)}{aggregate.role}")
+                elif name in clashing:
+                    verb, _, rest = name.partition("_")
+                    name = self.fit(f"{verb}_{aggregate.child.entity}_{rest}")
+                reference = f"{join_alias}.{measure.name}"
+                counted = (measure.expression or "").startswith(("count(", "sum("))
+                joined.append(
+                    ColumnSpec(
+                        name=name,
+                        expression=f"coalesce({reference}, 0)" if counted else reference,
+                        description=measure.description,
+                    )
+                )
+            on = JoinCondition(left_alias=alias, left_column=aggregate.parent_key, right_column=aggregate.key)
+            joins.append(MartJoin(model=aggregate.model, alias=join_alias, on=[on], columns=joined))
+        return joins

@@ -1,0 +1,188 @@
+"""Which staged tables become marts, and as what: read from the key graph, never from table names.
+
+- A **bridge** (a tag, follower or link table: foreign keys and at most two other columns, none an amount) and a **history**
+  table (its grain holds a timestamp, or it is named `*_history`) are never marts; they feed their parents.
+- A **hub** is a table that several tables point at (in-degree ≥ 2 distinct child tables; in a schema where
+  no table has two children, every parent). Hubs are marts.
+- An entity is a mart too when it is a mart's parent, or the parent of a bridge or of a table with amounts that
+  also points at a mart (`tag` through `task_tag`, `product` through `order_item`).
+- A table with an event timestamp and amounts that points at a mart (a payment, a checkout) is a mart (in a
+  small schema, with the threshold at 1, any dated child of a mart: a session of a user), and so is
+  a line with quantities that points at two unrelated marts (an order's item of a product).
+
+A mart is a fact when it records events: it points at a mart or has lines, has an event timestamp or belongs to a fact
+(a line of an order), and has amounts (of its own or of its children) or points at three marts or more (in a
+small schema, any dated child of a mart).
+A new table that points at an existing mart of the project is a fact of that mart's star.
+Everything else that is a mart is a dimension.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.state import Staged
+from cartridge_bridge.planning.sql_types import is_temporal
+
+_ORDINALS = frozenset(
+    {"index", "idx", "line", "line_number", "position", "pos", "seq", "sequence", "ordinal"}
+)
+
+
+@dataclass
+class Shapes:
+    """The marts of one schema (raw identifier → role) and what every other table is."""
+
+    marts: dict[str, str] = field(default_factory=dict)  # identifier → "dimension" | "fact"
+    bridges: set[str] = field(default_factory=set)
+    histories: set[str] = field(default_factory=set)
+
+
+def _fk_columns(table: Staged, edges: list[KeyEdge], external: set[str]) -> set[str]:
+    return {table.renamed[e.column] for e in edges if e.child == table.relation.identifier} | external
+
+
+def _is_bridge(table: Staged, fks: set[str]) -> bool:
+    if not fks or (len(table.spec.grain) == 1 and table.spec.grain[0] not in fks):
+        return False
+    others = [
+        c
+        for c in table.spec.columns
+        if c.name not in fks and c.name not in _ORDINALS and not measures.is_loader_column(c)
+    ]
+    # A line with amounts (an order's item and its quantity) is no link table, however few its columns.
+    return len(others) <= 2 and not any(measures.is_amount(c) for c in others)
+
+
+def _is_history(table: Staged) -> bool:
+    grain = set(table.spec.grain)
+    timed = any(is_temporal(measures.column_type(c)) for c in table.spec.columns if c.name in grain)
+    return timed or table.table.endswith("_history")
+
+
+def _independent(marts: set[str], parents: dict[str, set[str]]) -> bool:
+    """Whether two of these marts are not parent and child of each other (an order and a product, not an
+    inventory item and its level): what makes a table pointing at both a line between two things."""
+    return any(b not in parents[a] and a not in parents[b] for a in marts for b in marts if a < b)
+
+
+def _belongs_to(child: Staged, parent: Staged, edges: list[KeyEdge]) -> bool:
+    """Whether a child is part of its parent (an order's lines), not a reference to it (the lines of a product):
+    its grain holds the parent's key, or its name is the parent's entity and more (`order_items` of `orders`)."""
+    keys = {
+        child.renamed[e.column]
+        for e in edges
+        if e.child == child.relation.identifier and e.parent == parent.relation.identifier
+    }
+    return bool(keys & set(child.spec.grain)) or child.table.startswith(f"{parent.entity}_")
+
+
+@dataclass
+class _Signals:
+    """What the classification reads of each table: its neighbours in the key graph and what it measures."""
+
+    children: dict[str, set[str]]
+    parents: dict[str, set[str]]
+    amounted: dict[str, bool]
+    quantities: dict[str, bool]
+    timed: dict[str, bool]
+    existing: dict[str, set[str]]  # columns joining an existing mart
+    threshold: int  # children that make a hub: 2, or 1 in a schema where no table has two
+
+
+def _signals(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> _Signals:
+    links = [e for e in edges if e.child != e.parent]
+    children = {i: {e.child for e in links if e.parent == i} for i in staged}
+    amounts = {
+        i: measures.amounts(s.relation, s.spec.columns, set(s.spec.grain), any_currency=True)
+        for i, s in staged.items()
+    }
+    return _Signals(
+        children=children,
+        parents={i: {e.parent for e in links if e.child == i} for i in staged},
+        amounted={i: bool(found) for i, found in amounts.items()},
+        quantities={i: any(measures.is_quantity(c) for c in found) for i, found in amounts.items()},
+        timed={
+            i: measures.event_time(s.relation, s.spec.columns, by_name=True) is not None
+            for i, s in staged.items()
+        },
+        existing={i: external.get(i, set()) for i in staged},
+        threshold=2 if any(len(c) >= 2 for c in children.values()) else 1,
+    )
+
+
+def _grow_marts(signals: _Signals, eligible: set[str], bridges: set[str]) -> set[str]:
+    """The hubs, then every table the rules make a mart because of the marts found so far."""
+    marts = {i for i in eligible if len(signals.children[i]) >= signals.threshold}
+    parents = signals.parents
+    changed = True
+    while changed:
+        changed = False
+        for identifier in sorted(eligible - marts):
+            via = any(
+                child in marts
+                or ((child in bridges or signals.amounted[child]) and parents[child] & marts - {identifier})
+                for child in signals.children[identifier]
+            )
+            # A new table that points at an existing mart is the new fact of that star, whatever it measures.
+            # In a small schema (no table with two children) any dated child of a mart is an event worth a fact.
+            existing = bool(signals.existing[identifier])
+            event = (
+                signals.timed[identifier] and (signals.amounted[identifier] or signals.threshold == 1)
+            ) or existing
+            # A line of several marts with quantities (an order's item of a product) is a fact of its own.
+            line = signals.quantities[identifier] and _independent(parents[identifier] & marts, parents)
+            if via or line or (event and (parents[identifier] & marts or existing)):
+                marts.add(identifier)
+                changed = True
+    return marts
+
+
+def _facts(signals: _Signals, marts: set[str], staged: dict[str, Staged], edges: list[KeyEdge]) -> set[str]:
+    """The marts that record events; the others are dimensions."""
+    facts = {i for i in marts if signals.existing[i]}
+    changed = True
+    while changed:
+        changed = False
+        for identifier in sorted(marts - facts):
+            mart_parents = signals.parents[identifier] & marts
+            # The parent of lines (quantities, no time of their own: an order's items) is a transaction.
+            has_lines = any(
+                signals.quantities[c]
+                and not signals.timed[c]
+                and _belongs_to(staged[c], staged[identifier], edges)
+                for c in signals.children[identifier]
+            )
+            if not mart_parents and not has_lines:
+                continue
+            timed = signals.timed[identifier]
+            dated = timed or bool(mart_parents & facts)
+            amounted = signals.amounted[identifier] or any(
+                signals.amounted[c] for c in signals.children[identifier]
+            )
+            small = signals.threshold == 1 and timed
+            if dated and (amounted or len(mart_parents) >= 3 or small):
+                facts.add(identifier)
+                changed = True
+    return facts
+
+
+def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> Shapes:
+    """Classify the staged tables; `external` maps a table to its columns that join an existing mart."""
+    shapes = Shapes()
+    for identifier, table in staged.items():
+        fks = _fk_columns(table, edges, external.get(identifier, set()))
+        if _is_bridge(table, fks):
+            shapes.bridges.add(identifier)
+        elif _is_history(table):
+            shapes.histories.add(identifier)
+    eligible = {
+        i for i, s in staged.items() if s.spec.grain and i not in shapes.bridges and i not in shapes.histories
+    }
+    signals = _signals(staged, edges, external)
+    marts = _grow_marts(signals, eligible, shapes.bridges)
+    facts = _facts(signals, marts, staged, edges)
+    shapes.marts = {i: ("fact" if i in facts else "dimension") for i in staged if i in marts}
+    return shapes

@@ -1,0 +1,150 @@
+"""Which staged columns make a mart's measures: amounts worth summing, the timestamp worth a first and a last.
+
+Judged on names, types and, when the relation was profiled, the data: a column empty in the data is never a
+measure, and money is never summed across currencies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.plan import ColumnSpec
+from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+
+# Words that make a number money or a quantity: it adds up over rows.
+_AMOUNT_WORDS = frozenset(
+    "amount amt total subtotal cost costs tax taxes discount discounts fee fees revenue quantity qty "
+    "balance spend spent price paid refund refunded refunds charge charges duty duties tip tips gross net "
+    "sales income budget".split()
+)
+_QUANTITY_WORDS = frozenset({"quantity", "qty"})
+# A last word that makes the number an identifier, a code or a ratio whatever else its name says.
+_NOT_ADDITIVE_TAIL = frozenset(
+    "id code number num no year years month day type rate ratio percent pct percentage index position count "
+    "version sequence status set flag".split()
+)
+# A price alone is per unit: only a total of prices adds up.
+_TOTALS = frozenset({"total", "subtotal", "sum", "amount"})
+# Loaders' bookkeeping columns keep a leading underscore (`_fivetran_synced`); staging may drop it.
+_LOADER_PREFIXES = ("fivetran_", "airbyte_", "stitch_", "sdc_", "dlt_", "meltano_", "hevo_", "dbt_")
+# A timestamp of bookkeeping, not of the event: its first and last say nothing about the business.
+_BOOKKEEPING_TIME = re.compile(r"updated|modified|synced|deleted|loaded|extracted|valid_to|_end\b|ended")
+# The timestamp that dates an event, best first.
+_EVENT_TIME = ("created", "ordered", "occurred", "happened", "processed", "submitted", "opened", "started")
+_CURRENCY = re.compile(r"(^|_)currency(_code)?$")
+
+
+def words(name: str) -> list[str]:
+    """`total_tax_set` → `['total', 'tax', 'set']`."""
+    return [w for w in name.lower().split("_") if w]
+
+
+def raw_column(relation: RawRelation, column: ColumnSpec) -> RawColumn | None:
+    """The raw column a staged column selects, if it selects one."""
+    return relation.column(column.source_column) if column.source_column else None
+
+
+def is_loader_column(column: ColumnSpec) -> bool:
+    """A loader's bookkeeping column (`_fivetran_synced`, `_airbyte_extracted_at`): kept in staging only."""
+    raw = column.source_column or column.name
+    return raw.startswith("_") or column.name.startswith(_LOADER_PREFIXES)
+
+
+def column_type(column: ColumnSpec) -> str:
+    """The type a staged column has after staging's cast."""
+    return column.cast_to or column.data_type or ""
+
+
+def is_empty(relation: RawRelation, column: ColumnSpec) -> bool:
+    """Whether the profile shows the column null on every row (never when the table is empty or unprofiled)."""
+    raw = raw_column(relation, column)
+    rows = relation.profile.row_count if relation.profile else 0
+    return bool(rows and raw is not None and raw.profile is not None and raw.profile.null_count >= rows)
+
+
+def is_amount(column: ColumnSpec) -> bool:
+    """A number that adds up over rows: money or a quantity, never an id, a code, a year or a unit price."""
+    parts = words(column.name)
+    if not parts or not is_numeric(column_type(column)) or parts[-1] in _NOT_ADDITIVE_TAIL:
+        return False
+    if not _AMOUNT_WORDS & set(parts):
+        return False
+    return "price" not in parts or bool(_TOTALS & set(parts))
+
+
+def is_quantity(column: ColumnSpec) -> bool:
+    """A count of units, which adds up whatever the currency."""
+    return bool(_QUANTITY_WORDS & set(words(column.name)))
+
+
+@dataclass(frozen=True)
+class Currency:
+    """What the data says about a table's currency: its column, and the one currency when there is one."""
+
+    column: str | None = None
+    single: str | None = None  # the only currency in the data
+    mixed: bool = False  # several currencies, or a currency column the profile cannot tell about
+
+    def allows_sum(self, column: ColumnSpec) -> bool:
+        """Money is summed only within one currency; quantities always."""
+        return is_quantity(column) or not self.mixed
+
+
+def currency_of(relation: RawRelation, columns: list[ColumnSpec]) -> Currency:
+    """The currency column of a table and whether the data holds one currency or several."""
+    found = next((c for c in columns if _CURRENCY.search(c.name) and not is_loader_column(c)), None)
+    if found is None:
+        return Currency()
+    raw = raw_column(relation, found)
+    stats = raw.profile if raw is not None else None
+    values = [v.value for v in stats.top_values or []] if stats is not None else []
+    distinct = stats.distinct_count if stats is not None else None
+    if distinct is not None and distinct <= 1:
+        return Currency(found.name, values[0] if values else None)
+    if distinct is None and len(values) == 1 and stats is not None and stats.top_values:
+        return Currency(found.name, values[0])
+    return Currency(found.name, mixed=True)
+
+
+_TIME_NAME = re.compile(r"(_at|_on|_date|_time|_timestamp)$|^(created|updated|processed|date)$")
+
+
+def event_time(relation: RawRelation, columns: list[ColumnSpec], by_name: bool = False) -> ColumnSpec | None:
+    """The timestamp that dates a row's event (`created_at` before others), never a bookkeeping one.
+
+    With `by_name`, a column named as a timestamp counts even when it is still text (it tells an event table).
+    """
+    candidates = [
+        c
+        for c in columns
+        if (is_temporal(column_type(c)) or (by_name and _TIME_NAME.search(c.name) is not None))
+        and not is_loader_column(c)
+        and not _BOOKKEEPING_TIME.search(c.name)
+        and not is_empty(relation, c)
+    ]
+    for word in _EVENT_TIME:
+        for column in candidates:
+            if word in column.name:
+                return column
+    return candidates[0] if candidates else None
+
+
+def amounts(
+    relation: RawRelation, columns: list[ColumnSpec], exclude: set[str], any_currency: bool = False
+) -> list[ColumnSpec]:
+    """The columns worth a sum, in table order: amounts not empty in the data, money only within one currency.
+
+    With `any_currency`, money in several currencies counts too (a table with amounts, whether or not they add up).
+    """
+    currency = currency_of(relation, columns)
+    return [
+        c
+        for c in columns
+        if c.name not in exclude
+        and not is_loader_column(c)
+        and is_amount(c)
+        and not is_empty(relation, c)
+        and (any_currency or currency.allows_sum(c))
+    ]

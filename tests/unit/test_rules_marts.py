@@ -1,0 +1,325 @@
+"""Unit tests of the rules planner's marts: which tables become marts, what they measure, what they never carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support import shop_project
+
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.key_owners import KeyOwner
+from cartridge_bridge.context.project_context import ProjectContext, build_context
+from cartridge_bridge.gather.facts import (
+    ColumnProfile,
+    ProfileSettings,
+    RawColumn,
+    RawRelation,
+    RelationProfile,
+    WarehouseFacts,
+)
+from cartridge_bridge.gather.manifest import Manifest, Metadata
+from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, MartSpec, PlanAction, output_columns
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+
+EMPTY_MANIFEST = Manifest(metadata=Metadata(project_name="shop"))
+
+
+def table(
+    identifier: str,
+    columns: dict[str, str],
+    rows: int | None = None,
+    nulls: dict[str, int] | None = None,
+    distinct: dict[str, int] | None = None,
+) -> RawRelation:
+    """A raw table with typed columns; with `rows`, profiled (every column full unless `nulls` says otherwise)."""
+    nulls, distinct = nulls or {}, distinct or {}
+    typed = []
+    for position, (name, data_type) in enumerate(columns.items(), 1):
+        stats = ColumnProfile(null_count=nulls.get(name, 0), distinct_count=distinct.get(name))
+        typed.append(
+            RawColumn(name=name, data_type=data_type, position=position, profile=stats if rows else None)
+        )
+    profile = RelationProfile(row_count=rows) if rows else None
+    return RawRelation.model_validate(
+        {"schema": "raw", "identifier": identifier, "columns": typed, "profile": profile}
+    )
+
+
+def plan_of(tmp_path: Path, *relations: RawRelation) -> tuple[ExecutionPlan, ProjectContext]:
+    profiled = any(r.profile is not None for r in relations)
+    if profiled:  # a profiled document profiles every relation: the others are full, 10 rows
+        relations = tuple(
+            r
+            if r.profile is not None
+            else r.model_copy(
+                update={
+                    "profile": RelationProfile(row_count=10),
+                    "columns": [
+                        c.model_copy(update={"profile": ColumnProfile(null_count=0)}) for c in r.columns
+                    ],
+                }
+            )
+            for r in relations
+        )
+    facts = WarehouseFacts(
+        cartridge_gather_version=1,
+        adapter_type="postgres",
+        schemas=["raw"],
+        relations=list(relations),
+        profile=ProfileSettings(top_values_limit=0) if profiled else None,
+    )
+    context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
+    return plan_with_rules(context), context
+
+
+def marts(plan: ExecutionPlan) -> dict[str, PlanAction]:
+    return {a.name: a for a in plan.actions if a.type == "create_mart"}
+
+
+def columns_of(action: PlanAction) -> dict[str, str]:
+    assert isinstance(action.spec, (MartSpec, AggregateSpec))
+    return {c.name: c.expression or "" for c in output_columns(action.spec)}
+
+
+WORK = (
+    table("projects", {"id": "integer", "name": "text"}),
+    table("users", {"id": "integer", "name": "text", "_fivetran_synced": "timestamp"}),
+    table("tags", {"id": "integer", "name": "text"}),
+    table(
+        "tasks",
+        {"id": "integer", "project_id": "integer", "created_at": "timestamp", "_fivetran_deleted": "boolean"},
+    ),
+    table("task_tags", {"task_id": "integer", "tag_id": "integer", "_fivetran_synced": "timestamp"}),
+    table("task_followers", {"task_id": "integer", "user_id": "integer"}),
+    table(
+        "comments",
+        {
+            "id": "integer",
+            "task_id": "integer",
+            "user_id": "integer",
+            "created_at": "timestamp",
+            "body": "text",
+        },
+    ),
+)
+
+
+def test_hubs_and_what_links_to_them_are_marts_and_bridges_are_not(tmp_path: Path) -> None:
+    plan, context = plan_of(tmp_path, *WORK)
+    assert sorted(marts(plan)) == ["dim_projects", "dim_tags", "dim_tasks", "dim_users"]
+    validate_plan(plan, context)
+
+
+def test_a_hub_entity_gets_a_dimension_with_counts_of_its_children(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)
+    users = columns_of(marts(plan)["dim_users"])
+    assert users["number_of_comments"] == "coalesce(comments_aggregated.number_of_comments, 0)"
+    assert (
+        users["number_of_task_followers"] == "coalesce(task_followers_aggregated.number_of_task_followers, 0)"
+    )
+    # the first and last of the comments' own timestamp, named after what it dates
+    assert users["first_comment_created_at"] == "comments_aggregated.first_comment_created_at"
+    # a link table ending with what it links counts that (a task's tags), else its rows (a tag's task tags)
+    tasks = columns_of(marts(plan)["dim_tasks"])
+    assert tasks["number_of_tags"] == "coalesce(task_tags_aggregated.number_of_tags, 0)"
+    by_task = next(a for a in plan.actions if a.name == "int_task_tags_aggregated_to_tasks")
+    assert columns_of(by_task)["number_of_tags"] == "count(distinct tag_id)"
+    assert "number_of_task_tags" in columns_of(marts(plan)["dim_tags"])
+
+
+def test_every_intermediate_is_read_by_a_mart(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)
+    read = {d for a in marts(plan).values() for d in a.dependencies}
+    intermediates = {a.name for a in plan.actions if a.type == "create_intermediate"}
+    assert intermediates and intermediates <= read
+
+
+def test_loader_columns_stay_in_staging(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)
+    staged = [c.source_column for a in plan.actions if a.type == "create_staging" for c in a.spec.columns]  # type: ignore[union-attr]
+    assert "_fivetran_synced" in staged
+    later = [
+        (a.name, c.name, c.expression)
+        for a in plan.models()
+        if a.type != "create_staging"
+        for c in output_columns(a.spec)  # type: ignore[arg-type]
+        if "fivetran" in c.name or "fivetran" in (c.expression or "")
+    ]
+    assert later == []
+
+
+def test_relationships_are_tested_once_in_staging(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)
+    tested = [
+        a.type
+        for a in plan.models()
+        for c in output_columns(a.spec)  # type: ignore[arg-type]
+        for t in c.tests
+        if t.name == "relationships"
+    ]
+    assert tested and set(tested) == {"create_staging"}
+    for action in marts(plan).values():
+        assert isinstance(action.spec, MartSpec)
+        key = next(c for c in action.spec.columns if c.name == action.spec.grain[0])
+        assert [t.name for t in key.tests] == ["unique", "not_null"]
+
+
+ORDERS = table("orders", {"id": "integer", "ordered_at": "timestamp", "currency": "text"})
+PRODUCTS = table("products", {"id": "integer", "name": "text", "price": "numeric"})
+LINES = table(
+    "order_lines",
+    {
+        "id": "integer",
+        "order_id": "integer",
+        "product_id": "integer",
+        "quantity": "integer",
+        "price": "numeric",
+    },
+)
+
+
+def payments(rows: int | None = None, **profile: dict[str, int]) -> RawRelation:
+    return table(
+        "payments",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "paid_at": "timestamp",
+            "amount": "numeric(12,2)",
+            "total_price": "numeric(12,2)",
+            "unit_price": "numeric(12,2)",
+            "fee_amount": "numeric(12,2)",
+            "exp_year": "integer",
+            "last_4": "integer",
+            "tax_code": "integer",
+            "number": "integer",
+            "position": "integer",
+            "installment_count": "integer",
+            "currency": "text",
+        },
+        rows,
+        **profile,
+    )
+
+
+def sums(plan: ExecutionPlan) -> set[str]:
+    every = [c for a in plan.models() for c in output_columns(a.spec)]  # type: ignore[arg-type]
+    return {c.expression[len("sum(") : -1] for c in every if (c.expression or "").startswith("sum(")}
+
+
+def test_only_amounts_and_quantities_are_summed(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 1}))
+    assert sums(plan) == {"amount", "total_price", "fee_amount", "quantity"}
+    fct_orders = columns_of(marts(plan)["fct_orders"])
+    assert "total_payment_amount" in fct_orders and "total_payment_price" in fct_orders
+
+
+def test_a_column_empty_in_the_data_is_no_measure(tmp_path: Path) -> None:
+    plan, _ = plan_of(
+        tmp_path,
+        ORDERS,
+        PRODUCTS,
+        LINES,
+        payments(rows=10, nulls={"fee_amount": 10}, distinct={"currency": 1}),
+    )
+    assert "fee_amount" not in sums(plan)
+    assert "amount" in sums(plan)
+
+
+def test_money_in_several_currencies_is_not_summed_but_counted(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 3}))
+    assert sums(plan) == {"quantity"}  # quantities add up whatever the currency
+    assert "number_of_payments" in columns_of(marts(plan)["fct_orders"])
+
+
+def test_money_in_one_currency_is_summed(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 1}))
+    assert "amount" in sums(plan)
+
+
+def test_events_with_amounts_and_lines_of_two_marts_are_facts(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 1}))
+    roles = {name: a.spec.role for name, a in marts(plan).items()}  # type: ignore[union-attr]
+    assert roles == {
+        "fct_orders": "fact",  # dated, with lines
+        "dim_products": "dimension",
+        "fct_order_lines": "fact",  # a line of an order and a product, with quantities
+        "fct_payments": "fact",  # dated, with amounts, pointing at a mart
+    }
+
+
+def test_clashing_measures_are_named_by_their_entity(tmp_path: Path) -> None:
+    refunds = table(
+        "refunds", {"id": "integer", "order_id": "integer", "created_at": "timestamp", "amount": "numeric"}
+    )
+    returns = table(
+        "returns", {"id": "integer", "order_id": "integer", "created_at": "timestamp", "amount": "numeric"}
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, refunds, returns)
+    names = list(columns_of(marts(plan)["fct_orders"]))
+    assert {
+        "total_refund_amount",
+        "total_return_amount",
+        "first_refund_created_at",
+        "first_return_created_at",
+    } <= set(names)
+    assert len(names) == len(set(names))
+    assert not [n for n in names if n[-2:] in ("_2", "_3")]
+
+
+def test_new_facts_join_the_existing_models_owning_their_keys(tmp_path: Path) -> None:
+    reviews = table(
+        "reviews", {"id": "integer", "customer_id": "integer", "created_at": "timestamp", "rating": "integer"}
+    )
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=[reviews]
+    )
+    context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
+    owner = KeyOwner(
+        key="customer_id",
+        staging="stg_customers",
+        mart="dim_customers",
+        columns={"dim_customers": ["customer_id", "name", "email", "lifetime_value"]},
+    )
+    context = context.model_copy(
+        update={
+            "existing_keys": {"customer_id": owner},
+            "existing_models": ["dim_customers", "stg_customers"],
+            "strategy": "brownfield",
+        }
+    )
+    plan = plan_with_rules(context)
+    found = marts(plan)
+    fact = found["fct_reviews"]
+    assert isinstance(fact.spec, MartSpec)
+    [join] = fact.spec.joins
+    assert join.model == "dim_customers"
+    assert [(c.name, c.expression) for c in join.columns] == [
+        ("customer_name", "existing_dim_customers.name"),
+        ("customer_email", "existing_dim_customers.email"),
+    ]
+    # the existing mart's grain gets the new measures through new models only
+    extension = found["dim_customers_with_reviews"]
+    assert isinstance(extension.spec, MartSpec)
+    assert extension.spec.base_model == "dim_customers" and extension.spec.grain == ["customer_id"]
+    assert "number_of_reviews" in columns_of(extension)
+    assert "int_reviews_aggregated_to_customers" in extension.dependencies
+    assert "dim_customers" not in [a.name for a in plan.actions]
+    validate_plan(plan, context)
+
+
+def test_in_a_small_schema_a_dated_child_of_a_mart_is_a_fact(tmp_path: Path) -> None:
+    users = table("users", {"id": "integer", "email": "text"})
+    sessions = table("sessions", {"id": "integer", "user_id": "integer", "started_at": "timestamp"})
+    plan, _ = plan_of(tmp_path, users, sessions)
+    assert {name: a.spec.role for name, a in marts(plan).items()} == {  # type: ignore[union-attr]
+        "dim_users": "dimension",
+        "fct_sessions": "fact",
+    }
+
+
+def test_in_a_larger_schema_dated_children_without_amounts_only_feed_their_marts(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, *WORK)  # comments are dated, but users and tasks have two children each
+    assert "fct_comments" not in marts(plan)
+    assert "number_of_comments" in columns_of(marts(plan)["dim_tasks"])
