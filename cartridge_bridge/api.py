@@ -151,7 +151,12 @@ def open_project(options: ProjectOptions, progress: Progress) -> OpenProject:
 
 
 def gather_facts(
-    project: OpenProject, schemas: list[str], select: list[str], exclude: list[str], profile: bool = False
+    project: OpenProject,
+    schemas: list[str],
+    select: list[str],
+    exclude: list[str],
+    profile: bool = False,
+    progress: Progress | None = None,
 ) -> WarehouseFacts:
     """Run the package's gather macro and validate what it printed; profiled, with composite keys counted."""
     if not project.manifest.has_macro(PACKAGE_NAME, "gather"):
@@ -169,17 +174,34 @@ def gather_facts(
             if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
                 counts = project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
                 facts = with_combination_counts(facts, counts)
-            # Role-named foreign keys, once the composite counts have settled every parent's key.
-            edges = containment_checks(facts)
-            if edges and project.manifest.has_macro(PACKAGE_NAME, "contained_values"):
-                contained = project.dbt.run_operation(CONTAINED_MACRO, {"edges": edges})
-                facts = with_contained_values(facts, contained)
-            return facts
         except DbtError:
             # Profiling reads every raw relation; one that cannot be read (a broken view) must not stop the
             # run: keys then come from declarations and names, and the build names the broken relation.
             pass
+        else:
+            return _with_role_key_counts(project, facts, progress)
     return parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
+
+
+def _with_role_key_counts(
+    project: OpenProject, facts: WarehouseFacts, progress: Progress | None
+) -> WarehouseFacts:
+    """The profiled facts with role-named foreign keys counted, once the composite counts settled every key.
+
+    The check reads parents' keys the profile did not; when it fails (a parent the user may not read, two
+    types the warehouse will not compare), only role-named keys are lost, never the rest of the profile.
+    """
+    edges = containment_checks(facts)
+    if not edges or not project.manifest.has_macro(PACKAGE_NAME, "contained_values"):
+        return facts
+    try:
+        contained = project.dbt.run_operation(CONTAINED_MACRO, {"edges": edges})
+    except DbtError as error:
+        if progress is not None:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else "dbt failed"
+            progress.step(f"role-named foreign keys not checked ({first}); keys come from names only")
+        return facts
+    return with_contained_values(facts, contained)
 
 
 @exclusive_run()
@@ -195,7 +217,12 @@ def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProje
     progress.step(f"gather {', '.join(schemas)}")
     profile = config.profile if options.profile is None else options.profile
     facts = gather_facts(
-        project, schemas, options.select or config.select, options.exclude or config.exclude, profile
+        project,
+        schemas,
+        options.select or config.select,
+        options.exclude or config.exclude,
+        profile,
+        progress,
     )
     progress.step(f"build the context of {len(facts.relations)} raw relations")
     context = build_context(

@@ -50,6 +50,8 @@ MAX_COMBINATIONS = 40
 _SELF_ROLES = frozenset({"parent"})
 # A role-named foreign key is taken when the parent's key holds at least this share of its distinct values.
 CONTAINED_SHARE = 0.95
+# Fewer distinct values than this prove nothing: small integers sit in any table of ids by chance.
+CONTAINED_MIN_DISTINCT = 3
 # A row version: several rows per id, the latest one by these (in this order of preference) is current.
 _VERSIONS = ("_fivetran_start", "valid_from", "updated_at", "updated", "modified_at", "_fivetran_synced")
 # Columns dating one version of a parent's row in a history (`ticket_id`, `field_name`, `updated`).
@@ -286,7 +288,18 @@ def _type_family(data_type: str) -> str:
     return lowered
 
 
+# Documents and collections: equal type names, but no equality a key could rest on (json = json fails on PostgreSQL).
+_UNCOMPARABLE_TYPE = re.compile(
+    r"json|jsonb|xml|array|struct|map|variant|object|record|geography|geometry|\[\]"
+)
+
+
 def _comparable(column: RawColumn, key: RawColumn) -> bool:
+    """Whether a column may be checked against a key: the same family, and a type with an equality."""
+    if _UNCOMPARABLE_TYPE.search(column.data_type.lower()) or _UNCOMPARABLE_TYPE.search(
+        key.data_type.lower()
+    ):
+        return False
     return _type_family(column.data_type) == _type_family(key.data_type)
 
 
@@ -353,7 +366,7 @@ def _contained(child: RawRelation, edge: KeyEdge) -> bool:
     counts = child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
     return (
         counts is not None
-        and counts.distinct_count > 0
+        and counts.distinct_count >= CONTAINED_MIN_DISTINCT
         and counts.contained_count >= CONTAINED_SHARE * counts.distinct_count
     )
 

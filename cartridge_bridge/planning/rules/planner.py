@@ -108,7 +108,15 @@ def _renamed(relation: RawRelation, renames: dict[str, str]) -> RawRelation:
         for k in relation.foreign_keys
     ]
     identifier = renames.get(relation.identifier, relation.identifier)
-    return relation.model_copy(update={"identifier": identifier, "foreign_keys": keys})
+    profile = relation.profile
+    if profile is not None and profile.contained_values:
+        # The data's word on role-named keys names parents by identifier too: it follows the rename.
+        contained = [
+            c.model_copy(update={"ref_identifier": renames.get(c.ref_identifier, c.ref_identifier)})
+            for c in profile.contained_values
+        ]
+        profile = profile.model_copy(update={"contained_values": contained})
+    return relation.model_copy(update={"identifier": identifier, "foreign_keys": keys, "profile": profile})
 
 
 class RulesPlanner:
