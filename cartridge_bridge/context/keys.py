@@ -53,11 +53,29 @@ CONTAINED_SHARE = 0.95
 # Fewer distinct values than this prove nothing: small integers sit in any table of ids by chance.
 CONTAINED_MIN_DISTINCT = 3
 # A row version: several rows per id, the latest one by these (in this order of preference) is current.
-_VERSIONS = ("_fivetran_start", "valid_from", "updated_at", "updated", "modified_at", "_fivetran_synced")
+# Loaders' own columns come from Fivetran, Airbyte, Stitch and dbt snapshots; a business `updated_at` beats
+# a sync time, which only orders versions as the loader saw them.
+_VERSIONS = (
+    "_fivetran_start",
+    "dbt_valid_from",
+    "valid_from",
+    "effective_from",
+    "_ab_cdc_updated_at",
+    "updated_at",
+    "updated",
+    "modified_at",
+    "_sdc_sequence",
+    "_fivetran_synced",
+    "_airbyte_extracted_at",
+    "_airbyte_emitted_at",
+    "_sdc_batched_at",
+)
 # Columns dating one version of a parent's row in a history (`ticket_id`, `field_name`, `updated`).
 _CHANGES = ("valid_from", "updated_at", "updated", "modified_at", "created_at", "created")
 # Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell).
-_HISTORY_MARKERS = frozenset({"_fivetran_active", "_fivetran_end", "valid_to"})
+_HISTORY_MARKERS = frozenset(
+    {"_fivetran_active", "_fivetran_end", "valid_to", "dbt_valid_to", "effective_to"}
+)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,24 @@ def test_fivetran_history_mode_orders_the_active_row_first() -> None:
     assert table_key(history).latest_by == ("_fivetran_active", "_fivetran_start")
 
 
+@pytest.mark.parametrize(
+    ("version", "marker"),
+    [
+        ("_ab_cdc_updated_at", None),  # Airbyte CDC
+        ("_sdc_sequence", None),  # Stitch
+        ("_airbyte_extracted_at", None),
+        ("dbt_valid_from", "dbt_valid_to"),  # a dbt snapshot loaded as raw
+        ("effective_from", "effective_to"),
+    ],
+)
+def test_other_loaders_versions_make_a_history_table_too(version: str, marker: str | None) -> None:
+    columns = {"id": (0, 3), version: (0, 14)} | ({marker: (5, 9)} if marker else {})
+    assert table_key(profiled("account", 14, columns)) == TableKey(("id",), "data", (version,))
+    if marker:  # unprofiled, the marker alone says "every version is kept"
+        named = profiled("account", None, {"id": (0, 0), version: (0, 0), marker: (0, 0)})
+        assert table_key(named).latest_by == (version,)
+
+
 def test_a_parent_id_with_an_ordinal_is_a_composite_key() -> None:
     tags = profiled("order_tag", 4, {"index": (0, 2), "order_id": (0, 2)}, {("order_id", "index"): 4})
     assert table_key(tags, frozenset({"order"})) == TableKey(("order_id", "index"), "data")
