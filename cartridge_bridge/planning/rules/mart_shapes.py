@@ -6,7 +6,7 @@
   no table has two children, every parent). Hubs are marts.
 - An entity is a mart too when it is a mart's parent, or the parent of a bridge or of a table with amounts that
   also points at a mart (`tag` through `task_tag`, `product` through `order_item`).
-- A table with an event timestamp and amounts that points at a mart (a payment, a checkout) is a mart (in a
+- A table with an event timestamp and amounts (flows, not levels such as stock or a balance) that points at a mart (a payment, a checkout) is a mart (in a
   small schema, with the threshold at 1, any dated child of a mart: a session of a user), and so is
   a line with quantities that points at two unrelated marts (an order's item of a product).
 
@@ -95,8 +95,13 @@ class _Signals:
 def _signals(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> _Signals:
     links = [e for e in edges if e.child != e.parent]
     children = {i: {e.child for e in links if e.parent == i} for i in staged}
+    # Levels (stock, balances) describe a thing at a moment; only flows (money paid, units sold) tell events.
     amounts = {
-        i: measures.amounts(s.relation, s.spec.columns, set(s.spec.grain), any_currency=True)
+        i: [
+            c
+            for c in measures.amounts(s.relation, s.spec.columns, set(s.spec.grain), any_currency=True)
+            if not measures.is_balance(c)
+        ]
         for i, s in staged.items()
     }
     return _Signals(

@@ -20,6 +20,9 @@ _AMOUNT_WORDS = frozenset(
     "sales income budget".split()
 )
 _QUANTITY_WORDS = frozenset({"quantity", "qty"})
+# Words that make an amount a level (what is in stock, what an account holds): it adds up across things at one
+# moment, so it is still summed per parent, but a row holding one describes a thing, not an event.
+_BALANCE_WORDS = frozenset("inventory stock available sellable on_hand onhand remaining balance".split())
 # A last word that makes the number an identifier, a code or a ratio whatever else its name says.
 _NOT_ADDITIVE_TAIL = frozenset(
     "id code number num no year years month day type rate ratio percent pct percentage index position count "
@@ -72,6 +75,12 @@ def is_amount(column: ColumnSpec) -> bool:
     if not _AMOUNT_WORDS & set(parts):
         return False
     return "price" not in parts or bool(_TOTALS & set(parts))
+
+
+def is_balance(column: ColumnSpec) -> bool:
+    """A level rather than a flow (`inventory_quantity`, `balance`): it tells no event."""
+    parts = words(column.name)
+    return bool(_BALANCE_WORDS & set(parts)) or "on_hand" in column.name.lower()
 
 
 def is_quantity(column: ColumnSpec) -> bool:
