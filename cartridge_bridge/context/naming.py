@@ -92,6 +92,28 @@ def dedupe(names: list[str]) -> list[str]:
     return unique
 
 
+def pick_names(candidates: list[list[str]], taken: set[str], limit: int) -> list[str]:
+    """One name per item, distinct from `taken` and from each other, each within `limit` characters.
+
+    An item takes its first candidate that is free and is not another item's first choice, else its first
+    candidate numbered `_2`, `_3`…; every chosen name is added to `taken`.
+    """
+    firsts = {fit_name(options[0], limit) for options in candidates}
+    chosen: list[str] = []
+    for options in candidates:
+        fitted = [fit_name(o, limit) for o in options]
+        free = [n for i, n in enumerate(fitted) if n not in taken and (i == 0 or n not in firsts)]
+        name, number = (free[0] if free else None), 1
+        while name is None:
+            number += 1
+            numbered = fit_name(f"{options[0]}_{number}", limit)
+            if numbered not in taken and numbered not in firsts:
+                name = numbered
+        taken.add(name)
+        chosen.append(name)
+    return chosen
+
+
 # CTE names the templates use themselves; a table-derived CTE must not take one of them.
 TEMPLATE_CTES = frozenset({"source", "renamed", "final", "aggregated"})
 

@@ -28,7 +28,13 @@ from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata
 from cartridge_bridge.planning.checks import path_problem, plan_problems
 from cartridge_bridge.planning.identifiers import name_problem, neutralize, quote
-from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, StagingSpec, model_inputs
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ExecutionPlan,
+    StagingSpec,
+    model_inputs,
+    output_columns,
+)
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.sql_fragments import expression_problem
 
@@ -177,3 +183,77 @@ def test_renaming_is_injective_and_within_the_grammar(
     assert [c.source_column for c in staging.spec.columns] == columns
     assert all(name_problem(n, "postgres") is None for n in staged), staged
     assert plan_problems(plan, context) == []
+
+
+TABLE_NAMES = [
+    "customers",
+    "orders",
+    "order_items",
+    "products",
+    "refunds",
+    "RAW_Orders",
+    "raw_orders",
+    "tags",
+]
+COLUMN_NAMES = [
+    "amount",
+    "total_amount",
+    "number_of_orders",
+    "number_of_order_items",
+    "number_of_refunds",
+    "total_order_amount",
+    "order_count",
+    "price",
+    "total_price",
+    "quantity",
+    "customer_id",
+    "order_id",
+    "product_id",
+    "tag_id",
+    "created_at",
+    "updated_at",
+    "name",
+    "status",
+]
+COLUMN_TYPES = ["integer", "numeric", "text", "timestamp", "boolean", "double precision"]
+
+
+@st.composite
+def small_schemas(draw: st.DrawFn) -> list[RawRelation]:
+    """2–5 tables with an `id` and a few columns from a vocabulary of keys, amounts, counts and times."""
+    tables = draw(st.lists(st.sampled_from(TABLE_NAMES), min_size=2, max_size=5, unique=True))
+    relations = []
+    for identifier in tables:
+        names = draw(st.lists(st.sampled_from(COLUMN_NAMES), max_size=6, unique=True))
+        columns = [("id", "integer")] + [
+            (n, "integer" if n.endswith("_id") else draw(st.sampled_from(COLUMN_TYPES))) for n in names
+        ]
+        relations.append(
+            RawRelation.model_validate(
+                {
+                    "schema": "raw",
+                    "identifier": identifier,
+                    "columns": [
+                        RawColumn(name=n, data_type=t, position=i + 1) for i, (n, t) in enumerate(columns)
+                    ],
+                }
+            )
+        )
+    return relations
+
+
+@SETTINGS
+@given(relations=small_schemas())
+def test_rules_plans_of_small_schemas_have_no_problems(
+    tmp_path_factory: pytest.TempPathFactory, relations: list[RawRelation]
+) -> None:
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=relations
+    )
+    project = shop_project(tmp_path_factory.mktemp("p"))
+    context = build_context(project, Manifest(metadata=Metadata(project_name="shop")), facts, Conventions())
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    for action in plan.models():
+        names = [c.name for c in output_columns(action.spec)]
+        assert len(names) == len(set(names)), (action.name, names)

@@ -18,7 +18,7 @@ from cartridge_bridge.gather.facts import (
     WarehouseFacts,
 )
 from cartridge_bridge.gather.manifest import Manifest, Metadata
-from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, MartSpec, PlanAction, output_columns
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 
@@ -70,7 +70,9 @@ def plan_of(tmp_path: Path, *relations: RawRelation) -> tuple[ExecutionPlan, Pro
         profile=ProfileSettings(top_values_limit=0) if profiled else None,
     )
     context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
-    return plan_with_rules(context), context
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    return plan, context
 
 
 def marts(plan: ExecutionPlan) -> dict[str, PlanAction]:
@@ -323,3 +325,44 @@ def test_in_a_larger_schema_dated_children_without_amounts_only_feed_their_marts
     plan, _ = plan_of(tmp_path, *WORK)  # comments are dated, but users and tasks have two children each
     assert "fct_comments" not in marts(plan)
     assert "number_of_comments" in columns_of(marts(plan)["dim_tasks"])
+
+
+def customers_of(tmp_path: Path, *relations: RawRelation) -> dict[str, str]:
+    """The columns of `dim_customers`, once the plan passes its checks and every model's outputs are distinct."""
+    plan, context = plan_of(tmp_path, *relations)
+    assert plan_problems(plan, context) == []
+    for action in plan.actions:
+        if isinstance(action.spec, (MartSpec, AggregateSpec)):
+            names = [c.name for c in output_columns(action.spec)]
+            assert len(names) == len(set(names)), (action.name, names)
+    return columns_of(marts(plan)["dim_customers"])
+
+
+def test_an_amount_and_a_total_amount_get_a_measure_each(tmp_path: Path) -> None:
+    orders = {"id": "integer", "customer_id": "integer", "amount": "numeric", "total_amount": "numeric"}
+    customers = customers_of(
+        tmp_path, table("customers", {"id": "integer", "name": "text"}), table("orders", orders)
+    )
+    assert customers["total_order_amount"] == "coalesce(orders_aggregated.total_order_amount, 0)"
+    assert customers["total_order_total_amount"] == "coalesce(orders_aggregated.total_order_total_amount, 0)"
+
+
+def test_a_measure_never_takes_a_column_the_mart_has(tmp_path: Path) -> None:
+    customers = customers_of(
+        tmp_path,
+        table("customers", {"id": "integer", "number_of_orders": "integer"}),
+        table("orders", {"id": "integer", "customer_id": "integer"}),
+    )
+    assert customers["number_of_orders"] == "customers.number_of_orders"
+    assert customers["order_count"] == "coalesce(orders_aggregated.number_of_orders, 0)"
+
+
+def test_measures_of_two_children_of_one_entity_stay_distinct(tmp_path: Path) -> None:
+    orders = {"id": "integer", "customer_id": "integer", "amount": "numeric", "created_at": "timestamp"}
+    customers = customers_of(
+        tmp_path,
+        table("RAW_Orders", orders),
+        table("raw_orders", orders),
+        table("customers", {"id": "integer"}),
+    )
+    assert len(customers) == 9  # the key, and a count, a total, a first and a last time of each

@@ -16,7 +16,7 @@ from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context, documented_columns
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Column, Manifest, Metadata, Node
-from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec, StagingSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan, render_sql
@@ -57,6 +57,13 @@ def context_of(
     return build_context(shop_project(tmp_path), manifest, facts, Conventions())
 
 
+def checked_plan(context: ProjectContext) -> ExecutionPlan:
+    """The rules plan of the context, which must pass the plan's own checks."""
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    return plan
+
+
 def staging(plan: ExecutionPlan, name: str) -> StagingSpec:
     spec = next(a.spec for a in plan.actions if a.name == name)
     assert isinstance(spec, StagingSpec)
@@ -88,7 +95,7 @@ def test_names_say_what_the_column_holds(tmp_path: Path) -> None:
         col("due_on", "date"),
         col("closed_at", "timestamp"),
     )
-    spec = staging(plan_with_rules(context_of(tmp_path, users)), "stg_raw__users")
+    spec = staging(checked_plan(context_of(tmp_path, users)), "stg_raw__users")
     assert [c.name for c in spec.columns] == [
         "user_id",
         "is_active",
@@ -120,14 +127,14 @@ def test_a_rename_never_takes_another_columns_name(tmp_path: Path) -> None:
         col("solved", "boolean"),
         col("is_solved", "boolean"),
     )
-    spec = staging(plan_with_rules(context_of(tmp_path, tickets)), "stg_raw__tickets")
+    spec = staging(checked_plan(context_of(tmp_path, tickets)), "stg_raw__tickets")
     assert [c.name for c in spec.columns] == ["ticket_id", "created", "created_at", "solved", "is_solved"]
 
 
 def test_renamed_names_stay_within_the_identifier_limit(tmp_path: Path) -> None:
     long = "a_" * 31 + "enabled"  # 69 characters; `is_` makes it longer still
     spec = staging(
-        plan_with_rules(context_of(tmp_path, table("flags", col("id"), col(long, "boolean")))),
+        checked_plan(context_of(tmp_path, table("flags", col("id"), col(long, "boolean")))),
         "stg_raw__flags",
     )
     assert all(len(c.name) <= 63 for c in spec.columns)
@@ -148,7 +155,7 @@ def test_text_timestamps_are_cast_when_the_profile_shows_they_parse(tmp_path: Pa
         col("_fivetran_synced", "text", profile=stamped("2024-01-01 00:00:00", "2024-02-01 00:00:00")),
         profiled=True,
     )
-    spec = staging(plan_with_rules(context_of(tmp_path, events, profiled=True)), "stg_raw__events")
+    spec = staging(checked_plan(context_of(tmp_path, events, profiled=True)), "stg_raw__events")
     found = columns(spec)
     assert sql(found["happened_at"]) == "cast(happened_at as timestamp)"
     assert found["happened_at"].data_type == "timestamp"
@@ -162,7 +169,7 @@ def test_text_timestamps_are_cast_when_the_profile_shows_they_parse(tmp_path: Pa
 
 def test_without_a_profile_text_timestamps_stay_text(tmp_path: Path) -> None:
     spec = staging(
-        plan_with_rules(context_of(tmp_path, table("events", col("id"), col("happened_at", "text")))),
+        checked_plan(context_of(tmp_path, table("events", col("id"), col("happened_at", "text")))),
         "stg_raw__events",
     )
     assert columns(spec)["happened_at"].cast_to is None
@@ -171,7 +178,7 @@ def test_without_a_profile_text_timestamps_stay_text(tmp_path: Path) -> None:
 def test_a_foreign_key_is_cast_to_the_type_of_the_key_it_references(tmp_path: Path) -> None:
     accounts = table("accounts", col("id", "text"), col("name", "text"))
     cards = table("cards", col("id"), col("account_id", "integer"))
-    plan = plan_with_rules(context_of(tmp_path, accounts, cards))
+    plan = checked_plan(context_of(tmp_path, accounts, cards))
     account_id = columns(staging(plan, "stg_raw__cards"))["account_id"]
     assert (sql(account_id), account_id.data_type) == ("cast(account_id as text)", "text")
     relationships = [t for t in account_id.tests if t.name == "relationships"]
@@ -179,7 +186,7 @@ def test_a_foreign_key_is_cast_to_the_type_of_the_key_it_references(tmp_path: Pa
 
 
 def test_a_foreign_key_of_the_same_type_family_is_not_cast(tmp_path: Path) -> None:
-    plan = plan_with_rules(
+    plan = checked_plan(
         context_of(
             tmp_path, table("accounts", col("id", "bigint")), table("cards", col("id"), col("account_id"))
         )
@@ -195,7 +202,7 @@ def test_loader_soft_deletes_are_filtered_once_and_metadata_keeps_its_name(tmp_p
         col("_fivetran_synced", "timestamp"),
     )
     context = context_of(tmp_path, orders)
-    plan = plan_with_rules(context)
+    plan = checked_plan(context)
     validate_plan(plan, context)
     spec = staging(plan, "stg_raw__orders")
     assert spec.filter == "not coalesce(_fivetran_deleted, false)"
@@ -210,9 +217,7 @@ def test_loader_soft_deletes_are_filtered_once_and_metadata_keeps_its_name(tmp_p
 
 def test_a_deleted_at_timestamp_keeps_rows_where_it_is_empty(tmp_path: Path) -> None:
     spec = staging(
-        plan_with_rules(
-            context_of(tmp_path, table("orders", col("id"), col("_sdc_deleted_at", "timestamp")))
-        ),
+        checked_plan(context_of(tmp_path, table("orders", col("id"), col("_sdc_deleted_at", "timestamp")))),
         "stg_raw__orders",
     )
     assert spec.filter == "_sdc_deleted_at is null"
@@ -239,7 +244,7 @@ def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_sta
         col("shoe_size", "integer"),
         col("active", "boolean"),
     )
-    plan = plan_with_rules(context_of(tmp_path, customers, manifest=manifest))
+    plan = checked_plan(context_of(tmp_path, customers, manifest=manifest))
     described = {c.name: c.description for c in staging(plan, "stg_raw__customers").columns}
     assert described == {
         "customer_id": "Primary key of the customer.",
@@ -277,7 +282,7 @@ def test_documented_columns_take_the_most_used_description() -> None:
 
 def test_the_apply_summary_lists_every_undescribed_column_when_piped(tmp_path: Path) -> None:
     wide = table("wide", col("id"), *(col(f"measure_{i}") for i in range(20)))
-    plan = plan_with_rules(context_of(tmp_path, wide))
+    plan = checked_plan(context_of(tmp_path, wide))
     report = ApplyReport(plan=plan, changes=[], journal=None, build=None, diff="", seconds=1.0)
     assert len(report.undescribed) == 20
     piped = io.StringIO()

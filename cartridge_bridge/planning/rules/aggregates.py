@@ -105,21 +105,26 @@ class AggregateRules(PlannerState):
         columns = [c for c in child.spec.columns if not measures.is_loader_column(c)]
         keys = {key, *child.spec.grain} | {c.name for c in columns if c.name.endswith("_id")}
         owned = f"the {docs.words(parent_entity)}'s {docs.words(child.table)}"
-        found = [
-            ColumnSpec(
-                name=self.fit(f"number_of_{plural(child.table)}{role}"),
-                expression="count(*)",
-                description=f"How many {docs.words(child.table)} the {docs.words(parent_entity)} has"
-                f"{f' (through `{key}`)' if role else ''}.",
-            )
-        ]
+        # (names to try, best first; expression; description) per measure, named once all are known
+        found: list[tuple[list[str], str, str]] = []
+        counted = f"number_of_{plural(child.table)}{role}"
         if linked is not None:
             noun = plural(linked.removesuffix("_id"))
-            found[0] = ColumnSpec(
-                name=self.fit(f"number_of_{noun}{role}"),
-                expression=f"count(distinct {linked})",
-                description=f"How many {docs.words(noun)} the {docs.words(parent_entity)} has "
-                f"(through `{child.model}`).",
+            found.append(
+                (
+                    [f"number_of_{noun}{role}", counted],
+                    f"count(distinct {linked})",
+                    f"How many {docs.words(noun)} the {docs.words(parent_entity)} has (through `{child.model}`).",
+                )
+            )
+        else:
+            found.append(
+                (
+                    [counted],
+                    "count(*)",
+                    f"How many {docs.words(child.table)} the {docs.words(parent_entity)} has"
+                    f"{f' (through `{key}`)' if role else ''}.",
+                )
             )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
@@ -132,11 +137,17 @@ class AggregateRules(PlannerState):
                 total = (
                     f"total_{child.entity}" if child.entity.endswith(what) else f"total_{child.entity}_{what}"
                 )
+            # `amount` and `total_amount` both make `total_order_amount`: the other keeps its whole name.
+            whole = (
+                f"total_{column.name}"
+                if child.entity in column.name
+                else f"total_{child.entity}_{column.name}"
+            )
             found.append(
-                ColumnSpec(
-                    name=self.fit(f"{total}{role}"),
-                    expression=f"sum({column.name})",
-                    description=f"Sum of `{column.name}` over {owned}{in_currency}.",
+                (
+                    [f"{total}{role}", f"{whole}{role}"],
+                    f"sum({column.name})",
+                    f"Sum of `{column.name}` over {owned}{in_currency}.",
                 )
             )
         dated = measures.event_time(child.relation, columns)
@@ -148,13 +159,18 @@ class AggregateRules(PlannerState):
                 ("last", "max", "Latest"),
             ):
                 found.append(
-                    ColumnSpec(
-                        name=self.fit(f"{first_last}_{named}{role}"),
-                        expression=f"{function}({dated.name})",
-                        description=f"{superlative} `{dated.name}` among {owned}.",
+                    (
+                        [f"{first_last}_{named}{role}"],
+                        f"{function}({dated.name})",
+                        f"{superlative} `{dated.name}` among {owned}.",
                     )
                 )
-        return Aggregate(model, child, key, parent_key, role, found)
+        names = self.pick([candidates for candidates, _, _ in found], {key})
+        outputs = [
+            ColumnSpec(name=name, expression=expression, description=description)
+            for name, (_, expression, description) in zip(names, found, strict=True)
+        ]
+        return Aggregate(model, child, key, parent_key, role, outputs)
 
     def add_aggregate(self, aggregate: Aggregate, parent_entity: str, mart: str) -> None:
         """Add an aggregate to the plan as an intermediate model, its key tested unique and not null."""
@@ -181,24 +197,30 @@ class AggregateRules(PlannerState):
         """Left joins of the aggregates on the mart's key; a measure whose name clashes takes its child's entity."""
         proposed = [m.name for a in aggregates for m in a.measures]
         clashing = {n for n in proposed if n in taken or proposed.count(n) > 1}
+        candidates = []
+        for aggregate in aggregates:
+            for measure in aggregate.measures:
+                name, role, table = measure.name, aggregate.role, aggregate.child.table
+                if name not in clashing:
+                    candidates.append([name])
+                elif name.startswith("number_of_"):  # counted by what links: by the link rows
+                    candidates.append(
+                        [f"number_of_{plural(table)}{role}", f"{aggregate.child.entity}_count{role}"]
+                    )
+                else:  # `total_amount` of orders and of refunds: `total_order_amount`, `total_refund_amount`
+                    verb, _, rest = name.partition("_")
+                    candidates.append([f"{verb}_{aggregate.child.entity}_{rest}", f"{verb}_{table}_{rest}"])
+        names = iter(self.pick(candidates, taken))
         joins = []
         for aggregate in aggregates:
             join_alias = cte_name(self.fit(f"{aggregate.child.table}{aggregate.role}_aggregated"))
             joined = []
             for measure in aggregate.measures:
-                name = measure.name
-                if name in clashing and name.startswith(
-                    "number_of_"
-                ):  # counted by what links: by the link rows
-                    name = self.fit(f"number_of_{plural(aggregate.child.table)}{aggregate.role}")
-                elif name in clashing:
-                    verb, _, rest = name.partition("_")
-                    name = self.fit(f"{verb}_{aggregate.child.entity}_{rest}")
                 reference = f"{join_alias}.{measure.name}"
                 counted = (measure.expression or "").startswith(("count(", "sum("))
                 joined.append(
                     ColumnSpec(
-                        name=name,
+                        name=next(names),
                         expression=f"coalesce({reference}, 0)" if counted else reference,
                         description=measure.description,
                     )

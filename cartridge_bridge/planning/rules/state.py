@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge
-from cartridge_bridge.context.naming import fit_name
+from cartridge_bridge.context.naming import fit_name, pick_names
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.identifiers import identifier_limit
@@ -44,6 +44,10 @@ class PlannerState:
     def fit(self, name: str) -> str:
         """A name within the warehouse's identifier limit (cut with a hash, so cut names stay distinct)."""
         return fit_name(name, identifier_limit(self.context.adapter_type))
+
+    def pick(self, candidates: list[list[str]], taken: set[str]) -> list[str]:
+        """One name per item, distinct from `taken` and each other, within the identifier limit (see `pick_names`)."""
+        return pick_names(candidates, taken, identifier_limit(self.context.adapter_type))
 
     def add(
         self,
