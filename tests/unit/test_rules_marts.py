@@ -366,3 +366,26 @@ def test_measures_of_two_children_of_one_entity_stay_distinct(tmp_path: Path) ->
         table("customers", {"id": "integer"}),
     )
     assert len(customers) == 9  # the key, and a count, a total, a first and a last time of each
+
+
+def test_a_stock_level_describes_a_thing_and_makes_no_event(tmp_path: Path) -> None:
+    """A variant with a creation time and its inventory is no event: it feeds its product (its stock summed there),
+    where a sale with a quantity is still a fact."""
+    variants = table(
+        "product_variants",
+        {
+            "id": "integer",
+            "product_id": "integer",
+            "created_at": "timestamp",
+            "inventory_quantity": "integer",
+            "price": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, variants)
+    roles = {name: a.spec.role for name, a in marts(plan).items()}  # type: ignore[union-attr]
+    assert "fct_product_variants" not in roles
+    assert roles["fct_order_lines"] == "fact" and roles["dim_products"] == "dimension"
+    products = columns_of(marts(plan)["dim_products"])
+    assert (
+        "total_product_variant_inventory_quantity" in products
+    )  # the level adds up across one product's variants
