@@ -71,7 +71,8 @@ def plural(noun: str) -> str:
     import inflection
 
     head, _, last = noun.rpartition("_")
-    if singular(noun) != noun or last in _MASS_NOUNS or last.endswith(_KEEP_AS_IS):
+    # `address`, `status`, `analysis` are singular (singular() keeps them): they take a plural like any noun.
+    if singular(noun) != noun or last in _MASS_NOUNS:
         return noun
     many = inflection.pluralize(last)
     return f"{head}_{many}" if head else many

@@ -122,7 +122,7 @@ class AggregateRules(PlannerState):
                 (
                     [counted],
                     "count(*)",
-                    f"How many {docs.words(child.table)} the {docs.words(parent_entity)} has"
+                    f"How many {docs.words(plural(child.table))} the {docs.words(parent_entity)} has"
                     f"{f' (through `{key}`)' if role else ''}.",
                 )
             )
@@ -180,7 +180,7 @@ class AggregateRules(PlannerState):
         key = ColumnSpec(
             name=aggregate.key,
             expression=aggregate.key,
-            description=f"The {docs.words(parent_entity)} these {docs.words(aggregate.child.table)} belong to.",
+            description=f"The {docs.words(parent_entity)} these {docs.words(plural(aggregate.child.table))} belong to.",
             tests=key_tests,
         )
         description = docs.describe_aggregate(
