@@ -61,21 +61,21 @@ def singular(noun: str) -> str:
     """The singular of a snake_case table name, inflecting its last word (`order_items` → `order_item`)."""
     import inflection  # Rails' inflector rules: fast to import, unlike `inflect`
 
-    head, _, last = noun.rpartition("_")
+    head, underscore, last = noun.rpartition("_")
     single = last if last in _MASS_NOUNS or last.endswith(_KEEP_AS_IS) else inflection.singularize(last)
-    return f"{head}_{single}" if head else single
+    return f"{head}{underscore}{single}"  # `_1st` keeps the underscore that makes it a name
 
 
 def plural(noun: str) -> str:
     """`order_line` → `order_lines`, `category` → `categories`; a plural (`orders`) stays as it is."""
     import inflection
 
-    head, _, last = noun.rpartition("_")
+    head, underscore, last = noun.rpartition("_")
     # `address`, `status`, `analysis` are singular (singular() keeps them): they take a plural like any noun.
     if singular(noun) != noun or last in _MASS_NOUNS:
         return noun
     many = inflection.pluralize(last)
-    return f"{head}_{many}" if head else many
+    return f"{head}{underscore}{many}"
 
 
 def dedupe(names: list[str]) -> list[str]:

@@ -105,7 +105,9 @@ class StagingSpec(_Strict):
     entity: str
     grain: list[str] = []  # the columns that make a row unique (the primary key, or a composite key)
     columns: list[ColumnSpec]
-    filter: str | None = None  # a boolean SQL expression over the raw columns
+    # A boolean SQL expression over the raw columns. With `deduplicate` it applies after the latest row per
+    # key is picked (a latest version marked deleted drops the key, never lets an older version back).
+    filter: str | None = None
     deduplicate: Deduplicate | None = None  # over the staged columns, after renaming
 
 

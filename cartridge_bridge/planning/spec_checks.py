@@ -28,6 +28,8 @@ from cartridge_bridge.planning.sql_fragments import (
     parse_expression,
 )
 
+# The columns a de-duplicating staging template computes (the row number, the filter's flag).
+_DEDUPLICATE_COLUMNS = frozenset({"cartridge_row_number", "cartridge_kept"})
 Columns = set[str] | None  # None: the relation exists but its columns are not known
 
 
@@ -153,6 +155,8 @@ class SpecChecker:
             self.source(spec)
             return self.problems
         outputs = self.output(output_columns(spec))
+        if not outputs:
+            self.add("spec.columns", "the model outputs no columns", "at least one column")
         if isinstance(spec, StagingSpec):
             self.staging(spec, outputs)
         elif isinstance(spec, AggregateSpec):
@@ -226,6 +230,8 @@ class SpecChecker:
             self.columns_in(
                 "spec.deduplicate.order_by", [o.column for o in spec.deduplicate.order_by], outputs
             )
+            for taken in sorted(outputs & _DEDUPLICATE_COLUMNS):
+                self.add(f"spec.columns[{taken}].name", f"{taken!r} is a column de-duplication adds itself")
             if not spec.deduplicate.partition_by or not spec.deduplicate.order_by:
                 self.add("spec.deduplicate", "de-duplication needs partition_by and order_by columns")
 

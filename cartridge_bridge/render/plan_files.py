@@ -46,6 +46,10 @@ class RenderedFile:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
 
+# The flag `renamed` computes from a de-duplicated staging model's filter, applied after the ranking.
+KEPT_COLUMN = "cartridge_kept"
+
+
 def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> list[RenderedFile]:
     """Every file of the plan, in plan order, YAML entries grouped by their file (as `plan.render` says)."""
     options = options or plan.render
@@ -71,9 +75,16 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
     assert not isinstance(spec, SourceSpec)
     template = environment().get_template(_TEMPLATES[type(spec)])
     values: dict[str, Any] = {"action": action, "spec": spec, "style": style}
+    values |= {"renamed_columns": None, "kept_column": None}
     if isinstance(spec, StagingSpec) and spec.deduplicate is not None:
         values["window"] = _window(spec, style.adapter_type)
         values["output_names"] = [c.name for c in spec.columns]
+        if spec.filter:
+            # Filtered after the latest version is picked: a latest version marked deleted must not let an
+            # older one stand in for it. The filter still reads the raw columns, so `renamed` computes it.
+            kept = ColumnSpec(name=KEPT_COLUMN, expression=f"({spec.filter})", description="")
+            values["renamed_columns"] = [*spec.columns, kept]
+            values["kept_column"] = KEPT_COLUMN
     if isinstance(spec, AggregateSpec):
         values |= _aggregate_values(spec, style.adapter_type)
     if isinstance(spec, MartSpec):

@@ -171,3 +171,28 @@ def test_a_composite_key_is_built_and_tested_as_one_grain(tmp_path: Path) -> Non
     assert len(combination) == 1 and all(n.status == "pass" for n in combination), combination
     properties = (project / "models/staging/lines/_lines__models.yml").read_text()
     assert "cartridge.unique_combination_of_columns:" in properties
+
+
+def test_a_history_row_whose_latest_version_is_deleted_stays_out_of_staging(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_hist")
+        connection.execute(
+            "create table raw_hist.orders"
+            " (id integer, status varchar, updated_at timestamp, _fivetran_deleted boolean)"
+        )
+        connection.execute(
+            "insert into raw_hist.orders values"
+            " (1, 'open', '2025-01-01', false), (1, 'closed', '2025-01-02', true),"
+            " (2, 'open', '2025-01-01', false), (2, 'paid', '2025-01-03', null),"
+            " (3, 'open', '2025-01-01', true), (3, 'reopened', '2025-01-04', false)"
+        )
+    _, report = _generate(tmp_path, database, "hist")
+    spec = next(a.spec for a in report.plan.models() if a.name == "stg_hist__orders")
+    assert spec.deduplicate is not None and spec.filter is not None  # a history table with soft deletes
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute("select * from analytics.stg_hist__orders order by 1").fetchall()
+        names = [d[0] for d in connection.description]
+    # Order 1's latest version is deleted: it must not come back as its older, undeleted version.
+    assert [(r[0], r[1]) for r in rows] == [(2, "paid"), (3, "reopened")]
+    assert "_fivetran_deleted" not in names and "cartridge_kept" not in names

@@ -292,3 +292,92 @@ def test_the_apply_summary_lists_every_undescribed_column_when_piped(tmp_path: P
     terminal = io.StringIO()
     show_apply(Console(file=terminal, width=100_000, color_system=None, force_terminal=True), report)
     assert "and 8 more" in terminal.getvalue() and "measure_19" not in terminal.getvalue()
+
+
+def _action(plan: ExecutionPlan, name: str) -> Any:
+    return next(a for a in plan.actions if a.name == name)
+
+
+def test_soft_deletes_are_filtered_after_the_latest_version_is_picked(tmp_path: Path) -> None:
+    # A history table: (id, updated_at) is the key, the latest version per id is kept.
+    history = table(
+        "order_history",
+        col("id"),
+        col("updated_at", "timestamp"),
+        col("status", "text"),
+        col("_fivetran_deleted", "boolean"),
+    )
+    from cartridge_bridge.planning.plan import Deduplicate, OrderBy
+
+    context = context_of(tmp_path, history)
+    plan = plan_with_rules(context)
+    action = _action(plan, "stg_raw__order_history")
+    spec = action.spec
+    spec.deduplicate = spec.deduplicate or Deduplicate(
+        partition_by=[spec.columns[0].name], order_by=[OrderBy(column="updated_at", descending=True)]
+    )
+    validate_plan(plan, context)
+    text = render_sql(action)
+    renamed, _, after = text.partition("ranked as")
+    assert "where" not in renamed.split("from source")[-1]  # nothing filtered before the ranking
+    assert "cartridge_row_number = 1" in after and "cartridge_kept" in after
+    assert "cartridge_kept" not in text.split("deduplicated as")[1].split("from ranked")[0]
+
+
+def test_a_marker_bigquery_cannot_quote_in_a_fragment_is_kept_as_a_column(tmp_path: Path) -> None:
+    orders = table("orders", col("id"), col("_deleted`x", "boolean"), col("_sdc\\deleted_at", "timestamp"))
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="bigquery", schemas=["raw"], relations=[orders]
+    )
+    context = build_context(shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions())
+    plan = plan_with_rules(context)
+    from cartridge_bridge.planning.checks import plan_problems
+
+    assert plan_problems(plan, context) == []
+    spec = staging(plan, "stg_raw__orders")
+    assert spec.filter is None
+    assert {c.source_column for c in spec.columns} == {"id", "_deleted`x", "_sdc\\deleted_at"}
+    render_plan(plan)
+
+
+def test_a_table_of_loader_markers_only_is_skipped_and_empty_models_are_flagged(tmp_path: Path) -> None:
+    from cartridge_bridge.planning.checks import plan_problems
+    from cartridge_bridge.planning.rules.planner import RulesPlanner
+
+    context = context_of(
+        tmp_path, table("t", col("_fivetran_deleted", "boolean")), table("orders", col("id"))
+    )
+    draft = RulesPlanner().draft(context)
+    assert any("raw.t: has no columns but loader markers" in s for s in draft.skipped)
+    plan = plan_with_rules(context)
+    assert "stg_raw__t" not in [a.name for a in plan.actions]
+    assert plan_problems(plan, context) == []
+    staging(plan, "stg_raw__orders").columns = []
+    problems = plan_problems(plan, context)
+    assert any("no columns" in p.problem for p in problems)
+
+
+def test_a_table_named_by_a_number_gets_a_plain_key_name(tmp_path: Path) -> None:
+    from cartridge_bridge.planning.checks import plan_problems
+
+    context = context_of(tmp_path, table("1st", col("id"), col("2nd", "text")))
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    spec = next(a.spec for a in plan.actions if isinstance(a.spec, StagingSpec))
+    assert [c.name for c in spec.columns] == ["_1st_id", "_2nd"]
+    render_plan(plan)
+    spec.columns[1].name = "1st_id"
+    assert any("1st_id" in p.problem for p in plan_problems(plan, context))
+
+
+def test_a_staged_column_may_not_take_a_name_de_duplication_adds(tmp_path: Path) -> None:
+    from cartridge_bridge.planning.checks import plan_problems
+    from cartridge_bridge.planning.plan import Deduplicate, OrderBy
+
+    context = context_of(tmp_path, table("orders", col("id"), col("updated_at", "timestamp")))
+    plan = plan_with_rules(context)
+    spec = staging(plan, "stg_raw__orders")
+    spec.deduplicate = Deduplicate(partition_by=["order_id"], order_by=[OrderBy(column="updated_at")])
+    spec.columns[1].name = "cartridge_kept"
+    spec.deduplicate.order_by[0].column = "cartridge_kept"
+    assert any("de-duplication adds" in p.problem for p in plan_problems(plan, context))

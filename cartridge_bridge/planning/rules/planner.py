@@ -14,7 +14,7 @@ from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec
 from cartridge_bridge.planning.planner import PlanDraft
 from cartridge_bridge.planning.rules.marts import MartRules
-from cartridge_bridge.planning.rules.staging import StagingRules
+from cartridge_bridge.planning.rules.staging import StagingRules, is_marker
 
 PLANNER_NAME = "rules"
 
@@ -34,6 +34,11 @@ class _Planner(StagingRules, MartRules):
                 )
             elif not relation.columns:
                 self.draft.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
+            elif all(is_marker(c, self.context.adapter_type) for c in relation.columns):
+                # Staging leaves the markers out: nothing would be left to select.
+                self.draft.skipped.append(
+                    f"{raw.schema_name}.{relation.identifier}: has no columns but loader markers"
+                )
             else:
                 candidates.append(relation)
         # Keys and entities are named after the table as the project names it (`raw_reviews` → `review_id`);

@@ -21,7 +21,7 @@ from cartridge_bridge.planning.planner import SourceDraft
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.sql_fragments import is_plain_cast_type
+from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type
 
 
 class StagingRules(PlannerState):
@@ -136,14 +136,13 @@ class StagingRules(PlannerState):
         key = found.columns[0] if len(found.columns) == 1 else None
         adapter = self.context.adapter_type
         # Rows a loader marks deleted are left out here, once, and the marker column with them.
-        markers = [
-            c for c in relation.columns if cleaning.is_deleted_marker(c) and c.name not in found.columns
-        ]
+        markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in found.columns]
         kept = [c for c in relation.columns if c not in markers]
         types = [
             cleaning.timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept
         ]
-        key_names = {key: f"{entity}_id"} if key is not None and snake_case(key) == "id" else {}
+        # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
+        key_names = {key: snake_case(f"{entity}_id")} if key is not None and snake_case(key) == "id" else {}
         wanted = cleaning.staged_names(kept, types, key_names)
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         # A key of several columns is the grain: each column not null, the combination unique.
@@ -168,15 +167,13 @@ class StagingRules(PlannerState):
                 )
             )
         renamed = {c.name: n for c, n in zip(kept, names, strict=True)}
-        quoted = [quote(m.name, adapter) for m in markers]
         spec = StagingSpec(
             source_name=source,
             table=table,
             entity=entity,
             grain=[renamed[c] for c in composite] or ([renamed[key]] if key else []),
             columns=columns,
-            filter=" and ".join(cleaning.deleted_filter(m, q) for m, q in zip(markers, quoted, strict=True))
-            or None,
+            filter=" and ".join(marker_filter(m, adapter) for m in markers) or None,
             # A history table: the staging model keeps each key's latest version, so the key holds.
             deduplicate=Deduplicate(
                 partition_by=[renamed[c] for c in found.columns],
@@ -192,6 +189,18 @@ class StagingRules(PlannerState):
         )
         read = relation.model_copy(update={"columns": kept})
         return Staged(read, table, entity, model, spec, renamed, model_tests, markers)
+
+
+def marker_filter(column: RawColumn, adapter_type: str) -> str:
+    """The filter keeping the rows a soft-delete marker does not mark, the marker quoted for the adapter."""
+    return cleaning.deleted_filter(column, quote(column.name, adapter_type))
+
+
+def is_marker(column: RawColumn, adapter_type: str) -> bool:
+    """A soft-delete marker whose filter is a fragment the checks and renderer accept (else it stays a column)."""
+    return cleaning.is_deleted_marker(column) and (
+        expression_problem(marker_filter(column, adapter_type), adapter_type) is None
+    )
 
 
 def cleaning_steps(staged: Staged) -> list[str]:
