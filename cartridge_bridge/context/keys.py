@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.sql_types import type_family
 
 
 @dataclass(frozen=True)
@@ -292,18 +293,10 @@ def primary_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -
     return key.columns[0] if len(key.columns) == 1 else None
 
 
-_NUMBER_TYPE = re.compile(r"u?(small|big|huge|tiny)?int(eger)?\d*\b|numeric|decimal|number|double|real|float")
-_TEXT_TYPE = re.compile(r"(character varying|varchar|char|character|text|string|nvarchar|bpchar)\b")
-
-
 def _type_family(data_type: str) -> str:
-    """`number`, `text` or the type itself: columns of one family compare without a cast."""
-    lowered = data_type.strip().lower()
-    if _NUMBER_TYPE.match(lowered):
-        return "number"
-    if _TEXT_TYPE.match(lowered):
-        return "text"
-    return lowered
+    """`number` or `text` (types that compare without a cast), or the type itself for anything else."""
+    family = type_family(data_type)
+    return family if family in ("number", "text") else data_type.strip().lower()
 
 
 # Documents and collections: equal type names, but no equality a key could rest on (json = json fails on PostgreSQL).

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from cartridge_bridge.context.naming import RESERVED_WORDS, snake_case
 from cartridge_bridge.gather.facts import RawColumn
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
 
 _BOOLEAN_LEADS = frozenset(
     "is has have had can could should would will was were does did do are allow allows use uses needs".split()
@@ -30,18 +30,12 @@ _BOOLEAN_LEADS = frozenset(
 _BOOLEAN_VERBS = frozenset(
     "accepts allows applies combines requires includes uses needs supports contains wants".split()
 )
-_TEXT_TYPE = re.compile(
-    r"(character varying|varchar|nvarchar|character|char|nchar|bpchar|text|string)\b", re.I
-)
-_BOOLEAN_TYPE = re.compile(r"bool(ean)?\b", re.I)
 _DATE_TYPE = re.compile(r"date\b", re.I)
 # Names that say "a point in time": what a text column must be called before its values are read as timestamps.
 _TEMPORAL_NAME = re.compile(r"(^|_)(at|on|date|time|timestamp|ts|datetime)$|ed$")
 _ISO_TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
 )
-# The type a text timestamp is cast to, per adapter (what dbt's `type_timestamp()` gives).
-_TIMESTAMP_TYPES = {"snowflake": "timestamp_ntz"}
 
 
 def is_metadata(name: str) -> bool:
@@ -64,34 +58,6 @@ def deleted_filter(column: RawColumn, quoted: str) -> str:
     if is_boolean(column.data_type):
         return f"not coalesce({quoted}, false)"
     return f"{quoted} is null"
-
-
-def is_boolean(data_type: str) -> bool:
-    """True for boolean types."""
-    return _BOOLEAN_TYPE.match(data_type.strip()) is not None
-
-
-def is_text(data_type: str) -> bool:
-    """True for character types."""
-    return _TEXT_TYPE.match(data_type.strip()) is not None
-
-
-def type_family(data_type: str) -> str:
-    """`number`, `text`, `temporal`, `boolean` or `other`: types of one family compare without a cast."""
-    if is_numeric(data_type):
-        return "number"
-    if is_temporal(data_type):
-        return "temporal"
-    if is_boolean(data_type):
-        return "boolean"
-    if is_text(data_type):
-        return "text"
-    return "other"
-
-
-def timestamp_type(adapter_type: str) -> str:
-    """The adapter's portable timestamp type, as dbt's `type_timestamp()` names it."""
-    return _TIMESTAMP_TYPES.get(adapter_type, "timestamp")
 
 
 def _parses_as_timestamp(value: object) -> bool:

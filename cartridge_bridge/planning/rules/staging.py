@@ -22,6 +22,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type
+from cartridge_bridge.planning.sql_types import timestamp_type, type_family
 
 
 class StagingRules(PlannerState):
@@ -83,7 +84,7 @@ class StagingRules(PlannerState):
         target = next(c for c in parent.spec.columns if c.name == parent.renamed[edge.parent_column])
         column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
         parent_type, own_type = target.data_type or "", column.data_type or ""
-        if parent_type and own_type and cleaning.type_family(parent_type) != cleaning.type_family(own_type):
+        if parent_type and own_type and type_family(parent_type) != type_family(own_type):
             # `integer = text` does not compare: the join and the relationships test need one type.
             raw_type = child.relation.column(edge.column).data_type  # type: ignore[union-attr]
             column.cast_to = cast_to(raw_type, parent_type, self.context.adapter_type)
@@ -138,9 +139,7 @@ class StagingRules(PlannerState):
         # Rows a loader marks deleted are left out here, once, and the marker column with them.
         markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in found.columns]
         kept = [c for c in relation.columns if c not in markers]
-        types = [
-            cleaning.timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept
-        ]
+        types = [timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept]
         # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
         key_names = {key: snake_case(f"{entity}_id")} if key is not None and snake_case(key) == "id" else {}
         wanted = cleaning.staged_names(kept, types, key_names)
