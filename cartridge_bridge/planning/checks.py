@@ -14,7 +14,6 @@ from cartridge_bridge.planning.plan import (
     PlanAction,
     SourceSpec,
     model_inputs,
-    output_columns,
 )
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
@@ -104,18 +103,7 @@ def _name_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanPro
 
 def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
     """Everything a spec may read: the plan's models and sources with their columns, the project's by name."""
-    inputs = Inputs()
-    for name in context.existing_models:
-        inputs.models[name] = None
-    for name in context.existing_sources:
-        inputs.sources[name] = None
-    for action in plan.actions:
-        if isinstance(action.spec, SourceSpec):
-            for table in action.spec.tables:
-                inputs.sources[f"{action.spec.source_name}.{table.name}"] = {c.name for c in table.columns}
-        else:
-            inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
-    return inputs
+    return Inputs.of_plan(plan, context.existing_models, context.existing_sources)
 
 
 def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:

@@ -14,6 +14,7 @@ from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
+    ExecutionPlan,
     MartSpec,
     ModelTest,
     PlanAction,
@@ -39,6 +40,20 @@ class Inputs:
 
     models: dict[str, Columns] = field(default_factory=dict)
     sources: dict[str, Columns] = field(default_factory=dict)
+
+    @classmethod
+    def of_plan(cls, plan: ExecutionPlan, models: Iterable[str], sources: Iterable[str]) -> Inputs:
+        """The plan's models and sources with their columns, and the project's `models`/`sources` by name."""
+        inputs = cls(models=dict.fromkeys(models), sources=dict.fromkeys(sources))
+        for action in plan.actions:
+            if isinstance(action.spec, SourceSpec):
+                for table in action.spec.tables:
+                    inputs.sources[f"{action.spec.source_name}.{table.name}"] = {
+                        c.name for c in table.columns
+                    }
+            else:
+                inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
+        return inputs
 
 
 class SpecChecker:

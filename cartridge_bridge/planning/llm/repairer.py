@@ -192,13 +192,7 @@ def outside_names(plan: ExecutionPlan) -> tuple[set[str], set[str]]:
 
 def plan_only_problems(plan: ExecutionPlan, models: set[str], sources: set[str]) -> list[PlanProblem]:
     """Every spec problem of the plan, reading only what it plans and the project's models and sources it already read."""
-    inputs = Inputs(models=dict.fromkeys(models), sources=dict.fromkeys(sources))
-    for action in plan.actions:
-        if isinstance(action.spec, SourceSpec):
-            for table in action.spec.tables:
-                inputs.sources[f"{action.spec.source_name}.{table.name}"] = {c.name for c in table.columns}
-        else:
-            inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
+    inputs = Inputs.of_plan(plan, models, sources)
     problems = [p for a in plan.actions for p in SpecChecker(a, plan.adapter_type, inputs).check()]
     try:
         TopologicalSorter({a.name: list(a.dependencies) for a in plan.models()}).prepare()
