@@ -92,7 +92,7 @@ class TableKey:
     latest_by: tuple[str, ...] = ()
 
 
-def _is_metadata(name: str) -> bool:
+def is_metadata(name: str) -> bool:
     """A loader's bookkeeping column (`_fivetran_synced`, `_airbyte_extracted_at`): never part of a key."""
     return name.startswith("_")
 
@@ -128,7 +128,7 @@ def _single_candidates(relation: RawRelation) -> list[str]:
     by_snake = {snake_case(c.name): c.name for c in relation.columns}
     entity = entity_of(relation)
     names = ["id", f"{entity}_id"]
-    if not any(n.endswith("_id") and not _is_metadata(c) for n, c in by_snake.items() if n != "id"):
+    if not any(n.endswith("_id") and not is_metadata(c) for n, c in by_snake.items() if n != "id"):
         names += [entity, snake_case(relation.identifier)]
     return list(dict.fromkeys(by_snake[n] for n in names if n in by_snake))
 
@@ -147,7 +147,7 @@ def _parents(relation: RawRelation, entities: frozenset[str]) -> list[str]:
     ids = [
         c.name
         for c in relation.columns
-        if snake_case(c.name).endswith("_id") and not _is_metadata(c.name) and snake_case(c.name) != "id"
+        if snake_case(c.name).endswith("_id") and not is_metadata(c.name) and snake_case(c.name) != "id"
     ]
     return sorted(ids, key=lambda name: snake_case(name)[: -len("_id")] not in entities)
 
@@ -174,7 +174,7 @@ def _discriminators(relation: RawRelation, parent: str) -> list[str]:
     A list a parent owns holds its value in a column named as the table (`domain_name` in `domain_name`),
     as the table without the parent's name (`tag` in `organization_tag`) or as the table's last word.
     """
-    by_snake = {snake_case(c.name): c.name for c in relation.columns if not _is_metadata(c.name)}
+    by_snake = {snake_case(c.name): c.name for c in relation.columns if not is_metadata(c.name)}
     entity = entity_of(relation)
     owner = snake_case(parent)[: -len("_id")]
     values = [entity, entity.removeprefix(f"{owner}_"), entity.rsplit("_", 1)[-1]]
@@ -186,7 +186,7 @@ def _discriminators(relation: RawRelation, parent: str) -> list[str]:
 
 def _payload(relation: RawRelation) -> tuple[str, ...]:
     """Every column but the loader's bookkeeping: rows equal on these are copies of one row."""
-    return tuple(c.name for c in relation.columns if not _is_metadata(c.name))
+    return tuple(c.name for c in relation.columns if not is_metadata(c.name))
 
 
 def _history_keys(relation: RawRelation, parent: str) -> list[tuple[str, ...]]:
@@ -194,7 +194,7 @@ def _history_keys(relation: RawRelation, parent: str) -> list[tuple[str, ...]]:
     changes = [
         c.name
         for c in relation.columns
-        if not _is_metadata(c.name) and ((n := snake_case(c.name)) in _CHANGES or n.endswith("_updated_at"))
+        if not is_metadata(c.name) and ((n := snake_case(c.name)) in _CHANGES or n.endswith("_updated_at"))
     ]
     middles = [(), *((o,) for o in _ordinals(relation) + _discriminators(relation, parent) if o != parent)]
     return [(parent, *middle, change) for middle in middles for change in changes if change != parent]
@@ -356,7 +356,7 @@ def role_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
         declared = {column for key in child.foreign_keys for column in key.columns}
         own = entity_of(child)
         for column in child.columns:
-            if column.name == keys[child.identifier] or column.name in declared or _is_metadata(column.name):
+            if column.name == keys[child.identifier] or column.name in declared or is_metadata(column.name):
                 continue
             target = role_target(column.name, entities, own)
             if target is None:

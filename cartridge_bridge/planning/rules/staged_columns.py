@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from cartridge_bridge.context.keys import is_metadata
 from cartridge_bridge.context.naming import RESERVED_WORDS, snake_case
 from cartridge_bridge.gather.facts import RawColumn
 from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
@@ -36,11 +37,6 @@ _TEMPORAL_NAME = re.compile(r"(^|_)(at|on|date|time|timestamp|ts|datetime)$|ed$"
 _ISO_TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?"
 )
-
-
-def is_metadata(name: str) -> bool:
-    """A loader's bookkeeping column: a leading underscore (`_fivetran_synced`, `_airbyte_extracted_at`)."""
-    return name.startswith("_")
 
 
 def is_deleted_marker(column: RawColumn) -> bool:
