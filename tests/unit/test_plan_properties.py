@@ -130,6 +130,19 @@ def test_a_quoted_warehouse_name_stays_one_identifier(name: str, adapter: str) -
     assert isinstance(projection, exp.Column) and projection.name == name
 
 
+@pytest.mark.parametrize("adapter", ["postgres", "duckdb", "bigquery", "spark", "snowflake"])
+def test_every_keyword_of_the_dialects_stays_one_identifier(adapter: str) -> None:
+    """Every word sqlglot's tokenizers know (hypothesis once found `drop`) is quoted where it must be."""
+    words = set()
+    for dialect in ("postgres", "duckdb", "bigquery", "spark", "snowflake"):
+        tokenizer = sqlglot.Dialect.get_or_raise(dialect).tokenizer_class
+        words |= {k.lower() for k in tokenizer.KEYWORDS if k.replace("_", "").isalpha()}
+    for word in sorted(words):
+        parsed = sqlglot.parse_one(f"select {quote(word, adapter)} from t", read=adapter)
+        [projection] = parsed.expressions
+        assert isinstance(projection, exp.Column) and projection.name == word, word
+
+
 @SETTINGS
 @given(text=st.text(max_size=60))
 def test_neutralized_text_renders_back_to_itself(text: str) -> None:
