@@ -15,7 +15,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cartridge_bridge.context.keys import composite_candidates, entity_of, role_candidates, table_key
+from cartridge_bridge.context.keys import (
+    composite_candidates,
+    entity_of,
+    narrowing_candidates,
+    role_candidates,
+    table_key,
+)
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import CombinationCount, ContainedValues, RawRelation, WarehouseFacts
 
@@ -84,25 +90,28 @@ def _with_profiles(
 
 
 def containment_checks(facts: WarehouseFacts) -> list[dict[str, Any]]:
-    """The `edges` argument of `cartridge.contained_values`: every role-named candidate of a profiled table."""
+    """The `edges` argument of `cartridge.contained_values`: every role-named candidate of a profiled table,
+    and every name-made key whose column would have to be narrowed to its key's type (compared as text).
+    """
     checks = []
     for schema in dict.fromkeys(r.schema_ for r in facts.relations):
         relations = [r for r in facts.relations if r.schema_ == schema]
         by_identifier = {r.identifier: r for r in relations}
-        for edge in role_candidates(relations):
+        candidates = [(edge, False) for edge in role_candidates(relations)]
+        candidates += [(edge, True) for edge in narrowing_candidates(relations)]
+        for edge, as_text in candidates:
             child = by_identifier[edge.child]
             if child.profile is None or child.profile.row_count == 0:
                 continue
-            checks.append(
-                {
-                    "database": child.database,
-                    "schema": schema,
-                    "identifier": edge.child,
-                    "column": edge.column,
-                    "ref_identifier": edge.parent,
-                    "ref_column": edge.parent_column,
-                }
-            )
+            check = {
+                "database": child.database,
+                "schema": schema,
+                "identifier": edge.child,
+                "column": edge.column,
+                "ref_identifier": edge.parent,
+                "ref_column": edge.parent_column,
+            }
+            checks.append(check | {"as_text": True} if as_text else check)
     return checks
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
-from cartridge_bridge.planning.sql_types import type_family
+from cartridge_bridge.planning.sql_types import is_text, type_family
 
 
 @dataclass(frozen=True)
@@ -305,13 +305,14 @@ _UNCOMPARABLE_TYPE = re.compile(
 )
 
 
+def _uncomparable(column: RawColumn, key: RawColumn) -> bool:
+    """A document or collection on either side: no equality a key could rest on."""
+    return any(_UNCOMPARABLE_TYPE.search(c.data_type.lower()) for c in (column, key))
+
+
 def _comparable(column: RawColumn, key: RawColumn) -> bool:
     """Whether a column may be checked against a key: the same family, and a type with an equality."""
-    if _UNCOMPARABLE_TYPE.search(column.data_type.lower()) or _UNCOMPARABLE_TYPE.search(
-        key.data_type.lower()
-    ):
-        return False
-    return _type_family(column.data_type) == _type_family(key.data_type)
+    return not _uncomparable(column, key) and _type_family(column.data_type) == _type_family(key.data_type)
 
 
 def role_target(name: str, entities: Collection[str], own: str) -> tuple[str, str] | None:
@@ -382,35 +383,74 @@ def _contained(child: RawRelation, edge: KeyEdge) -> bool:
     )
 
 
-def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
-    """Declared foreign keys within these relations, `<entity>_id` columns that name another table, and
-    role-named or shortened columns (`billing_customer_id`, `parent_id`, `variant_id`) whose values the data
-    shows in the parent's key.
+def narrows(column: RawColumn, key: RawColumn) -> bool:
+    """Whether comparing `column` with `key` needs a cast that a value could fail: to any type but text.
+
+    Anything converts to text, so an integer pointing at a text key is cast up safely; a text column
+    pointing at an integer key (`tax_rate_id` holding `tax_rate_NY`) is not, unless the data shows it.
     """
-    by_identifier = {r.identifier: r for r in relations}
+    return _type_family(column.data_type) != _type_family(key.data_type) and not is_text(key.data_type)
+
+
+def _converts(child: RawRelation, edge: KeyEdge) -> bool:
+    """The data shows every distinct non-null value of the column among the key's (compared as text)."""
+    counts = child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
+    return counts is not None and 0 < counts.distinct_count == counts.contained_count
+
+
+def _named_edges(relations: list[RawRelation]) -> list[tuple[KeyEdge, bool]]:
+    """Edges `<entity>_id` columns make by name, each with whether it narrows the column's type."""
     by_entity = {entity_of(r): r for r in relations}
     entities = frozenset(by_entity)
-    edges: list[KeyEdge] = []
-    seen: set[tuple[str, str]] = set()
+    edges = []
     for child in relations:
-        for key in child.foreign_keys:
-            # The warehouse said where these columns point; never second-guess it from their names.
-            seen.update((child.identifier, column) for column in key.columns)
-            parent = by_identifier.get(key.ref_identifier)
-            if len(key.columns) == 1 and parent is not None and key.ref_schema == child.schema_:
-                edges.append(
-                    KeyEdge(child.identifier, key.columns[0], parent.identifier, key.ref_columns[0], True)
-                )
+        declared = {column for key in child.foreign_keys for column in key.columns}
         own_key = primary_key(child, entities)
         for column in child.columns:
             name = snake_case(column.name)
-            if column.name == own_key or (child.identifier, column.name) in seen or not name.endswith("_id"):
+            if column.name == own_key or column.name in declared or not name.endswith("_id"):
                 continue
             parent = by_entity.get(name[: -len("_id")])
             if parent is None or parent.identifier == child.identifier:
                 continue
             parent_key = primary_key(parent, entities)
-            if parent_key is not None:
-                edges.append(KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False))
+            key_column = parent.column(parent_key) if parent_key is not None else None
+            if parent_key is None or key_column is None or _uncomparable(column, key_column):
+                continue
+            edge = KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False)
+            edges.append((edge, narrows(column, key_column)))
+    return edges
+
+
+def narrowing_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
+    """Name-made edges whose column reaches the key's type only by a cast that may fail: checked on the data."""
+    return [edge for edge, narrowing in _named_edges(relations) if narrowing]
+
+
+def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
+    """Declared foreign keys within these relations, `<entity>_id` columns that name another table, and
+    role-named or shortened columns (`billing_customer_id`, `parent_id`, `variant_id`) whose values the data
+    shows in the parent's key.
+
+    A named column of another type than its key is taken when a cast to the key's type cannot fail: the key
+    is text, or the data shows every value of the column among the key's. Otherwise the column stays what it
+    is, unjoined: a cast that fails on one value would take the whole build down.
+    """
+    by_identifier = {r.identifier: r for r in relations}
+    named = [
+        edge
+        for edge, narrowing in _named_edges(relations)
+        if not narrowing or _converts(by_identifier[edge.child], edge)
+    ]
+    edges: list[KeyEdge] = []
+    for child in relations:
+        for key in child.foreign_keys:
+            # The warehouse said where these columns point; never second-guess it from their names.
+            parent = by_identifier.get(key.ref_identifier)
+            if len(key.columns) == 1 and parent is not None and key.ref_schema == child.schema_:
+                edges.append(
+                    KeyEdge(child.identifier, key.columns[0], parent.identifier, key.ref_columns[0], True)
+                )
+        edges += [edge for edge in named if edge.child == child.identifier]
     edges += [e for e in role_candidates(relations) if _contained(by_identifier[e.child], e)]
     return edges

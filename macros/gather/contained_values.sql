@@ -4,7 +4,8 @@
     "contained_count"}, ...]`. One statement for every edge (a `union all` of one row per edge). The bridge
     asks it for foreign keys that only a role name suggests (`billing_customer_id` → `customer.id`) and
     takes an edge when the parent's key holds (nearly) all of the child's values. The two columns are
-    compared as they are: the bridge asks only for columns of comparable types. -#}
+    compared as they are, or as text with `as_text: true` (the bridge asks so for a text column named after
+    a table whose key is an integer: a cast is only safe when every value is a key). -#}
 {% macro contained_values(edges) -%}
   {{ return(adapter.dispatch('contained_values', 'cartridge')(edges)) }}
 {%- endmacro %}
@@ -34,8 +35,17 @@
         'identifier': edge['identifier']} -%}
     {%- set parent = {'database': edge.get('ref_database', edge.get('database')),
         'schema': edge.get('ref_schema') or edge['schema'], 'identifier': edge['ref_identifier']} -%}
+    {%- if edge.get('as_text') is not none and edge.get('as_text') is not boolean -%}
+      {{ exceptions.raise_compiler_error(
+          "cartridge.contained_values: 'as_text' must be true or false, got " ~ cartridge._show(edge)) }}
+    {%- endif -%}
     {%- set column = cartridge._quote_identifier(edge['column']) -%}
     {%- set ref_column = cartridge._quote_identifier(edge['ref_column']) -%}
+    {%- if edge.get('as_text') -%}
+      {#- Columns of two type families (text holding integers' digits): compared as text, which never fails. -#}
+      {%- set column = 'cast(' ~ column ~ ' as ' ~ dbt.type_string() ~ ')' -%}
+      {%- set ref_column = 'cast(' ~ ref_column ~ ' as ' ~ dbt.type_string() ~ ')' -%}
+    {%- endif -%}
     {%- do selects.append(
         'select ' ~ loop.index0 ~ ' as edge_index, count(*) as distinct_count, '
         ~ 'count(parent_values.value) as contained_count\nfrom (select distinct ' ~ column ~ ' as value from '

@@ -14,7 +14,7 @@ from support import duckdb_output, postgres_output, run_sql, write_project
 from cartridge_bridge.api import ProjectOptions, generate
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.dbt_runner import DbtProject
-from cartridge_bridge.planning.plan import StagingSpec
+from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, StagingSpec
 from cartridge_bridge.progress import SilentProgress
 
 _counter = itertools.count()
@@ -32,6 +32,14 @@ RAW = (
     "create table {s}.order_tag (order_id integer, tag varchar(20), _fivetran_synced timestamp)",
     "insert into {s}.order_tag values (10, 'gift', '2025-01-01'), (10, 'gift', '2025-01-02'), "
     "(10, 'rush', '2025-01-01'), (11, 'gift', '2025-01-01')",
+    # Text columns named after a table keyed by integers: one holds a value no cast can convert, the other
+    # only the keys' digits (and a null).
+    "create table {s}.tax_rate (id integer, name varchar(20))",
+    "insert into {s}.tax_rate values (1, 'New York'), (2, 'California')",
+    "create table {s}.invoice_line (id integer, tax_rate_id varchar(20), amount numeric(10,2))",
+    "insert into {s}.invoice_line values (1, '1', 2.00), (2, 'tax_rate_NY', 3.00), (3, '2', 4.00)",
+    "create table {s}.credit_note (id integer, tax_rate_id varchar(20), amount numeric(10,2))",
+    "insert into {s}.credit_note values (1, '1', 1.00), (2, '2', 1.50), (3, null, 2.00)",
 )
 EDGES = [
     ("order", "billing_customer_id", "customer", "id"),
@@ -86,12 +94,27 @@ def test_contained_values_counts_every_edge_in_one_document(warehouse: tuple[Pat
     assert _contained(project, []) == []
 
 
+def test_contained_values_compares_columns_of_two_types_as_text(warehouse: tuple[Path, str]) -> None:
+    project, schema = warehouse
+    edges = [
+        {"schema": schema, "identifier": table, "column": "tax_rate_id", "ref_identifier": "tax_rate",
+         "ref_column": "id", "as_text": True}
+        for table in ("invoice_line", "credit_note")
+    ]  # fmt: skip
+    printed = _contained(project, edges)
+    assert [(r["distinct_count"], r["contained_count"]) for r in printed] == [(3, 2), (2, 2)]
+
+
+BAD_EDGE = {"schema": "raw", "identifier": "o", "column": "c", "ref_identifier": "p", "ref_column": "id"}
+
+
 @pytest.mark.parametrize(
     ("edges", "message"),
     [
         ("order", "argument 'edges' must be a list"),
         ([{"schema": "raw", "identifier": "order"}], "needs a string 'column'"),
         (["order"], "each edge needs schema"),
+        ([{**BAD_EDGE, "as_text": "yes"}], "'as_text' must be true or false"),
     ],
 )
 def test_contained_values_refuses_malformed_edges(
@@ -126,3 +149,17 @@ def test_generate_takes_the_role_edges_the_data_holds(warehouse: tuple[Path, str
     )
     assert isinstance(tags, StagingSpec)
     assert tags.grain == ["order_id", "tag"] and tags.deduplicate is not None  # one copy kept, key tested
+
+    # Text columns named after an integer-keyed table: narrowed only when every value converts.
+    unconvertible = _staged_column(report.plan, "invoice_line", "tax_rate_id")  # 'tax_rate_NY'
+    assert unconvertible.cast_to is None
+    assert [t.name for t in unconvertible.tests if t.name == "relationships"] == []
+    converting = _staged_column(report.plan, "credit_note", "tax_rate_id")  # '1', '2' and a null
+    assert (converting.cast_to or "").lower() == "integer"
+    assert [t.to for t in converting.tests if t.name == "relationships"] == ["stg_shop__tax_rate"]
+
+
+def _staged_column(plan: ExecutionPlan, table: str, raw_column: str) -> ColumnSpec:
+    spec = next(a.spec for a in plan.models() if isinstance(a.spec, StagingSpec) and a.spec.table == table)
+    assert isinstance(spec, StagingSpec)
+    return next(c for c in spec.columns if c.source_column == raw_column)

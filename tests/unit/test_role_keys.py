@@ -306,3 +306,64 @@ def test_a_failing_role_key_check_loses_only_the_role_keys() -> None:
     assert progress.said == [
         "role-named foreign keys not checked (permission denied for table customer); keys come from names only"
     ]
+
+
+TAX_RATE = table("tax_rate", {"id": "integer", "name": "text"})
+
+
+@pytest.mark.parametrize(
+    ("counts", "taken"),
+    [
+        ((4, 4), True),  # every value is a tax rate's id spelled as text: the cast cannot fail
+        ((4, 3), False),  # `tax_rate_NY` among them: a cast to integer would fail the build
+        ((0, 0), False),  # no value: the data cannot tell
+        (None, False),  # not checked
+    ],
+)
+def test_a_named_key_of_text_against_an_integer_key_needs_every_value_to_convert(
+    counts: tuple[int, int] | None, taken: bool
+) -> None:
+    contained = {("tax_rate_id", "tax_rate", "id"): counts} if counts else None
+    lines = table("invoice_line", {"id": "integer", "tax_rate_id": "text"}, contained)
+    edge = KeyEdge("invoice_line", "tax_rate_id", "tax_rate", "id", False)
+    assert (edge in foreign_keys([TAX_RATE, lines])) is taken
+
+
+def test_a_named_key_cast_up_to_a_text_key_needs_no_data() -> None:
+    codes = table("currency", {"id": "text"}, profiled=False)
+    prices = table("price", {"id": "integer", "currency_id": "integer"}, profiled=False)
+    assert foreign_keys([codes, prices]) == [KeyEdge("price", "currency_id", "currency", "id", False)]
+
+
+def test_narrowing_keys_are_checked_as_text_and_documents_never() -> None:
+    lines = table("invoice_line", {"id": "integer", "tax_rate_id": "text", "customer_id": "jsonb"})
+    checks = containment_checks(profiled_facts(TAX_RATE, CUSTOMER, lines))
+    assert checks == [
+        {
+            "database": None,
+            "schema": "raw",
+            "identifier": "invoice_line",
+            "column": "tax_rate_id",
+            "ref_identifier": "tax_rate",
+            "ref_column": "id",
+            "as_text": True,
+        }
+    ]
+    assert foreign_keys([TAX_RATE, CUSTOMER, lines]) == []  # json = bigint has no equality to rest on
+
+
+def test_a_text_key_of_converting_values_is_cast_to_its_parents_type(tmp_path: Path) -> None:
+    contained = {("tax_rate_id", "tax_rate", "id"): (2, 2)}
+    lines = table("invoice_line", {"id": "integer", "tax_rate_id": "varchar(20)"}, contained)
+    facts = profiled_facts(TAX_RATE, lines)
+    manifest = Manifest(metadata=Metadata(project_name="shop"))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, facts, Conventions()))
+    staging = next(
+        a.spec for a in plan.models() if isinstance(a.spec, StagingSpec) and a.spec.table == "invoice_line"
+    )
+    assert isinstance(staging, StagingSpec)
+    column = next(c for c in staging.columns if c.source_column == "tax_rate_id")
+    assert column.cast_to == "integer"
+    assert [t.to for t in column.tests if t.name == "relationships"] == [
+        next(a.name for a in plan.models() if isinstance(a.spec, StagingSpec) and a.spec.table == "tax_rate")
+    ]
