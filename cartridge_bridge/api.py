@@ -50,7 +50,7 @@ from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal, Relation
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
-from cartridge_bridge.write.transaction import created_relations, drop_created_relations, undo
+from cartridge_bridge.write.undo import created_relations, undo_with_relations
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
@@ -399,15 +399,17 @@ def undo_run(
     profiles_dir: Path | None = None,
     target: str | None = None,
     keep_relations: bool = False,
+    progress: Progress | None = None,
 ) -> UndoReport:
-    """Revert a run from its journal, and (unless `keep_relations`) drop the relations its build created."""
+    """Revert a run from its journal, and (unless `keep_relations`) drop the relations its build created.
+
+    `progress` hears what happened before the undo itself (a stale lock cleared).
+    """
     project_dir = project_dir.resolve()
-    journal = undo(project_dir, run_id)
-    created = created_relations(journal)
-    if keep_relations or not created:
-        return UndoReport(journal, remaining=created)
-    dbt = DbtProject(project_dir, profiles_dir, target)
-    dropped, remaining = drop_created_relations(project_dir, journal, WarehouseRelations(dbt))
+    warehouse = None if keep_relations else WarehouseRelations(DbtProject(project_dir, profiles_dir, target))
+    journal, dropped, remaining = undo_with_relations(project_dir, run_id, warehouse)
+    if keep_relations:
+        remaining = created_relations(journal)
     return UndoReport(journal, dropped, remaining)
 
 

@@ -421,7 +421,8 @@ def undo(
     from cartridge_bridge.api import undo_run
     from cartridge_bridge.cli.views import show_undo
 
-    show_undo(out, undo_run(project_dir, run_id, profiles_dir, target, keep_relations), keep_relations)
+    report = undo_run(project_dir, run_id, profiles_dir, target, keep_relations, StepPrinter())
+    show_undo(out, report, keep_relations)
 
 
 def _confirmer(yes: bool) -> Callable[[list[str]], bool]:

@@ -140,6 +140,11 @@ class DbtProject:
         self._parsed = run.result
         return run
 
+    def ensure_parsed(self) -> None:
+        """Parse the project unless this object has parsed it already, so that run-operations reuse it."""
+        if self._parsed is None:
+            self.parse()
+
     def run_operation(self, macro: str, args: dict[str, Any]) -> str:
         """Run a macro and return what it printed (the macro's return value is discarded by dbt)."""
         run = self.invoke(["run-operation", macro, "--args", json.dumps(args)], reuse_manifest=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cartridge_bridge.errors import CartridgeError
@@ -33,18 +34,51 @@ class WarehouseRelations:
             for r in located
         ]
 
-    def drop(self, relations: list[Relation]) -> tuple[list[Relation], list[Relation]]:
-        """Drop those of the relations that exist: what was dropped, and what remains (all when unreachable)."""
+    def drop(
+        self, relations: list[Relation], gone: Callable[[Relation], None]
+    ) -> tuple[list[Relation], list[Relation]]:
+        """Drop those of the relations that exist, one at a time and never with `cascade`: dropped, and remaining.
+
+        A relation something else depends on (a user's view over a generated model) fails to drop and remains;
+        the others are retried after each pass, since a run's own models depend on each other. `gone` hears
+        each relation as soon as it is dropped, or found missing (never built, or dropped by hand).
+        """
         if not relations:
             return [], []
-        wanted = [
-            {"database": r.database or "", "schema": r.schema_name, "identifier": r.identifier}
-            for r in relations
-        ]
         try:
-            found = {(r["schema"], r["identifier"]) for r in self.dbt.existing_relations(wanted, drop=True)}
-            left = {(r["schema"], r["identifier"]) for r in self.dbt.existing_relations(wanted)}
+            self.dbt.ensure_parsed()  # one parse: each drop below then takes a fraction of a second
+            present = {_key(r) for r in self.dbt.existing_relations([_wanted(r) for r in relations])}
         except CartridgeError:
             return [], list(relations)
-        dropped = [r for r in relations if (r.schema_name, r.identifier) in found - left]
-        return dropped, [r for r in relations if (r.schema_name, r.identifier) in left]
+        for relation in relations:
+            if _key(_wanted(relation)) not in present:
+                gone(relation)
+        # The plan lists a model before those that select from it: dropping from the end needs fewest passes.
+        pending = [r for r in reversed(relations) if _key(_wanted(r)) in present]
+        dropped: list[Relation] = []
+        while pending:
+            failed = []
+            for relation in pending:
+                try:
+                    self.dbt.existing_relations([_wanted(relation)], drop=True)
+                except CartridgeError:
+                    failed.append(relation)
+                    continue
+                dropped.append(relation)
+                gone(relation)
+            if len(failed) == len(pending):
+                break
+            pending = failed
+        return dropped, [r for r in relations if r in pending]
+
+
+def _wanted(relation: Relation) -> dict[str, str]:
+    return {
+        "database": relation.database or "",
+        "schema": relation.schema_name,
+        "identifier": relation.identifier,
+    }
+
+
+def _key(relation: dict[str, str]) -> tuple[str, str]:
+    return relation["schema"].lower(), relation["identifier"].lower()

@@ -3,7 +3,9 @@
 `CARTRIDGE_FAULT_POINT=<step>` is read here and nowhere else. The steps, in the order an apply reaches them:
 `journal` (the journal and backups are saved, nothing written yet), `write` (inside the write loop: one
 file written, the next one's temporary file created and still empty), `written` (every file written),
-`parse` (dbt parse has started) and `build` (dbt build has built its first node).
+`parse` (dbt parse has started) and `build` (dbt build has built its first node). Two more steps are
+not an apply's: `record` (a journal or backup is being saved: its temporary file exists, still empty) and
+`dropped` (undo has dropped a relation and recorded it, and others remain).
 `CARTRIDGE_FAULT_SIGNAL` sends SIGTERM, SIGINT or SIGSTOP there instead of SIGKILL.
 """
 

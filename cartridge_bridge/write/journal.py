@@ -13,16 +13,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.write.atomic_files import write_atomic
+from cartridge_bridge.write.faults import fault_point
+from cartridge_bridge.write.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 
-RUNS_DIR = Path(".cartridge") / "runs"
+RUNS_DIR = OWN_DIR / "runs"
 # A run id is a name made by new_run_id, never a path: UTC time to the microsecond.
 RUN_ID = re.compile(r"\d{8}T\d{12}Z")
 
 Status = Literal[
-    "planned", "writing", "written", "proving", "applied", "rolling_back", "rolled_back", "undone"
+    "planned", "writing", "written", "proving", "applied", "rolling_back", "rolled_back", "undoing", "undone"
 ]
 # A run left in one of these states was interrupted: its process died before it finished or rolled back.
-UNFINISHED: tuple[Status, ...] = ("planned", "writing", "written", "proving", "rolling_back")
+UNFINISHED: tuple[Status, ...] = ("planned", "writing", "written", "proving", "rolling_back", "undoing")
 
 
 class JournalError(UsageError):
@@ -54,6 +56,7 @@ class Relation(BaseModel):
     schema_name: str
     identifier: str
     existed: bool
+    dropped: bool = False  # recorded as soon as it is dropped (or found gone), so an interrupted undo resumes
 
     @property
     def label(self) -> str:
@@ -74,6 +77,7 @@ class Journal(BaseModel):
     created_dirs: list[str] = []
     relations: list[Relation] = []  # recorded before the build: the plan's models and whether each existed
     note: str | None = None  # why the run ended as it did, e.g. "interrupted by SIGTERM"
+    seal: str | None = None  # SHA-256 of all the above, saved with it: a journal edited by hand is refused
 
     @property
     def unfinished(self) -> bool:
@@ -115,20 +119,31 @@ def run_dir(project_dir: Path, run_id: str) -> Path:
     return inside(project_dir, (RUNS_DIR / check_run_id(run_id)).as_posix(), "the run folder", JournalError)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write a cartridge-owned file (journal, backup) atomically and fsynced, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, durable=True)
+def write_durably(project_dir: Path, path: Path, data: bytes) -> None:
+    """Write a cartridge-owned file (journal, backup) atomically and fsynced, creating its folder; never via a link."""
+    make_own_dir(project_dir, path.parent)
+    refuse_links(project_dir, path)
+    write_atomic(path, data, durable=True, pause=lambda: fault_point("record"))
+
+
+def seal_of(journal: Journal) -> str:
+    """The integrity seal of a journal: the SHA-256 of every field but the seal itself."""
+    return sha256(journal.model_dump_json(exclude={"seal"}).encode("utf-8"))
 
 
 def save_journal(project_dir: Path, journal: Journal) -> None:
-    """Persist a journal next to its backups, durably: the next step may change the project."""
+    """Persist a journal, sealed, next to its backups, durably: the next step may change the project."""
     folder = run_dir(project_dir, journal.run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = project_dir / ".cartridge" / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("# cartridge's journals and backups: local only\n*\n", encoding="utf-8")
-    write_durably(folder / "journal.json", (journal.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    make_own_dir(project_dir, folder)
+    create_once(
+        project_dir,
+        project_dir / OWN_DIR / ".gitignore",
+        "# cartridge's journals and backups: local only\n*\n",
+    )
+    journal.seal = seal_of(journal)
+    write_durably(
+        project_dir, folder / "journal.json", (journal.model_dump_json(indent=2) + "\n").encode("utf-8")
+    )
 
 
 def mark(project_dir: Path, journal: Journal, status: Status, note: str | None = None) -> None:
@@ -140,19 +155,27 @@ def mark(project_dir: Path, journal: Journal, status: Status, note: str | None =
 
 
 def read_journal(project_dir: Path, run_id: str) -> Journal:
-    """A run's journal, checked: it names its own folder, and every path it holds stays inside the project."""
-    path = run_dir(project_dir, run_id) / "journal.json"
-    if not path.is_file():
+    """A run's journal, checked whole before anything follows it: its folder, seal, paths and backups."""
+    folder = run_dir(project_dir, run_id)
+    path = folder / "journal.json"
+    if not path.is_file() and not path.is_symlink():
         raise UsageError(f"no cartridge run {run_id!r} in {project_dir / RUNS_DIR}")
+    way_out = f"undo that run by hand, then remove {folder}"
     try:
-        journal = Journal.model_validate_json(path.read_bytes())
+        journal = Journal.model_validate_json(read_own(project_dir, path))
     except (ValidationError, ValueError):
         raise JournalError(
-            f"the journal {path} is damaged; it was not followed: restore it or undo that run by hand"
+            f"the journal {path} is damaged; it was not followed: restore it or {way_out}"
         ) from None
     if journal.run_id != run_id:
         raise JournalError(f"the journal {path} belongs to run {journal.run_id!r}, not {run_id!r}; refused")
     _check_paths(project_dir, journal, path)
+    if journal.seal != seal_of(journal):
+        raise JournalError(
+            f"the journal {path} was changed outside cartridge (its integrity seal does not match); "
+            f"it was not followed: {way_out}"
+        )
+    _check_backups(project_dir, journal, folder, way_out)
     return journal
 
 
@@ -169,13 +192,54 @@ def _check_paths(project_dir: Path, journal: Journal, path: Path) -> None:
         inside(project_dir, directory, f"the journal {path} names a folder", JournalError)
 
 
-def run_ids(project_dir: Path) -> list[str]:
+def _check_backups(project_dir: Path, journal: Journal, folder: Path, way_out: str) -> None:
+    """Refuse a run whose backups are missing, links, or not the bytes the journal says the files had.
+
+    A run still `planned` wrote its journal before its backups and touched no file yet: it needs none.
+    """
+    if journal.status == "planned":
+        return
+    for entry in journal.files:
+        if entry.backup is None or entry.sha256_before is None:
+            continue
+        problem = None
+        try:
+            data = read_own(project_dir, folder / entry.backup)
+        except UsageError:
+            problem = "leads out of the run folder (it is a link)"
+        except OSError as error:
+            problem = f"cannot be read ({error.strerror})"
+        else:
+            if sha256(data) != entry.sha256_before:
+                problem = "is not the file as it was before the run"
+        if problem is not None:
+            raise JournalError(f"the backup of {entry.path} in {folder} {problem}; refused: {way_out}")
+
+
+def sweep_interrupted_writes(project_dir: Path) -> None:
+    """Remove what a journal or backup write killed mid-way left in the run folders (its temporary files)."""
+    for run_id in run_ids(project_dir, with_journal=False):
+        folder = project_dir / RUNS_DIR / run_id
+        if folder.is_symlink():
+            continue
+        for stray in folder.rglob(".*.tmp"):  # rglob does not walk into linked folders
+            if stray.is_file() and not stray.is_symlink():
+                stray.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()  # killed before its first journal was saved: the run never began
+
+
+def run_ids(project_dir: Path, with_journal: bool = True) -> list[str]:
     """The ids of every run folder in the project, oldest first; folders that are not run ids are ignored."""
     runs = project_dir / RUNS_DIR
-    if not runs.is_dir() or runs.is_symlink():
+    refuse_links(project_dir, runs)
+    if not runs.is_dir():
         return []
     return sorted(
-        p.name for p in runs.iterdir() if RUN_ID.fullmatch(p.name) and (p / "journal.json").is_file()
+        p.name
+        for p in runs.iterdir()
+        if RUN_ID.fullmatch(p.name)
+        and (not with_journal or (p / "journal.json").exists() or (p / "journal.json").is_symlink())
     )
 
 
@@ -185,8 +249,8 @@ def unfinished_runs(project_dir: Path) -> list[Journal]:
     for run_id in run_ids(project_dir):
         path = project_dir / RUNS_DIR / run_id / "journal.json"
         try:
-            status = json.loads(path.read_bytes()).get("status")
-        except (OSError, ValueError, AttributeError):
+            status = json.loads(read_own(project_dir, path)).get("status")
+        except (OSError, ValueError, AttributeError, UsageError):
             status = None
         if status in UNFINISHED or status is None:
             found.append(read_journal(project_dir, run_id))  # a damaged one is refused with its path

@@ -11,7 +11,8 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.write.journal import Journal, Relation, mark, save_journal
-from cartridge_bridge.write.transaction import Warehouse, apply_changes, drop_created_relations, rollback
+from cartridge_bridge.write.transaction import Warehouse, apply_changes, rollback
+from cartridge_bridge.write.undo import drop_created_relations
 from cartridge_bridge.write.workspace import FileChange, stage_changes
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 

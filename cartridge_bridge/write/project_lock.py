@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cartridge_bridge.errors import RunInProgress, WriteError
+from cartridge_bridge.write.own_files import OWN_DIR, open_own, refuse_links
 
-LOCK_FILE = Path(".cartridge") / "lock"
+LOCK_FILE = OWN_DIR / "lock"
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ProjectLock:
     """
 
     def __init__(self, project_dir: Path):
+        self.project_dir = project_dir
         self.path = project_dir / LOCK_FILE
         self._descriptor: int | None = None
         self._made_folder = False  # .cartridge/ did not exist: remove it again if the run left nothing in it
@@ -57,6 +59,7 @@ class ProjectLock:
         """Take the lock, or raise RunInProgress naming the run that holds it."""
         import fcntl
 
+        refuse_links(self.project_dir, self.path)  # a linked .cartridge or lock would take writes elsewhere
         try:
             self._made_folder = not self.path.parent.exists()
             self.path.parent.mkdir(exist_ok=True)
@@ -64,7 +67,7 @@ class ProjectLock:
             raise WriteError(f"cannot create {self.path.parent}: {error.strerror or error}") from None
         while True:
             try:
-                descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                descriptor = open_own(self.project_dir, self.path, os.O_RDWR | os.O_CREAT)
             except FileNotFoundError:  # the last run removed an empty .cartridge/ just now
                 self.path.parent.mkdir(exist_ok=True)
                 continue

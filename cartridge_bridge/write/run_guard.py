@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cartridge_bridge.progress import Progress, SilentProgress
+from cartridge_bridge.write.journal import sweep_interrupted_writes
 from cartridge_bridge.write.project_lock import hold, let_go
 from cartridge_bridge.write.transaction import recover
 
@@ -42,6 +43,8 @@ def exclusive_run(recover_first: bool = True) -> Callable[[Callable[..., Result]
                     progress.step(
                         f"cleared a stale lock left by a run that is gone ({lock.stale.describe()})"
                     )
+                if lock is not None:  # no other run is writing: what a killed one left half-written goes
+                    sweep_interrupted_writes(project)
                 if lock is not None and recover_first:
                     recover(project, progress.step)
                 return function(*args, **kwargs)

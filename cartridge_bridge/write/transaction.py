@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -16,16 +17,16 @@ from cartridge_bridge.write.journal import (
     JournalEntry,
     JournalError,
     Relation,
+    Status,
     inside,
-    load_journal,
     mark,
     new_run_id,
     run_dir,
-    save_journal,
     sha256,
     unfinished_runs,
     write_durably,
 )
+from cartridge_bridge.write.own_files import check_space, read_own
 from cartridge_bridge.write.signals import signals_held
 from cartridge_bridge.write.workspace import FileChange, resolve_inside
 
@@ -35,6 +36,7 @@ _DOING = {
     "written": "about to prove its files",
     "proving": "proving its files with dbt",
     "rolling_back": "rolling back",
+    "undoing": "being undone",
 }
 
 
@@ -44,25 +46,13 @@ class Warehouse(Protocol):
     def locate(self, models: list[str]) -> list[Relation]:
         """Each model's relation, and whether it exists already."""
 
-    def drop(self, relations: list[Relation]) -> tuple[list[Relation], list[Relation]]:
-        """Drop those of the relations that exist: what was dropped, and what remains."""
+    def drop(
+        self, relations: list[Relation], gone: Callable[[Relation], None]
+    ) -> tuple[list[Relation], list[Relation]]:
+        """Drop those of the relations that exist, never with what depends on them; `gone` hears each as it goes.
 
-
-def created_relations(journal: Journal) -> list[Relation]:
-    """The relations the run's build may have created: its models' relations that did not exist before it."""
-    return [relation for relation in journal.relations if not relation.existed]
-
-
-def drop_created_relations(
-    project_dir: Path, journal: Journal, warehouse: Warehouse
-) -> tuple[list[Relation], list[Relation]]:
-    """Drop what the run's build created in the warehouse: what was dropped, and what remains (noted in the journal)."""
-    dropped, remaining = warehouse.drop(created_relations(journal))
-    if remaining:
-        left = ", ".join(r.label for r in remaining)
-        journal.note = f"{journal.note + '; ' if journal.note else ''}left in the warehouse: {left}"
-        save_journal(project_dir, journal)
-    return dropped, remaining
+        Returns what was dropped, and what remains.
+        """
 
 
 def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:
@@ -74,8 +64,9 @@ def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:
     """
     journal = Journal(run_id=new_run_id(), created_at=datetime.now(timezone.utc).isoformat(), pid=os.getpid())
     writes = [change for change in changes if change.writes]
+    targets = _plan_run(project_dir, journal, writes)  # refuses (a bad path, no space) before any write
     try:
-        targets = _plan_run(project_dir, journal, writes)
+        _save_intent(project_dir, journal, writes)
         mark(project_dir, journal, "writing")
         fault_point("journal")
         for directory in journal.created_dirs:
@@ -95,7 +86,7 @@ def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:
 
 
 def _plan_run(project_dir: Path, journal: Journal, writes: list[FileChange]) -> list[Path]:
-    """Record the run's intent (files, folders, backups) in its journal before anything in the project changes."""
+    """The run's intent (files, folders, backups) in its journal, checked to fit where it goes; nothing written."""
     targets = []
     for change in writes:
         target = resolve_inside(project_dir, change.path)
@@ -116,12 +107,20 @@ def _plan_run(project_dir: Path, journal: Journal, writes: list[FileChange]) -> 
             entry.backup = f"backup/{change.path}"
             entry.mode, entry.uid, entry.gid = keep.mode, keep.uid, keep.gid
         journal.files.append(entry)
+    backups = sum(len(change.before.encode("utf-8")) for change in writes if change.before is not None)
+    check_space(
+        project_dir, run_dir(project_dir, journal.run_id), backups + 2 * len(journal.model_dump_json())
+    )
+    return targets
+
+
+def _save_intent(project_dir: Path, journal: Journal, writes: list[FileChange]) -> None:
+    """Save the journal and every backup, durably, before anything in the project changes."""
     mark(project_dir, journal, "planned")
     folder = run_dir(project_dir, journal.run_id)
     for change, entry in zip(writes, journal.files, strict=True):
         if entry.backup is not None and change.before is not None:
-            write_durably(folder / entry.backup, change.before.encode("utf-8"))
-    return targets
+            write_durably(project_dir, folder / entry.backup, change.before.encode("utf-8"))
 
 
 def _why(error: BaseException) -> str:
@@ -155,8 +154,14 @@ def rollback(
     SIGINT and SIGTERM wait until it is done; if the process dies anyway, the journal says `rolling_back`
     and the next command finishes the job.
     """
+    restore_files(project_dir, journal)
+    _record(project_dir, journal, status, note)
+
+
+def restore_files(project_dir: Path, journal: Journal, doing: Status = "rolling_back") -> None:
+    """Put back every file and folder of the run, the journal saying `doing` meanwhile (it is left so)."""
     with signals_held():
-        mark(project_dir, journal, "rolling_back")
+        _record(project_dir, journal, doing)
         folder = run_dir(project_dir, journal.run_id)
         for entry in reversed(journal.files):
             _restore(project_dir, folder, entry)
@@ -164,6 +169,12 @@ def rollback(
             path = inside(project_dir, directory, "a folder of the run", JournalError)
             if path.is_dir() and not path.is_symlink() and not any(path.iterdir()):
                 path.rmdir()
+
+
+def _record(project_dir: Path, journal: Journal, status: Status, note: str | None = None) -> None:
+    """Save the run's state; a full disk must not stop the project's own files from being put back."""
+    # On failure the journal keeps its last state: the next command sees an interrupted run and finishes it.
+    with contextlib.suppress(OSError):
         mark(project_dir, journal, status, note)
 
 
@@ -179,7 +190,7 @@ def _restore(project_dir: Path, folder: Path, entry: JournalEntry) -> None:
         return
     keep = FileMode(entry.mode, entry.uid, entry.gid) if entry.mode is not None else None  # type: ignore[arg-type]
     if current != entry.sha256_before or current is None:
-        write_atomic(target, _backup(folder, entry).decode("utf-8"), keep=keep)
+        write_atomic(target, _backup(project_dir, folder, entry).decode("utf-8"), keep=keep)
     elif keep is not None:
         resolved = target.resolve()
         if FileMode.of(resolved) != keep:
@@ -187,12 +198,9 @@ def _restore(project_dir: Path, folder: Path, entry: JournalEntry) -> None:
             keep.chown(resolved)
 
 
-def _backup(folder: Path, entry: JournalEntry) -> bytes:
-    """The bytes a modified file had before the run, read only from inside the run's own folder."""
-    path = (folder / str(entry.backup)).resolve()
-    if folder.resolve() not in path.parents:
-        raise JournalError(f"the backup of {entry.path} in {folder} leads out of the run folder; refused")
-    return path.read_bytes()
+def _backup(project_dir: Path, folder: Path, entry: JournalEntry) -> bytes:
+    """The bytes a modified file had before the run, read only from inside the run's own folder, never via a link."""
+    return read_own(project_dir, folder / str(entry.backup))
 
 
 def _current_sha(target: Path) -> str | None:
@@ -201,37 +209,20 @@ def _current_sha(target: Path) -> str | None:
     return sha256(target.read_bytes()) if target.is_file() else None
 
 
-def _check_restorable(project_dir: Path, journal: Journal) -> None:
+def check_restorable(project_dir: Path, journal: Journal) -> None:
     """Refuse, before touching anything, a run whose files were edited since (or are neither before nor after)."""
     for entry in journal.files:
         target = inside(project_dir, entry.path, "a file of the run", JournalError)
         current = _current_sha(target)
-        allowed = {entry.sha256_after}
-        if journal.unfinished:  # an interrupted run may have stopped before this file was written
-            allowed.add(entry.sha256_before)  # type: ignore[arg-type]
+        allowed: set[str | None] = {entry.sha256_after}
+        if journal.status == "planned":  # it wrote nothing yet: every file must be as it was
+            allowed = {entry.sha256_before}
+        elif journal.unfinished:  # an interrupted run may have stopped before this file was written
+            allowed.add(entry.sha256_before)
         if current not in allowed:
             raise UsageError(
                 f"{entry.path} changed after run {journal.run_id}; undo it by hand or restore it first"
             )
-
-
-def undo(project_dir: Path, run_id: str | None = None) -> Journal:
-    """Revert a run, applied or interrupted at any point, refusing when a file it wrote was edited since."""
-    journal = load_journal(project_dir, run_id)
-    if journal.status in ("rolled_back", "undone"):
-        raise UsageError(f"cartridge run {journal.run_id} is already {journal.status.replace('_', ' ')}")
-    if not journal.unfinished:
-        pending = [j.run_id for j in unfinished_runs(project_dir) if j.run_id != journal.run_id]
-        if pending:
-            raise UsageError(
-                f"cartridge run {pending[-1]} was interrupted; run `cartridge undo {pending[-1]}` first"
-            )
-    _check_restorable(project_dir, journal)
-    try:
-        rollback(project_dir, journal, status="undone")
-    except OSError as error:
-        raise WriteError(f"{describe_os_error(error, project_dir)}; run `cartridge undo` again") from None
-    return journal
 
 
 def recover(project_dir: Path, announce: Callable[[str], None]) -> None:
@@ -239,7 +230,7 @@ def recover(project_dir: Path, announce: Callable[[str], None]) -> None:
     and otherwise stop with one line telling the user to run `cartridge undo`."""
     for journal in unfinished_runs(project_dir):
         if journal.status in ("planned", "rolling_back"):
-            _check_restorable(project_dir, journal)
+            check_restorable(project_dir, journal)
             rollback(
                 project_dir, journal, note=f"rolled back after an interruption while {_DOING[journal.status]}"
             )

@@ -1,6 +1,8 @@
 {#- For the cartridge bridge only (not a public macro): which of the given relations exist, as one line of
     JSON, and with `drop: true` drop them. The bridge uses it to record what a run's build will create and
-    to drop it again when the run is rolled back or undone. Each relation is {database, schema, identifier}. -#}
+    to drop it again when the run is rolled back or undone. Each relation is {database, schema, identifier}.
+    A drop never cascades (dbt's `adapter.drop_relation` does): a relation that something else depends on, such
+    as a user's own view over a generated model, makes the drop fail and stays, and the bridge reports it. -#}
 {% macro _relations(relations, drop=false) %}
     {{ return(adapter.dispatch('_relations', 'cartridge')(relations, drop)) }}
 {% endmacro %}
@@ -19,7 +21,9 @@
             {%- do found.append({'database': wanted.get('database'), 'schema': wanted['schema'],
                                  'identifier': wanted['identifier'], 'type': relation.type}) -%}
             {%- if drop -%}
-                {%- do adapter.drop_relation(relation) -%}
+                {%- call statement('cartridge_drop') -%}
+                    drop {{ (relation.type or 'table') | replace('_', ' ') }} if exists {{ relation }}
+                {%- endcall -%}
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}

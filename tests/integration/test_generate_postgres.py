@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from support import postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.errors import CartridgeError, ConflictError, VerificationError
+from cartridge_bridge.errors import CartridgeError, ConflictError, UsageError, VerificationError
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
+from cartridge_bridge.write.journal import JournalError
 
 pytestmark = pytest.mark.postgres
 _counter = itertools.count()
@@ -108,20 +110,10 @@ def test_undo_restores_the_project_byte_for_byte(tmp_path: Path, pg_server: Loca
 
 def _target_relations(server: LocalPostgres, project: Path) -> set[str]:
     """The tables and views in the project's target schema."""
-    import psycopg2
     import yaml
 
     profile = yaml.safe_load((project / "profiles.yml").read_text())
-    schema = next(iter(profile.values()))["outputs"]["dev"]["schema"]
-    connection = psycopg2.connect(server.dsn)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "select table_name from information_schema.tables where table_schema = %s", (schema,)
-            )
-            return {row[0] for row in cursor.fetchall()}
-    finally:
-        connection.close()
+    return _tables(server, next(iter(profile.values()))["outputs"]["dev"]["schema"])
 
 
 def test_undo_drops_the_relations_the_build_created_and_keeps_older_ones(
@@ -232,3 +224,66 @@ def test_overwriting_asks_first_and_a_no_writes_nothing(tmp_path: Path, pg_serve
     )
     assert report.build is not None and report.build.success
     assert "description: Mine." not in (project / "models/staging/shop/_shop__models.yml").read_text()
+
+
+def test_undo_refuses_a_journal_given_a_relation_by_hand(tmp_path: Path, pg_server: LocalPostgres) -> None:
+    schema = _raw_schema(pg_server, *SMALL_SHOP, "create table {s}.victim_tbl (id integer)")
+    project = _project(tmp_path, pg_server)
+    report = generate(_options(project, schema), SilentProgress())
+    assert report.journal is not None
+    written = snapshot_tree(project)
+    path = project / ".cartridge" / "runs" / report.journal.run_id / "journal.json"
+    journal = json.loads(path.read_text())
+    victim = {
+        "model": "stg_shop__orders",
+        "schema_name": schema,
+        "identifier": "victim_tbl",
+        "existed": False,
+    }
+    path.write_text(json.dumps(journal | {"relations": [*journal["relations"], victim]}))
+    with pytest.raises(
+        JournalError, match=r"changed outside cartridge \(its integrity seal does not match\)"
+    ):
+        undo_run(project, None, profiles_dir=project)
+    assert _tables(pg_server, schema) == {"customers", "orders", "victim_tbl"}
+    assert snapshot_tree(project) == written  # nothing was undone either
+
+
+def test_undo_leaves_a_relation_a_users_view_depends_on_and_a_later_undo_finishes(
+    tmp_path: Path, pg_server: LocalPostgres
+) -> None:
+    schema = _raw_schema(pg_server, *SMALL_SHOP)
+    project = _project(tmp_path, pg_server)
+    before = snapshot_tree(project)
+    report = generate(_options(project, schema), SilentProgress())
+    assert report.journal is not None and report.build is not None and report.build.success
+    target = report.journal.relations[0].schema_name
+    mine = f"mine_{next(_counter)}"
+    run_sql(pg_server, f'create schema "{mine}"',
+            f'create view "{mine}".my_customers as select * from "{target}".dim_customers')  # fmt: skip
+
+    undone = undo_run(project, None, profiles_dir=project)
+    assert [r.label for r in undone.remaining] == [f"{target}.dim_customers"]
+    assert _target_relations(pg_server, project) == {"dim_customers"}  # everything else was dropped
+    assert _tables(pg_server, mine) == {"my_customers"} and snapshot_tree(project) == before
+    run_sql(pg_server, f'drop view "{mine}".my_customers')
+    finished = undo_run(project, report.journal.run_id, profiles_dir=project)
+    assert [r.label for r in finished.dropped] == [f"{target}.dim_customers"] and finished.remaining == []
+    assert _target_relations(pg_server, project) == set()
+    with pytest.raises(UsageError, match="is already undone"):
+        undo_run(project, report.journal.run_id, profiles_dir=project)
+
+
+def _tables(server: LocalPostgres, schema: str) -> set[str]:
+    """The tables and views in a schema."""
+    import psycopg2
+
+    connection = psycopg2.connect(server.dsn)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select table_name from information_schema.tables where table_schema = %s", (schema,)
+            )
+            return {row[0] for row in cursor.fetchall()}
+    finally:
+        connection.close()

@@ -198,3 +198,28 @@ def test_sigterm_during_the_build_rolls_back_and_says_so(tmp_path: Path) -> None
     assert json.loads((run / "journal.json").read_text())["status"] == "rolled_back"
     again = _cartridge("generate", *where)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_an_undo_killed_between_two_drops_is_finished_by_the_next_undo(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    before = snapshot_tree(project)
+    done = _cartridge("generate", *where, "--schema", "raw_app")
+    assert done.returncode == 0, done.stdout + done.stderr
+    built = _relations(tmp_path)
+
+    killed = _cartridge("undo", *where, env={"CARTRIDGE_FAULT_POINT": "dropped"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    [run] = list((project / ".cartridge" / "runs").iterdir())
+    journal = json.loads((run / "journal.json").read_text())
+    assert journal["status"] == "undoing"  # not `undone`: the drops were not all done
+    assert [r["dropped"] for r in journal["relations"]].count(True) == 1
+    assert len(_relations(tmp_path)) == len(built) - 1
+    blocked = _cartridge("generate", *where, "--schema", "raw_app")
+    assert blocked.returncode == 2 and f"`cartridge undo {run.name}`" in blocked.stderr
+
+    undone = _cartridge("undo", *where)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert f"Run {run.name} undone" in undone.stdout
+    assert _relations(tmp_path) == [] and snapshot_tree(project) == before
+    assert json.loads((run / "journal.json").read_text())["status"] == "undone"

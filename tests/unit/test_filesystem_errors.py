@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -17,7 +18,8 @@ from support import snapshot_tree
 from cartridge_bridge.errors import UsageError, WriteError
 from cartridge_bridge.render.plan_files import RenderedFile
 from cartridge_bridge.write.journal import mark
-from cartridge_bridge.write.transaction import apply_changes, undo
+from cartridge_bridge.write.transaction import apply_changes, rollback
+from cartridge_bridge.write.undo import undo
 from cartridge_bridge.write.workspace import FileChange, stage_changes
 
 NOBODY = 65534
@@ -100,19 +102,65 @@ def test_a_file_that_is_not_utf8_is_named(project: Path) -> None:
         stage_changes(project, [YAML], "fail")
 
 
-def _mount_read_only(folder: Path) -> bool:
+def _mount_tmpfs(folder: Path, options: str) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
-    )
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
     return done.returncode == 0
+
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[None]:
+    """A real filesystem of `size` mounted on `folder` (a tmpfs) for the duration of the block."""
+    folder.mkdir(exist_ok=True)
+    if not _mount_tmpfs(folder, f"size={size}"):
+        pytest.skip("cannot mount a small filesystem here")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _fill(folder: Path, leave: int = 0) -> None:
+    """Fill the filesystem under `folder`, leaving about `leave` bytes free."""
+    with open(folder / "filler", "wb", buffering=0) as stream:
+        try:
+            while shutil.disk_usage(folder).free > leave:
+                stream.write(b"\0" * 1024)
+        except OSError:  # full
+            pass
+
+
+def test_a_full_disk_under_cartridge_refuses_the_apply_before_anything_is_written(project: Path) -> None:
+    before = snapshot_tree(project)
+    with small_disk(project / ".cartridge", "64k"):
+        _fill(project / ".cartridge", leave=8192)  # room for a journal, not for its later saves and backups
+        with pytest.raises(WriteError) as caught:
+            apply_changes(project, stage_changes(project, [SQL, YAML], "fail"))
+        assert [p.name for p in (project / ".cartridge").iterdir()] == ["filler"]
+    assert re.fullmatch(
+        r"cannot write \.cartridge/runs/\d{8}T\d{12}Z: no space left on device for the run's journal and "
+        r"backups \(\d+ KB needed, \d+ KB free\); nothing was written",
+        str(caught.value),
+    ), caught.value
+    assert snapshot_tree(project) == before
+
+
+def test_a_disk_that_fills_up_during_a_run_still_gets_the_project_back(project: Path) -> None:
+    before = snapshot_tree(project)
+    with small_disk(project / ".cartridge", "256k"):
+        journal = apply_changes(project, stage_changes(project, [SQL, YAML], "fail"))
+        _fill(project / ".cartridge")  # the journal's next save (the build's relations) finds no room
+        rollback(project, journal)
+        assert snapshot_tree(project) == before
+        assert not (project / "models" / "staging").exists()
+    assert snapshot_tree(project) == before
 
 
 def test_a_read_only_filesystem_is_named(project: Path) -> None:
     folder = project / "models" / "staging"
     folder.mkdir()
-    if not _mount_read_only(folder):
+    if not _mount_tmpfs(folder, "ro,size=1m"):
         pytest.skip("cannot mount a read-only filesystem here")
     try:
         with pytest.raises(WriteError) as caught:

@@ -11,7 +11,8 @@ from support import snapshot_tree
 from cartridge_bridge.errors import RunInProgress, UsageError
 from cartridge_bridge.render.plan_files import RenderedFile
 from cartridge_bridge.write.journal import JournalError, load_journal, mark, unfinished_runs
-from cartridge_bridge.write.transaction import apply_changes, recover, undo
+from cartridge_bridge.write.transaction import apply_changes, recover
+from cartridge_bridge.write.undo import undo
 from cartridge_bridge.write.workspace import stage_changes
 
 RUN = "20260101T000000000000Z"
@@ -103,6 +104,28 @@ def test_a_backup_symlinked_out_of_the_run_folder_is_refused(project: Path, vict
     with pytest.raises(JournalError, match="leads out of the run folder"):
         undo(project, journal.run_id)
     assert victim.read_text() == "do not touch\n"
+
+
+def test_a_run_with_a_linked_backup_is_refused_whole_before_any_file_is_touched(
+    project: Path, victim: Path
+) -> None:
+    changes = stage_changes(
+        project, [NEW_SQL, RenderedFile("models/mine.sql", "sql", text="x\n")], "overwrite"
+    )
+    journal = apply_changes(project, changes)
+    mark(project, journal, "applied")
+    after = snapshot_tree(project)
+    backup = project / ".cartridge" / "runs" / journal.run_id / "backup" / "models" / "mine.sql"
+    backup.unlink()
+    backup.symlink_to(victim)
+    with pytest.raises(
+        JournalError,
+        match=r"backup of models/mine\.sql in .* leads out of the run folder \(it is a link\); refused: undo that",
+    ):
+        undo(project, journal.run_id)
+    assert snapshot_tree(project) == after  # the file the run created is still there: nothing was touched
+    assert unfinished_runs(project) == []  # the run is still `applied`, not half undone
+    recover(project, lambda message: None)  # so the next command is not stopped by it
 
 
 def test_a_journal_from_another_run_folder_is_refused(project: Path) -> None:

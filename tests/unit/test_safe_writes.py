@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from support import shop_project, snapshot_tree
 
+from cartridge_bridge.api import undo_run
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.render.plan_files import RenderedFile
 from cartridge_bridge.write.atomic_files import write_atomic
@@ -92,3 +97,31 @@ def test_a_damaged_journal_is_named_not_a_traceback(tmp_path: Path) -> None:
     (tmp_path / ".cartridge" / "runs" / "stray-folder").mkdir()
     with pytest.raises(UsageError, match=r"journal .* is damaged"):
         load_journal(tmp_path, None)
+
+
+def test_a_kill_while_a_journal_is_written_leaves_no_temporary_file_past_the_next_command(
+    tmp_path: Path,
+) -> None:
+    project = shop_project(tmp_path)
+    before = snapshot_tree(project)
+    apply_in_a_process = (
+        "import sys; from pathlib import Path\n"
+        "from cartridge_bridge.render.plan_files import RenderedFile\n"
+        "from cartridge_bridge.write.transaction import apply_changes\n"
+        "from cartridge_bridge.write.workspace import stage_changes\n"
+        "project = Path(sys.argv[1])\n"
+        "apply_changes(project, stage_changes(project, [RenderedFile('models/a.sql', 'sql', text='select 1')], 'fail'))\n"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", apply_in_a_process, str(project)],
+        env={**os.environ, "CARTRIDGE_FAULT_POINT": "record"},
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [left] = (project / ".cartridge" / "runs").rglob("*.tmp")  # the journal's temporary file, half written
+    assert left.name.startswith(".journal.json.")
+    with pytest.raises(UsageError, match="no applied cartridge run to undo"):
+        undo_run(project, None)  # the next command, whichever it is, sweeps it away under the lock
+    assert list((project / ".cartridge").rglob("*.tmp")) == []
+    assert snapshot_tree(project) == before

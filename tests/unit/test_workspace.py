@@ -12,7 +12,8 @@ from support import snapshot_tree
 from cartridge_bridge.errors import ConflictError, PlanError, UsageError, WriteError
 from cartridge_bridge.render.plan_files import RenderedFile
 from cartridge_bridge.write.journal import Journal, load_journal, mark
-from cartridge_bridge.write.transaction import apply_changes, rollback, undo
+from cartridge_bridge.write.transaction import apply_changes, rollback
+from cartridge_bridge.write.undo import undo
 from cartridge_bridge.write.workspace import FileChange, resolve_inside, stage_changes, unified_diff
 
 LEGACY_SQL = "select * from {{ source('legacy', 'payments') }}\n"
@@ -289,8 +290,7 @@ def test_failure_mid_apply_restores_the_project(project: Path) -> None:
         apply_changes(project, changes)
     assert snapshot_tree(project) == before
     assert directories(project) == folders
-    [run] = (project / ".cartridge" / "runs").iterdir()
-    assert load_journal(project, run.name).status == "rolled_back"
+    assert not (project / ".cartridge").exists()  # refused before its journal: a bad path is found first
     with pytest.raises(UsageError, match="no applied cartridge run"):
         undo(project)
 
