@@ -16,6 +16,7 @@ import pytest
 from cartridge_bridge.planning.llm.answer_cache import AnswerCache, cache_key
 from cartridge_bridge.planning.llm.backoff import MAX_WAIT_SECONDS, backoff_seconds, retry_after_seconds
 from cartridge_bridge.planning.llm.chat import ChatRequest
+from cartridge_bridge.write.own_files import LinkRefused
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -79,6 +80,27 @@ def test_the_cache_round_trips_and_ignores_what_it_cannot_read(tmp_path: Path) -
     cache.path(key).write_text('{"version": 0, "text": "old"}', encoding="utf-8")
     assert cache.read(key) is None
 
+
+
+@pytest.mark.parametrize("linked", ["llm-cache", "llm-cache/.gitignore", "answer"])
+def test_the_cache_in_a_projects_folder_never_writes_through_a_link(tmp_path: Path, linked: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("the user's file\n", encoding="utf-8")
+    own = tmp_path / "project" / ".cartridge"
+    own.mkdir(parents=True)
+    cache = AnswerCache(own / "llm-cache")
+    key = cache_key("m/x", _request())
+    if linked == "llm-cache":
+        (own / "llm-cache").symlink_to(outside)
+    else:
+        cache.folder.mkdir()
+        target = cache.path(key) if linked == "answer" else cache.folder / ".gitignore"
+        target.symlink_to(outside / "victim")
+    with pytest.raises(LinkRefused, match="is a symlink"):
+        cache.write(key, "m/x", "Outline", '{"a": 1}')
+    assert sorted(p.name for p in outside.iterdir()) == ["victim"]
+    assert (outside / "victim").read_text(encoding="utf-8") == "the user's file\n"
 
 def test_litellm_is_imported_only_when_a_model_is_used() -> None:
     code = (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.write.atomic_files import write_atomic
+from cartridge_bridge.write.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 
 CACHE_VERSION = 1
 
@@ -35,6 +36,8 @@ class AnswerCache:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        # Inside a project's `.cartridge/` (the default), no part of the path may be a link out of it.
+        self.project = next((p.parent for p in folder.parents if p.name == OWN_DIR.name), None)
 
     def path(self, key: str) -> Path:
         """Where the answer for `key` lives."""
@@ -42,8 +45,10 @@ class AnswerCache:
 
     def read(self, key: str) -> str | None:
         """The cached answer for `key`; None when there is none or the file is unreadable."""
+        path = self.path(key)
         try:
-            data = json.loads(self.path(key).read_text(encoding="utf-8"))
+            raw = read_own(self.project, path) if self.project else path.read_bytes()
+            data = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
@@ -57,11 +62,17 @@ class AnswerCache:
         record = {"version": CACHE_VERSION, "model": model, "schema_name": schema_name, "text": text}
         # Private: an answer may quote the project's schema.
         text_of_record = json.dumps(record, ensure_ascii=False)
+        if self.project:
+            refuse_links(self.project, self.path(key))  # os.replace then swaps the name, never a link's target
         write_atomic(self.path(key), text_of_record, new_file_mode=0o600)
 
     def _make_folder(self) -> None:
+        # A local cache, never committed; the answers may quote the project's schema.
+        ignore = "# cartridge's LLM answer cache: local only\n*\n"
+        if self.project:
+            make_own_dir(self.project, self.folder)
+            create_once(self.project, self.folder / ".gitignore", ignore)
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
-        ignore = self.folder / ".gitignore"
-        if not ignore.exists():
-            # A local cache, never committed; the answers may quote the project's schema.
-            ignore.write_text("# cartridge's LLM answer cache: local only\n*\n", encoding="utf-8")
+        if not (self.folder / ".gitignore").exists():
+            (self.folder / ".gitignore").write_text(ignore, encoding="utf-8")
