@@ -81,7 +81,6 @@ def test_the_cache_round_trips_and_ignores_what_it_cannot_read(tmp_path: Path) -
     assert cache.read(key) is None
 
 
-
 @pytest.mark.parametrize("linked", ["llm-cache", "llm-cache/.gitignore", "answer"])
 def test_the_cache_in_a_projects_folder_never_writes_through_a_link(tmp_path: Path, linked: str) -> None:
     outside = tmp_path / "outside"
@@ -101,6 +100,7 @@ def test_the_cache_in_a_projects_folder_never_writes_through_a_link(tmp_path: Pa
         cache.write(key, "m/x", "Outline", '{"a": 1}')
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
     assert (outside / "victim").read_text(encoding="utf-8") == "the user's file\n"
+
 
 def test_litellm_is_imported_only_when_a_model_is_used() -> None:
     code = (

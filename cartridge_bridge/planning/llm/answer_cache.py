@@ -63,7 +63,9 @@ class AnswerCache:
         # Private: an answer may quote the project's schema.
         text_of_record = json.dumps(record, ensure_ascii=False)
         if self.project:
-            refuse_links(self.project, self.path(key))  # os.replace then swaps the name, never a link's target
+            refuse_links(
+                self.project, self.path(key)
+            )  # os.replace then swaps the name, never a link's target
         write_atomic(self.path(key), text_of_record, new_file_mode=0o600)
 
     def _make_folder(self) -> None:
