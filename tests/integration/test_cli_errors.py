@@ -175,3 +175,20 @@ def test_a_schema_that_does_not_exist_is_named(tmp_path: Path) -> None:
     )
     _one_line_error(result, 2, "cartridge.gather: argument 'schemas'", "nope")
     assert snapshot_tree(project) == before
+
+
+def test_a_property_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "p",
+        "p",
+        {"type": "duckdb", "path": str(tmp_path / "w.duckdb")},
+        models={"models/legacy.sql": "select 1 as id\n"},
+    )
+    (project / "models" / "_models.yml").write_bytes(b"models:\n  - name: legacy\n    description: caf\xe9\n")
+    DbtProject(project).deps()
+    before = snapshot_tree(project)
+    result = _cartridge(
+        "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw"
+    )
+    _one_line_error(result, 2, "models/_models.yml is not UTF-8 text")
+    assert snapshot_tree(project) == before
