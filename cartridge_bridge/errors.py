@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +54,30 @@ class DbtError(CartridgeError):
 
 class VerificationError(CartridgeError):
     """The generated models did not pass dbt; the project was rolled back (exit code 1)."""
+
+
+# How much of an untrusted value a message echoes: enough to recognize it, never a 100 KB line.
+SHOWN_LIMIT = 120
+# Controls (C0, C1), format characters (bidi overrides, zero-width marks), line and paragraph separators
+# and lone surrogates: what can move the cursor, recolour a terminal or reorder what a reader sees.
+_UNSHOWN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def shown(text: str, limit: int | None = SHOWN_LIMIT, keep: str = "") -> str:
+    """Untrusted text made safe to echo: control and bidi characters escaped, cut to `limit` characters.
+
+    Escapes (`\\x1b`, `\\n`, `\\u202e`) keep an ESC, a newline or a direction override from reaching a
+    terminal or a log as such; the characters in `keep` (a newline, a tab) stay as they are.
+    """
+    safe = "".join(
+        char
+        if char in keep or unicodedata.category(char) not in _UNSHOWN
+        else char.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for char in text
+    )
+    if limit is not None and len(safe) > limit:
+        return safe[: limit - 1] + "…"
+    return safe
 
 
 def first_problem(error: ValidationError) -> tuple[str, str]:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from cartridge_bridge import __version__
-from cartridge_bridge.errors import CartridgeError
+from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, ProjectOptions
@@ -36,6 +38,15 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, soft_wrap=True, width=100_000, color_system=None)
 
 
+def _click_errors() -> Any:
+    """The click exceptions typer raises: from its own copy of click (typer ≥0.2x), else from click."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+click_errors = _click_errors()
 out = _console()
 err = _console(stderr=True)
 
@@ -68,7 +79,7 @@ class StepPrinter:
 
     def step(self, message: str) -> None:
         """Print the step that starts now."""
-        err.print(f"[dim]→ {message}[/dim]", highlight=False)
+        err.print(f"[dim]→ {escape(shown(message, limit=None))}[/dim]", highlight=False)
 
 
 ProjectDir = Annotated[
@@ -330,7 +341,7 @@ def plan(
         show_usage(err, choice.usage)  # stderr: stdout may be the plan itself
     if out_file:
         write_plan(execution_plan, out_file)
-        err.print(f"[dim]plan written to {out_file}[/dim]")
+        err.print(f"[dim]plan written to {escape(shown(str(out_file)))}[/dim]", highlight=False)
     if output_format is PlanFormat.json:
         sys.stdout.write(execution_plan.model_dump_json(indent=2) + "\n")
     elif output_format is PlanFormat.mermaid:
@@ -432,7 +443,7 @@ def _confirmer(yes: bool) -> Callable[[list[str]], bool]:
         if yes or not sys.stdin.isatty():
             return True
         for item in overwritten:
-            err.print(f"  overwrite {item}", highlight=False)
+            err.print(f"  overwrite {shown(item, limit=None)}", markup=False, highlight=False)
         return typer.confirm(f"Overwrite {len(overwritten)} files?", default=False)
 
     return confirm
@@ -475,22 +486,45 @@ def main() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        app()  # standalone mode: click reports usage errors itself and exits 2; Ctrl-C exits 130
-    except SystemExit as done:
-        if done.code == 130 and _interrupted:
-            how = "Ctrl-C" if _interrupted[0] == "SIGINT" else _interrupted[0]
-            err.print(
-                f"[bold red]error:[/bold red] interrupted by {how}; what this run had written was rolled back",
-                highlight=False,
-            )
-        raise
+        # Not standalone: click's own usage errors are a four-line box; they come here to be one line.
+        code = app(standalone_mode=False)
+    except click_errors.ClickException as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            error.show()  # `cartridge` alone: the help is the answer
+        else:
+            _error(_usage_line(error))
+        sys.exit(error.exit_code)
+    except typer.Abort:  # a confirmation answered with Ctrl-C or Ctrl-D
+        _error("aborted; nothing was written")
+        sys.exit(1)
     except CartridgeError as error:
-        # The message may quote user text with brackets; it is printed as it is, never as markup.
-        err.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False)
+        _error(str(error))
         sys.exit(error.exit_code)
     except OSError as error:  # a filesystem error outside the write stage (e.g. --out in a read-only folder)
-        where = f"{error.filename}: " if error.filename else ""
-        err.print(
-            f"[bold red]error:[/bold red] {escape(where + (error.strerror or str(error)))}", highlight=False
-        )
+        where = f"{shown(os.fsdecode(error.filename))}: " if error.filename else ""
+        _error(where + (error.strerror or str(error)))
         sys.exit(1)
+    if code == 130 and _interrupted:
+        how = "Ctrl-C" if _interrupted[0] == "SIGINT" else _interrupted[0]
+        _error(f"interrupted by {how}; what this run had written was rolled back")
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# A message line longer than this is cut: a culprit is already cut where it is named, this is the backstop.
+_LINE_LIMIT = 1000
+
+
+def _error(message: str) -> None:
+    """`error: <message>` on stderr, its text never read as markup and its control characters escaped."""
+    lines = (shown(line, limit=_LINE_LIMIT) for line in message.split("\n"))
+    err.print(f"[bold red]error:[/bold red] {escape(chr(10).join(lines))}", highlight=False)
+
+
+def _usage_line(error: Any) -> str:
+    """A click usage error as one line naming the option or argument, with where to read the usage."""
+    lines = error.format_message().replace("Value error, ", "").splitlines()  # pydantic's prefix, via typer
+    message = "; ".join(line.strip() for line in lines if line.strip())
+    context = getattr(error, "ctx", None)
+    if isinstance(error, click_errors.UsageError) and context is not None:
+        message = f"{message.rstrip('.')} (see `{context.command_path} --help`)"
+    return message

@@ -1,7 +1,12 @@
-"""Rich renderings of API results for the terminal; part of the CLI layer."""
+"""Rich renderings of API results for the terminal; part of the CLI layer.
+
+Every name and message that comes from outside (a plan, an LLM, the warehouse, dbt, the filesystem) goes
+through `data`: printed as text, never read as rich markup, its control and bidi characters escaped.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -9,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cartridge_bridge.errors import shown
 from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
@@ -25,6 +31,16 @@ _LAYERS = {
     "create_intermediate": "intermediate",
     "create_mart": "marts",
 }
+
+
+def data(text: object) -> str:
+    """Outside text for a rich markup string: shown as it is, on one line, with no control character."""
+    return escape(shown(str(text), limit=None))
+
+
+def one_line(text: str) -> str:
+    """A message of several lines (dbt's) as one line, its lines joined by `; `."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
@@ -58,7 +74,7 @@ def show_apply(console: Console, report: ApplyReport) -> None:
             f"({len(report.plan.skipped)} left out)."
         )
         for reason in report.plan.skipped:
-            console.print(f"[dim]  {escape(reason)}[/dim]", highlight=False)
+            console.print(f"[dim]  {data(reason)}[/dim]", highlight=False)
         return
     layers = layer_of_paths(report.plan)
     table = Table(title="Files", show_edge=False)
@@ -73,26 +89,29 @@ def show_apply(console: Console, report: ApplyReport) -> None:
             counts = per_layer[layer]
             table.add_row(layer, *(str(counts[s] or "") for s in ("create", "modify", "unchanged", "kept")))
     console.print(table)
-    console.print(f"{count_tests(report.plan)} data tests planned by the {report.plan.planner} planner.")
+    console.print(
+        f"{count_tests(report.plan)} data tests planned by the {data(report.plan.planner)} planner.",
+        highlight=False,
+    )
     if report.plan.skipped:
         for reason in report.plan.skipped:
-            console.print(f"[yellow]skipped[/yellow] {escape(reason)}", highlight=False)
+            console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
     if report.nothing_changed:
         console.print(
             "[green]Nothing changed[/green]: every file already has exactly this content "
             "(this plan is already applied)."
         )
     elif report.journal is None:
-        console.file.write(report.diff or "(no diff)\n")  # as it is: a patch, never wrapped or re-tabbed
+        # As it is (a patch, never wrapped or re-tabbed), but with no control byte but tabs and line ends.
+        console.file.write(patch_text(report.diff) or "(no diff)\n")
         console.print("[yellow]Dry run[/yellow]: nothing was written.")
     else:
-        console.print(
-            f"Run {report.journal.run_id} written; `cartridge undo {report.journal.run_id}` reverts it."
-        )
+        run_id = data(report.journal.run_id)
+        console.print(f"Run {run_id} written; `cartridge undo {run_id}` reverts it.", highlight=False)
     for repair in report.relaxed_tests:
         # The LLM repairer's corrections share the list with the data tests relaxed on today's data.
         label = "repaired" if "corrected by the model" in repair else "relaxed to warn"
-        console.print(f"[yellow]{label}[/yellow] {escape(repair)}", highlight=False)
+        console.print(f"[yellow]{label}[/yellow] {data(one_line(repair))}", highlight=False)
     _undescribed(console, report.undescribed)
     if report.build is not None:
         show_build(console, report.build)
@@ -107,12 +126,12 @@ def _undescribed(console: Console, columns: list[str]) -> None:
     """The columns left for the user to describe: every one when piped, the first few on a terminal."""
     if not columns:
         return
-    shown = columns[:_UNDESCRIBED_SHOWN] if console.is_terminal else columns
-    more = len(columns) - len(shown)
+    listed = columns[:_UNDESCRIBED_SHOWN] if console.is_terminal else columns
+    more = len(columns) - len(listed)
     tail = f", … and {more} more (pipe the output to list them all)" if more else ""
     console.print(
         f"[yellow]{len(columns)} columns left undescribed[/yellow] (describe them in the properties files): "
-        f"{escape(', '.join(shown))}{tail}",
+        f"{data(', '.join(listed))}{tail}",
         highlight=False,
     )
 
@@ -124,13 +143,14 @@ def show_build(console: Console, build: BuildSummary) -> None:
     for kind in kinds:
         statuses = Counter(n.status for n in build.nodes if n.resource_type == kind)
         parts.append(
-            f"{kind}s " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items()))
+            f"{data(kind)}s "
+            + ", ".join(f"{count} {data(status)}" for status, count in sorted(statuses.items()))
         )
     verdict = "[green]passed[/green]" if build.success else "[red]failed[/red]"
-    console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"))
+    console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"), highlight=False)
     for node in build.failed:
         console.print(
-            f"  [red]{escape(node.status)}[/red] {escape(node.name)}: {escape((node.message or '').strip())}",
+            f"  [red]{data(node.status)}[/red] {data(node.name)}: {data(one_line(node.message or ''))}",
             highlight=False,
         )
 
@@ -140,24 +160,27 @@ def show_demo(console: Console, report: DemoReport) -> None:
     if report.loaded_rows is None:
         console.print("Raw data: already loaded in schema raw.")
     else:
-        rows = ", ".join(f"{name} {count:,}" for name, count in report.loaded_rows.items())
-        console.print(f"Raw data loaded into schema raw: {rows}.")
+        rows = ", ".join(f"{data(name)} {count:,}" for name, count in report.loaded_rows.items())
+        console.print(f"Raw data loaded into schema raw: {rows}.", highlight=False)
     show_apply(console, report.apply)
     if report.rebuild is not None:
         show_build(console, report.rebuild)
-    console.print(f"Demo finished in {report.seconds:.1f} s. The project is {report.project_dir}.")
+    project, sockets = data(report.project_dir), data(report.postgres.socket_dir)
+    console.print(f"Demo finished in {report.seconds:.1f} s. The project is {project}.", highlight=False)
     console.print(
-        f"PostgreSQL keeps running (socket in {report.postgres.socket_dir}); try "
-        f"`cd {report.project_dir} && dbt build`, and stop it with "
-        f"`cartridge demo --dir {report.project_dir} --stop`."
+        f"PostgreSQL keeps running (socket in {sockets}); try `cd {project} && dbt build`, "
+        f"and stop it with `cartridge demo --dir {project} --stop`.",
+        highlight=False,
     )
 
 
 def show_context(console: Console, context: ProjectContext) -> None:
     """Raw tables with coverage, conventions with their evidence, and the relevant slice."""
     console.print(
-        f"Project [bold]{context.project_name}[/bold] ({context.adapter_type}), {context.strategy}: "
-        f"{len(context.existing_models)} models, {len(context.existing_sources)} source tables."
+        f"Project [bold]{data(context.project_name)}[/bold] ({data(context.adapter_type)}), "
+        f"{data(context.strategy)}: {len(context.existing_models)} models, "
+        f"{len(context.existing_sources)} source tables.",
+        highlight=False,
     )
     _raw_tables(console, context)
     _conventions(console, context)
@@ -175,12 +198,12 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
             covered = relation.identifier in raw.covered
             readers = raw.staged_by.get(relation.identifier, [])
             table.add_row(
-                escape(raw.schema_name),
-                escape(relation.identifier),
+                data(raw.schema_name),
+                data(relation.identifier),
                 str(len(relation.columns)),
-                escape(primary_key(relation) or "-"),
-                escape(raw.source_name),
-                f"[dim]already a source{escape(' → ' + ', '.join(readers)) if readers else ''}[/dim]"
+                data(primary_key(relation) or "-"),
+                data(raw.source_name),
+                f"[dim]already a source{data(' → ' + ', '.join(readers)) if readers else ''}[/dim]"
                 if covered
                 else "[green]new[/green]",
             )
@@ -199,11 +222,11 @@ def _conventions(console: Console, context: ProjectContext) -> None:
         follows = getattr(context.conventions, key)
         table.add_row(
             key,
-            str(follows),
-            "" if finding.value == follows else f"[yellow]{finding.value}[/yellow]",
+            data(follows),
+            "" if finding.value == follows else f"[yellow]{data(finding.value)}[/yellow]",
             f"{finding.confidence:.2f}",
-            f"{evidence.agree}/{evidence.total}" if evidence.total else evidence.basis,
-            escape(evidence.examples[0]) if evidence.examples else "",
+            f"{evidence.agree}/{evidence.total}" if evidence.total else data(evidence.basis),
+            data(evidence.examples[0]) if evidence.examples else "",
         )
     console.print(table)
 
@@ -214,7 +237,9 @@ def _slice(console: Console, context: ProjectContext) -> None:
             f"{key} → {' / '.join(filter(None, (owner.staging, owner.mart)))}"
             for key, owner in sorted(context.existing_keys.items())
         )
-        console.print(f"Keys owned by built models (new tables are tested against them): {escape(owned)}")
+        console.print(
+            f"Keys owned by built models (new tables are tested against them): {data(owned)}", highlight=False
+        )
     relevant = context.relevant
     if relevant is None:
         return
@@ -222,7 +247,7 @@ def _slice(console: Console, context: ProjectContext) -> None:
     for column in ("model", "why", "columns"):
         table.add_column(column)
     for entry in relevant.entries:
-        table.add_row(escape(entry.name), escape(entry.why), escape(", ".join(entry.columns)))
+        table.add_row(data(entry.name), data(entry.why), data(", ".join(entry.columns)))
     console.print(table)
     left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)
     if left_out:
@@ -235,17 +260,18 @@ def _slice(console: Console, context: ProjectContext) -> None:
 
 def show_plan(console: Console, plan: ExecutionPlan) -> None:
     """The plan's actions as a table."""
-    table = Table(title=f"Execution plan ({plan.strategy}, {plan.planner} planner)", show_edge=False)
+    title = f"Execution plan ({data(plan.strategy)}, {data(plan.planner)} planner)"
+    table = Table(title=title, show_edge=False)
     for column in ("step", "type", "name", "file", "depends on"):
         table.add_column(column)
     for action in plan.actions:
         table.add_row(
-            *(escape(cell) for cell in (str(action.step_id), action.type, action.name, action.file_path)),
-            escape(", ".join(action.dependencies)),
+            *(data(cell) for cell in (action.step_id, action.type, action.name, action.file_path)),
+            data(", ".join(action.dependencies)),
         )
     console.print(table)
     for reason in plan.skipped:
-        console.print(f"[yellow]skipped[/yellow] {escape(reason)}", highlight=False)
+        console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
 
 
 def mermaid(plan: ExecutionPlan) -> str:
@@ -254,13 +280,19 @@ def mermaid(plan: ExecutionPlan) -> str:
     for action in plan.actions:
         for dependency in action.dependencies:
             lines.append(
-                f'    {_node_id(dependency)}["{dependency}"] --> {_node_id(action.name)}["{action.name}"]'
+                f'    {_node_id(dependency)}["{_label(dependency)}"] --> '
+                f'{_node_id(action.name)}["{_label(action.name)}"]'
             )
     return "\n".join(lines) + "\n"
 
 
+def _label(name: str) -> str:
+    """A node label Mermaid reads as text: no control character, and its own entity for a quote."""
+    return shown(name, limit=None).replace('"', "#quot;")
+
+
 def _node_id(name: str) -> str:
-    return "n_" + "".join(ch if ch.isalnum() else "_" for ch in name)
+    return "n_" + "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name)
 
 
 def show_init(console: Console, report: InitReport) -> None:
@@ -287,7 +319,7 @@ def show_init(console: Console, report: InitReport) -> None:
         lines.append("dbt deps was not run; run it to install the package.")
     lines.append('Try: dbt --quiet run-operation cartridge.gather --args "{schemas: [raw]}" > facts.json')
     for line in lines:
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        console.print(shown(line, limit=None), markup=False, highlight=False, soft_wrap=True)
 
 
 def show_usage(console: Console, ledger: UsageLedger) -> None:
@@ -309,7 +341,7 @@ def show_usage(console: Console, ledger: UsageLedger) -> None:
     )
     for name, usage in phases:
         table.add_row(
-            name,
+            data(name),
             str(usage.calls),
             str(usage.cached_calls),
             f"{usage.input_tokens:,}",
@@ -336,12 +368,24 @@ def show_undo(console: Console, report: UndoReport, kept: bool) -> None:
     """What undo restored, and what it dropped from or left in the warehouse."""
     journal = report.journal
     console.print(
-        f"Run {journal.run_id} undone: {len(journal.files)} files restored or removed.", markup=False
+        f"Run {data(journal.run_id)} undone: {len(journal.files)} files restored or removed.", highlight=False
     )
     if report.dropped:
-        names = ", ".join(r.label for r in report.dropped)
-        console.print(f"Dropped what its build created: {names}.", markup=False, highlight=False)
+        names = data(", ".join(r.label for r in report.dropped))
+        console.print(f"Dropped what its build created: {names}.", highlight=False)
     if report.remaining:
-        names = ", ".join(r.label for r in report.remaining)
+        names = data(", ".join(r.label for r in report.remaining))
         why = "as asked (--keep-relations)" if kept else "could not drop them; drop them by hand"
-        console.print(f"Still in the warehouse, {why}: {names}.", markup=False, highlight=False)
+        console.print(f"Still in the warehouse, {why}: {names}.", highlight=False)
+
+
+# In a patch only what drives a terminal is escaped (C0 and C1 controls but tab and line ends, and the
+# bidi controls): other characters are the files' own bytes, which the patch must keep to apply.
+_PATCH_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\r(?!\n)"
+)
+
+
+def patch_text(diff: str) -> str:
+    """A diff for a terminal or a pipe: what could drive a terminal escaped, every other byte as it is."""
+    return _PATCH_UNSAFE.sub(lambda found: shown(found.group(), limit=None), diff)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,7 +137,10 @@ class DbtProject:
         run = self.invoke(["parse"], on_event=on_event)
         if not run.success:
             self._parsed = None
-            raise ProjectError(f"dbt parse failed in {self.project_dir}: {run.error_text()}")
+            # dbt says only "'utf-8' codec can't decode byte 0xe9", and a traceback: name the file instead.
+            culprit = not_utf8_file(self.project_dir) if "codec can't decode" in run.error_text() else None
+            why = f"{culprit} is not UTF-8 text" if culprit else run.error_text()
+            raise ProjectError(f"dbt parse failed in {self.project_dir}: {why}")
         self._parsed = run.result
         return run
 
@@ -229,6 +233,28 @@ class DbtProject:
             return path.read_text(encoding="utf-8") if path.is_file() else None
         except (OSError, UnicodeDecodeError):
             return None
+
+
+# The files dbt reads as text; its own folders and hidden ones (.git, .venv) are not the project's source.
+_SOURCE_SUFFIXES = {".yml", ".yaml", ".sql", ".md", ".csv", ".py", ".jinja", ".j2"}
+_NOT_SOURCE = {"target", "logs", "dbt_packages", "dbt_modules"}
+
+
+def not_utf8_file(project_dir: Path) -> str | None:
+    """The first file of the project dbt reads as text that is not UTF-8, relative to the project."""
+    for folder, folders, files in os.walk(project_dir):
+        folders[:] = sorted(f for f in folders if f not in _NOT_SOURCE and not f.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix not in _SOURCE_SUFFIXES:
+                continue
+            try:
+                path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                return path.relative_to(project_dir).as_posix()
+            except OSError:
+                continue
+    return None
 
 
 def nests_test_arguments_by_default() -> bool:

@@ -8,15 +8,44 @@ renderer writes the SQL from them with cartridge's own templates.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 PLAN_VERSION = 2
 
 Layer = Literal["staging", "intermediate", "marts"]
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
+
+
+LABEL_LIMIT = 100  # e.g. `llm:ollama/qwen2.5-coder:32b-instruct-q4_K_M` fits
+PATH_LIMIT = 512  # a path in a dbt project; 255 is the usual limit of one part of it
+
+
+def _label(value: str) -> str:
+    """A short printable label (the planner's name): what a report prints, refused before it is printed."""
+    if not value or len(value) > LABEL_LIMIT or not value.isprintable():
+        raise ValueError(
+            f"must be a printable label of 1 to {LABEL_LIMIT} characters, with no control character"
+        )
+    return value
+
+
+def _project_path(value: str) -> str:
+    """A file path short enough for any filesystem, with no control character, refused before any rendering."""
+    if len(value) > PATH_LIMIT:
+        raise ValueError(f"is {len(value):,} characters long; a path in the project has at most {PATH_LIMIT}")
+    if any(len(part) > 255 for part in PurePosixPath(value).parts):
+        raise ValueError("has a part longer than 255 characters, more than a filesystem allows")
+    if not value.isprintable():
+        raise ValueError("holds a control or invisible character")
+    return value
+
+
+Label = Annotated[str, AfterValidator(_label)]
+ProjectPath = Annotated[str, AfterValidator(_project_path)]
 
 
 class _Strict(BaseModel):
@@ -200,8 +229,8 @@ class PlanAction(_Strict):
     step_id: int
     type: ActionType
     name: str
-    file_path: str  # relative to the project root; SQL for models, YAML for sources
-    properties_path: str | None = None  # the YAML file that documents and tests a model
+    file_path: ProjectPath  # relative to the project root; SQL for models, YAML for sources
+    properties_path: ProjectPath | None = None  # the YAML file that documents and tests a model
     config: ModelConfig = ModelConfig()
     description: str
     dependencies: list[str] = []  # derived from the spec by placement; checked again on apply
@@ -227,7 +256,7 @@ class ExecutionPlan(_Strict):
     plan_version: int = PLAN_VERSION
     project_name: str
     strategy: Literal["greenfield", "brownfield"]
-    planner: str
+    planner: Label
     adapter_type: str
     actions: list[PlanAction]
     skipped: list[str] = []  # raw tables left out, each with the reason

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cartridge_bridge.errors import PlanError
+from cartridge_bridge.errors import PlanError, shown
 
 PLAN_LEVEL = "(plan)"
+# A problem's own text may quote a value from the plan: long enough to explain, never a 100 KB line.
+_TEXT_LIMIT = 400
 
 
 @dataclass(frozen=True)
@@ -19,10 +21,11 @@ class PlanProblem:
     expected: str | None = None
 
     def line(self) -> str:
-        """`action: field: problem (expected …)` on one line."""
-        where = f"{self.action}: {self.field}" if self.field else self.action
-        hint = f" (expected {self.expected})" if self.expected else ""
-        return f"{where}: {self.problem}{hint}"
+        """`action: field: problem (expected …)` on one line; names from the plan are cut and escaped."""
+        action, field = shown(self.action), shown(self.field)
+        where = f"{action}: {field}" if field else action
+        hint = f" (expected {shown(self.expected, limit=_TEXT_LIMIT)})" if self.expected else ""
+        return f"{where}: {shown(self.problem, limit=_TEXT_LIMIT)}{hint}"
 
 
 def plan_error(problems: list[PlanProblem], what: str = "the plan") -> PlanError:

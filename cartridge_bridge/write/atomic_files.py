@@ -82,8 +82,10 @@ def write_atomic(
         if keep is not None:
             keep.chown(Path(temporary))
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # a failed write (ENOSPC, EIO) names no file: the message must
         raise
     if durable:
         _fsync_folder(path.parent)

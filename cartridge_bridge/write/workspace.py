@@ -74,20 +74,28 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
 
 
 def unified_diff(changes: list[FileChange]) -> str:
-    """A unified diff of every change that writes, as `git diff` would show it."""
+    """A unified diff of every change that writes, as `git diff` would show it (`git apply` takes it)."""
     chunks: list[str] = []
     for change in changes:
         if not change.writes:
             continue
-        chunks.extend(
-            difflib.unified_diff(
-                (change.before or "").splitlines(keepends=True),
-                change.after.splitlines(keepends=True),
-                fromfile="/dev/null" if change.before is None else f"a/{change.path}",
-                tofile=f"b/{change.path}",
-            )
-        )
+        for line in difflib.unified_diff(
+            _patch_lines(change.before or ""),
+            _patch_lines(change.after),
+            fromfile="/dev/null" if change.before is None else f"a/{change.path}",
+            tofile=f"b/{change.path}",
+        ):
+            chunks.append(line)
+            if not line.endswith("\n"):  # the last line of a file without a final newline
+                chunks.append("\n\\ No newline at end of file\n")
     return "".join(chunks)
+
+
+def _patch_lines(text: str) -> list[str]:
+    """A file's lines as git counts them: split at `\\n` only (str.splitlines also splits at \\x0c, \\u2028, …)."""
+    lines = text.split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
 
 
 def check_writable(project_dir: Path, target: Path, relative: str) -> None:

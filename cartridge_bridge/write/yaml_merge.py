@@ -143,33 +143,18 @@ def merge_properties(
         # and put a test's arguments next to its name as its tests do (unless one of them nests them).
         nested = _has_key(document, "arguments")
         models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
-    keys_before = list(document.keys())
     result = MergeResult(text="")
-    appended: dict[str, list[dict[str, Any]]] = {}
+    appends: dict[int, Appended] = {}
     if models:
-        appended["models"] = _merge_named(document, "models", models, path, policy, result, label="model ")
-    nested = False
+        _merge_named(document, "models", models, path, policy, result, "model ", appends)
     for source in sources:
-        added = _merge_source(document, source, path, policy, result)
-        if added is None:
-            nested = True
-        else:
-            appended.setdefault("sources", []).extend(added)
-    appended = {key: entries for key, entries in appended.items() if entries}
+        _merge_source(document, source, path, policy, result, appends)
     if existing is not None and not (result.added or result.replaced):
         result.text = existing
-    elif (
-        existing
-        and not (result.replaced or nested)
-        and len(appended) == 1
-        and set(appended) <= set(keys_before)
-        and _is_block(document[next(iter(appended))])
-    ):
-        # Only new entries at the end of one existing list: insert their text, leave every other byte alone.
-        ((key, entries),) = appended.items()
-        result.text = _insert_after_block(existing, document, keys_before, key, entries)
     else:
-        result.text = dump_yaml(document, like=existing)
+        # Only new entries at the end of lists the file has: insert their text, leave every other byte alone.
+        inserted = _insert_entries(existing, document, list(appends.values())) if existing else None
+        result.text = inserted if inserted and not result.replaced else dump_yaml(document, like=existing)
     return result
 
 
@@ -224,25 +209,76 @@ def _unnested(test: Any) -> Any:
     return {name: {**body["arguments"], **{k: v for k, v in body.items() if k != "arguments"}}}
 
 
-def _insert_after_block(
-    existing: str, document: Any, keys: list[Any], key: str, entries: list[dict[str, Any]]
-) -> str:
-    """`existing` with the entries' YAML inserted at the end of the top-level `key` block."""
-    newline = "\r\n" if "\r\n" in existing else "\n"
-    tail = dump_yaml({key: entries}, like=existing).split(newline, 1)[1]
+@dataclass
+class Appended:
+    """Entries appended to `parent[key]`, a list that held `kept` entries in the file."""
+
+    parent: Any
+    key: str
+    kept: int
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _insert_entries(existing: str, document: Any, appends: list[Appended]) -> str | None:
+    """`existing` with each list's new entries inserted as text after its last entry, in that list's own indent.
+
+    None when a list cannot take text (new, empty or in flow style) or the text would not read back as the
+    merged document: the caller then writes the whole document again.
+    """
     lines = existing.splitlines(keepends=True)
-    position = keys.index(key)
-    if position + 1 < len(keys):
-        end = document.lc.key(keys[position + 1])[0]
-        # Blank lines and comments just above the next key belong to that key, not to this block.
-        while end > 0 and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
-            end -= 1
-    else:
-        end = len(lines)
-    head = "".join(lines[:end])
-    if head and not head.endswith(("\n", "\r")):
-        head += newline
-    return head + tail + "".join(lines[end:])
+    newline = "\r\n" if "\r\n" in existing else "\n"
+    inserts = []
+    for append in appends:
+        insert = _entries_insert(lines, append, newline)
+        if insert is None:
+            return None
+        inserts.append(insert)
+    # From the bottom up, so the lines above keep their numbers; at one place, the outer list's text first
+    # (each insert lands above the one before it, and an inner list's entries come before the outer's).
+    for end, _, text in sorted(inserts, key=lambda insert: (-insert[0], insert[1])):
+        if end and not lines[end - 1].endswith(("\n", "\r")):
+            lines[end - 1] += newline
+        lines[end:end] = [text]
+    merged = "".join(lines)
+    try:
+        same = _plain(load_yaml(merged, "")) == _plain(document)
+    except UsageError:
+        same = False
+    return merged if same else None
+
+
+def _entries_insert(lines: list[str], append: Appended, newline: str) -> tuple[int, int, str] | None:
+    """Where a list's last entry ends, its dashes' column, and its new entries' text in the list's indent.
+
+    None when it is not a block list with entries, whose dashes are right of its key.
+    """
+    current = append.parent.get(append.key)
+    if append.kept == 0 or not _is_block(current):
+        return None
+    line, content = current.lc.item(append.kept - 1)
+    before = lines[line][:content].rstrip()
+    key = append.parent.lc.key(append.key)[1]
+    dash = len(before) - 1
+    if not before.endswith("-") or dash < key:
+        return None
+    buffer = io.StringIO()
+    _yaml(sequence=content - key, offset=dash - key).dump(append.entries, buffer)
+    text = "".join(" " * key + row if row.strip() else row for row in buffer.getvalue().splitlines(True))
+    return _block_end(lines, line + 1, dash), dash, text.replace("\n", newline)
+
+
+def _block_end(lines: list[str], start: int, dash: int) -> int:
+    """The line after the last entry of a list whose dashes are at column `dash`, from `start` on."""
+    for index in range(start, len(lines)):
+        text = lines[index]
+        if text.strip() and not text.lstrip().startswith("#") and len(text) - len(text.lstrip()) <= dash:
+            # Blank lines and comments just above what follows the list belong to it, not to the list.
+            while index > start and (
+                not lines[index - 1].strip() or lines[index - 1].lstrip().startswith("#")
+            ):
+                index -= 1
+            return index
+    return len(lines)
 
 
 def _is_block(node: Any) -> bool:
@@ -268,10 +304,11 @@ def _merge_named(
     policy: ConflictPolicy,
     result: MergeResult,
     label: str,
-) -> list[dict[str, Any]]:
-    """Merge entries by name into `parent[key]`; return the entries that were appended."""
+    appends: dict[int, Appended],
+) -> None:
+    """Merge entries by name into `parent[key]`, noting in `appends` those appended to the list."""
     current = _entries(parent, key, path)
-    appended = []
+    appended = appends.setdefault(id(current), Appended(parent, key, len(current))).entries
     for entry in entries:
         name = entry["name"]
         index = next(
@@ -293,20 +330,23 @@ def _merge_named(
                 f"{path} already defines {label}{name} differently; "
                 "rerun with --on-conflict skip or --on-conflict overwrite"
             )
-    return appended
 
 
 def _merge_source(
-    document: Any, source: dict[str, Any], path: str, policy: ConflictPolicy, result: MergeResult
-) -> list[dict[str, Any]] | None:
-    """Merge one source; return it when appended whole, None when merged into an existing source."""
+    document: Any,
+    source: dict[str, Any],
+    path: str,
+    policy: ConflictPolicy,
+    result: MergeResult,
+    appends: dict[int, Appended],
+) -> None:
+    """Merge one source: appended whole when new, else its tables merged into the existing source's."""
     current = _entries(document, "sources", path)
     existing = next((s for s in current if isinstance(s, dict) and s.get("name") == source["name"]), None)
     if existing is None:
+        appends.setdefault(id(current), Appended(document, "sources", len(current))).entries.append(source)
         current.append(source)
         result.added.append(f"source {source['name']}")
-        return [source]
-    _merge_named(
-        existing, "tables", source["tables"], path, policy, result, label=f"source table {source['name']}."
-    )
-    return None
+        return
+    label = f"source table {source['name']}."
+    _merge_named(existing, "tables", source["tables"], path, policy, result, label, appends)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -41,10 +42,75 @@ def test_not_a_dbt_project(tmp_path: Path) -> None:
     )
 
 
-def test_unknown_option_is_a_usage_error() -> None:
-    result = _cartridge("generate", "--no-such-flag")
-    assert result.returncode == 2
-    assert "No such option" in result.stderr
+@pytest.mark.parametrize(
+    ("args", "culprit"),
+    [
+        (["generate", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["apply"], "Missing argument"),
+        (["plan", "--format", "xml"], "'--format': 'xml' is not one of 'table', 'json', 'mermaid'"),
+        (["plan", "--concurrency", "0"], "'--concurrency'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_option(args: list[str], culprit: str) -> None:
+    result = _cartridge(*args)  # stderr is a pipe here: no terminal to make room for a usage box
+    _one_line_error(result, 2, culprit)
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout == ""
+
+
+def _plan_document(**fields: object) -> dict[str, object]:
+    """A plan that validates (no actions) but for the fields given."""
+    plan = {
+        "plan_version": 2,
+        "project_name": "p",
+        "strategy": "greenfield",
+        "planner": "rules",
+        "adapter_type": "duckdb",
+        "actions": [],
+    }
+    return plan | fields
+
+
+@pytest.mark.parametrize("planner", ["evil\x1b[31mred\nerror: forged", "\u202eselur", "x" * 101, ""])
+def test_a_planner_that_is_not_a_short_printable_label_is_refused_at_load(
+    tmp_path: Path, planner: str
+) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(_plan_document(planner=planner)))
+    result = _cartridge("apply", str(plan_file), "--project-dir", str(tmp_path))
+    _one_line_error(result, 2, "plan.json", "planner", "printable label")
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr
+
+
+def test_a_huge_file_path_is_one_short_line(tmp_path: Path) -> None:
+    source = {
+        "step_id": 1,
+        "type": "create_source",
+        "name": "shop",
+        "file_path": "models/" + "a" * 100_000 + ".yml",
+        "description": "Shop.",
+        "spec": {
+            "kind": "source",
+            "source_name": "shop",
+            "schema_name": "raw",
+            "description": ".",
+            "tables": [],
+        },
+    }
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(_plan_document(actions=[source])))
+    result = _cartridge("apply", str(plan_file), "--project-dir", str(tmp_path))
+    _one_line_error(result, 2, "shop: file_path: is 100,011 characters long")
+    assert len(result.stderr) < 300
+
+
+def test_a_plan_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_bytes(
+        json.dumps(_plan_document(project_name="caf\u00e9"), ensure_ascii=False).encode("latin-1")
+    )
+    _one_line_error(_cartridge("apply", str(plan_file), "--project-dir", str(tmp_path)), 2, str(plan_file))
 
 
 def test_missing_plan_file(tmp_path: Path) -> None:
@@ -108,4 +174,21 @@ def test_a_schema_that_does_not_exist_is_named(tmp_path: Path) -> None:
         "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "nope"
     )
     _one_line_error(result, 2, "cartridge.gather: argument 'schemas'", "nope")
+    assert snapshot_tree(project) == before
+
+
+def test_a_property_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "p",
+        "p",
+        {"type": "duckdb", "path": str(tmp_path / "w.duckdb")},
+        models={"models/legacy.sql": "select 1 as id\n"},
+    )
+    (project / "models" / "_models.yml").write_bytes(b"models:\n  - name: legacy\n    description: caf\xe9\n")
+    DbtProject(project).deps()
+    before = snapshot_tree(project)
+    result = _cartridge(
+        "generate", "--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw"
+    )
+    _one_line_error(result, 2, "models/_models.yml is not UTF-8 text")
     assert snapshot_tree(project) == before

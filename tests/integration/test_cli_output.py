@@ -56,3 +56,21 @@ def test_help_shows_flags_without_a_type() -> None:
     assert (
         "<bool>" not in result.stdout and "BOOLEAN" not in result.stdout and "list[str]" not in result.stdout
     )
+
+
+def test_a_property_file_with_lists_at_different_indents_is_merged_and_built(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    properties = project / "models/marts/_marts__models.yml"
+    mixed = (
+        "sources:\n- name: legacy\n  schema: raw_legacy\n  tables:\n  - name: things\n"
+        "models:\n    - name: legacy_users\n      description: Hand written.\n"
+    )
+    properties.write_text(mixed)
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    result = _cartridge("generate", *where, "--schema", "raw_app")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dbt build passed" in result.stdout
+    merged = properties.read_text()
+    assert merged.startswith(mixed)  # every byte the user wrote, then the marts at the models' indent
+    added = merged[len(mixed) :].splitlines()
+    assert added and added[0].startswith("    - name: ")

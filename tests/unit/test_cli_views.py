@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
-from cartridge_bridge.cli.views import show_plan
+from cartridge_bridge.api import ApplyReport, make_plan
+from cartridge_bridge.cli.views import mermaid, show_apply, show_plan
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.write.journal import Journal
+from cartridge_bridge.write.workspace import FileChange
+
+# What a plan file, an LLM or the warehouse could hold: markup, an ESC sequence, line breaks, a bidi override.
+HOSTILE = [
+    "[/]",
+    "[bold]x[/bold",
+    "a\x1b[2J\x1b]0;pwned\x07b",
+    "one\nerror: two\r",
+    "\u202edlrow",
+    "\x85\x9b31m",
+]
+# rich's own colour codes on a terminal; anything else below a space (but a newline) came from the data.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def test_brackets_in_skipped_reasons_are_printed_as_they_are() -> None:
@@ -23,3 +44,66 @@ def test_brackets_in_skipped_reasons_are_printed_as_they_are() -> None:
     buffer = io.StringIO()
     show_plan(Console(file=buffer, width=200, color_system=None), plan)
     assert "skipped raw.[raw] has no columns [bold]at all[/bold]; try --schema [raw]" in buffer.getvalue()
+
+
+def _report(plan: ExecutionPlan, text: str) -> ApplyReport:
+    """An apply report whose every outside name and message is `text`."""
+    hostile = plan.model_copy(update={"planner": text, "skipped": [text]})
+    path = hostile.actions[0].file_path
+    node = NodeResult(f"model.shop.{text}", "model", text, "error", text, None)
+    return ApplyReport(
+        plan=hostile,
+        changes=[FileChange(path, "create", None, f"select 1 -- {text}\n")],
+        journal=Journal(run_id=text, created_at="2026-01-01T00:00:00Z"),
+        build=BuildSummary(success=False, nodes=[node], errors=[], warnings=[]),
+        diff="",
+        seconds=1.0,
+        relaxed_tests=[text],
+    )
+
+
+def _unsafe(printed: str) -> list[str]:
+    """The characters that reached the output and could drive a terminal or reorder a line."""
+    return [c for c in _SGR.sub("", printed) if c != "\n" and unicodedata.category(c) in ("Cc", "Cf")]
+
+
+def _render(report: ApplyReport, terminal: bool) -> str:
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer, width=300, force_terminal=terminal, color_system="standard" if terminal else None
+    )
+    show_apply(console, report)
+    show_plan(console, report.plan)
+    return buffer.getvalue()
+
+
+def test_the_report_prints_markup_and_control_characters_as_data(context: ProjectContext) -> None:
+    plan = make_plan(context)
+    for text in HOSTILE:
+        for terminal in (False, True):
+            printed = _render(_report(plan, text), terminal)
+            assert _unsafe(printed) == [], (text, printed)
+    printed = _render(_report(plan, "[/]"), False)
+    assert "data tests planned by the [/] planner." in printed
+    assert "skipped [/]" in printed
+    printed = _render(_report(plan, "a\x1b[2J\x1b]0;pwned\x07b"), False)
+    assert "skipped a\\x1b[2J\\x1b]0;pwned\\x07b" in printed  # shown, escaped, on its line
+    assert "skipped one\\nerror: two\\r" in _render(_report(plan, "one\nerror: two\r"), False)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=30))
+def test_any_text_in_a_report_is_printed_without_a_crash_or_a_control_character(
+    context: ProjectContext, text: str
+) -> None:
+    printed = _render(_report(make_plan(context), text), terminal=False)
+    assert _unsafe(printed) == []
+
+
+def test_a_mermaid_label_cannot_break_out_of_its_node(context: ProjectContext) -> None:
+    plan = make_plan(context)
+    action = next(a for a in plan.actions if a.dependencies)
+    renamed = action.model_copy(update={"name": 'x"] --> evil["\nclick x call alert()'})
+    chart = mermaid(plan.model_copy(update={"actions": [renamed]}))
+    assert chart.count("\n") == 1 + len(action.dependencies)  # one edge per line, no line of its own
+    assert '"] --> evil["' not in chart

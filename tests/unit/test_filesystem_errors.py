@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -238,3 +239,34 @@ def test_a_flow_style_properties_file_is_merged_into_valid_yaml(project: Path) -
     assert pyyaml.safe_load(change.after) == {
         "models": [{"name": "stg_old", "description": "Old."}, {"name": "stg_new", "description": "New."}]
     }
+
+
+def _mount_full(folder: Path) -> bool:
+    """A tiny tmpfs at `folder`, filled up: the next write there fails with ENOSPC."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        return False
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)]).returncode != 0:
+        return False
+    with contextlib.suppress(OSError), (folder / "filler").open("wb") as filler:
+        while True:
+            filler.write(b"x" * 4096)
+            filler.flush()
+    return True
+
+
+def test_a_full_disk_names_the_file_and_restores_everything(project: Path) -> None:
+    folder = project / "models" / "staging"
+    folder.mkdir()
+    if not _mount_full(folder):
+        pytest.skip("cannot mount a tmpfs here")
+    before = snapshot_tree(project)
+    try:
+        with pytest.raises(WriteError) as caught:
+            apply_changes(project, stage_changes(project, [YAML, SQL], "fail"))
+        after = snapshot_tree(project)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    assert str(caught.value) == (
+        "cannot write models/staging/shop/stg_shop__orders.sql: No space left on device; nothing was kept"
+    )
+    assert after == before

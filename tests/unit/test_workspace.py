@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -315,3 +316,33 @@ def test_undo_restores_crlf_files_byte_for_byte(project: Path) -> None:
     applied(project, stage_changes(project, [CHANGED_SQL], "overwrite"))
     undo(project)
     assert snapshot_tree(project) == before
+
+
+_ENDINGS = {
+    "a final newline": "models:\n  - name: stg_old\n",
+    "no final newline": "models:\n  - name: stg_old",
+    "CRLF, no final newline": "models:\r\n  - name: stg_old",
+    "a form feed and a line separator inside a line": "models:\n  - name: stg_old # a\x0cb\u2028c",
+}
+
+
+@pytest.mark.parametrize("before", _ENDINGS.values(), ids=_ENDINGS.keys())
+@pytest.mark.parametrize("after_ending", ["\n", ""], ids=["ends with a newline", "ends without"])
+def test_a_dry_run_diff_applies_with_git(tmp_path: Path, before: str, after_ending: str) -> None:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "_models.yml").write_bytes(before.encode())
+    after = before.rstrip("\n") + "\n  - name: stg_new" + after_ending
+    changes = [
+        FileChange("models/_models.yml", "modify", before, after),
+        FileChange("models/stg_new.sql", "create", None, "select 1 as id" + after_ending),
+        FileChange("models/kept.sql", "kept", "select 2", "select 2"),
+    ]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    patch = unified_diff(changes)
+    checked = subprocess.run(
+        ["git", "apply", "-p1", "--check", "-"], cwd=tmp_path, input=patch.encode(), capture_output=True
+    )
+    assert checked.returncode == 0, checked.stderr.decode() + patch
+    subprocess.run(["git", "apply", "-p1", "-"], cwd=tmp_path, input=patch.encode(), check=True)
+    assert (tmp_path / "models" / "_models.yml").read_bytes() == after.encode()
+    assert (tmp_path / "models" / "stg_new.sql").read_bytes() == ("select 1 as id" + after_ending).encode()

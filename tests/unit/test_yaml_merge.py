@@ -258,3 +258,35 @@ def test_other_files_get_data_tests(existing: str | None) -> None:
     merged = merge_properties(existing, "models/staging/schema.yml", [NEW_MODEL], [], "fail").text
     added = YAML(typ="safe").load(merged)["models"][-1]
     assert added == NEW_MODEL
+
+
+MIXED = """\
+sources:
+- name: shop
+  tables:
+  - name: customers
+# the models, as another hand indented them
+models:
+    - name: stg_old
+      description: Old.
+"""
+
+
+def test_each_list_keeps_its_own_indent_and_every_other_byte() -> None:
+    table = {"name": "orders", "identifier": "orders"}
+    source = {"name": "crm", "tables": [{"name": "leads"}]}
+    merged = merge_properties(MIXED, PATH, [{"name": "stg_new", "description": "New."}], [], "fail")
+    assert merged.text == MIXED + "    - name: stg_new\n      description: New.\n"
+    merged = merge_properties(
+        MIXED, PATH, [{"name": "stg_new"}], [{"name": "shop", "tables": [table]}, source], "fail"
+    )
+    assert merged.text == (
+        "sources:\n- name: shop\n  tables:\n  - name: customers\n"
+        "  - name: orders\n    identifier: orders\n"  # into the existing source, at its tables' indent
+        "- name: crm\n  tables:\n  - name: leads\n"
+        "# the models, as another hand indented them\n"
+        "models:\n    - name: stg_old\n      description: Old.\n    - name: stg_new\n"
+    )
+    reordered = MIXED.split("# the models")[1].split("\n", 1)[1] + MIXED.split("# the models")[0]
+    merged = merge_properties(reordered, PATH, [], [source], "fail")
+    assert merged.text == reordered + "- name: crm\n  tables:\n  - name: leads\n"
