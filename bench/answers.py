@@ -94,7 +94,7 @@ def run_connector(
     started = time.perf_counter()
     dataset = DATASETS / name
     schema = load(dataset, server, folder)
-    project = folder / f"project_{name}"
+    project = folder / f"project_{name}_{planner}"
     shutil.rmtree(project, ignore_errors=True)  # a kept folder from an earlier run
     new_project(project, f"{name}_project", server, threads=2)
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[schema], source_name=name)
@@ -112,6 +112,7 @@ def run_connector(
         scores = {q: Score(ERROR, failure) for q in questions}
     else:
         layer = layer_of(report.plan)
+        # new_project builds into schema analytics; the answers' days and months are UTC
         connection = psycopg2.connect(server.dsn, options="-c timezone=UTC -c search_path=analytics")
         try:
             for q, question in questions.items():
