@@ -1,0 +1,223 @@
+"""Business-answers benchmark: do the generated marts answer the questions a connector's users ask?
+
+For each connector with a `business/` folder in ../shared/datasets/fivetran (or those named): seed its raw
+tables into embedded PostgreSQL, run `generate` with the chosen planner into a new project and build it,
+then ask each question of `bench/answers/<connector>.yml` with its restricted SQL (bench/answers_queries.py)
+and score the rows against the vendor's `business/answers/qN.csv` (bench/answers_scoring.py). Prints a table
+per planner and connector (rich on a terminal, plain lines to a pipe) and writes the results as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.answers_queries import (  # noqa: E402
+    QUESTIONS,
+    Layer,
+    QueryRefused,
+    Question,
+    check_against,
+    check_shape,
+    layer_of,
+    load_questions,
+)
+from bench.answers_scoring import NOT_ANSWERABLE, VERDICTS, Score, default_keys, read_answer, score  # noqa: E402
+from bench.postgres_project import new_project  # noqa: E402
+from bench.quality import DATASETS, load  # noqa: E402
+from cartridge_bridge.api import ProjectOptions, generate  # noqa: E402
+from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
+from cartridge_bridge.errors import CartridgeError  # noqa: E402
+from cartridge_bridge.planning.planner import Planner  # noqa: E402
+from cartridge_bridge.planning.rules.planner import RulesPlanner  # noqa: E402
+from cartridge_bridge.progress import SilentProgress  # noqa: E402
+from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer  # noqa: E402
+
+ERROR = "ERROR"  # the bench could not ask the question (build failed, query refused): a fault to fix, never a score
+COLUMNS = (*VERDICTS, ERROR)
+
+
+def rules() -> tuple[Planner, Repairer]:
+    """The deterministic rules planner, repaired as `generate` repairs it."""
+    return RulesPlanner(), RelaxFailingTests()
+
+
+# llm: the LLM planner from recorded answers of a capable model (issue 24, to come): a factory here, nothing else.
+PLANNERS: dict[str, Callable[[], tuple[Planner, Repairer]] | None] = {"rules": rules, "llm": None}
+
+
+def connectors() -> list[str]:
+    """The connectors with a business/ folder and a question file here."""
+    return sorted(p.name for p in DATASETS.iterdir() if (p / "business" / "questions.md").is_file())
+
+
+def ask(question: Question, layer: Layer, connection: object, answers: Path) -> Score:
+    """Ask one question of the built layer and score it against the vendor's answer file."""
+    if question.not_answerable is not None:
+        return Score(NOT_ANSWERABLE, question.not_answerable)
+    columns, expected = read_answer(answers)
+    keys = question.keys or default_keys(columns, expected)
+    wanted = [c for c in columns if c not in question.unanswered]
+    try:
+        check_against(check_shape(str(question.sql)), layer)
+    except QueryRefused as refused:
+        return Score(ERROR, f"query refused: {refused}")
+    with connection.cursor() as cursor:  # type: ignore[attr-defined]
+        try:
+            cursor.execute(question.sql)
+        except Exception as failure:  # the database's own message is the finding
+            connection.rollback()  # type: ignore[attr-defined]
+            return Score(ERROR, f"query failed: {str(failure).splitlines()[0]}")
+        names = [d.name for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    if sorted(names) != sorted(wanted):
+        return Score(ERROR, f"query returns {names}, the answer needs {wanted}")
+    return score(columns, expected, rows, keys, question.unanswered)
+
+
+def run_connector(
+    name: str, questions: dict[str, Question], planner: str, server: LocalPostgres, folder: Path
+) -> dict[str, object]:
+    """Seed, generate, build, and ask every question of one connector."""
+    import psycopg2
+
+    started = time.perf_counter()
+    dataset = DATASETS / name
+    schema = load(dataset, server, folder)
+    project = folder / f"project_{name}_{planner}"
+    shutil.rmtree(project, ignore_errors=True)  # a kept folder from an earlier run
+    new_project(project, f"{name}_project", server, threads=2)
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[schema], source_name=name)
+    scores: dict[str, Score] = {}
+    try:
+        make = PLANNERS[planner]
+        assert make is not None  # main refuses a planner without a factory
+        chosen, repairer = make()
+        report = generate(options, SilentProgress(), planner=chosen, repairer=repairer)
+        built = report.build is not None and report.build.success
+        failure = "" if built else "the generated layer does not build"
+    except CartridgeError as error:
+        failure = f"generate failed: {str(error).splitlines()[0][:200]}"
+    if failure:
+        scores = {q: Score(ERROR, failure) for q in questions}
+    else:
+        layer = layer_of(report.plan)
+        # new_project builds into schema analytics; the answers' days and months are UTC
+        connection = psycopg2.connect(server.dsn, options="-c timezone=UTC -c search_path=analytics")
+        try:
+            for q, question in questions.items():
+                scores[q] = ask(question, layer, connection, dataset / "business" / "answers" / f"{q}.csv")
+        finally:
+            connection.close()
+    return {
+        "planner": planner,
+        "connector": name,
+        "seconds": round(time.perf_counter() - started, 1),
+        "questions": {q: {"question": questions[q].question, **asdict(s)} for q, s in scores.items()},
+        "totals": {v: sum(s.verdict == v for s in scores.values()) for v in COLUMNS},
+    }
+
+
+def findings(results: list[dict[str, object]]) -> list[str]:
+    """One line per question that is not EXACT, worst first, with what it rests on."""
+    lines = []
+    for verdict in (ERROR, *VERDICTS):
+        for result in results:
+            questions = result["questions"]
+            assert isinstance(questions, dict)
+            for q, entry in questions.items():
+                if entry["verdict"] == verdict and verdict != "EXACT":
+                    lines.append(f"{verdict:<14} {result['connector']} {q}: {entry['detail']}")
+                    lines += [f"{'':<14}   {d}" for d in entry["differences"]]
+    return lines
+
+
+def table_rows(results: list[dict[str, object]]) -> list[list[str]]:
+    """Planner, connector, each verdict's count and the seconds, with a total row."""
+    rows = []
+    for result in results:
+        totals = result["totals"]
+        assert isinstance(totals, dict)
+        rows.append([str(result["planner"]), str(result["connector"])] + [str(totals[v]) for v in COLUMNS])
+        rows[-1].append(f"{result['seconds']}")
+    grand = [sum(int(r[2 + i]) for r in rows) for i in range(len(COLUMNS))]
+    rows.append(["", "total", *(str(n) for n in grand), f"{sum(float(r[-1]) for r in rows):.1f}"])
+    return rows
+
+
+def show(results: list[dict[str, object]]) -> None:
+    """The table (rich on a terminal, plain complete lines to a pipe), then the findings."""
+    header = ["planner", "connector", *COLUMNS, "seconds"]
+    rows = table_rows(results)
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*header, title="answers: the vendor's numbers from the generated marts")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print(
+                "  ".join(
+                    cell.ljust(w) if i < 2 else cell.rjust(w)
+                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+                )
+            )
+    for line in findings(results):
+        print(line)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench; 0 when every question was asked, 1 when one could not be, 2 for bad usage."""
+    parser = argparse.ArgumentParser(prog="bench/answers.py", description=__doc__.splitlines()[0])
+    parser.add_argument("connectors", nargs="*", help="connectors to run (default: all with business/)")
+    parser.add_argument(
+        "--planner", choices=list(PLANNERS), action="append", help="repeat for several (default: rules)"
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "answers-results.json")
+    parser.add_argument("--keep", type=Path, help="generate into this folder and leave the projects there")
+    args = parser.parse_args(argv)
+    planners = args.planner or ["rules"]
+    for planner in planners:
+        if PLANNERS[planner] is None:
+            print(f"bench/answers.py: --planner {planner} is not implemented yet (issue 24)", file=sys.stderr)
+            return 2
+    names = args.connectors or connectors()
+    unknown = [n for n in names if not (QUESTIONS / f"{n}.yml").is_file() or n not in connectors()]
+    if unknown:
+        print(f"bench/answers.py: no business questions for {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    try:
+        questions = {name: load_questions(name) for name in names}
+    except (OSError, ValueError) as error:  # a missing or malformed question file, a refused query
+        print(f"bench/answers.py: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="cartridge-answers-") as scratch:
+        folder = args.keep.resolve() if args.keep else Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        server = start_postgres(Path(scratch) / "pg")
+        try:
+            results = [run_connector(n, questions[n], p, server, folder) for p in planners for n in names]
+        finally:
+            stop_postgres(Path(scratch) / "pg")
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    show(results)
+    print(f"results written to {args.out}")
+    return 1 if any(r["totals"][ERROR] for r in results) else 0  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
