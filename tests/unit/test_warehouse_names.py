@@ -15,6 +15,8 @@ from typing import Any
 import jinja2
 import pytest
 import sqlglot
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlglot import exp
 from support import shop_project
 
@@ -202,3 +204,80 @@ def test_case_15_a_plan_cannot_add_tables_of_another_schema_to_an_existing_sourc
             action["dependencies"] = [f"legacy.{action['spec']['table']}"]
     problems = plan_problems(ExecutionPlan.model_validate(document), context)
     assert ("legacy", "spec.source_name") in {(p.action, p.field) for p in problems}, problems
+
+
+# The class of the payloads: close a quote of any kind, end the statement, run one, reopen.
+_BREAKOUTS = st.sampled_from(["'", '"', "`", "\\", "\\'", "''", ")", "))", ";", "--", "/*", "{{", "\n"])
+PAYLOADS = st.lists(st.one_of(_BREAKOUTS, st.sampled_from([MARKER, "x", " "])), min_size=1, max_size=6).map(
+    "".join
+)
+_SOURCE_FIELDS = ("identifier", "schema_name", "database", "column", "accepted_value", "tested_column")
+
+
+def _inject(plan: ExecutionPlan, field: str, payload: str) -> None:
+    """Put `payload` in one field of the plan that reaches SQL: a source name, a tested column, a test value."""
+    source = _source(plan)
+    table = source.tables[0]
+    if field == "identifier":
+        table.identifier = payload
+    elif field == "schema_name":
+        source.schema_name = payload
+    elif field == "database":
+        source.database = payload
+    elif field in ("column", "tested_column"):
+        tests = [DataTest(name="not_null")] if field == "tested_column" else []
+        table.columns.append(table.columns[0].model_copy(update={"name": payload, "tests": tests}))
+    else:
+        column = _staging(plan, "stg_shop__orders").columns[0]
+        column.tests.append(DataTest(name="accepted_values", values=["a", payload]))
+
+
+def _test_sql(adapter: str, name: str, column: str, arguments: dict[str, Any]) -> str:
+    return dbt_generic_test(name)(f"{DIALECT_QUOTE[adapter]}t{DIALECT_QUOTE[adapter]}", column, **arguments)
+
+
+DIALECT_QUOTE = {"postgres": '"', "duckdb": '"', "spark": "`"}
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(adapter=st.sampled_from(sorted(DIALECTS)), field=st.sampled_from(_SOURCE_FIELDS), payload=PAYLOADS)
+def test_a_payload_in_a_source_or_test_field_is_refused_or_one_statement(
+    contexts: dict[str, ProjectContext], adapter: str, field: str, payload: str
+) -> None:
+    context = contexts[adapter]
+    plan = plan_with_rules(context)
+    _inject(plan, field, payload)
+    if plan_problems(plan, context):
+        return
+    sources = [s for f in render_plan(plan) for s in f.sources]
+    models = [m for f in render_plan(plan) for m in f.models]
+    mark = DIALECT_QUOTE[adapter]
+    for source in sources:  # source(): dbt wraps each name in the quote mark, escaping nothing
+        for table in source["tables"]:
+            parts = [source.get("database", "db"), source["schema"], table.get("identifier", table["name"])]
+            relation = ".".join(f"{mark}{jinja_text(p)}{mark}" for p in parts)
+            assert len(statements(f"select * from {relation}", adapter)) == 1
+            for column in table.get("columns", []):
+                for test in column.get("data_tests", []):
+                    name = test if isinstance(test, str) else next(iter(test))
+                    [one] = statements(_test_sql(adapter, name, jinja_text(column["name"]), {}), adapter)
+    for model in models:
+        for column in model.get("columns", []):
+            for test in column.get("data_tests", []):
+                if isinstance(test, dict) and "accepted_values" in test:
+                    values = [jinja_text(v) for v in test["accepted_values"]["arguments"]["values"]]
+                    sql = _test_sql(adapter, "accepted_values", column["name"], {"values": values})
+                    [one] = statements(sql, adapter)
+                    assert payload in {lit.this for lit in one.find_all(exp.Literal) if lit.is_string}
+
+
+def jinja_text(text: str) -> str:
+    """What dbt's Jinja makes of a YAML string."""
+    return jinja2.Environment().from_string(text).render()
+
+
+@pytest.fixture(scope="module")
+def contexts(
+    facts: WarehouseFacts, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, ProjectContext]:
+    return {a: _context_for(a, facts, manifest, tmp_path_factory.mktemp(a)) for a in DIALECTS}
