@@ -30,10 +30,14 @@ def source_spec(plan: Plan) -> dict[str, Any]:
     return next(a for a in plan["actions"] if a["type"] == "create_source")["spec"]
 
 
+def staging_action(plan: Plan) -> dict[str, Any]:
+    """The plan's first staging model."""
+    return next(a for a in plan["actions"] if a["type"] == "create_staging")
+
+
 def staging_column(plan: Plan, column: str) -> dict[str, Any]:
     """A column of the plan's first staging model."""
-    staging = next(a for a in plan["actions"] if a["type"] == "create_staging")
-    return next(c for c in staging["spec"]["columns"] if c["name"] == column)
+    return next(c for c in staging_action(plan)["spec"]["columns"] if c["name"] == column)
 
 
 def accept_values(plan: Plan, column: str, *values: str) -> None:

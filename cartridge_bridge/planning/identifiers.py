@@ -31,6 +31,9 @@ _BACKSLASH_LITERAL_ADAPTERS = frozenset(
     {"spark", "databricks", "bigquery", "snowflake", "redshift", "mysql", "clickhouse"}
 )
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Adapters whose persist_docs writes a description between quotes escaping `'` as `\'` but not `\` itself, so a
+# backslash before a quote (or at the end) would end the comment's literal early.
+_BACKSLASH_COMMENT_ADAPTERS = frozenset({"spark", "databricks"})
 
 
 def identifier_limit(adapter_type: str) -> int:
@@ -78,6 +81,14 @@ def jinja_literal(text: str) -> str:
 def neutralize(text: str) -> str:
     """`text` as it may appear in a file dbt renders: unchanged unless it holds Jinja, then a literal of itself."""
     return jinja_literal(text) if has_jinja(text) else text
+
+
+def description_text(text: str, adapter_type: str) -> str:
+    """A description as written into YAML: Jinja neutralized, and escaped for the adapter's persisted comments."""
+    if adapter_type in _BACKSLASH_COMMENT_ADAPTERS:
+        # Doubled, each reads back as itself, and each `\'` dbt makes of a quote stays an escaped quote.
+        text = text.replace("\\", "\\\\")
+    return neutralize(text)
 
 
 def quote(identifier: str, adapter_type: str) -> str:

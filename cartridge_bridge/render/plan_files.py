@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cartridge_bridge.context.naming import cte_name, needs_quoting
-from cartridge_bridge.planning.identifiers import neutralize
+from cartridge_bridge.planning.identifiers import description_text, neutralize
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -138,7 +138,7 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     assert not isinstance(action.spec, SourceSpec)
     entry: dict[str, Any] = {"name": checked_name(action.name, adapter_type)}
     if options.describe_models and action.description:
-        entry["description"] = neutralize(action.description)
+        entry["description"] = description_text(action.description, adapter_type)
     if action.tests:
         entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
     columns = _columns(output_columns(action.spec), options, adapter_type)
@@ -159,7 +159,7 @@ def _source_entry(spec: SourceSpec, options: RenderSettings, adapter_type: str) 
         entry["database"] = neutralize(checked_warehouse_name(spec.database, adapter_type))
     entry["schema"] = neutralize(checked_warehouse_name(spec.schema_name, adapter_type))
     if options.describe_models and spec.description:
-        entry["description"] = neutralize(spec.description)
+        entry["description"] = description_text(spec.description, adapter_type)
     # Quoted whenever the name is not plain, whatever the plan says: an adapter that does not quote by
     # default (Spark) would otherwise write it bare into SQL.
     if spec.quote_schema or needs_quoting(spec.schema_name):
@@ -172,7 +172,7 @@ def _source_entry(spec: SourceSpec, options: RenderSettings, adapter_type: str) 
         if table.quote_identifier or needs_quoting(table.identifier):
             item["quoting"] = {"identifier": True}
         if options.describe_models and table.description:
-            item["description"] = neutralize(table.description)
+            item["description"] = description_text(table.description, adapter_type)
         for column in table.columns:
             if column.tests:
                 checked_name(column.name, adapter_type)  # dbt writes a tested column bare into the test's SQL
@@ -194,7 +194,7 @@ def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str
             else {}
         )
     if column.description:  # left empty for the user to write: no `description: ''`
-        entry["description"] = neutralize(column.description)
+        entry["description"] = description_text(column.description, adapter_type)
     if column.data_type:
         entry["data_type"] = neutralize(column.data_type)
     if column.tests:

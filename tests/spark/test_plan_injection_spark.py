@@ -4,6 +4,8 @@ backslash before a quote in an `accepted_values` value.
 Spark runs one statement per query, so a payload there cannot add a statement; what it can do is end a quoted
 name or string early and change the statement. So besides the marker table, the raw table holds a row whose
 status is the payload itself: the accepted_values test passes only when Spark reads the value back exactly.
+The project persists docs, and dbt-spark writes a description between quotes escaping `'` but not a backslash: the
+staging model's description and a column's must come back from Spark as written.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from plan_payloads import (
+    Plan,
+    accept_values,
+    edited,
+    marker_statements,
+    source_spec,
+    staging_action,
+    staging_column,
+)
 from support import snapshot_tree, spark_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan, load_context, make_plan, undo_run
@@ -27,6 +37,8 @@ MARKER = "marker_spark"
 MAKE = marker_statements(f"default.{MARKER}")
 # A backslash before the quote: doubling the quote alone would leave `\'` escaped and the next `'` closing.
 VALUE = f"x\\')) dbt_internal_test; {MAKE} select count(*) from (select '"
+DESCRIPTION = "The user\\'s status, \\' then a trailing backslash \\"
+PERSIST_DOCS = "models:\n  +persist_docs: {relation: true, columns: true}\n"
 
 
 def _identifier(plan: Plan) -> None:
@@ -35,15 +47,22 @@ def _identifier(plan: Plan) -> None:
     )
 
 
-def _accepted_value(plan: Plan) -> None:
+def _backslash_quotes(plan: Plan) -> None:
     accept_values(plan, "status", "active", VALUE)
+    staging_action(plan)["description"] = staging_column(plan, "status")["description"] = DESCRIPTION
 
 
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
-    "backslash-value": (_accepted_value, "built"),
+    "backslash-quotes": (_backslash_quotes, "built"),
 }
+
+
+def _comments(spark: Any, relation: str) -> tuple[str, str]:
+    """The relation's comment and its `status` column's, as Spark keeps them."""
+    rows = {row.col_name: row for row in spark.sql(f"describe table extended {relation}").collect()}
+    return rows["Comment"].data_type, rows["status"].comment
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +74,10 @@ def planned(
     rows = [(1, "active"), (2, VALUE)]
     spark.createDataFrame(rows, "id bigint, status string").write.insertInto("raw_inject.users")
     project = write_project(
-        tmp_path_factory.mktemp("inject") / "app", "app", spark_output(spark_home, "analytics_inject")
+        tmp_path_factory.mktemp("inject") / "app",
+        "app",
+        spark_output(spark_home, "analytics_inject"),
+        extra_project_yaml=PERSIST_DOCS,
     )
     DbtProject(project, project).deps()
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_inject"])
@@ -84,6 +106,7 @@ def test_a_spark_class_payload_is_refused_or_stays_data(
         if report is not None:
             assert report.build is not None and report.build.success, report.build
             assert report.build.failed == [] and report.relaxed_tests == []
+            assert _comments(spark, "analytics_inject.stg_inject__users") == (DESCRIPTION, DESCRIPTION)
     finally:
         if report is not None:
             undo_run(project, None, profiles_dir=project)

@@ -281,3 +281,39 @@ def contexts(
     facts: WarehouseFacts, manifest: Manifest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, ProjectContext]:
     return {a: _context_for(a, facts, manifest, tmp_path_factory.mktemp(a)) for a in DIALECTS}
+
+
+def dbt_spark_comments(model: dict[str, Any], column: dict[str, Any]) -> str:
+    """The view dbt-spark creates for `model` when it persists docs: its comment and `column`'s, from its macros."""
+    import dbt.include.spark as spark_include
+
+    source = (Path(spark_include.__path__[0]) / "macros" / "adapters.sql").read_text(encoding="utf-8")
+    environment = jinja2.Environment(extensions=["jinja2.ext.do"])
+    described = {"description": jinja_text(model["description"])}
+    context = {
+        "adapter": type("Quoting", (), {"quote": staticmethod(lambda name: f"`{name}`")})(),
+        "config": {"persist_docs": {"relation": True, "columns": True}},
+        "model": described,
+    }
+    macros = environment.from_string(source, globals=context).module
+    name = column["name"]
+    clause = macros.get_column_comment_sql(name, {name: {"description": jinja_text(column["description"])}})
+    return f"create or replace view v ({clause}) {macros.spark__comment_clause()} as select 1 as {name}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(payload=PAYLOADS)
+def test_a_payload_in_a_description_stays_one_comment_in_dbt_sparks_persisted_docs(
+    contexts: dict[str, ProjectContext], payload: str
+) -> None:
+    plan = plan_with_rules(contexts["spark"])
+    staging = next(a for a in plan.actions if a.name == "stg_shop__orders")
+    staging.description = payload
+    column = _staging(plan, "stg_shop__orders").columns[0]
+    column.description = payload
+    assert plan_problems(plan, contexts["spark"]) == []
+    model = next(m for f in render_plan(plan) for m in f.models if m["name"] == staging.name)
+    rendered = next(c for c in model["columns"] if c["name"] == column.name)
+    [view] = statements(dbt_spark_comments(model, rendered), "spark")
+    comments = [lit.this for lit in view.find_all(exp.Literal) if lit.is_string]
+    assert comments == [payload, payload]
