@@ -39,6 +39,12 @@ MAKE = marker_statements(f"default.{MARKER}")
 VALUE = f"x\\')) dbt_internal_test; {MAKE} select count(*) from (select '"
 DESCRIPTION = "The user\\'s status, \\' then a trailing backslash \\"
 PERSIST_DOCS = "models:\n  +persist_docs: {relation: true, columns: true}\n"
+# Prints what Spark reads back from the literal the gather macros write for `value`.
+READ_LITERAL = (
+    "{% macro read_literal(value) %}"
+    "{{ print(tojson(run_query('select ' ~ cartridge._string_literal(value)).rows[0][0])) }}"
+    "{% endmacro %}\n"
+)
 
 
 def _identifier(plan: Plan) -> None:
@@ -77,6 +83,7 @@ def planned(
         tmp_path_factory.mktemp("inject") / "app",
         "app",
         spark_output(spark_home, "analytics_inject"),
+        models={"macros/read_literal.sql": READ_LITERAL},
         extra_project_yaml=PERSIST_DOCS,
     )
     DbtProject(project, project).deps()
@@ -110,3 +117,9 @@ def test_a_spark_class_payload_is_refused_or_stays_data(
     finally:
         if report is not None:
             undo_run(project, None, profiles_dir=project)
+
+
+def test_the_gathers_string_literals_read_back_exactly_on_spark(planned: tuple[ProjectOptions, Plan]) -> None:
+    project = planned[0].project_dir
+    printed = DbtProject(project, project).run_operation("read_literal", {"value": DESCRIPTION})
+    assert json.loads(printed) == DESCRIPTION
