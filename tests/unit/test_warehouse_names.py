@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pytest
 import sqlglot
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 from support import shop_project
@@ -306,6 +306,7 @@ def dbt_spark_comments(model: dict[str, Any], column: dict[str, Any]) -> str:
 def test_a_payload_in_a_description_stays_one_comment_in_dbt_sparks_persisted_docs(
     contexts: dict[str, ProjectContext], payload: str
 ) -> None:
+    assume(not payload.endswith("\n"))  # Jinja drops a template's final newline: text, not escaping
     plan = plan_with_rules(contexts["spark"])
     staging = next(a for a in plan.actions if a.name == "stg_shop__orders")
     staging.description = payload
