@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 import pytest
 import sqlglot
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 from support import shop_project
@@ -208,8 +208,11 @@ def test_case_15_a_plan_cannot_add_tables_of_another_schema_to_an_existing_sourc
 
 # The class of the payloads: close a quote of any kind, end the statement, run one, reopen.
 _BREAKOUTS = st.sampled_from(["'", '"', "`", "\\", "\\'", "''", ")", "))", ";", "--", "/*", "{{", "\n"])
-PAYLOADS = st.lists(st.one_of(_BREAKOUTS, st.sampled_from([MARKER, "x", " "])), min_size=1, max_size=6).map(
-    "".join
+# A final newline is left out: Jinja drops a template's last newline, which changes the text, not its escaping.
+PAYLOADS = (
+    st.lists(st.one_of(_BREAKOUTS, st.sampled_from([MARKER, "x", " "])), min_size=1, max_size=6)
+    .map("".join)
+    .filter(lambda payload: not payload.endswith("\n"))
 )
 _SOURCE_FIELDS = ("identifier", "schema_name", "database", "column", "accepted_value", "tested_column")
 
@@ -306,7 +309,6 @@ def dbt_spark_comments(model: dict[str, Any], column: dict[str, Any]) -> str:
 def test_a_payload_in_a_description_stays_one_comment_in_dbt_sparks_persisted_docs(
     contexts: dict[str, ProjectContext], payload: str
 ) -> None:
-    assume(not payload.endswith("\n"))  # Jinja drops a template's final newline: text, not escaping
     plan = plan_with_rules(contexts["spark"])
     staging = next(a for a in plan.actions if a.name == "stg_shop__orders")
     staging.description = payload
