@@ -33,6 +33,7 @@ from cartridge_bridge.gather.package_install import (
 )
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedger
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
@@ -288,6 +289,22 @@ def write_plan(plan: ExecutionPlan, path: Path) -> None:
     write_atomic(path, plan.model_dump_json(indent=2) + "\n")
 
 
+def plan_facts(project: OpenProject, plan: ExecutionPlan, progress: Progress) -> WarehouseFacts | None:
+    """The warehouse facts of the plan's source schemas (unprofiled), so a plan cannot name what is not there.
+
+    A schema dbt could not quote safely is not gathered: the plan checks refuse it by name.
+    """
+    sources = [a.spec for a in plan.actions if isinstance(a.spec, SourceSpec)]
+    adapter = project.manifest.metadata.adapter_type or plan.adapter_type
+    schemas = sorted(
+        {s.schema_name for s in sources if s.schema_name and not dbt_quoting_problem(s.schema_name, adapter)}
+    )
+    if not schemas:
+        return None
+    progress.step(f"gather {', '.join(schemas)} (the plan's raw schemas)")
+    return gather_facts(project, schemas, [], [])
+
+
 @exclusive_run()
 def apply_plan(
     plan: ExecutionPlan,
@@ -306,12 +323,13 @@ def apply_plan(
     started = time.perf_counter()
     if project is None or context is None:
         project = open_project(options, progress)
+        written = already_written(project.dbt.project_dir, plan)  # applying it again is a no-op that says so
         context = build_context(
-            project.dbt.project_dir, project.manifest, None, project.config.conventions,
-            nested_test_arguments_default=nests_test_arguments_by_default(),
+            project.dbt.project_dir, project.manifest, None if written else plan_facts(project, plan, progress),
+            project.config.conventions, nested_test_arguments_default=nests_test_arguments_by_default(),
             min_confidence=project.config.convention_confidence,
         )  # fmt: skip
-        if not already_written(project.dbt.project_dir, plan):  # applying it again is a no-op that says so
+        if not written:
             validate_plan(plan, context, plan_label)
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build

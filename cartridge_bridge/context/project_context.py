@@ -46,6 +46,8 @@ class ProjectContext(BaseModel):
     strategy: Literal["greenfield", "brownfield"]
     existing_models: list[str]
     existing_sources: list[str]  # as "source_name.table_name"
+    # Source name → the schema the project declares it for: new tables of another schema need another source.
+    existing_source_schemas: dict[str, str] = {}
     conventions: Conventions  # what the planner follows: pinned settings over inferred ones
     convention_findings: InferredConventions  # each convention with its evidence and confidence
     configured_materializations: dict[str, str]  # layer folder → materialization set in dbt_project.yml
@@ -97,6 +99,21 @@ def default_source_name(schema_name: str) -> str:
     return name
 
 
+def same_schema(declared: str, schema_name: str) -> bool:
+    """True when a source's declared schema is this raw schema (warehouses compare unquoted names up to case)."""
+    return declared.lower() == schema_name.lower()
+
+
+def _check_source_name(source_name: str, source_schemas: dict[str, str], schema_name: str) -> None:
+    """A configured source name that the project declares for another schema would capture this schema's tables."""
+    declared = source_schemas.get(source_name)
+    if declared is not None and not same_schema(declared, schema_name):
+        raise UsageError(
+            f"source {source_name!r} (--source-name or cartridge.yml) is the project's source for schema "
+            f"{declared!r}, not {schema_name!r}; name another source for {schema_name!r} with --source-name"
+        )
+
+
 def build_context(
     project_dir: Path,
     manifest: Manifest,
@@ -125,6 +142,9 @@ def build_context(
         raise UsageError("--source-name names one source, but several schemas were given; use cartridge.yml")
     models = sorted(n.name for n in manifest.root_models())
     sources = manifest.root_sources()
+    source_schemas = {s.source_name: s.schema_ for s in sources}
+    if source_name and facts.schemas:
+        _check_source_name(source_name, source_schemas, facts.schemas[0])
     declared = {(s.schema_.lower(), s.identifier.lower()): s.unique_id for s in sources}
     seeds = {_relation_key(n): n.unique_id for n in manifest.root_nodes("seed")}
     # The project's own models and snapshots may share a schema with the raw data (seeds, as in
@@ -185,6 +205,7 @@ def build_context(
         strategy="brownfield" if models else "greenfield",
         existing_models=models,
         existing_sources=sorted(f"{s.source_name}.{s.name}" for s in sources),
+        existing_source_schemas=source_schemas,
         conventions=conventions,
         convention_findings=findings,
         configured_materializations=configured,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 
-from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
 from cartridge_bridge.planning.identifiers import PATH_PART, name_problem
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
@@ -57,6 +57,7 @@ def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProb
             )
         )
     problems += _name_problems(plan, context)
+    problems += _warehouse_problems(plan, context)
     inputs = _inputs(plan, context)
     for action in plan.actions:
         problems += _action_problems(action, context)
@@ -98,6 +99,67 @@ def _name_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanPro
                             f"source {action.spec.source_name}.{table.name} is already declared",
                         )
                     )
+    return problems
+
+
+def _warehouse_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
+    """A source names only what the run gathered: its schema, database, relations and their columns."""
+    problems = []
+    raw_schemas = {raw.schema_name: raw for raw in context.raw_schemas}
+    for action in plan.actions:
+        spec = action.spec
+        if not isinstance(spec, SourceSpec):
+            continue
+        declared = context.existing_source_schemas.get(spec.source_name)
+        if declared is not None and not same_schema(declared, spec.schema_name):
+            problems.append(
+                PlanProblem(
+                    action.name,
+                    "spec.source_name",
+                    f"the project declares source {spec.source_name!r} for schema {declared!r}, "
+                    f"not {spec.schema_name!r}",
+                    "another source name for this schema",
+                )
+            )
+        raw = raw_schemas.get(spec.schema_name)
+        if raw is None:
+            gathered = ", ".join(repr(s) for s in raw_schemas) or "none"
+            problems.append(
+                PlanProblem(
+                    action.name, "spec.schema_name", f"{spec.schema_name!r} is not a raw schema of this run",
+                    f"one of: {gathered}",
+                )
+            )  # fmt: skip
+            continue
+        if spec.database is not None and spec.database != raw.database:
+            problems.append(
+                PlanProblem(action.name, "spec.database", f"{spec.database!r} is not the gathered database",
+                            repr(raw.database))
+            )  # fmt: skip
+        problems += _relation_problems(action.name, spec, raw)
+    return problems
+
+
+def _relation_problems(action: str, spec: SourceSpec, raw: RawSchema) -> list[PlanProblem]:
+    """Each table of a source is a relation of its raw schema, and each column one of that relation's."""
+    problems = []
+    relations = {r.identifier: r for r in raw.relations}
+    for table in spec.tables:
+        at = f"spec.tables[{table.name}]"
+        relation = relations.get(table.identifier)
+        if relation is None:
+            problems.append(
+                PlanProblem(
+                    action, f"{at}.identifier", f"{raw.schema_name}.{table.identifier} is not a raw relation"
+                )
+            )
+            continue
+        columns = {c.name for c in relation.columns}
+        problems += [
+            PlanProblem(action, f"{at}.columns.name", f"{column.name!r} is not a column of {raw.schema_name}.{table.identifier}")
+            for column in table.columns
+            if column.name not in columns
+        ]  # fmt: skip
     return problems
 
 

@@ -23,6 +23,17 @@ _IDENTIFIER_LIMITS = {"postgres": 63, "redshift": 127, "duckdb": 255, "snowflake
 _DEFAULT_LIMIT = 127
 # Adapters that quote identifiers with backticks; every other adapter dbt supports uses double quotes.
 _BACKTICK_ADAPTERS = frozenset({"bigquery", "databricks", "spark", "clickhouse", "mysql"})
+# Adapters whose string literals only escape a quote by doubling it (a backslash is an ordinary character).
+_DOUBLING_LITERAL_ADAPTERS = frozenset({"postgres", "duckdb", "trino", "athena", "sqlserver", "fabric"})
+# Adapters whose string literals read a backslash as an escape: Spark and Databricks even read `'a''b'` as two
+# adjacent literals, so a quote is escaped with a backslash there, never doubled.
+_BACKSLASH_LITERAL_ADAPTERS = frozenset(
+    {"spark", "databricks", "bigquery", "snowflake", "redshift", "mysql", "clickhouse"}
+)
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Adapters whose persist_docs writes a description between quotes escaping `'` as `\'` but not `\` itself, so a
+# backslash before a quote (or at the end) would end the comment's literal early.
+_BACKSLASH_COMMENT_ADAPTERS = frozenset({"spark", "databricks"})
 
 
 def identifier_limit(adapter_type: str) -> int:
@@ -72,6 +83,14 @@ def neutralize(text: str) -> str:
     return jinja_literal(text) if has_jinja(text) else text
 
 
+def description_text(text: str, adapter_type: str) -> str:
+    """A description as written into YAML: Jinja neutralized, and escaped for the adapter's persisted comments."""
+    if adapter_type in _BACKSLASH_COMMENT_ADAPTERS:
+        # Doubled, each reads back as itself, and each `\'` dbt makes of a quote stays an escaped quote.
+        text = text.replace("\\", "\\\\")
+    return neutralize(text)
+
+
 def quote(identifier: str, adapter_type: str) -> str:
     """A warehouse name as written in SQL for this adapter: bare when plain, quoted otherwise, never live Jinja."""
     if not needs_quoting(identifier):
@@ -83,3 +102,29 @@ def quote(identifier: str, adapter_type: str) -> str:
     else:
         quoted = '"' + identifier.replace('"', '""') + '"'
     return neutralize(quoted)
+
+
+def quote_mark(adapter_type: str) -> str:
+    """The character the adapter (and dbt's `quote()` for it) wraps a quoted identifier in."""
+    return "`" if adapter_type in _BACKTICK_ADAPTERS else '"'
+
+
+def dbt_quoting_problem(name: str, adapter_type: str) -> str | None:
+    """Why dbt cannot write `name` into SQL safely, or None: dbt wraps a name in quotes and escapes nothing inside."""
+    mark = quote_mark(adapter_type)
+    if mark in name:
+        return f"{name!r} holds {mark}, which dbt does not escape when it quotes a name"
+    if adapter_type == "bigquery" and "\\" in name:
+        return f"{name!r} holds a backslash, which dbt does not escape when it quotes a name"
+    if CONTROL_CHARACTERS.search(name):
+        return f"{name!r} holds a control character, which dbt cannot quote in a name"
+    return None
+
+
+def string_literal_body(value: str, adapter_type: str) -> str | None:
+    """`value` escaped to sit between the `'` dbt writes around it, or None when the adapter's escaping is unknown."""
+    if adapter_type in _BACKSLASH_LITERAL_ADAPTERS:
+        return value.replace("\\", "\\\\").replace("'", "\\'")
+    if adapter_type in _DOUBLING_LITERAL_ADAPTERS:
+        return value.replace("'", "''")
+    return None if "'" in value or "\\" in value else value

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from cartridge_bridge.planning.identifiers import NAME, TAG, name_problem
+from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -26,6 +26,7 @@ from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.sql_fragments import (
     cast_type_problem,
     column_references,
+    literal_problem,
     parse_expression,
 )
 
@@ -83,6 +84,12 @@ class SpecChecker:
         elif "\x00" in value:
             self.add(where, f"{value!r} contains a NUL character")
 
+    def warehouse_name(self, where: str, value: object) -> None:
+        """Check a name dbt quotes in source() (database, schema, identifier): text without its quote mark."""
+        self.text(where, value)
+        if isinstance(value, str) and (problem := dbt_quoting_problem(value, self.adapter)):
+            self.add(where, problem, "a relation whose name dbt can quote; leave this one out")
+
     def fragment(self, where: str, text: str, readable: dict[str | None, Columns]) -> None:
         """Check a SQL fragment and that every column it reads is in `readable` (alias → columns)."""
         tree, problem = parse_expression(text, self.adapter)
@@ -130,6 +137,10 @@ class SpecChecker:
             if test.name == "accepted_values":
                 if not test.values:
                     self.add(f"{at}.values", "accepted_values needs a non-empty list of values")
+                # dbt pastes each value between quotes: it must stay one string literal once escaped.
+                for value in test.values or []:
+                    if problem := literal_problem(value, self.adapter):
+                        self.add(f"{at}.values", problem, "text cartridge can escape as a string literal")
             elif test.values is not None:
                 self.add(f"{at}.values", f"{test.name} takes no `values`")
 
@@ -191,9 +202,9 @@ class SpecChecker:
         self.name("spec.source_name", spec.source_name, reserved_ok=True)
         if spec.source_name != self.action.name:
             self.add("name", f"a source action is named after its source, {spec.source_name!r}")
-        self.text("spec.schema_name", spec.schema_name)
+        self.warehouse_name("spec.schema_name", spec.schema_name)
         if spec.database is not None:
-            self.text("spec.database", spec.database)
+            self.warehouse_name("spec.database", spec.database)
         tables: set[str] = set()
         for table in spec.tables:
             at = f"spec.tables[{table.name}]"
@@ -201,11 +212,18 @@ class SpecChecker:
             if table.name in tables:
                 self.add(f"{at}.name", f"the source declares {table.name!r} twice")
             tables.add(table.name)
-            self.text(f"{at}.identifier", table.identifier)
+            self.warehouse_name(f"{at}.identifier", table.identifier)
             for column in table.columns:
                 self.text(f"{at}.columns.name", column.name)
                 if column.expression is not None and column.expression != column.name:
                     self.add(f"{at}.columns[{column.name}].expression", "a source column has no expression")
+                # dbt writes a tested column's name bare into the test's SQL: only a plain name may be tested.
+                if column.tests and (problem := name_problem(column.name, self.adapter)):
+                    self.add(
+                        f"{at}.columns[{column.name}].tests[0]",
+                        f"dbt would write the column bare into its tests, and {problem}",
+                        "no tests here; test the staged column instead",
+                    )
                 self.data_tests(f"{at}.columns[{column.name}]", column.tests)
 
     def staging(self, spec: StagingSpec, outputs: set[str]) -> None:

@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from cartridge_bridge.context.naming import RESERVED_WORDS
-from cartridge_bridge.planning.identifiers import JINJA_OPENERS
+from cartridge_bridge.planning.identifiers import CONTROL_CHARACTERS, JINJA_OPENERS, string_literal_body
 
 SQLGLOT_DIALECTS = {
     "postgres": "postgres", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
@@ -25,7 +25,6 @@ SQLGLOT_DIALECTS = {
 }  # fmt: skip
 # Text that ends or comments out a statement, quotes in ways tokenizers disagree on, or opens Jinja.
 _FORBIDDEN_TEXT = (";", "--", "/*", "*/", "\\", "$", *JINJA_OPENERS)
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # Anything that is not a scalar expression would change what the model does.
 _FORBIDDEN_NODES = tuple(
     getattr(exp, name)
@@ -141,3 +140,29 @@ def cast_type_problem(type_text: object, adapter_type: str) -> str | None:
 def is_plain_cast_type(type_text: str, adapter_type: str) -> bool:
     """True when a warehouse type can be written in a cast."""
     return cast_type_problem(type_text, adapter_type) is None
+
+
+def literal_problem(value: object, adapter_type: str) -> str | None:
+    """Why `value` cannot be written as one SQL string literal for this adapter (as dbt's tests quote it), or None.
+
+    The escaped literal is read back with sqlglot: it must be exactly the value, and nothing else.
+    """
+    if not isinstance(value, str):
+        return f"{value!r} is not text"
+    if "\x00" in value:
+        return f"{value!r} contains a NUL character"
+    body = string_literal_body(value, adapter_type)
+    if body is None:
+        return f"{value!r} holds a quote or a backslash, which cartridge cannot escape for {adapter_type}"
+    dialect = SQLGLOT_DIALECTS.get(adapter_type)
+    if dialect is None:
+        return None  # escaped as the adapter's family escapes; no reader to confirm it with
+    try:
+        parsed = sqlglot.parse(f"select '{body}'", read=dialect)
+    except (TokenError, ParseError):
+        parsed = []
+    projections = parsed[0].expressions if len(parsed) == 1 and isinstance(parsed[0], exp.Select) else []
+    literal = projections[0] if len(projections) == 1 else None
+    if not isinstance(literal, exp.Literal) or not literal.is_string or literal.this != value:
+        return f"{value!r} does not stay one string literal in {adapter_type} SQL"
+    return None

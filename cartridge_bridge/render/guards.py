@@ -7,8 +7,8 @@ fail loudly instead of writing unchecked text into a file dbt will run.
 from __future__ import annotations
 
 from cartridge_bridge.errors import PlanError
-from cartridge_bridge.planning.identifiers import name_problem
-from cartridge_bridge.planning.sql_fragments import cast_type_problem, expression_problem
+from cartridge_bridge.planning.identifiers import dbt_quoting_problem, name_problem, string_literal_body
+from cartridge_bridge.planning.sql_fragments import cast_type_problem, expression_problem, literal_problem
 
 
 def checked_name(name: str, adapter_type: str) -> str:
@@ -33,3 +33,20 @@ def checked_cast_type(type_text: str, adapter_type: str) -> str:
     if problem:
         raise PlanError(f"refusing to render the cast type {problem}")
     return type_text
+
+
+def checked_warehouse_name(name: str, adapter_type: str) -> str:
+    """`name` when dbt can quote it safely (a source's database, schema or identifier)."""
+    problem = dbt_quoting_problem(name, adapter_type)
+    if problem:
+        raise PlanError(f"refusing to render {problem}")
+    return name
+
+
+def checked_literal_body(value: str, adapter_type: str) -> str:
+    """`value` escaped for the `'...'` dbt writes around a test's value, when it stays one literal."""
+    problem = literal_problem(value, adapter_type)
+    body = string_literal_body(value, adapter_type)
+    if problem or body is None:
+        raise PlanError(f"refusing to render the value {problem}")
+    return body

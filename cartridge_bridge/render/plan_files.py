@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cartridge_bridge.context.naming import cte_name
-from cartridge_bridge.planning.identifiers import neutralize
+from cartridge_bridge.context.naming import cte_name, needs_quoting
+from cartridge_bridge.planning.identifiers import description_text, neutralize
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -25,7 +25,12 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
     output_columns,
 )
-from cartridge_bridge.render.guards import checked_expression, checked_name
+from cartridge_bridge.render.guards import (
+    checked_expression,
+    checked_literal_body,
+    checked_name,
+    checked_warehouse_name,
+)
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -59,7 +64,7 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
         spec = action.spec
         if isinstance(spec, SourceSpec):
             yaml_file = files.setdefault(action.file_path, RenderedFile(action.file_path, "yaml"))
-            yaml_file.sources.append(_source_entry(spec, options))
+            yaml_file.sources.append(_source_entry(spec, options, plan.adapter_type))
             continue
         files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action, style))
         if action.properties_path:
@@ -133,39 +138,45 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     assert not isinstance(action.spec, SourceSpec)
     entry: dict[str, Any] = {"name": checked_name(action.name, adapter_type)}
     if options.describe_models and action.description:
-        entry["description"] = neutralize(action.description)
+        entry["description"] = description_text(action.description, adapter_type)
     if action.tests:
         entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
-    columns = _columns(output_columns(action.spec), options)
+    columns = _columns(output_columns(action.spec), options, adapter_type)
     if columns:
         entry["columns"] = columns
     return entry
 
 
-def _columns(columns: list[ColumnSpec], options: RenderSettings) -> list[dict[str, Any]]:
+def _columns(columns: list[ColumnSpec], options: RenderSettings, adapter_type: str) -> list[dict[str, Any]]:
     """Column entries; a project that does not describe columns only lists those that carry tests."""
-    return [_column_entry(c, options) for c in columns if options.describe_columns or c.tests]
+    return [_column_entry(c, options, adapter_type) for c in columns if options.describe_columns or c.tests]
 
 
-def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
+def _source_entry(spec: SourceSpec, options: RenderSettings, adapter_type: str) -> dict[str, Any]:
+    """A source's YAML entry; dbt quotes its names without escaping, so each passes the quoting guard first."""
     entry: dict[str, Any] = {"name": checked_name(spec.source_name, "")}
     if spec.database:
-        entry["database"] = neutralize(spec.database)
-    entry["schema"] = neutralize(spec.schema_name)
+        entry["database"] = neutralize(checked_warehouse_name(spec.database, adapter_type))
+    entry["schema"] = neutralize(checked_warehouse_name(spec.schema_name, adapter_type))
     if options.describe_models and spec.description:
-        entry["description"] = neutralize(spec.description)
-    if spec.quote_schema:
+        entry["description"] = description_text(spec.description, adapter_type)
+    # Quoted whenever the name is not plain, whatever the plan says: an adapter that does not quote by
+    # default (Spark) would otherwise write it bare into SQL.
+    if spec.quote_schema or needs_quoting(spec.schema_name):
         entry["quoting"] = {"schema": True}
     tables = []
     for table in spec.tables:
         item: dict[str, Any] = {"name": checked_name(table.name, "")}
         if table.identifier != table.name:
-            item["identifier"] = neutralize(table.identifier)
-        if table.quote_identifier:
+            item["identifier"] = neutralize(checked_warehouse_name(table.identifier, adapter_type))
+        if table.quote_identifier or needs_quoting(table.identifier):
             item["quoting"] = {"identifier": True}
         if options.describe_models and table.description:
-            item["description"] = neutralize(table.description)
-        columns = _columns(table.columns, options)
+            item["description"] = description_text(table.description, adapter_type)
+        for column in table.columns:
+            if column.tests:
+                checked_name(column.name, adapter_type)  # dbt writes a tested column bare into the test's SQL
+        columns = _columns(table.columns, options, adapter_type)
         if columns:
             item["columns"] = columns
         tables.append(item)
@@ -173,23 +184,25 @@ def _source_entry(spec: SourceSpec, options: RenderSettings) -> dict[str, Any]:
     return entry
 
 
-def _column_entry(column: ColumnSpec, options: RenderSettings) -> dict[str, Any]:
+def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str) -> dict[str, Any]:
     # Source columns carry the warehouse's own names; model columns passed the grammar (neutral either way).
     entry: dict[str, Any] = {"name": neutralize(column.name)}
     if not options.describe_columns:
         return entry | (
-            {"data_tests": [_test_entry(t, options) for t in column.tests]} if column.tests else {}
+            {"data_tests": [_test_entry(t, options, adapter_type) for t in column.tests]}
+            if column.tests
+            else {}
         )
     if column.description:  # left empty for the user to write: no `description: ''`
-        entry["description"] = neutralize(column.description)
+        entry["description"] = description_text(column.description, adapter_type)
     if column.data_type:
         entry["data_type"] = neutralize(column.data_type)
     if column.tests:
-        entry["data_tests"] = [_test_entry(t, options) for t in column.tests]
+        entry["data_tests"] = [_test_entry(t, options, adapter_type) for t in column.tests]
     return entry
 
 
-def _test_entry(test: DataTest, options: RenderSettings) -> Any:
+def _test_entry(test: DataTest, options: RenderSettings, adapter_type: str) -> Any:
     arguments: dict[str, Any] = {}
     if test.name == "relationships":
         arguments = {
@@ -197,7 +210,8 @@ def _test_entry(test: DataTest, options: RenderSettings) -> Any:
             "field": checked_name(test.field or "", ""),
         }
     elif test.name == "accepted_values":
-        arguments = {"values": [neutralize(v) for v in test.values or []]}
+        # dbt pastes each value between quotes without escaping it: the value carries its own escaping.
+        arguments = {"values": [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]}
     return _generic_test(test.name, arguments, test.severity, test.note, options)
 
 

@@ -40,9 +40,27 @@
   {{ return((value | string | upper) in ('YES', 'TRUE', 'Y', '1')) }}
 {%- endmacro %}
 
-{#- `value` as a single-quoted SQL string literal. -#}
+{#- `value` as a single-quoted SQL string literal, escaped as the adapter reads one. -#}
 {% macro _string_literal(value) -%}
+  {{ return(adapter.dispatch('_string_literal', 'cartridge')(value)) }}
+{%- endmacro %}
+
+{% macro default___string_literal(value) -%}
   {{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+{%- endmacro %}
+
+{#- Spark (Databricks too, through dispatch), BigQuery and Snowflake read a backslash in a literal as an escape,
+    so a doubled quote after one would end the literal; Spark even reads 'a''b' as two adjacent literals. -#}
+{% macro spark___string_literal(value) -%}
+  {{ return("'" ~ (value | string | replace("\\", "\\\\") | replace("'", "\\'")) ~ "'") }}
+{%- endmacro %}
+
+{% macro bigquery___string_literal(value) -%}
+  {{ return(cartridge.spark___string_literal(value)) }}
+{%- endmacro %}
+
+{% macro snowflake___string_literal(value) -%}
+  {{ return(cartridge.spark___string_literal(value)) }}
 {%- endmacro %}
 
 {#- Fail with a compiler error when `schema` does not exist in the target database. -#}

@@ -10,6 +10,7 @@ from cartridge_bridge.context.keys import foreign_keys
 from cartridge_bridge.context.naming import dedupe, snake_case, without_prefix
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec
 from cartridge_bridge.planning.planner import PlanDraft
@@ -22,8 +23,15 @@ PLANNER_NAME = "rules"
 class _Planner(StagingRules, MartRules):
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
+        adapter = self.context.adapter_type
         for relation in raw.relations:
-            if relation.identifier in raw.covered:
+            # dbt's source() quotes names without escaping them: such a relation cannot be declared safely.
+            unquotable = dbt_quoting_problem(raw.schema_name, adapter) or dbt_quoting_problem(
+                relation.identifier, adapter
+            )
+            if unquotable:
+                self.draft.skipped.append(f"{raw.schema_name}.{relation.identifier}: {unquotable}")
+            elif relation.identifier in raw.covered:
                 readers = raw.staged_by.get(relation.identifier)
                 read_by = f", read by {', '.join(readers)}" if readers else ""
                 declared = (
@@ -34,7 +42,7 @@ class _Planner(StagingRules, MartRules):
                 )
             elif not relation.columns:
                 self.draft.skipped.append(f"{raw.schema_name}.{relation.identifier}: has no columns")
-            elif all(is_marker(c, self.context.adapter_type) for c in relation.columns):
+            elif all(is_marker(c, adapter) for c in relation.columns):
                 # Staging leaves the markers out: nothing would be left to select.
                 self.draft.skipped.append(
                     f"{raw.schema_name}.{relation.identifier}: has no columns but loader markers"

@@ -1,0 +1,174 @@
+"""Issue 15, cases 1–4 for real: a hand-edited plan whose payload would run a statement, applied on PostgreSQL
+and on DuckDB.
+
+PostgreSQL and DuckDB both parse every statement of a query before they run the first, which is why each payload
+(tests/plan_payloads.py) reopens what it closed. Whatever apply answers, the marker table must not exist
+afterwards, also after the user's own next `dbt test` of the source; a refused plan leaves the project byte for
+byte as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
+
+from cartridge_bridge.gather.dbt_runner import DbtProject
+
+BIN = Path(sys.executable).parent
+RAW_TABLE = [
+    "create schema raw_app",
+    "create table raw_app.users (id integer primary key, email varchar, status varchar)",
+    "insert into raw_app.users values (1, 'a@x.test', 'active'), (2, 'b@x.test', 'gone')",
+]
+
+
+def _run(program: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / program), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@dataclass
+class Warehouse:
+    """Where the raw table lives, and how a test looks for the marker table there."""
+
+    profile_output: dict[str, object]
+    marker_schema: str  # a schema the marker can be created in: the connection's default one
+    execute: Callable[..., None]
+    has_table: Callable[[str, str], bool]
+
+
+def _postgres(request: pytest.FixtureRequest) -> Warehouse:
+    import psycopg2
+
+    server = request.getfixturevalue("pg_server")
+    run_sql(server, "drop schema if exists raw_app cascade")
+
+    def has_table(schema: str, table: str) -> bool:
+        with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
+            cursor.execute("select to_regclass(%s) is not null", (f"{schema}.{table}",))
+            row = cursor.fetchone()
+        connection.close()
+        return bool(row and row[0])
+
+    return Warehouse(
+        postgres_output(server, "analytics_injection"),
+        "public",
+        lambda *sql: run_sql(server, *sql),
+        has_table,
+    )
+
+
+def _duckdb(home: Path) -> Warehouse:
+    database = home / "warehouse.duckdb"
+
+    def execute(*statements: str) -> None:
+        with duckdb.connect(str(database)) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    def has_table(schema: str, table: str) -> bool:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            row = connection.execute(
+                "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
+                [schema, table],
+            ).fetchone()
+        return bool(row and row[0])
+
+    return Warehouse(duckdb_output(database, "analytics"), "main", execute, has_table)
+
+
+@dataclass
+class App:
+    """A project over raw_app.users on one warehouse, with its rules plan."""
+
+    warehouse: Warehouse
+    project: Path
+    where: list[str]
+    plan: Plan
+
+
+@pytest.fixture(scope="module", params=["postgres", "duckdb"])
+def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    home = tmp_path_factory.mktemp(f"injection_{request.param}")
+    warehouse = _postgres(request) if request.param == "postgres" else _duckdb(home)
+    warehouse.execute(*RAW_TABLE)
+    project = write_project(home / "app", "app", warehouse.profile_output)
+    DbtProject(project).deps()
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    planned = _run("cartridge", "plan", *where, "--schema", "raw_app", "--out", str(home / "plan.json"))
+    assert planned.returncode == 0, planned.stderr
+    yield App(warehouse, project, where, json.loads((home / "plan.json").read_text()))
+    warehouse.execute("drop schema raw_app cascade")
+
+
+def _reopen(marker: str) -> str:
+    """A statement left open for the rest of the staging model's SQL, which reads the raw table, to close."""
+    return f'create temporary view {marker}_reopen as (with source as (select * from "raw_app'
+
+
+def _accepted_value(plan: Plan, make: str, marker: str) -> None:
+    payload = (
+        f"x')) dbt_internal_test; {make} select count(*) from (select 1 from "
+        "(select 'a' as value_field) all_values where value_field not in ('x"
+    )
+    accept_values(plan, "status", "active", "gone", payload)
+
+
+def _identifier(plan: Plan, make: str, marker: str) -> None:
+    source_spec(plan)["tables"][0]["identifier"] = (
+        f'users"), renamed as (select 1 as x) select 1 as x); {make} {_reopen(marker)}"."users'
+    )
+
+
+def _schema(plan: Plan, make: str, marker: str) -> None:
+    source_spec(plan)["schema_name"] = (
+        f'raw_app"."users"), renamed as (select 1 as x) select 1 as x); {make} {_reopen(marker)}'
+    )
+
+
+def _source_column(plan: Plan, make: str, marker: str) -> None:
+    name = f"1 as a) t; {make} select count(*) from (select '"
+    columns = source_spec(plan)["tables"][0]["columns"]
+    columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
+
+
+CASES: dict[str, Callable[[Plan, str, str], None]] = {
+    "1-accepted-value": _accepted_value,
+    "2-identifier": _identifier,
+    "3-schema": _schema,
+    "4-source-column": _source_column,
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_plan_payload_never_runs_in_the_warehouse(app: App, tmp_path: Path, case: str) -> None:
+    warehouse = app.warehouse
+    marker = f"marker_{case.split('-', 1)[1].replace('-', '_')}"
+    make = marker_statements(f"{warehouse.marker_schema}.{marker}")
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(json.dumps(edited(app.plan, lambda plan: CASES[case](plan, make, marker))))
+    before = snapshot_tree(app.project)
+
+    applied = _run("cartridge", "apply", str(plan_file), *app.where)
+    try:
+        if applied.returncode == 0:  # written as data: the user's own next `dbt test` of the source runs it
+            _run("dbt", "test", "--select", "source:app", *app.where)
+        assert not warehouse.has_table(warehouse.marker_schema, marker), applied.stdout + applied.stderr
+        assert applied.returncode in (0, 2), applied.stdout + applied.stderr
+        assert "Traceback" not in applied.stderr
+        if applied.returncode == 2:
+            assert snapshot_tree(app.project) == before
+    finally:
+        if applied.returncode == 0:
+            assert _run("cartridge", "undo", "--project-dir", str(app.project)).returncode == 0
+        warehouse.execute(f"drop table if exists {warehouse.marker_schema}.{marker}")

@@ -1,0 +1,45 @@
+"""Issue 15's injection payloads put into a plan's JSON, for the tests that apply them on a real warehouse.
+
+Each payload closes a quote, ends the statement, creates a marker table and reopens what it closed, so that the
+whole text dbt sends still parses. The tests then assert that the marker table does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+Plan = dict[str, Any]
+
+
+def marker_statements(table: str) -> str:
+    """The statements a payload smuggles in: end dbt's transaction, create `table`, commit."""
+    return f"commit; create table {table} (i int); commit;"
+
+
+def edited(plan: Plan, edit: Callable[[Plan], None]) -> Plan:
+    """A copy of `plan` with `edit` applied to it."""
+    copy: Plan = json.loads(json.dumps(plan))
+    edit(copy)
+    return copy
+
+
+def source_spec(plan: Plan) -> dict[str, Any]:
+    """The spec of the plan's first source."""
+    return next(a for a in plan["actions"] if a["type"] == "create_source")["spec"]
+
+
+def staging_action(plan: Plan) -> dict[str, Any]:
+    """The plan's first staging model."""
+    return next(a for a in plan["actions"] if a["type"] == "create_staging")
+
+
+def staging_column(plan: Plan, column: str) -> dict[str, Any]:
+    """A column of the plan's first staging model."""
+    return next(c for c in staging_action(plan)["spec"]["columns"] if c["name"] == column)
+
+
+def accept_values(plan: Plan, column: str, *values: str) -> None:
+    """Give a staging column an `accepted_values` test of `values` (a payload among them)."""
+    staging_column(plan, column)["tests"] = [{"name": "accepted_values", "values": list(values)}]
