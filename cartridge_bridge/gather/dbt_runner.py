@@ -72,6 +72,16 @@ class BuildSummary:
         """Nodes that errored or whose tests failed."""
         return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
 
+    def then(self, later: BuildSummary) -> BuildSummary:
+        """This build as a later build of some of its nodes left it: their new results in place, its verdict."""
+        rerun = {n.unique_id: n for n in later.nodes}
+        kept = {n.unique_id for n in self.nodes}
+        nodes = [rerun.get(n.unique_id, n) for n in self.nodes] + [
+            n for n in later.nodes if n.unique_id not in kept
+        ]
+        warnings = self.warnings + [w for w in later.warnings if w not in self.warnings]
+        return BuildSummary(success=later.success, nodes=nodes, errors=later.errors, warnings=warnings)
+
 
 class DbtProject:
     """A dbt project on disk, driven through dbt's programmatic runner."""
