@@ -43,7 +43,8 @@ def prove(
         progress.step(f"dbt build on the {len(only)} nodes the repair changed or the failure skipped")
     else:
         progress.step(f"dbt build on {len(models)} new models and their tests")
-    return dbt.build(select=only or models, on_event=_after_first_node)
+    # The parse above saw the files as they are; parsing them again inside the build would cost as much.
+    return dbt.build(select=only or models, on_event=_after_first_node, reuse_manifest=True)
 
 
 def _after_first_node(event: str) -> None:

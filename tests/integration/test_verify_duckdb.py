@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from support import duckdb_output, snapshot_tree, write_project
 
-from cartridge_bridge.api import ProjectOptions, generate
+from cartridge_bridge.api import ProjectOptions, apply_plan, generate, load_context, make_plan
 from cartridge_bridge.errors import VerificationError
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
@@ -132,3 +132,20 @@ def test_a_repair_round_that_fails_drops_what_the_rounds_before_it_built(tmp_pat
             "select table_name from information_schema.tables where table_schema = 'analytics'"
         ).fetchall()
     assert left == []  # the first round's models, kept for the second, went with it
+
+
+def test_dbt_parses_once_per_change_of_files_and_each_build_uses_that_parse(tmp_path: Path) -> None:
+    project_dir = _project(tmp_path, *ACCOUNTS_AND_DEALS[:2])
+    options = ProjectOptions(
+        project_dir=project_dir, profiles_dir=project_dir, schemas=["raw_crm"], profile=False
+    )
+    project, context = load_context(options, SilentProgress())
+    report = apply_plan(make_plan(context), options, SilentProgress(), project, context)
+    assert report.build is not None and report.build.success and len(report.relaxed_tests) == 1
+    # The project as it was, then each round's files: one parse each, and every other invocation reuses it.
+    ran = [(r.command, r.parsed) for r in project.dbt.history]
+    assert [command for command, parsed in ran if parsed] == ["parse", "parse", "parse"], ran
+    assert [command for command, _ in ran].count("build") == 2
+    assert [command for command, _ in ran if command not in ("parse", "build")] == ["run-operation"] * (
+        len(ran) - 5
+    )
