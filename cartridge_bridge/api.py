@@ -42,16 +42,17 @@ from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_col
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.undo_api import UndoReport as UndoReport
+from cartridge_bridge.undo_api import undo_run as undo_run
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
 from cartridge_bridge.write.atomic_files import write_atomic
-from cartridge_bridge.write.journal import Journal, Relation
+from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
-from cartridge_bridge.write.undo import created_relations, undo_with_relations
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
@@ -399,36 +400,6 @@ def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress 
 def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
     """The LLM repairer: failing data tests relaxed, model errors sent back to the model for a corrected spec."""
     return LLMRepairer(chat, settings, RelaxFailingTests())
-
-
-@dataclass
-class UndoReport:
-    """What undo did: the run, the relations its build had created that were dropped, and those that remain."""
-
-    journal: Journal
-    dropped: list[Relation] = field(default_factory=list)
-    remaining: list[Relation] = field(default_factory=list)
-
-
-@exclusive_run(recover_first=False)
-def undo_run(
-    project_dir: Path,
-    run_id: str | None,
-    profiles_dir: Path | None = None,
-    target: str | None = None,
-    keep_relations: bool = False,
-    progress: Progress | None = None,
-) -> UndoReport:
-    """Revert a run from its journal, and (unless `keep_relations`) drop the relations its build created.
-
-    `progress` hears what happened before the undo itself (a stale lock cleared).
-    """
-    project_dir = project_dir.resolve()
-    warehouse = None if keep_relations else WarehouseRelations(DbtProject(project_dir, profiles_dir, target))
-    journal, dropped, remaining = undo_with_relations(project_dir, run_id, warehouse)
-    if keep_relations:
-        remaining = created_relations(journal)
-    return UndoReport(journal, dropped, remaining)
 
 
 @exclusive_run()

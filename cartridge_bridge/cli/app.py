@@ -429,8 +429,8 @@ def undo(
     ] = False,
 ) -> None:
     """Revert an apply (or an interrupted run) from its journal, and drop the relations its build created."""
-    from cartridge_bridge.api import undo_run
     from cartridge_bridge.cli.views import show_undo
+    from cartridge_bridge.undo_api import undo_run
 
     report = undo_run(project_dir, run_id, profiles_dir, target, keep_relations, StepPrinter())
     show_undo(out, report, keep_relations)

@@ -11,7 +11,8 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.prove import failure_message
-from cartridge_bridge.verify.repair import Repairer, Unrepairable
+from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable
+from cartridge_bridge.verify.rerun import rerun_selection
 
 
 class Writer(Protocol):
@@ -29,12 +30,15 @@ class Writer(Protocol):
     def rollback(self) -> None:
         """Restore every file the last write touched, byte for byte."""
 
+    def set_aside(self) -> None:
+        """Restore the files like `rollback`, but leave what the build created for the next write's build."""
+
 
 class Prover(Protocol):
     """Proves what was written: parses, then builds; raises VerificationError when the files do not parse."""
 
-    def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
-        """The build's summary, or None when the proof stops at parsing."""
+    def prove(self, plan: ExecutionPlan, only: list[str] | None = None) -> BuildSummary | None:
+        """The build's summary (of the `only` selection when given), or None when the proof stops at parsing."""
 
 
 @dataclass
@@ -57,32 +61,48 @@ def prove_with_repairs(
 ) -> Verified:
     """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project."""
     repairs: list[str] = []
-    rounds_left = repair_rounds
+    last: BuildSummary | None = None  # the build so far, for a repair round to build only what it changed
+    only: list[str] | None = None
+    done = 0  # repair rounds so far
     while True:
         if not writer.write(plan):
             return Verified(plan, None, written=False, repairs=repairs)
         try:
             writer.proving()
-            build = prover.prove(plan)
+            build = prover.prove(plan, only)
         except BaseException:
             writer.rollback()
             raise
+        if build is not None and last is not None:
+            build = last.then(build)
         if build is None or build.success:
             writer.commit()
             return Verified(plan, build, written=True, repairs=repairs)
-        writer.rollback()
-        failures = build_failures(build)
-        if rounds_left <= 0:
-            reason = (
-                f"still failing after {repair_rounds} repair round{'s' if repair_rounds > 1 else ''}"
-                if repair_rounds
-                else "repair_rounds is 0"
-            )
-            raise VerificationError(failure_message(build, [Unrepairable(f, reason) for f in failures]))
-        outcome = repairer.repair(plan, failures) if failures else None
-        if outcome is None or outcome.plan is None or outcome.unrepairable:
-            raise VerificationError(failure_message(build, outcome.unrepairable if outcome else []))
-        rounds_left -= 1
+        writer.set_aside()  # the next round builds on this one's relations: none is dropped to be made again
+        try:
+            repaired, outcome = _repair(plan, build, repairer, done, repair_rounds)
+        except BaseException:
+            writer.rollback()  # no next round: what the build created goes too
+            raise
         progress.step(f"{outcome.summary or f'{len(outcome.changes)} repairs'}, and rebuild")
         repairs += outcome.changes
-        plan = outcome.plan
+        last, only, plan = build, rerun_selection(build, plan, repaired), repaired
+        done += 1
+
+
+def _repair(
+    plan: ExecutionPlan, build: BuildSummary, repairer: Repairer, done: int, rounds: int
+) -> tuple[ExecutionPlan, RepairOutcome]:
+    """The repaired plan and the repairer's outcome; a VerificationError when no round is left or it cannot help."""
+    failures = build_failures(build)
+    if done >= rounds:
+        reason = (
+            f"still failing after {rounds} repair round{'s' if rounds > 1 else ''}"
+            if rounds
+            else "repair_rounds is 0"
+        )
+        raise VerificationError(failure_message(build, [Unrepairable(f, reason) for f in failures]))
+    outcome = repairer.repair(plan, failures) if failures else None
+    if outcome is None or outcome.plan is None or outcome.unrepairable:
+        raise VerificationError(failure_message(build, outcome.unrepairable if outcome else []))
+    return outcome.plan, outcome

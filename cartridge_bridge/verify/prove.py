@@ -23,10 +23,11 @@ def prove(
     build: bool,
     progress: Progress,
     before_build: Callable[[list[str]], None] | None = None,
+    only: list[str] | None = None,
 ) -> BuildSummary | None:
-    """Parse the project, then (when asked) build the plan's models and their tests.
+    """Parse the project, then (when asked) build the plan's models and their tests, or the `only` selection.
 
-    `before_build` hears the models about to be built, once the parse has placed them in the warehouse.
+    `before_build` hears the plan's models, once the parse has placed them in the warehouse.
     """
     progress.step("dbt parse (checks every ref and source)")
     try:
@@ -38,8 +39,12 @@ def prove(
     models = [a.name for a in plan.models()]
     if before_build is not None:
         before_build(models)
-    progress.step(f"dbt build on {len(models)} new models and their tests")
-    return dbt.build(select=models, on_event=_after_first_node)
+    if only is not None:
+        progress.step(f"dbt build on the {len(only)} nodes the repair changed or the failure skipped")
+    else:
+        progress.step(f"dbt build on {len(models)} new models and their tests")
+    # The parse above saw the files as they are; parsing them again inside the build would cost as much.
+    return dbt.build(select=only or models, on_event=_after_first_node, reuse_manifest=True)
 
 
 def _after_first_node(event: str) -> None:
@@ -56,9 +61,9 @@ class DbtProver:
     progress: Progress
     before_build: Callable[[list[str]], None] | None = None
 
-    def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
-        """The build's summary, None when only parsed; a VerificationError when the files do not parse."""
-        return prove(self.dbt, plan, self.build, self.progress, self.before_build)
+    def prove(self, plan: ExecutionPlan, only: list[str] | None = None) -> BuildSummary | None:
+        """The build's summary (of `only` when given), None when only parsed; a VerificationError when it does not parse."""
+        return prove(self.dbt, plan, self.build, self.progress, self.before_build, only)
 
 
 def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:

@@ -33,9 +33,21 @@ class PlanWriter:
     journal: Journal | None = field(default=None, init=False)
     left_in_warehouse: list[Relation] = field(default_factory=list, init=False)
     _confirmed: bool = field(default=False, init=False, repr=False)
+    # The journal of a round set aside for a repair: its files restored, its relations left for the next round.
+    _set_aside: Journal | None = field(default=None, init=False, repr=False)
 
     def write(self, plan: ExecutionPlan) -> bool:
         """Write the plan's files; False when nothing was written (a dry run, or every file already matches)."""
+        try:
+            written = self._write(plan)
+        except BaseException:
+            self.rollback()  # a round set aside for this one is not coming back: drop what its build made
+            raise
+        if not written:
+            self.rollback()
+        return written
+
+    def _write(self, plan: ExecutionPlan) -> bool:
         self.progress.step(f"render {len(plan.actions)} planned actions")
         self.changes = stage_changes(self.project_dir, render_plan(plan), self.policy)
         self.journal = None
@@ -49,7 +61,9 @@ class PlanWriter:
                 raise CartridgeError("nothing was written: the overwrite was not confirmed")
             self._confirmed = True
         self.progress.step(f"write {sum(c.writes for c in self.changes)} files")
-        self.journal = apply_changes(self.project_dir, self.changes)
+        carried = self._set_aside.relations if self._set_aside is not None else []
+        self.journal = apply_changes(self.project_dir, self.changes, carried)
+        self._set_aside = None  # the new run's journal holds the relations from here on
         return True
 
     def proving(self) -> None:
@@ -65,16 +79,35 @@ class PlanWriter:
     def before_build(self, models: list[str]) -> None:
         """Record in the journal, before dbt builds, where each model's relation goes and whether it exists."""
         if self.journal is not None and self.warehouse is not None:
-            self.journal.relations = self.warehouse.locate(models)
+            # An earlier round's record stands: its relations exist now because that round built them.
+            known = {r.model: r for r in self.journal.relations}
+            new = (
+                self.warehouse.locate([m for m in models if m not in known])
+                if set(models) - set(known)
+                else []
+            )
+            self.journal.relations = [*known.values(), *new]
             save_journal(self.project_dir, self.journal)
+
+    def set_aside(self) -> None:
+        """Restore every file the last write touched, but leave its relations for the next round (or a rollback)."""
+        if self.journal is None:
+            return
+        rollback(
+            self.project_dir, self.journal, note="set aside for a repair round, which builds on its relations"
+        )
+        self._set_aside, self.journal = self.journal, None
 
     def rollback(self, note: str | None = None) -> None:
         """Restore every file the last write touched, byte for byte, and drop the relations its build created."""
-        if self.journal is None:
+        journal = self.journal or self._set_aside
+        if journal is None:
             return
-        rollback(self.project_dir, self.journal, note=note)
-        if self.warehouse is not None and self.journal.relations:
-            _, self.left_in_warehouse = drop_created_relations(self.project_dir, self.journal, self.warehouse)
+        if self.journal is not None:
+            rollback(self.project_dir, self.journal, note=note)
+        self._set_aside = None
+        if self.warehouse is not None and journal.relations:
+            _, self.left_in_warehouse = drop_created_relations(self.project_dir, journal, self.warehouse)
             if self.left_in_warehouse:
                 left = ", ".join(r.label for r in self.left_in_warehouse)
                 self.progress.step(f"could not drop what the build created; still in the warehouse: {left}")

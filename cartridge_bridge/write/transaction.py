@@ -55,14 +55,23 @@ class Warehouse(Protocol):
         """
 
 
-def apply_changes(project_dir: Path, changes: list[FileChange]) -> Journal:
+def apply_changes(
+    project_dir: Path, changes: list[FileChange], relations: list[Relation] | None = None
+) -> Journal:
     """Write every change as one run: journal and backups first, then the files; any failure restores the project.
+
+    `relations` are what an earlier round of the same apply built and left for this one: recorded from the start.
 
     The journal is saved `planned` with every file, folder and backup before the first byte of the project
     changes, `writing` while files are replaced and `written` once all are; a caller proves the files and
     marks the run `applied` (or rolls it back).
     """
-    journal = Journal(run_id=new_run_id(), created_at=datetime.now(timezone.utc).isoformat(), pid=os.getpid())
+    journal = Journal(
+        run_id=new_run_id(),
+        created_at=datetime.now(timezone.utc).isoformat(),
+        pid=os.getpid(),
+        relations=[r.model_copy() for r in relations or []],
+    )
     writes = [change for change in changes if change.writes]
     targets = _plan_run(project_dir, journal, writes)  # refuses (a bad path, no space) before any write
     try:

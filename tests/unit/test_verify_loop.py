@@ -9,12 +9,13 @@ import pytest
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import VerificationError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
-from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.verify.failures import BuildFailure, build_failures
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.prove import failure_message
 from cartridge_bridge.verify.repair import RelaxFailingTests, RepairOutcome, Unrepairable
+from cartridge_bridge.verify.rerun import rerun_selection
 
 
 @dataclass
@@ -24,6 +25,7 @@ class RecordingWriter:
     writes_files: bool = True
     written: list[ExecutionPlan] = field(default_factory=list)
     rollbacks: int = 0
+    set_asides: int = 0
     proofs_started: int = 0
     commits: int = 0
 
@@ -40,6 +42,9 @@ class RecordingWriter:
     def rollback(self) -> None:
         self.rollbacks += 1
 
+    def set_aside(self) -> None:
+        self.set_asides += 1
+
 
 @dataclass
 class ScriptedProver:
@@ -47,9 +52,11 @@ class ScriptedProver:
 
     script: list[BuildSummary | Exception | None]
     proved: list[ExecutionPlan] = field(default_factory=list)
+    selections: list[list[str] | None] = field(default_factory=list)
 
-    def prove(self, plan: ExecutionPlan) -> BuildSummary | None:
+    def prove(self, plan: ExecutionPlan, only: list[str] | None = None) -> BuildSummary | None:
         self.proved.append(plan)
+        self.selections.append(only)
         answer = self.script.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -123,9 +130,11 @@ def test_a_failing_data_test_is_relaxed_and_the_repaired_plan_rebuilt(context: P
     prover, progress = ScriptedProver([DUPLICATE_KEYS, PASSED]), RecordingProgress()
     verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress)
     assert verified.repairs == ["stg_shop__orders.order_id: unique (2 failing rows)"]
-    assert writer.rollbacks == 1 and writer.written == prover.proved == [plan, verified.plan]
-    assert (writer.proofs_started, writer.commits) == (2, 1)
-    assert verified.plan is not plan and verified.build is PASSED
+    assert writer.written == prover.proved == [plan, verified.plan]
+    assert (writer.proofs_started, writer.commits, writer.set_asides, writer.rollbacks) == (2, 1, 1, 0)
+    # The second round builds only the relaxed test, on what the first left in the warehouse.
+    assert prover.selections == [None, ["unique_stg_shop__orders_order_id"]]
+    assert verified.plan is not plan and verified.build == PASSED
     assert progress.steps == ["relax 1 data tests that fail on today's data, and rebuild"]
 
 
@@ -152,7 +161,7 @@ def test_the_loop_stops_after_its_repair_rounds(context: ProjectContext) -> None
     prover = ScriptedProver([DUPLICATE_KEYS] * 3)
     with pytest.raises(VerificationError, match=r"\(still failing after 2 repair rounds\)"):
         prove_with_repairs(plan_with_rules(context), writer, prover, repairer, RecordingProgress(), 2)
-    assert (repairer.calls, len(prover.proved), writer.rollbacks) == (2, 3, 3)
+    assert (repairer.calls, len(prover.proved), writer.set_asides, writer.rollbacks) == (2, 3, 3, 1)
 
 
 def test_no_repair_rounds_means_the_first_failure_is_final(context: ProjectContext) -> None:
@@ -222,3 +231,37 @@ def test_a_failure_keeps_dbts_whole_message_and_the_compiled_sql() -> None:
     (failure,) = build_failures(_build(node))
     assert failure.message == node.message and failure.compiled_sql == "select 1"
     assert failure.cause == "a" and failure.status == "error"
+
+
+def test_a_repair_round_selects_what_did_not_pass_and_each_rewritten_model_with_what_reads_it(
+    context: ProjectContext,
+) -> None:
+    plan = plan_with_rules(context)
+    build = _build(
+        _node("stg_shop__orders", "success"),
+        _node("unique_stg_shop__orders_order_id", "fail", failures=2, tested_model="stg_shop__orders",
+              tested_column="order_id", test_name="unique"),
+        _node("fct_orders", "skipped"),
+        _node("not_null_stg_shop__orders_order_id", "pass"),
+    )  # fmt: skip
+    relaxed = RelaxFailingTests().repair(plan, build_failures(build)).plan
+    assert relaxed is not None
+    # Relaxing changes a test's severity only: nothing that passed is built again.
+    assert rerun_selection(build, plan, relaxed) == ["unique_stg_shop__orders_order_id", "fct_orders"]
+    rewritten = relaxed.model_copy(deep=True)
+    model = next(a for a in rewritten.models() if a.name == "stg_shop__customers")
+    assert not isinstance(model.spec, SourceSpec)
+    model.spec.columns.pop()
+    assert rerun_selection(build, plan, rewritten)[-1] == "stg_shop__customers+"
+
+
+def test_a_later_partial_build_replaces_the_results_it_reran() -> None:
+    merged = DUPLICATE_KEYS.then(
+        _build(_node("unique_stg_shop__orders_order_id", "warn"), _node("extra", "success"))
+    )
+    assert [(n.name, n.status) for n in merged.nodes] == [
+        ("stg_shop__orders", "success"),
+        ("unique_stg_shop__orders_order_id", "warn"),
+        ("extra", "success"),
+    ]
+    assert merged.success
