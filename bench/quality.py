@@ -4,7 +4,8 @@ For each connector (or those named on the command line): load its raw tables int
 PostgreSQL with `dbt seed` and the connector's column types, run cartridge's `generate` into a new
 project, and print per dataset: tables, models per layer and the marts by name, the build's result,
 tests relaxed, errors, key precision and recall against the keys Fivetran's own staging declares
-(`keys.json`, single and composite), relationships tests and how many hold on the data, the marts'
+(`keys.json`, single and composite; a connector without one, Salesforce and NetSuite, is built and
+measured but its keys are not scored), relationships tests and how many hold on the data, the marts'
 measures (counts, sums, first/last) with what must stay out of marts (relationships tests and loader
 columns past staging), the model columns left undescribed, and wall time. `--keep DIR` generates
 into DIR and leaves the loaders and projects there to read.
@@ -40,7 +41,7 @@ from bench.postgres_project import new_project, profiles_yml  # noqa: E402
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
 from cartridge_bridge.context.naming import singular  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
-from cartridge_bridge.errors import CartridgeError  # noqa: E402
+from cartridge_bridge.errors import CartridgeError, one_line  # noqa: E402
 from cartridge_bridge.gather.dbt_runner import DbtProject, NodeResult  # noqa: E402
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
@@ -200,7 +201,7 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     try:
         report = generate(options, SilentProgress())
     except CartridgeError as failure:
-        error = str(failure).splitlines()[0][:300]
+        error = one_line(str(failure))  # whole: a failing build names its node and dbt's message
     row: dict[str, object] = {"dataset": dataset.name, "tables": len(list((dataset / "seeds").glob("*.csv")))}
     row["seconds"] = time.perf_counter() - started
     if report is None:
@@ -225,7 +226,8 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
     row["relationships"] = (len(relationships), len(held))
     row["undescribed"] = (len(report.undescribed), sum(len(output_columns(a.spec)) for a in plan.models()))  # type: ignore[arg-type]
     row["role_keys"] = role_keys(plan, build.nodes if build else [])
-    row["keys"] = key_score(dataset, plan, unique_on_data(server, schema))
+    if (dataset / "keys.json").is_file():  # Salesforce, NetSuite: raw tables only, no key list to score
+        row["keys"] = key_score(dataset, plan, unique_on_data(server, schema))
     row["marts"] = [a.name for a in plan.actions if a.type == "create_mart"]
     row["measures"] = layer_shape(plan)
     return row
@@ -260,6 +262,19 @@ def layer_shape(plan: ExecutionPlan) -> dict[str, int]:
     }
 
 
+def key_line(keys: KeyScore | None) -> str:
+    """Key recall, composites and wrong keys against keys.json, or why there is no score."""
+    if keys is None:
+        return "not scored (no keys.json: build only)"
+    recall = keys.found / keys.declared if keys.declared else 1.0
+    wrong = keys.wrong / keys.emitted if keys.emitted else 0.0
+    return (
+        f"recall {recall:.2f} ({keys.found}/{keys.declared}, {len(keys.finer)} on a finer grain), "
+        f"composite {keys.composite_found}/{keys.composite_declared}, "
+        f"wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
+    )
+
+
 def main() -> None:
     """Run every dataset (or those named as arguments; `--keep DIR` keeps the projects) and print one block each."""
     args = sys.argv[1:]
@@ -269,7 +284,7 @@ def main() -> None:
         keep = Path(args[at + 1]).resolve()
         del args[at : at + 2]
         keep.mkdir(parents=True, exist_ok=True)
-    names = args or sorted(p.name for p in DATASETS.iterdir() if (p / "keys.json").is_file())
+    names = args or sorted(p.name for p in DATASETS.iterdir() if (p / "seeds").is_dir())
     with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as scratch:
         folder = str(keep) if keep else scratch
         data_dir = Path(scratch) / "pg"
@@ -284,33 +299,27 @@ def main() -> None:
         if "error" in row:
             print(f"   generate failed: {row['error']}")
             continue
-        keys = row["keys"]
-        assert isinstance(keys, KeyScore)
         layers = row["layers"]
         total, held = row["relationships"]  # type: ignore[misc]
         print(
             f"   models: {layers}; build {row['build']}; {row['relaxed']} tests relaxed; {row['errors']} errors"
         )
-        recall = keys.found / keys.declared if keys.declared else 1.0
-        wrong = keys.wrong / keys.emitted if keys.emitted else 0.0
-        print(
-            f"   keys: recall {recall:.2f} ({keys.found}/{keys.declared}, {len(keys.finer)} on a finer grain), "
-            f"composite {keys.composite_found}/{keys.composite_declared}, "
-            f"wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
-        )
+        keys = row.get("keys")
+        assert keys is None or isinstance(keys, KeyScore)
+        print(f"   keys: {key_line(keys)}")
         print(f"   relationships tests: {total}, holding on the data: {held}")
         undescribed, columns = row["undescribed"]  # type: ignore[misc]
         print(f"   model columns left undescribed: {undescribed} of {columns}")
         found = row["role_keys"]
         assert isinstance(found, list)
         print(f"   role-named foreign keys: {len(found)}{': ' if found else ''}{', '.join(found)}")
-        for finer in keys.finer:
+        for finer in keys.finer if keys else []:
             print(f"   key on a finer grain: {finer}")
         marts = row["marts"]
         assert isinstance(marts, list)
         print(f"   marts ({len(marts)}): {', '.join(marts)}")
         print(f"   mart measures: {row['measures']}")
-        for miss in keys.misses:
+        for miss in keys.misses if keys else []:
             print(f"   key missed: {miss}")
 
 

@@ -53,6 +53,7 @@ from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
+from cartridge_bridge.write.run_report import save_run_report
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
@@ -101,6 +102,7 @@ class ApplyReport:
     seconds: float
     relaxed_tests: list[str] = field(default_factory=list)  # every repair made: relaxed tests, LLM fixes
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
+    report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
 
     @property
     def nothing_changed(self) -> bool:
@@ -111,6 +113,13 @@ class ApplyReport:
     def undescribed(self) -> list[str]:
         """`model.column` for every planned model column left without a description, for the user to write."""
         return undescribed_columns(self.plan)
+
+    def lists(self) -> dict[str, list[str]]:
+        """The report's long lists by title: what the run's report file holds whole."""
+        return {
+            "tests relaxed or repaired": self.relaxed_tests,
+            "columns left undescribed (describe them in the properties files)": self.undescribed,
+        }
 
 
 def undescribed_columns(plan: ExecutionPlan) -> list[str]:
@@ -340,7 +349,7 @@ def apply_plan(
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
     prover = DbtProver(project.dbt, build, progress, writer.before_build)
     verified = prove_with_repairs(plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds)
-    return ApplyReport(
+    report = ApplyReport(
         plan=verified.plan,
         changes=writer.changes,
         journal=writer.journal if verified.written else None,
@@ -349,6 +358,9 @@ def apply_plan(
         seconds=time.perf_counter() - started,
         relaxed_tests=verified.repairs,
     )
+    if report.journal is not None:
+        report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())
+    return report
 
 
 @dataclass

@@ -96,3 +96,8 @@ class BudgetExceeded(LLMError):
 
 class LLMAnswerError(LLMError):
     """The model's answers still failed validation after the re-asks; names what stayed wrong (exit 1)."""
+
+
+def one_line(text: str) -> str:
+    """A message of several lines (dbt's) as one line, its lines joined by `; `."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())

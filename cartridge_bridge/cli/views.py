@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cartridge_bridge.errors import shown
+from cartridge_bridge.errors import one_line, shown
 from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
@@ -36,11 +37,6 @@ _LAYERS = {
 def data(text: object) -> str:
     """Outside text for a rich markup string: shown as it is, on one line, with no control character."""
     return escape(shown(str(text), limit=None))
-
-
-def one_line(text: str) -> str:
-    """A message of several lines (dbt's) as one line, its lines joined by `; `."""
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
@@ -108,32 +104,49 @@ def show_apply(console: Console, report: ApplyReport) -> None:
     else:
         run_id = data(report.journal.run_id)
         console.print(f"Run {run_id} written; `cartridge undo {run_id}` reverts it.", highlight=False)
-    for repair in report.relaxed_tests:
-        # The LLM repairer's corrections share the list with the data tests relaxed on today's data.
-        label = "repaired" if "corrected by the model" in repair else "relaxed to warn"
-        console.print(f"[yellow]{label}[/yellow] {data(one_line(repair))}", highlight=False)
-    _undescribed(console, report.undescribed)
+    _repairs(console, report.relaxed_tests, report.report_file)
+    _undescribed(console, report.undescribed, report.report_file)
+    if report.report_file is not None:
+        console.print(f"The run's whole report: {data(report.report_file)}", highlight=False)
     if report.build is not None:
         show_build(console, report.build)
     console.print(f"Done in {report.seconds:.1f} s.")
 
 
-# On a terminal the list of undescribed columns is cut after these; piped, it is printed whole.
-_UNDESCRIBED_SHOWN = 12
+# With a report file to hold them whole, a long list shows its count and only these first few.
+_REPAIRS_SHOWN = 5
+_UNDESCRIBED_SHOWN = 5
 
 
-def _undescribed(console: Console, columns: list[str]) -> None:
-    """The columns left for the user to describe: every one when piped, the first few on a terminal."""
+def _repairs(console: Console, repairs: list[str], report_file: Path | None) -> None:
+    """One line per relaxed or repaired test: the first few when the report file lists them all."""
+    listed = repairs[:_REPAIRS_SHOWN] if report_file is not None else repairs
+    for repair in listed:
+        # The LLM repairer's corrections share the list with the data tests relaxed on today's data.
+        label = "repaired" if "corrected by the model" in repair else "relaxed to warn"
+        console.print(f"[yellow]{label}[/yellow] {data(one_line(repair))}", highlight=False)
+    if len(repairs) > len(listed):
+        console.print(
+            f"[yellow]… and {len(repairs) - len(listed)} more tests relaxed or repaired[/yellow] "
+            f"({len(repairs)} in all, listed in {data(report_file)})",
+            highlight=False,
+        )
+
+
+def _undescribed(console: Console, columns: list[str], report_file: Path | None) -> None:
+    """The columns left for the user to describe: the count and first few, or every one, a line each, with no file."""
     if not columns:
         return
-    listed = columns[:_UNDESCRIBED_SHOWN] if console.is_terminal else columns
+    head = f"[yellow]{len(columns)} columns left undescribed[/yellow] (describe them in the properties files)"
+    if report_file is None:  # a dry run, or nothing written: no run folder, so the terminal gets them all
+        console.print(f"{head}:", highlight=False)
+        for column in columns:
+            console.print(f"  {data(column)}", highlight=False)
+        return
+    listed = columns[:_UNDESCRIBED_SHOWN]
     more = len(columns) - len(listed)
-    tail = f", … and {more} more (pipe the output to list them all)" if more else ""
-    console.print(
-        f"[yellow]{len(columns)} columns left undescribed[/yellow] (describe them in the properties files): "
-        f"{data(', '.join(listed))}{tail}",
-        highlight=False,
-    )
+    tail = f", … and {more} more, all listed in {data(report_file)}" if more else ""
+    console.print(f"{head}: {data(', '.join(listed))}{tail}", highlight=False)
 
 
 def show_build(console: Console, build: BuildSummary) -> None:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
 from test_interruptions import _cartridge, _project
 
@@ -74,3 +75,23 @@ def test_a_property_file_with_lists_at_different_indents_is_merged_and_built(tmp
     assert merged.startswith(mixed)  # every byte the user wrote, then the marts at the models' indent
     added = merged[len(mixed) :].splitlines()
     assert added and added[0].startswith("    - name: ")
+
+
+def test_a_long_list_goes_whole_into_the_runs_report_file_and_the_pipe_gets_short_lines(
+    tmp_path: Path,
+) -> None:
+    project = _project(tmp_path)
+    columns = ", ".join(f"reading_{i:03} double" for i in range(300))
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as connection:
+        connection.execute(f"create table raw_app.meters (id integer primary key, {columns})")
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    result = _cartridge("generate", *where, "--schema", "raw_app")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) < 400  # was one line of ~10,000
+    (run,) = (project / ".cartridge" / "runs").iterdir()
+    report = run / "report.txt"
+    assert f"The run's whole report: {report}" in result.stdout
+    listed = {line.strip() for line in report.read_text().splitlines() if line.startswith("  ")}
+    assert {f"stg_app__meters.reading_{i:03}" for i in range(300)} <= listed
+    line = next(line for line in result.stdout.splitlines() if "columns left undescribed" in line)
+    assert line.endswith(f"all listed in {report}")

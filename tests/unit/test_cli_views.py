@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -107,3 +108,16 @@ def test_a_mermaid_label_cannot_break_out_of_its_node(context: ProjectContext) -
     chart = mermaid(plan.model_copy(update={"actions": [renamed]}))
     assert chart.count("\n") == 1 + len(action.dependencies)  # one edge per line, no line of its own
     assert '"] --> evil["' not in chart
+
+
+def test_relaxed_tests_show_the_first_few_and_the_file_holding_them_all(context: ProjectContext) -> None:
+    report = _report(make_plan(context), "shop")
+    report.relaxed_tests = [f"stg_shop__orders.t{i}: 3 rows failed\nselect 1" for i in range(12)]
+    report.report_file = Path("/p/.cartridge/runs/20260101T000000000000Z/report.txt")
+    printed = _render(report, terminal=False).splitlines()
+    shown_ = [line for line in printed if line.startswith("relaxed to warn ")]
+    assert shown_ == [f"relaxed to warn stg_shop__orders.t{i}: 3 rows failed; select 1" for i in range(5)]
+    assert f"… and 7 more tests relaxed or repaired (12 in all, listed in {report.report_file})" in printed
+    assert f"The run's whole report: {report.report_file}" in printed
+    report.report_file = None  # no file to hold them: every one is printed
+    assert sum(line.startswith("relaxed to warn ") for line in _render(report, False).splitlines()) == 12

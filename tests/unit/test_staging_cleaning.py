@@ -280,18 +280,34 @@ def test_documented_columns_take_the_most_used_description() -> None:
     assert documented_columns(manifest) == {"status": "Order state."}  # the project's own, most used
 
 
-def test_the_apply_summary_lists_every_undescribed_column_when_piped(tmp_path: Path) -> None:
+def test_undescribed_columns_show_a_count_and_a_few_when_a_report_file_holds_them(tmp_path: Path) -> None:
     wide = table("wide", col("id"), *(col(f"measure_{i}") for i in range(20)))
     plan = checked_plan(context_of(tmp_path, wide))
-    report = ApplyReport(plan=plan, changes=[], journal=None, build=None, diff="", seconds=1.0)
+    report_file = tmp_path / ".cartridge/runs/20260101T000000000000Z/report.txt"
+    report = ApplyReport(
+        plan=plan, changes=[], journal=None, build=None, diff="", seconds=1.0, report_file=report_file
+    )
     assert len(report.undescribed) == 20
     piped = io.StringIO()
     show_apply(Console(file=piped, width=100_000, color_system=None), report)
-    assert "20 columns left undescribed" in piped.getvalue()
-    assert "stg_raw__wide.measure_19" in piped.getvalue()
-    terminal = io.StringIO()
-    show_apply(Console(file=terminal, width=100_000, color_system=None, force_terminal=True), report)
-    assert "and 8 more" in terminal.getvalue() and "measure_19" not in terminal.getvalue()
+    line = next(line for line in piped.getvalue().splitlines() if "columns left undescribed" in line)
+    assert line.startswith("20 columns left undescribed")
+    assert "stg_raw__wide.measure_3" in line and "measure_19" not in piped.getvalue()
+    assert line.endswith(f"… and 15 more, all listed in {report_file}")
+
+
+def test_undescribed_columns_are_listed_whole_a_line_each_when_no_run_folder_holds_them(
+    tmp_path: Path,
+) -> None:
+    wide = table("wide", col("id"), *(col(f"measure_{i}") for i in range(20)))
+    plan = checked_plan(context_of(tmp_path, wide))
+    report = ApplyReport(plan=plan, changes=[], journal=None, build=None, diff="", seconds=1.0)  # a dry run
+    piped = io.StringIO()
+    show_apply(Console(file=piped, width=100_000, color_system=None), report)
+    lines = piped.getvalue().splitlines()
+    assert "20 columns left undescribed (describe them in the properties files):" in lines
+    listed = [line.strip() for line in lines if line.startswith("  stg_raw__wide.")]
+    assert listed == report.undescribed  # every one, one a line
 
 
 def _action(plan: ExecutionPlan, name: str) -> Any:
