@@ -11,6 +11,7 @@ from unit.test_rules_marts import marts, plan_of, table
 from cartridge_bridge.gather.facts import RawRelation, ValueCount
 from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, ExecutionPlan, output_columns
 from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.sum_conditions import sum_condition
 
 CUSTOMERS = table("customers", {"id": "integer", "name": "text"})
 
@@ -153,3 +154,22 @@ def test_a_history_is_not_counted_beside_the_current_state_table_it_tracks(tmp_p
     customer = next(a for name, a in marts(plan).items() if "customer" in name)
     counted = [c.name for c in output_columns(customer.spec) if c.name.startswith("number_of_")]  # type: ignore[arg-type]
     assert counted == ["number_of_subscriptions"]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["succeeded", "paid", "failed", "pending", "o'neil", "{{ x }}"]), st.integers(1, 9)
+    )
+)
+def test_a_status_sums_only_over_successful_values_and_never_pastes_another(values: dict[str, int]) -> None:
+    relation = with_values(CHARGES, "status", values) if values else CHARGES
+    columns = [
+        ColumnSpec(name=c.name, data_type=c.data_type, description="", source_column=c.name)
+        for c in relation.columns
+    ]
+    expression = sum_condition(relation, columns).expression("amount")
+    good = sorted(v for v in values if v in ("succeeded", "paid"))
+    assert (expression is None) == (not good)
+    if expression is not None:
+        assert all(f"'{v}'" in expression for v in good)
+        assert "'o'neil'" not in expression and "{{" not in expression and "failed" not in expression
