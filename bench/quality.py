@@ -230,6 +230,7 @@ def run(dataset: Path, server: LocalPostgres, folder: Path) -> dict[str, object]
         row["keys"] = key_score(dataset, plan, unique_on_data(server, schema))
     row["marts"] = [a.name for a in plan.actions if a.type == "create_mart"]
     row["measures"] = layer_shape(plan)
+    row["flagged"] = flagged_sums(plan)
     return row
 
 
@@ -273,6 +274,23 @@ def key_line(keys: KeyScore | None) -> str:
         f"composite {keys.composite_found}/{keys.composite_declared}, "
         f"wrong {wrong:.0%} ({keys.wrong}/{keys.emitted} planned)"
     )
+
+
+def flagged_sums(plan: ExecutionPlan) -> list[str]:
+    """Sums over a column whose name says price, rate, percent, threshold, balance or unit (`model: sum(x)`)."""
+    import re
+
+    # Words naming a number that does not add up over rows; `total_price` is an amount (a whole order's price).
+    not_summed = set("price prices rate rates percent percentage pct threshold balance balances unit".split())
+    found = []
+    for action in plan.models():
+        for column in output_columns(action.spec):  # type: ignore[arg-type]
+            for argument in re.findall(r"\bsum\((.*)\)", column.expression or "", flags=re.IGNORECASE):
+                names = re.findall(r"[a-z_][a-z0-9_]*", re.sub(r"'[^']*'", "", argument.lower()))
+                said = {w for n in names for w in n.split("_")}
+                if said & not_summed and not ("price" in said and said & {"total", "subtotal"}):
+                    found.append(f"{action.name}: sum({argument})")
+    return found
 
 
 def main() -> None:
@@ -319,6 +337,7 @@ def main() -> None:
         assert isinstance(marts, list)
         print(f"   marts ({len(marts)}): {', '.join(marts)}")
         print(f"   mart measures: {row['measures']}")
+        print(f"   sums of prices, rates, thresholds, balances, units: {row['flagged'] or 0}")
         for miss in keys.misses if keys else []:
             print(f"   key missed: {miss}")
 

@@ -369,8 +369,8 @@ def test_measures_of_two_children_of_one_entity_stay_distinct(tmp_path: Path) ->
 
 
 def test_a_stock_level_describes_a_thing_and_makes_no_event(tmp_path: Path) -> None:
-    """A variant with a creation time and its inventory is no event: it feeds its product (its stock summed there),
-    where a sale with a quantity is still a fact."""
+    """A variant with a creation time and its inventory is no event: it feeds its product (counted there, its stock
+    never summed: a level is no amount), where a sale with a quantity is still a fact."""
     variants = table(
         "product_variants",
         {
@@ -386,6 +386,5 @@ def test_a_stock_level_describes_a_thing_and_makes_no_event(tmp_path: Path) -> N
     assert "fct_product_variants" not in roles
     assert roles["fct_order_lines"] == "fact" and roles["dim_products"] == "dimension"
     products = columns_of(marts(plan)["dim_products"])
-    assert (
-        "total_product_variant_inventory_quantity" in products
-    )  # the level adds up across one product's variants
+    assert "number_of_product_variants" in products
+    assert "total_product_variant_inventory_quantity" not in products

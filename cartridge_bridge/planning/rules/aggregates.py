@@ -10,6 +10,7 @@ from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, DataTest, 
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
+from cartridge_bridge.planning.rules.sum_conditions import sum_condition
 
 # Columns that number a parent's rows in a list table: never what a link table links to.
 _ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
@@ -25,6 +26,7 @@ class Aggregate:
     parent_key: str  # the mart's column it joins
     role: str  # `_by_<key>` when the child points at the parent through several keys
     measures: list[ColumnSpec]
+    unsummed: str = ""  # why the child's amounts are not summed, when they are not
 
 
 class AggregateRules(PlannerState):
@@ -128,7 +130,9 @@ class AggregateRules(PlannerState):
             )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
-        for column in measures.amounts(child.relation, columns, keys):
+        condition = sum_condition(child.relation, child.spec.columns)
+        amounts = measures.amounts(child.relation, columns, keys)
+        for column in amounts if condition.template is not None else []:
             # `total_price` of orders is `total_order_price` at a customer's grain: the child's entity says of what.
             what = column.name.removeprefix("total_")
             if child.entity in what:
@@ -146,7 +150,7 @@ class AggregateRules(PlannerState):
             found.append(
                 (
                     [f"{total}{role}", f"{whole}{role}"],
-                    f"sum({column.name})",
+                    str(condition.expression(column.name)),
                     f"Sum of `{column.name}` over {owned}{in_currency}.",
                 )
             )
@@ -170,7 +174,13 @@ class AggregateRules(PlannerState):
             ColumnSpec(name=name, expression=expression, description=description)
             for name, (_, expression, description) in zip(names, found, strict=True)
         ]
-        return Aggregate(model, child, key, parent_key, role, outputs)
+        unsummed = ", ".join(f"`{c.name}`" for c in amounts) if condition.template is None else ""
+        why = (
+            f" {unsummed} {'is' if len(amounts) == 1 else 'are'} not summed: {condition.why}."
+            if unsummed
+            else ""
+        )
+        return Aggregate(model, child, key, parent_key, role, outputs, why)
 
     def add_aggregate(self, aggregate: Aggregate, parent_entity: str, mart: str) -> None:
         """Add an aggregate to the plan as an intermediate model, its key tested unique and not null."""
@@ -183,8 +193,11 @@ class AggregateRules(PlannerState):
             description=f"The {docs.words(parent_entity)} these {docs.words(plural(aggregate.child.table))} belong to.",
             tests=key_tests,
         )
-        description = docs.describe_aggregate(
-            aggregate.child.table, parent_entity, mart, [m.name for m in aggregate.measures]
+        description = (
+            docs.describe_aggregate(
+                aggregate.child.table, parent_entity, mart, [m.name for m in aggregate.measures]
+            )
+            + aggregate.unsummed
         )
         spec = AggregateSpec(
             from_model=aggregate.child.model,

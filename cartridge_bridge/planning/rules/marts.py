@@ -17,6 +17,30 @@ from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
 from cartridge_bridge.planning.rules.state import Staged
 
 
+def _tracks(history: Staged, table: Staged, edges: list[KeyEdge]) -> bool:
+    """Whether a history keeps the versions of this table: named after it (`<table>_history`), or pointing at it."""
+    named = history.table.removesuffix("_history").removesuffix("_histories") in (table.table, table.entity)
+    identifiers = (history.relation.identifier, table.relation.identifier)
+    return named or any((e.child, e.parent) == identifiers for e in edges)
+
+
+def _not_counted_twice(
+    links: list[KeyEdge], staged: dict[str, Staged], edges: list[KeyEdge], histories: set[str]
+) -> list[KeyEdge]:
+    """The links but a history's to a parent that already counts the current-state table it tracks
+    (a customer counts its subscriptions once, not again through `subscription_history`)."""
+    counted = {(e.child, e.parent) for e in links}
+    return [
+        e
+        for e in links
+        if e.child not in histories
+        or not any(
+            (t, e.parent) in counted and t != e.child and _tracks(staged[e.child], staged[t], edges)
+            for t in staged
+        )
+    ]
+
+
 class MartRules(ExistingMartRules):
     """Marts at business grain for one schema, and the aggregates they read."""
 
@@ -25,7 +49,12 @@ class MartRules(ExistingMartRules):
         external = self.external_marts()
         shapes = mart_shapes(staged, edges, external)
         names = self.mart_names(staged, shapes)
-        links = [e for e in edges if e.parent in shapes.marts and e.child != e.parent]
+        links = _not_counted_twice(
+            [e for e in edges if e.parent in shapes.marts and e.child != e.parent],
+            staged,
+            edges,
+            shapes.histories,
+        )
         aggregates = self.plan_aggregates(staged, links, names, shapes.bridges)
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]

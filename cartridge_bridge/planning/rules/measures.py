@@ -28,6 +28,15 @@ _NOT_ADDITIVE_TAIL = frozenset(
     "id code number num no year years month day type rate ratio percent pct percentage index position count "
     "version sequence status set flag".split()
 )
+# Words that make an amount a rate, a per-unit figure, a bound or a level: summed over rows it means nothing
+# (`unit_amount`, `exchange_rate`, `billing_threshold_amount_gte`, `credit_limit`, `balance`).
+_NOT_SUMMED_WORDS = (
+    frozenset(
+        "unit rate rates ratio percent pct percentage threshold thresholds limit minimum maximum min max "
+        "gte gt lte lt per average avg mean median".split()
+    )
+    | _BALANCE_WORDS
+)
 # A price alone is per unit: only a total of prices adds up.
 _TOTALS = frozenset({"total", "subtotal", "sum", "amount"})
 # Loaders' bookkeeping columns keep a leading underscore (`_fivetran_synced`); staging may drop it.
@@ -75,6 +84,11 @@ def is_amount(column: ColumnSpec) -> bool:
     if not _AMOUNT_WORDS & set(parts):
         return False
     return "price" not in parts or bool(_TOTALS & set(parts))
+
+
+def is_additive(column: ColumnSpec) -> bool:
+    """An amount whose sum over rows means something: never a unit price, a rate, a threshold or a level."""
+    return is_amount(column) and not is_balance(column) and not _NOT_SUMMED_WORDS & set(words(column.name))
 
 
 def is_balance(column: ColumnSpec) -> bool:
@@ -143,7 +157,8 @@ def event_time(relation: RawRelation, columns: list[ColumnSpec], by_name: bool =
 def amounts(
     relation: RawRelation, columns: list[ColumnSpec], exclude: set[str], any_currency: bool = False
 ) -> list[ColumnSpec]:
-    """The columns worth a sum, in table order: amounts not empty in the data, money only within one currency.
+    """The columns worth a sum, in table order: additive amounts not empty in the data, money only within one
+    currency.
 
     With `any_currency`, money in several currencies counts too (a table with amounts, whether or not they add up).
     """
@@ -153,7 +168,7 @@ def amounts(
         for c in columns
         if c.name not in exclude
         and not is_loader_column(c)
-        and is_amount(c)
+        and is_additive(c)
         and not is_empty(relation, c)
         and (any_currency or currency.allows_sum(c))
     ]

@@ -1,0 +1,102 @@
+"""When a table's amounts may be summed: signed by its debit/credit column, over its successful states only, or not.
+
+A ledger line's amount means nothing summed without its side, and a failed charge is no money: the values of
+those columns decide, and they are known only when the profile read them (top values, an opt-in). Unknown,
+the amounts stay out of every sum and the intermediate's description says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.planning.plan import ColumnSpec
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.sql_types import is_numeric
+
+# A column telling a ledger line's side: `posting_type`, `debit_credit`, `dr_cr`, `entry_side`.
+_SIDE_WORDS = frozenset({"debit", "credit", "dr", "cr", "posting"})
+_SIDE_ONLY = _SIDE_WORDS | frozenset({"type", "side", "or", "indicator", "sign", "entry"})
+_DEBITS = frozenset({"debit", "dr", "d", "debits"})
+_CREDITS = frozenset({"credit", "cr", "c", "credits"})
+# A column telling whether the row's event happened: `status`, `payment_status`, `outcome`.
+_STATUS_TAILS = ("_status", "_outcome", "_result")
+_STATUS_NAMES = frozenset({"status", "state", "outcome", "result"})
+_SUCCESSFUL = frozenset(
+    "succeeded success successful paid complete completed settled captured posted approved processed "
+    "fulfilled done".split()
+)
+
+
+@dataclass(frozen=True)
+class SumCondition:
+    """How the amounts of one table are summed: `template` wraps an amount (`{0}`); None with `why`: not summed."""
+
+    template: str | None = "{0}"
+    why: str = ""
+
+    def expression(self, amount: str) -> str | None:
+        """The sum of one amount, or None when the amounts are not summed."""
+        return None if self.template is None else f"sum({self.template.format(amount)})"
+
+
+def _is_side(column: ColumnSpec) -> bool:
+    parts = set(measures.words(column.name))
+    return bool(parts & _SIDE_WORDS) and parts <= _SIDE_ONLY and not is_numeric(measures.column_type(column))
+
+
+def _is_status(column: ColumnSpec) -> bool:
+    name = column.name.lower()
+    return (name in _STATUS_NAMES or name.endswith(_STATUS_TAILS)) and not is_numeric(
+        measures.column_type(column)
+    )
+
+
+def _values(relation: RawRelation, column: ColumnSpec) -> list[str] | None:
+    """The column's values when the profile read them all (top values, and no more distinct values than those)."""
+    raw = measures.raw_column(relation, column)
+    stats = raw.profile if raw is not None else None
+    if stats is None or not stats.top_values:
+        return None
+    values = [v.value for v in stats.top_values]
+    if stats.distinct_count is not None and stats.distinct_count > len(values):
+        return None
+    return values
+
+
+def _signed(relation: RawRelation, side: ColumnSpec) -> SumCondition:
+    values = _values(relation, side)
+    debits = [v for v in values or [] if v.strip().lower() in _DEBITS]
+    credits = [v for v in values or [] if v.strip().lower() in _CREDITS]
+    if values is None or not debits or len(debits) + len(credits) != len(values):
+        return SumCondition(
+            None, f"its sign is in `{side.name}`, whose debit and credit values the profile did not read"
+        )
+    # Only values made of the letters above reach the SQL, so quoting them is safe.
+    debit = " or ".join(f"{side.name} = '{v}'" for v in debits)
+    credit = " or ".join(f"{side.name} = '{v}'" for v in credits)
+    negative = f" when {credit} then -{{0}}" if credits else ""
+    return SumCondition(f"case when {debit} then {{0}}{negative} end")
+
+
+def _successful(relation: RawRelation, statuses: list[ColumnSpec]) -> SumCondition:
+    tests = []
+    for status in statuses:
+        values = _values(relation, status)
+        good = [v for v in values or [] if v.strip().lower() in _SUCCESSFUL]
+        if not good:
+            known = "shows no successful one" if values else "were not read by the profile"
+            return SumCondition(None, f"it has a `{status.name}` whose states {known}")
+        quoted = ", ".join(f"'{v}'" for v in good)  # values from the list above only: safe to quote
+        tests.append(f"{status.name} in ({quoted})")
+    return SumCondition(f"case when {' and '.join(tests)} then {{0}} end")
+
+
+def sum_condition(relation: RawRelation, columns: list[ColumnSpec]) -> SumCondition:
+    """How this table's amounts are summed: signed, over its successful states, as they are, or not at all."""
+    own = [c for c in columns if not measures.is_loader_column(c)]
+    side = next((c for c in own if _is_side(c)), None)
+    if side is not None:
+        return _signed(relation, side)
+    statuses = [c for c in own if _is_status(c)]
+    return _successful(relation, statuses) if statuses else SumCondition()

@@ -1,0 +1,175 @@
+"""Unit tests of the rules planner's measures: only sums that mean something, and no entity counted twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+from unit.test_rules_marts import marts, plan_of, table
+
+from cartridge_bridge.gather.facts import RawRelation, ValueCount
+from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, ExecutionPlan, output_columns
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.sum_conditions import sum_condition
+
+CUSTOMERS = table("customers", {"id": "integer", "name": "text"})
+
+
+def with_values(relation: RawRelation, column: str, values: dict[str, int]) -> RawRelation:
+    """The relation with a column's top values known, as a profile that read values gives them."""
+    rows = sum(values.values())
+    columns = []
+    for raw in relation.columns:
+        stats = raw.profile
+        if raw.name == column and stats is not None:
+            tops = [ValueCount(value=v, count=n) for v, n in values.items()]
+            stats = stats.model_copy(update={"top_values": tops, "distinct_count": len(values)})
+        columns.append(raw.model_copy(update={"profile": stats}))
+    profile = relation.profile.model_copy(update={"row_count": rows}) if relation.profile else None
+    return relation.model_copy(update={"columns": columns, "profile": profile})
+
+
+def sums(plan: ExecutionPlan) -> dict[str, str]:
+    """Every intermediate's sums, by output column name."""
+    return {
+        c.name: c.expression or ""
+        for a in plan.actions
+        if isinstance(a.spec, AggregateSpec)
+        for c in output_columns(a.spec)
+        if (c.expression or "").startswith("sum(")
+    }
+
+
+def intermediate_descriptions(plan: ExecutionPlan) -> str:
+    return " ".join(a.description for a in plan.actions if isinstance(a.spec, AggregateSpec))
+
+
+def test_unit_prices_rates_thresholds_and_balances_are_never_summed(tmp_path: Path) -> None:
+    prices = table(
+        "prices",
+        {
+            "id": "integer",
+            "customer_id": "integer",
+            "created_at": "timestamp",
+            "amount": "numeric",
+            "unit_amount": "numeric",
+            "billing_threshold_amount_gte": "numeric",
+            "tax_rate": "numeric",
+            "credit_balance": "numeric",
+            "discount_percent_amount": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, CUSTOMERS, prices)
+    assert list(sums(plan).values()) == ["sum(amount)"]
+
+
+@given(
+    st.sampled_from(["amount", "price_amount", "fee", "total", "cost"]),
+    st.sampled_from(["unit", "rate", "percent", "threshold", "balance", "limit", "gte", "per"]),
+    st.booleans(),
+)
+def test_a_word_saying_not_additive_stops_any_amount_from_being_summed(
+    amount: str, word: str, before: bool
+) -> None:
+    name = f"{word}_{amount}" if before else f"{amount}_{word}"
+    assert not measures.is_additive(ColumnSpec(name=name, data_type="numeric", description=""))
+    assert measures.is_additive(ColumnSpec(name=amount, data_type="numeric", description=""))
+
+
+LEDGER = table(
+    "journal_lines",
+    {
+        "id": "integer",
+        "customer_id": "integer",
+        "created_at": "timestamp",
+        "amount": "numeric",
+        "posting_type": "text",
+    },
+    rows=10,
+)
+
+
+def test_a_ledger_amount_is_not_summed_without_its_debit_credit_values(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, CUSTOMERS, LEDGER)
+    assert sums(plan) == {}
+    assert "`amount` is not summed" in intermediate_descriptions(plan)
+    assert "posting_type" in intermediate_descriptions(plan)
+
+
+def test_a_ledger_amount_is_summed_with_its_sign_when_the_data_shows_debit_and_credit(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, CUSTOMERS, with_values(LEDGER, "posting_type", {"Debit": 6, "Credit": 4}))
+    assert list(sums(plan).values()) == [
+        "sum(case when posting_type = 'Debit' then amount when posting_type = 'Credit' then -amount end)"
+    ]
+
+
+CHARGES = table(
+    "charges",
+    {
+        "id": "integer",
+        "customer_id": "integer",
+        "created_at": "timestamp",
+        "amount": "numeric",
+        "status": "text",
+    },
+    rows=10,
+)
+
+
+def test_an_amount_with_a_status_is_not_summed_when_the_states_are_unknown(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, CUSTOMERS, CHARGES)
+    assert sums(plan) == {}
+    assert "`status`" in intermediate_descriptions(plan)
+
+
+def test_an_amount_with_a_status_is_summed_over_the_successful_states_only(tmp_path: Path) -> None:
+    charges = with_values(CHARGES, "status", {"succeeded": 7, "failed": 2, "pending": 1})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, charges)
+    assert list(sums(plan).values()) == ["sum(case when status in ('succeeded') then amount end)"]
+
+
+def test_a_status_with_no_successful_state_in_the_data_keeps_the_amount_unsummed(tmp_path: Path) -> None:
+    charges = with_values(CHARGES, "status", {"failed": 2, "pending": 8})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, charges)
+    assert sums(plan) == {}
+
+
+def test_a_history_is_not_counted_beside_the_current_state_table_it_tracks(tmp_path: Path) -> None:
+    subscriptions = table(
+        "subscriptions", {"id": "integer", "customer_id": "integer", "created_at": "timestamp"}
+    )
+    history = table(
+        "subscriptions_history",
+        {
+            "id": "integer",
+            "customer_id": "integer",
+            "created_at": "timestamp",
+            "_fivetran_start": "timestamp",
+            "_fivetran_end": "timestamp",
+            "_fivetran_active": "boolean",
+        },
+    )
+    plan, _ = plan_of(tmp_path, CUSTOMERS, subscriptions, history)
+    customer = next(a for name, a in marts(plan).items() if "customer" in name)
+    counted = [c.name for c in output_columns(customer.spec) if c.name.startswith("number_of_")]  # type: ignore[arg-type]
+    assert counted == ["number_of_subscriptions"]
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["succeeded", "paid", "failed", "pending", "o'neil", "{{ x }}"]), st.integers(1, 9)
+    )
+)
+def test_a_status_sums_only_over_successful_values_and_never_pastes_another(values: dict[str, int]) -> None:
+    relation = with_values(CHARGES, "status", values) if values else CHARGES
+    columns = [
+        ColumnSpec(name=c.name, data_type=c.data_type, description="", source_column=c.name)
+        for c in relation.columns
+    ]
+    expression = sum_condition(relation, columns).expression("amount")
+    good = sorted(v for v in values if v in ("succeeded", "paid"))
+    assert (expression is None) == (not good)
+    if expression is not None:
+        assert all(f"'{v}'" in expression for v in good)
+        assert "'o'neil'" not in expression and "{{" not in expression and "failed" not in expression
