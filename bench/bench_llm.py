@@ -1,6 +1,12 @@
-"""LLM path benchmark: 50 raw tables planned through litellm against a local server that takes 1 s per answer.
+"""LLM path benchmark: latency (50 synthetic tables, 1 s per answer) and quality (a connector's tables, built).
 
-The same plan twice in one run: with `--concurrency 8` and with 1. A local OpenAI-compatible server
+    python bench/bench_llm.py [latency|quality] [--dataset zuora] [--answers DIR] [--record DIR]
+
+Without a run named, both run. The quality run is bench/llm_quality.py: calls, tokens, re-asks, repairs
+and the build's result of `generate` on real connector data, answered by recorded answers (`--answers`,
+a folder in llm_relay.py's layout, see bench/recorded_answers.py) or a deterministic answerer.
+
+Latency: the same plan twice in one run: with `--concurrency 8` and with 1. A local OpenAI-compatible server
 (tests/openai_server.py) answers every request after LATENCY seconds with what a well-behaved model
 would say (the rules planner's drafts in the answer formats, tests/llm_answers.py); the real client
 (litellm, retries, ledger) is used, the cache is off. Printed: calls, wall time, the ratio of the
@@ -11,6 +17,7 @@ latency); the run is compared with the larger of the two.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -21,6 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from llm_answers import openai_mirror  # noqa: E402
 from openai_server import Delay, ScriptedOpenAIServer  # noqa: E402
@@ -66,7 +74,7 @@ def plan_once(context: ProjectContext, base_url: str, concurrency: int) -> tuple
     return time.perf_counter() - started, sum(u.calls for u in ledger.phases.values())
 
 
-def main() -> None:
+def latency() -> None:
     """Run the concurrent and the sequential plan and print the figures."""
     import bench.bench_plan as shape
 
@@ -98,6 +106,23 @@ def main() -> None:
     print(f"  throughput bound {throughput:7.1f} s   ({calls} calls / {CONCURRENCY})")
     print(f"  concurrent run / larger bound {concurrent / bound:5.2f}x   target <= 1.3x: "
           f"{'ok' if concurrent / bound <= 1.3 else 'MISSED'}")  # fmt: skip
+
+
+def main() -> None:
+    """The runs named on the command line (both by default)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", choices=["latency", "quality", []], default=[])
+    parser.add_argument("--dataset", default="zuora", help="a connector of ../shared/datasets/fivetran")
+    parser.add_argument("--answers", type=Path, help="recorded answers to replay (llm_relay.py's layout)")
+    parser.add_argument("--record", type=Path, help="write every request and its answer here")
+    args = parser.parse_args()
+    runs = args.runs or ["latency", "quality"]
+    if "latency" in runs:
+        latency()
+    if "quality" in runs:
+        from llm_quality import run_quality
+
+        run_quality(args.dataset, args.answers, args.record)
 
 
 if __name__ == "__main__":
