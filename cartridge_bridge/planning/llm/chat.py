@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Phase = Literal["plan", "staging", "intermediate", "mart", "tests", "docs", "repair"]
+Phase = Literal["plan", "staging", "intermediate", "mart", "docs_tests", "repair"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class LLMSettings:
     )
     max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
     concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
+    batch_tokens: int = (
+        8000  # estimated tokens of data per tests-and-documentation request (several models each)
+    )
     repair_rounds: int = 2  # dbt build failures sent back to the model
     max_cost: float | None = None  # USD; stop before a call would pass it
     cache: bool = True  # answers cached by content under <project>/.cartridge/llm-cache/

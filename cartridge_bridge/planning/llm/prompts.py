@@ -23,8 +23,7 @@ PHASE_TEMPLATES = {
     "staging": "staging.j2",
     "intermediate": "intermediate.j2",
     "mart": "mart.j2",
-    "tests": "tests.j2",
-    "docs": "documentation.j2",
+    "docs_tests": "docs_tests.j2",
     "repair": "repair.j2",
 }
 
@@ -42,11 +41,6 @@ def data_block(value: Any) -> str:
     return f"{DATA_OPEN}\n{data_json(value)}\n{DATA_CLOSE}"
 
 
-def schema_json(schema: dict[str, Any]) -> str:
-    """A JSON schema cartridge wrote (from its own answer types), compact."""
-    return json.dumps(schema, separators=(",", ":"))
-
-
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The Environment over cartridge_bridge/planning/llm/prompts, strict about undefined names."""
@@ -59,7 +53,6 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["data_block"] = data_block
-    env.filters["schema_json"] = schema_json
     return env
 
 
@@ -71,12 +64,11 @@ def render_prompt(template: str, **values: Any) -> str:
 def phase_messages(
     phase: str, task: BaseModel, answer_type: type[BaseModel], adapter_type: str
 ) -> list[dict[str, str]]:
-    """The system prompt and the phase's user prompt for one task."""
+    """The system prompt and the phase's user prompt for one task.
+
+    The answer's JSON schema is not in either: the client sends it once per request, as `response_format`
+    or, for a model that does not take one, in the system message.
+    """
     system = render_prompt(SYSTEM_TEMPLATE, adapter_type=adapter_type)
-    user = render_prompt(
-        PHASE_TEMPLATES[phase],
-        task=task,
-        schema_name=answer_type.__name__,
-        schema=answer_type.model_json_schema(),
-    )
+    user = render_prompt(PHASE_TEMPLATES[phase], task=task, schema_name=answer_type.__name__)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
