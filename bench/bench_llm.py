@@ -1,6 +1,7 @@
 """LLM path benchmark: latency (50 synthetic tables, 1 s per answer) and quality (a connector's tables, built).
 
     python bench/bench_llm.py [latency|quality] [--dataset zuora] [--answers DIR] [--record DIR]
+                              [--without-intermediates] [--batch-tokens N]
 
 Without a run named, both run. The quality run is bench/llm_quality.py: calls, tokens, re-asks, repairs
 and the build's result of `generate` on real connector data, answered by recorded answers (`--answers`,
@@ -115,6 +116,14 @@ def main() -> None:
     parser.add_argument("--dataset", default="zuora", help="a connector of ../shared/datasets/fivetran")
     parser.add_argument("--answers", type=Path, help="recorded answers to replay (llm_relay.py's layout)")
     parser.add_argument("--record", type=Path, help="write every request and its answer here")
+    parser.add_argument(
+        "--batch-tokens", type=int, help="quality: llm_batch_tokens in the project's cartridge.yml"
+    )
+    parser.add_argument(
+        "--without-intermediates",
+        action="store_true",
+        help="quality: answer with a plan of staging and marts only",
+    )
     args = parser.parse_args()
     runs = args.runs or ["latency", "quality"]
     if "latency" in runs:
@@ -122,7 +131,9 @@ def main() -> None:
     if "quality" in runs:
         from llm_quality import run_quality
 
-        run_quality(args.dataset, args.answers, args.record)
+        run_quality(
+            args.dataset, args.answers, args.record, not args.without_intermediates, args.batch_tokens
+        )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ tests/openai_server.py, writes and builds with dbt. The server answers each requ
 - from a folder of recorded answers (`--answers DIR`, llm_relay.py's layout, see bench/recorded_answers.py),
   and where none was recorded,
 - with the deterministic answerer: the rules planner's drafts in the answer formats (tests/llm_answers.py),
-  a model that gets everything right the first time.
+  a model that gets everything right the first time. The rules plan a model for every child-to-parent
+  aggregate (86 models on zuora); `--without-intermediates` leaves those out (the marts keep their other
+  joins), an outline the size a capable model gave on zuora (31 models), for the call count that matters.
 
 `--record DIR` writes every request and the answer given into DIR in the same layout. Each answer's
 usage counts the request's tokens as litellm's tokenizer does (messages and any response_format) and the
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, openai_mirror
+from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, RulesMirror, chat_request_of, outline_of
 from openai_server import Answer, ScriptedOpenAIServer
 from recorded_answers import RecordedAnswers
 
@@ -33,6 +35,7 @@ from bench.quality import DATASETS, load
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, load_context
 from cartridge_bridge.demo.local_postgres import start_postgres, stop_postgres
 from cartridge_bridge.errors import CartridgeError, one_line
+from cartridge_bridge.planning.plan import MartSpec, output_columns
 from cartridge_bridge.progress import SilentProgress
 
 MODEL = "openai/scripted-model"
@@ -86,7 +89,38 @@ def count_tokens(text: str) -> int:
     return int(litellm.token_counter(model=TOKENIZER, text=text))
 
 
-def run_quality(dataset: str, answers: Path | None, record: Path | None) -> None:
+def without_intermediates(mirror: RulesMirror) -> RulesMirror:
+    """The mirror's plan without intermediate models: marts lose the joins on them and the tests of their columns."""
+    dropped = {n for n, d in mirror.drafts.items() if d.layer == "intermediate"}
+    kept = {}
+    for name, draft in mirror.drafts.items():
+        if name in dropped:
+            continue
+        spec = draft.spec
+        if isinstance(spec, MartSpec):
+            gone = {c.name for j in spec.joins if j.model in dropped for c in j.columns}
+            spec = spec.model_copy(update={"joins": [j for j in spec.joins if j.model not in dropped]})
+            names = {c.name for c in output_columns(spec)}
+            tests = [
+                t
+                for t in draft.tests
+                if set(t.columns) <= names and not any(g in (t.expression or "") for g in gone)
+            ]
+            draft = draft.model_copy(update={"spec": spec, "tests": tests})
+        kept[name] = draft
+    mirror.drafts = kept
+    rules_sources = mirror.outline.source_tables
+    mirror.outline = outline_of(list(kept.values())).model_copy(update={"source_tables": rules_sources})
+    return mirror
+
+
+def run_quality(
+    dataset: str,
+    answers: Path | None,
+    record: Path | None,
+    intermediates: bool = True,
+    batch_tokens: int | None = None,
+) -> None:
     """Load the dataset, generate with the scripted model, print the figures."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
@@ -98,12 +132,15 @@ def run_quality(dataset: str, answers: Path | None, record: Path | None) -> None
             project = folder / "project"
             (project / "models").mkdir(parents=True)
             new_project(project, f"{dataset}_project", server, threads=2)
+            if batch_tokens is not None:
+                (project / "cartridge.yml").write_text(f"llm_batch_tokens: {batch_tokens}\n")
             options = ProjectOptions(
                 project_dir=project, profiles_dir=project, schemas=[schema], source_name=dataset
             )
             _, context = load_context(options, SilentProgress())
+            mirror = RulesMirror(context) if intermediates else without_intermediates(RulesMirror(context))
             answerer = Answerer(
-                openai_mirror(context),
+                lambda body: mirror.answer(chat_request_of(body)),
                 RecordedAnswers(answers) if answers else None,
                 RecordedAnswers(record) if record else None,
             )
@@ -118,6 +155,8 @@ def run_quality(dataset: str, answers: Path | None, record: Path | None) -> None
             stop_postgres(folder / "pg")
     tables = len(list((DATASETS / dataset / "seeds").glob("*.csv")))
     source = f"recorded answers in {answers}" if answers else "the deterministic answerer (rules mirror)"
+    source += "" if intermediates else ", without intermediate models"
+    source += "" if batch_tokens is None else f"; llm_batch_tokens: {batch_tokens}"
     print(f"llm quality: {dataset}, {tables} raw tables, `generate` through litellm, answers from {source}")
     print_figures(answerer, report, error)
 

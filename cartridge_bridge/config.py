@@ -136,7 +136,7 @@ class CartridgeConfig(BaseModel):
     llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per LLM call
     # Tests and documentation are asked for several models per request: models are added to a request until its
     # data would pass this many tokens (estimated at 4 characters a token; a larger model goes alone).
-    llm_batch_tokens: int = Field(default=8000, ge=500)
+    llm_batch_tokens: int = Field(default=12000, ge=500)
     on_conflict: Literal["fail", "skip", "overwrite"] = "fail"
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure

@@ -66,7 +66,9 @@ def test_a_staging_column_is_listed_once_beside_its_raw_facts(context: ProjectCo
     orders = entries["stg_shop__orders"]
     assert orders["table"]["columns"] == [] and orders["table"]["source_table"] == "shop.orders"
     status = next(c for c in orders["columns"] if c["name"] == "status")
-    assert status["source_column"] == "status" and status["nullable"] is True
+    assert "source_column" not in status and status["nullable"] is True  # read from the raw column "status"
+    key = next(c for c in orders["columns"] if c["name"] == "order_id")
+    assert key["source_column"] == "id"  # a renamed column says what it reads
     assert "other_models" in request_data(request) and "existing_key_owners" in request_data(request)
 
 

@@ -166,15 +166,16 @@ def test_a_data_block_cannot_be_closed_from_inside() -> None:
     assert "\n" not in inner  # one line of JSON
 
 
-def test_a_tests_prompt_lists_its_inputs_whole_and_other_models_by_their_keys(
-    context: ProjectContext,
-) -> None:
+def test_a_docs_and_tests_prompt_lists_the_other_models_by_their_grain(context: ProjectContext) -> None:
     requests = run(context, batch_tokens=500)  # below any model's own data: one model per request
     [request] = [r for r in requests if r.phase == "docs_tests" and task_models(r) == ["fct_order_items"]]
-    models = {m["name"]: m for m in request_data(request)["other_models"]}
-    assert [c["name"] for c in models["stg_shop__order_items"]["columns"]][:2] == [
-        "order_item_id",
-        "order_id",
-    ]
-    assert "columns" not in models["stg_shop__customers"]
-    assert models["stg_shop__customers"]["some_columns"] == ["customer_id"]
+    data = request_data(request)
+    [described] = data["models_to_describe"]
+    assert [c["name"] for c in described["columns"]][:2] == ["order_item_id", "order_id"]
+    models = {m["name"]: m for m in data["other_models"]}
+    assert "fct_order_items" not in models
+    assert models["stg_shop__customers"] == {
+        "name": "stg_shop__customers",
+        "grain": ["customer_id"],
+    }
+    assert models["stg_shop__order_items"]["grain"] == ["order_item_id"]

@@ -51,6 +51,10 @@ class AnswerRejected(Exception):
         )
 
 
+class UnreadBatch(Exception):
+    """The first answer to a batch held no entry that could be read (cut off at the model's output limit, say)."""
+
+
 def extract_json(text: str) -> Any:
     """The JSON object in an answer: the whole text, a fenced ```json block, or the first object in prose."""
     stripped = text.strip()
@@ -127,10 +131,13 @@ class Asker:
         entry_type: type[EntryT],
         names: list[str],
         check: EntryCheck[EntryT],
+        split: bool = False,
     ) -> tuple[dict[str, EntryT], dict[str, AnswerRejected]]:
         """One entry per name (`{"models": [{"model": name, ...}]}`): those accepted, and those rejected after the re-asks.
 
         `subject(name)` names what an entry is for in a rejection, e.g. "the tests and documentation of stg_x".
+        With `split`, a first answer in which no entry of several can be read raises UnreadBatch instead of
+        re-asking: an answer cut off at the model's output limit would be cut off again, a smaller batch is not.
         """
         conversation = list(messages)
         schema = answer_type.model_json_schema()
@@ -141,6 +148,8 @@ class Asker:
         for attempt in range(1, self.max_retries + 2):
             reply = self.chat.complete(ChatRequest(phase, list(conversation), answer_type.__name__, schema))
             entries, problems = parse_entries(reply.text, entry_type, wanted)
+            if split and attempt == 1 and not entries and len(wanted) > 1:
+                raise UnreadBatch(problems[wanted[0]][0])
             for name, entry in entries.items():
                 last[name] = entry
                 problems[name] = [_naming(name, line) for line in check(name, entry)]

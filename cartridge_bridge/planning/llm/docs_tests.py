@@ -1,11 +1,13 @@
 """Documentation and data tests of the specified models: several models per request, within a token budget.
 
 A request's data lists its models whole (each staging column once, beside its raw column's facts) and,
-once for all of them, the other models a relationships test may point at (the batch's inputs whole, the
-rest by their keys) and the project's conventions. Models are packed in outline order until the data's
+once for all of them, the other models a relationships test may point at (by their grain) and the
+project's conventions. Models are packed in outline order until the data's
 estimated tokens would pass `batch_tokens`; a model over the budget on its own is asked for alone. Each
 model's entry in the answer is checked alone: a good one is kept, a bad one is asked for again with its
 problems, and one that stays wrong falls back (with `fallback: rules`) for the part that stayed wrong.
+An answer in which no entry can be read (cut off at the model's output limit, say) is not re-asked as
+it was: its batch is asked for again in two halves.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from cartridge_bridge.planning.llm.answers import (
     ModelDocsAndTests,
     OutlineModel,
 )
-from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
+from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker, UnreadBatch
 from cartridge_bridge.planning.llm.conversion import split_docs_tests, unknown_columns, with_docs, with_tests
 from cartridge_bridge.planning.llm.fallback import docs_fallback, tests_fallback
 from cartridge_bridge.planning.llm.prompt_data import (
     ConventionFacts,
     DocsTestsTask,
     ModelFacts,
+    ModelKey,
     TableFacts,
     described_model,
-    planned_model,
+    grain_of,
 )
 from cartridge_bridge.planning.llm.prompts import data_json, phase_messages
 from cartridge_bridge.planning.plan import output_columns
@@ -109,9 +112,9 @@ class DocsAndTests:
         return pack(order, lambda batch: self.task(batch, specified), budget)
 
     def task(self, batch: list[OutlineModel], specified: dict[str, ModelDraft]) -> DocsTestsTask:
-        """One request's data: its models whole; the other models, its inputs whole and the rest by their keys."""
+        """One request's data: its models whole; the other models by their grain, what a relationships test
+        points at (the data of every request grows by a name and a key per model of the plan, no more)."""
         names = {m.name for m in batch}
-        inputs = {i for m in batch for i in m.inputs}
         # In name order, not the order concurrent specs finished in: the same plan must ask the same question
         # (the answer cache is keyed by the prompt, and a re-run must reproduce the same files).
         others = sorted((d for n, d in specified.items() if n not in names), key=lambda d: d.name)
@@ -120,7 +123,7 @@ class DocsAndTests:
                 described_model(m, specified[m.name].spec, self.table_facts.get(m.source_table or ""))
                 for m in batch
             ],
-            other_models=[planned_model(d.name, d.spec, d.name in inputs) for d in others]
+            other_models=[ModelKey(name=d.name, grain=grain_of(d.spec)) for d in others]
             + self.existing_targets,
             existing_key_owners=self.key_owners,
             conventions=self.conventions,
@@ -137,15 +140,21 @@ class DocsAndTests:
             lines = self.tests_problems(specified[name], tests, specified)
             return list(dict.fromkeys(lines + docs_problems(specified[name], docs)))
 
-        accepted, rejected = self.asker.ask_batch(
-            "docs_tests",
-            lambda name: f"the tests and documentation of {name}",
-            messages,
-            DocsAndTestsAnswer,
-            ModelDocsAndTests,
-            [m.name for m in batch],
-            check,
-        )
+        try:
+            accepted, rejected = self.asker.ask_batch(
+                "docs_tests",
+                lambda name: f"the tests and documentation of {name}",
+                messages,
+                DocsAndTestsAnswer,
+                ModelDocsAndTests,
+                [m.name for m in batch],
+                check,
+                split=True,
+            )
+        except UnreadBatch:
+            half = len(batch) // 2
+            halves = [batch[:half], batch[half:]]
+            return {k: v for h in halves for k, v in self.ask(h, self.task(h, specified), specified).items()}
         return {**accepted, **rejected}
 
     def tests_problems(

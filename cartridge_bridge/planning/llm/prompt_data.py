@@ -136,7 +136,11 @@ class SpecTask(_Data):
 
 
 class DescribedColumn(_Data):
-    """An output column whose tests and description are asked for; a staging column with its raw column's facts."""
+    """An output column whose tests and description are asked for; a staging column with its raw column's facts.
+
+    A column with neither `source_column` nor `expression` reads the raw column of its own name (the common
+    case, left unsaid to keep wide tables short).
+    """
 
     name: str
     data_type: str | None = None
@@ -158,11 +162,20 @@ class DescribedModel(_Data):
     )
 
 
+class ModelKey(_Data):
+    """A planned model a relationships test may point at: its name and the columns that make a row unique."""
+
+    name: str
+    grain: list[str]
+
+
 class DocsTestsTask(_Data):
     """Document and test several specified models in one request."""
 
     models_to_describe: list[DescribedModel]
-    other_models: list[ModelFacts]  # what relationships tests may point at, besides the models above
+    other_models: list[
+        ModelKey | ModelFacts
+    ]  # what relationships tests may point at, besides the models above
     existing_key_owners: list[KeyOwner]
     conventions: ConventionFacts
 
@@ -313,6 +326,8 @@ def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | No
     columns = []
     for column in model_columns(spec):
         facts = raw.get(column.source_column or "")
+        if column.source_column == column.name:
+            column.source_column = None
         columns.append(
             DescribedColumn(
                 **column.model_dump(),
