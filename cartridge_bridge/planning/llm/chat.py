@@ -58,9 +58,7 @@ class LLMSettings:
     )
     max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
     concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
-    batch_tokens: int = (
-        8000  # estimated tokens of data per tests-and-documentation request (several models each)
-    )
+    batch_tokens: int = 12000  # estimated tokens of data in one tests-and-documentation request
     repair_rounds: int = 2  # dbt build failures sent back to the model
     max_cost: float | None = None  # USD; stop before a call would pass it
     cache: bool = True  # answers cached by content under <project>/.cartridge/llm-cache/
