@@ -15,16 +15,14 @@ from typing import Any
 
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.llm.answers import (
-    ColumnTest,
     DocumentedColumn,
     ModelDocsAndTests,
-    ModelTestAnswer,
     OutlineModel,
     PlanOutline,
     SourceTableDescription,
 )
 from cartridge_bridge.planning.llm.chat import ChatRequest
-from cartridge_bridge.planning.llm.conversion import to_answer
+from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
 from cartridge_bridge.planning.llm.prompts import DATA_CLOSE, DATA_OPEN
 from cartridge_bridge.planning.plan import MartSpec, StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
@@ -72,20 +70,16 @@ def asked_models(request: ChatRequest) -> list[str]:
 
 def docs_and_tests_of(draft: ModelDraft) -> ModelDocsAndTests:
     """A draft's descriptions and tests as a model's entry in a tests-and-documentation answer."""
+    tests = data_tests_answer(draft.spec, draft.tests)
+    tested = {c.column: c.tests for c in tests.columns}
     return ModelDocsAndTests(
         model=draft.name,
         description=draft.description,
         columns=[
-            DocumentedColumn(
-                name=c.name,
-                description=c.description,
-                tests=[ColumnTest(name=t.name, to=t.to, field=t.field, values=t.values) for t in c.tests],
-            )
+            DocumentedColumn(name=c.name, description=c.description, tests=tested.get(c.name, []))
             for c in output_columns(draft.spec)
         ],
-        model_tests=[
-            ModelTestAnswer(name=t.name, columns=t.columns, expression=t.expression) for t in draft.tests
-        ],
+        model_tests=tests.model_tests,
     )
 
 

@@ -89,7 +89,7 @@ def test_the_environment_is_strict_and_every_template_is_package_data() -> None:
         "docs_tests.j2",
     } <= names
     with pytest.raises(jinja2.UndefinedError):
-        render_prompt("planner_user.j2", task={})  # no schema_name, no schema
+        render_prompt("planner_user.j2", task={})  # no schema_name
 
 
 def test_every_phase_renders_for_the_fixture_context(context: ProjectContext) -> None:
