@@ -349,12 +349,9 @@ def grain_of(spec: ModelSpec) -> list[str]:
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
-    """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
-    if all_columns:
-        return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
-    keys = [c.name for c in output_columns(spec) if c.name in grain_of(spec) or c.name.endswith("_id")]
-    return ModelFacts(name=name, planned=True, grain=grain_of(spec), some_columns=keys)
+def planned_model(name: str, spec: ModelSpec) -> ModelFacts:
+    """A model planned in this run, with its grain and all its columns."""
+    return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
 
 
 def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
