@@ -122,6 +122,9 @@ def run_quality(
     batch_tokens: int | None = None,
 ) -> None:
     """Load the dataset, generate with the scripted model, print the figures."""
+    if not (DATASETS / dataset / "seeds").is_dir():
+        print(f"llm quality: no seeds in {DATASETS / dataset} (set CARTRIDGE_DATASETS); not run")
+        return
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     with tempfile.TemporaryDirectory(prefix="cartridge-llm-quality-") as scratch:
