@@ -121,7 +121,9 @@ def key_facts(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     if found.latest_by:
         history = HistoryFacts(version_columns=list(found.latest_by))
         if found.evidence == "data" and copies_only(relation, found.columns):
-            return KeyFacts(columns=columns, how="checked", history=history.model_copy(update={"copies": True}))
+            return KeyFacts(
+                columns=columns, how="checked", history=history.model_copy(update={"copies": True})
+            )
         verdict = row_key_verdict(relation, (*found.columns, *found.latest_by))
         how: KeyHow = "named" if verdict is None else "checked" if verdict else "refuted"
         return KeyFacts(columns=columns, how=how, history=history)

@@ -11,7 +11,6 @@ from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.sql_types import is_text, type_family
 
-
 # How a foreign key is known: the warehouse declares it, the data holds it, or its name says so.
 EdgeEvidence = Literal["declared", "checked", "named"]
 
@@ -289,7 +288,7 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
 def refuted_guess(relation: RawRelation, entities: frozenset[str] = frozenset()) -> tuple[str, ...]:
     """The key the names give (`id`, `<entity>_id`, a parent with an ordinal, a bridge's ids) when the data
     contradicts it (repeated or null values), else (); only asked where `table_key` found no key."""
-    guesses = [(c,) for c in _single_candidates(relation)]
+    guesses: list[tuple[str, ...]] = [(c,) for c in _single_candidates(relation)]
     guesses += [(p, o) for p in _parents(relation, entities) for o in _ordinals(relation) if o != p]
     guesses += [bridge] if (bridge := _bridge(relation, entities)) else []
     return next((g for g in guesses if _unique(relation, g) is False), ())

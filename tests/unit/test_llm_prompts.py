@@ -113,14 +113,15 @@ def test_the_outline_prompt_carries_types_keys_conventions_and_comments(context:
     tables = {t["source_table"]: t for t in facts["raw_tables"]}
     assert set(tables) == {"shop.customers", "shop.orders", "shop.order_items", "shop.products"}
     items = tables["shop.order_items"]
-    assert items["primary_key"] == ["id"] and items["primary_key_declared"] is False  # inferred
+    assert items["key"] == {"columns": ["id"], "how": "named"}  # unprofiled: from its name only
+    assert tables["shop.customers"]["key"] == {"columns": ["id"], "how": "declared"}
     assert {
         "columns": ["order_id"],
         "references": "shop.orders",
         "ref_columns": ["id"],
-        "declared": False,
+        "how": "named",
     } in items["foreign_keys"]
-    assert tables["shop.orders"]["foreign_keys"][0]["declared"] is True
+    assert tables["shop.orders"]["foreign_keys"][0]["how"] == "declared"
     assert items["staging_model"] == "stg_shop__order_items"
     assert {"name": "unit_price", "data_type": "numeric(10,2)", "nullable": True} in items["columns"]
     assert tables["shop.customers"]["comment"] == "Registered shop customers"

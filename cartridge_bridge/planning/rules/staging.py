@@ -97,7 +97,12 @@ class StagingRules(PlannerState):
     def source_column(self, staged: Staged, column: RawColumn) -> ColumnSpec:
         """A raw column as the sources YAML declares it, described as its staged column is."""
         name = staged.renamed.get(column.name)
-        described = next((c.description for c in staged.spec.columns if c.name == name), None)
+        key = staged.key
+        if key is not None and key.history is not None and [column.name] == key.grain and not column.comment:
+            # Staging keeps one row per key; the raw table does not: its key names the entity, not a row.
+            described: str | None = docs.describe_key(staged.entity, key, in_source=True)
+        else:
+            described = next((c.description for c in staged.spec.columns if c.name == name), None)
         if described is None:  # left out of staging (a loader's soft-delete marker)
             described = docs.describe_column(
                 cleaning.plain_name(column), staged.entity, column.comment, self.context.documented_columns
@@ -161,7 +166,9 @@ class StagingRules(PlannerState):
                     source_column=column.name,
                     cast_to=cast_to(column.data_type, staged_type, adapter),
                     data_type=staged_type,
-                    description=docs.describe_column(name, entity, column.comment, documented),
+                    description=docs.describe_column(
+                        name, entity, column.comment, documented, found if column.name == key else None
+                    ),
                     tests=tests,
                 )
             )
@@ -187,7 +194,7 @@ class StagingRules(PlannerState):
             else []
         )
         read = relation.model_copy(update={"columns": kept})
-        return Staged(read, table, entity, model, spec, renamed, model_tests, markers)
+        return Staged(read, table, entity, model, spec, renamed, model_tests, markers, found)
 
 
 def marker_filter(column: RawColumn, adapter_type: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import fit_name, pick_names
@@ -29,6 +30,7 @@ class Staged:
     dropped: list[RawColumn] = field(
         default_factory=list
     )  # raw columns staging leaves out (soft-delete markers)
+    key: KeyFacts | None = None  # the raw table's key as the context found it
 
 
 class PlannerState:
