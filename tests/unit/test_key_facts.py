@@ -16,6 +16,7 @@ from llm_answers import RulesMirror, request_data
 from llm_fakes import QueueChat
 from support import UNIT_FIXTURES, shop_project
 
+from cartridge_bridge.cli.views import key_text
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.key_facts import KeyFacts, schema_keys
 from cartridge_bridge.context.project_context import ProjectContext, build_context
@@ -187,3 +188,15 @@ def test_keys_read_table_names_as_the_project_names_them_but_report_the_warehous
     (edge,) = schema_keys(tables, "raw_").foreign_keys
     assert (edge.child, edge.parent, edge.how) == ("raw_orders", "raw_customers", "named")
     assert schema_keys(tables, "raw_").key("raw_orders") == KeyFacts(columns=["id"], how="named")
+
+
+def test_cartridge_context_shows_each_key_with_how_it_is_known(tmp_path: Path, manifest: Manifest) -> None:
+    facts = parse_facts((CONNECTORS / "facts_intercom.json").read_text(encoding="utf-8"))
+    (raw,) = build_context(shop_project(tmp_path), manifest, facts, Conventions()).raw_schemas
+    assert key_text(raw.keys.key("admin")) == "id (checked)"
+    assert (
+        key_text(raw.keys.key("conversation_history"))
+        == "id + _fivetran_active + _fivetran_start (history, checked)"
+    )
+    assert key_text(raw.keys.key("team_admin")) == "admin_id + team_id (checked)"
+    assert key_text(None) == "-"
