@@ -20,6 +20,7 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, UndoReport
+    from cartridge_bridge.context.key_facts import KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
@@ -200,11 +201,17 @@ def show_context(console: Console, context: ProjectContext) -> None:
     _slice(console, context)
 
 
-def _raw_tables(console: Console, context: ProjectContext) -> None:
-    from cartridge_bridge.context.keys import primary_key
+def key_text(key: KeyFacts | None) -> str:
+    """A table's key as `cartridge context` shows it: `id (checked)`, `id + _fivetran_synced (history, named)`."""
+    if key is None:
+        return "-"
+    kind = "history, " if key.history is not None else ""
+    return f"{' + '.join(key.row_key)} ({kind}{key.how})"
 
+
+def _raw_tables(console: Console, context: ProjectContext) -> None:
     table = Table(title="Raw tables", show_edge=False)
-    for column in ("schema", "table", "columns", "primary key", "source", "status"):
+    for column in ("schema", "table", "columns", "key (how known)", "source", "status"):
         table.add_column(column)
     for raw in context.raw_schemas:
         for relation in raw.relations:
@@ -214,7 +221,7 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
                 data(raw.schema_name),
                 data(relation.identifier),
                 str(len(relation.columns)),
-                data(primary_key(relation) or "-"),
+                data(key_text(raw.keys.key(relation.identifier))) if not covered else "",
                 data(raw.source_name),
                 f"[dim]already a source{data(' → ' + ', '.join(readers)) if readers else ''}[/dim]"
                 if covered
