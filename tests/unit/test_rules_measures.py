@@ -185,11 +185,12 @@ def test_a_childs_flag_splits_its_count_at_the_parent(tmp_path: Path) -> None:
             "team_id": "integer",
             "archived": "boolean",
             "has_attachments": "boolean",
-            "is_template": "boolean",  # false on every row: no split
+            "is_template": "boolean",  # null on every row: nothing to split by
             "_fivetran_deleted": "boolean",  # the loader's marker: bookkeeping
         },
         rows=10,
-        distinct={"id": 10, "archived": 2, "has_attachments": 2, "is_template": 1, "_fivetran_deleted": 2},
+        nulls={"is_template": 10},
+        distinct={"id": 10, "archived": 1, "has_attachments": 2, "_fivetran_deleted": 2},
     )
     plan, _ = plan_of(tmp_path, teams, projects)
     team = columns_of(marts(plan)["dim_teams"] if "dim_teams" in marts(plan) else marts(plan)["dim_team"])

@@ -89,19 +89,18 @@ class Flag:
 
 
 def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> list[Flag]:
-    """The child's booleans that take both values in the data (or are unprofiled), at most MAX_FLAGS, in order.
+    """The child's booleans, at most MAX_FLAGS, in order; none the data leaves null on every row.
 
     A count split by a flag (active and archived projects per team, issues apart from pull requests) is
-    what a query with no `case` cannot make from the total; a loader's `_deleted` marker is bookkeeping.
+    what a query with no `case` cannot make from the total. A flag false on every row today still splits
+    (no project archived yet is an answer: 0); a loader's `_deleted` marker is bookkeeping.
     """
     found = []
     for column in columns:
         if column.name in keys or is_loader_column(column) or not is_boolean(column_type(column)):
             continue
-        raw = raw_column(relation, column)
-        stats = raw.profile if raw is not None else None
-        if stats is not None and stats.distinct_count is not None and stats.distinct_count < 2:
-            continue  # one value on every row: no split
+        if is_empty(relation, column):
+            continue
         stem = column.name.removeprefix("is_")
         if stem.startswith("has_"):
             rest = stem.removeprefix("has_")
