@@ -34,7 +34,7 @@ from cartridge_bridge.gather.package_install import (
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
-from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedger
+from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, StructuredOutput, UsageLedger
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
@@ -85,6 +85,7 @@ class ProjectOptions:
     max_cost: float | None = None
     cache: bool | None = None
     fallback: Literal["none", "rules"] | None = None
+    structured_output: StructuredOutput | None = None
     profile: bool | None = (
         None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
     )
@@ -276,6 +277,7 @@ def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: 
         model=model,
         api_base=api_base,
         timeout_seconds=config.llm_timeout_seconds,
+        structured_output=options.structured_output or config.llm_structured_output,
         max_retries=config.max_retries if options.max_retries is None else options.max_retries,
         concurrency=config.concurrency if options.concurrency is None else options.concurrency,
         repair_rounds=rounds,

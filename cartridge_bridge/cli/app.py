@@ -74,6 +74,15 @@ class Fallback(str, Enum):
     rules = "rules"
 
 
+class StructuredOutputMode(str, Enum):
+    """How the answer's JSON schema goes to the model."""
+
+    auto = "auto"
+    json_schema = "json_schema"
+    json_object = "json_object"
+    none = "none"
+
+
 class StepPrinter:
     """Progress shown as dim lines on stderr."""
 
@@ -163,6 +172,14 @@ FallbackOption = Annotated[
     Fallback | None,
     typer.Option("--fallback", help="none, or rules: the rules planner's model where the LLM's failed."),
 ]
+StructuredOutputOption = Annotated[
+    StructuredOutputMode | None,
+    typer.Option(
+        "--llm-structured-output",
+        help="How the answer's JSON schema goes to the model: auto (default), json_schema (response_format), "
+        "json_object (response_format json_object, schema in the prompt) or none (schema in the prompt).",
+    ),
+]
 
 
 def _options(
@@ -204,6 +221,7 @@ def _with_llm(
     no_cache: bool,
     fallback: Fallback | None,
     repair_rounds: int | None = None,
+    structured_output: StructuredOutputMode | None = None,
 ) -> ProjectOptions:
     """The options with the LLM flags; an absent flag (None) leaves the setting to cartridge.yml."""
     from dataclasses import replace
@@ -219,6 +237,7 @@ def _with_llm(
         cache=False if no_cache else None,
         fallback=fallback.value if fallback else None,
         repair_rounds=repair_rounds,
+        structured_output=structured_output.value if structured_output else None,
     )
 
 
@@ -325,6 +344,7 @@ def plan(
     max_cost: MaxCost = None,
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
+    structured_output: StructuredOutputOption = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
@@ -333,6 +353,7 @@ def plan(
     options = _with_llm(
         _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
+        structured_output=structured_output,
     )  # fmt: skip
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
@@ -402,6 +423,7 @@ def generate(
     max_cost: MaxCost = None,
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
+    structured_output: StructuredOutputOption = None,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
@@ -411,6 +433,7 @@ def generate(
             project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
         ),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
+        structured_output,
     )  # fmt: skip
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
 
