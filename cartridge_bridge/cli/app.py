@@ -6,6 +6,7 @@ import importlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -20,6 +21,7 @@ from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, ProjectOptions
+    from cartridge_bridge.stage_clock import StageClock
 
 app = typer.Typer(
     name="cartridge",
@@ -397,6 +399,7 @@ def apply(
             StepPrinter(),
             confirm=_confirmer(yes),
             plan_label=f"plan file {plan_file}",
+            clock=_command_clock(),
         )
     )
 
@@ -435,7 +438,7 @@ def generate(
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
         structured_output,
     )  # fmt: skip
-    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
+    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 
 @app.command()
@@ -486,6 +489,16 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_started: list[float] = []  # when this invocation's command started: its report's "Done in" counts from there
+
+
+def _command_clock() -> StageClock:
+    """The command's clock, started when the command line was read (reading the plan file is the command's)."""
+    from cartridge_bridge.stage_clock import StageClock
+
+    return StageClock(started=_started[-1] if _started else None)
+
+
 @app.callback()
 def _main(
     version: Annotated[
@@ -493,6 +506,7 @@ def _main(
     ] = False,
 ) -> None:
     """Plan, write and prove the dbt models for new raw warehouse tables."""
+    _started[:] = [time.perf_counter()]
 
 
 def _interrupt(number: int, _frame: object) -> None:

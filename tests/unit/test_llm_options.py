@@ -130,14 +130,16 @@ def test_show_usage_per_phase_and_total() -> None:
     ledger.record("plan", ChatReply("{}", input_tokens=1200, output_tokens=300, cost=0.0048))
     ledger.record("staging", ChatReply("{}", input_tokens=800, output_tokens=200, cost=0.0032))
     ledger.record("staging", ChatReply("{}", cost=0.0, cached=True))
-    console = Console(record=True, width=120)
+    ledger.record("staging", ChatReply("{}", input_tokens=900, output_tokens=100, cost=0.001), reask=True)
+    console = Console(record=True, width=140)
     show_usage(console, ledger)
     text = console.export_text()
+    assert "re-asks" in text
     rows = [line.replace("│", " ").split() for line in text.splitlines()]
     lines = {row[0]: row[1:] for row in rows if row}
-    assert lines["plan"] == ["1", "0", "1,200", "300", "$0.0048"]
-    assert lines["staging"] == ["2", "1", "800", "200", "$0.0032"]
-    assert lines["total"] == ["3", "1", "2,000", "500", "$0.0080"]
+    assert lines["plan"] == ["1", "0", "0", "1,200", "300", "$0.0048"]
+    assert lines["staging"] == ["3", "1", "1", "1,700", "300", "$0.0042"]
+    assert lines["total"] == ["4", "1", "1", "2,900", "600", "$0.0090"]
     assert text.index("plan") < text.index("staging")
 
 
