@@ -10,13 +10,32 @@ count in the stage that waits for them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Literal, get_args
 
 Stage = Literal["gather", "context", "plan", "write", "parse", "build", "repair"]
 STAGES: tuple[Stage, ...] = get_args(Stage)  # the pipeline's order, as a report lists them
+
+
+def process_started() -> float | None:
+    """When this process started, on time.perf_counter's scale; None where the system does not say (not Linux).
+
+    Linux gives the start in clock ticks since boot (/proc/self/stat, field 22) and the time since boot
+    (/proc/uptime), both to a hundredth of a second.
+    """
+    try:
+        stat = Path("/proc/self/stat").read_text(encoding="ascii")
+        uptime = float(Path("/proc/uptime").read_text(encoding="ascii").split()[0])
+        # After the command name (in parentheses, and it may hold spaces) come fields 3, 4, …: 22 is at 19.
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        age = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.perf_counter() - age if age >= 0 else None
 
 
 class StageClock:

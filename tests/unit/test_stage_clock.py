@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
@@ -40,3 +42,19 @@ def test_a_stage_that_fails_still_counts_and_the_outer_one_resumes() -> None:
 def test_a_clock_started_earlier_counts_from_then() -> None:
     started = time.perf_counter() - 5.0
     assert StageClock(started=started).total() >= 5.0
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="/proc tells a process's start on Linux only"
+)
+def test_the_process_start_is_when_the_process_started() -> None:
+    code = (
+        "import time; time.sleep(0.5)\n"
+        "from cartridge_bridge.stage_clock import process_started\n"
+        "print(time.perf_counter() - process_started())\n"
+    )
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - started
+    age = float(done.stdout)
+    assert 0.5 <= age <= wall + 0.02  # /proc counts in hundredths of a second
