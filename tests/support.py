@@ -139,7 +139,7 @@ def spark_output(home: Path, schema: str) -> dict[str, object]:
     }
 
 
-def tests_dbt_ran(project: Path) -> tuple[int, int]:
+def data_tests_in_run_results(project: Path) -> tuple[int, int]:
     """The data tests in the project's last run_results.json that ran: on a column, and on a whole model.
 
     Read from dbt's own artifacts (the kind from the manifest's `column_name`), not from cartridge's report.

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import postgres_output, run_sql, snapshot_tree, tests_dbt_ran, write_project
+from support import data_tests_in_run_results, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
 from cartridge_bridge.demo.local_postgres import LocalPostgres
@@ -70,7 +70,7 @@ def test_generate_writes_every_layer_and_dbt_build_passes(tmp_path: Path, pg_ser
     assert list(report.stages) == ["gather", "context", "plan", "write", "parse", "build"]
     assert 0 < sum(report.stages.values()) <= report.seconds
     # The tests it reports are the tests dbt ran, by kind.
-    assert report.build.tests_ran() == tests_dbt_ran(project)
+    assert report.build.tests_ran() == data_tests_in_run_results(project)
     written = {c.path for c in report.changes if c.writes}
     assert written == {
         "models/staging/shop/_shop__sources.yml",

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, openai_mirror
 from openai_server import ScriptedOpenAIServer
-from support import postgres_output, snapshot_tree, tests_dbt_ran, write_project
+from support import data_tests_in_run_results, postgres_output, snapshot_tree, write_project
 
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.demo.load_raw import load_shop
@@ -91,7 +91,7 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
     # and a total that is the command's (planning included), within the process's wall time.
     ran = re.search(r"^(\d+) data tests ran \((\d+) column, (\d+) model\)", result.stdout, re.M)
     assert ran is not None, result.stdout
-    on_columns, on_models = tests_dbt_ran(shop_project)
+    on_columns, on_models = data_tests_in_run_results(shop_project)
     assert tuple(map(int, ran.groups())) == (on_columns + on_models, on_columns, on_models)
     stages = re.search(r"^Time by stage: (.*)\.$", result.stdout, re.M)
     done = re.search(r"^Done in ([\d.]+) s\.$", result.stdout, re.M)
