@@ -6,11 +6,13 @@ would say (the rules planner's drafts in the answer formats, tests/llm_answers.p
 (litellm, retries, ledger) is used, the cache is off. Printed: calls, wall time, the ratio of the
 sequential run to the concurrent one, and two lower bounds for the concurrent run: the critical path
 (the depth of the call graph × one call's latency) and the throughput bound (calls / concurrency ×
-latency); the run is compared with the larger of the two.
+latency); the run is compared with the larger of the two. Then what the requests carried: their bytes
+(messages and response_format, as litellm sent them) and how many copies of the answer's schema each held.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import tempfile
@@ -83,6 +85,7 @@ def main() -> None:
 
     with ScriptedOpenAIServer(responder=slow) as server:
         concurrent, calls = plan_once(context, server.base_url, CONCURRENCY)
+        bodies = [r.json or {} for r in server.chat_requests]
         sequential, _ = plan_once(context, server.base_url, 1)
     depth = call_depth(context)
     critical = depth * LATENCY
@@ -98,6 +101,23 @@ def main() -> None:
     print(f"  throughput bound {throughput:7.1f} s   ({calls} calls / {CONCURRENCY})")
     print(f"  concurrent run / larger bound {concurrent / bound:5.2f}x   target <= 1.3x: "
           f"{'ok' if concurrent / bound <= 1.3 else 'MISSED'}")  # fmt: skip
+    sent = sum(
+        len(json.dumps(b.get("messages"))) + len(json.dumps(b.get("response_format") or {})) for b in bodies
+    )
+    copies = max(_schema_copies(b) for b in bodies)
+    print(f"  requests sent   {sent / 1000:8.0f} kB   ({sent / len(bodies) / 1000:.1f} kB a call; "
+          f"at most {copies} cop{'y' if copies == 1 else 'ies'} of the answer's schema in one)")  # fmt: skip
+
+
+def _schema_copies(body: dict[str, Any]) -> int:
+    """How many times a request carries its answer's JSON schema: in response_format, and in its messages."""
+    response_format = body.get("response_format") or {}
+    schema = response_format.get("json_schema", {}).get("schema")
+    in_format = int(schema is not None)
+    if schema is None:  # the schema went in the prompt: count it by its properties, as the client writes it
+        return sum(m["content"].count('"properties":{') for m in body.get("messages", []))
+    text = json.dumps(schema, separators=(",", ":"))
+    return in_format + sum(m["content"].count(text) for m in body.get("messages", []))
 
 
 if __name__ == "__main__":

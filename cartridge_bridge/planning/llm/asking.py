@@ -94,17 +94,28 @@ class Asker:
         answer_type: type[AnswerT],
         check: Check[AnswerT] | None = None,
     ) -> AnswerT:
-        """The first answer that parses, validates and passes `check`; AnswerRejected after the re-asks."""
+        """The first answer that parses, validates and passes `check`; AnswerRejected after the re-asks.
+
+        Only that answer is handed to the model's `accepted`, as the answer to the first asking: a cache keeps
+        no answer that failed a check, and the next run asking the same question gets the accepted one.
+        """
         conversation = list(messages)
         schema = answer_type.model_json_schema()
+        first = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
         problems: list[str] = []
         for attempt in range(1, self.max_retries + 2):
-            request = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
+            request = (
+                first
+                if attempt == 1
+                else ChatRequest(phase, list(conversation), first.schema_name, schema, True)
+            )
             reply = self.chat.complete(request)
             answer, problems = parse_answer(reply.text, answer_type)
             if answer is not None and check is not None:
                 problems = check(answer)
             if answer is not None and not problems:
+                if not reply.cached:
+                    self.chat.accepted(first, reply)
                 return answer
             if attempt <= self.max_retries:
                 conversation += [

@@ -42,11 +42,6 @@ def data_block(value: Any) -> str:
     return f"{DATA_OPEN}\n{data_json(value)}\n{DATA_CLOSE}"
 
 
-def schema_json(schema: dict[str, Any]) -> str:
-    """A JSON schema cartridge wrote (from its own answer types), compact."""
-    return json.dumps(schema, separators=(",", ":"))
-
-
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The Environment over cartridge_bridge/planning/llm/prompts, strict about undefined names."""
@@ -59,7 +54,6 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["data_block"] = data_block
-    env.filters["schema_json"] = schema_json
     return env
 
 
@@ -71,12 +65,11 @@ def render_prompt(template: str, **values: Any) -> str:
 def phase_messages(
     phase: str, task: BaseModel, answer_type: type[BaseModel], adapter_type: str
 ) -> list[dict[str, str]]:
-    """The system prompt and the phase's user prompt for one task."""
+    """The system prompt and the phase's user prompt for one task.
+
+    The prompt names the answer type only: its JSON schema goes with the request once, in response_format or
+    in the system message, as the client's structured-output mode says.
+    """
     system = render_prompt(SYSTEM_TEMPLATE, adapter_type=adapter_type)
-    user = render_prompt(
-        PHASE_TEMPLATES[phase],
-        task=task,
-        schema_name=answer_type.__name__,
-        schema=answer_type.model_json_schema(),
-    )
+    user = render_prompt(PHASE_TEMPLATES[phase], task=task, schema_name=answer_type.__name__)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
