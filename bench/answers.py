@@ -15,8 +15,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,11 +34,14 @@ from bench.answers_queries import (  # noqa: E402
     load_questions,
 )
 from bench.answers_scoring import NOT_ANSWERABLE, VERDICTS, Score, default_keys, read_answer, score  # noqa: E402
+from bench.llm_recorded import RECORDINGS, RecordedModel  # noqa: E402
 from bench.postgres_project import new_project  # noqa: E402
 from bench.quality import DATASETS, load  # noqa: E402
-from cartridge_bridge.api import ProjectOptions, generate  # noqa: E402
+from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError  # noqa: E402
+from cartridge_bridge.planning.llm.chat import LLMSettings, UsageLedger  # noqa: E402
+from cartridge_bridge.planning.llm.client import LiteLLMChat  # noqa: E402
 from cartridge_bridge.planning.planner import Planner  # noqa: E402
 from cartridge_bridge.planning.rules.planner import RulesPlanner  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
@@ -47,13 +51,41 @@ ERROR = "ERROR"  # the bench could not ask the question (build failed, query ref
 COLUMNS = (*VERDICTS, ERROR)
 
 
-def rules() -> tuple[Planner, Repairer]:
+@dataclass
+class Chosen:
+    """A planner and its repairer for one connector; `recorded` is the LLM's recording, None for the rules."""
+
+    planner: Planner
+    repairer: Repairer
+    recorded: RecordedModel | None = None
+    usage: UsageLedger | None = None
+
+
+@contextmanager
+def rules(connector: str, relay: Path | None) -> Iterator[Chosen]:
     """The deterministic rules planner, repaired as `generate` repairs it."""
-    return RulesPlanner(), RelaxFailingTests()
+    yield Chosen(RulesPlanner(), RelaxFailingTests())
 
 
-# llm: the LLM planner from recorded answers of a capable model (issue 24, to come): a factory here, nothing else.
-PLANNERS: dict[str, Callable[[], tuple[Planner, Repairer]] | None] = {"rules": rules, "llm": None}
+@contextmanager
+def llm(connector: str, relay: Path | None) -> Iterator[Chosen]:
+    """The LLM planner and repairer through litellm, answered from the connector's recording (bench/llm_recorded.py)."""
+    recorded = RecordedModel(RECORDINGS / connector, relay / connector if relay else None)
+    with recorded.server() as server:
+        settings = LLMSettings(
+            model="openai/recorded",
+            api_base=server.base_url,
+            timeout_seconds=3600.0 if relay else 60.0,  # a relayed request waits for its reader
+            transport_retries=0,  # a missing recording is not transient
+            concurrency=4,
+            cache=False,  # the recording is the cache; a project cache would hide a missing answer
+        )
+        usage = UsageLedger()
+        chat = LiteLLMChat(settings, usage)
+        yield Chosen(make_llm_planner(settings, chat), make_llm_repairer(settings, chat), recorded, usage)
+
+
+PLANNERS = {"rules": rules, "llm": llm}
 
 
 def connectors() -> list[str]:
@@ -86,7 +118,13 @@ def ask(question: Question, layer: Layer, connection: object, answers: Path) -> 
 
 
 def run_connector(
-    name: str, questions: dict[str, Question], planner: str, server: LocalPostgres, folder: Path
+    name: str,
+    questions: dict[str, Question],
+    planner: str,
+    server: LocalPostgres,
+    folder: Path,
+    relay: Path | None = None,
+    queries_written: bool = True,
 ) -> dict[str, object]:
     """Seed, generate, build, and ask every question of one connector."""
     import psycopg2
@@ -99,15 +137,25 @@ def run_connector(
     new_project(project, f"{name}_project", server, threads=2)
     options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[schema], source_name=name)
     scores: dict[str, Score] = {}
-    try:
-        make = PLANNERS[planner]
-        assert make is not None  # main refuses a planner without a factory
-        chosen, repairer = make()
-        report = generate(options, SilentProgress(), planner=chosen, repairer=repairer)
-        built = report.build is not None and report.build.success
-        failure = "" if built else "the generated layer does not build"
-    except CartridgeError as error:
-        failure = f"generate failed: {str(error).splitlines()[0][:200]}"
+    llm_calls: dict[str, object] = {}
+    with PLANNERS[planner](name, relay) as chosen:
+        try:
+            report = generate(options, SilentProgress(), planner=chosen.planner, repairer=chosen.repairer)
+            built = report.build is not None and report.build.success
+            failure = "" if built else "the generated layer does not build"
+        except CartridgeError as error:
+            failure = f"generate failed: {str(error).splitlines()[0][:200]}"
+        if chosen.recorded is not None:
+            recorded = chosen.recorded
+            llm_calls = {
+                "served": recorded.served,
+                "relayed": recorded.relayed,
+                "missing": len(recorded.missing),
+            }
+            if recorded.missing:  # the cause, not the symptom: the recording is older than the prompts
+                failure = f"{len(recorded.missing)} requests have no recorded answer: refresh with --relay"
+    if not failure and not queries_written:
+        failure = f"no queries written for the {planner} layer yet: bench/answers/{planner}/{name}.yml"
     if failure:
         scores = {q: Score(ERROR, failure) for q in questions}
     else:
@@ -123,6 +171,7 @@ def run_connector(
         "planner": planner,
         "connector": name,
         "seconds": round(time.perf_counter() - started, 1),
+        **({"llm_calls": llm_calls} if llm_calls else {}),
         "questions": {q: {"question": questions[q].question, **asdict(s)} for q, s in scores.items()},
         "totals": {v: sum(s.verdict == v for s in scores.values()) for v in COLUMNS},
     }
@@ -189,12 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "answers-results.json")
     parser.add_argument("--keep", type=Path, help="generate into this folder and leave the projects there")
+    parser.add_argument(
+        "--relay",
+        type=Path,
+        help="--planner llm: requests with no recorded answer go to RELAY/<connector>/q/NNN.json and wait for "
+        "RELAY/<connector>/a/NNN.txt, which is then recorded under bench/answers-llm/",
+    )
     args = parser.parse_args(argv)
     planners = args.planner or ["rules"]
-    for planner in planners:
-        if PLANNERS[planner] is None:
-            print(f"bench/answers.py: --planner {planner} is not implemented yet (issue 24)", file=sys.stderr)
-            return 2
     names = args.connectors or connectors()
     unknown = [n for n in names if not (QUESTIONS / f"{n}.yml").is_file() or n not in connectors()]
     if unknown:
@@ -202,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         questions = {name: load_questions(name) for name in names}
+        written = {  # each planner's layer names its own models: the LLM's queries live in answers/llm/
+            (p, name): load_questions(name, QUESTIONS / p) if p != "rules" else questions[name]
+            for p in planners
+            for name in names
+            if p == "rules" or (QUESTIONS / p / f"{name}.yml").is_file()
+        }
     except (OSError, ValueError) as error:  # a missing or malformed question file, a refused query
         print(f"bench/answers.py: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
@@ -210,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         server = start_postgres(Path(scratch) / "pg")
         try:
-            results = [run_connector(n, questions[n], p, server, folder) for p in planners for n in names]
+            results = [
+                run_connector(
+                    n, written.get((p, n), questions[n]), p, server, folder, args.relay, (p, n) in written
+                )
+                for p in planners
+                for n in names
+            ]
         finally:
             stop_postgres(Path(scratch) / "pg")
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -1,11 +1,11 @@
 """LLM path benchmark: latency (50 synthetic tables, 1 s per answer) and quality (a connector's tables, built).
 
-    python bench/bench_llm.py [latency|quality] [--dataset zuora] [--answers DIR] [--record DIR]
+    python bench/bench_llm.py [latency|quality] [--dataset zuora] [--answers DIR [--relay RELAY]]
                               [--without-intermediates] [--batch-tokens N]
 
 Without a run named, both run. The quality run is bench/llm_quality.py: calls, tokens, re-asks, repairs
 and the build's result of `generate` on real connector data, answered by recorded answers (`--answers`,
-a folder in llm_relay.py's layout, see bench/recorded_answers.py) or a deterministic answerer.
+served by bench/llm_recorded.py; `--relay` records what is missing) or a deterministic answerer.
 
 Latency: the same plan twice in one run: with `--concurrency 8` and with 1. A local OpenAI-compatible server
 (tests/openai_server.py) answers every request after LATENCY seconds with what a well-behaved model
@@ -13,12 +13,14 @@ would say (the rules planner's drafts in the answer formats, tests/llm_answers.p
 (litellm, retries, ledger) is used, the cache is off. Printed: calls, wall time, the ratio of the
 sequential run to the concurrent one, and two lower bounds for the concurrent run: the critical path
 (the depth of the call graph × one call's latency) and the throughput bound (calls / concurrency ×
-latency); the run is compared with the larger of the two.
+latency); the run is compared with the larger of the two. Then what the requests carried: their bytes
+(messages and response_format, as litellm sent them) and how many copies of the answer's schema each held.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -29,7 +31,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
 
 from llm_answers import openai_mirror  # noqa: E402
 from openai_server import Delay, ScriptedOpenAIServer  # noqa: E402
@@ -92,6 +93,7 @@ def latency() -> None:
 
     with ScriptedOpenAIServer(responder=slow) as server:
         concurrent, calls = plan_once(context, server.base_url, CONCURRENCY)
+        bodies = [r.json or {} for r in server.chat_requests]
         sequential, _ = plan_once(context, server.base_url, 1)
     depth = call_depth(context)
     critical = depth * LATENCY
@@ -107,6 +109,23 @@ def latency() -> None:
     print(f"  throughput bound {throughput:7.1f} s   ({calls} calls / {CONCURRENCY})")
     print(f"  concurrent run / larger bound {concurrent / bound:5.2f}x   target <= 1.3x: "
           f"{'ok' if concurrent / bound <= 1.3 else 'MISSED'}")  # fmt: skip
+    sent = sum(
+        len(json.dumps(b.get("messages"))) + len(json.dumps(b.get("response_format") or {})) for b in bodies
+    )
+    copies = max(_schema_copies(b) for b in bodies)
+    print(f"  requests sent   {sent / 1000:8.0f} kB   ({sent / len(bodies) / 1000:.1f} kB a call; "
+          f"at most {copies} cop{'y' if copies == 1 else 'ies'} of the answer's schema in one)")  # fmt: skip
+
+
+def _schema_copies(body: dict[str, Any]) -> int:
+    """How many times a request carries its answer's JSON schema: in response_format, and in its messages."""
+    response_format = body.get("response_format") or {}
+    schema = response_format.get("json_schema", {}).get("schema")
+    in_format = int(schema is not None)
+    if schema is None:  # the schema went in the prompt: count it by its properties, as the client writes it
+        return sum(m["content"].count('"properties":{') for m in body.get("messages", []))
+    text = json.dumps(schema, separators=(",", ":"))
+    return in_format + sum(m["content"].count(text) for m in body.get("messages", []))
 
 
 def main() -> None:
@@ -114,8 +133,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", choices=["latency", "quality", []], default=[])
     parser.add_argument("--dataset", default="zuora", help="a connector of ../shared/datasets/fivetran")
-    parser.add_argument("--answers", type=Path, help="recorded answers to replay (llm_relay.py's layout)")
-    parser.add_argument("--record", type=Path, help="write every request and its answer here")
+    parser.add_argument(
+        "--answers", type=Path, help="quality: a folder of recorded answers (bench/llm_recorded.py)"
+    )
+    parser.add_argument(
+        "--relay", type=Path, help="quality: a relay folder that answers what is not recorded"
+    )
     parser.add_argument(
         "--batch-tokens", type=int, help="quality: llm_batch_tokens in the project's cartridge.yml"
     )
@@ -129,11 +152,9 @@ def main() -> None:
     if "latency" in runs:
         latency()
     if "quality" in runs:
-        from llm_quality import run_quality
+        from bench.llm_quality import run_quality
 
-        run_quality(
-            args.dataset, args.answers, args.record, not args.without_intermediates, args.batch_tokens
-        )
+        run_quality(args.dataset, args.answers, args.relay, not args.without_intermediates, args.batch_tokens)
 
 
 if __name__ == "__main__":

@@ -4,17 +4,19 @@ The connector's seeds (../shared/datasets/fivetran/<name>, zuora by default) are
 PostgreSQL as bench/quality.py loads them; `generate` then plans through litellm against
 tests/openai_server.py, writes and builds with dbt. The server answers each request
 
-- from a folder of recorded answers (`--answers DIR`, llm_relay.py's layout, see bench/recorded_answers.py),
-  and where none was recorded,
-- with the deterministic answerer: the rules planner's drafts in the answer formats (tests/llm_answers.py),
-  a model that gets everything right the first time. The rules plan a model for every child-to-parent
-  aggregate (86 models on zuora); `--without-intermediates` leaves those out (the marts keep their other
-  joins), an outline the size a capable model gave on zuora (31 models), for the call count that matters.
+- with `--answers DIR`, from a capable model's recorded answers: `DIR/<sha256 of the request>.txt`, as
+  bench/llm_recorded.py serves them to the business-answers bench; a request with none (the prompts
+  changed) is refused and counted, or, with `--relay RELAY`, handed to a reader through
+  ../shared/tools/llm_relay.py's folder protocol and its answer kept in DIR: a run with a relay
+  records or refreshes a recording;
+- without `--answers`, with the deterministic answerer: the rules planner's drafts in the answer formats
+  (tests/llm_answers.py), a model that gets everything right the first time. The rules plan a model for
+  every child-to-parent aggregate (86 models on zuora); `--without-intermediates` leaves those out (the
+  marts keep their other joins), an outline the size a capable model gave on zuora (31 models).
 
-`--record DIR` writes every request and the answer given into DIR in the same layout. Each answer's
-usage counts the request's tokens as litellm's tokenizer does (messages and any response_format) and the
-answer's, so the figures are those a provider would bill. Printed: calls, tokens in and out and re-asks per
-phase, repairs, and the build's result.
+Each answer's usage counts the request's tokens as litellm's tokenizer does (messages and any
+response_format) and the answer's, so the figures are those a provider would bill. Printed: calls,
+tokens in and out and re-asks per phase, repairs, and the build's result.
 """
 
 from __future__ import annotations
@@ -22,14 +24,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, RulesMirror, chat_request_of, outline_of
-from openai_server import Answer, ScriptedOpenAIServer
-from recorded_answers import RecordedAnswers
+from llm_answers import RulesMirror, chat_request_of, outline_of
+from openai_server import Answer, Entry, ScriptedOpenAIServer
 
+from bench.llm_recorded import RecordedModel
 from bench.postgres_project import new_project
 from bench.quality import DATASETS, load
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, load_context
@@ -44,32 +47,16 @@ TOKENIZER = "gpt-4o"  # any model litellm has a local tokenizer for: the counts,
 
 @dataclass
 class Answerer:
-    """Answers a request body from the recordings, else as the rules mirror; counts tokens, re-asks, misses."""
+    """Answers a request body from the recording, or as the rules mirror without one; usage counted in tokens."""
 
-    mirror: Any
-    recorded: RecordedAnswers | None
-    record: RecordedAnswers | None
-    unrecorded: int = 0
-    reasks: dict[str, int] = field(default_factory=dict)
+    mirror: Callable[[dict[str, Any]], str]
+    recorded: RecordedModel | None
 
-    def __call__(self, body: dict[str, Any]) -> Answer:
-        text = self.recorded.answer(body) if self.recorded else None
-        if text is None:
-            self.unrecorded += self.recorded is not None
-            text = self.mirror(body)
-        if self.record is not None:
-            self.record.write(body, text)
-        if any(m["role"] == "assistant" for m in body["messages"]):
-            phase = phase_of(body)
-            self.reasks[phase] = self.reasks.get(phase, 0) + 1
-        return Answer(text, prompt_tokens=prompt_tokens(body), completion_tokens=count_tokens(text))
-
-
-def phase_of(body: dict[str, Any]) -> str:
-    """The planner's phase of a request, read from the answer type it asks for."""
-    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    found = SCHEMA_NAME.search(user)
-    return PHASE_OF_ANSWER.get(found.group(1), "repair") if found else "?"
+    def __call__(self, body: dict[str, Any]) -> Entry:
+        entry: Entry = self.recorded.answer(body) if self.recorded else self.mirror(body)
+        if not isinstance(entry, str):  # no recorded answer: the refusal, as it is
+            return entry
+        return Answer(entry, prompt_tokens=prompt_tokens(body), completion_tokens=count_tokens(entry))
 
 
 def prompt_tokens(body: dict[str, Any]) -> int:
@@ -117,7 +104,7 @@ def without_intermediates(mirror: RulesMirror) -> RulesMirror:
 def run_quality(
     dataset: str,
     answers: Path | None,
-    record: Path | None,
+    relay: Path | None,
     intermediates: bool = True,
     batch_tokens: int | None = None,
 ) -> None:
@@ -135,8 +122,11 @@ def run_quality(
             project = folder / "project"
             (project / "models").mkdir(parents=True)
             new_project(project, f"{dataset}_project", server, threads=2)
-            if batch_tokens is not None:
-                (project / "cartridge.yml").write_text(f"llm_batch_tokens: {batch_tokens}\n")
+            settings = [f"llm_batch_tokens: {batch_tokens}"] if batch_tokens is not None else []
+            settings += (
+                ["llm_timeout_seconds: 3600"] if relay else []
+            )  # a relayed request waits for its reader
+            (project / "cartridge.yml").write_text("".join(f"{line}\n" for line in settings))
             options = ProjectOptions(
                 project_dir=project, profiles_dir=project, schemas=[schema], source_name=dataset
             )
@@ -144,8 +134,7 @@ def run_quality(
             mirror = RulesMirror(context) if intermediates else without_intermediates(RulesMirror(context))
             answerer = Answerer(
                 lambda body: mirror.answer(chat_request_of(body)),
-                RecordedAnswers(answers) if answers else None,
-                RecordedAnswers(record) if record else None,
+                RecordedModel(answers, relay) if answers else None,
             )
             with ScriptedOpenAIServer(responder=answerer) as chat_server:
                 options.model, options.api_base, options.cache = MODEL, chat_server.base_url, False
@@ -166,20 +155,24 @@ def run_quality(
 
 def print_figures(answerer: Answerer, report: ApplyReport | None, error: str) -> None:
     """Calls, tokens and re-asks per phase; repairs; the build."""
+    recorded = answerer.recorded
+    if recorded is not None:
+        print(f"  recorded answers: {recorded.served} served, {recorded.relayed} relayed, "
+              f"{len(recorded.missing)} missing (the prompts changed: refresh with --relay)")  # fmt: skip
     if report is None or report.usage is None:
         print(f"  generate failed: {error}")
         return
     phases = report.usage.phases
     print(f"  {'phase':<14}{'calls':>6}{'tokens in':>11}{'tokens out':>11}{'re-asks':>9}")
     for name, usage in phases.items():
-        reasks = answerer.reasks.get(name, 0)
-        print(f"  {name:<14}{usage.calls:>6}{usage.input_tokens:>11}{usage.output_tokens:>11}{reasks:>9}")
+        print(
+            f"  {name:<14}{usage.calls:>6}{usage.input_tokens:>11}{usage.output_tokens:>11}{usage.reasks:>9}"
+        )
     calls = sum(u.calls for u in phases.values())
     tokens_in = sum(u.input_tokens for u in phases.values())
     tokens_out = sum(u.output_tokens for u in phases.values())
-    print(f"  {'total':<14}{calls:>6}{tokens_in:>11}{tokens_out:>11}{sum(answerer.reasks.values()):>9}")
-    if answerer.recorded is not None:
-        print(f"  requests with no recorded answer (answered by the rules mirror): {answerer.unrecorded}")
+    reasks = sum(u.reasks for u in phases.values())
+    print(f"  {'total':<14}{calls:>6}{tokens_in:>11}{tokens_out:>11}{reasks:>9}")
     models = len(report.plan.models())
     build = report.build
     if build is None:

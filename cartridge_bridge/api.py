@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from cartridge_bridge.gather.package_install import (
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
-from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, UsageLedger
+from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, StructuredOutput, UsageLedger
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
@@ -42,6 +41,7 @@ from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_col
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
 from cartridge_bridge.undo_api import undo_run as undo_run
 from cartridge_bridge.verify.loop import prove_with_repairs
@@ -85,6 +85,7 @@ class ProjectOptions:
     max_cost: float | None = None
     cache: bool | None = None
     fallback: Literal["none", "rules"] | None = None
+    structured_output: StructuredOutput | None = None
     profile: bool | None = (
         None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
     )
@@ -99,10 +100,11 @@ class ApplyReport:
     journal: Journal | None
     build: BuildSummary | None
     diff: str
-    seconds: float
+    seconds: float  # the command's wall time: from the start of generate (planning included) or apply
     relaxed_tests: list[str] = field(default_factory=list)  # every repair made: relaxed tests, LLM fixes
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
+    stages: dict[Stage, float] = field(default_factory=dict)  # seconds per stage that ran (see StageClock)
 
     @property
     def nothing_changed(self) -> bool:
@@ -151,13 +153,14 @@ def _project_dir(options: ProjectOptions) -> Path:
     return project_dir
 
 
-def open_project(options: ProjectOptions, progress: Progress) -> OpenProject:
+def open_project(options: ProjectOptions, progress: Progress, clock: StageClock | None = None) -> OpenProject:
     """Read cartridge.yml and parse the project with dbt."""
     project_dir = _project_dir(options)
     config = load_config(project_dir)
     dbt = DbtProject(project_dir, options.profiles_dir, options.target)
     progress.step("dbt parse")
-    dbt.parse()
+    with (clock or StageClock()).stage("parse"):
+        dbt.parse()
     return OpenProject(dbt=dbt, config=config, manifest=read_manifest(dbt.manifest_path))
 
 
@@ -216,48 +219,57 @@ def _with_role_key_counts(
 
 
 @exclusive_run()
-def load_context(options: ProjectOptions, progress: Progress) -> tuple[OpenProject, ProjectContext]:
+def load_context(
+    options: ProjectOptions, progress: Progress, clock: StageClock | None = None
+) -> tuple[OpenProject, ProjectContext]:
     """Parse the project, gather the raw schemas' facts and build the ProjectContext."""
+    clock = clock or StageClock()
     config = load_config(_project_dir(options))
     schemas = options.schemas or config.schemas
     if not schemas:
         raise UsageError(
             "name the raw schemas to model with --schema, or list them under `schemas:` in cartridge.yml"
         )
-    project = open_project(options, progress)
+    project = open_project(options, progress, clock)
     progress.step(f"gather {', '.join(schemas)}")
     profile = config.profile if options.profile is None else options.profile
-    facts = gather_facts(
-        project,
-        schemas,
-        options.select or config.select,
-        options.exclude or config.exclude,
-        profile,
-        progress,
-    )
+    with clock.stage("gather"):
+        facts = gather_facts(
+            project,
+            schemas,
+            options.select or config.select,
+            options.exclude or config.exclude,
+            profile,
+            progress,
+        )
     progress.step(f"build the context of {len(facts.relations)} raw relations")
-    context = build_context(
-        project.dbt.project_dir,
-        project.manifest,
-        facts,
-        config.conventions,
-        options.source_name or config.source_name,
-        nests_test_arguments_by_default(),
-        config.convention_confidence,
-        config.context_budget_tokens,
-    )
+    with clock.stage("context"):
+        context = build_context(
+            project.dbt.project_dir,
+            project.manifest,
+            facts,
+            config.conventions,
+            options.source_name or config.source_name,
+            nests_test_arguments_by_default(),
+            config.convention_confidence,
+            config.context_budget_tokens,
+        )
     return project, context
 
 
 def make_plan(
-    context: ProjectContext, planner: Planner | None = None, progress: Progress | None = None
+    context: ProjectContext,
+    planner: Planner | None = None,
+    progress: Progress | None = None,
+    clock: StageClock | None = None,
 ) -> ExecutionPlan:
     """Draft with the planner (the rules planner by default), place the drafts and validate the plan."""
     planner = planner or RulesPlanner()
     if progress is not None:
         progress.step(f"plan with {planner.name}")
-    plan = place(planner.draft(context), context, planner.name)
-    validate_plan(plan, context)
+    with (clock or StageClock()).stage("plan"):
+        plan = place(planner.draft(context), context, planner.name)
+        validate_plan(plan, context)
     return plan
 
 
@@ -276,6 +288,7 @@ def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: 
         model=model,
         api_base=api_base,
         timeout_seconds=config.llm_timeout_seconds,
+        structured_output=options.structured_output or config.llm_structured_output,
         max_retries=config.max_retries if options.max_retries is None else options.max_retries,
         concurrency=config.concurrency if options.concurrency is None else options.concurrency,
         batch_tokens=config.llm_batch_tokens,
@@ -326,41 +339,50 @@ def apply_plan(
     confirm: Callable[[list[str]], bool] | None = None,
     repairer: Repairer | None = None,
     plan_label: str = "the plan file",
+    clock: StageClock | None = None,
 ) -> ApplyReport:
     """Validate, render, write and prove a plan with dbt, repairing with `repairer`; a failure restores the project.
 
-    `plan_label` names the plan in errors (the CLI passes `plan file <path>`).
+    `plan_label` names the plan in errors (the CLI passes `plan file <path>`); `clock` is the command's, when
+    it started before this apply (generate's), so the report's time is the whole command's.
     """
-    started = time.perf_counter()
+    clock = clock or StageClock()
     if project is None or context is None:
-        project = open_project(options, progress)
+        project = open_project(options, progress, clock)
         written = already_written(project.dbt.project_dir, plan)  # applying it again is a no-op that says so
-        context = build_context(
-            project.dbt.project_dir, project.manifest, None if written else plan_facts(project, plan, progress),
-            project.config.conventions, nested_test_arguments_default=nests_test_arguments_by_default(),
-            min_confidence=project.config.convention_confidence,
-        )  # fmt: skip
+        with clock.stage("gather"):
+            facts = None if written else plan_facts(project, plan, progress)
+        with clock.stage("context"):
+            context = build_context(
+                project.dbt.project_dir, project.manifest, facts, project.config.conventions,
+                nested_test_arguments_default=nests_test_arguments_by_default(),
+                min_confidence=project.config.convention_confidence,
+            )  # fmt: skip
         if not written:
-            validate_plan(plan, context, plan_label)
+            with clock.stage("plan"):
+                validate_plan(plan, context, plan_label)
     policy = options.on_conflict or project.config.on_conflict
     build = project.config.build if options.build is None else options.build
     rounds = project.config.repair_rounds if options.repair_rounds is None else options.repair_rounds
     tracks_relations = project.manifest.has_macro(PACKAGE_NAME, RELATIONS_MACRO)
     warehouse = WarehouseRelations(project.dbt) if tracks_relations else None
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
-    prover = DbtProver(project.dbt, build, progress, writer.before_build)
-    verified = prove_with_repairs(plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds)
+    prover = DbtProver(project.dbt, build, progress, writer.before_build, clock)
+    verified = prove_with_repairs(
+        plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds, clock
+    )
     report = ApplyReport(
         plan=verified.plan,
         changes=writer.changes,
         journal=writer.journal if verified.written else None,
         build=verified.build,
         diff=unified_diff(writer.changes),
-        seconds=time.perf_counter() - started,
+        seconds=0.0,
         relaxed_tests=verified.repairs,
     )
     if report.journal is not None:
         report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())
+    report.seconds, report.stages = clock.total(), clock.stages()
     return report
 
 
@@ -393,14 +415,21 @@ def generate(
     confirm: Callable[[list[str]], bool] | None = None,
     planner: Planner | None = None,
     repairer: Repairer | None = None,
+    clock: StageClock | None = None,
 ) -> ApplyReport:
-    """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
-    project, context = load_context(options, progress)
-    choice = choose_planner(options, project, progress) if planner is None else None
-    plan = make_plan(context, planner or (choice.planner if choice else None), progress)
+    """Plan and apply in one step, with the planner `choose_planner` picks unless one is given.
+
+    The report's time runs from `clock`'s start (the command's, when the CLI passes it) or this call's.
+    """
+    clock = clock or StageClock()
+    project, context = load_context(options, progress, clock)
+    with clock.stage("plan"):  # choosing an LLM planner imports litellm: planning's cost, not the user's
+        choice = choose_planner(options, project, progress) if planner is None else None
+    plan = make_plan(context, planner or (choice.planner if choice else None), progress, clock)
     report = apply_plan(
-        plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
-    )
+        plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None),
+        clock=clock,
+    )  # fmt: skip
     report.usage = choice.usage if choice else None
     return report
 

@@ -22,6 +22,7 @@ class QueueChat:
         self.answers: deque[str | ChatReply | BaseException] = deque(answers)
         self.responder = responder  # used when the queue is empty
         self.requests: list[ChatRequest] = []
+        self.accepted_answers: list[tuple[ChatRequest, ChatReply]] = []  # what the seam accepted, in order
         self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest) -> ChatReply:
@@ -40,6 +41,11 @@ class QueueChat:
             if isinstance(answer, ChatReply)
             else ChatReply(text=answer, input_tokens=10, output_tokens=5)
         )
+
+    def accepted(self, request: ChatRequest, reply: ChatReply) -> None:
+        """Record an answer the seam accepted (a real client would cache it)."""
+        with self._lock:
+            self.accepted_answers.append((request, reply))
 
     def phases(self) -> list[str]:
         """The phase of every request so far, in order."""

@@ -41,6 +41,10 @@ class ServerChat:
             self.requests.append(request)
         return self.client.complete(request)
 
+    def accepted(self, request: ChatRequest, reply: ChatReply) -> None:
+        """As the client does (its cache is off here)."""
+        self.client.accepted(request, reply)
+
     def phases(self) -> list[str]:
         """The phase of every request so far, in order."""
         return [r.phase for r in self.requests]

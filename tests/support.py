@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -136,3 +137,16 @@ def spark_output(home: Path, schema: str) -> dict[str, object]:
         "threads": 1,
         "server_side_parameters": spark_settings(home),
     }
+
+
+def data_tests_in_run_results(project: Path) -> tuple[int, int]:
+    """The data tests in the project's last run_results.json that ran: on a column, and on a whole model.
+
+    Read from dbt's own artifacts (the kind from the manifest's `column_name`), not from cartridge's report.
+    """
+    target = project / "target"
+    results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    nodes = json.loads((target / "manifest.json").read_text(encoding="utf-8"))["nodes"]
+    ran = [r["unique_id"] for r in results if r["unique_id"].startswith("test.") and r["status"] != "skipped"]
+    on_columns = sum(1 for unique_id in ran if nodes[unique_id].get("column_name"))
+    return on_columns, len(ran) - on_columns

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
@@ -20,6 +22,7 @@ from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, ProjectOptions
+    from cartridge_bridge.stage_clock import StageClock
 
 app = typer.Typer(
     name="cartridge",
@@ -72,6 +75,15 @@ class Fallback(str, Enum):
 
     none = "none"
     rules = "rules"
+
+
+class StructuredOutputMode(str, Enum):
+    """How the answer's JSON schema goes to the model."""
+
+    auto = "auto"
+    json_schema = "json_schema"
+    json_object = "json_object"
+    none = "none"
 
 
 class StepPrinter:
@@ -163,6 +175,14 @@ FallbackOption = Annotated[
     Fallback | None,
     typer.Option("--fallback", help="none, or rules: the rules planner's model where the LLM's failed."),
 ]
+StructuredOutputOption = Annotated[
+    StructuredOutputMode | None,
+    typer.Option(
+        "--llm-structured-output",
+        help="How the answer's JSON schema goes to the model: auto (default), json_schema (response_format), "
+        "json_object (response_format json_object, schema in the prompt) or none (schema in the prompt).",
+    ),
+]
 
 
 def _options(
@@ -204,6 +224,7 @@ def _with_llm(
     no_cache: bool,
     fallback: Fallback | None,
     repair_rounds: int | None = None,
+    structured_output: StructuredOutputMode | None = None,
 ) -> ProjectOptions:
     """The options with the LLM flags; an absent flag (None) leaves the setting to cartridge.yml."""
     from dataclasses import replace
@@ -219,6 +240,7 @@ def _with_llm(
         cache=False if no_cache else None,
         fallback=fallback.value if fallback else None,
         repair_rounds=repair_rounds,
+        structured_output=structured_output.value if structured_output else None,
     )
 
 
@@ -325,6 +347,7 @@ def plan(
     max_cost: MaxCost = None,
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
+    structured_output: StructuredOutputOption = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
@@ -333,6 +356,7 @@ def plan(
     options = _with_llm(
         _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
+        structured_output=structured_output,
     )  # fmt: skip
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
@@ -376,6 +400,7 @@ def apply(
             StepPrinter(),
             confirm=_confirmer(yes),
             plan_label=f"plan file {plan_file}",
+            clock=_command_clock(),
         )
     )
 
@@ -402,6 +427,7 @@ def generate(
     max_cost: MaxCost = None,
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
+    structured_output: StructuredOutputOption = None,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
@@ -411,8 +437,9 @@ def generate(
             project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
         ),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
+        structured_output,
     )  # fmt: skip
-    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes)))
+    _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 
 @app.command()
@@ -463,6 +490,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# When the running command started: its report's "Done in" counts from there. `main` (the `cartridge` script)
+# leaves the process's start for the callback to take; an invocation without it (in-process) starts at the callback.
+_started: list[float] = []
+_process_start: list[float] = []
+
+
+def _command_clock() -> StageClock:
+    """The command's clock, started when the command started."""
+    from cartridge_bridge.stage_clock import StageClock
+
+    return StageClock(started=_started[-1] if _started else None)
+
+
 @app.callback()
 def _main(
     version: Annotated[
@@ -470,6 +510,7 @@ def _main(
     ] = False,
 ) -> None:
     """Plan, write and prove the dbt models for new raw warehouse tables."""
+    _started[:] = [_process_start.pop() if _process_start else time.perf_counter()]
 
 
 def _interrupt(number: int, _frame: object) -> None:
@@ -483,6 +524,18 @@ _interrupted: list[str] = []
 
 def main() -> None:
     """Entry point: user mistakes and failed work become one line and an exit code, never a traceback."""
+    from cartridge_bridge.stage_clock import process_started
+
+    _process_start[:] = [process_started() or time.perf_counter()]
+    try:
+        _run()
+    finally:
+        # Python's last garbage collection at exit walks every object dbt and litellm made: seconds on a busy
+        # machine, after the report said "Done in". The system frees the memory at once; leave it the objects.
+        gc.freeze()
+
+
+def _run() -> None:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:

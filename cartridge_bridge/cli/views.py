@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,11 +21,13 @@ from cartridge_bridge.planning.plan import ExecutionPlan
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, UndoReport
+    from cartridge_bridge.context.key_facts import KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary
     from cartridge_bridge.gather.package_install import InitReport
     from cartridge_bridge.planning.llm.chat import UsageLedger
+    from cartridge_bridge.stage_clock import Stage
 
 _LAYERS = {
     "create_source": "sources",
@@ -50,16 +53,21 @@ def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
     return layers
 
 
-def count_tests(plan: ExecutionPlan) -> int:
-    """How many data tests the plan declares."""
+def count_tests(plan: ExecutionPlan) -> tuple[int, int]:
+    """How many data tests the plan declares: on columns, and on whole models (a composite grain's)."""
     from cartridge_bridge.planning.plan import SourceSpec, output_columns
 
-    return sum(
-        len(column.tests)
-        for action in plan.actions
-        if not isinstance(action.spec, SourceSpec)
-        for column in output_columns(action.spec)
-    )
+    on_columns = on_models = 0
+    for action in plan.actions:
+        if not isinstance(action.spec, SourceSpec):
+            on_columns += sum(len(column.tests) for column in output_columns(action.spec))
+            on_models += len(action.tests)
+    return on_columns, on_models
+
+
+def tests_line(verb: str, on_columns: int, on_models: int) -> str:
+    """`227 data tests ran (216 column, 11 model)`: the count, what happened to them, and their kinds."""
+    return f"{on_columns + on_models} data tests {verb} ({on_columns} column, {on_models} model)"
 
 
 def show_apply(console: Console, report: ApplyReport) -> None:
@@ -86,7 +94,7 @@ def show_apply(console: Console, report: ApplyReport) -> None:
             table.add_row(layer, *(str(counts[s] or "") for s in ("create", "modify", "unchanged", "kept")))
     console.print(table)
     console.print(
-        f"{count_tests(report.plan)} data tests planned by the {data(report.plan.planner)} planner.",
+        f"{tests_line('planned', *count_tests(report.plan))} by the {data(report.plan.planner)} planner.",
         highlight=False,
     )
     if report.plan.skipped:
@@ -110,7 +118,16 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         console.print(f"The run's whole report: {data(report.report_file)}", highlight=False)
     if report.build is not None:
         show_build(console, report.build)
-    console.print(f"Done in {report.seconds:.1f} s.")
+    show_time(console, report.seconds, report.stages)
+
+
+def show_time(console: Console, seconds: float, stages: Mapping[Stage, float]) -> None:
+    """The seconds of each stage that ran, what no stage took, and the command's whole wall time."""
+    if stages:
+        other = max(0.0, seconds - sum(stages.values()))
+        parts = [f"{name} {took:.1f} s" for name, took in stages.items()] + [f"other {other:.1f} s"]
+        console.print(f"Time by stage: {', '.join(parts)}.", highlight=False)
+    console.print(f"Done in {seconds:.1f} s.")
 
 
 # With a report file to hold them whole, a long list shows its count and only these first few.
@@ -161,6 +178,11 @@ def show_build(console: Console, build: BuildSummary) -> None:
         )
     verdict = "[green]passed[/green]" if build.success else "[red]failed[/red]"
     console.print(f"dbt build {verdict}: " + ("; ".join(parts) or "nothing ran"), highlight=False)
+    skipped = build.count("test", "skipped")
+    console.print(
+        tests_line("ran", *build.tests_ran()) + (f"; {skipped} skipped" if skipped else "") + ".",
+        highlight=False,
+    )
     for node in build.failed:
         console.print(
             f"  [red]{data(node.status)}[/red] {data(node.name)}: {data(one_line(node.message or ''))}",
@@ -200,11 +222,17 @@ def show_context(console: Console, context: ProjectContext) -> None:
     _slice(console, context)
 
 
-def _raw_tables(console: Console, context: ProjectContext) -> None:
-    from cartridge_bridge.context.keys import primary_key
+def key_text(key: KeyFacts | None) -> str:
+    """A table's key as `cartridge context` shows it: `id (checked)`, `id + _fivetran_synced (history, named)`."""
+    if key is None:
+        return "-"
+    kind = "history, " if key.history is not None else ""
+    return f"{' + '.join(key.row_key)} ({kind}{key.how})"
 
+
+def _raw_tables(console: Console, context: ProjectContext) -> None:
     table = Table(title="Raw tables", show_edge=False)
-    for column in ("schema", "table", "columns", "primary key", "source", "status"):
+    for column in ("schema", "table", "columns", "key (how known)", "source", "status"):
         table.add_column(column)
     for raw in context.raw_schemas:
         for relation in raw.relations:
@@ -214,7 +242,7 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
                 data(raw.schema_name),
                 data(relation.identifier),
                 str(len(relation.columns)),
-                data(primary_key(relation) or "-"),
+                data(key_text(raw.keys.key(relation.identifier))) if not covered else "",
                 data(raw.source_name),
                 f"[dim]already a source{data(' → ' + ', '.join(readers)) if readers else ''}[/dim]"
                 if covered
@@ -336,12 +364,12 @@ def show_init(console: Console, report: InitReport) -> None:
 
 
 def show_usage(console: Console, ledger: UsageLedger) -> None:
-    """LLM calls, tokens and cost per phase and in total; a cost litellm cannot price is "unknown"."""
+    """LLM calls, re-asks, tokens and cost per phase and in total; a cost litellm cannot price is "unknown"."""
     if not ledger.phases:
         return
     table = Table(title="LLM usage", show_edge=False)
     table.add_column("phase")
-    for column in ("calls", "cached", "input tokens", "output tokens", "cost (USD)"):
+    for column in ("calls", "cached", "re-asks", "input tokens", "output tokens", "cost (USD)"):
         table.add_column(column, justify="right")
     from typing import get_args
 
@@ -357,6 +385,7 @@ def show_usage(console: Console, ledger: UsageLedger) -> None:
             data(name),
             str(usage.calls),
             str(usage.cached_calls),
+            str(usage.reasks),
             f"{usage.input_tokens:,}",
             f"{usage.output_tokens:,}",
             _cost(usage.cost),
@@ -366,6 +395,7 @@ def show_usage(console: Console, ledger: UsageLedger) -> None:
         "total",
         str(sum(u.calls for _, u in phases)),
         str(sum(u.cached_calls for _, u in phases)),
+        str(sum(u.reasks for _, u in phases)),
         f"{sum(u.input_tokens for _, u in phases):,}",
         f"{sum(u.output_tokens for _, u in phases):,}",
         _cost(ledger.total_cost()),

@@ -1,7 +1,8 @@
 """The keys worth checking on the data, and their counts folded back into the profiled facts.
 
 `keys.table_key` takes a composite key by name alone only for an ordinal or a bridge; the data can refute
-those and confirm weaker ones (`<parent>_id` with `key`/`name`/`code`). The counts come from one query per
+those and confirm weaker ones (`<parent>_id` with `key`/`name`/`code`), and says whether a history's id
+with its version columns (`id`, `_fivetran_synced`) tells its rows apart. The counts come from one query per
 table (`cartridge.distinct_combinations`) and stay under the relation's `profile`, like every statistic.
 
 `keys.foreign_keys` takes a role-named foreign key (`billing_customer_id` → `customer`) only when the

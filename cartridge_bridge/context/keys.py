@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Literal
 
 from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.sql_types import is_text, type_family
+
+# How a foreign key is known: the warehouse declares it, the data holds it, or its name says so.
+EdgeEvidence = Literal["declared", "checked", "named"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,8 @@ def _unique(relation: RawRelation, columns: tuple[str, ...]) -> bool | None:
         return None
     if any(s.null_count for s in stats if s is not None):
         return False
+    if any(s is not None and s.distinct_count == profile.row_count for s in stats):
+        return True  # one column unique on its own: any combination holding it is too
     if len(columns) == 1:
         distinct = stats[0].distinct_count if stats[0] is not None else None
     else:
@@ -204,7 +210,9 @@ def composite_candidates(
     relation: RawRelation, entities: frozenset[str] = frozenset()
 ) -> list[tuple[str, ...]]:
     """The column combinations `table_key` would take if the data shows them unique (checked by a query)."""
-    candidates: list[tuple[str, ...]] = []
+    # A history's row: its id with the version columns (`id`, `_fivetran_synced`), checked first.
+    versions = _versions(relation)
+    candidates: list[tuple[str, ...]] = [(c, *versions) for c in _single_candidates(relation) if versions]
     parents = _parents(relation, entities)
     for parent in parents:
         discriminators = _discriminators(relation, parent)
@@ -275,6 +283,25 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
             if versions and _copies_only(relation, candidate, payload):
                 return TableKey(candidate, "data", versions)  # repeated rows are copies: staging keeps one
     return TableKey()
+
+
+def refuted_guess(relation: RawRelation, entities: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The key the names give (`id`, `<entity>_id`, a parent with an ordinal, a bridge's ids) when the data
+    contradicts it (repeated or null values), else (); only asked where `table_key` found no key."""
+    guesses: list[tuple[str, ...]] = [(c,) for c in _single_candidates(relation)]
+    guesses += [(p, o) for p in _parents(relation, entities) for o in _ordinals(relation) if o != p]
+    guesses += [bridge] if (bridge := _bridge(relation, entities)) else []
+    return next((g for g in guesses if _unique(relation, g) is False), ())
+
+
+def row_key_verdict(relation: RawRelation, columns: tuple[str, ...]) -> bool | None:
+    """Whether these columns are unique and never null on the data; None when the profile cannot tell."""
+    return _unique(relation, columns)
+
+
+def copies_only(relation: RawRelation, columns: tuple[str, ...]) -> bool:
+    """The rows repeating these columns' values are copies of one row (equal but for the loader's columns)."""
+    return _copies_only(relation, columns, _payload(relation))
 
 
 def _copies_only(relation: RawRelation, pair: tuple[str, ...], payload: tuple[str, ...]) -> bool:
@@ -381,6 +408,14 @@ def _contained(child: RawRelation, edge: KeyEdge) -> bool:
         and counts.distinct_count >= CONTAINED_MIN_DISTINCT
         and counts.contained_count >= CONTAINED_SHARE * counts.distinct_count
     )
+
+
+def edge_evidence(child: RawRelation, edge: KeyEdge) -> EdgeEvidence:
+    """How a foreign key is known: `declared`, `checked` (the parent's key holds the column's values on the
+    data: `cartridge.contained_values`), or `named` (from the column's name alone)."""
+    if edge.declared:
+        return "declared"
+    return "checked" if _contained(child, edge) else "named"
 
 
 def narrows(column: RawColumn, key: RawColumn) -> bool:

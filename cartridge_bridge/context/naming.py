@@ -49,6 +49,23 @@ def without_prefix(identifier: str, prefix: str) -> str:
     return identifier
 
 
+def unprefixed(identifiers: list[str], schema_identifiers: list[str], prefix: str) -> dict[str, str]:
+    """identifier → the same without the prefix the project's staging drops, where one is dropped.
+
+    A table whose shortened name another table of the schema already has keeps its name.
+    """
+    if not prefix:
+        return {}
+    taken = {i.lower() for i in schema_identifiers}
+    renames: dict[str, str] = {}
+    for identifier in identifiers:
+        short = without_prefix(identifier, prefix)
+        if short != identifier and short.lower() not in taken:
+            renames[identifier] = short
+            taken.add(short.lower())
+    return renames
+
+
 def needs_quoting(identifier: str) -> bool:
     """True when the identifier is not a plain lower-case word usable unquoted everywhere."""
     return _PLAIN_IDENTIFIER.fullmatch(identifier) is None or identifier in RESERVED_WORDS

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import InferredConventions, apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import configured_materialization, infer_conventions
+from cartridge_bridge.context.key_facts import SchemaKeys, schema_keys
 from cartridge_bridge.context.key_owners import KeyOwner, key_owners
 from cartridge_bridge.context.naming import snake_case, without_prefix
 from cartridge_bridge.context.relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
@@ -32,6 +33,8 @@ class RawSchema(BaseModel):
     covered: list[str] = []  # identifiers already in the project: declared as sources, or its seeds
     seeds: list[str] = []  # the covered identifiers that are the project's seeds (`dbt seed` loaded them)
     staged_by: dict[str, list[str]] = {}  # covered identifier → the project's models that select from it
+    # The new tables' keys and foreign keys with how each is known: what every planner and view reads.
+    keys: SchemaKeys = SchemaKeys()
 
 
 class ProjectContext(BaseModel):
@@ -176,6 +179,11 @@ def build_context(
                 covered=covered,
                 seeds=[i for i in covered if place[i] in seeds and place[i] not in declared],
                 staged_by=staged_by,
+                keys=schema_keys(
+                    [r for r in relations if r.identifier not in covered],
+                    conventions.strip_prefix,
+                    [r.identifier for r in relations],
+                ),
             )
         )
     model_path = (project_file.get("model-paths") or ["models"])[0]

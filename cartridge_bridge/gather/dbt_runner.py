@@ -78,6 +78,12 @@ class BuildSummary:
             if n.resource_type == resource_type and (status is None or n.status == status)
         )
 
+    def tests_ran(self) -> tuple[int, int]:
+        """The data tests dbt ran (skipped ones are not): those on a column, and those on a whole model."""
+        ran = [n for n in self.nodes if n.resource_type == "test" and n.status != "skipped"]
+        on_columns = sum(1 for n in ran if n.tested_column)
+        return on_columns, len(ran) - on_columns
+
     @property
     def failed(self) -> list[NodeResult]:
         """Nodes that errored or whose tests failed."""

@@ -8,6 +8,7 @@ warehouse's cannot hide anything), then on the parsed tree.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +19,10 @@ from sqlglot.errors import ParseError, TokenError
 
 from cartridge_bridge.context.naming import RESERVED_WORDS
 from cartridge_bridge.planning.identifiers import CONTROL_CHARACTERS, JINJA_OPENERS, string_literal_body
+
+# sqlglot logs "falling back to parsing as a 'Command'" for a fragment it cannot read; the problem it leads to
+# names the fragment already, and the log line would land in the user's terminal without a handler.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 SQLGLOT_DIALECTS = {
     "postgres": "postgres", "duckdb": "duckdb", "snowflake": "snowflake", "bigquery": "bigquery",
@@ -95,6 +100,13 @@ def parse_expression(text: str, adapter_type: str) -> tuple[exp.Expr | None, str
     tree = parsed[0]
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
+            if isinstance(node, exp.Command) and node is tree:
+                # `comment.user_id = …`: the parser took the alias for the COMMENT statement's keyword.
+                word = str(node.this).split()[0] if str(node.this).strip() else ""
+                return None, (
+                    f"{text!r} reads as a {word.upper()} statement: `{word.lower()}` is a SQL keyword, "
+                    "so it cannot be an alias or a bare column name here; choose another alias"
+                )
             return None, f"{text!r} must be a scalar expression, not a statement, subquery or alias"
         if isinstance(node, exp.Star) and not isinstance(node.parent, exp.Count):
             return None, f"{text!r} must name its columns (only count(*) may use *)"

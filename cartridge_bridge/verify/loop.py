@@ -9,6 +9,7 @@ from cartridge_bridge.errors import VerificationError
 from cartridge_bridge.gather.dbt_runner import BuildSummary
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.stage_clock import StageClock
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.prove import failure_message
 from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable
@@ -58,14 +59,21 @@ def prove_with_repairs(
     repairer: Repairer,
     progress: Progress,
     repair_rounds: int = 1,
+    clock: StageClock | None = None,
 ) -> Verified:
-    """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project."""
+    """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project.
+
+    `clock` counts the writes, and the repairers' own time (a rebuild counts as build, its parse as parse).
+    """
+    clock = clock or StageClock()
     repairs: list[str] = []
     last: BuildSummary | None = None  # the build so far, for a repair round to build only what it changed
     only: list[str] | None = None
     done = 0  # repair rounds so far
     while True:
-        if not writer.write(plan):
+        with clock.stage("write"):
+            written = writer.write(plan)
+        if not written:
             return Verified(plan, None, written=False, repairs=repairs)
         try:
             writer.proving()
@@ -76,11 +84,14 @@ def prove_with_repairs(
         if build is not None and last is not None:
             build = last.then(build)
         if build is None or build.success:
-            writer.commit()
+            with clock.stage("write"):
+                writer.commit()
             return Verified(plan, build, written=True, repairs=repairs)
-        writer.set_aside()  # the next round builds on this one's relations: none is dropped to be made again
+        with clock.stage("write"):
+            writer.set_aside()  # the next round builds on this one's relations: none is dropped to be made again
         try:
-            repaired, outcome = _repair(plan, build, repairer, done, repair_rounds)
+            with clock.stage("repair"):
+                repaired, outcome = _repair(plan, build, repairer, done, repair_rounds)
         except BaseException:
             writer.rollback()  # no next round: what the build created goes too
             raise

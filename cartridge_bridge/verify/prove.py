@@ -9,6 +9,7 @@ from cartridge_bridge.errors import ProjectError, VerificationError
 from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.stage_clock import StageClock
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.repair import Unrepairable
 from cartridge_bridge.write.faults import fault_point
@@ -24,27 +25,31 @@ def prove(
     progress: Progress,
     before_build: Callable[[list[str]], None] | None = None,
     only: list[str] | None = None,
+    clock: StageClock | None = None,
 ) -> BuildSummary | None:
     """Parse the project, then (when asked) build the plan's models and their tests, or the `only` selection.
 
     `before_build` hears the plan's models, once the parse has placed them in the warehouse.
     """
+    clock = clock or StageClock()
     progress.step("dbt parse (checks every ref and source)")
     try:
-        dbt.parse(on_event=lambda _: fault_point("parse"))
+        with clock.stage("parse"):
+            dbt.parse(on_event=lambda _: fault_point("parse"))
     except ProjectError as error:
         raise VerificationError(f"the generated files do not parse, so nothing was kept: {error}") from None
     if not build:
         return None
     models = [a.name for a in plan.models()]
-    if before_build is not None:
-        before_build(models)
-    if only is not None:
-        progress.step(f"dbt build on the {len(only)} nodes the repair changed or the failure skipped")
-    else:
-        progress.step(f"dbt build on {len(models)} new models and their tests")
-    # The parse above saw the files as they are; parsing them again inside the build would cost as much.
-    return dbt.build(select=only or models, on_event=_after_first_node, reuse_manifest=True)
+    with clock.stage("build"):
+        if before_build is not None:
+            before_build(models)
+        if only is not None:
+            progress.step(f"dbt build on the {len(only)} nodes the repair changed or the failure skipped")
+        else:
+            progress.step(f"dbt build on {len(models)} new models and their tests")
+        # The parse above saw the files as they are; parsing them again inside the build would cost as much.
+        return dbt.build(select=only or models, on_event=_after_first_node, reuse_manifest=True)
 
 
 def _after_first_node(event: str) -> None:
@@ -60,10 +65,11 @@ class DbtProver:
     build: bool
     progress: Progress
     before_build: Callable[[list[str]], None] | None = None
+    clock: StageClock | None = None  # where the parse and build seconds are counted
 
     def prove(self, plan: ExecutionPlan, only: list[str] | None = None) -> BuildSummary | None:
         """The build's summary (of `only` when given), None when only parsed; a VerificationError when it does not parse."""
-        return prove(self.dbt, plan, self.build, self.progress, self.before_build, only)
+        return prove(self.dbt, plan, self.build, self.progress, self.before_build, only, self.clock)
 
 
 def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml as pyyaml
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from cartridge_bridge.errors import ConflictError, UsageError
@@ -28,20 +30,52 @@ class MergeResult:
     kept: list[str] = field(default_factory=list)  # differing entries left as the user wrote them
 
 
+_STRING_TAG = "tag:yaml.org,2002:str"
+
+
+def _read_as_string_by_dbt(value: str) -> bool:
+    """True when PyYAML (dbt's reader, YAML 1.1) reads `value` written plain back as this string.
+
+    ruamel writes YAML 1.2, where `yes`, `no`, `on` and `off` are strings: written plain, dbt would read
+    them as booleans (an accepted value `yes` becoming `True`, a column `on` named `True`).
+    """
+    return pyyaml.resolver.Resolver().resolve(pyyaml.nodes.ScalarNode, value, (True, False)) == _STRING_TAG
+
+
+def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
+    if _read_as_string_by_dbt(value):
+        return representer.represent_str(value)
+    return representer.represent_scalar(_STRING_TAG, value, style="'")
+
+
 def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
     yaml = YAML(typ="rt")
     yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
     yaml.width = 4096  # long descriptions stay on one line instead of folding mid-sentence
     yaml.preserve_quotes = True
+    yaml.representer.add_representer(str, _represent_str)
     return yaml
 
 
+class _DbtLayoutDumper(pyyaml.SafeDumper):
+    """PyYAML, the library dbt reads with, writing dbt's usual layout: a list indented under its key."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 def dump_yaml(data: Any, like: str | None = None) -> str:
-    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from)."""
-    sequence, offset = 4, 2
-    if like and like.strip():
-        _, sequence, offset = load_yaml_guess_indent(like)
-        sequence, offset = sequence or 4, offset or 0
+    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from).
+
+    A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
+    round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
+    """
+    if not (like and like.strip()):
+        return pyyaml.dump(
+            _plain(data), Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True
+        )
+    _, sequence, offset = load_yaml_guess_indent(like)
+    sequence, offset = sequence or 4, offset or 0
     buffer = io.StringIO()
     _yaml(sequence, offset).dump(data, buffer)
     text = buffer.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import yaml
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
@@ -148,8 +149,9 @@ def test_warehouse_text_with_jinja_and_sql_is_data_not_code(tmp_path: Path) -> N
         columns = [r[0] for r in connection.execute("describe analytics.stg_evil__accounts").fetchall()]
     assert columns[0] == "account_id" and len(columns) == 4
     assert all(c.replace("_", "").isalnum() for c in columns), columns
-    sources = (project / "models/staging/evil/_evil__sources.yml").read_text()
-    assert "{{ '{% do run_query" in sources  # the table comment, as a literal of itself
+    sources = yaml.safe_load((project / "models/staging/evil/_evil__sources.yml").read_text())
+    table = sources["sources"][0]["tables"][0]
+    assert table["description"].startswith("{{ '{% do run_query")  # the table comment, as a literal of itself
 
 
 def test_a_composite_key_is_built_and_tested_as_one_grain(tmp_path: Path) -> None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from pathlib import Path
 
 import pytest
-from support import postgres_output, run_sql, snapshot_tree, write_project
+from support import data_tests_in_run_results, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.errors import CartridgeError, ConflictError, UsageError, VerificationError
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
+from cartridge_bridge.stage_clock import StageClock
 from cartridge_bridge.write.journal import JournalError
 
 pytestmark = pytest.mark.postgres
@@ -57,9 +59,18 @@ def _options(project: Path, schema: str, **overrides: object) -> ProjectOptions:
 def test_generate_writes_every_layer_and_dbt_build_passes(tmp_path: Path, pg_server: LocalPostgres) -> None:
     schema = _raw_schema(pg_server, *SMALL_SHOP)
     project = _project(tmp_path, pg_server)
-    report = generate(_options(project, schema), SilentProgress())
+    clock = StageClock()
+    report = generate(_options(project, schema), SilentProgress(), clock=clock)
+    wall = time.perf_counter() - clock.started
     assert report.build is not None and report.build.success, report.build
     assert report.plan.strategy == "greenfield"
+    # The report's time is the whole call's, planning included (all but returning from it: releasing the
+    # project's lock, allowed half a second on a busy machine), and its stages add up within it.
+    assert wall - 0.5 <= report.seconds <= wall
+    assert list(report.stages) == ["gather", "context", "plan", "write", "parse", "build"]
+    assert 0 < sum(report.stages.values()) <= report.seconds
+    # The tests it reports are the tests dbt ran, by kind.
+    assert report.build.tests_ran() == data_tests_in_run_results(project)
     written = {c.path for c in report.changes if c.writes}
     assert written == {
         "models/staging/shop/_shop__sources.yml",

@@ -1,7 +1,8 @@
 """LiteLLMChat through the real litellm call path, against a scripted OpenAI-compatible server on 127.0.0.1.
 
 Nothing of litellm is mocked: each test scripts the server's answers and reads the requests it recorded.
-`openai/test` is a model litellm cannot price (cost unknown, no response_format); `openai/gpt-4.1` is in
+`openai/test` is a model litellm cannot price (cost unknown) nor knows the schema support of; at an api_base
+it is an OpenAI-compatible server, which `auto` sends response_format json_schema. `openai/gpt-4.1` is in
 its local cost map and takes response_format, and litellm sends it to the same local server.
 """
 
@@ -20,9 +21,11 @@ from typing import Any
 
 import pytest
 from openai_server import Answer, Delay, ScriptedOpenAIServer, Status, error_body
+from pydantic import BaseModel, ConfigDict
 
 from cartridge_bridge.errors import BudgetExceeded, LLMError
-from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings, Phase, UsageLedger
+from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
+from cartridge_bridge.planning.llm.chat import ChatReply, ChatRequest, LLMSettings, Phase, UsageLedger
 from cartridge_bridge.planning.llm.client import PLACEHOLDER_KEY, LiteLLMChat
 
 SCHEMA = {
@@ -84,10 +87,9 @@ def test_a_plain_answer_with_its_tokens_and_an_unknown_cost(
     assert request.json["model"] == "test"
     assert request.headers["authorization"] == f"Bearer {PLACEHOLDER_KEY}"
     assert "tools" not in request.json
-    # litellm's table does not know openai/test: the schema goes into the system message instead.
-    assert "response_format" not in request.json
-    system = request.json["messages"][0]["content"]
-    assert system.startswith("You plan dbt models.") and '"columns"' in system and "PlanOutline" in system
+    # litellm's table does not know openai/test, but an OpenAI-compatible server at an api_base takes json_schema.
+    assert request.json["response_format"]["type"] == "json_schema"
+    assert request.json["messages"][0]["content"] == "You plan dbt models."
     assert ledger.phases["plan"].calls == 1
     assert ledger.total_cost() is None
 
@@ -199,44 +201,50 @@ def test_response_format_carries_the_schema_when_the_model_takes_it(
     assert request.json["messages"][0]["content"] == "You plan dbt models."
 
 
-def test_a_rejected_response_format_falls_back_to_the_system_message(
+def test_auto_steps_down_when_the_endpoint_refuses_a_response_format(
     server: ScriptedOpenAIServer, project: Path
 ) -> None:
     rejected = error_body("Invalid parameter: 'response_format' of type 'json_schema' is not supported.")
-    server.add(Status(400, rejected), '{"name": "x"}', '{"name": "y"}')
+    refused_object = error_body("'response_format.type' must be 'json_schema' or 'text'")
+    server.add(Status(400, rejected), '{"name": "x"}', Status(400, refused_object), '{"name": "y"}', "{}")
     chat = make_chat(server, project, model="openai/gpt-4.1", cache=False)
     assert chat.complete(ask()).text == '{"name": "x"}'
     assert chat.complete(ask("again")).text == '{"name": "y"}'
-    first, second, third = (r.json or {} for r in server.chat_requests)
-    assert "response_format" in first
-    for later in (second, third):  # once refused, never sent again
-        assert "response_format" not in later
+    assert chat.complete(ask("third")).text == "{}"
+    sent = [r.json or {} for r in server.chat_requests]
+    assert sent[0]["response_format"]["type"] == "json_schema"
+    assert [s["response_format"]["type"] for s in sent[1:3]] == ["json_object", "json_object"]
+    assert "response_format" not in sent[3] and "response_format" not in sent[4]  # once refused, never again
+    for later in sent[1:]:
         assert "PlanOutline" in later["messages"][0]["content"]
         assert json.dumps(SCHEMA, separators=(",", ":")) in later["messages"][0]["content"]
+    assert chat.mode == "none"
 
 
 def test_a_cache_hit_makes_no_request_and_costs_nothing(server: ScriptedOpenAIServer, project: Path) -> None:
-    server.add(Answer('{"name": "x"}', 1000, 1000))
+    server.add(Answer('{"name": "x"}', 1000, 1000), '{"name": "y"}')
     ledger = UsageLedger()
     chat = make_chat(server, project, ledger, model="openai/gpt-4.1")
-    first, second = chat.complete(ask()), chat.complete(ask())
-    assert len(server.chat_requests) == 1
-    assert (first.cached, second.cached) == (False, True)
-    assert second.text == first.text and second.cost == 0
-    assert ledger.phases["plan"].calls == 2 and ledger.phases["plan"].cached_calls == 1
-    assert ledger.total_cost() == pytest.approx(first.cost)
+    unaccepted = chat.complete(ask())
+    assert not list(project.rglob("*.json"))  # received is not accepted: nothing kept yet
+    first = chat.complete(ask())
+    chat.accepted(ask(), first)
+    second = chat.complete(ask())
+    assert len(server.chat_requests) == 2
+    assert (unaccepted.cached, first.cached, second.cached) == (False, False, True)
+    assert second.text == first.text == '{"name": "y"}' and second.cost == 0
+    assert ledger.phases["plan"].calls == 3 and ledger.phases["plan"].cached_calls == 1
     files = list((project / ".cartridge" / "llm-cache").glob("*.json"))
     assert len(files) == 1
-    # Another place serving the same model shares the answer: api_base is not part of the key.
-    with ScriptedOpenAIServer() as elsewhere:
-        again = make_chat(elsewhere, project, model="openai/gpt-4.1").complete(ask())
-        assert again.cached and elsewhere.chat_requests == []
 
 
 def test_cache_off_asks_every_time_and_writes_nothing(server: ScriptedOpenAIServer, project: Path) -> None:
     server.add("one", "two")
     chat = make_chat(server, project, cache=False)
-    assert [chat.complete(ask()).text, chat.complete(ask()).text] == ["one", "two"]
+    replies = [chat.complete(ask()), chat.complete(ask())]
+    for reply in replies:
+        chat.accepted(ask(), reply)
+    assert [r.text for r in replies] == ["one", "two"]
     assert not (project / ".cartridge").exists()
 
 
@@ -289,8 +297,14 @@ def test_calls_from_many_threads(server: ScriptedOpenAIServer, project: Path) ->
     ledger = UsageLedger()
     chat = make_chat(server, project, ledger)
     texts = [f"table {n}" for n in range(16)]
+
+    def asked(text: str) -> ChatReply:
+        reply = chat.complete(ask(text, phase="staging"))
+        chat.accepted(ask(text, phase="staging"), reply)
+        return reply
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(lambda text: chat.complete(ask(text, phase="staging")), texts))
+        replies = list(pool.map(asked, texts))
     assert [r.text for r in replies] == [t.upper() for t in texts]
     assert ledger.phases["staging"].calls == 16 and ledger.phases["staging"].input_tokens == 160
     assert len(list((project / ".cartridge" / "llm-cache").glob("*.json"))) == 16
@@ -309,8 +323,8 @@ def test_the_api_key_goes_only_into_the_authorization_header(
     echo = error_body(f"Incorrect API key provided: {key}", code="invalid_api_key")
     server.add(Status(500), '{"name": "x"}', Status(401, echo), Status(400, error_body(f"bad {key}")))
     chat = make_chat(server, project, model="openai/gpt-4.1")
-    chat.complete(ask("first"))
-    chat.complete(ask("first"))  # a cache hit
+    chat.accepted(ask("first"), chat.complete(ask("first")))
+    assert chat.complete(ask("first")).cached
     messages = []
     for text in ("second", "third"):
         with pytest.raises(LLMError) as raised:
@@ -355,3 +369,110 @@ print("\\n".join(connections))
     assert connections, "no connection was recorded"
     assert all(c == f"('127.0.0.1',{port})" for c in connections), connections
     assert result.stderr == ""
+
+
+class Named(BaseModel):
+    """A small answer type for the seam: one name, nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+def ask_named(chat: LiteLLMChat, retries: int = 1) -> Named:
+    """One typed answer through the seam (pydantic validation, re-asks), as the planner asks."""
+    messages = [
+        {"role": "system", "content": "You plan dbt models."},
+        {"role": "user", "content": "Name it."},
+    ]
+    return Asker(chat, retries).ask("plan", "the name", messages, Named)
+
+
+SCHEMA_TEXT = json.dumps(Named.model_json_schema(), separators=(",", ":"))
+
+
+@pytest.mark.parametrize(
+    ("setting", "sent_format"),
+    [
+        ("auto", "json_schema"),  # openai/test at an api_base: an OpenAI-compatible server
+        ("json_schema", "json_schema"),
+        ("json_object", "json_object"),
+        ("none", None),
+    ],
+)
+def test_each_structured_output_mode_sends_the_schema_once_and_validates_alike(
+    server: ScriptedOpenAIServer, project: Path, setting: str, sent_format: str | None
+) -> None:
+    server.add('{"name": 7}', '{"name": "orders"}')  # the first answer fails validation in every mode
+    chat = make_chat(server, project, cache=False, structured_output=setting)
+    assert ask_named(chat) == Named(name="orders")
+    first, reask = (r.json or {} for r in server.chat_requests)
+    for sent in (first, reask):
+        in_messages = sum(m["content"].count(SCHEMA_TEXT) for m in sent["messages"])
+        if sent_format == "json_schema":
+            assert sent["response_format"] == {
+                "type": "json_schema",
+                "json_schema": {"name": "Named", "schema": Named.model_json_schema(), "strict": False},
+            }
+            assert in_messages == 0
+        else:
+            assert sent.get("response_format") == ({"type": "json_object"} if sent_format else None)
+            assert in_messages == 1  # in the system message, once, also in the re-ask's longer conversation
+            assert SCHEMA_TEXT in sent["messages"][0]["content"]
+    assert "name: Input should be a valid string (got 7)" in reask["messages"][-1]["content"]
+
+
+def test_a_mode_that_was_set_is_not_stepped_down_but_named(
+    server: ScriptedOpenAIServer, project: Path
+) -> None:
+    refused = error_body("'response_format.type' must be 'json_schema' or 'text'")
+    server.add(Status(400, refused), '{"name": "never asked"}')
+    chat = make_chat(server, project, cache=False, structured_output="json_object")
+    with pytest.raises(LLMError) as raised:
+        chat.complete(ask())
+    message = str(raised.value)
+    assert "refused response_format json_object" in message and "llm_structured_output" in message
+    assert "to none" in message and "\n" not in message
+    assert len(server.chat_requests) == 1
+
+
+def test_only_accepted_answers_are_cached_and_another_server_is_asked(
+    server: ScriptedOpenAIServer, project: Path
+) -> None:
+    server.add('{"name": 1}', '{"name": "from_a"}')  # rejected by validation, then accepted after the re-ask
+    chat = make_chat(server, project)
+    assert ask_named(chat).name == "from_a"
+    texts = [json.loads(f.read_text())["text"] for f in (project / ".cartridge" / "llm-cache").glob("*.json")]
+    assert texts == ['{"name": "from_a"}']  # the rejected answer is not kept
+    # Another server behind the same model name is asked, not served what the first one said.
+    with ScriptedOpenAIServer(['{"name": "from_b"}']) as other:
+        assert ask_named(make_chat(other, project)).name == "from_b"
+        assert len(other.chat_requests) == 1
+    # The accepted answer is served from the cache for the first question, even with its server down.
+    stopped = server.base_url
+    server.__exit__(None, None, None)
+    ledger = UsageLedger()
+    chat = LiteLLMChat(
+        LLMSettings(
+            model="openai/test", api_base=stopped, cache_dir=str(project / ".cartridge" / "llm-cache")
+        ),
+        ledger,
+    )
+    assert ask_named(chat).name == "from_a"
+    assert ledger.phases["plan"].cached_calls == 1
+
+
+def test_rejected_answers_are_never_replayed(server: ScriptedOpenAIServer, project: Path) -> None:
+    server.add('{"name": 1}', '{"title": "x"}', '{"name": "accepted"}')
+    with pytest.raises(AnswerRejected):
+        ask_named(make_chat(server, project))
+    assert not list(project.rglob("*.json"))
+    ledger = UsageLedger()
+    assert ask_named(make_chat(server, project, ledger)).name == "accepted"  # asked again, not replayed
+    assert len(server.chat_requests) == 3 and ledger.phases["plan"].cached_calls == 0
+
+
+def test_the_ledger_counts_reasks(server: ScriptedOpenAIServer, project: Path) -> None:
+    server.add('{"name": 1}', '{"name": 2}', '{"name": "ok"}')
+    ledger = UsageLedger()
+    ask_named(make_chat(server, project, ledger, cache=False), retries=2)
+    assert (ledger.phases["plan"].calls, ledger.phases["plan"].reasks) == (3, 2)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, openai_mirror
 from openai_server import ScriptedOpenAIServer
-from support import postgres_output, snapshot_tree, write_project
+from support import data_tests_in_run_results, postgres_output, snapshot_tree, write_project
 
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.demo.load_raw import load_shop
@@ -76,13 +78,32 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
     context = context_of(shop_project, "llm_raw", "shop")
     with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
         where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project)]
+        started = time.perf_counter()
         result = cartridge(
             "generate", *where, "--schema", "llm_raw", "--source-name", "shop", api_base=server.base_url
         )
+        wall = time.perf_counter() - started
         requests = server.chat_requests
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dbt build passed" in result.stdout
-    assert "LLM usage" in result.stdout
+    assert "LLM usage" in result.stdout and "re-asks" in result.stdout
+    # The summary's numbers are dbt's and the clock's: the tests that ran by kind, stages within the total,
+    # and a total that is the command's (planning included), within the process's wall time.
+    ran = re.search(r"^(\d+) data tests ran \((\d+) column, (\d+) model\)", result.stdout, re.M)
+    assert ran is not None, result.stdout
+    on_columns, on_models = data_tests_in_run_results(shop_project)
+    assert tuple(map(int, ran.groups())) == (on_columns + on_models, on_columns, on_models)
+    stages = re.search(r"^Time by stage: (.*)\.$", result.stdout, re.M)
+    done = re.search(r"^Done in ([\d.]+) s\.$", result.stdout, re.M)
+    assert stages is not None and done is not None, result.stdout
+    seconds = {p.split()[0]: float(p.split()[1]) for p in stages.group(1).split(", ")}
+    assert list(seconds) == ["gather", "context", "plan", "write", "parse", "build", "other"]
+    assert sum(seconds.values()) == pytest.approx(float(done.group(1)), abs=0.5)  # each rounded to 0.1 s
+    assert float(done.group(1)) <= wall
+    # From the process's start (Linux tells it) to the count: only the output and the exit come after it.
+    assert float(done.group(1)) >= wall - 1.5
+    # The schema went once per request, in response_format (auto, for an OpenAI-compatible server).
+    assert all(r.json and r.json["response_format"]["type"] == "json_schema" for r in requests)
     assert (shop_project / "models/marts/fct_orders.sql").is_file()
     bodies = [json.dumps(r.json) for r in requests]
     phases = [PHASE_OF_ANSWER[m.group(1)] for b in bodies if (m := SCHEMA_NAME.search(b))]
@@ -105,15 +126,16 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
 def test_a_second_run_is_answered_from_the_cache(shop_project: Path) -> None:
     context = context_of(shop_project, "llm_raw", "shop")
     where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project), "--schema", "llm_raw"]
+    where += ["--source-name", "shop", "--format", "json", "--llm-structured-output", "json_object"]
     with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
-        first = cartridge(
-            "plan", *where, "--source-name", "shop", "--format", "json", api_base=server.base_url
-        )
+        first = cartridge("plan", *where, api_base=server.base_url)
         asked = len(server.chat_requests)
-        again = cartridge(
-            "plan", *where, "--source-name", "shop", "--format", "json", api_base=server.base_url
-        )
-        assert len(server.chat_requests) == asked  # every answer came from .cartridge/llm-cache
+        again = cartridge("plan", *where, api_base=server.base_url)
+        assert len(server.chat_requests) == asked  # every accepted answer came from .cartridge/llm-cache
+        bodies = [r.json or {} for r in server.chat_requests]
+    # The flag reached the client: JSON mode, the schema once, in the system message.
+    assert all(b["response_format"] == {"type": "json_object"} for b in bodies)
+    assert all(sum('"properties"' in m["content"] for m in b["messages"]) == 1 for b in bodies)
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
     assert first.stdout == again.stdout
     assert json.loads(first.stdout)["planner"] == "llm:openai/scripted-model"

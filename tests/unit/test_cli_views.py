@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from cartridge_bridge.api import ApplyReport, make_plan
-from cartridge_bridge.cli.views import mermaid, show_apply, show_plan
+from cartridge_bridge.cli.views import count_tests, mermaid, show_apply, show_plan
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
-from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import ExecutionPlan, ModelTest
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.workspace import FileChange
 
@@ -85,7 +85,7 @@ def test_the_report_prints_markup_and_control_characters_as_data(context: Projec
             printed = _render(_report(plan, text), terminal)
             assert _unsafe(printed) == [], (text, printed)
     printed = _render(_report(plan, "[/]"), False)
-    assert "data tests planned by the [/] planner." in printed
+    assert re.search(r"\d+ data tests planned \(\d+ column, \d+ model\) by the \[/\] planner\.", printed)
     assert "skipped [/]" in printed
     printed = _render(_report(plan, "a\x1b[2J\x1b]0;pwned\x07b"), False)
     assert "skipped a\\x1b[2J\\x1b]0;pwned\\x07b" in printed  # shown, escaped, on its line
@@ -121,3 +121,40 @@ def test_relaxed_tests_show_the_first_few_and_the_file_holding_them_all(context:
     assert f"The run's whole report: {report.report_file}" in printed
     report.report_file = None  # no file to hold them: every one is printed
     assert sum(line.startswith("relaxed to warn ") for line in _render(report, False).splitlines()) == 12
+
+
+def test_the_report_counts_tests_by_kind_as_planned_and_as_dbt_ran_them(context: ProjectContext) -> None:
+    plan = make_plan(context)
+    on_columns, on_models = count_tests(plan)
+    assert on_columns > 0
+    action = next(a for a in plan.actions if a.type == "create_mart")
+    grain = ModelTest(name="unique_combination_of_columns", columns=["a", "b"])
+    plan.actions[plan.actions.index(action)] = action.model_copy(update={"tests": [*action.tests, grain]})
+    assert count_tests(plan) == (on_columns, on_models + 1)  # a model-level test counts as one
+    nodes = [
+        NodeResult("model.shop.m", "model", "m", "success", None, None),
+        NodeResult("test.shop.a", "test", "a", "pass", None, 0, tested_column="id"),
+        NodeResult("test.shop.b", "test", "b", "fail", None, 3, tested_column="x"),
+        NodeResult("test.shop.c", "test", "c", "pass", None, 0),
+        NodeResult("test.shop.d", "test", "d", "skipped", None, None, tested_column="y"),
+    ]
+    report = _report(plan, "shop")
+    report.build = BuildSummary(success=False, nodes=nodes, errors=[], warnings=[])
+    lines = _render(report, terminal=False).splitlines()
+    planned = f"{on_columns + on_models + 1} data tests planned ({on_columns} column, {on_models + 1} model)"
+    assert f"{planned} by the shop planner." in lines
+    assert "3 data tests ran (2 column, 1 model); 1 skipped." in lines
+
+
+def test_the_report_shows_each_stage_and_what_no_stage_took(context: ProjectContext) -> None:
+    report = _report(make_plan(context), "shop")
+    report.seconds = 64.04
+    report.stages = {"gather": 1.0, "context": 0.25, "plan": 40.0, "parse": 3.0, "build": 19.5}
+    lines = _render(report, terminal=False).splitlines()
+    assert (
+        "Time by stage: gather 1.0 s, context 0.2 s, plan 40.0 s, parse 3.0 s, build 19.5 s, other 0.3 s."
+        in lines
+    )
+    assert (
+        lines.index("Done in 64.0 s.") == lines.index(next(x for x in lines if x.startswith("Time by"))) + 1
+    )

@@ -8,6 +8,7 @@ import pytest
 from support import profiled_facts
 
 from cartridge_bridge.context.key_checks import combination_checks, with_combination_counts
+from cartridge_bridge.context.key_facts import HistoryFacts, KeyFacts, key_facts
 from cartridge_bridge.context.keys import (
     MAX_COMBINATIONS,
     TableKey,
@@ -248,3 +249,71 @@ def test_a_wide_table_asks_for_a_bounded_number_of_combinations() -> None:
     candidates = composite_candidates(wide, frozenset({"a", "b"}))
     assert len(candidates) == MAX_COMBINATIONS
     assert candidates[0] == ("a_id", "index")  # the likeliest first: a parent naming a table, an ordinal
+
+
+# What the context decides from these: each key with how it is known (`key_facts`, read by every planner).
+
+
+def test_a_history_of_five_rows_over_four_ids_is_keyed_on_the_id_completed_by_its_version() -> None:
+    columns = {"id": (0, 4), "status": (0, 3), "_fivetran_synced": (0, 4)}
+    checked = key_facts(profiled("account_history", 5, columns, {("id", "_fivetran_synced"): 5}))
+    assert checked == KeyFacts(
+        columns=["id"], how="checked", history=HistoryFacts(version_columns=["_fivetran_synced"])
+    )
+    assert checked.row_key == ["id", "_fivetran_synced"] and checked.grain == ["id"]
+    assert not checked.primary  # the id names the account, not a row
+    # Two versions synced at the same moment: the data refutes the row key; staging still keeps one per id.
+    refuted = key_facts(profiled("account_history", 5, columns, {("id", "_fivetran_synced"): 4}))
+    assert refuted is not None and (refuted.how, refuted.grain, refuted.latest_by) == (
+        "refuted",
+        ["id"],
+        ["_fivetran_synced"],
+    )
+    # Not counted, but the version column alone is unique: so is any combination holding it.
+    unique_version = {"id": (0, 4), "_fivetran_synced": (0, 5)}
+    assert key_facts(profiled("account_history", 5, unique_version)).how == "checked"  # type: ignore[union-attr]
+
+
+def test_the_history_row_key_is_counted_on_the_data() -> None:
+    history = profiled("account_history", 5, {"id": (0, 4), "_fivetran_synced": (0, 4)})
+    assert composite_candidates(history)[0] == ("id", "_fivetran_synced")
+
+
+def test_a_history_known_by_its_markers_alone_is_named() -> None:
+    columns = {"id": (0, 0), "_fivetran_active": (0, 0), "_fivetran_start": (0, 0)}
+    found = key_facts(profiled("account", None, columns))
+    assert found == KeyFacts(
+        columns=["id"],
+        how="named",
+        history=HistoryFacts(version_columns=["_fivetran_active", "_fivetran_start"]),
+    )
+
+
+def test_a_declared_composite_key_passes_through() -> None:
+    lines = profiled(
+        "order_lines", 4, {"order_id": (0, 2), "line_number": (0, 3)}, primary_key=["order_id", "line_number"]
+    )
+    assert key_facts(lines) == KeyFacts(columns=["order_id", "line_number"], how="declared")
+
+
+def test_a_key_from_names_alone_says_named_and_is_no_primary_key() -> None:
+    found = key_facts(profiled("orders", None, {"id": (0, 0), "total": (0, 0)}))
+    assert found == KeyFacts(columns=["id"], how="named") and not found.primary
+    checked = key_facts(profiled("orders", 3, {"id": (0, 3), "total": (0, 2)}))
+    assert checked == KeyFacts(columns=["id"], how="checked") and checked.primary
+
+
+def test_a_name_guess_the_data_contradicts_is_refuted_and_keys_nothing() -> None:
+    found = key_facts(profiled("orders", 3, {"id": (0, 2), "total": (0, 3)}))
+    assert found == KeyFacts(columns=["id"], how="refuted")
+    assert found.grain == [] and not found.primary
+    assert key_facts(profiled("notes", 3, {"body": (0, 3)})) is None  # nothing suggests a key
+
+
+def test_a_list_whose_repeated_rows_are_copies_is_checked_and_says_so() -> None:
+    tags = profiled("ticket_tag", 4, {"tag": (0, 2), "ticket_id": (0, 2), "_fivetran_synced": (0, 2)})
+    assert key_facts(tags, frozenset({"ticket"})) == KeyFacts(
+        columns=["ticket_id", "tag"],
+        how="checked",
+        history=HistoryFacts(version_columns=["_fivetran_synced"], copies=True),
+    )

@@ -34,6 +34,7 @@ def test_the_defaults_with_a_model(tmp_path: Path) -> None:
     )  # fmt: skip
     assert settings.cache_dir == str(tmp_path.resolve() / ".cartridge" / "llm-cache")
     assert settings.timeout_seconds == 120.0
+    assert settings.structured_output == "auto"
 
 
 def test_the_file_then_the_flags(tmp_path: Path) -> None:
@@ -48,7 +49,8 @@ def test_the_file_then_the_flags(tmp_path: Path) -> None:
         "share_samples: true\n"
         "fallback: rules\n"
         "llm_timeout_seconds: 600\n"
-        "llm_batch_tokens: 4000\n",
+        "llm_batch_tokens: 4000\n"
+        "llm_structured_output: json_object\n",
         encoding="utf-8",
     )
     config = load_config(tmp_path)
@@ -61,9 +63,11 @@ def test_the_file_then_the_flags(tmp_path: Path) -> None:
         3, 0.5, False, True
     )  # fmt: skip
     assert (from_file.fallback, from_file.timeout_seconds, from_file.batch_tokens) == ("rules", 600.0, 4000)
+    assert from_file.structured_output == "json_object"
     flags = ProjectOptions(
         model="ollama/qwen2.5-coder", api_base="http://gpu:11434", concurrency=16, max_retries=0,
         repair_rounds=0, max_cost=2.0, cache=True, share_samples=False, fallback="none",
+        structured_output="none",
     )  # fmt: skip
     overridden = llm_settings(flags, config, tmp_path)
     assert overridden is not None
@@ -73,7 +77,11 @@ def test_the_file_then_the_flags(tmp_path: Path) -> None:
         0,
     )
     assert (overridden.repair_rounds, overridden.max_cost, overridden.cache) == (0, 2.0, True)
-    assert (overridden.share_samples, overridden.fallback) == (False, "none")
+    assert (overridden.share_samples, overridden.fallback, overridden.structured_output) == (
+        False,
+        "none",
+        "none",
+    )
 
 
 def test_the_files_api_base_stays_with_the_files_model(tmp_path: Path) -> None:
@@ -91,6 +99,7 @@ def test_the_files_api_base_stays_with_the_files_model(tmp_path: Path) -> None:
         ("cache: sometimes\n", "cache"),
         ("api_key: sk-nope\n", "api_key"),
         ("llm_batch_tokens: 10\n", "llm_batch_tokens"),
+        ("llm_structured_output: tools\n", "llm_structured_output"),
     ],
 )
 def test_bad_llm_keys_are_named(tmp_path: Path, text: str, culprit: str) -> None:
@@ -116,6 +125,7 @@ def test_plan_and_generate_take_the_llm_flags(command: str) -> None:
         "max_cost",
         "no_cache",
         "fallback",
+        "structured_output",
     ):
         assert name in params, name
     assert params["model"].envvar == "CARTRIDGE_MODEL"
@@ -132,14 +142,16 @@ def test_show_usage_per_phase_and_total() -> None:
     ledger.record("plan", ChatReply("{}", input_tokens=1200, output_tokens=300, cost=0.0048))
     ledger.record("staging", ChatReply("{}", input_tokens=800, output_tokens=200, cost=0.0032))
     ledger.record("staging", ChatReply("{}", cost=0.0, cached=True))
-    console = Console(record=True, width=120)
+    ledger.record("staging", ChatReply("{}", input_tokens=900, output_tokens=100, cost=0.001), reask=True)
+    console = Console(record=True, width=140)
     show_usage(console, ledger)
     text = console.export_text()
+    assert "re-asks" in text
     rows = [line.replace("│", " ").split() for line in text.splitlines()]
     lines = {row[0]: row[1:] for row in rows if row}
-    assert lines["plan"] == ["1", "0", "1,200", "300", "$0.0048"]
-    assert lines["staging"] == ["2", "1", "800", "200", "$0.0032"]
-    assert lines["total"] == ["3", "1", "2,000", "500", "$0.0080"]
+    assert lines["plan"] == ["1", "0", "0", "1,200", "300", "$0.0048"]
+    assert lines["staging"] == ["3", "1", "1", "1,700", "300", "$0.0042"]
+    assert lines["total"] == ["4", "1", "1", "2,900", "600", "$0.0090"]
     assert text.index("plan") < text.index("staging")
 
 

@@ -551,3 +551,26 @@ def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContex
     inputs = {m["name"]: m for m in request_data(request)["inputs"]}
     assert inputs["stg_legacy"] == {"name": "stg_legacy", "planned": False, "grain": [], "some_columns": []}
     assert inputs["stg_shop__orders"]["planned"] is True
+
+
+def test_a_deduplication_written_with_raw_names_is_read_as_the_output_columns(
+    context: ProjectContext, chat_of: ChatOf
+) -> None:
+    mirror = RulesMirror(context)
+    draft = mirror.drafts["stg_shop__customers"]
+    assert isinstance(draft.spec, StagingSpec)
+    raw = {c.name: str(c.source_column) for c in draft.spec.columns}
+    assert raw["customer_id"] != "customer_id"  # staging renames the key: `id` → `customer_id`
+
+    def keep_latest(document: dict[str, Any]) -> None:  # the key as the table's facts spell it: raw names
+        order = [{"column": raw["created_at"], "descending": True}]
+        document["deduplicate"] = {"partition_by": [raw["customer_id"]], "order_by": order}
+
+    answer = edited(mirror.answer_for("staging", draft), keep_latest)
+    chat = chat_of(responder=Scripted(mirror, {("staging", "stg_shop__customers"): [answer]}))
+    plan = plan_with(context, chat)
+    spec = next(a.spec for a in plan.actions if a.name == "stg_shop__customers")
+    assert isinstance(spec, StagingSpec) and spec.deduplicate is not None
+    assert spec.deduplicate.partition_by == ["customer_id"]
+    assert [o.column for o in spec.deduplicate.order_by] == ["created_at"]
+    assert reasks(chat, "staging", "stg_shop__customers") == []

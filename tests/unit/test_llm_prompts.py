@@ -11,12 +11,14 @@ import jinja2
 import pytest
 from llm_answers import RulesMirror, data_blocks, outside_data, request_data, task_models
 from llm_fakes import QueueChat
+from pydantic import BaseModel
 from support import UNIT_FIXTURES, shop_project
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.gather.facts import parse_facts
 from cartridge_bridge.gather.manifest import Manifest
+from cartridge_bridge.planning.llm.answers import AggregateAnswer, DataTestsAnswer, MartAnswer, StagingAnswer
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.prompts import (
@@ -114,14 +116,15 @@ def test_the_outline_prompt_carries_types_keys_conventions_and_comments(context:
     tables = {t["source_table"]: t for t in facts["raw_tables"]}
     assert set(tables) == {"shop.customers", "shop.orders", "shop.order_items", "shop.products"}
     items = tables["shop.order_items"]
-    assert items["primary_key"] == ["id"] and items["primary_key_declared"] is False  # inferred
+    assert items["key"] == {"columns": ["id"], "how": "named"}  # unprofiled: from its name only
+    assert tables["shop.customers"]["key"] == {"columns": ["id"], "how": "declared"}
     assert {
         "columns": ["order_id"],
         "references": "shop.orders",
         "ref_columns": ["id"],
-        "declared": False,
+        "how": "named",
     } in items["foreign_keys"]
-    assert tables["shop.orders"]["foreign_keys"][0]["declared"] is True
+    assert tables["shop.orders"]["foreign_keys"][0]["how"] == "declared"
     assert items["staging_model"] == "stg_shop__order_items"
     assert {"name": "unit_price", "data_type": "numeric(10,2)", "nullable": True} in items["columns"]
     assert tables["shop.customers"]["comment"] == "Registered shop customers"
@@ -179,3 +182,42 @@ def test_a_docs_and_tests_prompt_lists_the_other_models_by_their_grain(context: 
         "grain": ["customer_id"],
     }
     assert models["stg_shop__order_items"]["grain"] == ["order_item_id"]
+
+
+# Each answer field that names columns, and whose columns: the raw table's, the model's own outputs, or its inputs'.
+COLUMN_FIELDS = {
+    StagingAnswer: {
+        ("StagingColumn", "source_column"): "raw",
+        ("StagingAnswer", "grain"): "output",
+        ("StagingAnswer", "filter"): "raw",
+        ("DeduplicateAnswer", "partition_by"): "output",
+        ("LatestFirst", "column"): "output",
+    },
+    AggregateAnswer: {
+        ("AggregateAnswer", "group_by"): "input",
+        ("AggregateAnswer", "filter"): "input",
+        ("ExpressionColumn", "expression"): "input",
+    },
+    MartAnswer: {
+        ("MartAnswer", "grain"): "output",
+        ("MartAnswer", "filter"): "input",
+        ("JoinAnswer", "on"): "input",
+        ("ExpressionColumn", "expression"): "input",
+    },
+    DataTestsAnswer: {
+        ("ColumnTests", "column"): "output",
+        ("ColumnTest", "field"): "output",
+        ("ModelTestAnswer", "columns"): "output",
+        ("ModelTestAnswer", "expression"): "output",
+    },
+}
+
+
+@pytest.mark.parametrize("answer_type", list(COLUMN_FIELDS), ids=lambda t: t.__name__)
+def test_every_field_naming_columns_says_whose_in_the_schema_sent(answer_type: type[BaseModel]) -> None:
+    schema = answer_type.model_json_schema()
+    definitions = {answer_type.__name__: schema, **schema.get("$defs", {})}
+    for (definition, field), whose in COLUMN_FIELDS[answer_type].items():
+        description = definitions[definition]["properties"][field].get("description", "")
+        assert whose in description, f"{definition}.{field}: {description!r}"
+        assert len(description) <= 130, f"{definition}.{field} costs tokens in every request"

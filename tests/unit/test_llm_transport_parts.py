@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cartridge_bridge.planning.llm.answer_cache import AnswerCache, cache_key
+from cartridge_bridge.planning.llm.answer_cache import CACHE_VERSION, AnswerCache, cache_key, endpoint_of
 from cartridge_bridge.planning.llm.backoff import MAX_WAIT_SECONDS, backoff_seconds, retry_after_seconds
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.write.own_files import LinkRefused
@@ -53,31 +53,55 @@ def _request(text: str = "hi", schema: dict[str, object] | None = None) -> ChatR
 
 
 def test_the_cache_key_is_the_content() -> None:
-    key = cache_key("openai/gpt-4.1", _request())
-    assert key == cache_key("openai/gpt-4.1", _request())
+    key = cache_key("openai/gpt-4.1", "", _request())
+    assert key == cache_key("openai/gpt-4.1", "", _request())
     assert len(key) == 64
-    assert key != cache_key("anthropic/claude-sonnet-4-5", _request())
-    assert key != cache_key("openai/gpt-4.1", _request("hello"))
-    assert key != cache_key("openai/gpt-4.1", _request(schema={"type": "array"}))
+    assert key != cache_key("anthropic/claude-sonnet-4-5", "", _request())
+    assert key != cache_key("openai/gpt-4.1", "", _request("hello"))
+    assert key != cache_key("openai/gpt-4.1", "", _request(schema={"type": "array"}))
+    assert key != cache_key("openai/gpt-4.1", "http://localhost:8000/v1", _request())  # another server
     renamed = ChatRequest("plan", _request().messages, "Other", {"type": "object"})
-    assert key != cache_key("openai/gpt-4.1", renamed)
+    assert key != cache_key("openai/gpt-4.1", "", renamed)
     other_phase = ChatRequest("staging", _request().messages, "Outline", {"type": "object"})
-    assert key == cache_key("openai/gpt-4.1", other_phase)  # the same question has the same answer
+    assert key == cache_key("openai/gpt-4.1", "", other_phase)  # the same question has the same answer
+
+
+@pytest.mark.parametrize(
+    ("api_base", "endpoint"),
+    [
+        (None, ""),
+        ("", ""),
+        ("http://localhost:8000/v1", "http://localhost:8000/v1"),
+        ("HTTP://LocalHost:8000/v1/", "http://localhost:8000/v1"),
+        ("https://user:sk-secret-123@gateway.example.com/v1?key=sk-abc#x", "https://gateway.example.com/v1"),
+        ("http://127.0.0.1:11434", "http://127.0.0.1:11434"),
+    ],
+)
+def test_the_endpoint_in_the_key_is_normalised_and_holds_no_credential(
+    api_base: str | None, endpoint: str
+) -> None:
+    assert endpoint_of(api_base) == endpoint
 
 
 def test_the_cache_round_trips_and_ignores_what_it_cannot_read(tmp_path: Path) -> None:
     cache = AnswerCache(tmp_path / "llm-cache")
-    key = cache_key("m/x", _request())
+    key = cache_key("m/x", "", _request())
     assert cache.read(key) is None
     cache.write(key, "m/x", "Outline", '{"a": "é"}')
     assert cache.read(key) == '{"a": "é"}'
     stored = json.loads(cache.path(key).read_text(encoding="utf-8"))
-    assert stored == {"version": 1, "model": "m/x", "schema_name": "Outline", "text": '{"a": "é"}'}
+    assert stored == {
+        "version": CACHE_VERSION,
+        "model": "m/x",
+        "schema_name": "Outline",
+        "text": '{"a": "é"}',
+    }
     assert sorted(p.name for p in cache.folder.iterdir()) == [".gitignore", f"{key}.json"]
     assert stat.S_IMODE(cache.path(key).stat().st_mode) == 0o600  # answers may quote the schema
     cache.path(key).write_text("{not json", encoding="utf-8")
     assert cache.read(key) is None
-    cache.path(key).write_text('{"version": 0, "text": "old"}', encoding="utf-8")
+    # Version 1 kept every answer received, rejected ones too: such a file is never read.
+    cache.path(key).write_text('{"version": 1, "text": "old"}', encoding="utf-8")
     assert cache.read(key) is None
 
 
@@ -89,7 +113,7 @@ def test_the_cache_in_a_projects_folder_never_writes_through_a_link(tmp_path: Pa
     own = tmp_path / "project" / ".cartridge"
     own.mkdir(parents=True)
     cache = AnswerCache(own / "llm-cache")
-    key = cache_key("m/x", _request())
+    key = cache_key("m/x", "", _request())
     if linked == "llm-cache":
         (own / "llm-cache").symlink_to(outside)
     else:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
-from unit.test_rules_marts import marts, plan_of, table
+from unit.test_rules_marts import columns_of, marts, plan_of, table
 
 from cartridge_bridge.gather.facts import RawRelation, ValueCount
 from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, ExecutionPlan, output_columns
@@ -173,3 +173,37 @@ def test_a_status_sums_only_over_successful_values_and_never_pastes_another(valu
     if expression is not None:
         assert all(f"'{v}'" in expression for v in good)
         assert "'o'neil'" not in expression and "{{" not in expression and "failed" not in expression
+
+
+def test_a_childs_flag_splits_its_count_at_the_parent(tmp_path: Path) -> None:
+    """Active and archived projects per team: counts a query with no `case` cannot make from the total."""
+    teams = table("teams", {"id": "integer", "name": "text"}, rows=3, distinct={"id": 3})
+    projects = table(
+        "projects",
+        {
+            "id": "integer",
+            "team_id": "integer",
+            "archived": "boolean",
+            "has_attachments": "boolean",
+            "is_template": "boolean",  # null on every row: nothing to split by
+            "_fivetran_deleted": "boolean",  # the loader's marker: bookkeeping
+        },
+        rows=10,
+        nulls={"is_template": 10},
+        distinct={"id": 10, "archived": 1, "has_attachments": 2, "_fivetran_deleted": 2},
+    )
+    plan, _ = plan_of(tmp_path, teams, projects)
+    team = columns_of(marts(plan)["dim_teams"] if "dim_teams" in marts(plan) else marts(plan)["dim_team"])
+    counts = {n: e for n, e in team.items() if n.startswith("number_of_projects")}
+    assert set(counts) == {
+        "number_of_projects",
+        "number_of_projects_archived",
+        "number_of_projects_not_archived",
+        "number_of_projects_with_attachments",
+        "number_of_projects_without_attachments",
+    }, counts
+    assert all(e.startswith("coalesce(") for e in counts.values())  # a team with no project has 0
+    intermediate = next(a for a in plan.actions if isinstance(a.spec, AggregateSpec))
+    assert {c.name: c.expression for c in output_columns(intermediate.spec)}[
+        "number_of_projects_not_archived"
+    ] == "count(case when is_archived = false then 1 end)"

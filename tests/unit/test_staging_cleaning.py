@@ -247,7 +247,7 @@ def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_sta
     plan = checked_plan(context_of(tmp_path, customers, manifest=manifest))
     described = {c.name: c.description for c in staging(plan, "stg_raw__customers").columns}
     assert described == {
-        "customer_id": "Primary key of the customer.",
+        "customer_id": "Identifies the customer (its key by name; not checked on the data).",
         "nickname": "What the customer likes to be called.",
         "loyalty_tier": "Tier of the loyalty programme.",
         "email": "Email address of the customer.",

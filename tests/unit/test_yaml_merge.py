@@ -290,3 +290,26 @@ def test_each_list_keeps_its_own_indent_and_every_other_byte() -> None:
     reordered = MIXED.split("# the models")[1].split("\n", 1)[1] + MIXED.split("# the models")[0]
     merged = merge_properties(reordered, PATH, [], [source], "fail")
     assert merged.text == reordered + "- name: crm\n  tables:\n  - name: leads\n"
+
+
+YAML_11_SPECIALS = ["yes", "no", "on", "off", "True", "null", "~", "1.0", "0x1f", "2020-01-01", "x: y"]
+
+
+@pytest.mark.parametrize("existing", [None, "models:\n  - name: first\n"], ids=["new file", "merged"])
+def test_values_yaml_11_would_misread_are_quoted_for_dbts_reader(existing: str | None) -> None:
+    """dbt reads YAML with PyYAML (YAML 1.1): a plain `yes` is a boolean there, a plain `on` a boolean too."""
+    import yaml as pyyaml
+
+    model = {
+        "name": "stg_flags",
+        "columns": [
+            {
+                "name": "on",
+                "data_tests": [{"accepted_values": {"arguments": {"values": YAML_11_SPECIALS}}}],
+            }
+        ],
+    }
+    text = merge_properties(existing, PATH, [model], [], "fail").text
+    read = pyyaml.safe_load(text)["models"][-1]
+    assert read["columns"][0]["name"] == "on"
+    assert read["columns"][0]["data_tests"][0]["accepted_values"]["arguments"]["values"] == YAML_11_SPECIALS

@@ -1,8 +1,10 @@
-"""Answers cached on disk by content: the same question to the same model is asked once.
+"""Accepted answers cached on disk by content: the same question to the same model at the same place is asked once.
 
-The key is the sha256 of the model and the request (messages, schema name and schema); where the
-model runs (api_base) and any credential are not part of it, and nothing but the answer's text is
-stored. One JSON file per key, written atomically, so threads and concurrent runs may share a folder.
+The key is the sha256 of the model, the endpoint it is served from (api_base without credentials, query or a
+trailing slash) and the request (messages, schema name and schema). Only answers the seam accepted are written
+(see `Asker.ask`): an answer that failed validation or a plan check is never replayed, and another server behind
+the same model name is asked, not served what this one said. Nothing but the answer's text is stored. One JSON
+file per key, written atomically, so threads and concurrent runs may share a folder.
 """
 
 from __future__ import annotations
@@ -10,19 +12,35 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 
-CACHE_VERSION = 1
+# 2: only accepted answers, keyed by endpoint too. Version 1 files may hold rejected answers: never read.
+CACHE_VERSION = 2
 
 
-def cache_key(model: str, request: ChatRequest) -> str:
-    """The sha256 (hex) of what decides the answer: model, messages, schema name and schema."""
+def endpoint_of(api_base: str | None) -> str:
+    """Where a model is served, as the cache key holds it: scheme, host and path, lower-case host, no credentials.
+
+    No api_base (the provider's own endpoint, named by the model string) is the empty string.
+    """
+    if not api_base or not api_base.strip():
+        return ""
+    parts = urlsplit(api_base.strip())
+    host = (parts.hostname or "").lower()
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+def cache_key(model: str, endpoint: str, request: ChatRequest) -> str:
+    """The sha256 (hex) of what decides the answer: model, endpoint (see `endpoint_of`), messages and schema."""
     content = {
         "version": CACHE_VERSION,
         "model": model,
+        "endpoint": endpoint,
         "messages": request.messages,
         "schema_name": request.schema_name,
         "schema": request.response_schema,
@@ -57,7 +75,7 @@ class AnswerCache:
         return text if isinstance(text, str) else None
 
     def write(self, key: str, model: str, schema_name: str, text: str) -> None:
-        """Store an answer: a temporary file in the same folder, then os.replace."""
+        """Store an accepted answer: a temporary file in the same folder, then os.replace."""
         self._make_folder()
         record = {"version": CACHE_VERSION, "model": model, "schema_name": schema_name, "text": text}
         # Private: an answer may quote the project's schema.

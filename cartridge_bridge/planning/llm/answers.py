@@ -3,7 +3,9 @@
 An answer holds only what a model decides. What code can derive (the source a staging model reads, the
 model an aggregate re-grains, paths, dependencies, materializations) is filled in by the conversion,
 so a model cannot get it wrong. Every class forbids extra fields: an answer with a `path` or `sql` is
-refused by pydantic and re-asked. Their JSON schemas are what each request sends.
+refused by pydantic and re-asked. Their JSON schemas are what each request sends, so each field's
+description says whose columns it names (the raw table's, the model's own output columns, or an input
+model's) with a short example; they are kept short because every request pays for them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cartridge_bridge.planning.plan import Deduplicate, JoinCondition
+from cartridge_bridge.planning.plan import JoinCondition
 
 
 class _Answer(BaseModel):
@@ -66,56 +68,105 @@ class PlanOutline(_Answer):
 class StagingColumn(_Answer):
     """A staging column: a raw column renamed and cast, or an expression over raw columns."""
 
-    name: str
-    source_column: str | None = Field(default=None, description="the raw column exactly as in the data")
-    cast_to: str | None = Field(default=None, description="with source_column: the SQL type to cast to")
-    expression: str | None = Field(default=None, description="instead of source_column: one SQL expression")
+    name: str = Field(description="the output column, snake_case, e.g. `customer_id` for raw `CustomerId`")
+    source_column: str | None = Field(
+        default=None, description="the raw column it reads, spelled exactly as in the data, e.g. `CustomerId`"
+    )
+    cast_to: str | None = Field(
+        default=None, description="with source_column: the SQL type to cast to, e.g. `timestamp`"
+    )
+    expression: str | None = Field(
+        default=None,
+        description="instead of source_column: one SQL expression over raw columns, e.g. `lower(email)`",
+    )
+
+
+class LatestFirst(_Answer):
+    """One column ordering a key's rows; the first row is kept."""
+
+    column: str = Field(description="an output column (a raw name is read as its output), e.g. `updated_at`")
+    descending: bool = Field(default=False, description="true to keep the latest row first")
+
+
+class DeduplicateAnswer(_Answer):
+    """Keep one row per `partition_by`, the first by `order_by`: a history's latest version."""
+
+    partition_by: list[str] = Field(
+        description="the key's output columns (raw names are read as their outputs), e.g. [`account_id`]"
+    )
+    order_by: list[LatestFirst] = Field(
+        description='e.g. [{"column": "_fivetran_synced", "descending": true}]'
+    )
 
 
 class StagingAnswer(_Answer):
     """The spec of a staging model over one source table."""
 
     entity: str = Field(description="the singular snake_case thing one row is, e.g. `order_item`")
-    grain: list[str] = Field(description="the output columns that make a row unique")
+    grain: list[str] = Field(
+        description="output columns that make a row unique: the table's `key` renamed, e.g. [`order_id`, `line_number`]"
+    )
     columns: list[StagingColumn]
-    filter: str | None = Field(default=None, description="a boolean SQL expression over the raw columns")
-    deduplicate: Deduplicate | None = None
+    filter: str | None = Field(
+        default=None,
+        description="a boolean SQL expression over the raw columns (not the output names), e.g. `not _fivetran_deleted`",
+    )
+    deduplicate: DeduplicateAnswer | None = Field(
+        default=None, description="only for a table keeping several rows per key (a `key` with `history`)"
+    )
 
 
 class ExpressionColumn(_Answer):
     """An output column computed by one SQL expression over the model's inputs."""
 
-    name: str
-    expression: str
+    name: str = Field(description="the output column, snake_case, e.g. `number_of_orders`")
+    expression: str = Field(
+        description="one SQL expression over the input models' columns; in a mart, qualified by their alias, "
+        "e.g. `count(*)`, `orders.order_id`"
+    )
 
 
 class AggregateAnswer(_Answer):
     """The spec of an intermediate model that groups its input by some of its columns."""
 
-    group_by: list[str]
+    group_by: list[str] = Field(description="the input model's columns to group by, e.g. [`customer_id`]")
     columns: list[ExpressionColumn] = Field(description="the group columns first, then the aggregates")
-    filter: str | None = None
+    filter: str | None = Field(
+        default=None, description="a boolean SQL expression over the input model's columns, e.g. `amount > 0`"
+    )
 
 
 class JoinAnswer(_Answer):
     """A model joined into a mart, on column pairs, with the columns it contributes."""
 
-    model: str
-    alias: str
+    model: str = Field(description="a planned or existing model listed in the data")
+    alias: str = Field(description="how expressions name this model, e.g. `orders_aggregated`")
     join_type: Literal["left", "inner", "full"] = "left"
-    on: list[JoinCondition]
-    columns: list[ExpressionColumn]
+    on: list[JoinCondition] = Field(
+        description="input models' columns: `left_column` of `left_alias` (the base or an earlier join) "
+        "= `right_column` of this model"
+    )
+    columns: list[ExpressionColumn] = Field(
+        description="the columns this model adds, e.g. `orders_aggregated.total`"
+    )
 
 
 class MartAnswer(_Answer):
     """The spec of a dimension or fact: a base model with other models joined on."""
 
-    base_model: str
-    base_alias: str
-    grain: list[str]
-    columns: list[ExpressionColumn] = Field(description="expressions over the base alias")
+    base_model: str = Field(description="the planned or existing model one row of the mart comes from")
+    base_alias: str = Field(description="how expressions name the base model, e.g. `customers`")
+    grain: list[str] = Field(
+        description="this mart's output columns that make a row unique, e.g. [`customer_id`]"
+    )
+    columns: list[ExpressionColumn] = Field(
+        description="expressions over the base alias, e.g. `customers.email`"
+    )
     joins: list[JoinAnswer] = []
-    filter: str | None = None
+    filter: str | None = Field(
+        default=None,
+        description="a boolean SQL expression over the inputs' aliased columns, e.g. `orders.amount > 0`",
+    )
 
 
 SpecAnswer = StagingAnswer | AggregateAnswer | MartAnswer
@@ -126,14 +177,16 @@ class ColumnTest(_Answer):
 
     name: Literal["unique", "not_null", "accepted_values", "relationships"]
     to: str | None = Field(default=None, description="relationships: the model the column points at")
-    field: str | None = Field(default=None, description="relationships: the column there")
+    field: str | None = Field(
+        default=None, description="relationships: that model's output column, e.g. `customer_id`"
+    )
     values: list[str] | None = Field(default=None, description="accepted_values: every allowed value")
 
 
 class ColumnTests(_Answer):
     """The tests of one output column."""
 
-    column: str
+    column: str = Field(description="an output column of this model, e.g. `customer_id`")
     tests: list[ColumnTest]
 
 
@@ -141,8 +194,13 @@ class ModelTestAnswer(_Answer):
     """A test on the whole model: a unique combination of columns, or an expression that must hold."""
 
     name: Literal["unique_combination_of_columns", "expression_is_true"]
-    columns: list[str] = []
-    expression: str | None = None
+    columns: list[str] = Field(
+        default=[], description="this model's output columns, e.g. [`order_id`, `line_number`]"
+    )
+    expression: str | None = Field(
+        default=None,
+        description="a boolean SQL expression over this model's output columns, e.g. `total >= 0`",
+    )
 
 
 class DataTestsAnswer(_Answer):
@@ -155,7 +213,7 @@ class DataTestsAnswer(_Answer):
 class ColumnDoc(_Answer):
     """The description of one output column."""
 
-    name: str
+    name: str = Field(description="an output column of this model")
     description: str
 
 

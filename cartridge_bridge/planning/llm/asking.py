@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from cartridge_bridge.planning.llm.chat import ChatModel, ChatRequest, Phase
+from cartridge_bridge.planning.llm.chat import ChatModel, ChatReply, ChatRequest, Phase
 from cartridge_bridge.planning.llm.prompts import render_prompt
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
@@ -103,17 +103,28 @@ class Asker:
         answer_type: type[AnswerT],
         check: Check[AnswerT] | None = None,
     ) -> AnswerT:
-        """The first answer that parses, validates and passes `check`; AnswerRejected after the re-asks."""
+        """The first answer that parses, validates and passes `check`; AnswerRejected after the re-asks.
+
+        Only that answer is handed to the model's `accepted`, as the answer to the first asking: a cache keeps
+        no answer that failed a check, and the next run asking the same question gets the accepted one.
+        """
         conversation = list(messages)
         schema = answer_type.model_json_schema()
+        first = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
         problems: list[str] = []
         for attempt in range(1, self.max_retries + 2):
-            request = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
+            request = (
+                first
+                if attempt == 1
+                else ChatRequest(phase, list(conversation), first.schema_name, schema, True)
+            )
             reply = self.chat.complete(request)
             answer, problems = parse_answer(reply.text, answer_type)
             if answer is not None and check is not None:
                 problems = check(answer)
             if answer is not None and not problems:
+                if not reply.cached:
+                    self.chat.accepted(first, reply)
                 return answer
             if attempt <= self.max_retries:
                 conversation += [
@@ -141,12 +152,20 @@ class Asker:
         """
         conversation = list(messages)
         schema = answer_type.model_json_schema()
+        first = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
         accepted: dict[str, EntryT] = {}
         problems: dict[str, list[str]] = {}
         last: dict[str, EntryT] = {}
         wanted = list(names)
+        cached = False
         for attempt in range(1, self.max_retries + 2):
-            reply = self.chat.complete(ChatRequest(phase, list(conversation), answer_type.__name__, schema))
+            request = (
+                first
+                if attempt == 1
+                else ChatRequest(phase, list(conversation), first.schema_name, schema, True)
+            )
+            reply = self.chat.complete(request)
+            cached = cached or reply.cached
             entries, problems = parse_entries(reply.text, entry_type, wanted)
             if split and attempt == 1 and not entries and len(wanted) > 1:
                 raise UnreadBatch(problems[wanted[0]][0])
@@ -164,6 +183,10 @@ class Asker:
                     {"role": "assistant", "content": reply.text},
                     {"role": "user", "content": reask_prompt(answer_type.__name__, lines, wanted)},
                 ]
+        if not wanted and not cached:
+            # Every entry accepted, some maybe after a re-ask: together they answer the first asking.
+            whole = {"models": [accepted[n].model_dump(mode="json") for n in names]}
+            self.chat.accepted(first, ChatReply(text=json.dumps(whole)))
         rejected = {
             n: AnswerRejected(phase, subject(n), problems[n], self.max_retries + 1, last.get(n))
             for n in wanted

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Phase = Literal["plan", "staging", "intermediate", "mart", "docs_tests", "repair"]
+# How the answer's JSON schema reaches the model; see client.structured_output_mode for what `auto` picks.
+StructuredOutput = Literal["auto", "json_schema", "json_object", "none"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class ChatRequest:
     messages: list[dict[str, str]]  # {"role": "system" | "user" | "assistant", "content": ...}
     schema_name: str  # e.g. "PlanOutline"; names the schema in response_format
     response_schema: dict[str, Any] | None = None  # pydantic's model_json_schema() of the expected answer
+    reask: bool = False  # the conversation sends earlier answers back with their problems
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class ChatModel(Protocol):
         """Answer one request; raises an errors.LLMError subclass when the model cannot be reached."""
         ...
 
+    def accepted(self, request: ChatRequest, reply: ChatReply) -> None:
+        """The seam accepted `reply` as the answer to `request` (its first asking): the only answers worth keeping."""
+        ...
+
 
 @dataclass
 class LLMSettings:
@@ -52,6 +59,7 @@ class LLMSettings:
     model: str
     api_base: str | None = None
     timeout_seconds: float = 120.0  # per call (litellm's own default is 6000 s)
+    structured_output: StructuredOutput = "auto"
     transport_retries: int = 4  # on 429, 5xx and dropped connections, with exponential backoff
     backoff_seconds: float = (
         1.0  # the first backoff wait, doubled per retry (with jitter) unless Retry-After says
@@ -61,7 +69,7 @@ class LLMSettings:
     batch_tokens: int = 12000  # estimated tokens of data in one tests-and-documentation request
     repair_rounds: int = 2  # dbt build failures sent back to the model
     max_cost: float | None = None  # USD; stop before a call would pass it
-    cache: bool = True  # answers cached by content under <project>/.cartridge/llm-cache/
+    cache: bool = True  # accepted answers cached by content under <project>/.cartridge/llm-cache/
     cache_dir: str | None = None  # set by the API from the project directory
     share_samples: bool = False  # sample values and top values may go into prompts
     fallback: Literal["none", "rules"] = "none"  # what to do with models the LLM could not produce
@@ -73,6 +81,7 @@ class PhaseUsage:
 
     calls: int = 0
     cached_calls: int = 0
+    reasks: int = 0  # calls that sent rejected answers back with their problems
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float | None = 0.0  # None once any call's cost is unknown
@@ -85,12 +94,13 @@ class UsageLedger:
     phases: dict[str, PhaseUsage] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def record(self, phase: str, reply: ChatReply) -> None:
-        """Add one reply to its phase."""
+    def record(self, phase: str, reply: ChatReply, reask: bool = False) -> None:
+        """Add one reply to its phase; `reask` when its request re-asked after rejected answers."""
         with self._lock:
             usage = self.phases.setdefault(phase, PhaseUsage())
             usage.calls += 1
             usage.cached_calls += int(reply.cached)
+            usage.reasks += int(reask)
             usage.input_tokens += reply.input_tokens
             usage.output_tokens += reply.output_tokens
             if reply.cached:

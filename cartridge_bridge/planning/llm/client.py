@@ -3,6 +3,10 @@
 litellm is imported on first use only, with its network cost-map fetch, telemetry and log output off,
 so nothing but the chosen provider is contacted. litellm's own retries and cache are not used:
 `max_retries=0`, an explicit timeout, and the retries, the budget and the content cache are here.
+
+The answer's JSON schema goes to the model one way per run (`llm_structured_output`, see
+`structured_output_mode`): in `response_format` (json_schema), or once in the system message, with
+`response_format` json_object or with nothing. Every answer is validated the same way whatever the mode.
 """
 
 from __future__ import annotations
@@ -20,9 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from cartridge_bridge.errors import BudgetExceeded, LLMError
-from cartridge_bridge.planning.llm.answer_cache import AnswerCache, cache_key
+from cartridge_bridge.planning.llm.answer_cache import AnswerCache, cache_key, endpoint_of
 from cartridge_bridge.planning.llm.backoff import MAX_WAIT_SECONDS, backoff_seconds, retry_after_seconds
-from cartridge_bridge.planning.llm.chat import ChatReply, ChatRequest, LLMSettings, UsageLedger
+from cartridge_bridge.planning.llm.chat import (
+    ChatReply,
+    ChatRequest,
+    LLMSettings,
+    StructuredOutput,
+    UsageLedger,
+)
 
 PLACEHOLDER_KEY = "cartridge-no-key"  # what an OpenAI-compatible local server gets when no key is set
 OUTPUT_TOKENS_BOUND = 4096  # what --max-cost assumes an answer may cost at most, in output tokens
@@ -39,6 +49,12 @@ KEY_VARIABLES = {
     "together_ai": "TOGETHERAI_API_KEY",
     "fireworks_ai": "FIREWORKS_AI_API_KEY",
 }
+# Providers litellm reaches with OpenAI's chat API at the api_base given (a local server, a gateway).
+OPENAI_COMPATIBLE = frozenset(
+    {"openai", "custom_openai", "openai_like", "hosted_vllm", "lm_studio", "llamafile", "litellm_proxy"}
+)
+# Where `auto` steps down when an endpoint refuses a response_format.
+_WEAKER: dict[StructuredOutput, StructuredOutput] = {"json_schema": "json_object", "json_object": "none"}
 _SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 _KEY_LIKE = re.compile(r"\b(sk|sk-ant|sk-proj|AIza)[-_A-Za-z0-9]{12,}")
 _litellm: ModuleType | None = None
@@ -63,7 +79,7 @@ def load_litellm() -> ModuleType:
 
 
 class LiteLLMChat:
-    """A ChatModel over litellm with retries, a cost budget and a content cache; safe across threads."""
+    """A ChatModel over litellm with retries, a cost budget and a cache of accepted answers; safe across threads."""
 
     def __init__(self, settings: LLMSettings, ledger: UsageLedger):
         self.settings = settings
@@ -73,15 +89,18 @@ class LiteLLMChat:
         self.provider = _provider_of(self._litellm, settings.model)
         self._lock = threading.Lock()
         self._reserved = 0.0  # estimated cost of the calls in flight, held against --max-cost
-        self._schema_in_prompt = not _supports_schema(self._litellm, settings.model)
+        self.mode = structured_output_mode(
+            settings.structured_output, self._litellm, settings.model, self.provider, settings.api_base
+        )
         self.priced = _in_cost_map(self._litellm, settings.model, self.provider)
         folder = settings.cache_dir
         self._cache = AnswerCache(Path(folder)) if settings.cache and folder else None
+        self._endpoint = endpoint_of(settings.api_base)
 
     def complete(self, request: ChatRequest) -> ChatReply:
         """Answer from the cache, or ask the model within the budget; every reply goes into the ledger."""
-        key = cache_key(self.model, request) if self._cache else ""
-        cached = self._cache.read(key) if self._cache else None
+        # A re-ask's conversation holds rejected answers: it is never a question whose answer was kept.
+        cached = self._cache.read(self._key(request)) if self._cache and not request.reask else None
         if cached is not None:
             reply = ChatReply(text=cached, cost=0.0, cached=True)
             self.ledger.record(request.phase, reply)
@@ -89,14 +108,21 @@ class LiteLLMChat:
         estimate = self._reserve(request)
         try:
             reply = self._reply(self._ask(request))
-            self.ledger.record(request.phase, reply)
+            self.ledger.record(request.phase, reply, request.reask)
         finally:
             with self._lock:
                 self._reserved -= estimate
-        if self._cache:
-            with contextlib.suppress(OSError):  # a cache that cannot be written only costs a later run a call
-                self._cache.write(key, self.model, request.schema_name, reply.text)
         return reply
+
+    def accepted(self, request: ChatRequest, reply: ChatReply) -> None:
+        """Keep an answer the seam accepted, under the question first asked (not when the cache is off)."""
+        if self._cache is None or reply.cached:
+            return
+        with contextlib.suppress(OSError):  # a cache that cannot be written only costs a later run a call
+            self._cache.write(self._key(request), self.model, request.schema_name, reply.text)
+
+    def _key(self, request: ChatRequest) -> str:
+        return cache_key(self.model, self._endpoint, request)
 
     # --- the budget ---------------------------------------------------------------------------------
 
@@ -137,26 +163,37 @@ class LiteLLMChat:
     # --- the call ------------------------------------------------------------------------------------
 
     def _ask(self, request: ChatRequest) -> Any:
-        """One answer: with response_format when the model takes it, else with the schema in the prompt."""
+        """One answer, the schema sent as the run's mode says; `auto` steps down when the endpoint refuses it."""
         litellm = self._litellm
-        with self._lock:
-            schema_in_prompt = self._schema_in_prompt
         try:
-            if request.response_schema is not None and not schema_in_prompt:
+            while True:
+                with self._lock:
+                    mode = self.mode
                 try:
-                    return self._with_retries(request, self._arguments(request, schema_in_prompt=False))
+                    return self._with_retries(request, self._arguments(request, mode))
                 except litellm.BadRequestError as error:
-                    if _overflows_context(error) or not _rejects_format(error):
+                    if request.response_schema is None or mode == "none" or _overflows_context(error):
                         raise
-                    with self._lock:
-                        self._schema_in_prompt = True  # the lookup table was wrong; stop sending it
-            return self._with_retries(request, self._arguments(request, schema_in_prompt=True))
+                    if not _rejects_format(error):
+                        raise
+                    if self.settings.structured_output != "auto":
+                        raise self._refused_mode(mode, error) from None
+                    with self._lock:  # litellm's table or the guess was wrong: the rest of the run steps down
+                        if self.mode == mode:
+                            self.mode = _WEAKER[mode]
         except LLMError:
             raise
         except Exception as error:
             raise self._translate(error, request) from None
 
-    def _arguments(self, request: ChatRequest, schema_in_prompt: bool) -> dict[str, Any]:
+    def _refused_mode(self, mode: StructuredOutput, error: Exception) -> LLMError:
+        weaker = [_WEAKER[mode]] + ([_WEAKER[_WEAKER[mode]]] if _WEAKER[mode] in _WEAKER else [])
+        return LLMError(
+            f"{self.model} refused response_format {mode} (HTTP 400: {_provider_message(error)}); set"
+            f" llm_structured_output in cartridge.yml (or --llm-structured-output) to {' or '.join(weaker)}"
+        )
+
+    def _arguments(self, request: ChatRequest, mode: StructuredOutput) -> dict[str, Any]:
         arguments: dict[str, Any] = {
             "model": self.model,
             "messages": [dict(message) for message in request.messages],  # litellm may edit what it is given
@@ -168,13 +205,17 @@ class LiteLLMChat:
             if self.provider == "openai" and not os.environ.get("OPENAI_API_KEY"):
                 arguments["api_key"] = PLACEHOLDER_KEY  # litellm needs one; a local server ignores it
         schema = request.response_schema
-        if schema is not None and schema_in_prompt:
-            arguments["messages"] = _with_schema_instruction(request.messages, request.schema_name, schema)
-        elif schema is not None:
+        if schema is None:
+            return arguments
+        if mode == "json_schema":
             arguments["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": request.schema_name, "schema": schema, "strict": False},
             }
+            return arguments
+        arguments["messages"] = _with_schema_instruction(request.messages, request.schema_name, schema)
+        if mode == "json_object":
+            arguments["response_format"] = {"type": "json_object"}
         return arguments
 
     def _with_retries(self, request: ChatRequest, arguments: dict[str, Any]) -> Any:
@@ -277,6 +318,25 @@ def _provider_of(litellm: ModuleType, model: str) -> str:
             f"unknown model {model!r}: litellm cannot tell its provider; write provider/name,"
             " e.g. openai/gpt-4.1, anthropic/claude-sonnet-4-5 or ollama/qwen2.5-coder"
         ) from None
+
+
+def structured_output_mode(
+    setting: StructuredOutput, litellm: ModuleType, model: str, provider: str, api_base: str | None
+) -> StructuredOutput:
+    """How the schema goes to this model: the setting, or for `auto` the strongest mode it likely takes.
+
+    `auto` sends the schema in response_format (json_schema) when litellm's table says the model takes it,
+    and also to an OpenAI-compatible server at an api_base (vLLM, LM Studio, Ollama's /v1, llama.cpp, a
+    gateway), which litellm's table cannot know: those take json_schema and hold the answer to the schema,
+    where json_object only makes it JSON (and LM Studio refuses json_object). Other models get the schema in
+    the prompt (none), as a hosted provider refuses a parameter it does not know. When an endpoint refuses
+    the response_format anyway, `auto` steps down (json_schema, json_object, none) for the rest of the run.
+    """
+    if setting != "auto":
+        return setting
+    if _supports_schema(litellm, model) or (api_base and provider in OPENAI_COMPATIBLE):
+        return "json_schema"
+    return "none"
 
 
 def _supports_schema(litellm: ModuleType, model: str) -> bool:

@@ -11,9 +11,11 @@ from cartridge_bridge.planning.llm.answers import (
     ColumnTest,
     ColumnTests,
     DataTestsAnswer,
+    DeduplicateAnswer,
     DocsAnswer,
     ExpressionColumn,
     JoinAnswer,
+    LatestFirst,
     MartAnswer,
     ModelDocsAndTests,
     ModelTestAnswer,
@@ -26,10 +28,12 @@ from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
+    Deduplicate,
     MartJoin,
     MartSpec,
     ModelSpec,
     ModelTest,
+    OrderBy,
     StagingSpec,
     output_columns,
 )
@@ -80,7 +84,7 @@ def to_spec(
             grain=answer.grain,
             columns=columns,
             filter=answer.filter,
-            deduplicate=answer.deduplicate,
+            deduplicate=_deduplicate(answer),
         )
     types = input_types or {}
     if isinstance(answer, AggregateAnswer):
@@ -114,6 +118,27 @@ def to_spec(
     )
 
 
+def _deduplicate(answer: StagingAnswer) -> Deduplicate | None:
+    """The answer's de-duplication over output columns: a raw column named there is read as the output column
+    staging renames it to (`id` → `account_id`), as a model naturally writes the key it saw in the data."""
+    if answer.deduplicate is None:
+        return None
+    outputs = {c.name for c in answer.columns}
+    renamed = {
+        c.source_column: c.name for c in answer.columns if c.source_column and c.source_column not in outputs
+    }
+
+    def output(name: str) -> str:
+        return renamed.get(name, name)  # anything else stays as written: the spec checks name it
+
+    return Deduplicate(
+        partition_by=[output(n) for n in answer.deduplicate.partition_by],
+        order_by=[
+            OrderBy(column=output(o.column), descending=o.descending) for o in answer.deduplicate.order_by
+        ],
+    )
+
+
 def _expression_column(column: ExpressionColumn, scope: dict[str | None, dict[str, str]]) -> ColumnSpec:
     """A column of an aggregate or mart, typed when it passes an input's typed column through."""
     data_type = None
@@ -137,7 +162,14 @@ def to_answer(spec: ModelSpec) -> SpecAnswer:
                 for c in spec.columns
             ],
             filter=spec.filter,
-            deduplicate=spec.deduplicate,
+            deduplicate=DeduplicateAnswer(
+                partition_by=spec.deduplicate.partition_by,
+                order_by=[
+                    LatestFirst(column=o.column, descending=o.descending) for o in spec.deduplicate.order_by
+                ],
+            )
+            if spec.deduplicate
+            else None,
         )
     if isinstance(spec, AggregateSpec):
         return AggregateAnswer(

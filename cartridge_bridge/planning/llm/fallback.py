@@ -106,10 +106,16 @@ def docs_fallback(draft: ModelDraft, table: TableFacts | None) -> tuple[DocsAnsw
     spec = draft.spec
     entity = spec.entity if isinstance(spec, StagingSpec) else draft.name
     comments = {c.name: c.comment for c in table.columns} if table else {}
+    key = table.key if table is not None and table.key is not None and len(table.key.grain) == 1 else None
     columns = [
         ColumnDoc(
             name=c.name,
-            description=column_docs.describe_column(c.name, entity, comments.get(c.source_column or "")),
+            description=column_docs.describe_column(
+                c.name,
+                entity,
+                comments.get(c.source_column or ""),
+                key=key if key is not None and c.source_column == key.grain[0] else None,
+            ),
         )
         for c in output_columns(spec)
     ]

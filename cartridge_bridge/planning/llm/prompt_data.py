@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
-from cartridge_bridge.context.keys import foreign_keys, primary_key
+from cartridge_bridge.context.keys import EdgeEvidence
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
 from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
@@ -46,12 +47,13 @@ class ColumnFacts(_Data):
 
 
 class ForeignKeyFacts(_Data):
-    """Raw columns that point at another table: declared in the warehouse, or inferred from their names."""
+    """Raw columns that point at another table, and how that is known: declared in the warehouse, checked on
+    the data (the parent's key holds the column's values) or named (from the column's name alone)."""
 
     columns: list[str]
     references: str  # `<source>.<table>` when the table is new, else `<schema>.<identifier>`
     ref_columns: list[str]
-    declared: bool
+    how: EdgeEvidence
 
 
 class TableFacts(_Data):
@@ -63,8 +65,8 @@ class TableFacts(_Data):
     relation_type: str
     comment: str | None = None
     row_count: int | None = None
-    primary_key: list[str]
-    primary_key_declared: bool
+    # The context's key (raw names) and how it is known; a history's key with the versions completing it.
+    key: KeyFacts | None = None
     foreign_keys: list[ForeignKeyFacts]
     columns: list[ColumnFacts]
     staging_model: str  # the name the project's convention gives its staging model
@@ -222,11 +224,10 @@ def project_facts(
     tables: list[TableFacts] = []
     for raw in context.raw_schemas:
         declared = {t.identifier: f"{s.source_name}.{t.name}" for s in sources for t in s.tables}
-        relations = [r for r in raw.relations if r.identifier in declared]
-        for relation in relations:
+        for relation in [r for r in raw.relations if r.identifier in declared]:
             name = declared[relation.identifier]
             tables.append(
-                table_facts(relation, name, staging_names.get(name, ""), relations, declared, share_samples)
+                table_facts(relation, name, staging_names.get(name, ""), raw.keys, declared, share_samples)
             )
     relevant = context.relevant
     return ProjectFacts(
@@ -248,32 +249,34 @@ def table_facts(
     relation: RawRelation,
     source_table: str,
     staging_model: str,
-    schema_relations: list[RawRelation],
+    keys: SchemaKeys,
     declared: dict[str, str],
     share_samples: bool,
 ) -> TableFacts:
-    """One raw table with its keys (declared, else inferred) and, when profiled, its counts."""
-    key = primary_key(relation)
-    keys = [
+    """One raw table with its key and foreign keys as the context found them and, when profiled, its counts.
+
+    `declared` maps the identifiers of the tables the sources declare to their `<source>.<table>`.
+    """
+    references = [
         ForeignKeyFacts(
             columns=fk.columns,
             references=declared.get(fk.ref_identifier, f"{fk.ref_schema}.{fk.ref_identifier}")
             if fk.ref_schema == relation.schema_
             else f"{fk.ref_schema}.{fk.ref_identifier}",
             ref_columns=fk.ref_columns,
-            declared=True,
+            how="declared",
         )
         for fk in relation.foreign_keys
     ]
-    keys += [
+    references += [
         ForeignKeyFacts(
             columns=[edge.column],
             references=declared[edge.parent],
             ref_columns=[edge.parent_column],
-            declared=False,
+            how=edge.how,
         )
-        for edge in foreign_keys(schema_relations)
-        if edge.child == relation.identifier and not edge.declared
+        for edge in keys.foreign_keys
+        if edge.child == relation.identifier and edge.how != "declared" and edge.parent in declared
     ]
     rows = relation.profile.row_count if relation.profile else None
     return TableFacts(
@@ -283,9 +286,8 @@ def table_facts(
         relation_type=relation.type,
         comment=relation.comment,
         row_count=rows,
-        primary_key=list(relation.primary_key) or ([key] if key else []),
-        primary_key_declared=bool(relation.primary_key),
-        foreign_keys=keys,
+        key=keys.key(relation.identifier),
+        foreign_keys=references,
         columns=[_column_facts(c, rows, share_samples) for c in relation.columns],
         staging_model=staging_model,
     )

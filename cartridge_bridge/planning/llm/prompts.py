@@ -66,8 +66,8 @@ def phase_messages(
 ) -> list[dict[str, str]]:
     """The system prompt and the phase's user prompt for one task.
 
-    The answer's JSON schema is not in either: the client sends it once per request, as `response_format`
-    or, for a model that does not take one, in the system message.
+    The prompt names the answer type only: its JSON schema goes with the request once, in response_format or
+    in the system message, as the client's structured-output mode says.
     """
     system = render_prompt(SYSTEM_TEMPLATE, adapter_type=adapter_type)
     user = render_prompt(PHASE_TEMPLATES[phase], task=task, schema_name=answer_type.__name__)

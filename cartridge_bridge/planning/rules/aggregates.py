@@ -128,6 +128,18 @@ class AggregateRules(PlannerState):
                     f"{f' (through `{key}`)' if role else ''}.",
                 )
             )
+        if linked is None:
+            children = docs.words(plural(child.table))
+            for flag in measures.flags(child.relation, columns, keys):
+                for part, value in ((flag.yes, "true"), (flag.no, "false")):
+                    found.append(
+                        (
+                            [f"number_of_{plural(child.table)}_{part}{role}"],
+                            f"count(case when {flag.column} = {value} then 1 end)",
+                            f"How many of the {docs.words(parent_entity)}'s {children} have `{flag.column}` "
+                            f"{value} (a null counts in neither).",
+                        )
+                    )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
         condition = sum_condition(child.relation, child.spec.columns)

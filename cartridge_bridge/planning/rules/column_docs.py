@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
 
@@ -20,18 +21,36 @@ def sentence(text: str) -> str:
 
 
 def describe_column(
-    name: str, entity: str, comment: str | None = None, documented: Mapping[str, str] | None = None
+    name: str,
+    entity: str,
+    comment: str | None = None,
+    documented: Mapping[str, str] | None = None,
+    key: KeyFacts | None = None,
 ) -> str:
-    """A staged column's description: the warehouse's comment, a primary key's role, the project's own docs of
-    the same column name, or a well-known meaning; else empty, for the user to write (never filler)."""
+    """A staged column's description: the warehouse's comment, its role as the table's `key` (given when it is
+    the table's one key column), the project's own docs of the same column name, or a well-known meaning;
+    else empty, for the user to write (never filler)."""
     if comment and comment.strip():
         return sentence(comment)
-    if name in ("id", f"{entity}_id"):
-        return f"Primary key of the {words(entity)}."
+    if key is not None:
+        return describe_key(entity, key)
     known = (documented or {}).get(name)
     if known and known.strip():
         return sentence(known)
     return well_known_meaning(name, words(entity)) or ""
+
+
+def describe_key(entity: str, key: KeyFacts, in_source: bool = False) -> str:
+    """The table's key column, as sure as its evidence: a primary key only when declared or checked on the
+    data; a history's key identifies the entity, and a row only with its version (`in_source`: the raw table)."""
+    thing = words(entity)
+    if key.history is not None:
+        if in_source:
+            return f"Identifies the {thing}, not a row: the table keeps one row per version of it."
+        return f"Primary key of the {thing}: the latest of its versions is kept."
+    if key.primary:
+        return f"Primary key of the {thing}."
+    return f"Identifies the {thing} (its key by name; not checked on the data)."
 
 
 def describe_foreign_key(entity: str, parent_entity: str, parent_model: str) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ColumnSpec
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal
 
 # Words that make a number money or a quantity: it adds up over rows.
 _AMOUNT_WORDS = frozenset(
@@ -74,6 +74,40 @@ def is_empty(relation: RawRelation, column: ColumnSpec) -> bool:
     raw = raw_column(relation, column)
     rows = relation.profile.row_count if relation.profile else 0
     return bool(rows and raw is not None and raw.profile is not None and raw.profile.null_count >= rows)
+
+
+MAX_FLAGS = 3  # flags split a child's count; more would bury the mart's other columns
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A boolean of a child that splits its count at the parent: `archived` → archived and not archived."""
+
+    column: str
+    yes: str  # the name part of the rows where it is true: `archived`, `with_attachments`
+    no: str  # where it is false: `not_archived`, `without_attachments`
+
+
+def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> list[Flag]:
+    """The child's booleans, at most MAX_FLAGS, in order; none the data leaves null on every row.
+
+    A count split by a flag (active and archived projects per team, issues apart from pull requests) is
+    what a query with no `case` cannot make from the total. A flag false on every row today still splits
+    (no project archived yet is an answer: 0); a loader's `_deleted` marker is bookkeeping.
+    """
+    found = []
+    for column in columns:
+        if column.name in keys or is_loader_column(column) or not is_boolean(column_type(column)):
+            continue
+        if is_empty(relation, column):
+            continue
+        stem = column.name.removeprefix("is_")
+        if stem.startswith("has_"):
+            rest = stem.removeprefix("has_")
+            found.append(Flag(column.name, f"with_{rest}", f"without_{rest}"))
+        else:
+            found.append(Flag(column.name, stem, f"not_{stem}"))
+    return found[:MAX_FLAGS]
 
 
 def is_amount(column: ColumnSpec) -> bool:

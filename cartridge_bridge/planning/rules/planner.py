@@ -6,8 +6,8 @@ The rules live by stage: `staging` (sources, staging models, keys and their test
 
 from __future__ import annotations
 
-from cartridge_bridge.context.keys import foreign_keys
-from cartridge_bridge.context.naming import dedupe, snake_case, without_prefix
+from cartridge_bridge.context.key_facts import renamed_relation
+from cartridge_bridge.context.naming import dedupe, snake_case, unprefixed
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
@@ -52,7 +52,8 @@ class _Planner(StagingRules, MartRules):
         # Keys and entities are named after the table as the project names it (`raw_reviews` → `review_id`);
         # the source YAML maps that name back to the warehouse's identifier.
         renames = self.unprefixed([r.identifier for r in candidates], [r.identifier for r in raw.relations])
-        candidates = [_renamed(r, renames) for r in candidates]
+        self.renames = renames
+        candidates = [renamed_relation(r, renames) for r in candidates]
         # Names are settled before the existence check: `Orders` and `orders` become `orders`, `orders_2`.
         tables = [self.fit(t) for t in dedupe([self.fit(snake_case(r.identifier)) for r in candidates])]
         kept: dict[str, tuple[RawRelation, str]] = {}
@@ -69,31 +70,13 @@ class _Planner(StagingRules, MartRules):
             return
         staged = self.plan_staging(raw, list(kept.values()))
         self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
-        relations = [relation for relation, _ in kept.values()]
         # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
-        edges = [
-            e
-            for e in foreign_keys(relations)
-            if e.child in staged and e.parent in staged and not e.self_reference
-        ]
+        edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
         self.plan_marts(staged, edges)
 
     def unprefixed(self, identifiers: list[str], schema_identifiers: list[str]) -> dict[str, str]:
-        """identifier → the same without the prefix the project's staging drops, where one is dropped.
-
-        A table whose shortened name another table of the schema already has keeps its name.
-        """
-        prefix = self.conventions.strip_prefix
-        if not prefix:
-            return {}
-        taken = {i.lower() for i in schema_identifiers}
-        renames: dict[str, str] = {}
-        for identifier in identifiers:
-            short = without_prefix(identifier, prefix)
-            if short != identifier and short.lower() not in taken:
-                renames[identifier] = short
-                taken.add(short.lower())
-        return renames
+        """identifier → the same without the prefix the project's staging drops (see `naming.unprefixed`)."""
+        return unprefixed(identifiers, schema_identifiers, self.conventions.strip_prefix)
 
     def restore_identifiers(self, schema: str, originals: dict[str, str]) -> None:
         """Point the last source's tables and their staging descriptions back at the warehouse's identifiers."""
@@ -110,26 +93,6 @@ class _Planner(StagingRules, MartRules):
                     model.description = model.description.replace(
                         f"`{schema}.{short}`", f"`{schema}.{original}`"
                     )
-
-
-def _renamed(relation: RawRelation, renames: dict[str, str]) -> RawRelation:
-    """The relation under its new identifier, its declared foreign keys pointing at their new names too."""
-    if not renames:
-        return relation
-    keys = [
-        k.model_copy(update={"ref_identifier": renames.get(k.ref_identifier, k.ref_identifier)})
-        for k in relation.foreign_keys
-    ]
-    identifier = renames.get(relation.identifier, relation.identifier)
-    profile = relation.profile
-    if profile is not None and profile.contained_values:
-        # The data's word on role-named keys names parents by identifier too: it follows the rename.
-        contained = [
-            c.model_copy(update={"ref_identifier": renames.get(c.ref_identifier, c.ref_identifier)})
-            for c in profile.contained_values
-        ]
-        profile = profile.model_copy(update={"contained_values": contained})
-    return relation.model_copy(update={"identifier": identifier, "foreign_keys": keys, "profile": profile})
 
 
 class RulesPlanner:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, table_key
+from cartridge_bridge.context.key_facts import KeyFacts
+from cartridge_bridge.context.keys import KeyEdge, entity_of
 from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
@@ -32,12 +33,11 @@ class StagingRules(PlannerState):
         """The source YAML of one raw schema and a staging model per kept table, with key tests."""
         conventions, source = self.conventions, raw.source_name
         staged: dict[str, Staged] = {}
-        relations = [relation for relation, _ in tables]
-        entities = frozenset(entity_of(r) for r in relations)
         for relation, table in tables:
             model = self.fit(conventions.fill("staging_model", source=source, table=table))
-            staged[relation.identifier] = self.staging_columns(relation, table, model, source, entities)
-        edges = foreign_keys(relations)
+            key = raw.keys.key(self.original(relation.identifier))
+            staged[relation.identifier] = self.staging_columns(relation, table, model, source, key)
+        edges = self.key_edges(raw, staged)
         for edge in edges:
             self.link_internal_key(staged[edge.child], staged[edge.parent], edge)
         self.link_existing_keys(staged, edges)
@@ -97,7 +97,12 @@ class StagingRules(PlannerState):
     def source_column(self, staged: Staged, column: RawColumn) -> ColumnSpec:
         """A raw column as the sources YAML declares it, described as its staged column is."""
         name = staged.renamed.get(column.name)
-        described = next((c.description for c in staged.spec.columns if c.name == name), None)
+        key = staged.key
+        if key is not None and key.history is not None and [column.name] == key.grain and not column.comment:
+            # Staging keeps one row per key; the raw table does not: its key names the entity, not a row.
+            described: str | None = docs.describe_key(staged.entity, key, in_source=True)
+        else:
+            described = next((c.description for c in staged.spec.columns if c.name == name), None)
         if described is None:  # left out of staging (a loader's soft-delete marker)
             described = docs.describe_column(
                 cleaning.plain_name(column), staged.entity, column.comment, self.context.documented_columns
@@ -129,15 +134,15 @@ class StagingRules(PlannerState):
                     column.tests.append(DataTest(name="relationships", to=target, field=name))
 
     def staging_columns(
-        self, relation: RawRelation, table: str, model: str, source: str, entities: frozenset[str]
+        self, relation: RawRelation, table: str, model: str, source: str, found: KeyFacts | None
     ) -> Staged:
-        """One table's staged columns: renamed, cast where the type changes, keyed and tested."""
+        """One table's staged columns: renamed, cast where the type changes, keyed on the context's key, tested."""
         entity = entity_of(relation)
-        found = table_key(relation, entities)
-        key = found.columns[0] if len(found.columns) == 1 else None
+        grain = found.grain if found is not None else []
+        key = grain[0] if len(grain) == 1 else None
         adapter = self.context.adapter_type
         # Rows a loader marks deleted are left out here, once, and the marker column with them.
-        markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in found.columns]
+        markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in grain]
         kept = [c for c in relation.columns if c not in markers]
         types = [timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept]
         # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
@@ -145,7 +150,7 @@ class StagingRules(PlannerState):
         wanted = cleaning.staged_names(kept, types, key_names)
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         # A key of several columns is the grain: each column not null, the combination unique.
-        composite = list(found.columns) if len(found.columns) > 1 else []
+        composite = grain if len(grain) > 1 else []
         testing = self.conventions.test_primary_keys
         documented = self.context.documented_columns
         columns = []
@@ -161,7 +166,9 @@ class StagingRules(PlannerState):
                     source_column=column.name,
                     cast_to=cast_to(column.data_type, staged_type, adapter),
                     data_type=staged_type,
-                    description=docs.describe_column(name, entity, column.comment, documented),
+                    description=docs.describe_column(
+                        name, entity, column.comment, documented, found if column.name == key else None
+                    ),
                     tests=tests,
                 )
             )
@@ -175,10 +182,10 @@ class StagingRules(PlannerState):
             filter=" and ".join(marker_filter(m, adapter) for m in markers) or None,
             # A history table: the staging model keeps each key's latest version, so the key holds.
             deduplicate=Deduplicate(
-                partition_by=[renamed[c] for c in found.columns],
+                partition_by=[renamed[c] for c in grain],
                 order_by=[OrderBy(column=renamed[c], descending=True) for c in found.latest_by],
             )
-            if found.latest_by
+            if found is not None and found.latest_by
             else None,
         )
         model_tests = (
@@ -187,7 +194,7 @@ class StagingRules(PlannerState):
             else []
         )
         read = relation.model_copy(update={"columns": kept})
-        return Staged(read, table, entity, model, spec, renamed, model_tests, markers)
+        return Staged(read, table, entity, model, spec, renamed, model_tests, markers, found)
 
 
 def marker_filter(column: RawColumn, adapter_type: str) -> str:

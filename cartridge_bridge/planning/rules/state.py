@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import fit_name, pick_names
-from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.identifiers import identifier_limit
 from cartridge_bridge.planning.plan import AggregateSpec, Layer, MartSpec, ModelTest, StagingSpec
@@ -28,6 +30,7 @@ class Staged:
     dropped: list[RawColumn] = field(
         default_factory=list
     )  # raw columns staging leaves out (soft-delete markers)
+    key: KeyFacts | None = None  # the raw table's key as the context found it
 
 
 class PlannerState:
@@ -40,6 +43,17 @@ class PlannerState:
         self.roles: dict[KeyEdge, str] = {}
         # (raw table, staged column) → the existing models that own that key
         self.external: dict[tuple[str, str], KeyOwner] = {}
+        # The schema being planned: its tables' identifiers without the dropped prefix → as the warehouse has them.
+        self.renames: dict[str, str] = {}
+
+    def original(self, identifier: str) -> str:
+        """A planned table's identifier as the warehouse (and the context's keys) spell it."""
+        return next((old for old, new in self.renames.items() if new == identifier), identifier)
+
+    def key_edges(self, raw: RawSchema, staged: Mapping[str, object]) -> list[KeyEdge]:
+        """The context's foreign keys between tables planned here, under the names the planner gives them."""
+        edges = [fk.edge(self.renames) for fk in raw.keys.foreign_keys]
+        return [e for e in edges if e.child in staged and e.parent in staged]
 
     def fit(self, name: str) -> str:
         """A name within the warehouse's identifier limit (cut with a hash, so cut names stay distinct)."""
