@@ -125,3 +125,16 @@ def test_a_description_of_a_table_the_outline_does_not_stage_is_reasked(context:
         "source_tables[4]: 'shop.refunds' is not a table the outline stages"
         in chat.requests[1].messages[-1]["content"]
     )
+
+
+def test_a_batch_accepted_after_a_reask_is_kept_whole_for_its_first_asking(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    entry = json.loads(mirror.answer_for("docs_tests", mirror.drafts["stg_shop__orders"]))
+    entry["columns"] = entry["columns"][:-1]  # a column left undescribed: re-asked
+    chat = QueueChat(responder=Scripted(mirror, {("docs_tests", "stg_shop__orders"): [json.dumps(entry)]}))
+    plan_of(context, chat, batch_tokens=100_000)
+    first, reask = [r for r in chat.requests if r.phase == "docs_tests"]
+    assert not first.reask and reask.reask
+    [(request, reply)] = [(q, a) for q, a in chat.accepted_answers if q.phase == "docs_tests"]
+    assert request == first  # kept under the question first asked, never under the re-ask
+    assert [e["model"] for e in json.loads(reply.text)["models"]] == task_models(first)
