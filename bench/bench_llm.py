@@ -1,6 +1,13 @@
-"""LLM path benchmark: 50 raw tables planned through litellm against a local server that takes 1 s per answer.
+"""LLM path benchmark: latency (50 synthetic tables, 1 s per answer) and quality (a connector's tables, built).
 
-The same plan twice in one run: with `--concurrency 8` and with 1. A local OpenAI-compatible server
+    python bench/bench_llm.py [latency|quality] [--dataset zuora] [--answers DIR [--relay RELAY]]
+                              [--without-intermediates] [--batch-tokens N]
+
+Without a run named, both run. The quality run is bench/llm_quality.py: calls, tokens, re-asks, repairs
+and the build's result of `generate` on real connector data, answered by recorded answers (`--answers`,
+served by bench/llm_recorded.py; `--relay` records what is missing) or a deterministic answerer.
+
+Latency: the same plan twice in one run: with `--concurrency 8` and with 1. A local OpenAI-compatible server
 (tests/openai_server.py) answers every request after LATENCY seconds with what a well-behaved model
 would say (the rules planner's drafts in the answer formats, tests/llm_answers.py); the real client
 (litellm, retries, ledger) is used, the cache is off. Printed: calls, wall time, the ratio of the
@@ -12,6 +19,7 @@ latency); the run is compared with the larger of the two. Then what the requests
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -68,7 +76,7 @@ def plan_once(context: ProjectContext, base_url: str, concurrency: int) -> tuple
     return time.perf_counter() - started, sum(u.calls for u in ledger.phases.values())
 
 
-def main() -> None:
+def latency() -> None:
     """Run the concurrent and the sequential plan and print the figures."""
     import bench.bench_plan as shape
 
@@ -118,6 +126,35 @@ def _schema_copies(body: dict[str, Any]) -> int:
         return sum(m["content"].count('"properties":{') for m in body.get("messages", []))
     text = json.dumps(schema, separators=(",", ":"))
     return in_format + sum(m["content"].count(text) for m in body.get("messages", []))
+
+
+def main() -> None:
+    """The runs named on the command line (both by default)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", choices=["latency", "quality", []], default=[])
+    parser.add_argument("--dataset", default="zuora", help="a connector of ../shared/datasets/fivetran")
+    parser.add_argument(
+        "--answers", type=Path, help="quality: a folder of recorded answers (bench/llm_recorded.py)"
+    )
+    parser.add_argument(
+        "--relay", type=Path, help="quality: a relay folder that answers what is not recorded"
+    )
+    parser.add_argument(
+        "--batch-tokens", type=int, help="quality: llm_batch_tokens in the project's cartridge.yml"
+    )
+    parser.add_argument(
+        "--without-intermediates",
+        action="store_true",
+        help="quality: answer with a plan of staging and marts only",
+    )
+    args = parser.parse_args()
+    runs = args.runs or ["latency", "quality"]
+    if "latency" in runs:
+        latency()
+    if "quality" in runs:
+        from bench.llm_quality import run_quality
+
+        run_quality(args.dataset, args.answers, args.relay, not args.without_intermediates, args.batch_tokens)
 
 
 if __name__ == "__main__":

@@ -291,6 +291,7 @@ def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: 
         structured_output=options.structured_output or config.llm_structured_output,
         max_retries=config.max_retries if options.max_retries is None else options.max_retries,
         concurrency=config.concurrency if options.concurrency is None else options.concurrency,
+        batch_tokens=config.llm_batch_tokens,
         repair_rounds=rounds,
         max_cost=config.max_cost if options.max_cost is None else options.max_cost,
         cache=config.cache if options.cache is None else options.cache,

@@ -134,6 +134,9 @@ class CartridgeConfig(BaseModel):
         "none"  # models the LLM could not produce: none, or the rules planner's
     )
     llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per LLM call
+    # Tests and documentation are asked for several models per request: models are added to a request until its
+    # data would pass this many tokens (estimated at 4 characters a token; a larger model goes alone).
+    llm_batch_tokens: int = Field(default=12000, ge=500)
     # How the answer's JSON schema goes to the model: auto (see client.structured_output_mode), json_schema
     # (in response_format), json_object (response_format json_object, schema in the prompt) or none (in the prompt).
     llm_structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"

@@ -14,12 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.planning.llm.answers import ColumnDoc, DocsAnswer, OutlineModel, PlanOutline
+from cartridge_bridge.planning.llm.answers import (
+    DocumentedColumn,
+    ModelDocsAndTests,
+    OutlineModel,
+    PlanOutline,
+    SourceTableDescription,
+)
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
 from cartridge_bridge.planning.llm.prompts import DATA_CLOSE, DATA_OPEN
 from cartridge_bridge.planning.plan import MartSpec, StagingSpec, model_inputs, output_columns
-from cartridge_bridge.planning.planner import ModelDraft
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 
 _BLOCK = re.compile(re.escape(DATA_OPEN) + r"\n(.*?)\n" + re.escape(DATA_CLOSE), re.S)
@@ -42,13 +48,43 @@ def request_data(request: ChatRequest) -> dict[str, Any]:
 
 
 def task_model(request: ChatRequest) -> str:
-    """The name of the model a spec, tests, docs or repair request is about."""
+    """The name of the model a spec or repair request is about."""
     model = request_data(request)["model"]
     return str(model["name"] if isinstance(model, dict) else model)
 
 
-def outline_of(drafts: list[ModelDraft]) -> PlanOutline:
-    """The outline a model would answer for these drafts."""
+def task_models(request: ChatRequest) -> list[str]:
+    """The models a tests-and-documentation request asks for now: all of its batch, or those a re-ask names."""
+    last = request.messages[-1]["content"]
+    if len(request.messages) > 2:  # a re-ask: only the models whose entries had problems
+        return list(json.loads(data_blocks(last)[0])["answer_again_for"])
+    return [str(entry["model"]["name"]) for entry in request_data(request)["models_to_describe"]]
+
+
+def asked_models(request: ChatRequest) -> list[str]:
+    """Every model a request is about: one for a spec or a repair, a batch for tests and documentation."""
+    if request.phase == "plan":
+        return []
+    return task_models(request) if request.phase == "docs_tests" else [task_model(request)]
+
+
+def docs_and_tests_of(draft: ModelDraft) -> ModelDocsAndTests:
+    """A draft's descriptions and tests as a model's entry in a tests-and-documentation answer."""
+    tests = data_tests_answer(draft.spec, draft.tests)
+    tested = {c.column: c.tests for c in tests.columns}
+    return ModelDocsAndTests(
+        model=draft.name,
+        description=draft.description,
+        columns=[
+            DocumentedColumn(name=c.name, description=c.description, tests=tested.get(c.name, []))
+            for c in output_columns(draft.spec)
+        ],
+        model_tests=tests.model_tests,
+    )
+
+
+def outline_of(drafts: list[ModelDraft], rules: PlanDraft | None = None) -> PlanOutline:
+    """The outline a model would answer for these drafts (describing the raw tables as `rules` does)."""
     models = []
     for draft in drafts:
         spec = draft.spec
@@ -64,29 +100,36 @@ def outline_of(drafts: list[ModelDraft]) -> PlanOutline:
                 description=draft.description,
             )
         )
-    return PlanOutline(models=models)
+    described = [
+        SourceTableDescription(source_table=f"{s.spec.source_name}.{t.name}", description=t.description)
+        for s in (rules.sources if rules else [])
+        for t in s.spec.tables
+    ]
+    return PlanOutline(models=models, source_tables=described)
 
 
 class RulesMirror:
     """Answers each phase with the rules planner's draft for the context: a model that gets everything right."""
 
     def __init__(self, context: ProjectContext):
-        self.drafts = {m.name: m for m in RulesPlanner().draft(context).models}
-        self.outline = outline_of(list(self.drafts.values()))
+        rules = RulesPlanner().draft(context)
+        self.drafts = {m.name: m for m in rules.models}
+        self.outline = outline_of(list(self.drafts.values()), rules)
 
     def answer(self, request: ChatRequest) -> str:
         """The JSON text of the right answer to any request of the planner."""
         if request.phase == "plan":
             return self.outline.model_dump_json()
+        if request.phase == "docs_tests":
+            # A model the rules did not plan (a test scripts its entry) gets none here.
+            asked = [n for n in task_models(request) if n in self.drafts]
+            return batch_answer([self.answer_for("docs_tests", self.drafts[n]) for n in asked])
         return self.answer_for(request.phase, self.drafts[task_model(request)])
 
     def answer_for(self, phase: str, draft: ModelDraft) -> str:
-        """The right answer of a phase for one model."""
-        if phase == "tests":
-            return data_tests_answer(draft.spec, draft.tests).model_dump_json()
-        if phase == "docs":
-            columns = [ColumnDoc(name=c.name, description=c.description) for c in output_columns(draft.spec)]
-            return DocsAnswer(description=draft.description, columns=columns).model_dump_json()
+        """The right answer of a phase for one model (for tests and documentation, the model's entry)."""
+        if phase == "docs_tests":
+            return docs_and_tests_of(draft).model_dump_json()
         return to_answer(draft.spec).model_dump_json()
 
     def __call__(self, request: ChatRequest) -> str:
@@ -115,10 +158,17 @@ class Overlap:
                 self.in_flight -= 1
 
 
+def batch_answer(entries: list[str]) -> str:
+    """A tests-and-documentation answer made of the entries' JSON texts (each one model's, as it is)."""
+    return '{"models": [' + ", ".join(entries) + "]}"
+
+
 class Scripted:
     """A responder that gives scripted answers first, per (phase, model), then falls back to `base`.
 
-    The model is None for the outline. A script of `None` answers (an endless list) means "always this".
+    The model is None for the outline. For tests and documentation a script holds one model's entry: the
+    answer is made of each asked model's scripted entry, or `base`'s entry for it (the batch is the
+    planner's affair, the script is per model).
     """
 
     def __init__(self, base: Callable[[ChatRequest], str], scripts: dict[tuple[str, str | None], list[str]]):
@@ -133,14 +183,22 @@ class Scripted:
         return self
 
     def __call__(self, request: ChatRequest) -> str:
+        if request.phase == "docs_tests":
+            base = json.loads(self.base(request))["models"]
+            given = {str(e["model"]): json.dumps(e) for e in base}
+            entries = [self.scripted(("docs_tests", n)) or given[n] for n in task_models(request)]
+            return batch_answer(entries)
         key = (request.phase, None if request.phase == "plan" else task_model(request))
+        answer = self.scripted(key)
+        return self.base(request) if answer is None else answer
+
+    def scripted(self, key: tuple[str, str | None]) -> str | None:
+        """The answer scripted for this key now, if any."""
         with self._lock:
             if key in self.always:
                 return self.always[key]
             script = self.scripts.get(key)
-            if script:
-                return script.pop(0)
-        return self.base(request)
+            return script.pop(0) if script else None
 
 
 # The answer type a prompt asks for names its phase (the HTTP request does not carry the phase).
@@ -150,8 +208,7 @@ PHASE_OF_ANSWER = {
     "StagingAnswer": "staging",
     "AggregateAnswer": "intermediate",
     "MartAnswer": "mart",
-    "DataTestsAnswer": "tests",
-    "DocsAnswer": "docs",
+    "DocsAndTestsAnswer": "docs_tests",
 }
 
 

@@ -107,7 +107,7 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
     assert (shop_project / "models/marts/fct_orders.sql").is_file()
     bodies = [json.dumps(r.json) for r in requests]
     phases = [PHASE_OF_ANSWER[m.group(1)] for b in bodies if (m := SCHEMA_NAME.search(b))]
-    assert phases[0] == "plan" and {"staging", "intermediate", "mart", "tests", "docs"} <= set(phases)
+    assert phases[0] == "plan" and {"staging", "intermediate", "mart", "docs_tests"} <= set(phases)
     # No row value leaves the machine without --share-samples: the shop's first customer's email is in no request.
     customers = next(t for t in shop_tables(scale=0.2) if t.name == "customers")
     email = customers.rows[0][[c.name for c in customers.columns].index("email")]

@@ -113,20 +113,34 @@ class CrmModel:
         if request.phase == "plan":
             assert [t["source_table"] for t in task["raw_tables"]] == ["crm.accounts", "crm.deals"]
             return json.dumps(OUTLINE)
-        name = task["model"]["name"]
-        if request.phase == "tests":
-            return json.dumps(TESTS[name])
-        if request.phase == "docs":
-            columns = [
-                {"name": c["name"], "description": f"The {c['name'].replace('_', ' ')}."}
-                for c in task["columns"]
-            ]
+        if request.phase == "docs_tests":
             return (
                 "```json\n"
-                + json.dumps({"description": f"LLM: {task['model']['description']}", "columns": columns})
+                + json.dumps({"models": [self.entry(m) for m in task["models_to_describe"]]})
                 + "\n```"
             )
+        name = task["model"]["name"]
         return json.dumps(self.specs[name])
+
+    def entry(self, described: dict[str, Any]) -> dict[str, Any]:
+        """One model's documentation and tests: each column described from its name, tests as scripted."""
+        model = described["model"]
+        tests = TESTS[model["name"]]
+        tested = {c["column"]: c["tests"] for c in tests["columns"]}
+        columns = [
+            {
+                "name": c["name"],
+                "description": f"The {c['name'].replace('_', ' ')}.",
+                "tests": tested.get(c["name"], []),
+            }
+            for c in described["columns"]
+        ]
+        return {
+            "model": model["name"],
+            "description": f"LLM: {model['description']}",
+            "columns": columns,
+            "model_tests": tests.get("model_tests", []),
+        }
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:

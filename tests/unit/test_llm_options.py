@@ -49,6 +49,7 @@ def test_the_file_then_the_flags(tmp_path: Path) -> None:
         "share_samples: true\n"
         "fallback: rules\n"
         "llm_timeout_seconds: 600\n"
+        "llm_batch_tokens: 4000\n"
         "llm_structured_output: json_object\n",
         encoding="utf-8",
     )
@@ -61,7 +62,7 @@ def test_the_file_then_the_flags(tmp_path: Path) -> None:
     assert (from_file.repair_rounds, from_file.max_cost, from_file.cache, from_file.share_samples) == (
         3, 0.5, False, True
     )  # fmt: skip
-    assert (from_file.fallback, from_file.timeout_seconds) == ("rules", 600.0)
+    assert (from_file.fallback, from_file.timeout_seconds, from_file.batch_tokens) == ("rules", 600.0, 4000)
     assert from_file.structured_output == "json_object"
     flags = ProjectOptions(
         model="ollama/qwen2.5-coder", api_base="http://gpu:11434", concurrency=16, max_retries=0,
@@ -97,6 +98,7 @@ def test_the_files_api_base_stays_with_the_files_model(tmp_path: Path) -> None:
         ("fallback: llm\n", "fallback"),
         ("cache: sometimes\n", "cache"),
         ("api_key: sk-nope\n", "api_key"),
+        ("llm_batch_tokens: 10\n", "llm_batch_tokens"),
         ("llm_structured_output: tools\n", "llm_structured_output"),
     ],
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_answers import Overlap, RulesMirror, Scripted, request_data, task_model
+from llm_answers import Overlap, RulesMirror, Scripted, asked_models, request_data, task_model, task_models
 from llm_fakes import QueueChat
 from support import snapshot_tree
 
@@ -54,7 +54,7 @@ def reasks(chat: QueueChat, phase: str, model: str | None = None) -> list[str]:
     """The re-ask messages sent in this phase (for this model), in order."""
     found = []
     for request in chat.requests:
-        if request.phase != phase or (model is not None and task_model(request) != model):
+        if request.phase != phase or (model is not None and model not in asked_models(request)):
             continue
         found += [m["content"] for m in request.messages[2:] if m["role"] == "user"]
     return list(dict.fromkeys(found))  # each re-ask is repeated in the later requests of its conversation
@@ -80,7 +80,10 @@ def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, c
     assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
     assert chat.phases()[0] == "plan" and chat.phases().count("plan") == 1
     assert chat.phases().count("staging") == 4 and chat.phases().count("mart") == 4
-    assert chat.phases().count("tests") == chat.phases().count("docs") == 11
+    # Tests and documentation: every model once, several per request.
+    described = [n for r in chat.requests if r.phase == "docs_tests" for n in task_models(r)]
+    assert sorted(described) == sorted(a.name for a in plan.models())
+    assert chat.phases().count("docs_tests") < len(described)
     for request in chat.requests:
         assert (
             request.response_schema is not None and request.response_schema["additionalProperties"] is False
@@ -90,8 +93,7 @@ def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, c
         "StagingAnswer",
         "AggregateAnswer",
         "MartAnswer",
-        "DataTestsAnswer",
-        "DocsAnswer",
+        "DocsAndTestsAnswer",
     }
 
 
@@ -278,30 +280,56 @@ def test_a_mart_may_only_read_its_outlined_inputs(context: ProjectContext, chat_
     )
 
 
-def test_tests_and_docs_answers_are_checked_too(context: ProjectContext, chat_of: ChatOf) -> None:
+def _entry(mirror: RulesMirror, model: str, change: Any) -> str:
+    """The right tests-and-documentation entry of a model after `change` edits it."""
+    return edited(mirror.answer_for("docs_tests", mirror.drafts[model]), change)
+
+
+def _bad_parent(document: dict[str, Any]) -> None:
+    column = next(c for c in document["columns"] if c["name"] == "customer_id")
+    column["tests"] = [{"name": "relationships", "to": "dim_clients", "field": "id"}]
+
+
+def test_one_models_bad_entry_is_reasked_alone(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
-    draft = mirror.drafts["stg_shop__orders"]
-    bad_tests = edited(
-        mirror.answer_for("tests", draft),
-        lambda d: d["columns"].append(
-            {
-                "column": "customer_id",
-                "tests": [{"name": "relationships", "to": "dim_clients", "field": "id"}],
-            }
-        ),
-    )
-    bad_docs = edited(mirror.answer_for("docs", draft), lambda d: d["columns"].pop())
-    chat = chat_of(
-        responder=Scripted(
-            mirror, {("tests", "stg_shop__orders"): [bad_tests], ("docs", "stg_shop__orders"): [bad_docs]}
-        )
-    )
-    plan_with(context, chat)
+
+    def undescribed(document: dict[str, Any]) -> None:
+        _bad_parent(document)
+        document["columns"] = [c for c in document["columns"] if c["name"] != "ordered_at"]
+
+    bad = _entry(mirror, "stg_shop__orders", undescribed)
+    chat = chat_of(responder=Scripted(mirror, {("docs_tests", "stg_shop__orders"): [bad]}))
+    plan = plan_with(context, chat)
+    [reask] = reasks(chat, "docs_tests", "stg_shop__orders")
+    data = json.loads(reask.split("<data>\n", 1)[1].split("\n</data>", 1)[0])
+    assert data["answer_again_for"] == ["stg_shop__orders"]  # the others' entries were accepted
     assert (
-        "'dim_clients' is neither planned nor a model of the project"
-        in reasks(chat, "tests", "stg_shop__orders")[0]
+        "stg_shop__orders: spec.columns[customer_id].tests[0].to: 'dim_clients' is neither planned nor a model"
+        " of the project" in data["problems"]
     )
-    assert "columns: 'ordered_at' is not described" in reasks(chat, "docs", "stg_shop__orders")[0]
+    assert "stg_shop__orders: columns: 'ordered_at' is not described" in data["problems"]
+    asked = [n for r in chat.requests if r.phase == "docs_tests" for n in task_models(r)]
+    assert asked.count("stg_shop__orders") == 2
+    assert all(asked.count(n) == 1 for n in asked if n != "stg_shop__orders")
+    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
+
+
+def test_a_batch_answer_that_cannot_be_read_is_asked_again_in_halves(
+    context: ProjectContext, chat_of: ChatOf
+) -> None:
+    mirror = RulesMirror(context)
+    cut_off = iter(['{"models": [{"model": "stg_shop__customers", "description": "Cust'])  # an output limit
+
+    def responder(request: ChatRequest) -> str:
+        return next(cut_off, None) or mirror(request) if request.phase == "docs_tests" else mirror(request)
+
+    chat = chat_of(responder=responder)
+    plan = plan_with(context, chat, batch_tokens=100_000)  # one request for every model
+    first, *halves = [r for r in chat.requests if r.phase == "docs_tests"]
+    asked = task_models(first)
+    assert [task_models(r) for r in halves] == [asked[: len(asked) // 2], asked[len(asked) // 2 :]]
+    assert all(len(r.messages) == 2 for r in halves)  # fresh questions, not re-asks of the cut-off answer
+    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
 
 
 def test_after_max_retries_the_planner_gives_up_with_one_line_and_writes_nothing(
@@ -387,9 +415,9 @@ def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectConte
 def test_fallback_rules_for_tests_and_docs(context: ProjectContext, chat_of: ChatOf) -> None:
     mirror = RulesMirror(context)
     chat = chat_of(
-        responder=Scripted(mirror, {})
-        .always_answer("tests", "stg_shop__customers", "no tests today")
-        .always_answer("docs", "stg_shop__customers", '{"description": ""}')
+        responder=Scripted(mirror, {}).always_answer(
+            "docs_tests", "stg_shop__customers", '{"model": "stg_shop__customers", "description": ""}'
+        )
     )
     plan = plan_with(context, chat, fallback="rules", max_retries=0)
     customers = next(a for a in plan.actions if a.name == "stg_shop__customers")
@@ -400,6 +428,26 @@ def test_fallback_rules_for_tests_and_docs(context: ProjectContext, chat_of: Cha
     assert descriptions["customer_id"] == "Primary key of the customer."
     assert any(n.endswith("cartridge tested the grain of stg_shop__customers only") for n in plan.skipped)
     assert any(n.endswith("cartridge described stg_shop__customers in its own words") for n in plan.skipped)
+
+
+def test_fallback_rules_keeps_the_good_part_of_an_entry(context: ProjectContext, chat_of: ChatOf) -> None:
+    mirror = RulesMirror(context)
+
+    def described_but_badly_tested(document: dict[str, Any]) -> None:
+        _bad_parent(document)
+        document["description"] = "Orders as the model describes them."
+
+    bad = _entry(mirror, "stg_shop__orders", described_but_badly_tested)
+    chat = chat_of(responder=Scripted(mirror, {}).always_answer("docs_tests", "stg_shop__orders", bad))
+    plan = plan_with(context, chat, fallback="rules", max_retries=1)
+    orders = next(a for a in plan.actions if a.name == "stg_shop__orders")
+    assert orders.description == "Orders as the model describes them."  # the documentation was kept
+    assert isinstance(orders.spec, StagingSpec)
+    assert not any(
+        t.name == "relationships" for c in orders.spec.columns for t in c.tests
+    )  # the grain's only
+    notes = [n for n in plan.skipped if "the tests and documentation of stg_shop__orders" in n]
+    assert len(notes) == 1 and notes[0].endswith("cartridge tested the grain of stg_shop__orders only")
 
 
 @pytest.mark.parametrize("limit", [1, 2])
@@ -429,15 +477,17 @@ def test_the_tables_a_model_leaves_out_are_named(context: ProjectContext, chat_o
             m for m in document["models"] if "product" not in m["name"] and m["name"] != "fct_order_items"
         ]
         document["skipped"] = [{"source_table": "shop.products", "reason": "a view\nof a vendor feed"}]
+        document["source_tables"] = [
+            t for t in document["source_tables"] if t["source_table"] != "shop.products"
+        ]
+
+    def untested_product(document: dict[str, Any]) -> None:
+        next(c for c in document["columns"] if c["name"] == "product_id")["tests"] = []
 
     mirror = RulesMirror(context)
-    tests = edited(
-        mirror.answer_for("tests", mirror.drafts["stg_shop__order_items"]),
-        lambda d: d.update(columns=[c for c in d["columns"] if c["column"] != "product_id"]),
-    )
     scripts = {
         ("plan", None): [_outline_with(context, skip_products)],
-        ("tests", "stg_shop__order_items"): [tests],
+        ("docs_tests", "stg_shop__order_items"): [_entry(mirror, "stg_shop__order_items", untested_product)],
     }
     chat = chat_of(responder=Scripted(mirror, scripts))
     plan = plan_with(context, chat)
@@ -476,19 +526,22 @@ def test_a_mart_may_join_an_existing_model_of_the_project(context: ProjectContex
             }
         ],
     }
-    tests = {"columns": [{"column": "order_id", "tests": [{"name": "unique"}, {"name": "not_null"}]}]}
-    docs = {
+    docs_tests = {
+        "model": "fct_order_payments",
         "description": "Orders with their legacy payments.",
         "columns": [
-            {"name": "order_id", "description": "The order."},
+            {
+                "name": "order_id",
+                "description": "The order.",
+                "tests": [{"name": "unique"}, {"name": "not_null"}],
+            },
             {"name": "paid_amount", "description": "Paid."},
         ],
     }
     scripts = {
         ("plan", None): [_outline_with(context, add_legacy_mart)],
         ("mart", "fct_order_payments"): [json.dumps(mart)],
-        ("tests", "fct_order_payments"): [json.dumps(tests)],
-        ("docs", "fct_order_payments"): [json.dumps(docs)],
+        ("docs_tests", "fct_order_payments"): [json.dumps(docs_tests)],
     }
     chat = chat_of(responder=Scripted(mirror, scripts))
     plan = plan_with(context, chat)

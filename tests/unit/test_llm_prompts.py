@@ -9,7 +9,7 @@ from typing import Any
 
 import jinja2
 import pytest
-from llm_answers import RulesMirror, data_blocks, outside_data, request_data
+from llm_answers import RulesMirror, data_blocks, outside_data, request_data, task_models
 from llm_fakes import QueueChat
 from pydantic import BaseModel
 from support import UNIT_FIXTURES, shop_project
@@ -65,10 +65,10 @@ def hostile(document: dict[str, Any]) -> None:
     status["comment"] = PLANTED
 
 
-def run(context: ProjectContext, share_samples: bool = False) -> list[ChatRequest]:
+def run(context: ProjectContext, share_samples: bool = False, **settings: Any) -> list[ChatRequest]:
     """Every request of a whole planner run against a model that answers everything right."""
     chat = QueueChat(responder=RulesMirror(context))
-    LLMPlanner(chat, LLMSettings(model="fake/model", share_samples=share_samples)).draft(context)
+    LLMPlanner(chat, LLMSettings(model="fake/model", share_samples=share_samples, **settings)).draft(context)
     return chat.requests
 
 
@@ -81,23 +81,22 @@ def test_the_environment_is_strict_and_every_template_is_package_data() -> None:
     assert env.undefined is jinja2.StrictUndefined
     names = set(env.list_templates())
     assert {SYSTEM_TEMPLATE, *PHASE_TEMPLATES.values(), "reask.j2"} <= names
-    # the predecessor's seven: planner system and user, staging, intermediate, mart, tests, documentation
+    # planner system and user, staging, intermediate, mart, and tests with documentation in one request
     assert {
         "planner_system.j2",
         "planner_user.j2",
         "staging.j2",
         "intermediate.j2",
         "mart.j2",
-        "tests.j2",
-        "documentation.j2",
+        "docs_tests.j2",
     } <= names
     with pytest.raises(jinja2.UndefinedError):
-        render_prompt("planner_user.j2", task={})  # no schema_name, no schema
+        render_prompt("planner_user.j2", task={})  # no schema_name
 
 
 def test_every_phase_renders_for_the_fixture_context(context: ProjectContext) -> None:
     requests = run(context)
-    assert {r.phase for r in requests} == {"plan", "staging", "intermediate", "mart", "tests", "docs"}
+    assert {r.phase for r in requests} == {"plan", "staging", "intermediate", "mart", "docs_tests"}
     for request in requests:
         system, user = request.messages
         assert system["role"] == "system" and user["role"] == "user"
@@ -105,6 +104,8 @@ def test_every_phase_renders_for_the_fixture_context(context: ProjectContext) ->
         assert "dbt Labs' structure" in system["content"]
         assert request.response_schema is not None
         assert f"`{request.schema_name}` JSON object" in user["content"]
+        # The schema goes once, with the request (the client sends it): in neither message.
+        assert '"additionalProperties"' not in system["content"] + user["content"]
         assert len(data_blocks(user["content"])) == 1
         json.loads(data_blocks(user["content"])[0])  # the data block is JSON
 
@@ -168,20 +169,19 @@ def test_a_data_block_cannot_be_closed_from_inside() -> None:
     assert "\n" not in inner  # one line of JSON
 
 
-def test_a_tests_prompt_lists_its_inputs_whole_and_other_models_by_their_keys(
-    context: ProjectContext,
-) -> None:
-    requests = run(context)
-    [request] = [
-        r for r in requests if r.phase == "tests" and request_data(r)["model"]["name"] == "fct_order_items"
-    ]
-    models = {m["name"]: m for m in request_data(request)["models"]}
-    assert [c["name"] for c in models["stg_shop__order_items"]["columns"]][:2] == [
-        "order_item_id",
-        "order_id",
-    ]
-    assert "columns" not in models["stg_shop__customers"]
-    assert models["stg_shop__customers"]["some_columns"] == ["customer_id"]
+def test_a_docs_and_tests_prompt_lists_the_other_models_by_their_grain(context: ProjectContext) -> None:
+    requests = run(context, batch_tokens=500)  # below any model's own data: one model per request
+    [request] = [r for r in requests if r.phase == "docs_tests" and task_models(r) == ["fct_order_items"]]
+    data = request_data(request)
+    [described] = data["models_to_describe"]
+    assert [c["name"] for c in described["columns"]][:2] == ["order_item_id", "order_id"]
+    models = {m["name"]: m for m in data["other_models"]}
+    assert "fct_order_items" not in models
+    assert models["stg_shop__customers"] == {
+        "name": "stg_shop__customers",
+        "grain": ["customer_id"],
+    }
+    assert models["stg_shop__order_items"]["grain"] == ["order_item_id"]
 
 
 # Each answer field that names columns, and whose columns: the raw table's, the model's own outputs, or its inputs'.

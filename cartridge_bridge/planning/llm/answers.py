@@ -48,11 +48,21 @@ class SkippedTable(_Answer):
     reason: str
 
 
+class SourceTableDescription(_Answer):
+    """What a new raw table holds, in one or two sentences for the sources YAML."""
+
+    source_table: str = Field(description="the `<source>.<table>` described, as listed in the data")
+    description: str = Field(description="what one row is and what the table is for; no filler")
+
+
 class PlanOutline(_Answer):
-    """Which models to create for the new raw tables, in dependency order."""
+    """Which models to create for the new raw tables, in dependency order, and what each raw table holds."""
 
     models: list[OutlineModel]
     skipped: list[SkippedTable] = []
+    source_tables: list[SourceTableDescription] = Field(
+        default=[], description="a description of each raw table the outline stages"
+    )
 
 
 class StagingColumn(_Answer):
@@ -212,6 +222,29 @@ class DocsAnswer(_Answer):
 
     description: str
     columns: list[ColumnDoc]
+
+
+class DocumentedColumn(_Answer):
+    """One output column: its description and its data tests."""
+
+    name: str
+    description: str = Field(description='plain sentences; "" when nothing tells more than the name')
+    tests: list[ColumnTest] = []
+
+
+class ModelDocsAndTests(_Answer):
+    """The documentation and data tests of one model of the request."""
+
+    model: str = Field(description="the model's name, as in the data")
+    description: str = Field(description="what one row is, where it comes from, what it is for")
+    columns: list[DocumentedColumn] = Field(description="every output column of the model, exactly once")
+    model_tests: list[ModelTestAnswer] = []
+
+
+class DocsAndTestsAnswer(_Answer):
+    """The documentation and data tests of every model the request lists, one entry per model."""
+
+    models: list[ModelDocsAndTests]
 
 
 class StagingRepair(_Answer):

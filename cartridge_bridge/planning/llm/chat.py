@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Phase = Literal["plan", "staging", "intermediate", "mart", "tests", "docs", "repair"]
+Phase = Literal["plan", "staging", "intermediate", "mart", "docs_tests", "repair"]
 # How the answer's JSON schema reaches the model; see client.structured_output_mode for what `auto` picks.
 StructuredOutput = Literal["auto", "json_schema", "json_object", "none"]
 
@@ -66,6 +66,7 @@ class LLMSettings:
     )
     max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
     concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
+    batch_tokens: int = 12000  # estimated tokens of data in one tests-and-documentation request
     repair_rounds: int = 2  # dbt build failures sent back to the model
     max_cost: float | None = None  # USD; stop before a call would pass it
     cache: bool = True  # accepted answers cached by content under <project>/.cartridge/llm-cache/

@@ -7,6 +7,7 @@ from typing import Literal
 
 from cartridge_bridge.planning.llm.answers import (
     AggregateAnswer,
+    ColumnDoc,
     ColumnTest,
     ColumnTests,
     DataTestsAnswer,
@@ -16,7 +17,9 @@ from cartridge_bridge.planning.llm.answers import (
     JoinAnswer,
     LatestFirst,
     MartAnswer,
+    ModelDocsAndTests,
     ModelTestAnswer,
+    PlanOutline,
     SpecAnswer,
     StagingAnswer,
     StagingColumn,
@@ -34,6 +37,7 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
     output_columns,
 )
+from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
 
 _PASS_THROUGH = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 
@@ -225,6 +229,19 @@ def data_tests_answer(spec: ModelSpec, model_tests: list[ModelTest]) -> DataTest
     )
 
 
+def split_docs_tests(entry: ModelDocsAndTests) -> tuple[DataTestsAnswer, DocsAnswer]:
+    """A model's entry of a documentation-and-tests answer as its tests and its documentation."""
+    tests = DataTestsAnswer(
+        columns=[ColumnTests(column=c.name, tests=c.tests) for c in entry.columns if c.tests],
+        model_tests=entry.model_tests,
+    )
+    docs = DocsAnswer(
+        description=entry.description,
+        columns=[ColumnDoc(name=c.name, description=c.description) for c in entry.columns],
+    )
+    return tests, docs
+
+
 def with_docs(spec: ModelSpec, answer: DocsAnswer) -> ModelSpec:
     """A copy of the spec whose columns carry the answer's descriptions."""
     documented = spec.model_copy(deep=True)
@@ -232,6 +249,31 @@ def with_docs(spec: ModelSpec, answer: DocsAnswer) -> ModelSpec:
     for column in output_columns(documented):
         column.description = descriptions.get(column.name, column.description)
     return documented
+
+
+def with_source_docs(
+    sources: list[SourceDraft], outline: PlanOutline, models: list[ModelDraft]
+) -> list[SourceDraft]:
+    """Sources described as the model described them: each table as the outline says, each column as its staging
+    column's documentation says; the rules' wording stays where the model said nothing."""
+    tables = {t.source_table: " ".join(t.description.split()) for t in outline.source_tables}
+    staged = {
+        (m.spec.source_name, m.spec.table): {
+            c.source_column: c.description for c in m.spec.columns if c.source_column
+        }
+        for m in models
+        if isinstance(m.spec, StagingSpec)
+    }
+    described = []
+    for source in sources:
+        spec = source.spec.model_copy(deep=True)
+        for table in spec.tables:
+            table.description = tables.get(f"{spec.source_name}.{table.name}") or table.description
+            columns = staged.get((spec.source_name, table.name), {})
+            for column in table.columns:
+                column.description = columns.get(column.name) or column.description
+        described.append(source.model_copy(update={"spec": spec}))
+    return described
 
 
 def unknown_columns(spec: ModelSpec, names: list[str], what: str) -> list[str]:

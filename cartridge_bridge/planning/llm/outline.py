@@ -1,4 +1,5 @@
-"""Check a plan outline before any spec is asked for: names, layers, inputs that exist, no cycle, every table covered."""
+"""Check a plan outline before any spec is asked for: names, layers, inputs that exist, no cycle, every table covered,
+raw tables described once."""
 
 from __future__ import annotations
 
@@ -51,7 +52,27 @@ def outline_problems(
                     )
                 )
     problems += _coverage_problems(outline, source_tables)
+    problems += _description_problems(outline)
     problems += _cycle_problems(outline)
+    return problems
+
+
+def _description_problems(outline: PlanOutline) -> list[PlanProblem]:
+    """Each raw table described at most once, and only one the outline stages (a description may be left out)."""
+    staged = {m.source_table for m in outline.models if m.layer == "staging"}
+    problems = []
+    seen: set[str] = set()
+    for index, described in enumerate(outline.source_tables):
+        where = f"source_tables[{index}]"
+        if described.source_table not in staged:
+            problems.append(
+                PlanProblem(
+                    PLAN_LEVEL, where, f"{described.source_table!r} is not a table the outline stages"
+                )
+            )
+        elif described.source_table in seen:
+            problems.append(PlanProblem(PLAN_LEVEL, where, f"{described.source_table!r} is described twice"))
+        seen.add(described.source_table)
     return problems
 
 

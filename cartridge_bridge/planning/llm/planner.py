@@ -1,58 +1,43 @@
-"""The LLM planner: an outline of the models, then each model's spec, tests and documentation, all checked by the seam.
+"""The LLM planner: an outline of the models, then each model's spec, then tests and documentation, all checked by the seam.
 
 Sources are declared deterministically, as the rules planner declares them: the model never writes
-source YAML. Every answer is validated by pydantic and then, placed with the drafts accepted so far,
-by `plan_problems`; each problem goes back to the model. Specs whose inputs are specified run
-concurrently (at most `concurrency` calls in flight), the rest follow in dependency order.
+source YAML, it only describes the raw tables in the outline (and their columns through its staging
+models' documentation). Every answer is validated by pydantic and then, placed with the drafts
+accepted so far, by `plan_problems`; each problem goes back to the model. Specs whose inputs are
+specified run concurrently (at most `concurrency` calls in flight), the rest follow in dependency
+order; tests and documentation come several models per request (`docs_tests.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from pydantic import BaseModel
 
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import LLMAnswerError
 from cartridge_bridge.planning.checks import plan_problems
-from cartridge_bridge.planning.llm.answers import (
-    ANSWER_OF_KIND,
-    DataTestsAnswer,
-    DocsAnswer,
-    OutlineModel,
-    PlanOutline,
-    SpecAnswer,
-)
+from cartridge_bridge.planning.llm.answers import ANSWER_OF_KIND, OutlineModel, PlanOutline, SpecAnswer
 from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
-from cartridge_bridge.planning.llm.conversion import (
-    answer_inputs,
-    to_spec,
-    unknown_columns,
-    with_docs,
-    with_tests,
-)
-from cartridge_bridge.planning.llm.fallback import docs_fallback, rules_instead, tests_fallback
+from cartridge_bridge.planning.llm.conversion import answer_inputs, to_spec, with_source_docs
+from cartridge_bridge.planning.llm.docs_tests import DocsAndTests
+from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.outline import outline_problems
 from cartridge_bridge.planning.llm.prompt_data import (
-    DataTestsTask,
-    DocsTask,
     SpecTask,
     TableFacts,
     convention_facts,
     existing_model,
-    grain_of,
-    model_columns,
     planned_model,
     project_facts,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ModelSpec, ModelTest, StagingSpec, model_inputs, output_columns
+from cartridge_bridge.planning.plan import StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress, SilentProgress
@@ -60,7 +45,6 @@ from cartridge_bridge.progress import Progress, SilentProgress
 _KIND_OF_LAYER = {"staging": "staging", "intermediate": "aggregate", "marts": "mart"}
 _PHASE_OF_LAYER: dict[str, Phase] = {"staging": "staging", "intermediate": "intermediate", "marts": "mart"}
 _REASON_LENGTH = 200  # characters of a model's reason for leaving a table out
-ResultT = TypeVar("ResultT")
 
 
 class LLMPlanner:
@@ -119,6 +103,7 @@ class _Planning:
         self.sources = self.staged_sources(outline)
         specified, failed = self.specify_all(outline)
         models = self.test_and_document(outline, specified)
+        self.sources = with_source_docs(self.sources, outline, models)
         if failed:
             models += rules_instead(
                 models, failed, outline, self.rules, self.context, self.sources, self.notes
@@ -265,100 +250,36 @@ class _Planning:
         return [p.line() for p in plan_problems(placed, self.context) if p.action == draft.name]
 
     def test_and_document(self, outline: PlanOutline, specified: dict[str, ModelDraft]) -> list[ModelDraft]:
-        """Every specified model with its tests and descriptions, asked for concurrently."""
+        """Every specified model with its tests and descriptions, several models per request, asked concurrently."""
         order = [m for m in outline.models if m.name in specified]
-        if order:
-            self.planner.progress.step(f"{self.planner.name}: tests and documentation of {len(order)} models")
-        with _pool(self.settings.concurrency) as pool:
-            tests = {m.name: pool.submit(self.tests, m, specified) for m in order}
-            docs = {m.name: pool.submit(self.docs, m, specified[m.name]) for m in order}
-            return [self.finished(m, specified[m.name], tests[m.name], docs[m.name]) for m in order]
-
-    def finished(
-        self,
-        model: OutlineModel,
-        draft: ModelDraft,
-        tests: Future[tuple[ModelSpec, list[ModelTest]]],
-        docs: Future[DocsAnswer],
-    ) -> ModelDraft:
-        """A specified draft with its tests and descriptions (or, with fallback rules, cartridge's own)."""
-        table = self.table_facts.get(model.source_table or "")
-        spec, model_tests = self.settled(tests, lambda: tests_fallback(draft, self.context))
-        described = self.settled(docs, lambda: docs_fallback(draft, table))
-        return draft.model_copy(
-            update={
-                "spec": with_docs(spec, described),
-                "tests": model_tests,
-                "description": described.description,
-            }
-        )
-
-    def settled(self, future: Future[ResultT], fallback: Callable[[], tuple[ResultT, str]]) -> ResultT:
-        """A phase's result, or (with fallback rules) cartridge's own, with a note saying so."""
-        try:
-            return future.result()
-        except AnswerRejected as rejected:
-            if self.settings.fallback != "rules":
-                raise _gave_up(rejected) from None
-            result, instead = fallback()
-            self.notes.append(f"{rejected.line()}; {instead}")
-            return result
-
-    def tests(
-        self, model: OutlineModel, specified: dict[str, ModelDraft]
-    ) -> tuple[ModelSpec, list[ModelTest]]:
-        """One model's data tests, checked against every specified model."""
-        draft = specified[model.name]
-        # In name order, not the order concurrent specs finished in: the same plan must ask the same question
-        # (the answer cache is keyed by the prompt, and a re-run must reproduce the same files).
-        others = sorted((d for name, d in specified.items() if name != model.name), key=lambda d: d.name)
-        task = DataTestsTask(
-            model=model,
-            columns=model_columns(draft.spec),
-            grain=grain_of(draft.spec),
-            table=self.table_facts.get(model.source_table or ""),
-            # the model's inputs whole, the other planned models by their keys: prompts grow linearly with the plan
-            models=[planned_model(d.name, d.spec, d.name in model.inputs) for d in others]
-            + [existing_model(n, self.context) for n in self.existing_targets()],
-            existing_key_owners=self.facts.existing_key_owners,
+        phase = DocsAndTests(
+            asker=self.asker,
+            context=self.context,
+            table_facts=self.table_facts,
+            existing_targets=[existing_model(n, self.context) for n in self.existing_targets()],
+            key_owners=self.facts.existing_key_owners,
             conventions=self.conventions,
+            problems=self.problems,
+            fallback=self.settings.fallback == "rules",
+            notes=self.notes,
         )
-
-        def check(answer: DataTestsAnswer) -> list[str]:
-            lines = unknown_columns(draft.spec, [c.column for c in answer.columns], "columns")
-            spec, model_tests = with_tests(draft.spec, answer)
-            tested = draft.model_copy(update={"spec": spec, "tests": model_tests})
-            return lines + self.problems(tested, others)
-
-        answer = self.ask("tests", f"the tests of {model.name}", task, DataTestsAnswer, check)
-        return with_tests(draft.spec, answer)
+        batches = phase.batches(order, specified, self.settings.batch_tokens)
+        if order:
+            self.planner.progress.step(
+                f"{self.planner.name}: tests and documentation of {len(order)} models in {len(batches)} requests"
+            )
+        with _pool(self.settings.concurrency) as pool:
+            asked = [pool.submit(phase.ask, batch, task, specified) for batch, task in batches]
+            results = {name: result for future in asked for name, result in future.result().items()}
+        try:
+            return [phase.finished(m, specified[m.name], results[m.name], specified) for m in order]
+        except AnswerRejected as rejected:
+            raise _gave_up(rejected) from None
 
     def existing_targets(self) -> list[str]:
         """Existing models a relationships test may point at: those that own a key."""
         owners = self.facts.existing_key_owners
         return sorted({n for o in owners for n in (o.staging, o.mart) if n is not None})
-
-    def docs(self, model: OutlineModel, draft: ModelDraft) -> DocsAnswer:
-        """One model's descriptions: the model's and every output column's, exactly once each."""
-        task = DocsTask(
-            model=model,
-            columns=model_columns(draft.spec),
-            table=self.table_facts.get(model.source_table or ""),
-        )
-        outputs = [c.name for c in output_columns(draft.spec)]
-
-        def check(answer: DocsAnswer) -> list[str]:
-            named = [c.name for c in answer.columns]
-            lines = unknown_columns(draft.spec, named, "columns")
-            lines += [f"columns: {n!r} is not described" for n in outputs if n not in named]
-            lines += [
-                f"columns[{n}]: described {named.count(n)} times" for n in set(named) if named.count(n) > 1
-            ]
-            # An empty column description is an answer: the column is left for the user to describe.
-            return lines + (["description: is empty"] if not answer.description.strip() else [])
-
-        result: DocsAnswer = self.ask("docs", f"the documentation of {model.name}", task, DocsAnswer, check)
-        return result
 
 
 @contextmanager

@@ -137,24 +137,49 @@ class SpecTask(_Data):
     conventions: ConventionFacts
 
 
-class DataTestsTask(_Data):
-    """Choose the data tests of one specified model."""
+class DescribedColumn(_Data):
+    """An output column whose tests and description are asked for; a staging column with its raw column's facts.
+
+    A column with neither `source_column` nor `expression` reads the raw column of its own name (the common
+    case, left unsaid to keep wide tables short).
+    """
+
+    name: str
+    data_type: str | None = None
+    expression: str | None = None
+    source_column: str | None = None
+    nullable: bool | None = None
+    comment: str | None = None
+    stats: ColumnStats | None = None
+
+
+class DescribedModel(_Data):
+    """A specified model whose tests and documentation are asked for."""
 
     model: OutlineModel
-    columns: list[ModelColumn]
     grain: list[str]
-    table: TableFacts | None = None  # staging: null fractions and distinct counts, when profiled
-    models: list[ModelFacts]  # what relationships tests may point at
+    columns: list[DescribedColumn]
+    table: TableFacts | None = (
+        None  # staging: the raw table's keys and comment (its columns' facts are above)
+    )
+
+
+class ModelKey(_Data):
+    """A planned model a relationships test may point at: its name and the columns that make a row unique."""
+
+    name: str
+    grain: list[str]
+
+
+class DocsTestsTask(_Data):
+    """Document and test several specified models in one request."""
+
+    models_to_describe: list[DescribedModel]
+    other_models: list[
+        ModelKey | ModelFacts
+    ]  # what relationships tests may point at, besides the models above
     existing_key_owners: list[KeyOwner]
     conventions: ConventionFacts
-
-
-class DocsTask(_Data):
-    """Describe one specified model and each of its columns."""
-
-    model: OutlineModel
-    columns: list[ModelColumn]
-    table: TableFacts | None = None  # staging: the warehouse's comments
 
 
 class FailureFacts(_Data):
@@ -297,17 +322,38 @@ def model_columns(spec: ModelSpec) -> list[ModelColumn]:
     ]
 
 
+def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | None) -> DescribedModel:
+    """A specified model as a tests-and-documentation request shows it: each staging column once, with its raw facts."""
+    raw = {c.name: c for c in table.columns} if table else {}
+    columns = []
+    for column in model_columns(spec):
+        facts = raw.get(column.source_column or "")
+        if column.source_column == column.name:
+            column.source_column = None
+        columns.append(
+            DescribedColumn(
+                **column.model_dump(),
+                nullable=facts.nullable if facts else None,
+                comment=facts.comment if facts else None,
+                stats=facts.stats if facts else None,
+            )
+        )
+    return DescribedModel(
+        model=model,
+        grain=grain_of(spec),
+        columns=columns,
+        table=table.model_copy(update={"columns": []}) if table else None,
+    )
+
+
 def grain_of(spec: ModelSpec) -> list[str]:
     """The columns that make a row of the model unique: its grain, or an aggregate's group."""
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
-    """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
-    if all_columns:
-        return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
-    keys = [c.name for c in output_columns(spec) if c.name in grain_of(spec) or c.name.endswith("_id")]
-    return ModelFacts(name=name, planned=True, grain=grain_of(spec), some_columns=keys)
+def planned_model(name: str, spec: ModelSpec) -> ModelFacts:
+    """A model planned in this run, with its grain and all its columns."""
+    return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
 
 
 def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:

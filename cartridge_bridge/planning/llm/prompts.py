@@ -23,8 +23,7 @@ PHASE_TEMPLATES = {
     "staging": "staging.j2",
     "intermediate": "intermediate.j2",
     "mart": "mart.j2",
-    "tests": "tests.j2",
-    "docs": "documentation.j2",
+    "docs_tests": "docs_tests.j2",
     "repair": "repair.j2",
 }
 
