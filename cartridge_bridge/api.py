@@ -101,6 +101,9 @@ class ApplyReport:
     diff: str
     seconds: float
     relaxed_tests: list[str] = field(default_factory=list)  # every repair made: relaxed tests, LLM fixes
+    # Each failing data test the LLM repairer handled: fixed or accepted by the model (its reason), or relaxed
+    # without it (and why).
+    model_verdicts: list[str] = field(default_factory=list)
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
 
@@ -118,6 +121,7 @@ class ApplyReport:
         """The report's long lists by title: what the run's report file holds whole."""
         return {
             "tests relaxed or repaired": self.relaxed_tests,
+            "failing data tests the model fixed or accepted": self.model_verdicts,
             "columns left undescribed (describe them in the properties files)": self.undescribed,
         }
 
@@ -357,6 +361,7 @@ def apply_plan(
         diff=unified_diff(writer.changes),
         seconds=time.perf_counter() - started,
         relaxed_tests=verified.repairs,
+        model_verdicts=verified.model_verdicts,
     )
     if report.journal is not None:
         report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())
@@ -373,15 +378,23 @@ class PlannerChoice:
     settings: LLMSettings | None = None
 
 
-def choose_planner(options: ProjectOptions, project: OpenProject, progress: Progress) -> PlannerChoice:
-    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules."""
+def choose_planner(
+    options: ProjectOptions, project: OpenProject, progress: Progress, context: ProjectContext | None = None
+) -> PlannerChoice:
+    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules.
+
+    `context` gives the repairer the profile counts it shows the model about a failing test.
+    """
     settings = llm_settings(options, project.config, project.dbt.project_dir)
     if settings is None:
         return PlannerChoice(RulesPlanner(), RelaxFailingTests())
     usage = UsageLedger()
     chat = make_chat_model(settings, usage)
     return PlannerChoice(
-        make_llm_planner(settings, chat, progress), make_llm_repairer(settings, chat), usage, settings
+        make_llm_planner(settings, chat, progress),
+        make_llm_repairer(settings, chat, context),
+        usage,
+        settings,
     )
 
 
@@ -395,7 +408,7 @@ def generate(
 ) -> ApplyReport:
     """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
     project, context = load_context(options, progress)
-    choice = choose_planner(options, project, progress) if planner is None else None
+    choice = choose_planner(options, project, progress, context) if planner is None else None
     plan = make_plan(context, planner or (choice.planner if choice else None), progress)
     report = apply_plan(
         plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
@@ -409,9 +422,12 @@ def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress 
     return LLMPlanner(chat, settings, progress)
 
 
-def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
-    """The LLM repairer: failing data tests relaxed, model errors sent back to the model for a corrected spec."""
-    return LLMRepairer(chat, settings, RelaxFailingTests())
+def make_llm_repairer(
+    settings: LLMSettings, chat: ChatModel, context: ProjectContext | None = None
+) -> Repairer:
+    """The LLM repairer: model errors and failing data tests sent back to the model (with `context`'s profile
+    counts), failing tests it does not settle relaxed."""
+    return LLMRepairer(chat, settings, RelaxFailingTests(), context)
 
 
 @exclusive_run()

@@ -49,6 +49,7 @@ class Verified:
     build: BuildSummary | None
     written: bool
     repairs: list[str] = field(default_factory=list)
+    model_verdicts: list[str] = field(default_factory=list)  # failing data tests the LLM repairer handled
 
 
 def prove_with_repairs(
@@ -61,12 +62,13 @@ def prove_with_repairs(
 ) -> Verified:
     """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project."""
     repairs: list[str] = []
+    verdicts: list[str] = []
     last: BuildSummary | None = None  # the build so far, for a repair round to build only what it changed
     only: list[str] | None = None
     done = 0  # repair rounds so far
     while True:
         if not writer.write(plan):
-            return Verified(plan, None, written=False, repairs=repairs)
+            return Verified(plan, None, written=False, repairs=repairs, model_verdicts=verdicts)
         try:
             writer.proving()
             build = prover.prove(plan, only)
@@ -77,7 +79,7 @@ def prove_with_repairs(
             build = last.then(build)
         if build is None or build.success:
             writer.commit()
-            return Verified(plan, build, written=True, repairs=repairs)
+            return Verified(plan, build, written=True, repairs=repairs, model_verdicts=verdicts)
         writer.set_aside()  # the next round builds on this one's relations: none is dropped to be made again
         try:
             repaired, outcome = _repair(plan, build, repairer, done, repair_rounds)
@@ -86,6 +88,7 @@ def prove_with_repairs(
             raise
         progress.step(f"{outcome.summary or f'{len(outcome.changes)} repairs'}, and rebuild")
         repairs += outcome.changes
+        verdicts += outcome.model_verdicts
         last, only, plan = build, rerun_selection(build, plan, repaired), repaired
         done += 1
 

@@ -26,6 +26,9 @@ class RepairOutcome:
     changes: list[str] = field(default_factory=list)  # one human line per change
     unrepairable: list[Unrepairable] = field(default_factory=list)
     summary: str = ""  # one line for the progress display, e.g. "relax 2 data tests …"
+    # One line per failing data test the LLM repairer handled: fixed or accepted by the model (with its
+    # reason), or relaxed without it (and why).
+    model_verdicts: list[str] = field(default_factory=list)
 
 
 class Repairer(Protocol):
@@ -44,28 +47,38 @@ class RelaxFailingTests:
         changes: list[str] = []
         unrepairable: list[Unrepairable] = []
         for failure in failures:
-            test, reason = _planned_test(repaired, failure)
+            test, reason = planned_test(repaired, failure)
             if test is None:
                 unrepairable.append(Unrepairable(failure, reason))
                 continue
-            test.severity = "warn"
-            test.note = (
-                f"{failure.failing_rows or 'some'} rows failed this test when cartridge generated the model on "
-                f"{date.today().isoformat()}; fix the data, then restore severity error"
-            )
-            where = (
-                f"{failure.tested_model}.{failure.tested_column}"
-                if failure.tested_column
-                else failure.tested_model
-            )
-            changes.append(f"{where}: {failure.test_name} ({failure.failing_rows} failing rows)")
+            relax(test, failure.failing_rows)
+            changes.append(f"{tested(failure)}: {failure.test_name} ({failure.failing_rows} failing rows)")
         if unrepairable or not changes:
             return RepairOutcome(None, unrepairable=unrepairable)
         summary = f"relax {len(changes)} data tests that fail on today's data"
         return RepairOutcome(repaired, changes, summary=summary)
 
 
-def _planned_test(plan: ExecutionPlan, failure: BuildFailure) -> tuple[DataTest | ModelTest | None, str]:
+def relax(test: DataTest | ModelTest, failing_rows: int | None, reason: str | None = None) -> None:
+    """Set a test to warn with a note of its failing rows (and `reason`, the LLM planner's, when it kept it so)."""
+    test.severity = "warn"
+    test.note = (
+        f"{failing_rows or 'some'} rows failed this test when cartridge generated the model on "
+        f"{date.today().isoformat()}; fix the data, then restore severity error"
+    )
+    test.relaxed_reason = reason
+
+
+def tested(failure: BuildFailure) -> str:
+    """What a data test tests: `model.column`, or the model for a model-level test."""
+    return (
+        f"{failure.tested_model}.{failure.tested_column}"
+        if failure.tested_column
+        else f"{failure.tested_model}"
+    )
+
+
+def planned_test(plan: ExecutionPlan, failure: BuildFailure) -> tuple[DataTest | ModelTest | None, str]:
     """The plan's data test that failed, or None with the reason it cannot be relaxed."""
     if failure.resource_type != "test":
         return None, f"the {failure.resource_type} itself failed; relaxing data tests cannot fix that"
