@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 
 from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, ModelTest, SourceSpec, output_columns
 from cartridge_bridge.verify.failures import BuildFailure
@@ -88,11 +89,33 @@ def planned_test(plan: ExecutionPlan, failure: BuildFailure) -> tuple[DataTest |
     if action is None or isinstance(action.spec, SourceSpec):
         return None, "cartridge did not write this test, so it leaves it alone"
     if failure.tested_column is None:  # a model-level test: a grain of several columns, an expression
-        return next((t for t in action.tests if t.name == failure.test_name), None), (
-            f"not one of the model tests cartridge planned for {action.name}"
-        )
+        return _same(action.tests, failure), f"not one of the model tests cartridge planned for {action.name}"
     column = next((c for c in output_columns(action.spec) if c.name == failure.tested_column), None)
-    test = next((t for t in column.tests if t.name == failure.test_name), None) if column else None
+    test = _same(column.tests, failure) if column else None
     if test is None:
         return None, f"not one of the column tests cartridge planned for {action.name}"
     return test, ""
+
+
+def _same(tests: Sequence[DataTest | ModelTest], failure: BuildFailure) -> DataTest | ModelTest | None:
+    """The test of this kind whose arguments are the failed test's (a model may have two expression tests)."""
+    named = [t for t in tests if t.name == failure.test_name]
+    if len(named) < 2 or failure.test_arguments is None:
+        return named[0] if named else None
+    return next((t for t in named if _arguments(t) == _arguments_of(failure.test_arguments)), None)
+
+
+def _arguments(test: DataTest | ModelTest) -> dict[str, Any]:
+    if isinstance(test, ModelTest):
+        return {"combination_of_columns": test.columns or None, "expression": test.expression}
+    return {"to": f"ref('{test.to}')" if test.to else None, "field": test.field, "values": test.values}
+
+
+def _arguments_of(parsed: dict[str, Any]) -> dict[str, Any]:
+    """dbt's parsed arguments in the form `_arguments` gives a planned test, so the two compare."""
+    keys = (
+        ("combination_of_columns", "expression")
+        if "expression" in parsed or "combination_of_columns" in parsed
+        else ("to", "field", "values")
+    )
+    return {key: parsed.get(key) for key in keys}
