@@ -92,24 +92,7 @@ class LLMRepairer:
 
     def repair(self, plan: ExecutionPlan, failures: list[BuildFailure]) -> RepairOutcome:
         """The plan with each failed model corrected by the model, or its failing tests relaxed; or what stayed."""
-        by_model: dict[str, list[BuildFailure]] = {}
-        to_relax: list[tuple[BuildFailure, str]] = []  # with why the model did not settle it ("" untold)
-        unrepairable: list[Unrepairable] = []
-        for failure in failures:
-            model = failure.name if failure.resource_type == "model" else failure.tested_model
-            action = next((a for a in plan.actions if a.name == model), None)
-            if found_rows(failure) and planned_test(plan, failure)[0] is None:
-                to_relax.append((failure, ""))  # not cartridge's test: the fallback says so
-            elif (
-                failure.resource_type not in ("model", "test")
-                or action is None
-                or isinstance(action.spec, SourceSpec)
-            ):
-                unrepairable.append(
-                    Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
-                )
-            else:
-                by_model.setdefault(action.name, []).append(failure)
+        by_model, to_relax, unrepairable = _route(plan, failures)
         repaired, changes, verdicts, corrected = plan, [], [], 0
         if by_model and self.rounds_asked >= self.settings.repair_rounds:
             why = f"the model already had its {self.settings.repair_rounds} repair rounds"
@@ -282,6 +265,32 @@ def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:
         elif "." not in name:
             facts.append(ModelFacts(name=name, planned=False))
     return facts
+
+
+def _route(
+    plan: ExecutionPlan, failures: list[BuildFailure]
+) -> tuple[dict[str, list[BuildFailure]], list[tuple[BuildFailure, str]], list[Unrepairable]]:
+    """The failures for the model, by planned model; the failing tests cartridge did not write (the fallback says
+    so, with no reason of the model's); and the nodes cartridge did not plan."""
+    by_model: dict[str, list[BuildFailure]] = {}
+    not_ours: list[tuple[BuildFailure, str]] = []
+    unrepairable: list[Unrepairable] = []
+    for failure in failures:
+        model = failure.name if failure.resource_type == "model" else failure.tested_model
+        action = next((a for a in plan.actions if a.name == model), None)
+        if found_rows(failure) and planned_test(plan, failure)[0] is None:
+            not_ours.append((failure, ""))
+        elif (
+            failure.resource_type not in ("model", "test")
+            or action is None
+            or isinstance(action.spec, SourceSpec)
+        ):
+            unrepairable.append(
+                Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
+            )
+        else:
+            by_model.setdefault(action.name, []).append(failure)
+    return by_model, not_ours, unrepairable
 
 
 def _parents(plan: ExecutionPlan, name: str, failing: list[FailingTest]) -> list[ModelFacts]:
