@@ -378,23 +378,15 @@ class PlannerChoice:
     settings: LLMSettings | None = None
 
 
-def choose_planner(
-    options: ProjectOptions, project: OpenProject, progress: Progress, context: ProjectContext | None = None
-) -> PlannerChoice:
-    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules.
-
-    `context` gives the repairer the profile counts it shows the model about a failing test.
-    """
+def choose_planner(options: ProjectOptions, project: OpenProject, progress: Progress) -> PlannerChoice:
+    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules."""
     settings = llm_settings(options, project.config, project.dbt.project_dir)
     if settings is None:
         return PlannerChoice(RulesPlanner(), RelaxFailingTests())
     usage = UsageLedger()
     chat = make_chat_model(settings, usage)
     return PlannerChoice(
-        make_llm_planner(settings, chat, progress),
-        make_llm_repairer(settings, chat, context),
-        usage,
-        settings,
+        make_llm_planner(settings, chat, progress), make_llm_repairer(settings, chat), usage, settings
     )
 
 
@@ -408,11 +400,13 @@ def generate(
 ) -> ApplyReport:
     """Plan and apply in one step, with the planner `choose_planner` picks unless one is given."""
     project, context = load_context(options, progress)
-    choice = choose_planner(options, project, progress, context) if planner is None else None
+    choice = choose_planner(options, project, progress) if planner is None else None
     plan = make_plan(context, planner or (choice.planner if choice else None), progress)
-    report = apply_plan(
-        plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None)
-    )
+    repairer = repairer or (choice.repairer if choice else None)
+    if isinstance(repairer, LLMRepairer) and repairer.context is None:
+        # Made before the gather: the profile is what its failing tests' counts are read from.
+        repairer.context = context
+    report = apply_plan(plan, options, progress, project, context, confirm, repairer)
     report.usage = choice.usage if choice else None
     return report
 
