@@ -102,6 +102,9 @@ class ApplyReport:
     diff: str
     seconds: float  # the command's wall time: from the start of generate (planning included) or apply
     relaxed_tests: list[str] = field(default_factory=list)  # every repair made: relaxed tests, LLM fixes
+    # Each failing data test the LLM repairer handled: fixed or accepted by the model (its reason), or relaxed
+    # without it (and why).
+    model_verdicts: list[str] = field(default_factory=list)
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
     stages: dict[Stage, float] = field(default_factory=dict)  # seconds per stage that ran (see StageClock)
@@ -120,6 +123,7 @@ class ApplyReport:
         """The report's long lists by title: what the run's report file holds whole."""
         return {
             "tests relaxed or repaired": self.relaxed_tests,
+            "failing data tests the model fixed or accepted": self.model_verdicts,
             "columns left undescribed (describe them in the properties files)": self.undescribed,
         }
 
@@ -379,6 +383,7 @@ def apply_plan(
         diff=unified_diff(writer.changes),
         seconds=0.0,
         relaxed_tests=verified.repairs,
+        model_verdicts=verified.model_verdicts,
     )
     if report.journal is not None:
         report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())
@@ -426,10 +431,11 @@ def generate(
     with clock.stage("plan"):  # choosing an LLM planner imports litellm: planning's cost, not the user's
         choice = choose_planner(options, project, progress) if planner is None else None
     plan = make_plan(context, planner or (choice.planner if choice else None), progress, clock)
-    report = apply_plan(
-        plan, options, progress, project, context, confirm, repairer or (choice.repairer if choice else None),
-        clock=clock,
-    )  # fmt: skip
+    repairer = repairer or (choice.repairer if choice else None)
+    if isinstance(repairer, LLMRepairer) and repairer.context is None:
+        # Made before the gather: the profile is what its failing tests' counts are read from.
+        repairer.context = context
+    report = apply_plan(plan, options, progress, project, context, confirm, repairer, clock=clock)
     report.usage = choice.usage if choice else None
     return report
 
@@ -439,9 +445,12 @@ def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress 
     return LLMPlanner(chat, settings, progress)
 
 
-def make_llm_repairer(settings: LLMSettings, chat: ChatModel) -> Repairer:
-    """The LLM repairer: failing data tests relaxed, model errors sent back to the model for a corrected spec."""
-    return LLMRepairer(chat, settings, RelaxFailingTests())
+def make_llm_repairer(
+    settings: LLMSettings, chat: ChatModel, context: ProjectContext | None = None
+) -> Repairer:
+    """The LLM repairer: model errors and failing data tests sent back to the model (with `context`'s profile
+    counts), failing tests it does not settle relaxed."""
+    return LLMRepairer(chat, settings, RelaxFailingTests(), context)
 
 
 @exclusive_run()

@@ -113,6 +113,7 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         run_id = data(report.journal.run_id)
         console.print(f"Run {run_id} written; `cartridge undo {run_id}` reverts it.", highlight=False)
     _repairs(console, report.relaxed_tests, report.report_file)
+    _model_verdicts(console, report.model_verdicts, report.report_file)
     _undescribed(console, report.undescribed, report.report_file)
     if report.report_file is not None:
         console.print(f"The run's whole report: {data(report.report_file)}", highlight=False)
@@ -146,6 +147,18 @@ def _repairs(console: Console, repairs: list[str], report_file: Path | None) -> 
         console.print(
             f"[yellow]… and {len(repairs) - len(listed)} more tests relaxed or repaired[/yellow] "
             f"({len(repairs)} in all, listed in {data(report_file)})",
+            highlight=False,
+        )
+
+
+def _model_verdicts(console: Console, verdicts: list[str], report_file: Path | None) -> None:
+    """The failing data tests the model fixed or accepted (with its reason): the first few with a report file."""
+    listed = verdicts[:_REPAIRS_SHOWN] if report_file is not None else verdicts
+    for verdict in listed:
+        console.print(f"[yellow]model verdict[/yellow] {data(one_line(verdict))}", highlight=False)
+    if len(verdicts) > len(listed):
+        console.print(
+            f"[yellow]… and {len(verdicts) - len(listed)} more verdicts[/yellow] (listed in {data(report_file)})",
             highlight=False,
         )
 

@@ -56,6 +56,8 @@ class NodeResult:
     tested_model: str | None = None
     tested_column: str | None = None
     test_name: str | None = None
+    # Its arguments as dbt parsed them (`to: "ref('x')"`, `expression: …`): which of two same-named tests it is.
+    test_arguments: dict[str, Any] | None = field(default=None, hash=False)
     # The file that defines the node (a test's is the property file) and the SQL dbt ran, when it got that far.
     file_path: str | None = None
     compiled_code: str | None = None
@@ -93,11 +95,22 @@ class BuildSummary:
         """This build as a later build of some of its nodes left it: their new results in place, its verdict."""
         rerun = {n.unique_id: n for n in later.nodes}
         kept = {n.unique_id for n in self.nodes}
-        nodes = [rerun.get(n.unique_id, n) for n in self.nodes] + [
-            n for n in later.nodes if n.unique_id not in kept
-        ]
+        # A rebuilt model's tests all ran again: one of them missing from the later build was removed or renamed
+        # (a relationships test pointed at another parent), so its earlier failure is gone with it.
+        rebuilt = {n.name for n in later.nodes if n.resource_type == "model"}
+        nodes = [
+            rerun.get(n.unique_id, n)
+            for n in self.nodes
+            if n.unique_id in rerun or n.resource_type != "test" or n.tested_model not in rebuilt
+        ] + [n for n in later.nodes if n.unique_id not in kept]
         warnings = self.warnings + [w for w in later.warnings if w not in self.warnings]
         return BuildSummary(success=later.success, nodes=nodes, errors=later.errors, warnings=warnings)
+
+
+def _arguments(node: Any) -> dict[str, Any] | None:
+    """A generic test's arguments without `model` (dbt's own Jinja for the tested relation)."""
+    kwargs = getattr(getattr(node, "test_metadata", None), "kwargs", None)
+    return {k: v for k, v in kwargs.items() if k != "model"} if isinstance(kwargs, dict) else None
 
 
 class DbtProject:
@@ -254,6 +267,7 @@ class DbtProject:
                     tested_model=(getattr(node, "attached_node", None) or "").rsplit(".", 1)[-1] or None,
                     tested_column=getattr(node, "column_name", None),
                     test_name=getattr(getattr(node, "test_metadata", None), "name", None),
+                    test_arguments=_arguments(node),
                     file_path=getattr(node, "original_file_path", None),
                     compiled_code=self._compiled_code(node),
                 )

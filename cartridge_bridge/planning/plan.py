@@ -61,6 +61,8 @@ class DataTest(_Strict):
     values: list[str] | None = None  # accepted_values
     severity: Literal["error", "warn"] = "error"
     note: str | None = None  # why cartridge relaxed or added the test, kept in the test's meta
+    # The LLM planner's one-line reason for keeping a test that fails on the data at warn (meta cartridge_relaxed).
+    relaxed_reason: str | None = None
 
 
 class ModelTest(_Strict):
@@ -71,6 +73,7 @@ class ModelTest(_Strict):
     expression: str | None = None  # expression_is_true: a boolean SQL expression over the model's columns
     severity: Literal["error", "warn"] = "error"
     note: str | None = None
+    relaxed_reason: str | None = None
 
 
 class ColumnSpec(_Strict):

@@ -212,7 +212,7 @@ def _test_entry(test: DataTest, options: RenderSettings, adapter_type: str) -> A
     elif test.name == "accepted_values":
         # dbt pastes each value between quotes without escaping it: the value carries its own escaping.
         arguments = {"values": [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]}
-    return _generic_test(test.name, arguments, test.severity, test.note, options)
+    return _generic_test(test.name, arguments, test, options)
 
 
 def _model_test_entry(test: ModelTest, options: RenderSettings, adapter_type: str) -> Any:
@@ -223,17 +223,19 @@ def _model_test_entry(test: ModelTest, options: RenderSettings, adapter_type: st
     else:
         arguments = {"expression": checked_expression(test.expression or "", adapter_type)}
     name = f"{_MODEL_TEST_PACKAGE}.{test.name}"
-    return _generic_test(name, arguments, test.severity, test.note, options)
+    return _generic_test(name, arguments, test, options)
 
 
 def _generic_test(
-    name: str, arguments: dict[str, Any], severity: str, note: str | None, options: RenderSettings
+    name: str, arguments: dict[str, Any], test: DataTest | ModelTest, options: RenderSettings
 ) -> Any:
     config: dict[str, Any] = {}
-    if severity != "error":
-        config["severity"] = severity
-    if note:
-        config["meta"] = {"cartridge_note": neutralize(note)}
+    if test.severity != "error":
+        config["severity"] = test.severity
+    meta = {"cartridge_note": test.note, "cartridge_relaxed": test.relaxed_reason}
+    if any(meta.values()):
+        # Both are outside text in part (failing counts, a model's reason): dbt renders Jinja in meta too.
+        config["meta"] = {key: neutralize(value) for key, value in meta.items() if value}
     if not arguments and not config:
         return name
     body: dict[str, Any] = {}

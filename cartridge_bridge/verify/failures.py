@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 
@@ -30,6 +30,9 @@ class BuildFailure:
     tested_model: str | None = None
     tested_column: str | None = None
     test_name: str | None = None
+    test_arguments: dict[str, Any] | None = field(
+        default=None, hash=False
+    )  # as dbt parsed them, without `model`
 
     @property
     def cause(self) -> str:
@@ -57,6 +60,7 @@ def _failure(node: NodeResult) -> BuildFailure:
         tested_model=node.tested_model,
         tested_column=node.tested_column,
         test_name=node.test_name,
+        test_arguments=node.test_arguments,
     )
 
 

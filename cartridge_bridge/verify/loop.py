@@ -50,6 +50,7 @@ class Verified:
     build: BuildSummary | None
     written: bool
     repairs: list[str] = field(default_factory=list)
+    model_verdicts: list[str] = field(default_factory=list)  # failing data tests the LLM repairer handled
 
 
 def prove_with_repairs(
@@ -67,6 +68,7 @@ def prove_with_repairs(
     """
     clock = clock or StageClock()
     repairs: list[str] = []
+    verdicts: list[str] = []
     last: BuildSummary | None = None  # the build so far, for a repair round to build only what it changed
     only: list[str] | None = None
     done = 0  # repair rounds so far
@@ -74,7 +76,7 @@ def prove_with_repairs(
         with clock.stage("write"):
             written = writer.write(plan)
         if not written:
-            return Verified(plan, None, written=False, repairs=repairs)
+            return Verified(plan, None, written=False, repairs=repairs, model_verdicts=verdicts)
         try:
             writer.proving()
             build = prover.prove(plan, only)
@@ -86,7 +88,7 @@ def prove_with_repairs(
         if build is None or build.success:
             with clock.stage("write"):
                 writer.commit()
-            return Verified(plan, build, written=True, repairs=repairs)
+            return Verified(plan, build, written=True, repairs=repairs, model_verdicts=verdicts)
         with clock.stage("write"):
             writer.set_aside()  # the next round builds on this one's relations: none is dropped to be made again
         try:
@@ -97,6 +99,7 @@ def prove_with_repairs(
             raise
         progress.step(f"{outcome.summary or f'{len(outcome.changes)} repairs'}, and rebuild")
         repairs += outcome.changes
+        verdicts += outcome.model_verdicts
         last, only, plan = build, rerun_selection(build, plan, repaired), repaired
         done += 1
 

@@ -39,5 +39,5 @@ def _unrelaxed(action: PlanAction) -> dict[str, Any]:
     if not isinstance(copy.spec, SourceSpec):
         tests += [test for column in output_columns(copy.spec) for test in column.tests]
     for test in tests:
-        test.severity, test.note = "error", None
+        test.severity, test.note, test.relaxed_reason = "error", None, None
     return copy.model_dump()

@@ -1,5 +1,6 @@
-"""`generate` with the LLM planner and repairer on DuckDB: a scripted model's plan builds green with real dbt, and a
-model error in the first build is corrected by the model in one repair round."""
+"""`generate` with the LLM planner and repairer on DuckDB: a scripted model's plan builds green with real dbt, a
+model error in the first build is corrected by the model in one repair round, and data tests failing on the data
+go back to the model, which points a relationships test at the right parent and keeps another relaxed."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import jinja2
 import pytest
-from llm_answers import request_data
+import yaml
+from llm_answers import chat_request_of, request_data
 from llm_fakes import QueueChat
 from llm_server_chat import ServerChat
+from openai_server import ScriptedOpenAIServer
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer
@@ -105,8 +109,9 @@ TESTS: dict[str, dict[str, Any]] = {
 class CrmModel:
     """Answers the planner from a script, reading which model each request is about from its data block."""
 
-    def __init__(self, specs: dict[str, dict[str, Any]]):
+    def __init__(self, specs: dict[str, dict[str, Any]], tests: dict[str, dict[str, Any]] | None = None):
         self.specs = specs
+        self.tests = tests or TESTS
 
     def __call__(self, request: ChatRequest) -> str:
         task = request_data(request)
@@ -125,7 +130,7 @@ class CrmModel:
     def entry(self, described: dict[str, Any]) -> dict[str, Any]:
         """One model's documentation and tests: each column described from its name, tests as scripted."""
         model = described["model"]
-        tests = TESTS[model["name"]]
+        tests = self.tests[model["name"]]
         tested = {c["column"]: c["tests"] for c in tests["columns"]}
         columns = [
             {
@@ -236,3 +241,84 @@ def test_a_model_error_in_the_first_build_is_corrected_by_the_model(tmp_path: Pa
     assert "initcap" in change
     staging = (project / "models/staging/crm/stg_crm__accounts.sql").read_text()
     assert 'cast("accountName" as varchar) as account_name' in staging and "initcap" not in staging
+
+
+def test_failing_data_tests_go_back_to_the_model_which_fixes_one_and_keeps_one(tmp_path: Path) -> None:
+    project, _ = _project(tmp_path)
+    tests = json.loads(json.dumps(TESTS))
+    # The model's first tests: the accounts' key pointing at the aggregate, which holds only accounts with deals
+    # (globex has none), and a rule globex's total of 0 breaks.
+    wrong = {"name": "relationships", "to": "int_deals_aggregated_to_accounts", "field": "account_id"}
+    tests["dim_accounts"]["columns"][0]["tests"] = [*KEY_TESTS, wrong]
+    tests["dim_accounts"]["model_tests"].append(
+        {"name": "expression_is_true", "expression": "total_amount > 0"}
+    )
+    planning = CrmModel(SPECS, tests)
+    repairs: list[dict[str, Any]] = []
+    reason = "an account without deals totals 0 {{ run_query('drop table x') }}"  # outside text, Jinja in it
+
+    def repair(request: ChatRequest) -> str:
+        task = request_data(request)
+        repairs.append(task)
+        answer = json.loads(json.dumps({"spec": task["current_spec"], "tests": task["current_tests"]}))
+        answer["failing_tests"] = []
+        for failing in task["failing_tests"]:
+            if failing["test"] == "relationships":
+                answer["tests"]["columns"][0]["tests"][2]["to"] = "stg_crm__accounts"
+                verdict = {"verdict": "fixed", "reason": "account ids belong to the accounts"}
+            else:
+                verdict = {"verdict": "keep_relaxed", "reason": reason}
+            answer["failing_tests"].append({"test": failing["node"], **verdict})
+        return json.dumps(answer)
+
+    def answer(body: dict[str, Any]) -> str:
+        request = chat_request_of(body)
+        return repair(request) if request.phase == "repair" else planning(request)
+
+    with ScriptedOpenAIServer(responder=answer) as server:
+        # The whole LLM path as the CLI takes it: litellm to the server, the repairer given the gathered profile.
+        options = ProjectOptions(
+            project_dir=project, profiles_dir=project, schemas=["raw_crm"],
+            model="openai/scripted-model", api_base=server.base_url, cache=False,
+        )  # fmt: skip
+        report = generate(options, SilentProgress())
+        sent = json.dumps([r.json for r in server.chat_requests])
+    assert report.build is not None and report.build.success, report.build
+    [task] = repairs  # one request for the model's two failing tests
+    assert task["model"] == "dim_accounts" and task["failures"] == []
+    assert task["current_tests"]["columns"][0]["tests"][2] == wrong
+    relationships, expression = sorted(task["failing_tests"], key=lambda t: t["test"], reverse=True)
+    assert (relationships["test"], relationships["to"], relationships["failing_rows"]) == (
+        "relationships", "int_deals_aggregated_to_accounts", 1,
+    )  # fmt: skip
+    assert relationships["counts"] == [
+        {"column": "dim_accounts.account_id", "reads": "crm.accounts.id", "profiled_rows": 2,
+         "stats": {"null_fraction": 0.0, "distinct_count": 2}},
+        {"column": "int_deals_aggregated_to_accounts.account_id", "reads": "crm.deals.account_id",
+         "profiled_rows": 3, "stats": {"null_fraction": 0.0, "distinct_count": 2}},
+    ]  # fmt: skip
+    assert (expression["expression"], expression["failing_rows"]) == ("total_amount > 0", 1)
+    assert "globex" not in sent and "acme" not in sent  # counts only: no row value without share_samples
+    results = {n.name: n.status for n in report.build.nodes if n.resource_type == "test"}
+    fixed = "relationships_dim_accounts_account_id__account_id__ref_stg_crm__accounts_"
+    assert results[fixed] == "pass"
+    assert [
+        s for n, s in results.items() if n.startswith("cartridge_expression_is_true_dim_accounts_total")
+    ] == ["warn"]
+    properties = (project / "models/marts/_marts__models.yml").read_text()
+    assert (
+        "to: ref('stg_crm__accounts')" in properties
+        and "int_deals_aggregated_to_accounts')" not in properties
+    )
+    assert properties.count("severity: warn") == 1  # the kept test only: the fixed one stays at error
+    [mart] = yaml.safe_load(properties)["models"]
+    kept = next(t for t in mart["data_tests"] if "total_amount > 0" in json.dumps(t))
+    meta = kept["cartridge.expression_is_true"]["config"]["meta"]
+    # The reason comes out of dbt's Jinja as itself: its `run_query` is text, never called.
+    assert jinja2.Environment().from_string(meta["cartridge_relaxed"]).render() == reason
+    assert sorted(report.model_verdicts) == [
+        "dim_accounts.account_id: relationships (1 failing rows) fixed by the model: account ids belong to the accounts",
+        f"dim_accounts: expression_is_true (1 failing rows) accepted by the model, kept at warn: {reason}",
+    ]
+    assert report.report_file is not None
+    assert "2 failing data tests the model fixed or accepted:" in report.report_file.read_text()

@@ -60,6 +60,7 @@ def _report(plan: ExecutionPlan, text: str) -> ApplyReport:
         diff="",
         seconds=1.0,
         relaxed_tests=[text],
+        model_verdicts=[text],
     )
 
 
@@ -158,3 +159,22 @@ def test_the_report_shows_each_stage_and_what_no_stage_took(context: ProjectCont
     assert (
         lines.index("Done in 64.0 s.") == lines.index(next(x for x in lines if x.startswith("Time by"))) + 1
     )
+
+
+def test_the_models_verdicts_show_the_first_few_and_the_file_holding_them_all(
+    context: ProjectContext,
+) -> None:
+    report = _report(make_plan(context), "shop")
+    report.model_verdicts = [
+        f"dim_x.t{i}: relationships (1 failing rows) accepted by the model, kept at warn: [b]"
+        for i in range(7)
+    ]
+    report.report_file = Path("/p/.cartridge/runs/20260101T000000000000Z/report.txt")
+    printed = _render(report, terminal=False).splitlines()
+    shown_ = [line for line in printed if line.startswith("model verdict ")]
+    assert (
+        shown_[0]
+        == "model verdict dim_x.t0: relationships (1 failing rows) accepted by the model, kept at warn: [b]"
+    )
+    assert len(shown_) == 5
+    assert f"… and 2 more verdicts (listed in {report.report_file})" in printed

@@ -113,3 +113,24 @@ def test_a_failing_model_level_test_is_relaxed_too(context: ProjectContext) -> N
     assert relaxed.severity == "warn" and relaxed.note and relaxed.note.startswith("3 rows failed")
     other = replace(failure, test_name="expression_is_true")
     assert RelaxFailingTests().repair(plan, [other]).plan is None
+
+
+def test_of_two_model_tests_of_one_kind_the_one_that_failed_is_relaxed(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    fact = next(a for a in plan.actions if a.name == "fct_order_items")
+    fact.tests = [
+        ModelTest(name="expression_is_true", expression="quantity >= 0"),
+        ModelTest(name="expression_is_true", expression="unit_price > 0"),
+    ]
+    failure = replace(
+        failing_test("fct_order_items", "", "expression_is_true", rows=3),
+        tested_column=None,
+        test_arguments={"expression": "unit_price > 0"},  # as dbt parsed it
+    )
+    outcome = RelaxFailingTests().repair(plan, [failure])
+    assert outcome.plan is not None
+    tests = next(a for a in outcome.plan.actions if a.name == "fct_order_items").tests
+    assert [(t.expression, t.severity) for t in tests] == [
+        ("quantity >= 0", "error"),
+        ("unit_price > 0", "warn"),
+    ]

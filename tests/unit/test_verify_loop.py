@@ -85,7 +85,7 @@ class AlwaysRepairs:
 def _node(
     name: str, status: str, message: str | None = None, failures: int | None = None, **extra: str
 ) -> NodeResult:
-    kind = "test" if name.startswith(("unique_", "not_null_")) else "model"
+    kind = "test" if name.startswith(("unique_", "not_null_", "relationships_")) else "model"
     return NodeResult(
         unique_id=f"{kind}.shop.{name}", resource_type=kind, name=name, status=status,
         message=message, failures=failures, **extra,
@@ -265,3 +265,25 @@ def test_a_later_partial_build_replaces_the_results_it_reran() -> None:
         ("extra", "success"),
     ]
     assert merged.success
+
+
+def test_a_rebuilt_models_test_the_repair_renamed_leaves_the_merged_build() -> None:
+    # The first build: a relationships test failed on the wrong parent; the repair pointed it elsewhere, which
+    # renames it, and rebuilt the model with all its tests.
+    first = _build(
+        _node("dim_accounts", "success"),
+        _node("relationships_dim_accounts_account_id__ref_wrong_", "fail", failures=1, tested_model="dim_accounts",
+              tested_column="account_id", test_name="relationships"),
+        _node("not_null_stg_shop__orders_order_id", "fail", failures=1, tested_model="stg_shop__orders",
+              tested_column="order_id", test_name="not_null"),
+    )  # fmt: skip
+    later = _build(
+        _node("dim_accounts", "success"),
+        _node("relationships_dim_accounts_account_id__ref_right_", "pass", tested_model="dim_accounts"),
+    )
+    merged = first.then(later)
+    assert [(n.name, n.status) for n in merged.nodes] == [
+        ("dim_accounts", "success"),
+        ("not_null_stg_shop__orders_order_id", "fail"),  # its model was not rebuilt: the failure stands
+        ("relationships_dim_accounts_account_id__ref_right_", "pass"),
+    ]

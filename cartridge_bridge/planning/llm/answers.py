@@ -10,7 +10,7 @@ model's) with a short example; they are kept short because every request pays fo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -247,11 +247,32 @@ class DocsAndTestsAnswer(_Answer):
     models: list[ModelDocsAndTests]
 
 
+class FailingTestVerdict(_Answer):
+    """What the answer does about one data test that failed on the data."""
+
+    test: str = Field(description="the failing test's `node`, as the data lists it")
+    verdict: Literal["fixed", "keep_relaxed"] = Field(
+        description="`fixed`: the spec or tests above correct the cause (e.g. the right `to` model); "
+        "`keep_relaxed`: the test is right to fail on this data and stays, at severity warn"
+    )
+    reason: str = Field(
+        description="one line: what was wrong, or why the data fails the test, e.g. `deals may name accounts "
+        "deleted upstream`"
+    )
+
+
+# Shared by the three repair answers; a default, so an answer about a model error alone may leave it out.
+_VERDICTS: Any = Field(
+    default=[], description="one entry for each failing data test of the data, none otherwise"
+)
+
+
 class StagingRepair(_Answer):
     """A corrected staging model: its whole spec and its whole tests."""
 
     spec: StagingAnswer
     tests: DataTestsAnswer
+    failing_tests: list[FailingTestVerdict] = _VERDICTS
 
 
 class AggregateRepair(_Answer):
@@ -259,6 +280,7 @@ class AggregateRepair(_Answer):
 
     spec: AggregateAnswer
     tests: DataTestsAnswer
+    failing_tests: list[FailingTestVerdict] = _VERDICTS
 
 
 class MartRepair(_Answer):
@@ -266,6 +288,7 @@ class MartRepair(_Answer):
 
     spec: MartAnswer
     tests: DataTestsAnswer
+    failing_tests: list[FailingTestVerdict] = _VERDICTS
 
 
 ANSWER_OF_KIND: dict[str, type[SpecAnswer]] = {

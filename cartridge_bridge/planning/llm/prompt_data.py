@@ -193,18 +193,48 @@ class FailureFacts(_Data):
     compiled_sql: str | None
 
 
+class ColumnCounts(_Data):
+    """What the gathered profile says about the raw column a model's column passes through (counts; values only
+    with share_samples). Counted on the raw table (or its profiled rows), before any filter, join or grouping."""
+
+    column: str  # `<model>.<column>`
+    reads: str  # the raw column: `<source>.<table>.<column>`
+    profiled_rows: int | None = None
+    stats: ColumnStats
+
+
+class FailingTestFacts(_Data):
+    """A data test of the model that ran and failed on the data: what it checks and how many rows failed."""
+
+    node: str  # dbt's name of the test: what a verdict names
+    test: str  # unique, not_null, accepted_values, relationships, unique_combination_of_columns, …
+    column: str | None = None  # None: a test on the whole model
+    to: str | None = None
+    field: str | None = None
+    values: list[str] | None = None
+    columns: list[str] | None = None
+    expression: str | None = None
+    failing_rows: int | None  # as dbt reported it
+    failing_rows_are: str  # what dbt counted, in words
+    counts: list[
+        ColumnCounts
+    ] = []  # the tested column (and a relationships test's parent field), when profiled
+
+
 class RepairTask(_Data):
-    """Correct the spec (and tests) of one model whose build failed."""
+    """Correct the spec (and tests) of one model whose build failed, or say why a failing test stays relaxed."""
 
     model: str
     kind: str
     adapter_type: str
-    failures: list[FailureFacts]
+    failures: list[FailureFacts]  # nodes that errored (could not run)
+    failing_tests: list[FailingTestFacts] = []  # data tests that ran and found rows
     rendered_sql: str  # the model's SQL as cartridge wrote it from the spec
     current_spec: SpecAnswer
     current_tests: DataTestsAnswer
     inputs: list[ModelFacts]
     raw_columns: list[ModelColumn] = []  # staging: the source table's columns
+    models: list[ModelFacts] = []  # with a failing relationships test: the planned models it may point at
 
 
 def convention_facts(context: ProjectContext) -> ConventionFacts:
@@ -294,22 +324,27 @@ def table_facts(
 
 
 def _column_facts(column: RawColumn, rows: int | None, share_samples: bool) -> ColumnFacts:
-    stats = None
-    profile = column.profile
-    if profile is not None:
-        stats = ColumnStats(
-            null_fraction=round(profile.null_count / rows, _ROUNDING) if rows else None,
-            distinct_count=profile.distinct_count,
-        )
-        if share_samples:  # values read from the table: only when the user opted in
-            stats.min, stats.max, stats.top_values = profile.min, profile.max, profile.top_values
     return ColumnFacts(
         name=column.name,
         data_type=column.data_type,
         nullable=column.nullable,
         comment=column.comment,
-        stats=stats,
+        stats=column_stats(column, rows, share_samples),
     )
+
+
+def column_stats(column: RawColumn, rows: int | None, share_samples: bool) -> ColumnStats | None:
+    """A raw column's profile as prompts show it: counts, and its values only when the user opted in."""
+    profile = column.profile
+    if profile is None:
+        return None
+    stats = ColumnStats(
+        null_fraction=round(profile.null_count / rows, _ROUNDING) if rows else None,
+        distinct_count=profile.distinct_count,
+    )
+    if share_samples:  # values read from the table: only when the user opted in
+        stats.min, stats.max, stats.top_values = profile.min, profile.max, profile.top_values
+    return stats
 
 
 def model_columns(spec: ModelSpec) -> list[ModelColumn]:
@@ -351,9 +386,12 @@ def grain_of(spec: ModelSpec) -> list[str]:
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec) -> ModelFacts:
-    """A model planned in this run, with its grain and all its columns."""
-    return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
+def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
+    """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
+    if all_columns:
+        return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
+    keys = [c.name for c in output_columns(spec) if c.name in grain_of(spec) or c.name.endswith("_id")]
+    return ModelFacts(name=name, planned=True, grain=grain_of(spec), some_columns=keys)
 
 
 def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:

@@ -1,21 +1,27 @@
-"""The LLM repairer: a model error (or a test that cannot run) goes back to the model that wrote the spec.
+"""The LLM repairer: whatever failed in a planned model goes back to the model that wrote its spec.
 
-Data tests that fail on today's data are the data's problem, not the spec's: they go to the fallback
-repairer (RelaxFailingTests). Anything else that failed in a planned model goes to the model with the
-model's spec and tests, the SQL cartridge rendered, the SQL dbt compiled and dbt's whole message; its
-corrected spec is checked like any other answer (against the whole plan, since other models may read
-it) before it replaces the old one. The verify loop bounds the rounds; `repair_rounds` of the LLM
+One request per model with failures, all of them together. A node that errored goes with the SQL cartridge
+rendered, the SQL dbt compiled and dbt's whole message; a data test that failed on the data goes with the
+test, dbt's failing-row count and the profile's counts of the columns involved (failing_tests.py). The model
+answers with the whole corrected spec and tests, and a verdict on each failing test: `fixed`, or
+`keep_relaxed` with a reason that lands in the test's meta. The answer is checked like any other (against
+the whole plan, since other models may read it) before it replaces the old one. A failing test the model
+cannot settle (an answer that stays invalid, or no repair round left) is relaxed by `fallback` as on the
+rules path, and the report says why. The verify loop bounds the rounds; `repair_rounds` of the LLM
 settings bounds how many of them may ask the model.
 """
 
 from __future__ import annotations
 
 from graphlib import CycleError, TopologicalSorter
+from typing import NamedTuple
 
-from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND, AggregateRepair, MartRepair, StagingRepair
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer, to_spec, with_tests
+from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
 from cartridge_bridge.planning.llm.prompt_data import (
     FailureFacts,
     ModelColumn,
@@ -24,8 +30,15 @@ from cartridge_bridge.planning.llm.prompt_data import (
     planned_model,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
+from cartridge_bridge.planning.llm.repair_answer import (
+    FailingTest,
+    RepairAnswer,
+    keep_relaxed,
+    verdict_problems,
+)
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
+    DataTest,
     ExecutionPlan,
     MartSpec,
     ModelSpec,
@@ -41,69 +54,94 @@ from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 from cartridge_bridge.render.plan_files import render_sql
 from cartridge_bridge.render.sql_style import SqlStyle
 from cartridge_bridge.verify.failures import BuildFailure
-from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable
+from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable, planned_test, tested
 
-RepairAnswer = StagingRepair | AggregateRepair | MartRepair
+
+def found_rows(failure: BuildFailure) -> bool:
+    """A data test that ran and failed on the data (not a node that could not run)."""
+    return failure.resource_type == "test" and failure.status == "fail"
+
+
+class Answered(NamedTuple):
+    """One model's repair answer applied: the plan, its change lines, its verdict lines, whether it was corrected."""
+
+    plan: ExecutionPlan
+    changes: list[str]  # the model's correction, and each test it keeps relaxed
+    verdicts: list[str]  # one per failing data test: fixed or accepted, with the model's reason
+    corrected: bool
 
 
 class LLMRepairer:
-    """Relaxes failing data tests through `fallback`; asks the model to correct the spec of a model that errored."""
+    """Sends each planned model's failures to the model; relaxes through `fallback` what the model cannot settle.
 
-    def __init__(self, chat: ChatModel, settings: LLMSettings, fallback: Repairer):
+    `context` holds the gathered profile the failing tests' counts are read from (none without it).
+    """
+
+    def __init__(
+        self,
+        chat: ChatModel,
+        settings: LLMSettings,
+        fallback: Repairer,
+        context: ProjectContext | None = None,
+    ):
         self.asker = Asker(chat, settings.max_retries)
         self.settings = settings
         self.fallback = fallback
+        self.context = context
         self.rounds_asked = 0
 
     def repair(self, plan: ExecutionPlan, failures: list[BuildFailure]) -> RepairOutcome:
-        """The plan with failing data tests relaxed and errored models corrected, or what stayed unrepairable."""
-        relaxable = [f for f in failures if f.resource_type == "test" and f.status == "fail"]
-        broken = [f for f in failures if not (f.resource_type == "test" and f.status == "fail")]
-        repaired, changes, unrepairable = plan, [], []
-        if relaxable:
-            relaxed = self.fallback.repair(plan, relaxable)
-            unrepairable += relaxed.unrepairable
-            if relaxed.plan is not None:
-                repaired, changes = relaxed.plan, list(relaxed.changes)
-        relaxed_count = len(changes)
-        by_model: dict[str, list[BuildFailure]] = {}
-        for failure in broken:
-            model = failure.name if failure.resource_type == "model" else failure.tested_model
-            action = next((a for a in plan.actions if a.name == model), None)
-            if (
-                failure.resource_type not in ("model", "test")
-                or action is None
-                or isinstance(action.spec, SourceSpec)
-            ):
-                unrepairable.append(
-                    Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
-                )
-            else:
-                by_model.setdefault(action.name, []).append(failure)
+        """The plan with each failed model corrected by the model, or its failing tests relaxed; or what stayed."""
+        by_model, to_relax, unrepairable = _route(plan, failures)
+        repaired, changes, verdicts, corrected = plan, [], [], 0
         if by_model and self.rounds_asked >= self.settings.repair_rounds:
-            reason = f"the model already had its {self.settings.repair_rounds} repair rounds"
-            unrepairable += [Unrepairable(f, reason) for fs in by_model.values() for f in fs]
+            why = f"the model already had its {self.settings.repair_rounds} repair rounds"
+            for model_failures in by_model.values():
+                to_relax += [(f, why) for f in model_failures if found_rows(f)]
+                unrepairable += [Unrepairable(f, why) for f in model_failures if not found_rows(f)]
         elif by_model:
             self.rounds_asked += 1
+            outside = outside_names(plan)
             for name, model_failures in by_model.items():
                 try:
-                    repaired = self.corrected(repaired, name, model_failures, outside_names(plan))
+                    answered = self.corrected(repaired, name, model_failures, outside)
                 except AnswerRejected as rejected:
-                    unrepairable += [Unrepairable(f, rejected.line()) for f in model_failures]
+                    to_relax += [(f, rejected.line()) for f in model_failures if found_rows(f)]
+                    unrepairable += [
+                        Unrepairable(f, rejected.line()) for f in model_failures if not found_rows(f)
+                    ]
                     continue
-                changes.append(f"{name}: spec corrected by the model after {model_failures[0].cause}")
+                repaired, corrected = answered.plan, corrected + answered.corrected
+                changes += answered.changes
+                verdicts += answered.verdicts
+        if to_relax:
+            relaxed = self.fallback.repair(repaired, [f for f, _ in to_relax])
+            unrepairable += relaxed.unrepairable
+            if relaxed.plan is not None:
+                repaired, changes = relaxed.plan, changes + relaxed.changes
+            verdicts += [
+                f"{tested(f)}: {f.test_name} ({f.failing_rows} failing rows) relaxed without the model: {why}"
+                for f, why in to_relax
+                if why
+            ]
         if unrepairable or not changes:
-            return RepairOutcome(None, unrepairable=unrepairable)
-        summary = f"{relaxed_count} data tests relaxed, {len(changes) - relaxed_count} models corrected by the model"
-        return RepairOutcome(repaired, changes, summary=summary)
+            return RepairOutcome(None, unrepairable=unrepairable, model_verdicts=verdicts)
+        summary = f"{len(changes) - corrected} data tests relaxed, {corrected} models corrected by the model"
+        return RepairOutcome(repaired, changes, summary=summary, model_verdicts=verdicts)
 
     def corrected(
         self, plan: ExecutionPlan, name: str, failures: list[BuildFailure], outside: tuple[set[str], set[str]]
-    ) -> ExecutionPlan:
+    ) -> Answered:
         """The plan with the model's corrected spec and tests for one failed model, checked against the whole plan."""
         action = next(a for a in plan.actions if a.name == name)
         spec = action.spec
         assert not isinstance(spec, SourceSpec)
+        failing: list[FailingTest] = []
+        for failure in failures:
+            test = planned_test(plan, failure)[0] if found_rows(failure) else None
+            if test is not None:
+                failing.append((failure, test))
+        errors = [f for f in failures if not found_rows(f)]
         task = RepairTask(
             model=name,
             kind=spec.kind,
@@ -117,22 +155,35 @@ class LLMRepairer:
                     message=f.message,
                     compiled_sql=f.compiled_sql,
                 )
-                for f in failures
+                for f in errors
+            ],
+            failing_tests=[
+                failing_test_facts(plan, f, t, self.context, self.settings.share_samples) for f, t in failing
             ],
             rendered_sql=render_sql(action, SqlStyle.of(plan.render, plan.adapter_type)),
             current_spec=to_answer(spec),
             current_tests=data_tests_answer(spec, action.tests),
             inputs=_input_facts(plan, spec),
             raw_columns=_raw_columns(plan, spec),
+            models=_parents(plan, name, failing),
         )
         answer_type = REPAIR_OF_KIND[spec.kind]
         messages = phase_messages("repair", task, answer_type, plan.adapter_type)
 
         def check(answer: RepairAnswer) -> list[str]:
-            return [p.line() for p in plan_only_problems(replaced(plan, action, answer), *outside)]
+            problems = [p.line() for p in plan_only_problems(replaced(plan, action, answer), *outside)]
+            return problems + verdict_problems(answer, action, failing)
 
         answer = self.asker.ask("repair", f"the corrected spec of {name}", messages, answer_type, check)
-        return replaced(plan, action, answer)
+        fixed = replaced(plan, action, answer)
+        verdicts, kept = keep_relaxed(fixed, name, answer, failing)
+        if errors:
+            line = f"{name}: spec corrected by the model after {errors[0].cause}"
+        elif len(kept) < len(failing):
+            line = f"{name}: spec and tests corrected by the model after {len(failing)} failing data tests"
+        else:  # every failing test kept relaxed: nothing corrected
+            return Answered(fixed, kept, verdicts, corrected=False)
+        return Answered(fixed, [line, *kept], verdicts, corrected=True)
 
 
 def replaced(plan: ExecutionPlan, action: PlanAction, answer: RepairAnswer) -> ExecutionPlan:
@@ -214,6 +265,43 @@ def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:
         elif "." not in name:
             facts.append(ModelFacts(name=name, planned=False))
     return facts
+
+
+def _route(
+    plan: ExecutionPlan, failures: list[BuildFailure]
+) -> tuple[dict[str, list[BuildFailure]], list[tuple[BuildFailure, str]], list[Unrepairable]]:
+    """The failures for the model, by planned model; the failing tests cartridge did not write (the fallback says
+    so, with no reason of the model's); and the nodes cartridge did not plan."""
+    by_model: dict[str, list[BuildFailure]] = {}
+    not_ours: list[tuple[BuildFailure, str]] = []
+    unrepairable: list[Unrepairable] = []
+    for failure in failures:
+        model = failure.name if failure.resource_type == "model" else failure.tested_model
+        action = next((a for a in plan.actions if a.name == model), None)
+        if found_rows(failure) and planned_test(plan, failure)[0] is None:
+            not_ours.append((failure, ""))
+        elif (
+            failure.resource_type not in ("model", "test")
+            or action is None
+            or isinstance(action.spec, SourceSpec)
+        ):
+            unrepairable.append(
+                Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
+            )
+        else:
+            by_model.setdefault(action.name, []).append(failure)
+    return by_model, not_ours, unrepairable
+
+
+def _parents(plan: ExecutionPlan, name: str, failing: list[FailingTest]) -> list[ModelFacts]:
+    """With a failing relationships test: every other planned model with its grain and key columns."""
+    if not any(isinstance(t, DataTest) and t.name == "relationships" for _, t in failing):
+        return []
+    return [
+        planned_model(a.name, a.spec, all_columns=False)
+        for a in plan.models()
+        if a.name != name and not isinstance(a.spec, SourceSpec)
+    ]
 
 
 def _raw_columns(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelColumn]:
