@@ -1,15 +1,20 @@
-"""Shared fixtures (one embedded PostgreSQL per test session) and the test lanes.
+"""Shared fixtures (one embedded PostgreSQL per test session, so per xdist worker) and the test lanes.
 
 Every test lands in exactly one lane, from where it lives: tests/unit → `unit`, tests/test_code_quality.py →
 `quality`, tests/integration → `integration`, except the modules that run a whole flow (and any test marked
-`slow`) → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain `pytest` runs the lanes cheapest first and stops after the first lane that fails
-(`--keep-going` runs the later lanes anyway); `pytest -m unit` is the fast lane.
+`slow`) → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain
+`pytest` runs the lanes cheapest first and leaves out the lanes after the first lane that fails, on every
+worker (`--keep-going` runs them anyway); `pytest -m unit` is the fast lane. A whole-suite run goes to one
+pytest-xdist worker per core, keeping the Spark lane and each module that shares a fixture on one worker.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +45,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core (four at most) for a whole-suite run, none for a run that names paths.
+
+    Starting a worker costs seconds: worth it for the whole suite (what .ci/run runs, or `pytest -m e2e`),
+    not for the few files a developer names while working.
+    """
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    return min(os.cpu_count() or 1, 4)
+
+
 def lane_of(item: pytest.Item) -> str:
     """The lane a test belongs to, from its folder, its module and its `slow` mark."""
     path = item.path.resolve()
@@ -54,6 +70,18 @@ def lane_of(item: pytest.Item) -> str:
     return "integration"
 
 
+def _work_group(item: pytest.Item) -> str | None:
+    """The tests a worker must run together: the Spark lane (one JVM), a module sharing a fixture."""
+    if lane_of(item) == "spark":
+        return "spark"
+    fixtures = getattr(item, "_fixtureinfo", None)
+    definitions = fixtures.name2fixturedefs.values() if fixtures is not None else ()
+    if any(chain and chain[-1].scope == "module" for chain in definitions):
+        # Split across two workers, a module's costly fixture (a seeded warehouse, a demo run) runs twice.
+        return item.path.name
+    return None
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Mark each test with its lane as it is collected, before `-m` selects by marks."""
     lane = lane_of(item)
@@ -62,28 +90,82 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's own reordering for fixture scopes, which a stable sort keeps
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the lanes in order: unit, quality, integration, e2e, spark."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the lanes in order: unit, quality, integration, e2e, spark; note the work groups for xdist."""
     items.sort(key=lambda item: LANES.index(item.stash[_LANE_KEY]))
+    if hasattr(config, "workerinput"):
+        groups = {item.nodeid: group for item in items if (group := _work_group(item)) is not None}
+        written = _run_notes(config) / f"groups-{config.workerinput['workerid']}.json"  # type: ignore[attr-defined]
+        written.write_text(json.dumps(groups), encoding="utf-8")
+
+
+def _run_notes(config: pytest.Config) -> Path:
+    """A folder this run's xdist workers and controller share: lanes that failed or were left out, work groups."""
+    base = config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]  # pytest's own, as xdist uses it
+    shared = base.parent if hasattr(config, "workerinput") else base  # a worker's basetemp is a sub-folder
+    notes = shared / "run-notes"
+    notes.mkdir(exist_ok=True)
+    return notes
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with the groups of `_work_group`, read from what the workers collected.
+
+    xdist's own loadgroup renames node ids, which pytest 9 no longer lets it do; its scheduling by scope is kept.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        groups: dict[str, str] | None = None
+
+        def _split_scope(self, nodeid: str) -> str:
+            if self.groups is None:  # first asked once every worker has collected
+                self.groups = {}
+                for written in sorted(_run_notes(config).glob("groups-*.json")):
+                    self.groups.update(json.loads(written.read_text(encoding="utf-8")))
+            return self.groups.get(nodeid, nodeid)
+
+    return GroupScheduling(config, log)
+
+
+def _failed_lanes(config: pytest.Config) -> set[str]:
+    return {p.name.removeprefix("failed-") for p in _run_notes(config).glob("failed-*")}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Leave out a test whose lane comes after a lane that had a failure, on any worker (--keep-going runs it)."""
+    lane = item.stash.get(_LANE_KEY, None)
+    if lane is None or item.config.getoption("--keep-going"):
+        return None
+    if any(LANES.index(failed) < LANES.index(lane) for failed in _failed_lanes(item.config)):
+        (_run_notes(item.config) / f"left-out-{lane}").touch()
+        return True  # handled: not run, no report
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, object, object]:
-    """Stop the session at the end of a lane that had a failure, before the costlier lanes start."""
-    result = yield
-    session = item.session
+    """Note the lane of a test that failed (in any phase), for the gate above and the summary."""
+    report = yield
     lane = item.stash.get(_LANE_KEY, None)
-    next_lane = nextitem.stash.get(_LANE_KEY, None) if nextitem is not None else None
-    if (
-        session.testsfailed
-        and lane is not None
-        and next_lane not in (None, lane)
-        and not item.config.getoption("--keep-going")
-    ):
-        session.shouldfail = f"the {lane} lane failed; later lanes not run (--keep-going runs them)"
-    return result
+    if lane is not None and getattr(report, "failed", False):
+        (_run_notes(item.config) / f"failed-{lane}").touch()
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Say which lane stopped the run when later lanes were left out."""
+    if hasattr(config, "workerinput") or not any(_run_notes(config).glob("left-out-*")):
+        return
+    failed = min(_failed_lanes(config), key=LANES.index)
+    terminalreporter.write_line(
+        f"the {failed} lane failed; later lanes not run (--keep-going runs them)", red=True
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -59,9 +60,14 @@ def cartridge(*args: str, api_base: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.fixture
-def shop_project(tmp_path: Path, pg_server: LocalPostgres) -> Path:
-    """The demo's raw shop in schema llm_raw, and a new project over it with cartridge installed."""
+@pytest.fixture(scope="module")
+def shop_template(
+    tmp_path_factory: pytest.TempPathFactory, pg_server: LocalPostgres
+) -> tuple[Path, ProjectContext]:
+    """The demo's raw shop in schema llm_raw, a new project over it with cartridge installed, and its context.
+
+    Loaded and read once for the module: the tests only read llm_raw, and each works in its own copy.
+    """
     import psycopg2
 
     connection = psycopg2.connect(pg_server.dsn)
@@ -69,13 +75,25 @@ def shop_project(tmp_path: Path, pg_server: LocalPostgres) -> Path:
         load_shop(connection, "llm_raw", shop_tables(scale=0.2))
     finally:
         connection.close()
-    project = write_project(tmp_path / "shop", "shop", postgres_output(pg_server, "llm_analytics"))
+    directory = tmp_path_factory.mktemp("llm_shop")
+    project = write_project(directory / "shop", "shop", postgres_output(pg_server, "llm_analytics"))
     DbtProject(project, project).deps()
-    return project
+    context = context_of(project, "llm_raw", "shop")
+    return project, context
 
 
-def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tmp_path: Path) -> None:
-    context = context_of(shop_project, "llm_raw", "shop")
+@pytest.fixture
+def shop_project(tmp_path: Path, shop_template: tuple[Path, ProjectContext]) -> Path:
+    """A copy of the template project as `dbt deps` left it (dbt's target/ and logs/ left behind)."""
+    copy = tmp_path / "shop"
+    shutil.copytree(shop_template[0], copy, symlinks=True, ignore=shutil.ignore_patterns("target", "logs"))
+    return copy
+
+
+def test_generate_with_a_model_builds_the_demo_shop_green(
+    shop_project: Path, shop_template: tuple[Path, ProjectContext]
+) -> None:
+    context = shop_template[1]
     with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
         where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project)]
         started = time.perf_counter()
@@ -123,8 +141,10 @@ def test_generate_with_a_model_builds_the_demo_shop_green(shop_project: Path, tm
     assert not [path for path, data in files.items() if CANARY.encode() in data]
 
 
-def test_a_second_run_is_answered_from_the_cache(shop_project: Path) -> None:
-    context = context_of(shop_project, "llm_raw", "shop")
+def test_a_second_run_is_answered_from_the_cache(
+    shop_project: Path, shop_template: tuple[Path, ProjectContext]
+) -> None:
+    context = shop_template[1]
     where = ["--project-dir", str(shop_project), "--profiles-dir", str(shop_project), "--schema", "llm_raw"]
     where += ["--source-name", "shop", "--format", "json", "--llm-structured-output", "json_object"]
     with ScriptedOpenAIServer(responder=openai_mirror(context)) as server:
