@@ -113,11 +113,7 @@ class Asker:
         first = ChatRequest(phase, list(conversation), answer_type.__name__, schema)
         problems: list[str] = []
         for attempt in range(1, self.max_retries + 2):
-            request = (
-                first
-                if attempt == 1
-                else ChatRequest(phase, list(conversation), first.schema_name, schema, True)
-            )
+            request = first if attempt == 1 else _reasking(first, conversation)
             reply = self.chat.complete(request)
             answer, problems = parse_answer(reply.text, answer_type)
             if answer is not None and check is not None:
@@ -159,11 +155,7 @@ class Asker:
         wanted = list(names)
         cached = False
         for attempt in range(1, self.max_retries + 2):
-            request = (
-                first
-                if attempt == 1
-                else ChatRequest(phase, list(conversation), first.schema_name, schema, True)
-            )
+            request = first if attempt == 1 else _reasking(first, conversation)
             reply = self.chat.complete(request)
             cached = cached or reply.cached
             entries, problems = parse_entries(reply.text, entry_type, wanted)
@@ -250,3 +242,8 @@ def parse_answer(text: str, answer_type: type[AnswerT]) -> tuple[AnswerT | None,
 def reask_prompt(schema_name: str, problems: list[str], only: list[str] | None = None) -> str:
     """The message that sends every problem back to the model; for a batch, the models to answer again for."""
     return render_prompt("reask.j2", schema_name=schema_name, problems=problems, only=only or [])
+
+
+def _reasking(first: ChatRequest, conversation: list[dict[str, str]]) -> ChatRequest:
+    """A re-ask of `first`: the conversation so far, with earlier answers and their problems."""
+    return ChatRequest(first.phase, list(conversation), first.schema_name, first.response_schema, True)
