@@ -31,6 +31,7 @@ class MergeResult:
 
 
 _STRING_TAG = "tag:yaml.org,2002:str"
+_DBT_RESOLVER = pyyaml.resolver.Resolver()  # asked for every string written: made once
 
 
 def _read_as_string_by_dbt(value: str) -> bool:
@@ -39,7 +40,7 @@ def _read_as_string_by_dbt(value: str) -> bool:
     ruamel writes YAML 1.2, where `yes`, `no`, `on` and `off` are strings: written plain, dbt would read
     them as booleans (an accepted value `yes` becoming `True`, a column `on` named `True`).
     """
-    return pyyaml.resolver.Resolver().resolve(pyyaml.nodes.ScalarNode, value, (True, False)) == _STRING_TAG
+    return _DBT_RESOLVER.resolve(pyyaml.nodes.ScalarNode, value, (True, False)) == _STRING_TAG
 
 
 def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
