@@ -53,19 +53,24 @@ def task_model(request: ChatRequest) -> str:
     return str(model["name"] if isinstance(model, dict) else model)
 
 
+BATCH_PHASES = ("staging", "docs_tests")  # phases asked for several models per request
+
+
 def task_models(request: ChatRequest) -> list[str]:
-    """The models a tests-and-documentation request asks for now: all of its batch, or those a re-ask names."""
+    """The models a batch request (staging specs, tests and documentation) asks for now: all of its batch, or
+    those a re-ask names."""
     last = request.messages[-1]["content"]
     if len(request.messages) > 2:  # a re-ask: only the models whose entries had problems
         return list(json.loads(data_blocks(last)[0])["answer_again_for"])
-    return [str(entry["model"]["name"]) for entry in request_data(request)["models_to_describe"]]
+    data = request_data(request)
+    return [str(entry["model"]["name"]) for entry in data.get("models_to_describe", data.get("models", []))]
 
 
 def asked_models(request: ChatRequest) -> list[str]:
-    """Every model a request is about: one for a spec or a repair, a batch for tests and documentation."""
+    """Every model a request is about: one for a spec or a repair, a batch for staging specs, tests and docs."""
     if request.phase == "plan":
         return []
-    return task_models(request) if request.phase == "docs_tests" else [task_model(request)]
+    return task_models(request) if request.phase in BATCH_PHASES else [task_model(request)]
 
 
 def docs_and_tests_of(draft: ModelDraft) -> ModelDocsAndTests:
@@ -120,10 +125,12 @@ class RulesMirror:
         """The JSON text of the right answer to any request of the planner."""
         if request.phase == "plan":
             return self.outline.model_dump_json()
-        if request.phase == "docs_tests":
+        if request.phase == "repair":
+            return keep_every_test_relaxed(request_data(request))
+        if request.phase in BATCH_PHASES:
             # A model the rules did not plan (a test scripts its entry) gets none here.
             asked = [n for n in task_models(request) if n in self.drafts]
-            return batch_answer([self.answer_for("docs_tests", self.drafts[n]) for n in asked])
+            return batch_answer([self.entry_for(request.phase, self.drafts[n]) for n in asked])
         return self.answer_for(request.phase, self.drafts[task_model(request)])
 
     def answer_for(self, phase: str, draft: ModelDraft) -> str:
@@ -131,6 +138,10 @@ class RulesMirror:
         if phase == "docs_tests":
             return docs_and_tests_of(draft).model_dump_json()
         return to_answer(draft.spec).model_dump_json()
+
+    def entry_for(self, phase: str, draft: ModelDraft) -> str:
+        """The right entry of a batch answer for one model: its answer, naming the model."""
+        return named_entry(draft.name, self.answer_for(phase, draft))
 
     def __call__(self, request: ChatRequest) -> str:
         return self.answer(request)
@@ -158,17 +169,41 @@ class Overlap:
                 self.in_flight -= 1
 
 
+def keep_every_test_relaxed(task: dict[str, Any]) -> str:
+    """A repair answer that changes nothing and keeps each failing test relaxed, as the rules planner does."""
+    verdicts = [
+        {"test": t["node"], "verdict": "keep_relaxed", "reason": "the data fails it"}
+        for t in task.get("failing_tests", [])
+    ]
+    return json.dumps(
+        {"spec": task["current_spec"], "tests": task["current_tests"], "failing_tests": verdicts}
+    )
+
+
 def batch_answer(entries: list[str]) -> str:
-    """A tests-and-documentation answer made of the entries' JSON texts (each one model's, as it is)."""
+    """A batch answer (staging specs, tests and documentation) made of the entries' JSON texts, each as it is."""
     return '{"models": [' + ", ".join(entries) + "]}"
+
+
+def named_entry(model: str, answer: str) -> str:
+    """One model's answer as its entry of a batch answer: `model` added to a JSON object that names none; any
+    other text as it is (a script's broken answer stays broken)."""
+    try:
+        value = json.loads(answer)
+    except json.JSONDecodeError:
+        return answer
+    if not isinstance(value, dict):
+        return answer
+    # A script that names a model keeps its name (a test of an entry naming the wrong model).
+    return json.dumps({"model": model, **value}, separators=(",", ":"))
 
 
 class Scripted:
     """A responder that gives scripted answers first, per (phase, model), then falls back to `base`.
 
-    The model is None for the outline. For tests and documentation a script holds one model's entry: the
-    answer is made of each asked model's scripted entry, or `base`'s entry for it (the batch is the
-    planner's affair, the script is per model).
+    The model is None for the outline. For a batch phase (staging specs, tests and documentation) a script
+    holds one model's answer or entry: the answer is made of each asked model's scripted entry, or `base`'s
+    entry for it (the batch is the planner's affair, the script is per model).
     """
 
     def __init__(self, base: Callable[[ChatRequest], str], scripts: dict[tuple[str, str | None], list[str]]):
@@ -183,10 +218,13 @@ class Scripted:
         return self
 
     def __call__(self, request: ChatRequest) -> str:
-        if request.phase == "docs_tests":
+        if request.phase in BATCH_PHASES:
             base = json.loads(self.base(request))["models"]
             given = {str(e["model"]): json.dumps(e) for e in base}
-            entries = [self.scripted(("docs_tests", n)) or given[n] for n in task_models(request)]
+            entries = []
+            for name in task_models(request):
+                scripted = self.scripted((request.phase, name))
+                entries.append(given[name] if scripted is None else named_entry(name, scripted))
             return batch_answer(entries)
         key = (request.phase, None if request.phase == "plan" else task_model(request))
         answer = self.scripted(key)
@@ -206,6 +244,7 @@ SCHEMA_NAME = re.compile(r"Answer with one `(\w+)` JSON object")
 PHASE_OF_ANSWER = {
     "PlanOutline": "plan",
     "StagingAnswer": "staging",
+    "StagingBatchAnswer": "staging",
     "AggregateAnswer": "intermediate",
     "MartAnswer": "mart",
     "DocsAndTestsAnswer": "docs_tests",

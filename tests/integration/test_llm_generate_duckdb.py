@@ -124,6 +124,9 @@ class CrmModel:
                 + json.dumps({"models": [self.entry(m) for m in task["models_to_describe"]]})
                 + "\n```"
             )
+        if request.phase == "staging":  # several staging models per request, one entry each
+            names = [m["model"]["name"] for m in task["models"]]
+            return json.dumps({"models": [{"model": n, **self.specs[n]} for n in names]})
         name = task["model"]["name"]
         return json.dumps(self.specs[name])
 

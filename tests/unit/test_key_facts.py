@@ -82,10 +82,14 @@ def test_the_rules_planner_and_the_prompts_agree_on_every_key(connector: Connect
             key.latest_by if key else []
         ), table
     # Each staging request states the same key as the outline did.
+    stated_in_staging = 0
     for request in connector.requests:
         if request.phase == "staging":
-            table = request_data(request)["table"]
-            assert table.get("key") == tables[table["identifier"]].get("key")
+            for entry in request_data(request)["models"]:
+                table = entry["table"]
+                assert table.get("key") == tables[table["identifier"]].get("key")
+                stated_in_staging += 1
+    assert stated_in_staging == len(staging)
 
 
 def test_the_rules_planner_and_the_prompts_agree_on_every_foreign_key(connector: Connector) -> None:

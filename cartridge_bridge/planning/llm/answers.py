@@ -116,6 +116,18 @@ class StagingAnswer(_Answer):
     )
 
 
+class StagingEntry(StagingAnswer):
+    """The spec of one staging model of the request, naming the model."""
+
+    model: str = Field(description="the staging model's name, as in the data")
+
+
+class StagingBatchAnswer(_Answer):
+    """The specs of every staging model the request lists, one entry per model."""
+
+    models: list[StagingEntry]
+
+
 class ExpressionColumn(_Answer):
     """An output column computed by one SQL expression over the model's inputs."""
 

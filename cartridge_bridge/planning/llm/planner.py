@@ -1,11 +1,12 @@
-"""The LLM planner: an outline of the models, then each model's spec, then tests and documentation, all checked by the seam.
+"""The LLM planner: an outline of the models, then their specs, then tests and documentation, all checked by the seam.
 
 Sources are declared deterministically, as the rules planner declares them: the model never writes
 source YAML, it only describes the raw tables in the outline (and their columns through its staging
 models' documentation). Every answer is validated by pydantic and then, placed with the drafts
-accepted so far, by `plan_problems`; each problem goes back to the model. Specs whose inputs are
-specified run concurrently (at most `concurrency` calls in flight), the rest follow in dependency
-order; tests and documentation come several models per request (`docs_tests.py`).
+accepted so far, by `plan_problems`; each problem goes back to the model. Staging specs come several
+models per request (each reads only its raw table); the other specs are asked for one model at a time
+as soon as their inputs are specified, concurrently (at most `concurrency` calls in flight); tests and
+documentation come several models per request (`docs_tests.py`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,25 @@ from pydantic import BaseModel
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import LLMAnswerError
 from cartridge_bridge.planning.checks import plan_problems
-from cartridge_bridge.planning.llm.answers import ANSWER_OF_KIND, OutlineModel, PlanOutline, SpecAnswer
-from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check
+from cartridge_bridge.planning.llm.answers import (
+    ANSWER_OF_KIND,
+    OutlineModel,
+    PlanOutline,
+    SpecAnswer,
+    StagingAnswer,
+    StagingBatchAnswer,
+    StagingEntry,
+)
+from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check, UnreadBatch
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
 from cartridge_bridge.planning.llm.conversion import answer_inputs, to_spec, with_source_docs
-from cartridge_bridge.planning.llm.docs_tests import DocsAndTests
+from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.outline import outline_problems
 from cartridge_bridge.planning.llm.prompt_data import (
     SpecTask,
+    StagingBatchTask,
+    StagingTask,
     TableFacts,
     convention_facts,
     existing_model,
@@ -45,6 +56,7 @@ from cartridge_bridge.progress import Progress, SilentProgress
 _KIND_OF_LAYER = {"staging": "staging", "intermediate": "aggregate", "marts": "mart"}
 _PHASE_OF_LAYER: dict[str, Phase] = {"staging": "staging", "intermediate": "intermediate", "marts": "mart"}
 _REASON_LENGTH = 200  # characters of a model's reason for leaving a table out
+Specified = ModelDraft | AnswerRejected  # a model's draft, or why its answers stayed wrong
 
 
 class LLMPlanner:
@@ -148,13 +160,24 @@ class _Planning:
         return sources
 
     def specify_all(self, outline: PlanOutline) -> tuple[dict[str, ModelDraft], dict[str, str]]:
-        """Each model's spec, as soon as its planned inputs have one; the models that failed, with why."""
+        """Each model's spec, as soon as its planned inputs have one; the models that failed, with why.
+
+        Staging models read only their raw table, so they are asked for first, several per request within
+        `batch_tokens`; every other model is asked for alone once its inputs are specified.
+        """
         planned = {m.name for m in outline.models}
-        pending = list(outline.models)
+        staging = [m for m in outline.models if m.layer == "staging"]
+        pending = [m for m in outline.models if m.layer != "staging"]
         done: dict[str, ModelDraft] = {}
         failed: dict[str, str] = {}
         with _pool(self.settings.concurrency) as pool:
-            running: dict[Future[ModelDraft], OutlineModel] = {}
+            running: set[Future[dict[str, Specified]]] = set()
+            for batch, task in pack(staging, self.staging_task, self.settings.batch_tokens):
+                names = ", ".join(m.name for m in batch)
+                self.planner.progress.step(
+                    f"{self.planner.name}: specs of {len(batch)} staging models ({names})"
+                )
+                running.add(pool.submit(self.specify_staging, batch, task))
             while pending or running:
                 for model in list(pending):
                     inputs = [i for i in model.inputs if i in planned]
@@ -165,26 +188,72 @@ class _Planning:
                     elif all(i in done for i in inputs):
                         pending.remove(model)
                         self.planner.progress.step(f"{self.planner.name}: spec of {model.name}")
-                        running[pool.submit(self.specify, model, dict(done))] = model
+                        running.add(pool.submit(self.specify_one, model, dict(done)))
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
-                    model = running.pop(future)
-                    try:
-                        done[model.name] = future.result()
-                    except AnswerRejected as rejected:
-                        if self.settings.fallback != "rules":
-                            raise _gave_up(rejected) from None
-                        failed[model.name] = rejected.line()
+                    running.discard(future)
+                    for name, result in future.result().items():
+                        if isinstance(result, ModelDraft):
+                            done[name] = result
+                        elif self.settings.fallback != "rules":
+                            raise _gave_up(result) from None
+                        else:
+                            failed[name] = result.line()
         return done, failed
+
+    def staging_task(self, batch: list[OutlineModel]) -> StagingBatchTask:
+        """One staging request's data: each model's outline entry beside its raw table's facts."""
+        return StagingBatchTask(
+            adapter_type=self.context.adapter_type,
+            models=[StagingTask(model=m, table=self.table_facts[m.source_table or ""]) for m in batch],
+            conventions=self.conventions,
+        )
+
+    def specify_staging(self, batch: list[OutlineModel], task: StagingBatchTask) -> dict[str, Specified]:
+        """The drafts of a batch of staging models, each entry checked alone; those that stayed wrong, rejected."""
+        models = {m.name: m for m in batch}
+
+        def check(name: str, entry: StagingEntry) -> list[str]:
+            return self.problems(self.spec_draft(models[name], staging_answer(entry), {}), [])
+
+        messages = phase_messages("staging", task, StagingBatchAnswer, self.context.adapter_type)
+        try:
+            accepted, rejected = self.asker.ask_batch(
+                "staging",
+                lambda name: f"the spec of {name}",
+                messages,
+                StagingBatchAnswer,
+                StagingEntry,
+                list(models),
+                check,
+                split=True,
+            )
+        except UnreadBatch:
+            half = len(batch) // 2
+            return {
+                name: result
+                for part in (batch[:half], batch[half:])
+                for name, result in self.specify_staging(part, self.staging_task(part)).items()
+            }
+        drafts: dict[str, Specified] = {
+            name: self.spec_draft(models[name], staging_answer(entry), {}) for name, entry in accepted.items()
+        }
+        return {**drafts, **rejected}
+
+    def specify_one(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> dict[str, Specified]:
+        """One model's draft by its name, or why it stayed wrong."""
+        try:
+            return {model.name: self.specify(model, accepted)}
+        except AnswerRejected as rejected:
+            return {model.name: rejected}
 
     def specify(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> ModelDraft:
         """One model's spec, checked with the drafts accepted so far."""
         task = SpecTask(
             model=model,
             adapter_type=self.context.adapter_type,
-            table=self.table_facts.get(model.source_table or ""),
             inputs=[
                 planned_model(n, accepted[n].spec) if n in accepted else existing_model(n, self.context)
                 for n in model.inputs
@@ -292,6 +361,11 @@ def _pool(concurrency: int) -> Iterator[ThreadPoolExecutor]:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def staging_answer(entry: StagingEntry) -> StagingAnswer:
+    """A staging entry of a batch answer as the spec answer it holds (without the model's name)."""
+    return StagingAnswer.model_validate(entry.model_dump(exclude={"model"}))
 
 
 def _gave_up(rejected: AnswerRejected) -> LLMAnswerError:

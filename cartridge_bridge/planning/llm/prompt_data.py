@@ -128,12 +128,26 @@ class ModelFacts(_Data):
 
 
 class SpecTask(_Data):
-    """Write the spec of one model of the outline."""
+    """Write the spec of one intermediate or mart model of the outline."""
 
     model: OutlineModel
     adapter_type: str
-    table: TableFacts | None = None  # staging: the raw table it stages
-    inputs: list[ModelFacts] = []  # intermediate and marts: what they may select from
+    inputs: list[ModelFacts] = []  # what it may select from
+    conventions: ConventionFacts
+
+
+class StagingTask(_Data):
+    """One staging model of a staging request: its outline entry and the raw table it stages."""
+
+    model: OutlineModel
+    table: TableFacts
+
+
+class StagingBatchTask(_Data):
+    """Write the specs of several staging models: each reads one raw table and nothing else."""
+
+    adapter_type: str
+    models: list[StagingTask]
     conventions: ConventionFacts
 
 
