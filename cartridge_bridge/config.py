@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cartridge_bridge.errors import UsageError, first_problem
+from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
 from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
@@ -44,6 +45,16 @@ class Conventions(BaseModel):
     test_relationships: bool = True
     describe_models: bool = True
     describe_columns: bool = True
+    # The freshness thresholds written on each new source table that has a loader's timestamp; false writes none.
+    source_freshness: SourceFreshness | None = DEFAULT_FRESHNESS
+
+    @field_validator("source_freshness", mode="before")
+    @classmethod
+    def _false_is_off(cls, value: Any) -> Any:
+        # `true` asks for the defaults, `false` for none: the switch a user reaches for before `null`.
+        if value is True:
+            return DEFAULT_FRESHNESS
+        return None if value is False else value
 
     def fill(self, setting: str, **values: str) -> str:
         """A naming setting with its placeholders filled, e.g. `stg_{source}__{table}` → `stg_shop__orders`."""

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.errors import UsageError, first_problem
+from cartridge_bridge.planning.plan import SourceFreshness
 
 GUIDE = "default: dbt Labs structure guide"
 NO_EVIDENCE = "no evidence: dbt Labs default"
@@ -82,6 +83,7 @@ class InferredConventions(BaseModel):
     test_relationships: Finding[bool]
     describe_models: Finding[bool]
     describe_columns: Finding[bool]
+    source_freshness: Finding[SourceFreshness | None]
 
     def values(self) -> Conventions:
         """Every setting's value, in the shape the planner reads."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from posixpath import dirname
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import (
     PROJECT_FILE,
@@ -21,6 +23,7 @@ from cartridge_bridge.context.convention_evidence import (
     tally,
 )
 from cartridge_bridge.gather.manifest import Manifest, Node
+from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}
@@ -70,7 +73,7 @@ def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> In
     layers = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
     found = _naming(layers) | _layout(layers, models, manifest, paths)
     found |= _materializations(layers, found, project_file)
-    found |= _sql_style(models) | _habits(models, manifest)
+    found |= _sql_style(models) | _habits(models, manifest) | _freshness(manifest)
     data = {key: finding.model_dump() for key, finding in found.items()}
     return InferredConventions.model_validate(
         {"origin": "inferred", "models": len(nodes), "sampled": len(models), **data}
@@ -367,3 +370,32 @@ def _habits(models: list[_Model], manifest: Manifest) -> dict[str, Finding[Any]]
         "describe_models": tally(((bool(m.node.description.strip()), m.name) for m in models), True),
         "describe_columns": tally(columns, True),
     }
+
+
+def _freshness(manifest: Manifest) -> dict[str, Finding[Any]]:
+    """The thresholds the project's source tables check freshness with, the most common first.
+
+    Only tables that check freshness are evidence: a table without is most often one with no loader timestamp,
+    not a vote against checking the others.
+    """
+    observed = []
+    for table in manifest.root_sources():
+        thresholds = freshness_of(table.freshness)
+        if thresholds is not None:
+            observed.append((thresholds, f"{table.source_name}.{table.name}"))
+    return {"source_freshness": tally(observed, DEFAULT_FRESHNESS)}
+
+
+def freshness_of(block: Mapping[str, Any] | None) -> SourceFreshness | None:
+    """A manifest's freshness block as thresholds; None when it sets none (dbt writes null counts then)."""
+    if not isinstance(block, Mapping):
+        return None
+    kept = {
+        key: {"count": value.get("count"), "period": value.get("period")}
+        for key in ("warn_after", "error_after")
+        if isinstance(value := block.get(key), Mapping) and value.get("count") and value.get("period")
+    }
+    try:
+        return SourceFreshness.model_validate(kept) if kept else None
+    except ValidationError:
+        return None  # a block dbt accepted but cartridge would not write (a huge count): no evidence

@@ -110,6 +110,10 @@ class SourceTable(msgspec.Struct, kw_only=True, gc=False):
     schema_: str = msgspec.field(default="", name="schema")
     description: str = ""
     columns: dict[str, Column] = {}
+    # dbt resolves the source's and the table's freshness into this one block (thresholds with null counts
+    # when there is none); kept as data, read by the convention rules.
+    freshness: dict[str, Any] | None = None
+    loaded_at_field: str | None = None
 
 
 class DocBlock(msgspec.Struct, kw_only=True, gc=False):

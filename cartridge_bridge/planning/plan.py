@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 PLAN_VERSION = 2
@@ -92,6 +92,58 @@ class ColumnSpec(_Strict):
     tests: list[DataTest] = []
 
 
+# The periods dbt's freshness thresholds take, and a bound on the count (a year in minutes): any larger count is
+# a typo, and a threshold dbt would never reach.
+FreshnessPeriod = Literal["minute", "hour", "day"]
+FRESHNESS_COUNT_LIMIT = 525_600
+
+
+class FreshnessThreshold(_Strict):
+    """How old a source's newest row may be: `{count: 24, period: hour}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: thresholds are tallied as conventions
+
+    count: int = Field(ge=1, le=FRESHNESS_COUNT_LIMIT)
+    period: FreshnessPeriod
+
+    def minutes(self) -> int:
+        """The threshold in minutes, to compare a warning's with an error's."""
+        return self.count * {"minute": 1, "hour": 60, "day": 1440}[self.period]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.period}{'s' if self.count > 1 else ''}"
+
+
+class SourceFreshness(_Strict):
+    """dbt's freshness thresholds of a source table: a warning after one age, an error after another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A threshold left out is none (dbt checks only the other), so a block states all it asks for.
+    warn_after: FreshnessThreshold | None = None
+    error_after: FreshnessThreshold | None = None
+
+    @model_validator(mode="after")
+    def _warns_before_it_fails(self) -> SourceFreshness:
+        if self.warn_after is None and self.error_after is None:
+            raise ValueError("needs warn_after, error_after or both; to write no freshness, set it to false")
+        if self.warn_after and self.error_after and self.warn_after.minutes() > self.error_after.minutes():
+            raise ValueError("warn_after is longer than error_after: the error would come before the warning")
+        return self
+
+    def __str__(self) -> str:
+        # What `cartridge context` shows: `warn after 24 hours, error after 48 hours`.
+        limits = (("warn", self.warn_after), ("error", self.error_after))
+        return ", ".join(f"{word} after {limit}" for word, limit in limits if limit)
+
+
+# A loader that syncs daily is late after a day and broken after two.
+DEFAULT_FRESHNESS = SourceFreshness(
+    warn_after=FreshnessThreshold(count=24, period="hour"),
+    error_after=FreshnessThreshold(count=48, period="hour"),
+)
+
+
 class SourceTableSpec(_Strict):
     """One raw table declared as a dbt source."""
 
@@ -100,6 +152,10 @@ class SourceTableSpec(_Strict):
     quote_identifier: bool = False
     description: str
     columns: list[ColumnSpec]
+    # The column holding when the loader wrote each row (one of `columns`, a timestamp), and how old its newest
+    # value may be: `dbt source freshness` checks them. Both or neither.
+    loaded_at_field: str | None = None
+    freshness: SourceFreshness | None = None
 
 
 class SourceSpec(_Strict):

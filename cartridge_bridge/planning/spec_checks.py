@@ -19,6 +19,7 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     PlanAction,
     SourceSpec,
+    SourceTableSpec,
     StagingSpec,
     output_columns,
 )
@@ -29,6 +30,7 @@ from cartridge_bridge.planning.sql_fragments import (
     literal_problem,
     parse_expression,
 )
+from cartridge_bridge.planning.sql_types import type_family
 
 # The columns a de-duplicating staging template computes (the row number, the filter's flag).
 _DEDUPLICATE_COLUMNS = frozenset({"cartridge_row_number", "cartridge_kept"})
@@ -213,6 +215,7 @@ class SpecChecker:
                 self.add(f"{at}.name", f"the source declares {table.name!r} twice")
             tables.add(table.name)
             self.warehouse_name(f"{at}.identifier", table.identifier)
+            self.freshness(at, table)
             for column in table.columns:
                 self.text(f"{at}.columns.name", column.name)
                 if column.expression is not None and column.expression != column.name:
@@ -225,6 +228,26 @@ class SpecChecker:
                         "no tests here; test the staged column instead",
                     )
                 self.data_tests(f"{at}.columns[{column.name}]", column.tests)
+
+    def freshness(self, at: str, table: SourceTableSpec) -> None:
+        """A loaded_at_field is one of the table's columns, holding timestamps, and comes with its thresholds."""
+        if (table.loaded_at_field is None) != (table.freshness is None):
+            self.add(f"{at}.freshness", "loaded_at_field and freshness go together: set both or neither")
+        if table.loaded_at_field is None:
+            return
+        column = next((c for c in table.columns if c.name == table.loaded_at_field), None)
+        if column is None:
+            self.add(
+                f"{at}.loaded_at_field",
+                f"{table.loaded_at_field!r} is not a column of this table",
+                f"one of: {', '.join(c.name for c in table.columns)}",
+            )
+        elif column.data_type and type_family(column.data_type) not in ("temporal", "text"):
+            self.add(
+                f"{at}.loaded_at_field",
+                f"{column.name!r} is {column.data_type}, which holds no point in time",
+                "a timestamp column (or text holding ISO timestamps)",
+            )
 
     def staging(self, spec: StagingSpec, outputs: set[str]) -> None:
         """A staging model reads one source table: raw columns quoted, casts to plain types."""

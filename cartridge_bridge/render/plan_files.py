@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cartridge_bridge.context.naming import cte_name, needs_quoting
-from cartridge_bridge.planning.identifiers import description_text, neutralize
+from cartridge_bridge.planning.identifiers import description_text, neutralize, quote
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -22,9 +22,11 @@ from cartridge_bridge.planning.plan import (
     PlanAction,
     RenderSettings,
     SourceSpec,
+    SourceTableSpec,
     StagingSpec,
     output_columns,
 )
+from cartridge_bridge.planning.sql_types import is_temporal, timestamp_type
 from cartridge_bridge.render.guards import (
     checked_expression,
     checked_literal_body,
@@ -173,6 +175,8 @@ def _source_entry(spec: SourceSpec, options: RenderSettings, adapter_type: str) 
             item["quoting"] = {"identifier": True}
         if options.describe_models and table.description:
             item["description"] = description_text(table.description, adapter_type)
+        if table.loaded_at_field and table.freshness:
+            item["config"] = _freshness_config(table, adapter_type)
         for column in table.columns:
             if column.tests:
                 checked_name(column.name, adapter_type)  # dbt writes a tested column bare into the test's SQL
@@ -182,6 +186,21 @@ def _source_entry(spec: SourceSpec, options: RenderSettings, adapter_type: str) 
         tables.append(item)
     entry["tables"] = tables
     return entry
+
+
+def _freshness_config(table: SourceTableSpec, adapter_type: str) -> dict[str, Any]:
+    """A source table's freshness, under `config:` where dbt 1.10+ reads both keys without a deprecation warning.
+
+    dbt pastes `loaded_at_field` into SQL as it is: the warehouse's name is quoted and escaped for the adapter,
+    and a column holding timestamps as text is cast as its staging model casts it.
+    """
+    assert table.loaded_at_field is not None and table.freshness is not None
+    column = next(c for c in table.columns if c.name == table.loaded_at_field)
+    field = quote(column.name, adapter_type)
+    if column.data_type and not is_temporal(column.data_type):
+        field = f"cast({field} as {timestamp_type(adapter_type)})"
+    thresholds = table.freshness.model_dump(exclude_none=True)
+    return {"loaded_at_field": field, "freshness": thresholds}
 
 
 def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str) -> dict[str, Any]:

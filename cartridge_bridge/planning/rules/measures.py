@@ -58,10 +58,15 @@ def raw_column(relation: RawRelation, column: ColumnSpec) -> RawColumn | None:
     return relation.column(column.source_column) if column.source_column else None
 
 
+def is_loader_name(name: str) -> bool:
+    """A loader's bookkeeping column by its name (`_fivetran_synced`, `_sdc_batched_at`, `fivetran_synced`)."""
+    return name.startswith("_") or name.startswith(_LOADER_PREFIXES)
+
+
 def is_loader_column(column: ColumnSpec) -> bool:
     """A loader's bookkeeping column (`_fivetran_synced`, `_airbyte_extracted_at`): kept in staging only."""
     raw = column.source_column or column.name
-    return raw.startswith("_") or column.name.startswith(_LOADER_PREFIXES)
+    return raw.startswith("_") or is_loader_name(column.name)
 
 
 def column_type(column: ColumnSpec) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.keys import KeyEdge, entity_of
 from cartridge_bridge.context.naming import dedupe, snake_case
@@ -21,6 +23,7 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.planner import SourceDraft
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import staged_columns as cleaning
+from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type
 from cartridge_bridge.planning.sql_types import timestamp_type, type_family
@@ -51,6 +54,7 @@ class StagingRules(PlannerState):
                     self.source_column(s, c)
                     for c in sorted([*s.relation.columns, *s.dropped], key=lambda c: c.position)
                 ],
+                **self.freshness(s.relation),
             )
             for s in staged.values()
         ]
@@ -77,6 +81,12 @@ class StagingRules(PlannerState):
             )
             self.add(s.model, "staging", description, s.spec, s.model_tests)
         return staged
+
+    def freshness(self, relation: RawRelation) -> dict[str, Any]:
+        """The table's `loaded_at_field` and thresholds when it has a loader's timestamp and freshness is on."""
+        thresholds = self.conventions.source_freshness
+        column = loaded_at_column(relation) if thresholds is not None else None
+        return {"loaded_at_field": column.name, "freshness": thresholds} if column is not None else {}
 
     def link_internal_key(self, child: Staged, parent: Staged, edge: KeyEdge) -> None:
         """Describe and test a foreign key once, cast to the type of the key it references when that differs."""
