@@ -207,3 +207,35 @@ def test_a_childs_flag_splits_its_count_at_the_parent(tmp_path: Path) -> None:
     assert {c.name: c.expression for c in output_columns(intermediate.spec)}[
         "number_of_projects_not_archived"
     ] == "count(case when is_archived = false then 1 end)"
+
+
+def test_state_flags_come_before_settings_and_a_count_name_past_63_characters_is_left_out(
+    tmp_path: Path,
+) -> None:
+    """A rate plan charge's `exclude_item_billing_from_revenue_accounting` is a setting, not a state to count by."""
+    plans = table("plans", {"id": "integer", "name": "text"}, rows=3, distinct={"id": 3})
+    charges = table(
+        "charges",
+        {
+            "id": "integer",
+            "plan_id": "integer",
+            "exclude_item_billing_from_revenue_accounting": "boolean",  # first, long: a setting
+            "allow_price_change_on_renewal_flag": "boolean",  # five words: a setting
+            "apply_discount_to_one_time_charges": "boolean",
+            "is_deleted": "boolean",
+            "paid": "boolean",
+        },
+        rows=10,
+        distinct={"id": 10},
+    )
+    plan, _ = plan_of(tmp_path, plans, charges)
+    parent = columns_of(next(a for n, a in marts(plan).items() if "plan" in n))
+    split = sorted(n for n in parent if n.startswith("number_of_charges_"))
+    # The two states fill two of the three places; the third, the first setting, has a count name too long.
+    assert split == [
+        "number_of_charges_deleted",
+        "number_of_charges_not_deleted",
+        "number_of_charges_not_paid",
+        "number_of_charges_paid",
+    ], split
+    assert all(len(n) <= 63 for n in parent)

@@ -82,6 +82,9 @@ def is_empty(relation: RawRelation, column: ColumnSpec) -> bool:
 
 
 MAX_FLAGS = 3  # flags split a child's count; more would bury the mart's other columns
+# A flag named in a word or two states what a row is (`archived`, `is_deleted`, `has_attachments`); a long one is
+# mostly a setting (`exclude_item_billing_from_revenue_accounting`) that nobody counts rows by.
+_STATE_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ class Flag:
 
 
 def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> list[Flag]:
-    """The child's booleans, at most MAX_FLAGS, in order; none the data leaves null on every row.
+    """The child's booleans, at most MAX_FLAGS, states first (see _STATE_WORDS), else in column order; none the
+    data leaves null on every row.
 
     A count split by a flag (active and archived projects per team, issues apart from pull requests) is
     what a query with no `case` cannot make from the total. A flag false on every row today still splits
@@ -112,6 +116,7 @@ def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> l
             found.append(Flag(column.name, f"with_{rest}", f"without_{rest}"))
         else:
             found.append(Flag(column.name, stem, f"not_{stem}"))
+    found.sort(key=lambda flag: len(words(flag.yes.removeprefix("with_"))) > _STATE_WORDS)  # stable
     return found[:MAX_FLAGS]
 
 
