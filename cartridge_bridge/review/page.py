@@ -119,12 +119,12 @@ def _added(plan: ExecutionPlan) -> str:
     """`1 source (3 tables), 3 staging models, 2 intermediate models and 2 marts`: what each layer adds."""
     kinds = Counter(action.type for action in plan.actions)
     tables = sum(len(a.spec.tables) for a in plan.actions if isinstance(a.spec, SourceSpec))
-    parts = [f"{_count(kinds['create_source'], 'source')} ({_count(tables, 'table')})"]
-    parts += [
-        _count(kinds["create_staging"], "staging model"),
-        _count(kinds["create_intermediate"], "intermediate model"),
-        _count(kinds["create_mart"], "mart"),
-    ]
+    parts = [f"{_count(kinds['create_source'], 'source')} ({_count(tables, 'table')})"] if tables else []
+    for kind, noun in (("create_staging", "staging model"), ("create_intermediate", "intermediate model")):
+        parts += [_count(kinds[kind], noun)] if kinds[kind] else []
+    parts += [_count(kinds["create_mart"], "mart")] if kinds["create_mart"] else []
+    if len(parts) < 2:
+        return parts[0] if parts else "no model"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
