@@ -117,7 +117,7 @@ def _head(review: ReviewInput, relaxed: int, undescribed: int) -> list[str]:
 
 def _added(plan: ExecutionPlan) -> str:
     """`1 source (3 tables), 3 staging models, 2 intermediate models and 2 marts`: what each layer adds."""
-    kinds = Counter(action.type for action in plan.actions)
+    kinds: Counter[str] = Counter(action.type for action in plan.actions)
     tables = sum(len(a.spec.tables) for a in plan.actions if isinstance(a.spec, SourceSpec))
     parts = [f"{_count(kinds['create_source'], 'source')} ({_count(tables, 'table')})"] if tables else []
     for kind, noun in (("create_staging", "staging model"), ("create_intermediate", "intermediate model")):
