@@ -101,6 +101,11 @@ def test_a_dry_run_page_says_no_test_has_run_and_lists_no_relaxed_tests(context:
     assert headings[0] == "Review: cartridge plan (dry run)"
     assert DRY_RUN_NOTE in page and "Relaxed tests" not in headings and "Files" not in headings
     assert {"Staging", "Intermediate", "Marts", "Lineage", "Columns left undescribed"} <= set(headings)
+    # A plan file may hold tests at warn already: they are listed, as the plan's, with their notes.
+    key = next(c for a in plan.models() for c in a.spec.columns if c.tests)  # type: ignore[union-attr]
+    key.tests[0].severity, key.tests[0].note = "warn", "known duplicates"
+    [_, *_, at_warn] = _tables(_MARKDOWN.parse(review_page(ReviewInput(plan, [], run_id=None))))
+    assert at_warn[1][3] == "known duplicates"
 
 
 def _hostile(plan: ExecutionPlan) -> tuple[ExecutionPlan, list[str]]:
