@@ -37,10 +37,12 @@ from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Structure
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_columns
+from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
+from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.review.page import REVIEW_NAME, ReviewInput, review_page
 from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
 from cartridge_bridge.undo_api import undo_run as undo_run
@@ -53,7 +55,7 @@ from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
-from cartridge_bridge.write.run_report import save_run_report
+from cartridge_bridge.write.run_report import save_in_run, save_run_report
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
@@ -107,6 +109,8 @@ class ApplyReport:
     model_verdicts: list[str] = field(default_factory=list)
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
+    review: str | None = None  # the review page (Markdown): the run's, or a dry run's of the plan
+    review_file: Path | None = None  # the run's review.md; None: a dry run, or not written
     stages: dict[Stage, float] = field(default_factory=dict)  # seconds per stage that ran (see StageClock)
 
     @property
@@ -126,19 +130,6 @@ class ApplyReport:
             "failing data tests the model fixed or accepted": self.model_verdicts,
             "columns left undescribed (describe them in the properties files)": self.undescribed,
         }
-
-
-def undescribed_columns(plan: ExecutionPlan) -> list[str]:
-    """`model.column` for each model column the plan leaves undescribed (none when the project does not describe)."""
-    if not plan.render.describe_columns:
-        return []
-    return [
-        f"{action.name}.{column.name}"
-        for action in plan.models()
-        if not isinstance(action.spec, SourceSpec)
-        for column in output_columns(action.spec)
-        if not column.description.strip()
-    ]
 
 
 @dataclass
@@ -386,7 +377,13 @@ def apply_plan(
         model_verdicts=verified.model_verdicts,
     )
     if report.journal is not None:
-        report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())
+        run_id = report.journal.run_id
+        report.report_file = save_run_report(project.dbt.project_dir, run_id, report.lists())
+        review = ReviewInput(report.plan, report.changes, run_id, report.build, report.model_verdicts)
+        report.review = review_page(review)
+        report.review_file = save_in_run(project.dbt.project_dir, run_id, REVIEW_NAME, report.review)
+    elif options.dry_run and not report.nothing_changed:
+        report.review = review_page(ReviewInput(report.plan, report.changes, run_id=None))
     report.seconds, report.stages = clock.total(), clock.stages()
     return report
 

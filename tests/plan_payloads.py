@@ -43,3 +43,28 @@ def staging_column(plan: Plan, column: str) -> dict[str, Any]:
 def accept_values(plan: Plan, column: str, *values: str) -> None:
     """Give a staging column an `accepted_values` test of `values` (a payload among them)."""
     staging_column(plan, column)["tests"] = [{"name": "accepted_values", "values": list(values)}]
+
+
+# Text that Markdown, GitHub or Mermaid would read as something (a table cell's end, a code span's end, a fence,
+# a link, HTML, a heading, a mention, an edge, a node, a directive), for the review page's tests: a run's page
+# holds names, descriptions and reasons from the warehouse, a plan file or an LLM.
+MARKDOWN_PAYLOADS = [
+    "a | b | c",
+    "back\\|slash pipe",
+    "`one` ``two`` ```",
+    "```\nfenced",
+    "[click](https://evil.test) ![img](x.png)",
+    "x] (javascript:alert(1)) [y",
+    "<img src=x onerror=alert(1)>",
+    "<!-- hide the rest",
+    "# heading\n## injected section",
+    "**bold** _em_ ~~gone~~",
+    "@octocat fixes #1",
+    "&lt;b&gt; &amp;",
+    'x"] --> evil["owned"]',
+    "a --> b; click a call alert()",
+    "%%{init: {'theme': 'dark'}}%%",
+    "end",
+    " `padded` ",
+    "view') }}{{ run_query('drop schema raw cascade') }}",
+]

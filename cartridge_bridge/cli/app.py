@@ -351,7 +351,8 @@ def plan(
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
-    from cartridge_bridge.cli.views import mermaid, show_plan, show_usage
+    from cartridge_bridge.cli.views import show_plan, show_usage
+    from cartridge_bridge.review.lineage import mermaid_lineage
 
     options = _with_llm(
         _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
@@ -369,7 +370,7 @@ def plan(
     if output_format is PlanFormat.json:
         sys.stdout.write(execution_plan.model_dump_json(indent=2) + "\n")
     elif output_format is PlanFormat.mermaid:
-        sys.stdout.write(mermaid(execution_plan))
+        sys.stdout.write(mermaid_lineage(execution_plan))
     else:
         show_plan(out, execution_plan)
 

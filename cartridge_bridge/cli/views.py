@@ -18,6 +18,7 @@ from rich.table import Table
 
 from cartridge_bridge.errors import one_line, shown
 from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import count_tests as count_tests
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, UndoReport
@@ -51,18 +52,6 @@ def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
         if action.properties_path:
             layers[action.properties_path] = layer
     return layers
-
-
-def count_tests(plan: ExecutionPlan) -> tuple[int, int]:
-    """How many data tests the plan declares: on columns, and on whole models (a composite grain's)."""
-    from cartridge_bridge.planning.plan import SourceSpec, output_columns
-
-    on_columns = on_models = 0
-    for action in plan.actions:
-        if not isinstance(action.spec, SourceSpec):
-            on_columns += sum(len(column.tests) for column in output_columns(action.spec))
-            on_models += len(action.tests)
-    return on_columns, on_models
 
 
 def tests_line(verb: str, on_columns: int, on_models: int) -> str:
@@ -109,14 +98,20 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         # As it is (a patch, never wrapped or re-tabbed), but with no control byte but tabs and line ends.
         console.file.write(patch_text(report.diff) or "(no diff)\n")
         console.print("[yellow]Dry run[/yellow]: nothing was written.")
+        if report.review is not None:
+            console.print("The review page of this plan, as a run would write it:")
+            console.file.write("\n" + report.review + "\n")  # Markdown, its outside text escaped by the page
     else:
         run_id = data(report.journal.run_id)
         console.print(f"Run {run_id} written; `cartridge undo {run_id}` reverts it.", highlight=False)
     _repairs(console, report.relaxed_tests, report.report_file)
     _model_verdicts(console, report.model_verdicts, report.report_file)
-    _undescribed(console, report.undescribed, report.report_file)
+    on_page = "the review page above" if report.journal is None and report.review is not None else None
+    _undescribed(console, report.undescribed, report.report_file or on_page)
     if report.report_file is not None:
         console.print(f"The run's whole report: {data(report.report_file)}", highlight=False)
+    if report.review_file is not None:
+        console.print(f"Its review page, for a pull request: {data(report.review_file)}", highlight=False)
     if report.build is not None:
         show_build(console, report.build)
     show_time(console, report.seconds, report.stages)
@@ -163,12 +158,15 @@ def _model_verdicts(console: Console, verdicts: list[str], report_file: Path | N
         )
 
 
-def _undescribed(console: Console, columns: list[str], report_file: Path | None) -> None:
-    """The columns left for the user to describe: the count and first few, or every one, a line each, with no file."""
+def _undescribed(console: Console, columns: list[str], report_file: Path | str | None) -> None:
+    """The columns left for the user to describe: the count and first few, or every one, a line each, with no file.
+
+    `report_file` is where they are all listed: the run's report, or a dry run's review page.
+    """
     if not columns:
         return
     head = f"[yellow]{len(columns)} columns left undescribed[/yellow] (describe them in the properties files)"
-    if report_file is None:  # a dry run, or nothing written: no run folder, so the terminal gets them all
+    if report_file is None:  # nothing written and no page: no run folder, so the terminal gets them all
         console.print(f"{head}:", highlight=False)
         for column in columns:
             console.print(f"  {data(column)}", highlight=False)
@@ -326,27 +324,6 @@ def show_plan(console: Console, plan: ExecutionPlan) -> None:
     console.print(table)
     for reason in plan.skipped:
         console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
-
-
-def mermaid(plan: ExecutionPlan) -> str:
-    """The plan's lineage as a Mermaid flowchart."""
-    lines = ["flowchart LR"]
-    for action in plan.actions:
-        for dependency in action.dependencies:
-            lines.append(
-                f'    {_node_id(dependency)}["{_label(dependency)}"] --> '
-                f'{_node_id(action.name)}["{_label(action.name)}"]'
-            )
-    return "\n".join(lines) + "\n"
-
-
-def _label(name: str) -> str:
-    """A node label Mermaid reads as text: no control character, and its own entity for a quote."""
-    return shown(name, limit=None).replace('"', "#quot;")
-
-
-def _node_id(name: str) -> str:
-    return "n_" + "".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in name)
 
 
 def show_init(console: Console, report: InitReport) -> None:

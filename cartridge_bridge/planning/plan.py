@@ -325,3 +325,26 @@ class ExecutionPlan(_Strict):
     def models(self) -> list[PlanAction]:
         """The actions that create models (everything but sources)."""
         return [a for a in self.actions if a.type != "create_source"]
+
+
+def count_tests(plan: ExecutionPlan) -> tuple[int, int]:
+    """How many data tests the plan declares: on columns, and on whole models (a composite grain's)."""
+    on_columns = on_models = 0
+    for action in plan.models():
+        if not isinstance(action.spec, SourceSpec):
+            on_columns += sum(len(column.tests) for column in output_columns(action.spec))
+            on_models += len(action.tests)
+    return on_columns, on_models
+
+
+def undescribed_columns(plan: ExecutionPlan) -> list[str]:
+    """`model.column` for each model column the plan leaves undescribed (none when the project does not describe)."""
+    if not plan.render.describe_columns:
+        return []
+    return [
+        f"{action.name}.{column.name}"
+        for action in plan.models()
+        if not isinstance(action.spec, SourceSpec)
+        for column in output_columns(action.spec)
+        if not column.description.strip()
+    ]

@@ -27,12 +27,17 @@ def report_text(run_id: str, sections: dict[str, list[str]]) -> str:
 
 
 def save_run_report(project_dir: Path, run_id: str, sections: dict[str, list[str]]) -> Path | None:
-    """Write the report into the run's folder and return its path; None when it cannot be written.
+    """Write the report into the run's folder and return its path; None when it cannot be written."""
+    return save_in_run(project_dir, run_id, REPORT_NAME, report_text(run_id, sections))
 
-    The run itself is done by then: a full disk or a planted link costs the report, never the run.
+
+def save_in_run(project_dir: Path, run_id: str, name: str, text: str) -> Path | None:
+    """Write one of a run's pages (its report, its review) into the run's folder; None when it cannot be written.
+
+    The run itself is done by then: a full disk or a planted link costs the page, never the run.
     """
-    path = run_dir(project_dir, run_id) / REPORT_NAME
+    path = run_dir(project_dir, run_id) / name
     with contextlib.suppress(OSError, UsageError):
-        write_durably(project_dir, path, report_text(run_id, sections).encode("utf-8"))
+        write_durably(project_dir, path, text.encode("utf-8"))
         return path
     return None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support import snapshot_tree
 from test_interruptions import _cartridge, _project
 
 pytestmark = pytest.mark.slow
@@ -24,8 +25,11 @@ def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None
     assert "models/intermediate/int_sessions_aggregated_to_users.sql" in row  # not wrapped, not cut
     assert "stg_app__users, int_sessions_aggregated_to_users" in planned.stdout
 
+    before = snapshot_tree(project)
     dry = _cartridge("apply", str(plan_file), *where, "--dry-run")
     assert dry.returncode == 0, dry.stderr
+    assert snapshot_tree(project) == before and not (project / ".cartridge" / "runs").exists()
+    planned_page = dry.stdout.split("The review page of this plan, as a run would write it:\n", 1)[1]
     patch = dry.stdout[dry.stdout.index("--- ") : dry.stdout.index("Dry run")]
     copy = tmp_path / "copy"
     shutil.copytree(project, copy, symlinks=True)
@@ -36,6 +40,18 @@ def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None
 
     applied = _cartridge("apply", str(plan_file), *where)
     assert applied.returncode == 0, applied.stdout + applied.stderr
+    (review,) = (project / ".cartridge" / "runs").glob("*/review.md")
+    assert f"Its review page, for a pull request: {review}" in applied.stdout
+    # The same page as the dry run's, but for the build's outcome: its relaxed tests (none here).
+    run_page = review.read_text()
+    assert _sections(planned_page) == [s for s in _sections(run_page) if s != "Relaxed tests"]
+    assert _sections(run_page)[:4] == ["Sources", "Staging", "Intermediate", "Marts"]
+    assert (
+        "| `int_sessions_aggregated_to_users` | `user_id` | `stg_app__sessions` | 2: unique 1, not_null 1 |"
+        in run_page
+    )
+    assert "> **Dry run**: this is the plan before its build. No test has run yet" in planned_page
+    assert "dbt build passed: models 4 success; tests 9 pass." in run_page
     for path in ("models/marts/_marts__models.yml", "models/staging/app/stg_app__users.sql"):
         assert (copy / path).read_bytes() == (project / path).read_bytes()
 
@@ -46,6 +62,10 @@ def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None
         in again.stdout
     )
     assert len(list((project / ".cartridge" / "runs").iterdir())) == 1  # no second run
+
+
+def _sections(page: str) -> list[str]:
+    return [line.removeprefix("## ") for line in page.splitlines() if line.startswith("## ")]
 
 
 def test_help_shows_flags_without_a_type() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,6 +82,25 @@ def test_demo_project_has_every_layer_with_tests_and_descriptions(
     assert not [(m, t) for m, t in tested if t == "relationships" and not m.startswith("stg_")]
     sources = [s for s in manifest["sources"].values() if s["package_name"] == "shop_demo"]
     assert {s["name"] for s in sources} == {"customers", "orders", "order_items", "products", "payments"}
+
+
+def test_the_demo_run_writes_its_review_page_which_git_ignores(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    assert first_run.returncode == 0
+    (page,) = (demo_dir / ".cartridge" / "runs").glob("*/review.md")
+    assert f"Its review page, for a pull request: {page}" in first_run.stdout
+    text = page.read_text()
+    manifest = json.loads((demo_dir / "target" / "manifest.json").read_text())
+    models = [n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"]
+    sections = dict(part.split("\n", 1) for part in text.split("\n## ")[1:])
+    rows = [
+        line for layer in ("Staging", "Intermediate", "Marts") for line in sections[layer].splitlines()
+        if line.startswith("| `")
+    ]  # fmt: skip
+    assert sorted(row.split("`")[1] for row in rows) == sorted(models)
+    assert len(re.findall(r'^        n\d+\["', text, re.MULTILINE)) == len(models) + 5  # and 5 raw tables
+    assert "*" in (demo_dir / ".cartridge" / ".gitignore").read_text().splitlines()  # never committed
 
 
 def test_dbt_build_by_hand_passes_without_warnings(

@@ -104,6 +104,8 @@ def test_dry_run_writes_nothing_and_shows_a_diff(tmp_path: Path, pg_server: Loca
     assert report.journal is None and report.build is None
     assert "+++ b/models/staging/shop/stg_shop__orders.sql" in report.diff
     assert "+    select * from {{ source('shop', 'orders') }}" in report.diff
+    assert report.review is not None and report.review.startswith("# Review: cartridge plan (dry run)\n")
+    assert "| `stg_shop__orders` | `order_id` | `shop.orders` |" in report.review
 
 
 def test_undo_restores_the_project_byte_for_byte(tmp_path: Path, pg_server: LocalPostgres) -> None:

@@ -325,3 +325,12 @@ def test_failing_data_tests_go_back_to_the_model_which_fixes_one_and_keeps_one(t
     ]
     assert report.report_file is not None
     assert "2 failing data tests the model fixed or accepted:" in report.report_file.read_text()
+    # The review page says which test stayed at warn and the model's reason for it, as text.
+    assert report.review_file is not None
+    kept_row = next(
+        line for line in report.review_file.read_text().splitlines() if "total_amount > 0" in line
+    )
+    assert kept_row.startswith(
+        "| `dim_accounts` | (the model) | expression_is_true `total_amount > 0` | `1 rows"
+    )
+    assert kept_row.endswith(f" | `{reason}` |")

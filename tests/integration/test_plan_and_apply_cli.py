@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_plan_review_apply_and_undo(tmp_path: Path) -> None:
     )
     assert planned.returncode == 0, planned.stderr
     assert planned.stdout.startswith("flowchart LR\n")
-    assert 'n_stg_app__sessions["stg_app__sessions"] --> n_int_sessions_aggregated_to_users' in planned.stdout
+    node = {label: node_id for node_id, label in re.findall(r'(n\d+)\["([^"]*)"\]', planned.stdout)}
+    assert f"{node['stg_app__sessions']} --> {node['int_sessions_aggregated_to_users']}" in planned.stdout
     plan = json.loads(plan_file.read_text())
     assert plan["strategy"] == "greenfield" and plan["planner"] == "rules"
     assert [a["type"] for a in plan["actions"]][:3] == ["create_source", "create_staging", "create_staging"]

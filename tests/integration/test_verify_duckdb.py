@@ -69,6 +69,19 @@ def test_a_data_test_that_fails_on_todays_data_is_relaxed_and_the_build_passes(t
     properties = (project / "models/staging/crm/_crm__models.yml").read_text()
     assert "severity: warn" in properties
     assert "cartridge_note: 1 rows failed this test" in properties
+    assert report.review_file is not None and report.review_file.name == "review.md"
+    page = report.review_file.read_text()
+    assert page.startswith(f"# Review: cartridge run {report.journal.run_id}\n")  # type: ignore[union-attr]
+    assert "| `stg_crm__accounts` | `account_id` | `crm.accounts` | 2: unique 1, not_null 1 | 1 |" in page
+    relaxed = page.split("## Relaxed tests\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(relaxed) == 3 and relaxed[2].startswith(
+        "| `stg_crm__accounts` | `account_id` | unique | `1 rows failed this test when cartridge generated"
+    )
+    assert (
+        "Adds 1 source (1 table) and 1 staging model, with 2 data tests" in page
+        and "1 test at warn" in page
+        and "dbt build passed: models 1 success; tests 1 pass, 1 warn." in page
+    )
 
 
 # Unprofiled, `id` is the key by its name: its unique test fails, so dim_accounts (built from the staging model)

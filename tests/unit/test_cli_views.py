@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from cartridge_bridge.api import ApplyReport, make_plan
-from cartridge_bridge.cli.views import count_tests, mermaid, show_apply, show_plan
+from cartridge_bridge.cli.views import count_tests, show_apply, show_plan
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import ExecutionPlan, ModelTest
+from cartridge_bridge.review.lineage import mermaid_lineage
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.workspace import FileChange
 
@@ -106,9 +107,10 @@ def test_a_mermaid_label_cannot_break_out_of_its_node(context: ProjectContext) -
     plan = make_plan(context)
     action = next(a for a in plan.actions if a.dependencies)
     renamed = action.model_copy(update={"name": 'x"] --> evil["\nclick x call alert()'})
-    chart = mermaid(plan.model_copy(update={"actions": [renamed]}))
-    assert chart.count("\n") == 1 + len(action.dependencies)  # one edge per line, no line of its own
-    assert '"] --> evil["' not in chart
+    chart = mermaid_lineage(plan.model_copy(update={"actions": [renamed]}))
+    # One line per statement: the chart, two groups (opened, a node, closed) and an edge per dependency.
+    assert chart.count("\n") == 1 + (2 + len(action.dependencies)) + 3 + len(action.dependencies)
+    assert '"] --> evil["' not in chart and "\nclick" not in chart
 
 
 def test_relaxed_tests_show_the_first_few_and_the_file_holding_them_all(context: ProjectContext) -> None:

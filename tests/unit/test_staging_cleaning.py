@@ -21,6 +21,8 @@ from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan, render_sql
 from cartridge_bridge.render.sql_style import SqlStyle, column_expression
+from cartridge_bridge.review.page import ReviewInput, review_page
+from cartridge_bridge.write.workspace import FileChange
 
 EMPTY_MANIFEST = Manifest(metadata=Metadata(project_name="shop"))
 
@@ -308,6 +310,16 @@ def test_undescribed_columns_are_listed_whole_a_line_each_when_no_run_folder_hol
     assert "20 columns left undescribed (describe them in the properties files):" in lines
     listed = [line.strip() for line in lines if line.startswith("  stg_raw__wide.")]
     assert listed == report.undescribed  # every one, one a line
+    # A dry run that prints its review page: the page lists them, the summary counts them and says where.
+    report.changes = [FileChange(plan.actions[1].file_path, "create", None, "select 1\n")]
+    report.review = review_page(ReviewInput(plan, report.changes, run_id=None))
+    piped = io.StringIO()
+    show_apply(Console(file=piped, width=100_000, color_system=None), report)
+    printed = piped.getvalue()
+    assert [line for line in printed.splitlines() if line.startswith("- `stg_raw__wide.")] == [
+        f"- `{column}`" for column in report.undescribed
+    ]
+    assert "… and 15 more, all listed in the review page above" in printed
 
 
 def _action(plan: ExecutionPlan, name: str) -> Any:
