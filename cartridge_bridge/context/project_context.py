@@ -236,16 +236,25 @@ def build_context(
         documented_columns=documented_columns(manifest),
         semantic_names={kind: sorted(names) for kind, names in semantic_names.items()},
         time_spine=manifest.time_spine(),
-        semantic_models=semantic_models_on(semantic_models, semantic_names, bool(models)),
+        semantic_models=semantic_models_on(semantic_models, semantic_names, bool(models), facts.adapter_type),
     )
 
 
-def semantic_models_on(setting: bool | None, names: dict[str, set[str]], has_models: bool) -> bool:
-    """The setting when given; else on when the project has semantic models already, or no models yet.
+# The warehouses MetricFlow queries (dbt-metricflow's adapters); elsewhere semantic models are only asked for.
+METRICFLOW_ADAPTERS = frozenset(
+    {"postgres", "duckdb", "snowflake", "bigquery", "redshift", "databricks", "trino"}
+)
+
+
+def semantic_models_on(
+    setting: bool | None, names: dict[str, set[str]], has_models: bool, adapter_type: str
+) -> bool:
+    """The setting when given; else on when the project has semantic models already, or has no models yet on a
+    warehouse MetricFlow queries.
 
     A project with models and no semantic layer chose not to have one: a time spine and metrics in it are
     asked for (`--semantic-models`), not imposed.
     """
     if setting is not None:
         return setting
-    return bool(names.get("semantic model")) or not has_models
+    return bool(names.get("semantic model")) or (not has_models and adapter_type in METRICFLOW_ADAPTERS)

@@ -159,7 +159,7 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
         # dbt ≥1.9 finds the time spine by this property; the column says its grain whatever the docs settings.
         column = checked_name(action.spec.column, adapter_type)
         entry["time_spine"] = {"standard_granularity_column": column}
-        columns = [{"name": column, "granularity": "day"}]
+        columns = [{**(columns[0] if columns else {"name": column}), "granularity": "day"}]
     if columns:
         entry["columns"] = columns
     return entry
