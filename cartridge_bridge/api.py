@@ -91,6 +91,7 @@ class ProjectOptions:
     profile: bool | None = (
         None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
     )
+    semantic_models: bool | None = None  # semantic models and metrics for the marts (see CartridgeConfig)
 
 
 @dataclass
@@ -248,6 +249,7 @@ def load_context(
             nests_test_arguments_by_default(),
             config.convention_confidence,
             config.context_budget_tokens,
+            config.semantic_models if options.semantic_models is None else options.semantic_models,
         )
     return project, context
 

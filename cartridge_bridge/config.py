@@ -158,6 +158,9 @@ class CartridgeConfig(BaseModel):
     # With a model the default is api.LLM_REPAIR_ROUNDS (2) unless this key is set.
     repair_rounds: int = Field(default=4, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
+    # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the
+    # project already has semantic models or has no models yet, off for a project that chose to have none.
+    semantic_models: bool | None = None
 
 
 def load_config(project_dir: Path) -> CartridgeConfig:

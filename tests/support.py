@@ -25,6 +25,20 @@ def run_sql(server: LocalPostgres, *statements: str) -> None:
         connection.close()
 
 
+def load_demo_shop(server: LocalPostgres, schema: str, scale: float = 0.2) -> None:
+    """The demo's raw shop, at `scale` of its size, in `schema` of the session's PostgreSQL."""
+    import psycopg2
+
+    from cartridge_bridge.demo.load_raw import load_shop
+    from cartridge_bridge.demo.shop_data import shop_tables
+
+    connection = psycopg2.connect(server.dsn)
+    try:
+        load_shop(connection, schema, shop_tables(scale=scale))
+    finally:
+        connection.close()
+
+
 def write_project(
     directory: Path,
     name: str,

@@ -122,6 +122,13 @@ SourceName = Annotated[
         help="The dbt source name for the schema (default: the schema in snake_case without a raw_, src_ or source_ prefix).",
     ),
 ]
+SemanticModels = Annotated[
+    bool | None,
+    typer.Option(
+        "--semantic-models/--no-semantic-models",
+        help="Write semantic models and metrics for the marts, and a time spine when the project has none.",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write nothing.")]
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
@@ -348,6 +355,7 @@ def plan(
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
     structured_output: StructuredOutputOption = None,
+    semantic_models: SemanticModels = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
@@ -359,6 +367,7 @@ def plan(
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
         structured_output=structured_output,
     )  # fmt: skip
+    options.semantic_models = semantic_models
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
     execution_plan = make_plan(project_context, choice.planner, StepPrinter())
@@ -429,6 +438,7 @@ def generate(
     no_cache: NoCache = False,
     fallback: FallbackOption = None,
     structured_output: StructuredOutputOption = None,
+    semantic_models: SemanticModels = None,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
@@ -440,6 +450,7 @@ def generate(
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
         structured_output,
     )  # fmt: skip
+    options.semantic_models = semantic_models
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 

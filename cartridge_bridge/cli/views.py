@@ -35,6 +35,7 @@ _LAYERS = {
     "create_staging": "staging",
     "create_intermediate": "intermediate",
     "create_mart": "marts",
+    "create_time_spine": "marts",
 }
 
 
@@ -322,6 +323,10 @@ def show_plan(console: Console, plan: ExecutionPlan) -> None:
             data(", ".join(action.dependencies)),
         )
     console.print(table)
+    described = [a.semantic_model for a in plan.actions if a.semantic_model is not None]
+    if described:
+        metrics = sum(len(m.metrics) for m in described)
+        console.print(f"semantic models {len(described)}, metrics {metrics}", highlight=False)
     for reason in plan.skipped:
         console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
 

@@ -62,6 +62,12 @@ class ProjectContext(BaseModel):
     existing_keys: dict[str, KeyOwner] = {}
     # Column name → how the project's own models and sources document it (new columns of that name reuse it).
     documented_columns: dict[str, str] = {}
+    # The project's semantic layer: names taken by kind (semantic model, measure, metric), and its time spine.
+    semantic_names: dict[str, list[str]] = {}
+    time_spine: str | None = None
+    semantic_models: bool = (
+        True  # whether planners describe marts to the semantic layer (see semantic_models_on)
+    )
 
 
 def read_project_file(project_dir: Path) -> dict[str, Any]:
@@ -126,6 +132,7 @@ def build_context(
     nested_test_arguments_default: bool = True,
     min_confidence: float = 0.5,
     budget_tokens: int = DEFAULT_BUDGET,
+    semantic_models: bool | None = None,
 ) -> ProjectContext:
     """Combine the manifest, dbt_project.yml, the warehouse facts and the conventions into one context.
 
@@ -144,6 +151,7 @@ def build_context(
     if source_name and len(facts.schemas) > 1:
         raise UsageError("--source-name names one source, but several schemas were given; use cartridge.yml")
     models = sorted(n.name for n in manifest.root_models())
+    semantic_names = manifest.semantic_names()
     sources = manifest.root_sources()
     source_schemas = {s.source_name: s.schema_ for s in sources}
     if source_name and facts.schemas:
@@ -226,4 +234,27 @@ def build_context(
         relevant=relevant,
         existing_keys=key_owners(manifest, facts.graph) if models else {},
         documented_columns=documented_columns(manifest),
+        semantic_names={kind: sorted(names) for kind, names in semantic_names.items()},
+        time_spine=manifest.time_spine(),
+        semantic_models=semantic_models_on(semantic_models, semantic_names, bool(models), facts.adapter_type),
     )
+
+
+# The warehouses MetricFlow queries (dbt-metricflow's adapters); elsewhere semantic models are only asked for.
+METRICFLOW_ADAPTERS = frozenset(
+    {"postgres", "duckdb", "snowflake", "bigquery", "redshift", "databricks", "trino"}
+)
+
+
+def semantic_models_on(
+    setting: bool | None, names: dict[str, set[str]], has_models: bool, adapter_type: str
+) -> bool:
+    """The setting when given; else on when the project has semantic models already, or has no models yet on a
+    warehouse MetricFlow queries.
+
+    A project with models and no semantic layer chose not to have one: a time spine and metrics in it are
+    asked for (`--semantic-models`), not imposed.
+    """
+    if setting is not None:
+        return setting
+    return bool(names.get("semantic model")) or (not has_models and adapter_type in METRICFLOW_ADAPTERS)

@@ -66,6 +66,7 @@ class Node(msgspec.Struct, kw_only=True, gc=False):
     column_name: str | None = None
     attached_node: str | None = None
     test_metadata: dict[str, Any] | None = None
+    time_spine: dict[str, Any] | None = None  # dbt ≥1.9: the model is the semantic layer's time spine
 
     @property
     def materialized(self) -> str | None:
@@ -132,6 +133,20 @@ class Macro(msgspec.Struct, kw_only=True, gc=False):
     package_name: str = ""
 
 
+class Named(msgspec.Struct, kw_only=True, gc=False):
+    """A measure of a semantic model: its name is all cartridge reads."""
+
+    name: str
+
+
+class SemanticModel(msgspec.Struct, kw_only=True, gc=False):
+    """A semantic model (or metric) of the manifest, reduced to its names."""
+
+    name: str
+    package_name: str = ""
+    measures: list[Named] = []
+
+
 class Manifest(msgspec.Struct, kw_only=True):
     """The parts of a dbt manifest cartridge reads."""
 
@@ -142,6 +157,24 @@ class Manifest(msgspec.Struct, kw_only=True):
     # Slim records rather than msgspec.Raw: a Raw is a view into the file's bytes and would keep all of
     # them (the size of the manifest) alive for as long as the manifest is.
     macros: dict[str, Macro] = {}
+    semantic_models: dict[str, SemanticModel] = {}
+    metrics: dict[str, SemanticModel] = {}
+
+    def semantic_names(self) -> dict[str, set[str]]:
+        """The names the semantic layer already uses, whatever package declares them: models, measures, metrics."""
+        models = self.semantic_models.values()
+        return {
+            "semantic model": {m.name for m in models},
+            "measure": {x.name for m in models for x in m.measures},
+            "metric": {m.name for m in self.metrics.values()},
+        }
+
+    def time_spine(self) -> str | None:
+        """The model MetricFlow takes for its time spine: one configured as such, or the legacy `metricflow_time_spine`."""
+        models = [n for n in self.nodes.values() if n.resource_type == "model"]
+        configured = next((n.name for n in models if n.time_spine), None)
+        legacy = next((n.name for n in models if n.name == "metricflow_time_spine"), None)
+        return configured or legacy
 
     def root_nodes(self, resource_type: str) -> list[Node]:
         """The project's own nodes of one type (`model`, `seed`, `snapshot`, `test`…), not its packages'."""

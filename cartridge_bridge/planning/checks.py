@@ -16,6 +16,7 @@ from cartridge_bridge.planning.plan import (
     model_inputs,
 )
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
+from cartridge_bridge.planning.semantic_checks import semantic_layer_problems
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 
 
@@ -65,6 +66,8 @@ def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProb
         problems += SpecChecker(action, plan.adapter_type, inputs).check()
     problems += _file_problems(plan)
     problems += _cycle_problems(plan)
+    existing = {kind: set(names) for kind, names in context.semantic_names.items()}
+    problems += semantic_layer_problems(plan, existing, context.time_spine is not None)
     return problems
 
 

@@ -17,11 +17,19 @@ from cartridge_bridge.planning.plan import (
     RenderSettings,
     SourceSpec,
     StagingSpec,
+    TimeSpineSpec,
     model_inputs,
 )
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 
-_TYPE_OF_KIND = {"staging": "create_staging", "aggregate": "create_intermediate", "mart": "create_mart"}
+TIME_SPINE_MODEL = "metricflow_time_spine"  # the name MetricFlow looked for before `time_spine:` existed
+
+_TYPE_OF_KIND = {
+    "staging": "create_staging",
+    "aggregate": "create_intermediate",
+    "mart": "create_mart",
+    "time_spine": "create_time_spine",
+}
 _FOLDER_SETTING = {"staging": "staging_dir", "intermediate": "intermediate_dir", "marts": "marts_dir"}
 _PROPERTIES_SETTING = {
     "staging": "staging_properties_file",
@@ -66,6 +74,8 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
     for model in draft.models:
         source_of[model.name] = _source_of(model, source_of, fallback_source)
         actions.append(_model_action(model, source_of[model.name], context, root))
+    if draft.time_spine is not None:
+        actions.append(_time_spine_action(draft.time_spine, fallback_source, context, root))
     ordered = _dependency_order(actions)
     for step, action in enumerate(ordered, start=1):
         action.step_id = step
@@ -107,6 +117,28 @@ def _model_action(model: ModelDraft, source: str, context: ProjectContext, root:
         dependencies=model_inputs(model.spec),
         spec=model.spec,
         tests=model.tests,
+        semantic_model=model.semantic_model,
+    )
+
+
+def _time_spine_action(
+    spec: TimeSpineSpec, source: str, context: ProjectContext, root: PurePosixPath
+) -> PlanAction:
+    """The time spine goes with the marts, a table (MetricFlow joins to it), named as MetricFlow once required."""
+    conventions = context.conventions
+    folder = conventions.fill("marts_dir", source=source)
+    properties = conventions.fill(
+        "marts_properties_file", source=source, model=TIME_SPINE_MODEL, folder=PurePosixPath(folder).name
+    )
+    return PlanAction(
+        step_id=0,
+        type="create_time_spine",
+        name=TIME_SPINE_MODEL,
+        file_path=str(root / folder / f"{TIME_SPINE_MODEL}.sql"),
+        properties_path=str(root / folder / properties),
+        config=ModelConfig(materialized="table"),
+        description="One row per day: the time spine dbt's semantic layer joins metrics to.",
+        spec=spec,
     )
 
 

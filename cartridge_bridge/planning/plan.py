@@ -8,6 +8,7 @@ renderer writes the SQL from them with cartridge's own templates.
 
 from __future__ import annotations
 
+import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
@@ -240,38 +241,116 @@ class MartSpec(_Strict):
     filter: str | None = None  # a boolean SQL expression over the aliases
 
 
-ModelSpec = StagingSpec | AggregateSpec | MartSpec
-ActionSpec = Annotated[SourceSpec | StagingSpec | AggregateSpec | MartSpec, Field(discriminator="kind")]
+class TimeSpineSpec(_Strict):
+    """The day-by-day date table dbt's semantic layer joins metrics to (dbt ≥1.9 `time_spine:` properties).
 
-ActionType = Literal["create_source", "create_staging", "create_intermediate", "create_mart"]
+    Rendered by cartridge's template over `dbt.date_spine`; the dates are dates, so nothing else reaches the SQL.
+    """
+
+    kind: Literal["time_spine"] = "time_spine"
+    column: str = "date_day"  # the standard_granularity_column, at day granularity
+    start_date: datetime.date
+    end_date: datetime.date  # exclusive, as dbt.date_spine takes it
+
+
+ModelSpec = StagingSpec | AggregateSpec | MartSpec
+AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec
+ActionSpec = Annotated[
+    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec, Field(discriminator="kind")
+]
+
+ActionType = Literal[
+    "create_source", "create_staging", "create_intermediate", "create_mart", "create_time_spine"
+]
 # Which spec each action type carries: the type names the layer, the spec says what the model does.
 SPEC_KIND_OF_TYPE = {
     "create_source": "source",
     "create_staging": "staging",
     "create_intermediate": "aggregate",
     "create_mart": "mart",
+    "create_time_spine": "time_spine",
 }
 LAYER_OF_TYPE: dict[str, Layer] = {
     "create_staging": "staging",
     "create_intermediate": "intermediate",
     "create_mart": "marts",
+    "create_time_spine": "marts",
 }
 
 
-def output_columns(spec: ModelSpec) -> list[ColumnSpec]:
+def output_columns(spec: AnyModelSpec) -> list[ColumnSpec]:
     """The columns a model outputs, in order: its own, then those of its joins."""
     if isinstance(spec, MartSpec):
         return spec.columns + [c for join in spec.joins for c in join.columns]
+    if isinstance(spec, TimeSpineSpec):
+        return [ColumnSpec(name=spec.column, data_type="date", description="One row per calendar day.")]
     return spec.columns
 
 
-def model_inputs(spec: ModelSpec) -> list[str]:
+def model_inputs(spec: AnyModelSpec) -> list[str]:
     """The models (by name) and sources (as `source.table`) a spec selects from, in order."""
     if isinstance(spec, StagingSpec):
         return [f"{spec.source_name}.{spec.table}"]
     if isinstance(spec, AggregateSpec):
         return [spec.from_model]
+    if isinstance(spec, TimeSpineSpec):
+        return []
     return [spec.base_model, *(join.model for join in spec.joins)]
+
+
+# The semantic layer (dbt semantic models and metrics, queried with MetricFlow). Every name is checked in the
+# plan's grammar, every `expr` is one safe expression over the mart's columns, every description neutralized.
+Aggregation = Literal["sum", "count", "count_distinct", "min", "max"]
+TimeGranularity = Literal["day", "week", "month", "quarter", "year"]
+
+
+class SemanticEntity(_Strict):
+    """A key of the mart: `primary` from its grain, `foreign` for a key another mart is at the grain of."""
+
+    name: str  # the entity (`customer`): semantic models sharing it can be joined on it
+    type: Literal["primary", "foreign", "unique"]
+    column: str  # the mart's column holding it
+
+
+class SemanticDimension(_Strict):
+    """A column to group or filter by: categorical, or a time with its granularity."""
+
+    name: str  # a column of the mart
+    type: Literal["categorical", "time"]
+    time_granularity: TimeGranularity | None = None  # time dimensions only
+    description: str = ""
+
+
+class SemanticMeasure(_Strict):
+    """An aggregation over the mart's rows: a column's sum, a count, or a checked expression's (a flag's count)."""
+
+    name: str
+    agg: Aggregation
+    expr: str  # a column of the mart, or one SQL expression over its columns with no aggregate of its own
+    description: str = ""
+    agg_time_dimension: str | None = None  # when the measure happens at another time than the model's default
+
+
+class SemanticMetric(_Strict):
+    """A simple metric over one measure: what people ask for by name."""
+
+    name: str
+    label: Label
+    description: str = ""
+    measure: str
+
+
+class SemanticModelSpec(_Strict):
+    """A mart described to dbt's semantic layer: its entities, dimensions, measures and simple metrics."""
+
+    name: str
+    description: str = ""
+    primary_entity: str | None = None  # a grain of several columns has no primary entity column
+    agg_time_dimension: str | None = None  # the mart's event time; needed when it has measures
+    entities: list[SemanticEntity] = []
+    dimensions: list[SemanticDimension] = []
+    measures: list[SemanticMeasure] = []
+    metrics: list[SemanticMetric] = []
 
 
 class ModelConfig(_Strict):
@@ -295,6 +374,7 @@ class PlanAction(_Strict):
     dependencies: list[str] = []  # derived from the spec by placement; checked again on apply
     spec: ActionSpec
     tests: list[ModelTest] = []  # model-level data tests
+    semantic_model: SemanticModelSpec | None = None  # marts only; absent in plans made without them
 
 
 class RenderSettings(_Strict):
@@ -323,7 +403,7 @@ class ExecutionPlan(_Strict):
     render: RenderSettings = RenderSettings()
 
     def models(self) -> list[PlanAction]:
-        """The actions that create models (everything but sources)."""
+        """The actions that create models (everything but sources, the time spine included)."""
         return [a for a in self.actions if a.type != "create_source"]
 
 

@@ -20,8 +20,10 @@ from cartridge_bridge.planning.plan import (
     MartSpec,
     Materialization,
     ModelTest,
+    SemanticModelSpec,
     SourceSpec,
     StagingSpec,
+    TimeSpineSpec,
 )
 
 
@@ -44,6 +46,7 @@ class ModelDraft(_Strict):
     description: str
     spec: StagingSpec | AggregateSpec | MartSpec
     tests: list[ModelTest] = []
+    semantic_model: SemanticModelSpec | None = None  # marts: how the semantic layer sees them
     materialized: Materialization | None = None  # only when the model needs other than its layer's default
     unique_key: list[str] = []
     tags: list[str] = []
@@ -55,6 +58,7 @@ class PlanDraft(_Strict):
     sources: list[SourceDraft] = []
     models: list[ModelDraft] = []
     skipped: list[str] = []  # raw tables left out, each with the reason
+    time_spine: TimeSpineSpec | None = None  # the semantic layer's date table, when the project has none
 
 
 class Planner(Protocol):

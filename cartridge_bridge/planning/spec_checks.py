@@ -21,9 +21,11 @@ from cartridge_bridge.planning.plan import (
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
+    TimeSpineSpec,
     output_columns,
 )
 from cartridge_bridge.planning.problems import PlanProblem
+from cartridge_bridge.planning.semantic_checks import check_semantic_model
 from cartridge_bridge.planning.sql_fragments import (
     cast_type_problem,
     column_references,
@@ -189,8 +191,13 @@ class SpecChecker:
             self.staging(spec, outputs)
         elif isinstance(spec, AggregateSpec):
             self.aggregate(spec)
+        elif isinstance(spec, TimeSpineSpec):
+            if spec.start_date >= spec.end_date:
+                self.add("spec.end_date", "the time spine ends before it starts", "a date after start_date")
         else:
             self.mart(spec)
+        if self.action.semantic_model is not None:
+            check_semantic_model(self, self.action.semantic_model, outputs)
         self.columns_in("spec.grain", getattr(spec, "grain", []), outputs)
         self.columns_in("config.unique_key", self.action.config.unique_key, outputs)
         for tag in self.action.config.tags:

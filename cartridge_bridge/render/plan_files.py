@@ -21,9 +21,11 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     PlanAction,
     RenderSettings,
+    SemanticModelSpec,
     SourceSpec,
     SourceTableSpec,
     StagingSpec,
+    TimeSpineSpec,
     output_columns,
 )
 from cartridge_bridge.planning.sql_types import is_temporal, timestamp_type
@@ -36,7 +38,12 @@ from cartridge_bridge.render.guards import (
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
-_TEMPLATES = {StagingSpec: "staging.sql.j2", AggregateSpec: "aggregate.sql.j2", MartSpec: "mart.sql.j2"}
+_TEMPLATES = {
+    StagingSpec: "staging.sql.j2",
+    AggregateSpec: "aggregate.sql.j2",
+    MartSpec: "mart.sql.j2",
+    TimeSpineSpec: "time_spine.sql.j2",
+}
 # Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
 # dbt_utils' (so a project can switch by changing the prefix).
 _MODEL_TEST_PACKAGE = "cartridge"
@@ -51,6 +58,8 @@ class RenderedFile:
     text: str = ""
     models: list[dict[str, Any]] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    semantic_models: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 # The flag `renamed` computes from a de-duplicated staging model's filter, applied after the ranking.
@@ -72,6 +81,10 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
         if action.properties_path:
             yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
             yaml_file.models.append(_model_entry(action, options, plan.adapter_type))
+            if action.semantic_model is not None:
+                model, metrics = semantic_entries(action.name, action.semantic_model, plan.adapter_type)
+                yaml_file.semantic_models.append(model)
+                yaml_file.metrics += metrics
     return list(files.values())
 
 
@@ -144,9 +157,69 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     if action.tests:
         entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
     columns = _columns(output_columns(action.spec), options, adapter_type)
+    if isinstance(action.spec, TimeSpineSpec):
+        # dbt ≥1.9 finds the time spine by this property; the column says its grain whatever the docs settings.
+        column = checked_name(action.spec.column, adapter_type)
+        entry["time_spine"] = {"standard_granularity_column": column}
+        columns = [{**(columns[0] if columns else {"name": column}), "granularity": "day"}]
     if columns:
         entry["columns"] = columns
     return entry
+
+
+def semantic_entries(
+    model_name: str, spec: SemanticModelSpec, adapter_type: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A mart's semantic model entry and its metrics' entries: names in the grammar, expressions checked,
+    descriptions and labels neutralized (dbt renders Jinja in these files too)."""
+
+    def name(value: str) -> str:
+        return checked_name(value, adapter_type)
+
+    entry: dict[str, Any] = {"name": name(spec.name)}
+    if spec.description:
+        entry["description"] = neutralize(spec.description)
+    entry["model"] = f"ref('{name(model_name)}')"
+    if spec.primary_entity:
+        entry["primary_entity"] = name(spec.primary_entity)
+    if spec.agg_time_dimension:
+        entry["defaults"] = {"agg_time_dimension": name(spec.agg_time_dimension)}
+    entry["entities"] = [
+        {"name": name(e.name), "type": e.type} | ({"expr": name(e.column)} if e.column != e.name else {})
+        for e in spec.entities
+    ]
+    dimensions = []
+    for dimension in spec.dimensions:
+        item: dict[str, Any] = {"name": name(dimension.name), "type": dimension.type}
+        if dimension.description:
+            item["description"] = neutralize(dimension.description)
+        if dimension.time_granularity:
+            item["type_params"] = {"time_granularity": dimension.time_granularity}
+        dimensions.append(item)
+    if dimensions:
+        entry["dimensions"] = dimensions
+    measures = []
+    for measure in spec.measures:
+        item = {
+            "name": name(measure.name),
+            "agg": measure.agg,
+            "expr": checked_expression(measure.expr, adapter_type),
+        }
+        if measure.description:
+            item["description"] = neutralize(measure.description)
+        if measure.agg_time_dimension:
+            item["agg_time_dimension"] = name(measure.agg_time_dimension)
+        measures.append(item)
+    if measures:
+        entry["measures"] = measures
+    metrics = []
+    for metric in spec.metrics:
+        item = {"name": name(metric.name), "label": neutralize(metric.label)}
+        if metric.description:
+            item["description"] = neutralize(metric.description)
+        item |= {"type": "simple", "type_params": {"measure": name(metric.measure)}}
+        metrics.append(item)
+    return entry, metrics
 
 
 def _columns(columns: list[ColumnSpec], options: RenderSettings, adapter_type: str) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from cartridge_bridge.planning.identifiers import TAG
-from cartridge_bridge.planning.plan import ModelConfig
+from cartridge_bridge.planning.plan import ModelConfig, TimeSpineSpec
 from cartridge_bridge.render.guards import checked_expression, checked_name
 from cartridge_bridge.render.sql_style import name_list, select_list
 
@@ -36,6 +36,12 @@ def config_call(config: ModelConfig) -> str:
     return "{{ config(" + ", ".join(arguments) + ") }}" if arguments else ""
 
 
+def date_spine_call(spec: TimeSpineSpec) -> str:
+    """dbt's own `date_spine` over the spine's days; the bounds are dates, written in ISO form."""
+    start, end = spec.start_date.isoformat(), spec.end_date.isoformat()
+    return f"{{{{ dbt.date_spine('day', \"cast('{start}' as date)\", \"cast('{end}' as date)\") }}}}"
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     """The Environment over cartridge_bridge/render/templates (model SQL), strict about undefined names."""
@@ -51,6 +57,7 @@ def environment() -> Environment:
     env.globals["ref_call"] = ref_call
     env.globals["source_call"] = source_call
     env.globals["config_call"] = config_call
+    env.globals["date_spine_call"] = date_spine_call
     env.globals["select_list"] = select_list
     env.globals["name_list"] = name_list
     env.globals["name"] = checked_name

@@ -52,7 +52,15 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
         check_writable(project_dir, target, rendered.path)
         before = read_text(target, rendered.path) if target.is_file() else None
         if rendered.kind == "yaml":
-            merged = merge_properties(before, rendered.path, rendered.models, rendered.sources, policy)
+            merged = merge_properties(
+                before,
+                rendered.path,
+                rendered.models,
+                rendered.sources,
+                policy,
+                rendered.semantic_models,
+                rendered.metrics,
+            )
             status: Literal["create", "modify", "unchanged", "kept"] = (
                 "create" if before is None else ("modify" if merged.text != before else "unchanged")
             )

@@ -156,15 +156,19 @@ def merge_properties(
     models: list[dict[str, Any]],
     sources: list[dict[str, Any]],
     policy: ConflictPolicy,
+    semantic_models: list[dict[str, Any]] | None = None,
+    metrics: list[dict[str, Any]] | None = None,
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy.
 
+    Semantic models and metrics are only ever added: one the file has under the same name stays as it is,
+    whatever the policy (people refine their metrics; a regenerated one must not undo that).
     A document-end marker (`...`) and the comments after it are kept as they are, after the merged document.
     """
     if existing:
         head, body, trailer = split_markers(existing, path)
         if head or trailer:
-            merged = merge_properties(body, path, models, sources, policy)
+            merged = merge_properties(body, path, models, sources, policy, semantic_models, metrics)
             if merged.text == body:
                 merged.text = existing
             else:
@@ -184,6 +188,12 @@ def merge_properties(
         _merge_named(document, "models", models, path, policy, result, "model ", appends)
     for source in sources:
         _merge_source(document, source, path, policy, result, appends)
+    if semantic_models:
+        _merge_named(
+            document, "semantic_models", semantic_models, path, "skip", result, "semantic model ", appends
+        )
+    if metrics:
+        _merge_named(document, "metrics", metrics, path, "skip", result, "metric ", appends)
     if existing is not None and not (result.added or result.replaced):
         result.text = existing
     else:

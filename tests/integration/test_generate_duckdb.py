@@ -52,8 +52,9 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
         "int_deals_aggregated_to_contacts",
         "dim_accounts",
         "dim_contacts",  # deals have no time of their own: measures of contacts, not a fact
+        "metricflow_time_spine",  # a new project gets the semantic layer, and MetricFlow's time spine
     ]
-    assert report.build.count("model", "success") == 7
+    assert report.build.count("model", "success") == 8
     assert report.build.failed == []
     staging = (project / "models/staging/crm/stg_crm__accounts.sql").read_text()
     assert '"accountName" as account_name' in staging  # renamed, not cast to the type it has

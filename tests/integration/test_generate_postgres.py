@@ -82,8 +82,9 @@ def test_generate_writes_every_layer_and_dbt_build_passes(tmp_path: Path, pg_ser
         "models/marts/_marts__models.yml",
         "models/marts/dim_customers.sql",
         "models/marts/fct_orders.sql",
+        "models/marts/metricflow_time_spine.sql",  # a new project gets the semantic layer's time spine
     }
-    assert report.build.count("model", "success") == 5
+    assert report.build.count("model", "success") == 6
     assert report.build.count("test", "pass") >= 10
     # the staged column is renamed and cast; the mart aggregates the child
     staging = (project / "models/staging/shop/stg_shop__customers.sql").read_text()

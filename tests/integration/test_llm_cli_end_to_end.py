@@ -20,10 +20,9 @@ from pathlib import Path
 import pytest
 from llm_answers import PHASE_OF_ANSWER, SCHEMA_NAME, openai_mirror
 from openai_server import ScriptedOpenAIServer
-from support import data_tests_in_run_results, postgres_output, snapshot_tree, write_project
+from support import data_tests_in_run_results, load_demo_shop, postgres_output, snapshot_tree, write_project
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.demo.load_raw import load_shop
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -68,13 +67,7 @@ def shop_template(
 
     Loaded and read once for the module: the tests only read llm_raw, and each works in its own copy.
     """
-    import psycopg2
-
-    connection = psycopg2.connect(pg_server.dsn)
-    try:
-        load_shop(connection, "llm_raw", shop_tables(scale=0.2))
-    finally:
-        connection.close()
+    load_demo_shop(pg_server, "llm_raw")
     directory = tmp_path_factory.mktemp("llm_shop")
     project = write_project(directory / "shop", "shop", postgres_output(pg_server, "llm_analytics"))
     DbtProject(project, project).deps()

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from cartridge_bridge.errors import ProjectError
-from cartridge_bridge.gather.manifest import Macro, Manifest, read_manifest, schema_version
+from cartridge_bridge.gather.manifest import Macro, Manifest, SemanticModel, read_manifest, schema_version
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 VERSIONS = PROJECTS / "manifest_versions"
@@ -125,7 +125,9 @@ def test_macros_and_unused_sections_stay_undecoded() -> None:
     manifest = read_manifest(PROJECTS / "dbt_labs_style" / "manifest.json")
     assert {m.package_name for m in manifest.macros.values()} == {"vendor_package"}
     assert Macro.__struct_fields__ == ("name", "package_name")
-    assert {"parent_map", "child_map", "disabled", "semantic_models"}.isdisjoint(Manifest.__struct_fields__)
+    assert {"parent_map", "child_map", "disabled"}.isdisjoint(Manifest.__struct_fields__)
+    # The semantic layer is read for its names only (what a new semantic model must not take).
+    assert SemanticModel.__struct_fields__ == ("name", "package_name", "measures")
 
 
 def test_missing_manifest_says_to_run_dbt_parse(tmp_path: Path) -> None:

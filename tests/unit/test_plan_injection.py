@@ -40,7 +40,7 @@ PAYLOADS = [
 ]
 # Strings the renderer never writes (what the plan says about itself) or that pydantic types as literals.
 _NOT_RENDERED = {"planner", "skipped"}
-_DBT_FUNCTIONS = {"ref", "source", "config"}
+_DBT_FUNCTIONS = {"ref", "source", "config", "dbt"}
 
 
 def string_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -91,6 +91,8 @@ def compiled(sql: str) -> tuple[str, set[str]]:
         "ref": lambda name: f"analytics.{name}",
         "source": lambda source, table: f"raw_{source}.{table}",
         "config": lambda **_: "",
+        # the time spine's days: dbt's date_spine selects `date_day` between two date expressions
+        "dbt": type("Dbt", (), {"date_spine": staticmethod(lambda _, a, b: f"select {a} as date_day")}),
     }
     return env.from_string(sql).render(**stubs), called
 
@@ -109,7 +111,7 @@ def assert_inert(files: list[RenderedFile], payload: str) -> None:
             }, f"{file.path} reads {tables}"
             assert not list(statements[0].find_all(exp.Subquery)), file.path
         else:
-            for entry in file.models + file.sources:
+            for entry in file.models + file.sources + file.semantic_models + file.metrics:
                 for text in string_leaves(entry):
                     value = entry
                     for part in text:
@@ -119,6 +121,22 @@ def assert_inert(files: list[RenderedFile], payload: str) -> None:
                     env.from_string(value).render()  # renders as plain text
 
 
+def outcome(document: dict[str, Any], path: tuple[Any, ...], payload: str, context: ProjectContext) -> str:
+    """`refused` when the reader or the checks refuse the payload at `path`, `inert` when it renders inert."""
+    document = json.loads(json.dumps(document))
+    set_at(document, path, payload)
+    try:
+        plan = parse_plan(document)
+    except PlanError as error:
+        assert error.problems, (path, payload)
+        return "refused"
+    if plan_problems(plan, context):
+        # Named in this action or in the one that reads it (a renamed source column fails its staging).
+        return "refused"
+    assert_inert(render_plan(plan), payload)
+    return "inert"
+
+
 def test_every_field_refuses_or_neutralizes_every_payload(
     plan_document: dict[str, Any], context: ProjectContext
 ) -> None:
@@ -126,22 +144,28 @@ def test_every_field_refuses_or_neutralizes_every_payload(
     for path in leaf_cases(plan_document):
         # Five payloads cover the kinds (Jinja, SQL, quotes, statements, newlines); FIELD_CASES run all ten.
         for payload in PAYLOADS[0:2] + PAYLOADS[3:4] + PAYLOADS[5:6] + PAYLOADS[7:8]:
-            document = json.loads(json.dumps(plan_document))
-            set_at(document, path, payload)
-            try:
-                plan = parse_plan(document)
-            except PlanError as error:
-                assert error.problems, (path, payload)
-                outcomes["refused"] += 1
-                continue
-            if plan_problems(plan, context):
-                # Named in this action or in the one that reads it (a renamed source column fails its staging).
-                outcomes["refused"] += 1
-                continue
-            assert_inert(render_plan(plan), payload)
-            outcomes["inert"] += 1
+            outcomes[outcome(plan_document, path, payload, context)] += 1
     # Both outcomes happen: names and SQL are refused, descriptions and warehouse names are neutralized.
     assert outcomes["refused"] > 50 and outcomes["inert"] > 10, outcomes
+
+
+def test_every_semantic_layer_field_refuses_or_neutralizes_every_payload(context: ProjectContext) -> None:
+    """The marts' semantic models, their metrics and the time spine, with every payload in every field."""
+    described = context.model_copy(update={"semantic_models": True})
+    document = json.loads(plan_with_rules(described).model_dump_json())
+    paths = [
+        p
+        for p in leaf_cases(document)
+        if p[0] == "actions"
+        and ("semantic_model" in p or document["actions"][p[1]]["type"] == "create_time_spine")
+    ]
+    assert sum("semantic_model" in p for p in paths) >= 10, paths
+    outcomes = {"refused": 0, "inert": 0}
+    for path in paths:
+        for payload in PAYLOADS:
+            outcomes[outcome(document, path, payload, described)] += 1
+    # Names, columns and expressions are refused; descriptions and labels (but a line break's) written inert.
+    assert outcomes["refused"] > 60 and outcomes["inert"] > 10, outcomes
 
 
 FIELD_CASES = [

@@ -24,6 +24,7 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     PlanAction,
     SourceSpec,
+    TimeSpineSpec,
     output_columns,
 )
 from cartridge_bridge.verify.failures import BuildFailure
@@ -49,7 +50,7 @@ def verdict_problems(answer: RepairAnswer, action: PlanAction, failing: list[Fai
         for node in nodes
         if not seen[node]
     ]
-    assert not isinstance(action.spec, SourceSpec)
+    assert not isinstance(action.spec, SourceSpec | TimeSpineSpec)
     spec_changed = to_answer(action.spec) != answer.spec
     for verdict in answer.failing_tests:
         where = f"failing_tests[{verdict.test}]"

@@ -10,7 +10,7 @@ from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import cte_name, dedupe
 from cartridge_bridge.planning.plan import ColumnSpec, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
-from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
@@ -134,7 +134,8 @@ class MartRules(ExistingMartRules):
         columns = self.base_columns(table, alias, parents)
         joins = self.existing_joins(table, alias, {c.name for c in columns})
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
-        joins += self.aggregate_joins(alias, aggregates, taken)
+        aggregated = self.aggregate_joins(alias, aggregates, taken)
+        joins += aggregated
         expressions = [m.expression or "" for a in aggregates for m in a.measures]
         description = docs.describe_mart(
             role,
@@ -152,4 +153,7 @@ class MartRules(ExistingMartRules):
             columns=columns,
             joins=joins,
         )
-        self.add(name, "marts", description, spec, [t.model_copy() for t in table.model_tests])
+        described = semantic.semantic_model(
+            name, table, spec, parents, semantic.aggregate_times(aggregates, aggregated)
+        )
+        self.add(name, "marts", description, spec, [t.model_copy() for t in table.model_tests], described)

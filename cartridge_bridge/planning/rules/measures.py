@@ -74,6 +74,11 @@ def column_type(column: ColumnSpec) -> str:
     return column.cast_to or column.data_type or ""
 
 
+def is_bookkeeping_time(name: str) -> bool:
+    """A timestamp of bookkeeping (`updated_at`, `_fivetran_synced`), not of an event the business counts."""
+    return _BOOKKEEPING_TIME.search(name) is not None
+
+
 def is_empty(relation: RawRelation, column: ColumnSpec) -> bool:
     """Whether the profile shows the column null on every row (never when the table is empty or unprofiled)."""
     raw = raw_column(relation, column)
@@ -188,7 +193,7 @@ def event_time(relation: RawRelation, columns: list[ColumnSpec], by_name: bool =
         for c in columns
         if (is_temporal(column_type(c)) or (by_name and _TIME_NAME.search(c.name) is not None))
         and not is_loader_column(c)
-        and not _BOOKKEEPING_TIME.search(c.name)
+        and not is_bookkeeping_time(c.name)
         and not is_empty(relation, c)
     ]
     for word in _EVENT_TIME:

@@ -11,9 +11,10 @@ from cartridge_bridge.context.naming import dedupe, snake_case, unprefixed
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
-from cartridge_bridge.planning.placement import place
+from cartridge_bridge.planning.placement import TIME_SPINE_MODEL, place
 from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec
 from cartridge_bridge.planning.planner import PlanDraft
+from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.marts import MartRules
 from cartridge_bridge.planning.rules.staging import StagingRules, is_marker
 
@@ -105,7 +106,24 @@ class RulesPlanner:
         planner = _Planner(context)
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
-        return planner.draft
+        return with_semantic_layer(planner.draft, context)
+
+
+def with_semantic_layer(draft: PlanDraft, context: ProjectContext) -> PlanDraft:
+    """The draft's semantic models made to hold together, and a time spine when the project has none; none of
+    them when the context says the project does not want them."""
+    if not context.semantic_models:
+        for model in draft.models:
+            model.semantic_model = None
+        return draft
+    described = [m.semantic_model for m in draft.models if m.semantic_model is not None]
+    kept = {id(m) for m in semantic.settle_names(described, context.semantic_names)}
+    for model in draft.models:
+        if model.semantic_model is not None and id(model.semantic_model) not in kept:
+            model.semantic_model = None
+    if kept and context.time_spine is None and TIME_SPINE_MODEL not in context.existing_models:
+        draft.time_spine = semantic.time_spine()
+    return draft
 
 
 def plan_with_rules(context: ProjectContext) -> ExecutionPlan:

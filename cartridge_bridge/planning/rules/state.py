@@ -12,7 +12,14 @@ from cartridge_bridge.context.naming import fit_name, pick_names
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.identifiers import identifier_limit
-from cartridge_bridge.planning.plan import AggregateSpec, Layer, MartSpec, ModelTest, StagingSpec
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    Layer,
+    MartSpec,
+    ModelTest,
+    SemanticModelSpec,
+    StagingSpec,
+)
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 
 
@@ -70,7 +77,15 @@ class PlannerState:
         description: str,
         spec: StagingSpec | AggregateSpec | MartSpec,
         tests: list[ModelTest] | None = None,
+        semantic_model: SemanticModelSpec | None = None,
     ) -> None:
         """Append a model draft to the plan."""
-        draft = ModelDraft(name=name, layer=layer, description=description, spec=spec, tests=tests or [])
+        draft = ModelDraft(
+            name=name,
+            layer=layer,
+            description=description,
+            spec=spec,
+            tests=tests or [],
+            semantic_model=semantic_model,
+        )
         self.draft.models.append(draft)

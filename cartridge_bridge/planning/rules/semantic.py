@@ -1,0 +1,237 @@
+"""Semantic-model rules: a mart described to dbt's semantic layer from what its spec and staged table show.
+
+Entities come from keys (the grain is the primary entity, each key pointing at another table a foreign one,
+named after that table's entity so that semantic models join on it); dimensions from types (every date
+and timestamp a time dimension, text and booleans categorical); measures from the rules `measures` already
+applies to marts (rows counted, meaningful amounts summed within one currency, booleans counted where true)
+plus a count per other event time (`closed_at`: rows counted in the month they were closed). Each measure
+gets a simple metric.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+from cartridge_bridge.context.naming import plural
+from cartridge_bridge.planning.plan import (
+    MartJoin,
+    MartSpec,
+    SemanticDimension,
+    SemanticEntity,
+    SemanticMeasure,
+    SemanticMetric,
+    SemanticModelSpec,
+    TimeSpineSpec,
+    output_columns,
+)
+from cartridge_bridge.planning.rules import column_docs as docs
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.aggregates import Aggregate
+from cartridge_bridge.planning.rules.state import Staged
+from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
+
+# Wide enough for any business history a raw table holds, small enough to build in a second (≈22,000 rows).
+TIME_SPINE_START = datetime.date(1990, 1, 1)
+TIME_SPINE_END = datetime.date(2051, 1, 1)
+_FIRST_LAST = re.compile(r"(min|max)\(([a-z_][a-z0-9_]*)\)")
+# What a timestamp's name adds to the event it dates: `closed_at` → `closed`.
+_TIME_SUFFIX = re.compile(r"_(at|on|date|time|timestamp|ts)$")
+
+
+def time_spine() -> TimeSpineSpec:
+    """The day-grained time spine a project without one gets."""
+    return TimeSpineSpec(start_date=TIME_SPINE_START, end_date=TIME_SPINE_END)
+
+
+def aggregate_times(aggregates: list[Aggregate], joins: list[MartJoin]) -> set[str]:
+    """The mart columns that hold a child's first or last event time (`first_order_created_at`)."""
+    found = set()
+    for aggregate, join in zip(aggregates, joins, strict=True):
+        typed = {c.name: measures.column_type(c) for c in aggregate.child.spec.columns}
+        for measure, column in zip(aggregate.measures, join.columns, strict=True):
+            first_last = _FIRST_LAST.fullmatch(measure.expression or "")
+            if first_last and is_temporal(typed.get(first_last.group(2), "")):
+                found.add(column.name)
+    return found
+
+
+def _label(text: str) -> str:
+    words = docs.words(text)
+    return words[:1].upper() + words[1:]
+
+
+def _stem(column: str) -> str:
+    return _TIME_SUFFIX.sub("", column)
+
+
+def semantic_model(
+    name: str,
+    table: Staged,
+    spec: MartSpec,
+    parents: dict[str, tuple[str, str]],
+    times: set[str],
+) -> SemanticModelSpec:
+    """The semantic model of one mart: `table` is its staged base, `parents` its foreign keys → (model, entity),
+    `times` the joined columns that are event times."""
+    entity = table.entity
+    things = plural(entity)
+    outputs = output_columns(spec)
+    base = {c.name for c in spec.columns}
+    keys = set(spec.grain) | set(parents)
+    entities = []
+    if len(spec.grain) == 1:
+        entities.append(SemanticEntity(name=entity, type="primary", column=spec.grain[0]))
+    used = {entity}
+    for key, (_, parent_entity) in parents.items():
+        if key not in base:
+            continue
+        # Two keys to one table (reporter and assignee): the second is named by its column, it cannot join.
+        named = parent_entity if parent_entity not in used else key.removesuffix("_id")
+        if named in used:
+            continue
+        used.add(named)
+        entities.append(SemanticEntity(name=named, type="foreign", column=key))
+    typed = {c.name: measures.column_type(c) for c in table.spec.columns}
+    time_columns = [
+        c.name for c in outputs if (c.name in base and is_temporal(typed.get(c.name, ""))) or c.name in times
+    ]
+    dimensions = [SemanticDimension(name=c, type="time", time_granularity="day") for c in time_columns]
+    for column in spec.columns:
+        kind = typed.get(column.name, "")
+        if column.name in keys or column.name in used or not (is_text(kind) or is_boolean(kind)):
+            continue
+        dimensions.append(
+            SemanticDimension(name=column.name, type="categorical", description=column.description)
+        )
+    event = measures.event_time(table.relation, table.spec.columns)
+    default_time = event.name if event is not None and event.name in time_columns else None
+    model = SemanticModelSpec(
+        name=name,
+        description=f"The {docs.words(things)} of `{name}`, one row per {docs.words(entity)}, for MetricFlow.",
+        primary_entity=entity if len(spec.grain) != 1 else None,
+        agg_time_dimension=default_time,
+        entities=entities,
+        dimensions=dimensions,
+    )
+    if default_time is not None:
+        _add_measures(model, table, spec, keys, time_columns, default_time)
+    return model
+
+
+def _add_measures(
+    model: SemanticModelSpec,
+    table: Staged,
+    spec: MartSpec,
+    keys: set[str],
+    time_columns: list[str],
+    default_time: str,
+) -> None:
+    """Counts, sums and flag counts dated by the mart's event time; counts of other events by their own time."""
+    entity, things = table.entity, plural(table.entity)
+    base = {c.name for c in spec.columns}
+    count_expr = spec.grain[0] if len(spec.grain) == 1 else "1"
+    found: list[tuple[SemanticMeasure, str]] = [
+        (
+            SemanticMeasure(
+                name=f"{entity}_count",
+                agg="count" if len(spec.grain) == 1 else "sum",
+                expr=count_expr,
+                description=f"Number of {docs.words(things)}, dated by `{default_time}`.",
+            ),
+            _label(things),
+        )
+    ]
+    for column in measures.amounts(table.relation, table.spec.columns, keys):
+        if column.name not in base:
+            continue
+        what = column.name if column.name.startswith(entity) else f"{entity}_{column.name}"
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"total_{what}" if not what.startswith("total_") else what,
+                    agg="sum",
+                    expr=column.name,
+                    description=f"Sum of `{column.name}` over {docs.words(things)}.",
+                ),
+                f"Total {docs.words(column.name.removeprefix('total_'))} of {docs.words(things)}",
+            )
+        )
+    for flag in measures.flags(table.relation, table.spec.columns, keys):
+        if flag.column not in base:
+            continue
+        # A flag with a time of its own (`merged` and `merged_at`) counts when that happened.
+        own_time = next((t for t in time_columns if _stem(t) == flag.yes and t != default_time), None)
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"{entity}_{flag.yes}_count",
+                    agg="sum",
+                    expr=f"case when {flag.column} then 1 else 0 end",
+                    description=f"Number of {docs.words(things)} where `{flag.column}` is true.",
+                    agg_time_dimension=own_time,
+                ),
+                _label(f"{flag.yes}_{things}"),
+            )
+        )
+    for time in time_columns:
+        stem = _stem(time)
+        # A child's first or last event dates the parent's rows only by proxy: counted where its own table is.
+        if (
+            time not in base
+            or time == default_time
+            or measures.is_bookkeeping_time(time)
+            or stem == _stem(default_time)
+        ):
+            continue
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"{entity}_{stem}_count",
+                    agg="count",
+                    expr=time,
+                    description=f"Number of {docs.words(things)} with a `{time}`, dated by it.",
+                    agg_time_dimension=time,
+                ),
+                _label(f"{things}_{stem}"),
+            )
+        )
+    seen: set[str] = set()
+    for measure, label in found:
+        if measure.name in seen or measure.name in keys:
+            continue
+        seen.add(measure.name)
+        model.measures.append(measure)
+        model.metrics.append(
+            SemanticMetric(
+                name=measure.name, label=label[:100], description=measure.description, measure=measure.name
+            )
+        )
+
+
+def settle_names(models: list[SemanticModelSpec], taken: dict[str, list[str]]) -> list[SemanticModelSpec]:
+    """The models MetricFlow can hold together: one per primary entity, names not already the project's, no
+    name both an entity and a dimension or measure. A measure or categorical dimension in the way is left
+    out; a model whose time dimension is an entity's name elsewhere is left out whole."""
+    kept: list[SemanticModelSpec] = []
+    primaries: set[str] = set()
+    for model in models:
+        primary = next((e.name for e in model.entities if e.type == "primary"), model.primary_entity)
+        if model.name in taken.get("semantic model", []) or primary in primaries:
+            continue
+        primaries.add(primary or "")
+        kept.append(model)
+    entities = {e.name for m in kept for e in m.entities} | {
+        m.primary_entity for m in kept if m.primary_entity
+    }
+    kept = [m for m in kept if not any(d.type == "time" and d.name in entities for d in m.dimensions)]
+    for model in kept:
+        model.dimensions = [d for d in model.dimensions if d.name not in entities]
+    dimensions = {d.name for m in kept for d in m.dimensions}
+    measure_names = set(taken.get("measure", [])) | set(taken.get("metric", []))
+    for model in kept:
+        dropped = {x.name for x in model.measures if x.name in entities | dimensions | measure_names}
+        model.measures = [x for x in model.measures if x.name not in dropped]
+        model.metrics = [x for x in model.metrics if x.measure not in dropped]
+        measure_names |= {x.name for x in model.measures}
+    return kept

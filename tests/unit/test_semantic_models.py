@@ -1,0 +1,289 @@
+"""Unit tests of the semantic layer: what the rules derive from a schema, what the checks refuse, how it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from support import shop_project
+from test_rules_marts import EMPTY_MANIFEST, marts, table
+
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.project_context import ProjectContext, build_context, semantic_models_on
+from cartridge_bridge.gather.facts import WarehouseFacts
+from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
+from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.plan import (
+    ExecutionPlan,
+    SemanticMeasure,
+    SemanticMetric,
+    SemanticModelSpec,
+    TimeSpineSpec,
+)
+from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import render_plan, semantic_entries
+from cartridge_bridge.write.yaml_merge import merge_properties
+
+PROJECTS = (
+    table("teams", {"id": "integer", "name": "text", "created_at": "timestamp"}),
+    table(
+        "projects",
+        {
+            "id": "integer",
+            "team_id": "integer",
+            "name": "text",
+            "is_archived": "boolean",
+            "created_at": "timestamp",
+            "archived_at": "timestamp",
+            "closed_at": "timestamp",
+            "updated_at": "timestamp",
+            "budget_amount": "numeric(12,2)",
+            "unit_price": "numeric(12,2)",
+        },
+    ),
+)
+
+
+def planned(
+    tmp_path: Path, *relations: object, manifest: Manifest = EMPTY_MANIFEST, setting: bool | None = None
+) -> tuple[ExecutionPlan, ProjectContext]:
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=list(relations)
+    )
+    context = build_context(shop_project(tmp_path), manifest, facts, Conventions(), semantic_models=setting)
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    return plan, context
+
+
+def test_a_mart_gets_entities_dimensions_measures_and_a_metric_per_measure(tmp_path: Path) -> None:
+    plan, _ = planned(tmp_path, *PROJECTS)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None and model.agg_time_dimension == "created_at"
+    assert [(e.name, e.type, e.column) for e in model.entities] == [
+        ("project", "primary", "project_id"),
+        ("team", "foreign", "team_id"),  # the entity of the teams mart: the two join on it
+    ]
+    dimensions = {d.name: (d.type, d.time_granularity) for d in model.dimensions}
+    assert dimensions["created_at"] == ("time", "day") and dimensions["updated_at"] == ("time", "day")
+    assert dimensions["name"] == ("categorical", None) and dimensions["is_archived"] == ("categorical", None)
+    assert "budget_amount" not in dimensions and "team_id" not in dimensions
+    measures = {m.name: (m.agg, m.expr, m.agg_time_dimension) for m in model.measures}
+    assert measures == {
+        "project_count": ("count", "project_id", None),
+        "total_project_budget_amount": ("sum", "budget_amount", None),  # a unit price is never summed
+        # A flag with a time of its own counts when it happened; a conditional count, not a row count.
+        "project_archived_count": ("sum", "case when is_archived then 1 else 0 end", "archived_at"),
+        "project_closed_count": ("count", "closed_at", "closed_at"),  # another event, dated by itself
+    }  # updated_at is bookkeeping: no measure
+    assert [(m.name, m.measure) for m in model.metrics] == [(m, m) for m in measures]
+    assert {m.label for m in model.metrics} >= {"Projects", "Archived projects", "Projects closed"}
+
+
+def test_a_time_spine_comes_with_the_first_semantic_models(tmp_path: Path) -> None:
+    plan, _ = planned(tmp_path, *PROJECTS)
+    spine = next(a for a in plan.actions if a.type == "create_time_spine")
+    assert (
+        spine.name == "metricflow_time_spine" and spine.file_path == "models/marts/metricflow_time_spine.sql"
+    )
+    assert isinstance(spine.spec, TimeSpineSpec) and spine.config.materialized == "table"
+    sql = next(f for f in render_plan(plan) if f.path == spine.file_path).text
+    assert (
+        "{{ dbt.date_spine('day', \"cast('1990-01-01' as date)\", \"cast('2051-01-01' as date)\") }}" in sql
+    )
+    properties = next(f for f in render_plan(plan) if f.path == spine.properties_path)
+    entry = next(m for m in properties.models if m["name"] == spine.name)
+    assert entry["time_spine"] == {"standard_granularity_column": "date_day"}
+    assert entry["columns"][0]["granularity"] == "day"
+
+
+def test_a_project_with_a_time_spine_keeps_its_own(tmp_path: Path) -> None:
+    from cartridge_bridge.gather.manifest import Node
+
+    spine = Node(
+        unique_id="model.shop.days",
+        resource_type="model",
+        name="days",
+        package_name="shop",
+        time_spine={"standard_granularity_column": "day"},
+    )
+    manifest = Manifest(
+        metadata=Metadata(project_name="shop"),
+        nodes={spine.unique_id: spine},
+        semantic_models={"semantic_model.shop.x": SemanticModel(name="fct_projects", measures=[])},
+    )
+    plan, context = planned(tmp_path, *PROJECTS, manifest=manifest)
+    assert context.time_spine == "days" and context.semantic_models  # it has semantic models: on
+    assert not any(a.type == "create_time_spine" for a in plan.actions)
+    # The project's semantic model of that name stays; the teams mart still gets its own.
+    assert marts(plan)["fct_projects"].semantic_model is None
+    assert marts(plan)["dim_teams"].semantic_model is not None
+
+
+def test_the_setting_turns_the_layer_off_and_its_default_follows_the_project(tmp_path: Path) -> None:
+    plan, _ = planned(tmp_path, *PROJECTS, setting=False)
+    assert all(a.semantic_model is None for a in plan.actions)
+    assert not any(a.type == "create_time_spine" for a in plan.actions)
+    names: dict[str, set[str]] = {"semantic model": set()}
+    assert semantic_models_on(None, names, has_models=False, adapter_type="duckdb")
+    assert not semantic_models_on(None, names, has_models=True, adapter_type="duckdb")  # chose to have none
+    assert not semantic_models_on(
+        None, names, has_models=False, adapter_type="spark"
+    )  # MetricFlow can't query
+    assert semantic_models_on(None, {"semantic model": {"orders"}}, has_models=True, adapter_type="spark")
+    assert semantic_models_on(True, names, has_models=True, adapter_type="spark")
+
+
+def test_a_mart_without_an_event_time_has_dimensions_only(tmp_path: Path) -> None:
+    plan, _ = planned(
+        tmp_path,
+        table("products", {"id": "integer", "sku": "text", "price": "numeric"}),
+        table("reviews", {"id": "integer", "product_id": "integer", "body": "text"}),
+    )
+    model = marts(plan)["dim_products"].semantic_model
+    assert model is not None and model.measures == [] and model.agg_time_dimension is None
+    assert [d.name for d in model.dimensions] == ["sku"]  # a price is no dimension, nor a count of reviews
+    assert any(a.type == "create_time_spine" for a in plan.actions)  # MetricFlow needs one all the same
+
+
+def _with(plan: ExecutionPlan, mart: str, **changes: object) -> ExecutionPlan:
+    copy = plan.model_copy(deep=True)
+    action = next(a for a in copy.actions if a.name == mart)
+    assert action.semantic_model is not None
+    action.semantic_model = action.semantic_model.model_copy(update=changes)
+    return copy
+
+
+def _problems(plan: ExecutionPlan, context: ProjectContext) -> list[str]:
+    return [p.line() for p in plan_problems(plan, context)]
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("sum(budget_amount)", "aggregates itself"),
+        ("count(*) over ()", "aggregates itself"),
+        ("case when secret_column then 1 else 0 end", "reads column 'secret_column'"),
+        ("(select count(*) from raw.projects)", "must be a scalar expression"),
+        ("1; drop table raw.projects", "must not contain ';'"),
+        ("{{ run_query('drop schema raw cascade') }}", "must not contain Jinja"),
+        ("pg_read_file('/etc/passwd')", "reaches outside"),
+    ],
+)
+def test_a_measure_expression_is_one_row_level_expression_over_the_marts_columns(
+    tmp_path: Path, expr: str, expected: str
+) -> None:
+    plan, context = planned(tmp_path, *PROJECTS)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None
+    measures = [
+        m.model_copy(update={"expr": expr}) if m.name == "project_archived_count" else m
+        for m in model.measures
+    ]
+    problems = _problems(_with(plan, "fct_projects", measures=measures), context)
+    assert any(
+        "fct_projects: semantic_model.measures[project_archived_count].expr" in p and expected in p
+        for p in problems
+    ), problems
+
+
+def test_names_references_and_uniqueness_are_checked(tmp_path: Path) -> None:
+    plan, context = planned(tmp_path, *PROJECTS)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None
+    cases = {
+        "semantic_model.name: 'Projects; drop' is not a lower-case snake_case name": {
+            "name": "Projects; drop"
+        },
+        "agg_time_dimension: 'name' is not a time dimension": {"agg_time_dimension": "name"},
+        "metrics[x].measure: 'nothing' is not a measure": {
+            "metrics": [SemanticMetric(name="x", label="X", measure="nothing")]
+        },
+        "measures[project_count].name: the semantic model names measure 'project_count' twice": {
+            "measures": [*model.measures, model.measures[0]]
+        },
+        "dimensions[secret].name: 'secret' is not a column of this model": {
+            "dimensions": [*model.dimensions, model.dimensions[0].model_copy(update={"name": "secret"})]
+        },
+    }
+    for expected, changes in cases.items():
+        problems = _problems(_with(plan, "fct_projects", **changes), context)
+        assert any(expected in p for p in problems), (expected, problems)
+    # Across the plan: a measure another mart's semantic model has too.
+    teams = marts(plan)["dim_teams"].semantic_model
+    assert teams is not None
+    twice = _with(
+        plan,
+        "dim_teams",
+        measures=[*teams.measures, SemanticMeasure(name="project_count", agg="count", expr="team_id")],
+    )
+    assert any("the plan names measure 'project_count' twice" in p for p in _problems(twice, context))
+    # Only marts carry one.
+    staging = plan.model_copy(deep=True)
+    stg = next(a for a in staging.actions if a.type == "create_staging")
+    stg.semantic_model = SemanticModelSpec(name="x")
+    assert any("only a mart carries a semantic model" in p for p in _problems(staging, context))
+
+
+def test_descriptions_and_labels_are_written_inert(tmp_path: Path) -> None:
+    plan, _ = planned(tmp_path, *PROJECTS)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None
+    payload = "{{ run_query('drop schema raw cascade') }}"
+    hostile = model.model_copy(
+        update={
+            "description": payload,
+            "metrics": [
+                m.model_copy(update={"label": payload, "description": payload}) for m in model.metrics
+            ],
+        }
+    )
+    entry, metrics = semantic_entries("fct_projects", hostile, "postgres")
+    assert entry["description"] == "{{ '" + payload.replace("'", "\\'") + "' }}"
+    assert all(
+        m["label"] == entry["description"] and m["description"] == entry["description"] for m in metrics
+    )
+    assert entry["model"] == "ref('fct_projects')"
+
+
+def test_an_existing_semantic_model_or_metric_is_never_overwritten() -> None:
+    existing = (
+        "semantic_models:\n  - name: fct_projects\n    model: ref('fct_projects')\n    description: mine\n"
+        "metrics:\n  - name: project_count\n    label: My projects\n    type: simple\n"
+        "    type_params:\n      measure: project_count\n"
+    )
+    ours = [{"name": "fct_projects", "model": "ref('fct_projects')", "description": "generated"}]
+    metrics = [
+        {
+            "name": "project_count",
+            "label": "Projects",
+            "type": "simple",
+            "type_params": {"measure": "project_count"},
+        },
+        {
+            "name": "total_budget",
+            "label": "Budget",
+            "type": "simple",
+            "type_params": {"measure": "total_budget"},
+        },
+    ]
+    for policy in ("fail", "skip", "overwrite"):
+        merged = merge_properties(existing, "x.yml", [], [], policy, ours, metrics)  # type: ignore[arg-type]
+        data = yaml.safe_load(merged.text)
+        assert data["semantic_models"] == [
+            {"name": "fct_projects", "model": "ref('fct_projects')", "description": "mine"}
+        ]
+        assert [m["label"] for m in data["metrics"]] == ["My projects", "Budget"]
+        assert merged.kept == ["semantic model fct_projects", "metric project_count"]
+        assert merged.added == ["metric total_budget"]
+
+
+def test_the_manifest_says_which_names_the_semantic_layer_has() -> None:
+    manifest = Manifest(
+        metadata=Metadata(project_name="shop"),
+        semantic_models={"semantic_model.p.orders": SemanticModel(name="orders", measures=[Named(name="n")])},
+        metrics={"metric.p.m": SemanticModel(name="m")},
+    )
+    assert manifest.semantic_names() == {"semantic model": {"orders"}, "measure": {"n"}, "metric": {"m"}}
+    assert manifest.time_spine() is None
