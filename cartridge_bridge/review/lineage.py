@@ -11,6 +11,7 @@ LAYERS = {
     "create_staging": "staging",
     "create_intermediate": "intermediate",
     "create_mart": "marts",
+    "create_time_spine": "marts",  # where LAYER_OF_TYPE places it: the semantic layer's date table
 }
 EXISTING = "existing models and sources"
 

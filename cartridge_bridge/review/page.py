@@ -21,6 +21,7 @@ from cartridge_bridge.planning.plan import (
     PlanAction,
     SourceSpec,
     StagingSpec,
+    TimeSpineSpec,
     count_tests,
     model_inputs,
     output_columns,
@@ -77,7 +78,7 @@ def review_page(review: ReviewInput) -> str:
     undescribed = undescribed_columns(plan)
     relaxed = relaxed_tests(plan)
     lines = [*_head(review, len(relaxed), len(undescribed)), ""]
-    for layer in LAYERS.values():
+    for layer in dict.fromkeys(LAYERS.values()):  # the time spine shares the marts
         lines += _layer(plan, layer, undescribed)
     lines += _relaxed(relaxed, dry_run=review.run_id is None)
     lines += _section(
@@ -192,6 +193,8 @@ def _grain(action: PlanAction) -> list[str]:
     spec = action.spec
     if isinstance(spec, (StagingSpec, MartSpec)):
         return spec.grain
+    if isinstance(spec, TimeSpineSpec):
+        return [spec.column]
     return [] if isinstance(spec, SourceSpec) else spec.group_by
 
 
@@ -233,12 +236,21 @@ def _test_text(test: DataTest | ModelTest) -> str:
 
 
 def _semantic_models(plan: ExecutionPlan) -> list[str]:
-    """The plan's semantic models and metrics (issue 19), shown only when it has any; none are planned yet.
-
-    Its place in the page: after the undescribed columns, before the lineage, under SEMANTIC_MODELS_HEADING.
-    """
-    del plan  # the plan holds no semantic models yet: the section is filled in when it does
-    return []
+    """The plan's semantic models (one row each: its mart, entities, time, measures) and their metrics, shown
+    only when it has any; after the undescribed columns, before the lineage, under SEMANTIC_MODELS_HEADING."""
+    described = [(a, a.semantic_model) for a in plan.actions if a.semantic_model is not None]
+    if not described:
+        return []
+    rows = [
+        [code(model.name), code(action.name), codes([e.name for e in model.entities]),
+         code(model.agg_time_dimension) if model.agg_time_dimension else "none",
+         codes([m.name for m in model.measures]), codes([m.name for m in model.metrics])]
+        for action, model in described
+    ]  # fmt: skip
+    header = ["semantic model", "mart", "entities", "time", "measures", "metrics"]
+    spine = next((a for a in plan.actions if isinstance(a.spec, TimeSpineSpec)), None)
+    note = [f"Time spine: {code(spine.name)} (added: the project had none).", ""] if spine else []
+    return [SEMANTIC_MODELS_HEADING, "", *note, *table(header, rows), ""]
 
 
 def _section(title: str, body: Sequence[str]) -> list[str]:

@@ -214,3 +214,18 @@ def test_any_text_is_a_mermaid_label_that_cannot_end_its_quotes_or_its_line(text
     label = mermaid_label(text)
     assert not set(label) & set('"`<>%&\n\r')
     assert re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), label) == shown(text, limit=None)
+
+
+def test_the_semantic_models_and_the_time_spine_have_their_section(context: ProjectContext) -> None:
+    plan = make_plan(context.model_copy(update={"semantic_models": True}))
+    described = [a for a in plan.actions if a.semantic_model is not None]
+    assert described  # the shop's marts are described to the semantic layer
+    page = review_page(ReviewInput(plan, [], RUN, None, []))
+    tokens = _MARKDOWN.parse(page)
+    headings = [title for _, title in _headings(tokens)]
+    assert headings.index("Semantic models and metrics") < headings.index("Lineage")
+    [semantic] = [t for t in _tables(tokens) if t[0][0] == "semantic model"]
+    assert [row[1] for row in semantic[1:]] == [a.name for a in described]
+    metrics = {m.name for a in described for m in a.semantic_model.metrics}  # type: ignore[union-attr]
+    assert {m for row in semantic[1:] for m in row[5].split(", ")} - {"none"} == metrics
+    assert "Time spine: `metricflow_time_spine` (added: the project had none)." in page
