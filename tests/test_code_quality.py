@@ -37,3 +37,12 @@ def test_ci_runs_the_readmes_test_command() -> None:
     assert test_command.endswith("&& pytest"), test_command
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci[-1] == test_command
+
+
+def test_no_two_test_files_share_a_name() -> None:
+    """pytest imports test files by their name (the folders are not packages): a second file of the same name
+    stops the whole run at collection ("import file mismatch")."""
+    seen: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
+        seen[path.name] = path
