@@ -10,8 +10,11 @@ per planner and connector (rich on a terminal, plain lines to a pipe) and writes
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,9 +29,11 @@ sys.path.insert(0, str(ROOT))
 from bench.answers_queries import (  # noqa: E402
     QUESTIONS,
     Layer,
+    MetricQuery,
     QueryRefused,
     Question,
     check_against,
+    check_metrics,
     check_shape,
     layer_of,
     load_questions,
@@ -93,28 +98,72 @@ def connectors() -> list[str]:
     return sorted(p.name for p in DATASETS.iterdir() if (p / "business" / "questions.md").is_file())
 
 
-def ask(question: Question, layer: Layer, connection: object, answers: Path) -> Score:
+def ask(question: Question, layer: Layer, connection: object, answers: Path, project: Path) -> Score:
     """Ask one question of the built layer and score it against the vendor's answer file."""
     if question.not_answerable is not None:
         return Score(NOT_ANSWERABLE, question.not_answerable)
     columns, expected = read_answer(answers)
     keys = question.keys or default_keys(columns, expected)
     wanted = [c for c in columns if c not in question.unanswered]
-    try:
-        check_against(check_shape(str(question.sql)), layer)
-    except QueryRefused as refused:
-        return Score(ERROR, f"query refused: {refused}")
-    with connection.cursor() as cursor:  # type: ignore[attr-defined]
+    if question.metricflow is not None:
         try:
-            cursor.execute(question.sql)
-        except Exception as failure:  # the database's own message is the finding
-            connection.rollback()  # type: ignore[attr-defined]
-            return Score(ERROR, f"query failed: {str(failure).splitlines()[0]}")
-        names = [d.name for d in cursor.description]
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            check_metrics(question.metricflow, layer)
+        except QueryRefused as refused:
+            return Score(ERROR, f"query refused: {refused}")
+        try:
+            rows = metricflow_rows(question.metricflow, project)
+        except RuntimeError as failure:
+            return Score(ERROR, f"mf query failed: {failure}")
+        names = list(question.metricflow.columns)
+    else:
+        try:
+            check_against(check_shape(str(question.sql)), layer)
+        except QueryRefused as refused:
+            return Score(ERROR, f"query refused: {refused}")
+        with connection.cursor() as cursor:  # type: ignore[attr-defined]
+            try:
+                cursor.execute(question.sql)
+            except Exception as failure:  # the database's own message is the finding
+                connection.rollback()  # type: ignore[attr-defined]
+                return Score(ERROR, f"query failed: {str(failure).splitlines()[0]}")
+            names = [d.name for d in cursor.description]
+            rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     if sorted(names) != sorted(wanted):
         return Score(ERROR, f"query returns {names}, the answer needs {wanted}")
     return score(columns, expected, rows, keys, question.unanswered)
+
+
+MF = Path(sys.executable).parent / "mf"  # dbt-metricflow's command, beside this interpreter
+
+
+def metricflow_rows(query: MetricQuery, project: Path) -> list[dict[str, object]]:
+    """`mf query` in the generated project, its CSV rows under the answer's column names (values as text: the
+    scoring reads numbers and dates from text as it reads the answer files)."""
+    out = project / "target" / "bench_mf_query.csv"
+    out.unlink(missing_ok=True)
+    command = [str(MF), "query", "--metrics", ",".join(query.metrics), "--csv", str(out)]
+    command += ["--group-by", ",".join(query.group_by)] if query.group_by else []
+    for where in query.where:
+        command += ["--where", where]
+    ran = subprocess.run(
+        command,
+        cwd=project,
+        env=os.environ | {"DBT_PROFILES_DIR": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if ran.returncode != 0 or not out.is_file():
+        said = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if line.strip()]
+        raise RuntimeError(said[-1][:300] if said else f"exit {ran.returncode}")
+    with out.open(newline="", encoding="utf-8") as file:
+        found = list(csv.DictReader(file))
+    lowered = [{k.lower(): v for k, v in row.items()} for row in found]  # MetricFlow may upper-case names
+    return [
+        {answer: (row.get(output.lower()) or None) for answer, output in query.columns.items()}
+        for row in lowered
+    ]
 
 
 def run_connector(
@@ -164,7 +213,8 @@ def run_connector(
         connection = psycopg2.connect(server.dsn, options="-c timezone=UTC -c search_path=analytics")
         try:
             for q, question in questions.items():
-                scores[q] = ask(question, layer, connection, dataset / "business" / "answers" / f"{q}.csv")
+                answers = dataset / "business" / "answers" / f"{q}.csv"
+                scores[q] = ask(question, layer, connection, answers, project)
         finally:
             connection.close()
     return {

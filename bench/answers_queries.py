@@ -1,9 +1,12 @@
 """The business-answers bench's question files (bench/answers/<connector>.yml) and the restriction on their SQL.
 
-A question is asked of the generated layer with one `select` over one mart, at most one join on a declared
-key, filters on the marts' columns, and sum/count/min/max/avg of their columns under a group by;
-`date_trunc('<grain>', column)` may stand as a dimension. No case, arithmetic, window, subquery or CTE:
-the logic must live in the layer, so the bench refuses anything else before it runs a query.
+A question is asked of the generated layer in one of two ways. With `sql`: one `select` over one mart, at
+most one join on a declared key, filters on the marts' columns, and sum/count/min/max/avg of their columns
+under a group by; `date_trunc('<grain>', column)` may stand as a dimension. No case, arithmetic, window,
+subquery or CTE: the logic must live in the layer, so the bench refuses anything else before it runs a query.
+With `metricflow`: a MetricFlow query over the semantic models the layer has (metrics of the plan, group by
+`metric_time__<grain>` or `<entity>__<dimension>`, `where` filters), its output columns renamed to the
+answer's: the metrics and their measures are the layer's, so the logic lives there too.
 """
 
 from __future__ import annotations
@@ -35,21 +38,43 @@ class QueryRefused(ValueError):
     """A question's SQL breaks the restriction, or names what the layer does not have."""
 
 
+class MetricQuery(BaseModel):
+    """A question asked through MetricFlow: `mf query --metrics ... --group-by ... --where ...`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrics: list[str]
+    group_by: list[str] = []  # `metric_time__month`, `project__team_id`
+    where: list[
+        str
+    ] = []  # MetricFlow filters, e.g. "{{ TimeDimension('metric_time', 'month') }} is not null"
+    columns: dict[str, str]  # the answer's column -> MetricFlow's output column (a metric or a group-by)
+
+    @model_validator(mode="after")
+    def _columns_are_outputs(self) -> MetricQuery:
+        outputs = set(self.metrics) | set(self.group_by)
+        strays = sorted(set(self.columns.values()) - outputs)
+        if strays:
+            raise ValueError(f"columns name no metric or group-by of the query: {', '.join(strays)}")
+        return self
+
+
 class Question(BaseModel):
-    """One question of a connector's file: the SQL that answers it, or what the layer lacks."""
+    """One question of a connector's file: the SQL or MetricFlow query that answers it, or what the layer lacks."""
 
     model_config = ConfigDict(extra="forbid")
 
     question: str
     keys: list[str] | None = None  # the answer's key columns; default: its non-numeric ones
     sql: str | None = None
+    metricflow: MetricQuery | None = None
     not_answerable: str | None = None  # what the layer lacks for the whole question
-    unanswered: dict[str, str] = {}  # column -> what the layer lacks for it, when the SQL answers the rest
+    unanswered: dict[str, str] = {}  # column -> what the layer lacks for it, when the query answers the rest
 
     @model_validator(mode="after")
     def _one_way(self) -> Question:
-        if (self.sql is None) == (self.not_answerable is None):
-            raise ValueError("give exactly one of sql and not_answerable")
+        if sum(way is not None for way in (self.sql, self.metricflow, self.not_answerable)) != 1:
+            raise ValueError("give exactly one of sql, metricflow and not_answerable")
         return self
 
 
@@ -131,6 +156,7 @@ class Layer:
     columns: dict[str, set[str]] = field(default_factory=dict)
     grain: dict[str, set[str]] = field(default_factory=dict)
     foreign: set[tuple[str, str, str, str]] = field(default_factory=set)  # mart, column -> mart, its key
+    metrics: set[str] = field(default_factory=set)  # the metrics of the plan's semantic models
 
 
 def layer_of(plan: ExecutionPlan) -> Layer:
@@ -138,6 +164,7 @@ def layer_of(plan: ExecutionPlan) -> Layer:
     marts = {a.name: a.spec for a in plan.actions if isinstance(a.spec, MartSpec)}
     staging = {a.name: a.spec for a in plan.actions if isinstance(a.spec, StagingSpec)}
     layer = Layer()
+    layer.metrics = {m.name for a in plan.actions if a.semantic_model for m in a.semantic_model.metrics}
     mart_of_base = {spec.base_model: name for name, spec in marts.items()}
     for name, spec in marts.items():
         layer.columns[name] = {c.name for c in output_columns(spec)}
@@ -153,6 +180,13 @@ def layer_of(plan: ExecutionPlan) -> Layer:
                 if test.name == "relationships" and parent and test.field in layer.grain[parent]:
                     layer.foreign.add((name, column.name, parent, str(test.field)))
     return layer
+
+
+def check_metrics(query: MetricQuery, layer: Layer) -> None:
+    """Refuse a MetricFlow query asking for a metric the layer's semantic models do not define."""
+    missing = [m for m in query.metrics if m not in layer.metrics]
+    if missing:
+        raise QueryRefused(f"no metric {', '.join(missing)} in the layer's semantic models")
 
 
 def check_against(select: exp.Select, layer: Layer) -> list[str]:
