@@ -40,6 +40,7 @@ from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, output_columns
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
+from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
@@ -108,6 +109,9 @@ class ApplyReport:
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
     stages: dict[Stage, float] = field(default_factory=dict)  # seconds per stage that ran (see StageClock)
+    freshness: FreshnessCoverage | None = (
+        None  # the new source tables that check freshness, and those that cannot
+    )
 
     @property
     def nothing_changed(self) -> bool:
@@ -384,6 +388,7 @@ def apply_plan(
         seconds=0.0,
         relaxed_tests=verified.repairs,
         model_verdicts=verified.model_verdicts,
+        freshness=freshness_coverage(verified.plan, context),
     )
     if report.journal is not None:
         report.report_file = save_run_report(project.dbt.project_dir, report.journal.run_id, report.lists())

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cartridge_bridge.gather.dbt_runner import BuildSummary, FreshnessCheck, FreshnessSummary
     from cartridge_bridge.gather.package_install import InitReport
     from cartridge_bridge.planning.llm.chat import UsageLedger
+    from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage
     from cartridge_bridge.stage_clock import Stage
 
 _LAYERS = {
@@ -97,6 +98,8 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         f"{tests_line('planned', *count_tests(report.plan))} by the {data(report.plan.planner)} planner.",
         highlight=False,
     )
+    if report.freshness is not None and report.freshness.tables:
+        console.print(freshness_coverage_line(report.freshness), highlight=False)
     if report.plan.skipped:
         for reason in report.plan.skipped:
             console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
@@ -120,6 +123,16 @@ def show_apply(console: Console, report: ApplyReport) -> None:
     if report.build is not None:
         show_build(console, report.build)
     show_time(console, report.seconds, report.stages)
+
+
+def freshness_coverage_line(coverage: FreshnessCoverage) -> str:
+    """`Source freshness: 3 of 5 new source tables checked; 2 have no loader timestamp.`"""
+    line = f"Source freshness: {coverage.checked} of {coverage.tables} new source tables checked"
+    line += f"; {coverage.unstamped} {'has' if coverage.unstamped == 1 else 'have'} no loader timestamp"
+    if coverage.unchecked_stamped:
+        # A loader timestamp left unused is a choice the reader should see: `source_freshness: false`, or the plan's.
+        line += f"; {coverage.unchecked_stamped} with one not checked"
+    return line + "."
 
 
 def show_time(console: Console, seconds: float, stages: Mapping[Stage, float]) -> None:

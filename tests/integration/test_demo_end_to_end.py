@@ -45,6 +45,7 @@ def test_demo_exits_zero_and_reports_the_build(first_run: subprocess.CompletedPr
     out = first_run.stdout
     assert "Raw data loaded into schema raw: customers 1,000" in out
     assert "dbt build passed: models 14 success; tests 32 pass" in out
+    assert "Source freshness: 5 of 5 new source tables checked; 0 have no loader timestamp." in out
     # After the build, dbt's own freshness check of every raw table, loaded moments ago.
     assert re.search(
         r"^dbt source freshness passed: 5 source tables, 5 pass; the oldest load \d+ s old\.$", out, re.M
