@@ -41,6 +41,7 @@ from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
 from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
+from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.review.page import REVIEW_NAME, ReviewInput, review_page
 from cartridge_bridge.stage_clock import Stage, StageClock
@@ -113,6 +114,9 @@ class ApplyReport:
     review: str | None = None  # the review page (Markdown): the run's, or a dry run's of the plan
     review_file: Path | None = None  # the run's review.md; None: a dry run, or not written
     stages: dict[Stage, float] = field(default_factory=dict)  # seconds per stage that ran (see StageClock)
+    freshness: FreshnessCoverage | None = (
+        None  # the new source tables that check freshness, and those that cannot
+    )
 
     @property
     def nothing_changed(self) -> bool:
@@ -377,6 +381,7 @@ def apply_plan(
         seconds=0.0,
         relaxed_tests=verified.repairs,
         model_verdicts=verified.model_verdicts,
+        freshness=freshness_coverage(verified.plan, context),
     )
     if report.journal is not None:
         run_id = report.journal.run_id

@@ -271,8 +271,9 @@ def demo(
     from cartridge_bridge.cli.views import show_demo
 
     show_demo(out, report)
-    # A failed generate raises (and restores the project); only the plain rebuild reports failure here.
-    if report.rebuild is not None and not report.rebuild.success:
+    # A failed generate raises (and restores the project); the plain rebuild and `dbt source freshness` (an error
+    # or a table it could not check; a warning passes, as in dbt) report failure here.
+    if (report.rebuild is not None and not report.rebuild.success) or not report.freshness.success:
         raise typer.Exit(1)
 
 

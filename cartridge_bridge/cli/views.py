@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from cartridge_bridge.context.key_facts import KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
-    from cartridge_bridge.gather.dbt_runner import BuildSummary
+    from cartridge_bridge.gather.dbt_runner import BuildSummary, FreshnessCheck, FreshnessSummary
     from cartridge_bridge.gather.package_install import InitReport
     from cartridge_bridge.planning.llm.chat import UsageLedger
+    from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage
     from cartridge_bridge.stage_clock import Stage
 
 _LAYERS = {
@@ -87,6 +88,8 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         f"{tests_line('planned', *count_tests(report.plan))} by the {data(report.plan.planner)} planner.",
         highlight=False,
     )
+    if report.freshness is not None and report.freshness.tables:
+        console.print(freshness_coverage_line(report.freshness), highlight=False)
     if report.plan.skipped:
         for reason in report.plan.skipped:
             console.print(f"[yellow]skipped[/yellow] {data(reason)}", highlight=False)
@@ -116,6 +119,16 @@ def show_apply(console: Console, report: ApplyReport) -> None:
     if report.build is not None:
         show_build(console, report.build)
     show_time(console, report.seconds, report.stages)
+
+
+def freshness_coverage_line(coverage: FreshnessCoverage) -> str:
+    """`Source freshness: 3 of 5 new source tables checked; 2 have no loader timestamp.`"""
+    line = f"Source freshness: {coverage.checked} of {coverage.tables} new source tables checked"
+    line += f"; {coverage.unstamped} {'has' if coverage.unstamped == 1 else 'have'} no loader timestamp"
+    if coverage.unchecked_stamped:
+        # A loader timestamp left unused is a choice the reader should see: `source_freshness: false`, or the plan's.
+        line += f"; {coverage.unchecked_stamped} with one not checked"
+    return line + "."
 
 
 def show_time(console: Console, seconds: float, stages: Mapping[Stage, float]) -> None:
@@ -202,16 +215,59 @@ def show_build(console: Console, build: BuildSummary) -> None:
         )
 
 
+def _age(seconds: float) -> str:
+    """`40 s`, `12 min`, `30.5 hours`: how old a load is, in the unit a freshness threshold would use."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} hours"
+
+
+def _freshness_check(check: FreshnessCheck) -> str:
+    why = _age(check.age_seconds) + " old" if check.age_seconds is not None else one_line(check.message or "")
+    return f"{data(check.source)} {data(check.status)} ({data(why)})"
+
+
+def show_freshness(console: Console, freshness: FreshnessSummary) -> None:
+    """`dbt source freshness` on one line: its verdict, the count per status, and every table that did not pass."""
+    if not freshness.checks:
+        why = (
+            f": {data(one_line('; '.join(freshness.errors)))}"
+            if freshness.errors
+            else ": no source checks it"
+        )
+        verdict = "[red]failed[/red]" if not freshness.success else "[yellow]ran nothing[/yellow]"
+        console.print(f"dbt source freshness {verdict}{why}.", highlight=False)
+        return
+    statuses = Counter(c.status for c in freshness.checks)
+    counts = ", ".join(f"{count} {data(status)}" for status, count in sorted(statuses.items()))
+    if freshness.stale:
+        verdict = "[yellow]warned[/yellow]" if freshness.success else "[red]failed[/red]"
+        tail = "; ".join(_freshness_check(c) for c in freshness.stale)
+    else:
+        verdict = "[green]passed[/green]"
+        ages = [c.age_seconds for c in freshness.checks if c.age_seconds is not None]
+        tail = f"the oldest load {_age(max(ages))} old" if ages else ""
+    console.print(
+        f"dbt source freshness {verdict}: {len(freshness.checks)} source tables, {counts}"
+        + (f"; {tail}" if tail else "")
+        + ".",
+        highlight=False,
+    )
+
+
 def show_demo(console: Console, report: DemoReport) -> None:
-    """The demo's summary: data, files, tests, build, time, and how to continue by hand."""
+    """The demo's summary: data, files, tests, build, freshness, time, and how to continue by hand."""
     if report.loaded_rows is None:
-        console.print("Raw data: already loaded in schema raw.")
+        console.print("Raw data: already loaded in schema raw, synced again (each row's _loaded_at is now).")
     else:
         rows = ", ".join(f"{data(name)} {count:,}" for name, count in report.loaded_rows.items())
         console.print(f"Raw data loaded into schema raw: {rows}.", highlight=False)
     show_apply(console, report.apply)
     if report.rebuild is not None:
         show_build(console, report.rebuild)
+    show_freshness(console, report.freshness)
     project, sockets = data(report.project_dir), data(report.postgres.socket_dir)
     console.print(f"Demo finished in {report.seconds:.1f} s. The project is {project}.", highlight=False)
     console.print(

@@ -1,4 +1,4 @@
-"""Load the demo shop's raw tables into PostgreSQL: DDL with keys and comments, rows by COPY."""
+"""Load the demo shop's raw tables into PostgreSQL: DDL with keys and comments, rows by COPY, a load time per row."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def _quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# The loader's bookkeeping column, as loaders write one: when the load wrote each row. The column's default stamps
+# every row of a load with the load's time (`now()` is its transaction's start), by the database's own clock: the
+# one `dbt source freshness` compares it with. A timestamp with time zone, so no server time zone shifts it.
+LOADED_AT = "_loaded_at"
+_LOADED_AT_COLUMN = f"{_quote_ident(LOADED_AT)} timestamp with time zone not null default now()"
+
+
 def _relation(schema: str, table: ShopTable) -> str:
     return f"{_quote_ident(schema)}.{_quote_ident(table.name)}"
 
@@ -47,10 +54,13 @@ def _table_statements(schema: str, table: ShopTable) -> list[str]:
     missing = [key for key in table.primary_key if key not in names]
     if missing:
         raise ValueError(f"primary key {missing} of {table.name!r} names no column")
+    if LOADED_AT in names:
+        raise ValueError(f"{table.name}.{LOADED_AT} is the loader's own column, not the data's")
     relation = _relation(schema, table)
     lines = [
         f"    {_quote_ident(c.name)} {c.sql_type}{'' if c.nullable else ' not null'}" for c in table.columns
     ]
+    lines.append(f"    {_LOADED_AT_COLUMN}")
     if table.primary_key:
         keys = ", ".join(_quote_ident(key) for key in table.primary_key)
         lines.append(f"    primary key ({keys})")
@@ -104,7 +114,7 @@ def _csv_buffer(table: ShopTable) -> io.StringIO:
 
 
 def load_shop(conn: _Connection, schema: str, tables: list[ShopTable]) -> dict[str, int]:
-    """Create and fill the tables in one transaction with COPY; return their rows."""
+    """Create and fill the tables in one transaction with COPY, each row stamped with the load's time; return their rows."""
     counts: dict[str, int] = {}
     # psycopg2 >= 2.9 makes this block one transaction, also on autocommit connections.
     with conn, conn.cursor() as cursor:
@@ -119,3 +129,13 @@ def load_shop(conn: _Connection, schema: str, tables: list[ShopTable]) -> dict[s
             copied = cursor.rowcount
             counts[table.name] = copied if copied >= 0 else len(table.rows)
     return counts
+
+
+def resync_shop(conn: _Connection, schema: str, tables: list[ShopTable]) -> None:
+    """Sync the loaded tables again, as a full-table loader does: same rows, each stamped with this sync's time.
+
+    The rows stay (and the views over them), only the load time moves: the data is as fresh as the last sync.
+    """
+    with conn, conn.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"update {_relation(schema, table)} set {_quote_ident(LOADED_AT)} = now()")

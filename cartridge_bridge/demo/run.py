@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, init_project
-from cartridge_bridge.demo.load_raw import load_shop
+from cartridge_bridge.demo.load_raw import LOADED_AT, load_shop, resync_shop
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres
 from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
+from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, FreshnessSummary
 from cartridge_bridge.gather.package_install import InitOptions
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.write.atomic_files import write_atomic
@@ -31,9 +31,10 @@ class DemoReport:
 
     project_dir: Path
     postgres: LocalPostgres
-    loaded_rows: dict[str, int] | None  # None when the raw data was already in place
+    loaded_rows: dict[str, int] | None  # None when the raw data was already in place (synced again)
     apply: ApplyReport
     rebuild: BuildSummary | None  # a full build when reloaded data dropped the models' views
+    freshness: FreshnessSummary  # `dbt source freshness` after the build
     seconds: float
 
 
@@ -103,8 +104,15 @@ def _load_raw_data(postgres: LocalPostgres) -> dict[str, int] | None:
                 if cursor.fetchone()[0]:
                     cursor.execute(f'select count(*) from "{RAW_SCHEMA}"."{name}"')
                     counts[name] = cursor.fetchone()[0]
+            # An older demo's tables have no load time: they are loaded again, as this loader writes them.
+            cursor.execute(
+                "select table_name from information_schema.columns where table_schema = %s and column_name = %s",
+                (RAW_SCHEMA, LOADED_AT),
+            )
+            stamped = {row[0] for row in cursor.fetchall()}
         connection.rollback()
-        if counts == expected:
+        if counts == expected and stamped >= expected.keys():
+            resync_shop(connection, RAW_SCHEMA, tables)
             return None
         return load_shop(connection, RAW_SCHEMA, tables)
     finally:
@@ -137,7 +145,9 @@ def run_demo(
     if report.nothing_changed and loaded is not None:
         progress.step("dbt build (the raw data was reloaded)")
         rebuild = dbt.build()
-    return DemoReport(directory, postgres, loaded, report, rebuild, time.perf_counter() - started)
+    progress.step("dbt source freshness")
+    freshness = dbt.source_freshness()
+    return DemoReport(directory, postgres, loaded, report, rebuild, freshness, time.perf_counter() - started)
 
 
 def stop_demo(directory: Path) -> bool:

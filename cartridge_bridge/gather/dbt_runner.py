@@ -107,6 +107,30 @@ class BuildSummary:
         return BuildSummary(success=later.success, nodes=nodes, errors=later.errors, warnings=warnings)
 
 
+@dataclass(frozen=True)
+class FreshnessCheck:
+    """One source table's `dbt source freshness` result."""
+
+    source: str  # `<source>.<table>`, as dbt names it
+    status: str  # pass, warn, error, or runtime error (the query failed)
+    age_seconds: float | None  # how old its newest load is; None when the check could not run
+    message: str | None  # dbt's message for a check that could not run
+
+
+@dataclass
+class FreshnessSummary:
+    """A `dbt source freshness` run: each checked table's result, and dbt's verdict (a warning passes)."""
+
+    success: bool
+    checks: list[FreshnessCheck]
+    errors: list[str]
+
+    @property
+    def stale(self) -> list[FreshnessCheck]:
+        """The tables that warned, failed or could not be checked."""
+        return [c for c in self.checks if c.status != "pass"]
+
+
 def _arguments(node: Any) -> dict[str, Any] | None:
     """A generic test's arguments without `model` (dbt's own Jinja for the tested relation)."""
     kwargs = getattr(getattr(node, "test_metadata", None), "kwargs", None)
@@ -273,6 +297,21 @@ class DbtProject:
                 )
             )
         return BuildSummary(success=run.success, nodes=nodes, errors=run.errors, warnings=run.warnings)
+
+    def source_freshness(self) -> FreshnessSummary:
+        """Run `dbt source freshness` on every source table that checks it, and summarise each result."""
+        run = self.invoke(["source", "freshness"])
+        checks = [
+            FreshnessCheck(
+                source=f"{item.node.source_name}.{item.node.name}",
+                status=str(item.status),
+                # A table dbt could not check has no age, only a message (PartialSourceFreshnessResult).
+                age_seconds=getattr(item, "age", None),
+                message=item.message,
+            )
+            for item in getattr(run.result, "results", None) or []
+        ]
+        return FreshnessSummary(success=run.success, checks=checks, errors=run.errors)
 
     def _compiled_code(self, node: Any) -> str | None:
         """The SQL dbt compiled for a node: from the result itself, else from its file under target/."""

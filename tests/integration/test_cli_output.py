@@ -16,6 +16,11 @@ pytestmark = pytest.mark.slow
 
 def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None:
     project = _project(tmp_path)
+    with duckdb.connect(
+        str(tmp_path / "warehouse.duckdb")
+    ) as connection:  # a loader's timestamp on one table
+        connection.execute("alter table raw_app.users add column _fivetran_synced timestamp")
+        connection.execute("update raw_app.users set _fivetran_synced = now()")
     where = ["--project-dir", str(project), "--profiles-dir", str(project)]
     plan_file = tmp_path / "plan.json"
     planned = _cartridge("plan", *where, "--schema", "raw_app", "--out", str(plan_file))
@@ -30,6 +35,8 @@ def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None
     assert dry.returncode == 0, dry.stderr
     assert snapshot_tree(project) == before and not (project / ".cartridge" / "runs").exists()
     planned_page = dry.stdout.split("The review page of this plan, as a run would write it:\n", 1)[1]
+    coverage = "Source freshness: 1 of 2 new source tables checked; 1 has no loader timestamp.\n"
+    assert coverage in dry.stdout
     patch = dry.stdout[dry.stdout.index("--- ") : dry.stdout.index("Dry run")]
     copy = tmp_path / "copy"
     shutil.copytree(project, copy, symlinks=True)
@@ -52,11 +59,13 @@ def test_piped_output_is_whole_plain_and_a_patch_applies(tmp_path: Path) -> None
     )
     assert "> **Dry run**: this is the plan before its build. No test has run yet" in planned_page
     assert "dbt build passed: models 4 success; tests 9 pass." in run_page
+    assert coverage in applied.stdout
     for path in ("models/marts/_marts__models.yml", "models/staging/app/stg_app__users.sql"):
         assert (copy / path).read_bytes() == (project / path).read_bytes()
 
     again = _cartridge("apply", str(plan_file), *where)
     assert again.returncode == 0, again.stdout + again.stderr
+    assert coverage in again.stdout  # from the plan's declared columns: an applied plan reads no warehouse
     assert (
         "Nothing changed: every file already has exactly this content (this plan is already applied)."
         in again.stdout

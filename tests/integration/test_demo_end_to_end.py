@@ -10,9 +10,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
+import yaml
+from rich.console import Console
 
+from cartridge_bridge.cli.views import show_freshness
 from cartridge_bridge.demo.run import stop_demo
+from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.gather.package_install import package_dir, package_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -40,6 +45,11 @@ def test_demo_exits_zero_and_reports_the_build(first_run: subprocess.CompletedPr
     out = first_run.stdout
     assert "Raw data loaded into schema raw: customers 1,000" in out
     assert "dbt build passed: models 15 success; tests 32 pass" in out
+    assert "Source freshness: 5 of 5 new source tables checked; 0 have no loader timestamp." in out
+    # After the build, dbt's own freshness check of every raw table, loaded moments ago.
+    assert re.search(
+        r"^dbt source freshness passed: 5 source tables, 5 pass; the oldest load \d+ s old\.$", out, re.M
+    )
     for layer in ("sources", "staging", "intermediate", "marts"):
         assert layer in out
     assert "Demo finished in" in out
@@ -103,6 +113,52 @@ def test_the_demo_run_writes_its_review_page_which_git_ignores(
     assert "*" in (demo_dir / ".cartridge" / ".gitignore").read_text().splitlines()  # never committed
 
 
+def test_the_loaders_timestamp_checks_freshness_and_stays_in_staging(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    assert first_run.returncode == 0
+    manifest = json.loads((demo_dir / "target" / "manifest.json").read_text())
+    sources = [s for s in manifest["sources"].values() if s["package_name"] == "shop_demo"]
+    assert {s["loaded_at_field"] for s in sources} == {"_loaded_at"}
+    assert all(s["freshness"]["warn_after"] == {"count": 24, "period": "hour"} for s in sources)
+    assert all(s["freshness"]["error_after"] == {"count": 48, "period": "hour"} for s in sources)
+    ours = [n for n in manifest["nodes"].values() if n["package_name"] == "shop_demo"]
+    carrying = {n["name"] for n in ours if n["resource_type"] == "model" and "_loaded_at" in n["columns"]}
+    assert carrying == {f"stg_shop__{s['name']}" for s in sources}  # staging only: no mart, no aggregate
+    for model in (demo_dir / "models").rglob("*.sql"):
+        if not model.name.startswith("stg_"):
+            assert "_loaded_at" not in model.read_text(), model  # no measure, dimension or key of it
+    assert not [t for t in ours if t["resource_type"] == "test" and t.get("column_name") == "_loaded_at"]
+    # dbt's own record of the demo's freshness run: each table's newest load, judged fresh.
+    results = json.loads((demo_dir / "target" / "sources.json").read_text())["results"]
+    assert sorted(r["unique_id"].rsplit(".", 1)[-1] for r in results) == sorted(s["name"] for s in sources)
+    assert all(r["status"] == "pass" and 0 <= r["max_loaded_at_time_ago_in_s"] < 600 for r in results)
+
+
+def test_a_stale_source_shows_in_the_freshness_line(
+    first_run: subprocess.CompletedProcess[str], demo_dir: Path
+) -> None:
+    """A table whose loader stopped: dbt warns, and the demo's line names it with its age."""
+    assert first_run.returncode == 0
+    profile = yaml.safe_load((demo_dir / "profiles.yml").read_text())["shop_demo"]["outputs"]["dev"]
+    connection = psycopg2.connect(
+        host=profile["host"], port=profile["port"], user="postgres", dbname="postgres"
+    )
+    try:
+        with connection, connection.cursor() as cursor:
+            cursor.execute("update raw.orders set _loaded_at = now() - interval '30 hours'")
+    finally:
+        connection.close()
+    freshness = DbtProject(demo_dir, demo_dir).source_freshness()
+    console = Console(record=True, width=400, color_system=None)
+    show_freshness(console, freshness)
+    line = console.export_text().strip()
+    assert line == (
+        "dbt source freshness warned: 5 source tables, 4 pass, 1 warn; shop.orders warn (30.0 hours old)."
+    )
+    assert freshness.success  # a warning is no failure, for dbt as for the demo's exit code
+
+
 def test_dbt_build_by_hand_passes_without_warnings(
     first_run: subprocess.CompletedProcess[str], demo_dir: Path
 ) -> None:
@@ -121,7 +177,9 @@ def test_running_the_demo_again_changes_nothing(
     again = _run(str(BIN / "cartridge"), "demo", "--dir", str(demo_dir))
     assert again.returncode == 0, again.stderr
     assert "Nothing changed" in again.stdout
-    assert "Raw data: already loaded" in again.stdout
+    assert "Raw data: already loaded in schema raw, synced again" in again.stdout
+    # The run synced the loader's timestamp again: a table that had gone stale is fresh once more.
+    assert "dbt source freshness passed: 5 source tables, 5 pass" in again.stdout
     assert {p: p.read_bytes() for p in (demo_dir / "models").rglob("*") if p.is_file()} == files
 
 

@@ -19,7 +19,7 @@ from typing import IO
 import pytest
 
 from cartridge_bridge.demo import shop_data as demo_data
-from cartridge_bridge.demo.load_raw import create_statements, load_shop
+from cartridge_bridge.demo.load_raw import LOADED_AT, create_statements, load_shop, resync_shop
 from cartridge_bridge.demo.shop_data import ShopColumn, ShopTable, shop_tables
 
 START = datetime(2024, 1, 1)
@@ -278,10 +278,33 @@ def test_ddl_escapes_quotes_in_names_and_comments() -> None:
     assert statements == [
         'create schema if not exists "my""schema"',
         'drop table if exists "my""schema"."odd""name" cascade',
-        'create table "my""schema"."odd""name" (\n    "a b" integer not null,\n    primary key ("a b")\n)',
+        'create table "my""schema"."odd""name" (\n    "a b" integer not null,\n'
+        '    "_loaded_at" timestamp with time zone not null default now(),\n    primary key ("a b")\n)',
         'comment on table "my""schema"."odd""name" is \'the shop\'\'s\'',
         'comment on column "my""schema"."odd""name"."a b" is \'it\'\'s\'',
     ]
+
+
+def test_every_table_gets_the_loaders_timestamp_after_its_own_columns(tables: dict[str, ShopTable]) -> None:
+    creates = [s for s in create_statements("raw", list(tables.values())) if s.startswith("create table")]
+    assert len(creates) == len(tables)
+    for create, table in zip(creates, tables.values(), strict=True):
+        lines = create.splitlines()
+        # Filled by the load itself (its transaction's time), so the rows the shop makes never carry it.
+        assert (
+            lines[len(table.columns) + 1]
+            == '    "_loaded_at" timestamp with time zone not null default now(),'
+        )
+        assert all("_loaded_at" not in line for line in lines[: len(table.columns) + 1])
+    assert all(LOADED_AT not in [c.name for c in t.columns] for t in tables.values())
+
+
+def test_ddl_refuses_a_table_with_a_column_named_like_the_loaders() -> None:
+    table = ShopTable(
+        "t", (ShopColumn("id", "integer"), ShopColumn("_loaded_at", "timestamp")), ("id",), None, ()
+    )
+    with pytest.raises(ValueError, match=r"t\._loaded_at is the loader's own column"):
+        create_statements("raw", [table])
 
 
 def test_ddl_refuses_a_primary_key_that_names_no_column() -> None:
@@ -383,3 +406,16 @@ def test_the_shop_csv_parses_back_to_its_rows(tables: dict[str, ShopTable]) -> N
         assert len(parsed) == len(table.rows)
         for fields, row in zip(parsed, table.rows, strict=True):
             assert [field == "" for field in fields] == [value is None for value in row]
+
+
+def test_a_resync_stamps_every_table_with_the_syncs_time_in_one_transaction(
+    tables: dict[str, ShopTable],
+) -> None:
+    conn = FakeConnection()
+    resync_shop(conn, 'my"raw', list(tables.values()))
+    assert conn.log == [
+        "begin",
+        *(f'update "my""raw"."{name}" set "_loaded_at" = now()' for name in tables),
+        "close cursor",
+        "commit",
+    ]

@@ -11,6 +11,7 @@ import yaml
 from support import shop_project
 from unit.test_staging_cleaning import EMPTY_MANIFEST, checked_plan, col, table
 
+from cartridge_bridge.cli.views import freshness_coverage_line
 from cartridge_bridge.config import CONFIG_FILE, Conventions, load_config
 from cartridge_bridge.context.convention_evidence import apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import freshness_of, infer_conventions
@@ -20,7 +21,11 @@ from cartridge_bridge.gather.facts import RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Node, SourceTable
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, ExecutionPlan, SourceSpec, SourceTableSpec
-from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
+from cartridge_bridge.planning.rules.source_freshness import (
+    FreshnessCoverage,
+    freshness_coverage,
+    loaded_at_column,
+)
 from cartridge_bridge.render.plan_files import render_plan
 
 TS = "timestamp without time zone"
@@ -182,6 +187,26 @@ def test_the_rules_plan_and_the_sources_yaml_carry_freshness_under_config(tmp_pa
     assert "config" not in entries["customers"] and "freshness" not in entries["orders"]  # never top level
     off = plan_for(tmp_path / "off", Conventions(source_freshness=False), SYNCED)
     assert "config" not in source_yaml(off)["orders"]
+
+
+def test_the_summary_counts_checked_tables_and_those_with_no_loader_timestamp(tmp_path: Path) -> None:
+    stamped_too = table("refunds", col("id"), col("_sdc_batched_at", TS))
+    context = context_for(tmp_path, Conventions(), SYNCED, UNLOADED, stamped_too)
+    plan = checked_plan(context)
+    assert freshness_coverage(plan, context) == FreshnessCoverage(tables=3, checked=2, unstamped=1)
+    # Applied already, the warehouse is not read again: the plan's declared columns tell the same.
+    (tmp_path / "unread").mkdir()
+    unread = build_context(shop_project(tmp_path / "unread"), EMPTY_MANIFEST, None, Conventions())
+    assert freshness_coverage(plan, unread) == FreshnessCoverage(tables=3, checked=2, unstamped=1)
+    assert freshness_coverage_line(freshness_coverage(plan, context)) == (
+        "Source freshness: 2 of 3 new source tables checked; 1 has no loader timestamp."
+    )
+    off = context_for(tmp_path / "off", Conventions(source_freshness=False), SYNCED, UNLOADED, stamped_too)
+    coverage = freshness_coverage(checked_plan(off), off)
+    assert (coverage.checked, coverage.unstamped, coverage.unchecked_stamped) == (0, 1, 2)
+    assert freshness_coverage_line(coverage) == (
+        "Source freshness: 0 of 3 new source tables checked; 1 has no loader timestamp; 2 with one not checked."
+    )
 
 
 def test_an_odd_name_is_quoted_and_escaped_and_text_is_cast(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 from support import shop_project
 
@@ -18,6 +19,7 @@ from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Column, Manifest, Metadata, Node
 from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec, StagingSpec
+from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan, render_sql
 from cartridge_bridge.render.sql_style import SqlStyle, column_expression
@@ -215,6 +217,22 @@ def test_loader_soft_deletes_are_filtered_once_and_metadata_keeps_its_name(tmp_p
     assert "deleted left out" in action.description
     source = next(a.spec for a in plan.actions if isinstance(a.spec, SourceSpec))
     assert "_fivetran_deleted" in [c.name for t in source.tables for c in t.columns]  # declared, documented
+
+
+@pytest.mark.parametrize(
+    ("name", "meaning"),
+    [
+        ("_loaded_at", "When the loader wrote this row."),
+        ("_etl_loaded_at", "When the loader wrote this row."),
+        ("_synced", "When the loader last wrote this row."),
+        ("_airbyte_extracted_at", "When the loader extracted this row from its source."),
+        ("_active", None),  # without a loader's name, a flag could mean anything
+        ("_end", None),
+        ("loaded_at", None),  # no leading underscore: the data's own column
+    ],
+)
+def test_a_load_time_is_described_with_or_without_the_loaders_name(name: str, meaning: str | None) -> None:
+    assert well_known_meaning(name, "order") == meaning
 
 
 def test_a_deleted_at_timestamp_keeps_rows_where_it_is_empty(tmp_path: Path) -> None:

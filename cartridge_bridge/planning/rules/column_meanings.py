@@ -23,8 +23,10 @@ _MEANINGS = {
     "currency_code": "Currency of the {entity}'s amounts.",
     "status": "Status of the {entity}.",
 }
-# A loader's bookkeeping columns: `_<loader>_<what>`.
-_METADATA = re.compile(r"_[a-z0-9]+_(synced|extracted_at|loaded_at|deleted|active|start|end)")
+# A loader's bookkeeping columns: `_<loader>_<what>`, and `_<what>` for a load time (`_loaded_at`), whose words
+# say what it holds without the loader's name; a bare `_active` or `_end` could be anything.
+_METADATA = re.compile(r"_(?:([a-z0-9]+)_)?(synced|extracted_at|loaded_at|deleted|active|start|end)")
+_LOAD_TIMES = {"synced", "extracted_at", "loaded_at"}
 _METADATA_MEANINGS = {
     "synced": "When the loader last wrote this row.",
     "extracted_at": "When the loader extracted this row from its source.",
@@ -39,7 +41,7 @@ _METADATA_MEANINGS = {
 def well_known_meaning(name: str, entity_words: str) -> str | None:
     """The description of a column whose name means one thing everywhere, or None."""
     found = _METADATA.fullmatch(name)
-    if found:
-        return _METADATA_MEANINGS[found.group(1)]
+    if found and (found.group(1) or found.group(2) in _LOAD_TIMES):
+        return _METADATA_MEANINGS[found.group(2)]
     meaning = _MEANINGS.get(name)
     return meaning.format(entity=entity_words) if meaning else None

@@ -6,8 +6,12 @@ Judged on what any schema shows: a loader's bookkeeping column (measures.is_load
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cartridge_bridge.context.naming import snake_case
+from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, SourceTableSpec
 from cartridge_bridge.planning.rules.measures import is_loader_name, words
 from cartridge_bridge.planning.rules.staged_columns import holds_timestamps
 from cartridge_bridge.planning.sql_types import is_temporal
@@ -50,3 +54,38 @@ def _never_filled(relation: RawRelation, column: RawColumn) -> bool:
     if relation.profile is None or column.profile is None:
         return False
     return column.profile.null_count >= relation.profile.row_count
+
+
+@dataclass(frozen=True)
+class FreshnessCoverage:
+    """A plan's new source tables by freshness: how many it checks, and how many have no loader timestamp at all."""
+
+    tables: int
+    checked: int  # with `loaded_at_field` and thresholds
+    unstamped: int  # no loader timestamp: nothing `dbt source freshness` could judge them by
+
+    @property
+    def unchecked_stamped(self) -> int:
+        """Tables with a loader timestamp the plan does not check (`source_freshness: false`, a plan's choice)."""
+        return self.tables - self.checked - self.unstamped
+
+
+def freshness_coverage(plan: ExecutionPlan, context: ProjectContext) -> FreshnessCoverage:
+    """Count the plan's new source tables that check freshness, and those with no loader timestamp to check."""
+    gathered = {(raw.schema_name, r.identifier): r for raw in context.raw_schemas for r in raw.relations}
+    tables = [(a.spec, t) for a in plan.actions if isinstance(a.spec, SourceSpec) for t in a.spec.tables]
+    unstamped = 0
+    for source, table in tables:
+        relation = gathered.get((source.schema_name, table.identifier)) or _declared(source, table)
+        unstamped += table.loaded_at_field is None and loaded_at_column(relation) is None
+    checked = sum(table.loaded_at_field is not None for _, table in tables)
+    return FreshnessCoverage(tables=len(tables), checked=checked, unstamped=unstamped)
+
+
+def _declared(source: SourceSpec, table: SourceTableSpec) -> RawRelation:
+    """The table as the plan declares it, when the warehouse was not read for this apply (the plan was applied)."""
+    columns = [
+        RawColumn(name=c.name, data_type=c.data_type or "", position=i)
+        for i, c in enumerate(table.columns, 1)
+    ]
+    return RawRelation(schema=source.schema_name, identifier=table.identifier, columns=columns)
