@@ -156,7 +156,14 @@ def metricflow_rows(query: MetricQuery, project: Path) -> list[dict[str, object]
     )
     if ran.returncode != 0 or not out.is_file():
         said = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if line.strip()]
-        raise RuntimeError(said[-1][:300] if said else f"exit {ran.returncode}")
+        # MetricFlow prints `ERROR: <kind>`, its message on the next lines, then where to report bugs.
+        at = next((i for i, line in enumerate(said) if line.startswith("ERROR")), None)
+        why = (
+            " ".join(said[at : at + 2])
+            if at is not None
+            else (said[-1] if said else f"exit {ran.returncode}")
+        )
+        raise RuntimeError(why[:300])
     with out.open(newline="", encoding="utf-8") as file:
         found = list(csv.DictReader(file))
     lowered = [{k.lower(): v for k, v in row.items()} for row in found]  # MetricFlow may upper-case names

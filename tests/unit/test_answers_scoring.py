@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.answers_queries import Layer, QueryRefused, check_against, check_shape, load_questions
+from bench.answers_queries import (
+    Layer,
+    QueryRefused,
+    check_against,
+    check_metrics,
+    check_shape,
+    load_questions,
+)
 from bench.answers_scoring import EXACT, PARTIAL, WRONG, canonical, default_keys, score
 
 COLUMNS = ["month", "orders", "sales"]
@@ -141,3 +148,41 @@ def test_a_question_file_with_logic_in_its_sql_is_refused_naming_the_question(tm
     )
     with pytest.raises(QueryRefused, match=r"shop.yml q1: .*price \* quantity"):
         load_questions("shop", tmp_path)
+
+
+METRIC_QUESTION = """q1:
+  question: Subscriptions by status?
+  metricflow:
+    metrics: [subscription_count]
+    group_by: [subscription__status]
+    columns: {status: subscription__status, subscriptions: subscription_count}
+"""
+
+
+def test_a_metricflow_question_is_read_and_its_metrics_must_be_the_layers(tmp_path: Path) -> None:
+    (tmp_path / "billing.yml").write_text(METRIC_QUESTION)
+    query = load_questions("billing", tmp_path)["q1"].metricflow
+    assert query is not None and query.columns == {
+        "status": "subscription__status",
+        "subscriptions": "subscription_count",
+    }
+    check_metrics(query, Layer(metrics={"subscription_count"}))
+    with pytest.raises(QueryRefused, match="no metric subscription_count in the layer's semantic models"):
+        check_metrics(query, Layer(metrics={"invoice_count"}))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (METRIC_QUESTION.replace("subscriptions: subscription_count", "subscriptions: order_count"),
+         "columns name no metric or group-by of the query: order_count"),
+        (METRIC_QUESTION + "  sql: select count(subscription_id) as subscriptions from fct_subscription\n",
+         "give exactly one of sql, metricflow and not_answerable"),
+    ],
+)  # fmt: skip
+def test_a_metricflow_question_maps_only_its_outputs_and_is_asked_one_way(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    (tmp_path / "billing.yml").write_text(text)
+    with pytest.raises(ValueError, match=problem):
+        load_questions("billing", tmp_path)

@@ -4,8 +4,8 @@ Entities come from keys (the grain is the primary entity, each key pointing at a
 named after that table's entity so that semantic models join on it); dimensions from types (every date
 and timestamp a time dimension, text and booleans categorical); measures from the rules `measures` already
 applies to marts (rows counted, meaningful amounts summed within one currency, booleans counted where true)
-plus a count per other event time (`closed_at`: rows counted in the month they were closed). Each measure
-gets a simple metric.
+plus a count per other event time (`closed_at`: rows counted in the month they were closed) and a distinct
+count per foreign entity (the accounts a month's invoices reach). Each measure gets a simple metric.
 """
 
 from __future__ import annotations
@@ -172,6 +172,20 @@ def _add_measures(
                     agg_time_dimension=own_time,
                 ),
                 _label(f"{flag.yes}_{things}"),
+            )
+        )
+    for foreign in (e for e in model.entities if e.type == "foreign"):
+        # How many customers ordered in a month, how many accounts hold active subscriptions: the parents a
+        # group of rows reaches, counted once each (a sum of row counts would count a parent many times).
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"{entity}_distinct_{foreign.name}_count",
+                    agg="count_distinct",
+                    expr=foreign.column,
+                    description=f"Number of distinct `{foreign.column}` values of the {docs.words(things)}.",
+                ),
+                _label(f"distinct_{plural(foreign.name)}_of_{things}"),
             )
         )
     for time in time_columns:
