@@ -75,6 +75,8 @@ def test_a_mart_gets_entities_dimensions_measures_and_a_metric_per_measure(tmp_p
         "total_project_budget_amount": ("sum", "budget_amount", None),  # a unit price is never summed
         # A flag with a time of its own counts when it happened; a conditional count, not a row count.
         "project_archived_count": ("sum", "case when is_archived then 1 else 0 end", "archived_at"),
+        # The active ones, by the projects' own time: a null flag counts on neither side.
+        "project_not_archived_count": ("sum", "case when not is_archived then 1 else 0 end", None),
         # How many teams a month's projects belong to: each team once, whatever its number of projects.
         "project_distinct_team_count": ("count_distinct", "team_id", None),
         "project_closed_count": ("count", "closed_at", "closed_at"),  # another event, dated by itself

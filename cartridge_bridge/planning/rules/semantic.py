@@ -174,6 +174,18 @@ def _add_measures(
                 _label(f"{flag.yes}_{things}"),
             )
         )
+        # The other side, as the marts split a child's count: issues apart from pull requests, active projects.
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"{entity}_{flag.no}_count",
+                    agg="sum",
+                    expr=f"case when not {flag.column} then 1 else 0 end",
+                    description=f"Number of {docs.words(things)} where `{flag.column}` is false.",
+                ),
+                _label(f"{things}_{flag.no}"),
+            )
+        )
     for foreign in (e for e in model.entities if e.type == "foreign"):
         # How many customers ordered in a month, how many accounts hold active subscriptions: the parents a
         # group of rows reaches, counted once each (a sum of row counts would count a parent many times).
