@@ -61,8 +61,9 @@ def on_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Generated:
             connection.execute(statement.replace(" cascade", ""))  # DuckDB drops without cascading
         for table in tables:
             marks = ", ".join("?" for _ in table.columns)
+            names = ", ".join(f'"{c.name}"' for c in table.columns)  # the loader's `_loaded_at`: its default
             connection.executemany(
-                f'insert into raw."{table.name}" values ({marks})', [list(r) for r in table.rows]
+                f'insert into raw."{table.name}" ({names}) values ({marks})', [list(r) for r in table.rows]
             )
     output = duckdb_output(database, "analytics") | {"keep_open": False}
     project = write_project(directory / "shop", "shop", output)
