@@ -253,3 +253,19 @@ def test_payloads_in_metric_names_are_refused_and_in_labels_and_descriptions_ine
     assert model.metrics[0].name == "project_count"
     assert "archived" in [m.name for m in model.metrics]  # the good entries kept
     assert_inert(render_plan(plan), payload)
+
+
+def test_a_mart_the_rules_plan_instead_gives_way_to_an_answered_metric_name(tmp_path: Path) -> None:
+    context = context_of(tmp_path)
+    # dim_teams stays unreadable: the rules plan it, with their `team_count`, which fct_projects's answer took.
+    responder = Scripted(
+        RulesMirror(context),
+        {("docs_tests", "fct_projects"): [metrics_answer(context, lambda m: m[0].update(name="team_count"))]},
+    ).always_answer("mart", "dim_teams", "not json")
+    plan = plan_of(context, QueueChat(responder=responder), fallback="rules")
+    assert plan_problems(plan, context) == []
+    assert semantic_model(plan, "fct_projects").metrics[0].name == "team_count"
+    teams = semantic_model(plan, "dim_teams")
+    assert "team_count" in [m.name for m in teams.measures]
+    assert "team_count" not in [m.name for m in teams.metrics]
+    assert any("metrics team_count left out" in note for note in plan.skipped)

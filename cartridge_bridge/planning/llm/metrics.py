@@ -236,3 +236,19 @@ def name_problems(
 
 def _metric_names(model: SemanticModelSpec) -> list[str]:
     return [m.name for m in model.measures] + [m.name for m in model.metrics]
+
+
+def without_repeated_metrics(models: list[SemanticModelSpec]) -> list[str]:
+    """Metrics whose name an earlier model of the plan holds (a mart the rules planned in a failed one's place
+    was checked against no answer), left out in place; a note for each model that lost some."""
+    seen: set[str] = set()
+    notes = []
+    for model in models:
+        repeated = [m.name for m in model.metrics if m.name in seen]
+        model.metrics = [m for m in model.metrics if m.name not in seen]
+        seen |= {m.name for m in model.metrics}
+        if repeated:
+            notes.append(
+                f"{model.name}: metrics {', '.join(repeated)} left out, another mart's metric has the name"
+            )
+    return notes

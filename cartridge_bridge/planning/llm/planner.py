@@ -35,7 +35,7 @@ from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
 from cartridge_bridge.planning.llm.conversion import answer_inputs, to_spec, with_source_docs
 from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
-from cartridge_bridge.planning.llm.metrics import derived_models
+from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
 from cartridge_bridge.planning.llm.outline import outline_problems
 from cartridge_bridge.planning.llm.prompt_data import (
     SpecTask,
@@ -129,6 +129,9 @@ class _Planning:
         draft = with_semantic_layer(
             PlanDraft(sources=self.sources, models=models, skipped=[*self.rules.skipped, *self.notes]),
             self.context,
+        )
+        draft.skipped += without_repeated_metrics(
+            [m.semantic_model for m in draft.models if m.semantic_model]
         )
         problems = plan_problems(place(draft, self.context, self.planner.name), self.context)
         if problems:
