@@ -20,6 +20,7 @@ from test_rules_marts import EMPTY_MANIFEST, table
 
 from cartridge_bridge.api import make_plan
 from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.errors import LLMAnswerError
 from cartridge_bridge.gather.facts import WarehouseFacts
@@ -269,3 +270,32 @@ def test_a_mart_the_rules_plan_instead_gives_way_to_an_answered_metric_name(tmp_
     assert "team_count" in [m.name for m in teams.measures]
     assert "team_count" not in [m.name for m in teams.metrics]
     assert any("metrics team_count left out" in note for note in plan.skipped)
+
+
+def test_keys_an_existing_model_owns_are_foreign_entities_and_an_extension_gets_no_model(
+    tmp_path: Path,
+) -> None:
+    reviews = table(
+        "reviews", {"id": "integer", "customer_id": "integer", "created_at": "timestamp", "rating": "integer"}
+    )
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=[reviews]
+    )
+    context = build_context(
+        shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions(), semantic_models=True
+    )
+    owner = KeyOwner(key="customer_id", staging="stg_customers", mart="dim_customers", columns={})
+    context = context.model_copy(
+        update={
+            "existing_keys": {"customer_id": owner},
+            "existing_models": ["dim_customers", "stg_customers"],
+            "strategy": "brownfield",
+        }
+    )
+    plan = plan_of(context, QueueChat(responder=RulesMirror(context)))
+    assert [a.semantic_model for a in plan.actions] == [
+        a.semantic_model for a in plan_with_rules(context).actions
+    ]
+    entities = {e.name: (e.type, e.column) for e in semantic_model(plan, "fct_reviews").entities}
+    assert entities == {"review": ("primary", "review_id"), "customer": ("foreign", "customer_id")}
+    assert next(a for a in plan.actions if a.name == "dim_customers_with_reviews").semantic_model is None

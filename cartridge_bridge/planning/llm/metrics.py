@@ -36,16 +36,18 @@ from cartridge_bridge.planning.rules import semantic
 def derived_models(
     specified: Mapping[str, ModelDraft], sources: list[SourceDraft], context: ProjectContext
 ) -> dict[str, SemanticModelSpec]:
-    """Mart name → the semantic model the rules derive for it, for the marts whose models hold together."""
+    """Mart name → the semantic model the rules derive for it, for the marts on a model planned here whose
+    semantic models hold together."""
     relations = _raw_relations(sources, context)
     staging = {n: d.spec for n, d in specified.items() if isinstance(d.spec, StagingSpec)}
     reads = {(s.source_name, s.table): n for n, s in staging.items()}
     models = []
     for name, draft in specified.items():
         spec = draft.spec
-        if not isinstance(spec, MartSpec):
+        # A mart extending an existing model describes nothing new: the project's own layer has that model.
+        if not isinstance(spec, MartSpec) or spec.base_model not in specified:
             continue
-        base = specified[spec.base_model].spec if spec.base_model in specified else None
+        base = specified[spec.base_model].spec
         relation = relations.get((base.source_name, base.table)) if isinstance(base, StagingSpec) else None
         fallback_entity = spec.grain[0].removesuffix("_id") if len(spec.grain) == 1 else singular(name)
         mart_base = semantic.base_of(spec, base, relation, fallback_entity)
@@ -90,8 +92,12 @@ def _foreign_entities(
     passed = semantic.passed_through(spec)  # mart column → base column
     staged_as = {c.name: c.source_column or c.name for c in base.columns if c.expression is None}
     raw_to_mart = {staged_as[b]: m for m, b in passed.items() if b in staged_as}
-    schema = next((r for r in context.raw_schemas if relation in r.relations), None)
-    staged_tables = {relations[k].identifier: n for k, n in reads.items() if k in relations}
+    schema = next((r for r in context.raw_schemas if r.schema_name == relation.schema_), None)
+    staged_tables = {
+        relations[k].identifier: n
+        for k, n in reads.items()
+        if k in relations and relations[k].schema_ == relation.schema_
+    }
     found: dict[str, tuple[str, str]] = {}
     internal = set()
     for key in schema.keys.foreign_keys if schema is not None else []:
