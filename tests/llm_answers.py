@@ -16,6 +16,7 @@ from typing import Any
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.llm.answers import (
     DocumentedColumn,
+    MetricAnswer,
     ModelDocsAndTests,
     OutlineModel,
     PlanOutline,
@@ -24,7 +25,13 @@ from cartridge_bridge.planning.llm.answers import (
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
 from cartridge_bridge.planning.llm.prompts import DATA_CLOSE, DATA_OPEN
-from cartridge_bridge.planning.plan import MartSpec, StagingSpec, model_inputs, output_columns
+from cartridge_bridge.planning.plan import (
+    MartSpec,
+    SemanticModelSpec,
+    StagingSpec,
+    model_inputs,
+    output_columns,
+)
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 
@@ -74,7 +81,7 @@ def asked_models(request: ChatRequest) -> list[str]:
 
 
 def docs_and_tests_of(draft: ModelDraft) -> ModelDocsAndTests:
-    """A draft's descriptions and tests as a model's entry in a tests-and-documentation answer."""
+    """A draft's descriptions, tests and metrics as a model's entry in a tests-and-documentation answer."""
     tests = data_tests_answer(draft.spec, draft.tests)
     tested = {c.column: c.tests for c in tests.columns}
     return ModelDocsAndTests(
@@ -85,7 +92,18 @@ def docs_and_tests_of(draft: ModelDraft) -> ModelDocsAndTests:
             for c in output_columns(draft.spec)
         ],
         model_tests=tests.model_tests,
+        metrics=metrics_of(draft.semantic_model),
     )
+
+
+def metrics_of(model: SemanticModelSpec | None) -> list[MetricAnswer]:
+    """A semantic model's metrics as a model answers them: each measure kept, its metric named as the model has it."""
+    if model is None:
+        return []
+    return [
+        MetricAnswer(measure=m.measure, name=m.name, label=m.label, description=m.description)
+        for m in model.metrics
+    ]
 
 
 def outline_of(drafts: list[ModelDraft], rules: PlanDraft | None = None) -> PlanOutline:

@@ -72,6 +72,7 @@ SPECS: dict[str, dict[str, Any]] = {
         "columns": [
             {"name": "account_id", "expression": "accounts.account_id"},
             {"name": "account_name", "expression": "accounts.account_name"},
+            {"name": "created_at", "expression": "accounts.created_at"},
         ],
         "joins": [
             {
@@ -148,7 +149,25 @@ class CrmModel:
             "description": f"LLM: {model['description']}",
             "columns": columns,
             "model_tests": tests.get("model_tests", []),
+            "metrics": self.metrics(described.get("measures", [])),
         }
+
+    @staticmethod
+    def metrics(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each candidate measure's metric named after it in the plural; a mart with measures gets two more."""
+        named = [
+            {"measure": m["name"], "name": m["name"].removesuffix("_count") + "s", "label": "Accounts"}
+            for m in candidates
+        ]
+        if not candidates:
+            return []
+        return [
+            *named,
+            {"measure": "accounts_with_deals", "name": "accounts_with_deals", "label": "Accounts with deals",
+             "agg": "sum", "expr": "case when number_of_deals > 0 then 1 else 0 end"},
+            {"measure": "deal_amount", "name": "deal_amount", "label": "Deal amount",
+             "description": "What the account's deals add up to.", "agg": "sum", "expr": "total_amount"},
+        ]  # fmt: skip
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:
@@ -188,8 +207,12 @@ def test_generate_with_the_llm_planner_builds_green(tmp_path: Path, path: str) -
     report = generate(options, SilentProgress(), planner=make_llm_planner(settings, chat))
     assert report.build is not None and report.build.success, report.build
     assert report.plan.planner == f"llm:{chat.model}"
-    assert [a.name for a in report.plan.models()] == [m["name"] for m in OUTLINE["models"]]
-    assert report.build.count("model", "success") == 4 and report.build.failed == []
+    # The outline's models, and the time spine the semantic layer needs (a project without models has one).
+    assert [a.name for a in report.plan.models()] == [
+        *(m["name"] for m in OUTLINE["models"]),
+        "metricflow_time_spine",
+    ]
+    assert report.build.count("model", "success") == 5 and report.build.failed == []
     assert report.build.count("test", "pass") == 10
     staging = (project / "models/staging/crm/stg_crm__deals.sql").read_text()
     assert "where amount is not null" in staging
@@ -201,6 +224,15 @@ def test_generate_with_the_llm_planner_builds_green(tmp_path: Path, path: str) -
             "select account_id, account_name, number_of_deals, total_amount from analytics.dim_accounts order by 1"
         ).fetchall()
     assert [(r[0], r[1], r[2], float(r[3])) for r in rows] == [(1, "acme", 2, 150.5), (2, "globex", 0, 0.0)]
+    # dbt parsed the model's metrics: the candidate it named and the two measures it added over the mart.
+    manifest = json.loads((project / "target" / "semantic_manifest.json").read_text())
+    assert {m["name"] for m in manifest["metrics"]} == {"accounts", "accounts_with_deals", "deal_amount"}
+    [model] = manifest["semantic_models"]
+    assert {m["name"]: m["agg"] for m in model["measures"]} == {
+        "account_count": "count",
+        "accounts_with_deals": "sum",
+        "deal_amount": "sum",
+    }
 
 
 @PATHS
@@ -314,7 +346,7 @@ def test_failing_data_tests_go_back_to_the_model_which_fixes_one_and_keeps_one(t
         and "int_deals_aggregated_to_accounts')" not in properties
     )
     assert properties.count("severity: warn") == 1  # the kept test only: the fixed one stays at error
-    [mart] = yaml.safe_load(properties)["models"]
+    [mart] = [m for m in yaml.safe_load(properties)["models"] if m["name"] == "dim_accounts"]
     kept = next(t for t in mart["data_tests"] if "total_amount > 0" in json.dumps(t))
     meta = kept["cartridge.expression_is_true"]["config"]["meta"]
     # The reason comes out of dbt's Jinja as itself: its `run_query` is text, never called.

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cartridge_bridge.planning.plan import JoinCondition
+from cartridge_bridge.planning.plan import Aggregation, JoinCondition
 
 
 class _Answer(BaseModel):
@@ -244,6 +244,22 @@ class DocumentedColumn(_Answer):
     tests: list[ColumnTest] = []
 
 
+class MetricAnswer(_Answer):
+    """A mart's metric: a candidate measure kept (named, labelled, described) or dropped, or a new measure's."""
+
+    measure: str = Field(description="a candidate measure's name, or a new measure's")
+    keep: bool = Field(default=True, description="false drops the candidate")
+    name: str | None = Field(default=None, description="the metric's snake_case name, e.g. `revenue`")
+    label: str = Field(default="", description="e.g. `Revenue`")
+    description: str = Field(default="", description="one line")
+    agg: Aggregation | None = Field(default=None, description="new measure only")
+    expr: str | None = Field(
+        default=None,
+        description="new measure only: over the mart's columns, e.g. `case when paid then 1 else 0 end`",
+    )
+    time: str | None = Field(default=None, description="new measure only, if not the default time dimension")
+
+
 class ModelDocsAndTests(_Answer):
     """The documentation and data tests of one model of the request."""
 
@@ -251,6 +267,7 @@ class ModelDocsAndTests(_Answer):
     description: str = Field(description="what one row is, where it comes from, what it is for")
     columns: list[DocumentedColumn] = Field(description="every output column of the model, exactly once")
     model_tests: list[ModelTestAnswer] = []
+    metrics: list[MetricAnswer] = Field(default=[], description="a model listed with `measures` only")
 
 
 class DocsAndTestsAnswer(_Answer):

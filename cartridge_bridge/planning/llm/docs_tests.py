@@ -7,13 +7,14 @@ estimated tokens would pass `batch_tokens`; a model over the budget on its own i
 model's entry in the answer is checked alone: a good one is kept, a bad one is asked for again with its
 problems, and one that stays wrong falls back (with `fallback: rules`) for the part that stayed wrong.
 An answer in which no entry can be read (cut off at the model's output limit, say) is not re-asked as
-it was: its batch is asked for again in two halves.
+it was: its batch is asked for again in two halves. A mart with a semantic model lists its candidate measures,
+and its entry names and describes the metrics (`metrics.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -24,12 +25,14 @@ from cartridge_bridge.planning.llm.answers import (
     DataTestsAnswer,
     DocsAndTestsAnswer,
     DocsAnswer,
+    MetricAnswer,
     ModelDocsAndTests,
     OutlineModel,
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker, UnreadBatch
 from cartridge_bridge.planning.llm.conversion import split_docs_tests, unknown_columns, with_docs, with_tests
 from cartridge_bridge.planning.llm.fallback import docs_fallback, tests_fallback
+from cartridge_bridge.planning.llm.metrics import candidates, name_problems, time_dimensions, with_metrics
 from cartridge_bridge.planning.llm.prompt_data import (
     ConventionFacts,
     DocsTestsTask,
@@ -40,14 +43,15 @@ from cartridge_bridge.planning.llm.prompt_data import (
     grain_of,
 )
 from cartridge_bridge.planning.llm.prompts import data_json, phase_messages
-from cartridge_bridge.planning.plan import output_columns
+from cartridge_bridge.planning.plan import ModelSpec, SemanticModelSpec, output_columns
 from cartridge_bridge.planning.planner import ModelDraft
+from cartridge_bridge.planning.problems import PlanProblem
 
 CHARS_PER_TOKEN = 4  # a cheap, model-free estimate; the budget is a target, not a context limit
 ItemT = TypeVar("ItemT")
 TaskT = TypeVar("TaskT", bound=BaseModel)
 Result = ModelDocsAndTests | AnswerRejected
-DraftProblems = Callable[[ModelDraft, Iterable[ModelDraft]], list[str]]
+DraftProblems = Callable[[ModelDraft, Iterable[ModelDraft]], list[PlanProblem]]
 
 
 def estimated_tokens(task: BaseModel) -> int:
@@ -104,6 +108,8 @@ class DocsAndTests:
     problems: DraftProblems  # what the plan's checks find in one draft placed with some others
     fallback: bool  # `fallback: rules`: cartridge's own tests or descriptions for what stayed wrong
     notes: list[str]
+    semantic: dict[str, SemanticModelSpec] = field(default_factory=dict)  # mart → as the rules derive it
+    named: set[str] = field(default_factory=set)  # metric and measure names of the marts finished so far
 
     def batches(
         self, order: list[OutlineModel], specified: dict[str, ModelDraft], budget: int
@@ -118,11 +124,16 @@ class DocsAndTests:
         # In name order, not the order concurrent specs finished in: the same plan must ask the same question
         # (the answer cache is keyed by the prompt, and a re-run must reproduce the same files).
         others = sorted((d for n, d in specified.items() if n not in names), key=lambda d: d.name)
+        described = []
+        for m in batch:
+            entry = described_model(m, specified[m.name].spec, self.table_facts.get(m.source_table or ""))
+            times = time_dimensions(self.semantic[m.name]) if m.name in self.semantic else []
+            if times:  # without a time, a mart's semantic model has no measure to name
+                entry.measures = candidates(self.semantic[m.name])
+                entry.time_dimensions = times
+            described.append(entry)
         return DocsTestsTask(
-            models_to_describe=[
-                described_model(m, specified[m.name].spec, self.table_facts.get(m.source_table or ""))
-                for m in batch
-            ],
+            models_to_describe=described,
             other_models=[ModelKey(name=d.name, grain=grain_of(d.spec)) for d in others]
             + self.existing_targets,
             existing_key_owners=self.key_owners,
@@ -138,6 +149,7 @@ class DocsAndTests:
         def check(name: str, entry: ModelDocsAndTests) -> list[str]:
             tests, docs = split_docs_tests(entry)
             lines = self.tests_problems(specified[name], tests, specified)
+            lines += self.metrics_problems(specified[name], entry.metrics, specified)
             return list(dict.fromkeys(lines + docs_problems(specified[name], docs)))
 
         try:
@@ -165,7 +177,60 @@ class DocsAndTests:
         spec, model_tests = with_tests(draft.spec, tests)
         tested = draft.model_copy(update={"spec": spec, "tests": model_tests})
         others = [d for n, d in specified.items() if n != draft.name]
-        return lines + self.problems(tested, others)
+        return lines + [p.line() for p in self.problems(tested, others)]
+
+    def metrics_problems(
+        self,
+        draft: ModelDraft,
+        metrics: list[MetricAnswer],
+        specified: dict[str, ModelDraft],
+        partial: bool = False,
+    ) -> list[str]:
+        """A mart's metrics applied to its derived semantic model, checked as the plan checks it and against the
+        names of the other marts; with `partial`, candidates left unanswered keep their derived metric."""
+        derived = self.semantic.get(draft.name)
+        if derived is None:
+            return ["metrics: only a model listed with `measures` has metrics; give none"] if metrics else []
+        model, lines = with_metrics(derived, metrics, partial)
+        others = [m for n, m in self.semantic.items() if n != draft.name]
+        lines += name_problems(model, derived, others, self.context.semantic_names)
+        described = draft.model_copy(update={"semantic_model": model})
+        rest = [d for n, d in specified.items() if n != draft.name]
+        return lines + [
+            p.line() for p in self.problems(described, rest) if p.field.startswith("semantic_model")
+        ]
+
+    def semantic_model(
+        self,
+        draft: ModelDraft,
+        spec: ModelSpec,
+        metrics: list[MetricAnswer] | None,
+        specified: dict[str, ModelDraft],
+    ) -> SemanticModelSpec | None:
+        """A mart's semantic model with the answer's metrics: those that stayed wrong (or collide with a mart
+        finished before) keep the rules' names; dimensions described as the documented columns are."""
+        derived = self.semantic.get(draft.name)
+        if derived is None:
+            return None
+        answers = list(metrics or [])
+        if self.metrics_problems(draft, answers, specified):
+            # `fallback: rules` (else the answer was accepted): each entry that fits is kept, in order.
+            answers = []
+            for answer in metrics or []:
+                if not self.metrics_problems(draft, [*answers, answer], specified, partial=True):
+                    answers.append(answer)
+            self.notes.append(
+                f"the metrics of {draft.name} stayed invalid: {len(answers)} of {len(metrics or [])} answered kept, "
+                "the rules' metric for each other candidate"
+            )
+        model, _ = with_metrics(derived, answers, partial=True)
+        model = _without_taken(model, derived, self.named, self.notes)
+        self.named |= {m.name for m in model.measures} | {m.name for m in model.metrics}
+        described = {c.name: c.description for c in output_columns(spec)}
+        for dimension in model.dimensions:
+            if dimension.type == "categorical":
+                dimension.description = described.get(dimension.name, dimension.description)
+        return model
 
     def finished(
         self, model: OutlineModel, draft: ModelDraft, result: Result, specified: dict[str, ModelDraft]
@@ -190,6 +255,36 @@ class DocsAndTests:
         if docs is None:
             docs, instead = docs_fallback(draft, self.table_facts.get(model.source_table or ""))
             self.notes.append(f"{why}; {instead}")
+        documented = with_docs(spec, docs)
+        metrics = entry.metrics if entry is not None else None
         return draft.model_copy(
-            update={"spec": with_docs(spec, docs), "tests": model_tests, "description": docs.description}
+            update={
+                "spec": documented,
+                "tests": model_tests,
+                "description": docs.description,
+                "semantic_model": self.semantic_model(draft, documented, metrics, specified),
+            }
         )
+
+
+def _without_taken(
+    model: SemanticModelSpec, derived: SemanticModelSpec, taken: set[str], notes: list[str]
+) -> SemanticModelSpec:
+    """A mart's model without the metric names a mart finished before took: the rules' metric for a candidate,
+    an added measure left out (each answer was checked against the other marts' derived names, not their
+    answers, which are asked for concurrently)."""
+    clashing = [m.name for m in model.metrics if m.name in taken]
+    if not clashing:
+        return model
+    rules = {m.measure: m for m in derived.metrics}
+    kept = [
+        m if m.name not in taken else rules[m.measure]
+        for m in model.metrics
+        if m.name not in taken or m.measure in rules
+    ]
+    model.metrics = kept
+    model.measures = [x for x in model.measures if any(m.measure == x.name for m in kept)]
+    notes.append(
+        f"{model.name}: metric names {', '.join(clashing)} were taken by another mart; the rules' names kept"
+    )
+    return model

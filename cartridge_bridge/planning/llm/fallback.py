@@ -80,7 +80,10 @@ def _without_dangling_tests(model: ModelDraft, available: set[str]) -> ModelDraf
 def _fits(
     candidate: ModelDraft, others: list[ModelDraft], sources: list[SourceDraft], context: ProjectContext
 ) -> bool:
-    placed = place(PlanDraft(sources=sources, models=[*others, candidate]), context, _FALLBACK_PLANNER)
+    # Its semantic model joins the plan's when the layer is settled as a whole (names the model's answers took
+    # give way there), so it does not cost the mart its place.
+    model = candidate.model_copy(update={"semantic_model": None})
+    placed = place(PlanDraft(sources=sources, models=[*others, model]), context, _FALLBACK_PLANNER)
     return not any(p.action == candidate.name for p in plan_problems(placed, context))
 
 

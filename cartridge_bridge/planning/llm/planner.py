@@ -35,6 +35,7 @@ from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
 from cartridge_bridge.planning.llm.conversion import answer_inputs, to_spec, with_source_docs
 from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
+from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
 from cartridge_bridge.planning.llm.outline import outline_problems
 from cartridge_bridge.planning.llm.prompt_data import (
     SpecTask,
@@ -48,9 +49,10 @@ from cartridge_bridge.planning.llm.prompt_data import (
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import StagingSpec, model_inputs, output_columns
+from cartridge_bridge.planning.plan import SemanticModelSpec, StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
-from cartridge_bridge.planning.rules.planner import RulesPlanner
+from cartridge_bridge.planning.problems import PlanProblem
+from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
 from cartridge_bridge.progress import Progress, SilentProgress
 
 _KIND_OF_LAYER = {"staging": "staging", "intermediate": "aggregate", "marts": "mart"}
@@ -114,13 +116,23 @@ class _Planning:
             return self.rules.model_copy(update={"skipped": [*self.rules.skipped, note]})
         self.sources = self.staged_sources(outline)
         specified, failed = self.specify_all(outline)
-        models = self.test_and_document(outline, specified)
+        semantic = (
+            derived_models(specified, self.sources, self.context) if self.context.semantic_models else {}
+        )
+        models = self.test_and_document(outline, specified, semantic)
         self.sources = with_source_docs(self.sources, outline, models)
         if failed:
             models += rules_instead(
                 models, failed, outline, self.rules, self.context, self.sources, self.notes
             )
-        draft = PlanDraft(sources=self.sources, models=models, skipped=[*self.rules.skipped, *self.notes])
+        # The rules' models of failed marts join the layer as the rules plan holds them; a time spine if none.
+        draft = with_semantic_layer(
+            PlanDraft(sources=self.sources, models=models, skipped=[*self.rules.skipped, *self.notes]),
+            self.context,
+        )
+        draft.skipped += without_repeated_metrics(
+            [m.semantic_model for m in draft.models if m.semantic_model]
+        )
         problems = plan_problems(place(draft, self.context, self.planner.name), self.context)
         if problems:
             raise LLMAnswerError(
@@ -304,6 +316,10 @@ class _Planning:
         )
 
     def problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[str]:
+        """The lines of `draft_problems`."""
+        return [p.line() for p in self.draft_problems(draft, others)]
+
+    def draft_problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[PlanProblem]:
         """What `plan_problems` finds in one draft, placed with the sources and the others it reads or tests.
 
         Only this draft's problems count (names, cycles and files across the plan are the outline's), so the
@@ -316,10 +332,13 @@ class _Planning:
         placed = place(
             PlanDraft(sources=self.sources, models=[*related, draft]), self.context, self.planner.name
         )
-        return [p.line() for p in plan_problems(placed, self.context) if p.action == draft.name]
+        return [p for p in plan_problems(placed, self.context) if p.action == draft.name]
 
-    def test_and_document(self, outline: PlanOutline, specified: dict[str, ModelDraft]) -> list[ModelDraft]:
-        """Every specified model with its tests and descriptions, several models per request, asked concurrently."""
+    def test_and_document(
+        self, outline: PlanOutline, specified: dict[str, ModelDraft], semantic: dict[str, SemanticModelSpec]
+    ) -> list[ModelDraft]:
+        """Every specified model with its tests and descriptions (a mart's metrics too), several models per
+        request, asked concurrently."""
         order = [m for m in outline.models if m.name in specified]
         phase = DocsAndTests(
             asker=self.asker,
@@ -328,9 +347,10 @@ class _Planning:
             existing_targets=[existing_model(n, self.context) for n in self.existing_targets()],
             key_owners=self.facts.existing_key_owners,
             conventions=self.conventions,
-            problems=self.problems,
+            problems=self.draft_problems,
             fallback=self.settings.fallback == "rules",
             notes=self.notes,
+            semantic=semantic,
         )
         batches = phase.batches(order, specified, self.settings.batch_tokens)
         if order:

@@ -167,6 +167,16 @@ class DescribedColumn(_Data):
     stats: ColumnStats | None = None
 
 
+class CandidateMeasure(_Data):
+    """A measure cartridge derived for a mart's semantic model: what a metric over it would aggregate, dated by
+    `time`."""
+
+    name: str
+    agg: str
+    expr: str
+    time: str
+
+
 class DescribedModel(_Data):
     """A specified model whose tests and documentation are asked for."""
 
@@ -176,6 +186,9 @@ class DescribedModel(_Data):
     table: TableFacts | None = (
         None  # staging: the raw table's keys and comment (its columns' facts are above)
     )
+    # A mart with a semantic model: the measures its metrics may keep, and the times a new one may be dated by.
+    measures: list[CandidateMeasure] | None = None
+    time_dimensions: list[str] | None = None
 
 
 class ModelKey(_Data):

@@ -153,7 +153,9 @@ class MartRules(ExistingMartRules):
             columns=columns,
             joins=joins,
         )
-        described = semantic.semantic_model(
-            name, table, spec, parents, semantic.aggregate_times(aggregates, aggregated)
+        times = semantic.first_last_times(
+            aggregated, {a.model: (a.measures, a.child.spec.columns) for a in aggregates}
         )
+        base = semantic.base_of(spec, table.spec, table.relation, table.entity)
+        described = semantic.semantic_model(name, base, spec, parents, times)
         self.add(name, "marts", description, spec, [t.model_copy() for t in table.model_tests], described)

@@ -6,35 +6,44 @@ and timestamp a time dimension, text and booleans categorical); measures from th
 applies to marts (rows counted, meaningful amounts summed within one currency, booleans counted where true)
 plus a count per other event time (`closed_at`: rows counted in the month they were closed) and a distinct
 count per foreign entity (the accounts a month's invoices reach). Each measure gets a simple metric.
+
+The rules apply to any mart spec, the LLM planner's too: `base_of` reads what they need from the mart's spec and
+its base model (the entity, the raw table's profile, the typed columns under the mart's names).
 """
 
 from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cartridge_bridge.context.naming import plural
+from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
     MartJoin,
     MartSpec,
+    ModelSpec,
     SemanticDimension,
     SemanticEntity,
     SemanticMeasure,
     SemanticMetric,
     SemanticModelSpec,
+    StagingSpec,
     TimeSpineSpec,
     output_columns,
 )
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
-from cartridge_bridge.planning.rules.aggregates import Aggregate
-from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
 
 # Wide enough for any business history a raw table holds, small enough to build in a second (≈22,000 rows).
 TIME_SPINE_START = datetime.date(1990, 1, 1)
 TIME_SPINE_END = datetime.date(2051, 1, 1)
 _FIRST_LAST = re.compile(r"(min|max)\(([a-z_][a-z0-9_]*)\)")
+_REFERENCE = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 # What a timestamp's name adds to the event it dates: `closed_at` → `closed`.
 _TIME_SUFFIX = re.compile(r"_(at|on|date|time|timestamp|ts)$")
 
@@ -44,13 +53,70 @@ def time_spine() -> TimeSpineSpec:
     return TimeSpineSpec(start_date=TIME_SPINE_START, end_date=TIME_SPINE_END)
 
 
-def aggregate_times(aggregates: list[Aggregate], joins: list[MartJoin]) -> set[str]:
-    """The mart columns that hold a child's first or last event time (`first_order_created_at`)."""
+@dataclass(frozen=True)
+class MartBase:
+    """What a mart's rows are, besides its spec: the entity one row is, the raw table they come from (its profile
+    tells empty columns and currencies), and the base model's columns under the names the mart gives them,
+    typed, each with the raw column it reads."""
+
+    entity: str
+    relation: RawRelation
+    columns: list[ColumnSpec]
+
+
+def passed_through(spec: MartSpec) -> dict[str, str]:
+    """A mart's own columns that pass a base column through (`orders.status`, renamed or not) → that column."""
+    found = {}
+    for column in spec.columns:
+        reference = _REFERENCE.fullmatch((column.expression or "").strip())
+        if reference is not None and reference.group(1) in (None, spec.base_alias):
+            found[column.name] = reference.group(2)
+    return found
+
+
+def base_of(spec: MartSpec, base: ModelSpec | None, relation: RawRelation | None, entity: str) -> MartBase:
+    """A mart's base as the rules read it: a column passing a base column through is that column under the
+    mart's name (reading the same raw column); any other column stays as the mart computes it. `relation` is
+    the raw table a staging base reads (None for another base: nothing is known of its data); `entity` names
+    a row when the base is not a staging model."""
+    staged = {c.name: c for c in base.columns} if isinstance(base, StagingSpec | AggregateSpec) else {}
+    passed = passed_through(spec)
+    columns = []
+    for column in spec.columns:
+        found = staged.get(passed.get(column.name, ""))
+        if found is None:
+            columns.append(column)
+            continue
+        # A staging column with neither names the raw column of its own name.
+        raw = found.source_column or (
+            found.name if isinstance(base, StagingSpec) and not found.expression else None
+        )
+        columns.append(found.model_copy(update={"name": column.name, "source_column": raw}))
+    return MartBase(
+        entity=base.entity if isinstance(base, StagingSpec) else entity,
+        relation=relation or RawRelation(schema="", identifier=spec.base_model, columns=[]),
+        columns=columns,
+    )
+
+
+def first_last_times(
+    joins: list[MartJoin], aggregated: Mapping[str, tuple[list[ColumnSpec], list[ColumnSpec]]]
+) -> set[str]:
+    """The mart columns that hold a child's first or last event time (`first_order_created_at`): a joined
+    aggregate's `min`/`max` of a temporal column. `aggregated` maps an aggregate model to its columns and the
+    typed columns of the model it aggregates."""
     found = set()
-    for aggregate, join in zip(aggregates, joins, strict=True):
-        typed = {c.name: measures.column_type(c) for c in aggregate.child.spec.columns}
-        for measure, column in zip(aggregate.measures, join.columns, strict=True):
-            first_last = _FIRST_LAST.fullmatch(measure.expression or "")
+    for join in joins:
+        if join.model not in aggregated:
+            continue
+        columns, child = aggregated[join.model]
+        expressions = {c.name: c.expression or "" for c in columns}
+        typed = {c.name: measures.column_type(c) for c in child}
+        for column in join.columns:
+            reference = _REFERENCE.fullmatch((column.expression or "").strip())
+            if reference is None or reference.group(1) not in (None, join.alias):
+                continue
+            first_last = _FIRST_LAST.fullmatch(expressions.get(reference.group(2), ""))
             if first_last and is_temporal(typed.get(first_last.group(2), "")):
                 found.add(column.name)
     return found
@@ -67,12 +133,12 @@ def _stem(column: str) -> str:
 
 def semantic_model(
     name: str,
-    table: Staged,
+    table: MartBase,
     spec: MartSpec,
-    parents: dict[str, tuple[str, str]],
+    parents: Mapping[str, tuple[str, str]],
     times: set[str],
 ) -> SemanticModelSpec:
-    """The semantic model of one mart: `table` is its staged base, `parents` its foreign keys → (model, entity),
+    """The semantic model of one mart: `table` is its base, `parents` its foreign keys → (model, entity),
     `times` the joined columns that are event times."""
     entity = table.entity
     things = plural(entity)
@@ -92,7 +158,7 @@ def semantic_model(
             continue
         used.add(named)
         entities.append(SemanticEntity(name=named, type="foreign", column=key))
-    typed = {c.name: measures.column_type(c) for c in table.spec.columns}
+    typed = {c.name: measures.column_type(c) for c in table.columns}
     time_columns = [
         c.name for c in outputs if (c.name in base and is_temporal(typed.get(c.name, ""))) or c.name in times
     ]
@@ -104,7 +170,7 @@ def semantic_model(
         dimensions.append(
             SemanticDimension(name=column.name, type="categorical", description=column.description)
         )
-    event = measures.event_time(table.relation, table.spec.columns)
+    event = measures.event_time(table.relation, table.columns)
     default_time = event.name if event is not None and event.name in time_columns else None
     model = SemanticModelSpec(
         name=name,
@@ -121,7 +187,7 @@ def semantic_model(
 
 def _add_measures(
     model: SemanticModelSpec,
-    table: Staged,
+    table: MartBase,
     spec: MartSpec,
     keys: set[str],
     time_columns: list[str],
@@ -142,7 +208,7 @@ def _add_measures(
             _label(things),
         )
     ]
-    for column in measures.amounts(table.relation, table.spec.columns, keys):
+    for column in measures.amounts(table.relation, table.columns, keys):
         if column.name not in base:
             continue
         what = column.name if column.name.startswith(entity) else f"{entity}_{column.name}"
@@ -157,7 +223,7 @@ def _add_measures(
                 f"Total {docs.words(column.name.removeprefix('total_'))} of {docs.words(things)}",
             )
         )
-    for flag in measures.flags(table.relation, table.spec.columns, keys):
+    for flag in measures.flags(table.relation, table.columns, keys):
         if flag.column not in base:
             continue
         # A flag with a time of its own (`merged` and `merged_at`) counts when that happened.
