@@ -193,17 +193,19 @@ def gather_facts(
             # run: keys then come from declarations and names, and the build names the broken relation.
             pass
         else:
-            return _with_role_key_counts(project, facts, progress)
+            return _with_foreign_key_counts(project, facts, progress)
     return parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
 
 
-def _with_role_key_counts(
+def _with_foreign_key_counts(
     project: OpenProject, facts: WarehouseFacts, progress: Progress | None
 ) -> WarehouseFacts:
-    """The profiled facts with role-named foreign keys counted, once the composite counts settled every key.
+    """The profiled facts with every foreign key a name suggests counted (role-named and `<entity>_id`), once
+    the composite counts settled every key: one statement for all of them.
 
     The check reads parents' keys the profile did not; when it fails (a parent the user may not read, two
-    types the warehouse will not compare), only role-named keys are lost, never the rest of the profile.
+    types the warehouse will not compare), only the foreign keys' counts are lost: role-named keys are not
+    taken and the others stay `named`; the rest of the profile is kept.
     """
     edges = containment_checks(facts)
     if not edges or not project.manifest.has_macro(PACKAGE_NAME, "contained_values"):
@@ -213,7 +215,7 @@ def _with_role_key_counts(
     except DbtError as error:
         if progress is not None:
             first = str(error).strip().splitlines()[0] if str(error).strip() else "dbt failed"
-            progress.step(f"role-named foreign keys not checked ({first}); keys come from names only")
+            progress.step(f"foreign keys not checked on the data ({first}); they come from names only")
         return facts
     return with_contained_values(facts, contained)
 

@@ -7,7 +7,15 @@ import textwrap
 from pathlib import Path
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.facts import ProfileSettings, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.facts import (
+    ColumnProfile,
+    ContainedValues,
+    ProfileSettings,
+    RawColumn,
+    RawRelation,
+    RelationProfile,
+    WarehouseFacts,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -164,3 +172,42 @@ def data_tests_in_run_results(project: Path) -> tuple[int, int]:
     ran = [r["unique_id"] for r in results if r["unique_id"].startswith("test.") and r["status"] != "skipped"]
     on_columns = sum(1 for unique_id in ran if nodes[unique_id].get("column_name"))
     return on_columns, len(ran) - on_columns
+
+
+def relation_of_types(
+    identifier: str,
+    columns: dict[str, str],
+    contained: dict[tuple[str, str, str], tuple[int, int]] | None = None,
+    profiled: bool = True,
+    **fields: object,
+) -> RawRelation:
+    """A relation `raw.<identifier>` of {column: type}, profiled on 10 rows unless `profiled` is False (no nulls,
+    distinct counts unknown); `contained` maps (column, parent, key) to (distinct, contained): its foreign keys'
+    counts as `cartridge.contained_values` gives them."""
+    return RawRelation.model_validate(
+        {
+            "schema": "raw",
+            "identifier": identifier,
+            "columns": [
+                RawColumn(
+                    name=name,
+                    data_type=data_type,
+                    position=i,
+                    profile=ColumnProfile(null_count=0, distinct_count=None) if profiled else None,
+                )
+                for i, (name, data_type) in enumerate(columns.items(), 1)
+            ],
+            "profile": RelationProfile(
+                row_count=10,
+                contained_values=[
+                    ContainedValues(
+                        column=c, ref_identifier=p, ref_column=k, distinct_count=d, contained_count=n
+                    )
+                    for (c, p, k), (d, n) in (contained or {}).items()
+                ],
+            )
+            if profiled
+            else None,
+            **fields,
+        }
+    )

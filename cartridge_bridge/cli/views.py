@@ -22,7 +22,7 @@ from cartridge_bridge.planning.plan import count_tests as count_tests
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, UndoReport
-    from cartridge_bridge.context.key_facts import KeyFacts
+    from cartridge_bridge.context.key_facts import ForeignKeyFacts, KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
     from cartridge_bridge.gather.dbt_runner import BuildSummary, FreshnessCheck, FreshnessSummary
@@ -286,6 +286,7 @@ def show_context(console: Console, context: ProjectContext) -> None:
         highlight=False,
     )
     _raw_tables(console, context)
+    _foreign_keys(console, context)
     _conventions(console, context)
     _slice(console, context)
 
@@ -316,6 +317,31 @@ def _raw_tables(console: Console, context: ProjectContext) -> None:
                 if covered
                 else "[green]new[/green]",
             )
+    console.print(table)
+
+
+def foreign_key_text(key: ForeignKeyFacts) -> str:
+    """How a foreign key is known, as `cartridge context` shows it: `named`, `refuted: 3 of 4 values missing`."""
+    if key.counts is None:
+        return key.how
+    distinct, held = key.counts
+    return f"{key.how}: {distinct - held} of {distinct} values missing"
+
+
+def _foreign_keys(console: Console, context: ProjectContext) -> None:
+    keys = [(raw.schema_name, k) for raw in context.raw_schemas for k in raw.keys.foreign_keys]
+    if not keys:
+        return
+    table = Table(title="Foreign keys of new tables (counted on the raw data)", show_edge=False)
+    for column in ("schema", "table.column", "points at", "how known"):
+        table.add_column(column)
+    for schema, key in keys:
+        table.add_row(
+            data(schema),
+            data(f"{key.child}.{key.column}"),
+            data(f"{key.parent}.{key.parent_column}"),
+            data(foreign_key_text(key)),
+        )
     console.print(table)
 
 

@@ -6,8 +6,9 @@ with its version columns (`id`, `_fivetran_synced`) tells its rows apart. The co
 table (`cartridge.distinct_combinations`) and stay under the relation's `profile`, like every statistic.
 
 `keys.foreign_keys` takes a role-named foreign key (`billing_customer_id` → `customer`) only when the
-parent's key holds the column's values: one query for every candidate (`cartridge.contained_values`),
-asked after the composite counts since those settle the parents' keys.
+parent's key holds the column's values, and `keys.edge_evidence` calls a name-made one (`account_id` →
+`account`) `checked` or `refuted` by the same counts: one query for every candidate
+(`cartridge.contained_values`), asked after the composite counts since those settle the parents' keys.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from typing import Any
 
 from cartridge_bridge.context.keys import (
     composite_candidates,
+    containment_candidates,
     entity_of,
-    narrowing_candidates,
-    role_candidates,
     table_key,
 )
 from cartridge_bridge.errors import UsageError
@@ -91,16 +91,14 @@ def _with_profiles(
 
 
 def containment_checks(facts: WarehouseFacts) -> list[dict[str, Any]]:
-    """The `edges` argument of `cartridge.contained_values`: every role-named candidate of a profiled table,
-    and every name-made key whose column would have to be narrowed to its key's type (compared as text).
+    """The `edges` argument of `cartridge.contained_values`: every foreign key a name suggests from a profiled
+    table with rows (role-named or `<entity>_id`), columns of two type families compared as text.
     """
     checks = []
     for schema in dict.fromkeys(r.schema_ for r in facts.relations):
         relations = [r for r in facts.relations if r.schema_ == schema]
         by_identifier = {r.identifier: r for r in relations}
-        candidates = [(edge, False) for edge in role_candidates(relations)]
-        candidates += [(edge, True) for edge in narrowing_candidates(relations)]
-        for edge, as_text in candidates:
+        for edge, as_text in containment_candidates(relations):
             child = by_identifier[edge.child]
             if child.profile is None or child.profile.row_count == 0:
                 continue

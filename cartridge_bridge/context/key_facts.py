@@ -6,7 +6,9 @@ The rules planner, the LLM prompts, the sources YAML and `cartridge context` rea
 - `declared`: the warehouse declares it (a primary key or foreign key constraint);
 - `checked`: the data's counts agree (unique and never null; a foreign key's values held by its parent);
 - `named`: guessed from column names; nothing counted could confirm or refute it;
-- `refuted`: the names say key but the data repeats it or holds nulls: never called a primary key.
+- `refuted`: the names say key but the data repeats it or holds nulls: never called a primary key; a
+  foreign key whose values the parent's key lacks (below `keys.CONTAINED_SHARE` of them held), kept as a
+  join (the data may be a sample) with its counts, which its relationships test states.
 
 A version history (several rows per id, one per version) is keyed on the id for the entity it tracks;
 its version columns complete the key of a row, and `how` then says what the data shows of that row key.
@@ -25,6 +27,7 @@ from cartridge_bridge.context.keys import (
     edge_evidence,
     entity_of,
     foreign_keys,
+    missing_values,
     refuted_guess,
     row_key_verdict,
     table_key,
@@ -79,7 +82,12 @@ class KeyFacts(_Facts):
 
 
 class ForeignKeyFacts(_Facts):
-    """`child.column` points at `parent.parent_column` (raw names and identifiers), and how that is known."""
+    """`child.column` points at `parent.parent_column` (raw names and identifiers), and how that is known.
+
+    `distinct_count` and `contained_count` are the data's counts when they found values the parent's key lacks
+    (a `refuted` key, or a `checked` one with a few orphans): how many distinct values the raw column holds
+    and how many of them are keys of the raw parent, before any staging filter.
+    """
 
     child: str
     column: str
@@ -87,6 +95,15 @@ class ForeignKeyFacts(_Facts):
     parent_column: str
     how: EdgeEvidence
     role: str = ""  # what a role name says beyond the parent's entity (`billing` of `billing_customer_id`)
+    distinct_count: int | None = None
+    contained_count: int | None = None
+
+    @property
+    def counts(self) -> tuple[int, int] | None:
+        """(distinct values, how many the parent holds) when some are missing, else None."""
+        if self.distinct_count is None or self.contained_count is None:
+            return None
+        return self.distinct_count, self.contained_count
 
     def edge(self, renames: dict[str, str] | None = None) -> KeyEdge:
         """The edge the rules planner joins on, its tables under the names `renames` gives them."""
@@ -98,6 +115,7 @@ class ForeignKeyFacts(_Facts):
             self.parent_column,
             self.how == "declared",
             self.role,
+            self.counts,
         )
 
 
@@ -170,15 +188,19 @@ def schema_keys(
     }
     originals = {new: old for old, new in renames.items()}
     by_identifier = {r.identifier: r for r in named}
-    edges = [
-        ForeignKeyFacts(
-            child=originals.get(e.child, e.child),
-            column=e.column,
-            parent=originals.get(e.parent, e.parent),
-            parent_column=e.parent_column,
-            how=edge_evidence(by_identifier[e.child], e),
-            role=e.role,
+    edges = []
+    for e in foreign_keys(named):
+        missing = missing_values(by_identifier[e.child], e)
+        edges.append(
+            ForeignKeyFacts(
+                child=originals.get(e.child, e.child),
+                column=e.column,
+                parent=originals.get(e.parent, e.parent),
+                parent_column=e.parent_column,
+                how=edge_evidence(by_identifier[e.child], e),
+                role=e.role,
+                distinct_count=missing[0] if missing else None,
+                contained_count=missing[1] if missing else None,
+            )
         )
-        for e in foreign_keys(named)
-    ]
     return SchemaKeys(tables=tables, foreign_keys=edges)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cartridge_bridge.context.naming import singular, snake_case
-from cartridge_bridge.gather.facts import RawColumn, RawRelation
+from cartridge_bridge.gather.facts import ContainedValues, RawColumn, RawRelation
 from cartridge_bridge.planning.sql_types import is_text, type_family
 
-# How a foreign key is known: the warehouse declares it, the data holds it, or its name says so.
-EdgeEvidence = Literal["declared", "checked", "named"]
+# How a foreign key is known: the warehouse declares it, the data holds it, its name says so, or its name says so
+# and the data does not hold it (values the parent's key lacks).
+EdgeEvidence = Literal["declared", "checked", "named", "refuted"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class KeyEdge:
 
     `role` is what the column's name says beyond the parent's entity (`billing` for `billing_customer_id`,
     `parent` for a `parent_id` pointing at its own table); empty for a declared key or `<parent>_id`.
+    `counts` is what the data showed, when it was counted and some values were missing: (distinct values of
+    the column, how many of them the parent's key holds); not part of the edge's identity.
     """
 
     child: str
@@ -29,6 +32,7 @@ class KeyEdge:
     parent_column: str
     declared: bool
     role: str = ""
+    counts: tuple[int, int] | None = field(default=None, compare=False)
 
     @property
     def self_reference(self) -> bool:
@@ -53,9 +57,11 @@ _DISCRIMINATORS = ("key", "name", "code")
 MAX_COMBINATIONS = 40
 # A role name for the table's own entity: `parent_id` in `task` points at another task.
 _SELF_ROLES = frozenset({"parent"})
-# A role-named foreign key is taken when the parent's key holds at least this share of its distinct values.
+# A role-named foreign key is taken, and any foreign key `checked`, when the parent's key holds at least this
+# share of its distinct values; below it, a missing value `refuted`s a name-made key.
 CONTAINED_SHARE = 0.95
-# Fewer distinct values than this prove nothing: small integers sit in any table of ids by chance.
+# Fewer distinct values than this prove nothing: small integers sit in any table of ids by chance. Only a
+# confirmation needs it: a value the parent lacks is missing however few values there are.
 CONTAINED_MIN_DISTINCT = 3
 # A row version: several rows per id, the latest one by these (in this order of preference) is current.
 # Loaders' own columns come from Fivetran, Airbyte, Stitch and dbt snapshots; a business `updated_at` beats
@@ -400,9 +406,13 @@ def role_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
     return candidates
 
 
-def _contained(child: RawRelation, edge: KeyEdge) -> bool:
-    """The data holds the edge: at least `CONTAINED_SHARE` of the column's distinct non-null values are keys."""
-    counts = child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
+def _counts(child: RawRelation, edge: KeyEdge) -> ContainedValues | None:
+    """How many of the column's distinct values the parent's key holds, when `cartridge.contained_values` counted it."""
+    return child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
+
+
+def _holds(counts: ContainedValues | None) -> bool:
+    """At least `CONTAINED_MIN_DISTINCT` distinct values, and `CONTAINED_SHARE` of them in the parent's key."""
     return (
         counts is not None
         and counts.distinct_count >= CONTAINED_MIN_DISTINCT
@@ -410,12 +420,40 @@ def _contained(child: RawRelation, edge: KeyEdge) -> bool:
     )
 
 
+def _contained(child: RawRelation, edge: KeyEdge) -> bool:
+    """The data holds the edge: at least `CONTAINED_SHARE` of the column's distinct non-null values are keys."""
+    return _holds(_counts(child, edge))
+
+
 def edge_evidence(child: RawRelation, edge: KeyEdge) -> EdgeEvidence:
-    """How a foreign key is known: `declared`, `checked` (the parent's key holds the column's values on the
-    data: `cartridge.contained_values`), or `named` (from the column's name alone)."""
+    """How a foreign key is known: `declared`; `checked` (`cartridge.contained_values` counted at least
+    `CONTAINED_MIN_DISTINCT` distinct values, `CONTAINED_SHARE` of them in the parent's key); `refuted` (counted,
+    and fewer of them held: a missing value is missing however few were counted); else `named` (not counted,
+    or every value held but too few of them to tell)."""
     if edge.declared:
         return "declared"
-    return "checked" if _contained(child, edge) else "named"
+    counts = _counts(child, edge)
+    if _holds(counts):
+        return "checked"
+    return "refuted" if counts is not None and counts.contained_count < counts.distinct_count else "named"
+
+
+def missing_values(child: RawRelation, edge: KeyEdge) -> tuple[int, int] | None:
+    """(distinct values, how many the parent's key holds) when the data counted some values the parent lacks."""
+    counts = None if edge.declared else _counts(child, edge)
+    if counts is None or counts.contained_count >= counts.distinct_count:
+        return None
+    return counts.distinct_count, counts.contained_count
+
+
+def missing_keys_note(column: str, parent: str, counts: tuple[int, int]) -> str:
+    """`3 of 4 distinct values of account_id are not keys of stg_account in the raw data (...)`: a relationships
+    test's note when the data's counts refute (or nearly confirm) its foreign key."""
+    distinct, held = counts
+    return (
+        f"{distinct - held} of {distinct} distinct values of {column} are not keys of {parent} in the raw data "
+        "(counted before staging's filters); planned at warn: restore severity error once the data holds them"
+    )
 
 
 def narrows(column: RawColumn, key: RawColumn) -> bool:
@@ -429,12 +467,12 @@ def narrows(column: RawColumn, key: RawColumn) -> bool:
 
 def _converts(child: RawRelation, edge: KeyEdge) -> bool:
     """The data shows every distinct non-null value of the column among the key's (compared as text)."""
-    counts = child.profile.contained(edge.column, edge.parent, edge.parent_column) if child.profile else None
+    counts = _counts(child, edge)
     return counts is not None and 0 < counts.distinct_count == counts.contained_count
 
 
-def _named_edges(relations: list[RawRelation]) -> list[tuple[KeyEdge, bool]]:
-    """Edges `<entity>_id` columns make by name, each with whether it narrows the column's type."""
+def _named_edges(relations: list[RawRelation]) -> list[tuple[KeyEdge, RawColumn, RawColumn]]:
+    """Edges `<entity>_id` columns make by name, each with its column and the parent's key column."""
     by_entity = {entity_of(r): r for r in relations}
     entities = frozenset(by_entity)
     edges = []
@@ -453,13 +491,23 @@ def _named_edges(relations: list[RawRelation]) -> list[tuple[KeyEdge, bool]]:
             if parent_key is None or key_column is None or _uncomparable(column, key_column):
                 continue
             edge = KeyEdge(child.identifier, column.name, parent.identifier, parent_key, False)
-            edges.append((edge, narrows(column, key_column)))
+            edges.append((edge, column, key_column))
     return edges
 
 
-def narrowing_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
-    """Name-made edges whose column reaches the key's type only by a cast that may fail: checked on the data."""
-    return [edge for edge, narrowing in _named_edges(relations) if narrowing]
+def containment_candidates(relations: list[RawRelation]) -> list[tuple[KeyEdge, bool]]:
+    """Every foreign key a name suggests, to count on the data (`cartridge.contained_values`), each with whether
+    its two columns compare as text (two type families: text never fails).
+
+    Role-named ones are taken only if the counts hold them; `<entity>_id` ones are taken anyway, and the counts
+    say whether they are `checked` or `refuted` and whether a column narrowed to its key's type converts.
+    """
+    found = [(edge, False) for edge in role_candidates(relations)]
+    found += [
+        (edge, _type_family(column.data_type) != _type_family(key.data_type))
+        for edge, column, key in _named_edges(relations)
+    ]
+    return found
 
 
 def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
@@ -474,8 +522,8 @@ def foreign_keys(relations: list[RawRelation]) -> list[KeyEdge]:
     by_identifier = {r.identifier: r for r in relations}
     named = [
         edge
-        for edge, narrowing in _named_edges(relations)
-        if not narrowing or _converts(by_identifier[edge.child], edge)
+        for edge, column, key in _named_edges(relations)
+        if not narrows(column, key) or _converts(by_identifier[edge.child], edge)
     ]
     edges: list[KeyEdge] = []
     for child in relations:

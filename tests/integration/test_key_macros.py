@@ -40,6 +40,9 @@ RAW = (
     "insert into {s}.invoice_line values (1, '1', 2.00), (2, 'tax_rate_NY', 3.00), (3, '2', 4.00)",
     "create table {s}.credit_note (id integer, tax_rate_id varchar(20), amount numeric(10,2))",
     "insert into {s}.credit_note values (1, '1', 1.00), (2, '2', 1.50), (3, null, 2.00)",
+    # Refunds of orders the raw data lacks (98, 99): `order_id` → `order` by name, refuted by the data.
+    "create table {s}.refund (id integer, order_id integer, amount numeric(10,2))",
+    "insert into {s}.refund values (1, 10, 1.00), (2, 98, 2.00), (3, 99, 0.50)",
 )
 EDGES = [
     ("order", "billing_customer_id", "customer", "id"),
@@ -157,6 +160,18 @@ def test_generate_takes_the_role_edges_the_data_holds(warehouse: tuple[Path, str
     converting = _staged_column(report.plan, "credit_note", "tax_rate_id")  # '1', '2' and a null
     assert (converting.cast_to or "").lower() == "integer"
     assert [t.to for t in converting.tests if t.name == "relationships"] == ["stg_shop__tax_rate"]
+
+    # A name-made key the data refutes: joined and tested, at warn from the start, so no repair relaxes it.
+    [refuted] = [
+        t for t in _staged_column(report.plan, "refund", "order_id").tests if t.name == "relationships"
+    ]
+    assert (refuted.to, refuted.severity) == ("stg_shop__order", "warn")
+    assert (refuted.note or "").startswith(
+        "2 of 3 distinct values of order_id are not keys of stg_shop__order"
+    )
+    assert not [r for r in report.relaxed_tests if "refund" in r], report.relaxed_tests
+    warned = [n for n in report.build.nodes if n.name.startswith("relationships_stg_shop__refund_order_id")]
+    assert [n.status for n in warned] == ["warn"]
 
 
 def _staged_column(plan: ExecutionPlan, table: str, raw_column: str) -> ColumnSpec:

@@ -327,10 +327,12 @@ def test_failing_data_tests_go_back_to_the_model_which_fixes_one_and_keeps_one(t
         "relationships", "int_deals_aggregated_to_accounts", 1,
     )  # fmt: skip
     assert relationships["counts"] == [
-        {"column": "dim_accounts.account_id", "reads": "crm.accounts.id", "profiled_rows": 2,
+        {"column": "dim_accounts.account_id", "reads": "crm.accounts.id",
+         "counted_on": "the raw table, before staging's filters", "profiled_rows": 2,
          "stats": {"null_fraction": 0.0, "distinct_count": 2}},
         {"column": "int_deals_aggregated_to_accounts.account_id", "reads": "crm.deals.account_id",
-         "profiled_rows": 3, "stats": {"null_fraction": 0.0, "distinct_count": 2}},
+         "counted_on": "the raw table, before staging's filters", "profiled_rows": 3,
+         "stats": {"null_fraction": 0.0, "distinct_count": 2}},
     ]  # fmt: skip
     assert (expression["expression"], expression["failing_rows"]) == ("total_amount > 0", 1)
     assert "globex" not in sent and "acme" not in sent  # counts only: no row value without share_samples

@@ -300,9 +300,11 @@ def test_a_failing_relationships_test_goes_to_the_model_with_counts_only(
         "to": WRONG, "field": "order_id", "failing_rows": 12,
         "failing_rows_are": "rows whose non-null value of the column is absent from `field` of the `to` model",
         "counts": [
-            {"column": "fct_orders.customer_id", "reads": "shop.orders.customer_id", "profiled_rows": 40,
+            {"column": "fct_orders.customer_id", "reads": "shop.orders.customer_id",
+             "counted_on": "the raw table, before staging's filters", "profiled_rows": 40,
              "stats": {"null_fraction": 0.1, "distinct_count": 6}},
-            {"column": f"{WRONG}.order_id", "reads": "shop.order_items.order_id", "profiled_rows": 40,
+            {"column": f"{WRONG}.order_id", "reads": "shop.order_items.order_id",
+             "counted_on": "the raw table, before staging's filters", "profiled_rows": 40,
              "stats": {"null_fraction": 0.0, "distinct_count": 6}},
         ],
     }  # fmt: skip

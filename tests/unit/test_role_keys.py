@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support import profiled_facts, shop_project
+from support import relation_of_types as table
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.key_checks import containment_checks, with_contained_values
@@ -23,43 +24,6 @@ from cartridge_bridge.planning.rules.planner import plan_with_rules
 pytestmark = pytest.mark.unit
 
 ENTITIES = frozenset({"customer", "payment_method", "method", "order", "user"})
-
-
-def table(
-    identifier: str,
-    columns: dict[str, str],
-    contained: dict[tuple[str, str, str], tuple[int, int]] | None = None,
-    profiled: bool = True,
-    **fields: object,
-) -> raw.RawRelation:
-    """A relation of {column: type}; `contained` maps (column, parent, key) to (distinct, contained)."""
-    return raw.RawRelation.model_validate(
-        {
-            "schema": "raw",
-            "identifier": identifier,
-            "columns": [
-                raw.RawColumn(
-                    name=name,
-                    data_type=data_type,
-                    position=i,
-                    profile=raw.ColumnProfile(null_count=0, distinct_count=None) if profiled else None,
-                )
-                for i, (name, data_type) in enumerate(columns.items(), 1)
-            ],
-            "profile": raw.RelationProfile(
-                row_count=10,
-                contained_values=[
-                    raw.ContainedValues(
-                        column=c, ref_identifier=p, ref_column=k, distinct_count=d, contained_count=n
-                    )
-                    for (c, p, k), (d, n) in (contained or {}).items()
-                ],
-            )
-            if profiled
-            else None,
-            **fields,
-        }
-    )
 
 
 CUSTOMER = table("customer", {"id": "bigint", "email": "text"})
@@ -288,7 +252,7 @@ def test_a_failing_role_key_check_loses_only_the_role_keys() -> None:
     """The containment query reads parents the profile did not; when it fails, the profile stays."""
     from types import SimpleNamespace
 
-    from cartridge_bridge.api import _with_role_key_counts
+    from cartridge_bridge.api import _with_foreign_key_counts
     from cartridge_bridge.errors import DbtError
 
     def refuse(macro: str, args: object) -> str:
@@ -301,10 +265,10 @@ def test_a_failing_role_key_check_loses_only_the_role_keys() -> None:
         dbt=SimpleNamespace(run_operation=refuse),
     )
     progress = _Steps()
-    kept = _with_role_key_counts(project, facts, progress)  # type: ignore[arg-type]
+    kept = _with_foreign_key_counts(project, facts, progress)  # type: ignore[arg-type]
     assert kept == facts  # profiled counts intact
     assert progress.said == [
-        "role-named foreign keys not checked (permission denied for table customer); keys come from names only"
+        "foreign keys not checked on the data (permission denied for table customer); they come from names only"
     ]
 
 

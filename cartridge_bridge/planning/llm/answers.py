@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cartridge_bridge.planning.plan import Aggregation, JoinCondition
+
+# Characters of a model's one-line reason (a failing test's verdict, a test kept at warn): one line in a report
+# and in the test's meta.
+REASON_LENGTH = 200
 
 
 class _Answer(BaseModel):
@@ -193,6 +197,32 @@ class ColumnTest(_Answer):
         default=None, description="relationships: that model's output column, e.g. `customer_id`"
     )
     values: list[str] | None = Field(default=None, description="accepted_values: every allowed value")
+    severity: Literal["warn"] | None = Field(
+        default=None, description="`warn` only for a test the data is known to fail, with its `reason`"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="with `warn`: one line a reviewer reads, e.g. `3 of 4 account_id values are not account keys`",
+    )
+
+    @model_validator(mode="after")
+    def _warn_says_why(self) -> ColumnTest:
+        """A test kept at warn says why in one line; a reason goes only with warn (it lands in the test's meta)."""
+        reason = " ".join((self.reason or "").split())
+        if self.severity == "warn" and not 0 < len(reason) <= REASON_LENGTH:
+            raise ValueError(f"severity warn needs a `reason` of one line, 1 to {REASON_LENGTH} characters")
+        if self.severity is None and self.reason is not None:
+            raise ValueError("a `reason` goes only with severity warn; leave it out")
+        return self
+
+    def same_test(self, other: ColumnTest) -> bool:
+        """The same test of a column (kind and arguments), whatever its severity."""
+        return (self.name, self.to, self.field, self.values) == (
+            other.name,
+            other.to,
+            other.field,
+            other.values,
+        )
 
 
 class ColumnTests(_Answer):

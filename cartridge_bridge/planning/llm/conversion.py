@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from textwrap import shorten
 from typing import Literal
 
 from cartridge_bridge.planning.llm.answers import (
+    REASON_LENGTH,
     AggregateAnswer,
     ColumnDoc,
     ColumnTest,
@@ -202,7 +204,16 @@ def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, lis
     by_column: dict[str, list[DataTest]] = {}
     for entry in answer.columns:
         by_column.setdefault(entry.column, []).extend(
-            DataTest(name=t.name, to=t.to, field=t.field, values=t.values) for t in entry.tests
+            DataTest(
+                name=t.name,
+                to=t.to,
+                field=t.field,
+                values=t.values,
+                severity=t.severity or "error",
+                # The model's reason for a test kept at warn, in the test's meta as a repair's would be.
+                relaxed_reason=" ".join(t.reason.split()) if t.reason else None,
+            )
+            for t in entry.tests
         )
     for column in output_columns(tested):
         column.tests = by_column.get(column.name, [])
@@ -212,13 +223,29 @@ def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, lis
     return tested, model_tests
 
 
+def column_test(test: DataTest) -> ColumnTest:
+    """A planned column test as a model answers it: at warn with its reason (the model's, else cartridge's note)."""
+    reason = None
+    if test.severity == "warn":
+        # Never empty, never past the answer's limit: a plan written by hand may relax a test without a word.
+        reason = shorten(test.relaxed_reason or test.note or "the data fails this test", REASON_LENGTH)
+    return ColumnTest(
+        name=test.name,
+        to=test.to,
+        field=test.field,
+        values=test.values,
+        severity="warn" if reason else None,
+        reason=reason,
+    )
+
+
 def data_tests_answer(spec: ModelSpec, model_tests: list[ModelTest]) -> DataTestsAnswer:
     """A model's tests in the form a model answers them."""
     return DataTestsAnswer(
         columns=[
             ColumnTests(
                 column=c.name,
-                tests=[ColumnTest(name=t.name, to=t.to, field=t.field, values=t.values) for t in c.tests],
+                tests=[column_test(t) for t in c.tests],
             )
             for c in output_columns(spec)
             if c.tests

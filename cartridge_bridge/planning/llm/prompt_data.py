@@ -48,12 +48,16 @@ class ColumnFacts(_Data):
 
 class ForeignKeyFacts(_Data):
     """Raw columns that point at another table, and how that is known: declared in the warehouse, checked on
-    the data (the parent's key holds the column's values) or named (from the column's name alone)."""
+    the data (the parent's key holds the column's values), named (from the column's name alone) or refuted
+    (the data shows values the parent's key lacks). When the data showed such values: how many distinct
+    values the raw column holds and how many of them the raw parent lacks (before any staging filter)."""
 
     columns: list[str]
     references: str  # `<source>.<table>` when the table is new, else `<schema>.<identifier>`
     ref_columns: list[str]
     how: EdgeEvidence
+    distinct_values: int | None = None
+    missing_from_parent: int | None = None
 
 
 class TableFacts(_Data):
@@ -226,6 +230,8 @@ class ColumnCounts(_Data):
 
     column: str  # `<model>.<column>`
     reads: str  # the raw column: `<source>.<table>.<column>`
+    # Said in the data: a model reading `failing_rows` (the built model's) beside these cannot tell otherwise.
+    counted_on: Literal["the raw table, before staging's filters"] = "the raw table, before staging's filters"
     profiled_rows: int | None = None
     stats: ColumnStats
 
@@ -331,6 +337,8 @@ def table_facts(
             references=declared[edge.parent],
             ref_columns=[edge.parent_column],
             how=edge.how,
+            distinct_values=edge.counts[0] if edge.counts else None,
+            missing_from_parent=edge.counts[0] - edge.counts[1] if edge.counts else None,
         )
         for edge in keys.foreign_keys
         if edge.child == relation.identifier and edge.how != "declared" and edge.parent in declared

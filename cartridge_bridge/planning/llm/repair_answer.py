@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from cartridge_bridge.planning.llm.answers import (
+    REASON_LENGTH,
     AggregateRepair,
     ColumnTest,
     FailingTestVerdict,
@@ -32,8 +33,6 @@ from cartridge_bridge.verify.repair import relax, tested
 
 RepairAnswer = StagingRepair | AggregateRepair | MartRepair
 FailingTest = tuple[BuildFailure, DataTest | ModelTest]  # a test that found rows, and the plan's test it is
-
-REASON_LENGTH = 200  # characters of a verdict's reason: one line in a report and in the test's meta
 
 
 def reason_line(verdict: FailingTestVerdict) -> str:
@@ -81,7 +80,8 @@ def answered_test(answer: RepairAnswer, failure: BuildFailure, test: DataTest | 
     if isinstance(test, DataTest):
         same = ColumnTest(name=test.name, to=test.to, field=test.field, values=test.values)
         return any(
-            entry.column == failure.tested_column and same in entry.tests for entry in answer.tests.columns
+            entry.column == failure.tested_column and any(same.same_test(t) for t in entry.tests)
+            for entry in answer.tests.columns
         )
     model_test = ModelTestAnswer(name=test.name, columns=test.columns, expression=test.expression)
     return model_test in answer.tests.model_tests

@@ -53,9 +53,21 @@ def describe_key(entity: str, key: KeyFacts, in_source: bool = False) -> str:
     return f"Identifies the {thing} (its key by name; not checked on the data)."
 
 
-def describe_foreign_key(entity: str, parent_entity: str, parent_model: str) -> str:
-    """Description of a column that joins to another model."""
-    return f"Foreign key to the {words(parent_entity)} (`{parent_model}`) this {words(entity)} belongs to."
+def describe_foreign_key(
+    entity: str, parent_entity: str, parent_model: str, missing: tuple[int, int] | None = None
+) -> str:
+    """Description of a column that joins to another model; with `missing` (distinct values, how many the
+    parent holds) when the data shows values the parent lacks, saying so."""
+    described = (
+        f"Foreign key to the {words(parent_entity)} (`{parent_model}`) this {words(entity)} belongs to."
+    )
+    if missing is None:
+        return described
+    distinct, held = missing
+    return (
+        f"{described[:-1]}; in the raw data {distinct - held} of its {distinct} distinct values "
+        f"are not {words(parent_entity)} keys."
+    )
 
 
 def describe_staging(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cartridge_bridge.context.key_facts import KeyFacts
-from cartridge_bridge.context.keys import KeyEdge, entity_of
+from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note
 from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
@@ -92,7 +92,7 @@ class StagingRules(PlannerState):
         """Describe and test a foreign key once, cast to the type of the key it references when that differs."""
         column = next(c for c in child.spec.columns if c.name == child.renamed[edge.column])
         target = next(c for c in parent.spec.columns if c.name == parent.renamed[edge.parent_column])
-        column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model)
+        column.description = docs.describe_foreign_key(child.entity, parent.entity, parent.model, edge.counts)
         parent_type, own_type = target.data_type or "", column.data_type or ""
         if parent_type and own_type and type_family(parent_type) != type_family(own_type):
             # `integer = text` does not compare: the join and the relationships test need one type.
@@ -100,9 +100,13 @@ class StagingRules(PlannerState):
             column.cast_to = cast_to(raw_type, parent_type, self.context.adapter_type)
             column.data_type = parent_type if column.cast_to or raw_type == parent_type else own_type
         if self.conventions.test_relationships and not any(t.name == "relationships" for t in column.tests):
-            column.tests.append(
-                DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
-            )
+            test = DataTest(name="relationships", to=parent.model, field=parent.renamed[edge.parent_column])
+            if edge.counts is not None:
+                # The data already shows values the parent lacks: a test at error would fail the first build
+                # and cost a repair round. It warns, saying why; the join stays (the data may be a sample).
+                test.severity = "warn"
+                test.note = missing_keys_note(column.name, parent.model, edge.counts)
+            column.tests.append(test)
 
     def source_column(self, staged: Staged, column: RawColumn) -> ColumnSpec:
         """A raw column as the sources YAML declares it, described as its staged column is."""
