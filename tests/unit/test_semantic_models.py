@@ -291,3 +291,19 @@ def test_the_manifest_says_which_names_the_semantic_layer_has() -> None:
     )
     assert manifest.semantic_names() == {"semantic model": {"orders"}, "measure": {"n"}, "metric": {"m"}}
     assert manifest.time_spine() is None
+
+
+def test_a_measure_whose_name_passes_63_characters_is_left_out_and_the_plan_stays_valid(
+    tmp_path: Path,
+) -> None:
+    """A wide table's long column (Salesforce's): its measure's name would fail PostgreSQL's identifier limit."""
+    long_flag = "is_eligible_for_automatic_renewal_notification_reminder"  # 55 characters
+    teams, projects = PROJECTS
+    wide = table("projects", {**{c.name: c.data_type for c in projects.columns}, long_flag: "boolean"})
+    plan, _ = planned(tmp_path, teams, wide)  # the plan's checks pass (planned asserts it)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None
+    names = [m.name for m in model.measures]
+    assert "project_count" in names and "project_archived_count" in names
+    assert not any(long_flag.removeprefix("is_") in n for n in names)  # 70 characters and more: left out
+    assert all(len(n) <= 63 for n in names + [m.name for m in model.metrics])

@@ -13,9 +13,6 @@ from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.planning.rules.sum_conditions import sum_condition
 
 # Columns that number a parent's rows in a list table: never what a link table links to.
-# The shortest identifier limit of a common warehouse (PostgreSQL's 63): a measure's name past it is cut with a
-# hash on some warehouse, so the same plan stays readable everywhere.
-READABLE_NAME = 63
 _ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
 
 
@@ -134,7 +131,7 @@ class AggregateRules(PlannerState):
         if linked is None:
             children = docs.words(plural(child.table))
             for flag in measures.flags(child.relation, columns, keys):
-                if len(f"number_of_{plural(child.table)}_{flag.no}{role}") > READABLE_NAME:
+                if len(f"number_of_{plural(child.table)}_{flag.no}{role}") > measures.READABLE_NAME:
                     continue  # the name would be cut with a hash to fit a warehouse: no one could ask for it
                 for part, value in ((flag.yes, "true"), (flag.no, "false")):
                     found.append(

@@ -86,6 +86,9 @@ def is_empty(relation: RawRelation, column: ColumnSpec) -> bool:
     return bool(rows and raw is not None and raw.profile is not None and raw.profile.null_count >= rows)
 
 
+# The shortest identifier limit of a common warehouse (PostgreSQL's 63): a measure's name past it is cut with a
+# hash on some warehouse, so the same plan stays readable everywhere.
+READABLE_NAME = 63
 MAX_FLAGS = 3  # flags split a child's count; more would bury the mart's other columns
 # A flag named in a word or two states what a row is (`archived`, `is_deleted`, `has_attachments`); a long one is
 # mostly a setting (`exclude_item_billing_from_revenue_accounting`) that nobody counts rows by.
