@@ -20,6 +20,7 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     PlanAction,
     SourceSpec,
+    SourceTableSpec,
     StagingSpec,
     TimeSpineSpec,
     count_tests,
@@ -164,11 +165,12 @@ def _layer(plan: ExecutionPlan, layer: str, undescribed: list[str]) -> list[str]
                 code(t.name),
                 code(f"{spec.schema_name}.{t.identifier}"),
                 str(len(t.columns)),
+                _freshness(t),
             ]
             for spec in (a.spec for a in actions if isinstance(a.spec, SourceSpec))
             for t in spec.tables
         ]
-        return _section("Sources", table(["source", "table", "relation", "columns"], rows))
+        return _section("Sources", table(["source", "table", "relation", "columns", "freshness"], rows))
     per_model = Counter(column.split(".", 1)[0] for column in undescribed)
     rows = [
         [_model(action), codes(_grain(action), "not declared"), codes(_inputs(action)), _tests(action),
@@ -177,6 +179,19 @@ def _layer(plan: ExecutionPlan, layer: str, undescribed: list[str]) -> list[str]
     ]  # fmt: skip
     header = ["model", "grain", "inputs", "data tests", "undescribed columns"]
     return _section(layer.capitalize(), table(header, rows))
+
+
+def _freshness(source_table: SourceTableSpec) -> str:
+    """`_fivetran_synced`: warn 24 hour, error 48 hour; none when the table is not checked."""
+    freshness = source_table.freshness
+    if source_table.loaded_at_field is None or freshness is None:
+        return "none"
+    limits = [
+        f"{kind} {after.count} {after.period}"
+        for kind, after in (("warn", freshness.warn_after), ("error", freshness.error_after))
+        if after is not None
+    ]
+    return f"{code(source_table.loaded_at_field)}: {', '.join(limits)}"
 
 
 def _model(action: PlanAction) -> str:

@@ -14,7 +14,14 @@ from cartridge_bridge.api import make_plan
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import shown
 from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
-from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, ModelTest, SourceSpec, undescribed_columns
+from cartridge_bridge.planning.plan import (
+    DataTest,
+    ExecutionPlan,
+    ModelTest,
+    SourceFreshness,
+    SourceSpec,
+    undescribed_columns,
+)
 from cartridge_bridge.review.lineage import mermaid_lineage
 from cartridge_bridge.review.markdown import cell, code, mermaid_label
 from cartridge_bridge.review.page import DRY_RUN_NOTE, ReviewInput, review_page
@@ -229,3 +236,18 @@ def test_the_semantic_models_and_the_time_spine_have_their_section(context: Proj
     metrics = {m.name for a in described for m in a.semantic_model.metrics}  # type: ignore[union-attr]
     assert {m for row in semantic[1:] for m in row[5].split(", ")} - {"none"} == metrics
     assert "Time spine: `metricflow_time_spine` (added: the project had none)." in page
+
+
+def test_each_source_table_shows_its_freshness_check(context: ProjectContext) -> None:
+    plan = make_plan(context)
+    [source] = [a.spec for a in plan.actions if isinstance(a.spec, SourceSpec)]
+    first = source.tables[0]
+    freshness = SourceFreshness(warn_after={"count": 12, "period": "hour"})  # type: ignore[arg-type]
+    source.tables[0] = first.model_copy(
+        update={"loaded_at_field": first.columns[0].name, "freshness": freshness}
+    )
+    page = review_page(ReviewInput(plan, [], RUN, None, []))
+    sources = _tables(_MARKDOWN.parse(page))[0]
+    assert sources[0][-1] == "freshness"
+    assert sources[1][-1] == f"{first.columns[0].name}: warn 12 hour"
+    assert {row[-1] for row in sources[2:]} == {"none"}
