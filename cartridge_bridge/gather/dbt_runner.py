@@ -157,6 +157,7 @@ class DbtProject:
         self, command: list[str], reuse_manifest: bool = False, on_event: Callable[[str], None] | None = None
     ) -> Invocation:
         """Run one dbt command in this process and collect its events; `on_event` hears each event's name."""
+        from dbt import deprecations
         from dbt.cli.main import dbtRunner
 
         captured = Invocation(success=False)
@@ -185,6 +186,9 @@ class DbtProject:
                 args += ["--target", self.target]
         with _DBT_LOCK:
             manifest = self._parsed if reuse_manifest else None
+            # dbt keeps the deprecations it met in a process-wide table and summarises all of them after every
+            # invocation: without a reset, one project's deprecation is reported again by every later run.
+            deprecations.reset_deprecations()
             outcome = dbtRunner(manifest=manifest, callbacks=[collect]).invoke(["--log-level", "none", *args])
         self.history.append(Ran(command[0], parsed))
         if isinstance(outcome.exception, KeyboardInterrupt):

@@ -170,3 +170,27 @@ def test_fivetran_connectors_sources_pass_once_synced(
 def seeded(connector: str) -> list[str]:
     """The connector's tables: every one of them carries `_fivetran_synced`."""
     return sorted(p.stem for p in (CONNECTORS / connector / "seeds").glob("*.csv"))
+
+
+def test_a_deprecation_one_project_met_is_not_reported_by_the_next_run(tmp_path: Path) -> None:
+    """dbt summarises every deprecation its process has met after each invocation; cartridge's runs report
+    only their own (a user's old-style project must not make a later, clean run look deprecated)."""
+    # A generic test's argument beside its name, not under `arguments:`: deprecated since dbt 1.10.
+    old_yaml = (
+        "version: 2\nmodels:\n  - name: m\n    columns:\n      - name: id\n        tests:\n"
+        "          - accepted_values:\n              values: [1]\n"
+    )
+    runs = []
+    for name, files in (
+        ("old_style", {"models/m.sql": "select 1 as id", "models/m.yml": old_yaml}),
+        ("clean", {"models/m.sql": "select 1 as id"}),
+    ):
+        project = write_project(
+            tmp_path / name, name, duckdb_output(tmp_path / f"{name}.duckdb"), models=files
+        )
+        dbt = DbtProject(project, project)
+        dbt.deps()
+        runs.append(dbt.invoke(["parse", "--no-partial-parse"]))
+    met, clean = runs
+    assert met.success and deprecations(met), met.warnings  # the old style is reported where it is
+    assert clean.success and deprecations(clean) == [], clean.warnings
