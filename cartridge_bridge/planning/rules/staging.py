@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cartridge_bridge.context.key_facts import KeyFacts
+from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge, entity_of
 from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
@@ -114,10 +115,18 @@ class StagingRules(PlannerState):
         else:
             described = next((c.description for c in staged.spec.columns if c.name == name), None)
         if described is None:  # left out of staging (a loader's soft-delete marker)
-            described = docs.describe_column(
-                cleaning.plain_name(column), staged.entity, column.comment, self.context.documented_columns
-            )
+            described = docs.describe_column(cleaning.plain_name(column), staged.entity, column.comment)
         return ColumnSpec(name=column.name, data_type=column.data_type, description=described)
+
+    def existing_key_description(self, owner: KeyOwner, key: str) -> str | None:
+        """The plain description the existing models give the key: the same column in staging and in the mart
+        that selects it (a doc block's is referenced, never pasted)."""
+        for model in (owner.staging, owner.mart):
+            facts = self.context.existing.get(model or "")
+            column = facts.column(key) if facts is not None else None
+            if column is not None and column.description and column.doc is None:
+                return column.description
+        return None
 
     def link_existing_keys(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Test `<entity>_id` columns that no new table owns against the existing model that does."""
@@ -137,7 +146,9 @@ class StagingRules(PlannerState):
                 target = owner.staging or owner.mart
                 assert target is not None
                 column = next(c for c in s.spec.columns if c.name == name)
-                column.description = docs.describe_foreign_key(s.entity, name.removesuffix("_id"), target)
+                column.description = docs.describe_existing_foreign_key(
+                    s.entity, name.removesuffix("_id"), target, self.existing_key_description(owner, name)
+                )
                 if self.conventions.test_relationships and not any(
                     t.name == "relationships" for t in column.tests
                 ):
@@ -162,7 +173,6 @@ class StagingRules(PlannerState):
         # A key of several columns is the grain: each column not null, the combination unique.
         composite = grain if len(grain) > 1 else []
         testing = self.conventions.test_primary_keys
-        documented = self.context.documented_columns
         columns = []
         for column, name, staged_type in zip(kept, names, types, strict=True):
             tests = []
@@ -177,7 +187,7 @@ class StagingRules(PlannerState):
                     cast_to=cast_to(column.data_type, staged_type, adapter),
                     data_type=staged_type,
                     description=docs.describe_column(
-                        name, entity, column.comment, documented, found if column.name == key else None
+                        name, entity, column.comment, found if column.name == key else None
                     ),
                     tests=tests,
                 )
