@@ -65,6 +65,9 @@ class ProjectContext(BaseModel):
     existing: dict[str, ExistingModelFacts] = {}
     # Columns those models' YAML documents and the models do not have: findings, never columns.
     stale_docs: list[str] = []
+    doc_blocks: list[
+        str
+    ] = []  # the names of the project's own `{% docs %}` blocks: what a plan may reference
     # The project's semantic layer: names taken by kind (semantic model, measure, metric), and its time spine.
     semantic_names: dict[str, list[str]] = {}
     time_spine: str | None = None
@@ -232,6 +235,7 @@ def build_context(
         existing_keys=owners,
         existing=known,
         stale_docs=stale_findings(known),
+        doc_blocks=sorted({d.name for d in manifest.root_docs()}),
         semantic_names={kind: sorted(names) for kind, names in semantic_names.items()},
         time_spine=manifest.time_spine(),
         semantic_models=semantic_models_on(semantic_models, semantic_names, bool(models), facts.adapter_type),

@@ -251,6 +251,14 @@ def _assert_reviews_fit_in(project: Path, schema: str) -> None:
         assert after[path].startswith(content), path
     staging_yaml = after["models/staging/schema.yml"][len(before["models/staging/schema.yml"]) :].decode()
     assert "- name: stg_reviews" in staging_yaml
+    marts_yaml = after["models/schema.yml"][len(before["models/schema.yml"]) :].decode()
+    # The orders' status doc block reaches the reviews mart through lineage: a reference dbt resolved
+    # (the build above parsed it), never its text flattened into a line.
+    assert "{{ doc('orders_status') }}" in marts_yaml
+    assert "Orders can be one of the following statuses" not in marts_yaml + staging_yaml
+    built = json.loads((project / "target/manifest.json").read_text())
+    resolved = built["nodes"]["model.jaffle_classic.reviews"]["columns"]["order_status"]["description"]
+    assert resolved.startswith("Orders can be one of the following statuses")  # dbt resolved the reference
     # The review's order_id is described through the key it references, worded as a reference.
     assert "The order (`stg_orders`) this review belongs to: This is a unique identifier for an order." in (
         staging_yaml

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from cartridge_bridge.gather.facts import (
     WarehouseFacts,
 )
 from cartridge_bridge.gather.manifest import read_manifest
+from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.prompt_data import existing_model, project_facts
-from cartridge_bridge.planning.plan import SourceSpec, StagingSpec
+from cartridge_bridge.planning.plan import MartSpec, SourceSpec, StagingSpec, undescribed_columns
 from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import doc_reference, render_plan
 
 JAFFLE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "jaffle_classic"
 SCHEMA = "main"  # where `dbt seed` loaded the raw tables, and where the models are built too
@@ -212,3 +215,43 @@ def test_descriptions_travel_only_through_lineage(context: ProjectContext) -> No
     assert described["status"] == "Status of the review."  # its own plain meaning
     every = [c.description for a in plan.actions for c in getattr(a.spec, "columns", [])]
     assert not any("Orders can be one of the following statuses" in d for d in every)
+
+
+def test_a_doc_block_inherited_through_lineage_stays_a_reference(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    assert context.doc_blocks == ["orders_status"]
+    mart = next(a for a in plan.actions if a.name == "reviews")
+    assert isinstance(mart.spec, MartSpec)
+    joined = {c.name: c for j in mart.spec.joins for c in j.columns}
+    # The orders mart's status is that doc block: the review's joined order status references it.
+    assert (joined["order_status"].description, joined["order_status"].description_doc) == (
+        "",
+        "orders_status",
+    )
+    order_id = next(c for c in mart.spec.columns if c.name == "order_id")
+    assert order_id.description == (
+        "The order (`orders`) this review belongs to: This is a unique identifier for an order."
+    )
+    files = render_plan(plan)
+    entries = [c for f in files for m in f.models if m["name"] == "reviews" for c in m["columns"]]
+    assert {"name": "order_status", "description": "{{ doc('orders_status') }}"}.items() <= next(
+        c for c in entries if c["name"] == "order_status"
+    ).items()
+    written = json.dumps([f.models + f.sources for f in files])
+    assert "Orders can be one of the following statuses" not in written  # never flattened into a line
+    assert "order_status" not in undescribed_columns(plan)
+
+
+@pytest.mark.parametrize("name", ["orders_stauts", "x') }}{{ run_query('drop table t') }}{{ ('"])
+def test_a_doc_reference_names_a_doc_block_of_the_project(context: ProjectContext, name: str) -> None:
+    plan = plan_with_rules(context)
+    mart = next(a for a in plan.actions if a.name == "reviews")
+    assert isinstance(mart.spec, MartSpec)
+    next(c for j in mart.spec.joins for c in j.columns if c.name == "order_status").description_doc = name
+    problems = [p for p in plan_problems(plan, context) if p.field.endswith("description_doc")]
+    assert [(p.action, p.field) for p in problems] == [
+        ("reviews", "spec.columns[order_status].description_doc")
+    ]
+    assert "is not a doc block of the project" in problems[0].problem
+    with pytest.raises(ValueError, match="not a doc block name"):
+        doc_reference("x') }}")

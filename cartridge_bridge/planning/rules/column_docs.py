@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from cartridge_bridge.context.existing_models import ExistingModelFacts
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
@@ -52,6 +55,21 @@ def describe_key(entity: str, key: KeyFacts, in_source: bool = False) -> str:
 def describe_foreign_key(entity: str, parent_entity: str, parent_model: str) -> str:
     """Description of a column that joins to another model."""
     return f"Foreign key to the {words(parent_entity)} (`{parent_model}`) this {words(entity)} belongs to."
+
+
+def inherited(
+    existing: Mapping[str, ExistingModelFacts], models: list[str | None], column: str
+) -> tuple[str | None, str | None]:
+    """How the first of these existing models (upstream of, or referenced by, the new column) documents
+    `column`: (its plain description, None) or (None, the doc block it is); (None, None) when none does."""
+    for model in models:
+        facts = existing.get(model or "")
+        found = facts.column(column) if facts is not None else None
+        if found is not None and found.doc is not None:
+            return None, found.doc
+        if found is not None and found.description:
+            return sentence(found.description), None
+    return None, None
 
 
 def describe_existing_foreign_key(

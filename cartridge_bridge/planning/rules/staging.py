@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from cartridge_bridge.context.key_facts import KeyFacts
-from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge, entity_of
 from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
@@ -116,17 +115,10 @@ class StagingRules(PlannerState):
             described = next((c.description for c in staged.spec.columns if c.name == name), None)
         if described is None:  # left out of staging (a loader's soft-delete marker)
             described = docs.describe_column(cleaning.plain_name(column), staged.entity, column.comment)
-        return ColumnSpec(name=column.name, data_type=column.data_type, description=described)
-
-    def existing_key_description(self, owner: KeyOwner, key: str) -> str | None:
-        """The plain description the existing models give the key: the same column in staging and in the mart
-        that selects it (a doc block's is referenced, never pasted)."""
-        for model in (owner.staging, owner.mart):
-            facts = self.context.existing.get(model or "")
-            column = facts.column(key) if facts is not None else None
-            if column is not None and column.description and column.doc is None:
-                return column.description
-        return None
+        doc = next((c.description_doc for c in staged.spec.columns if c.name == name), None)
+        return ColumnSpec(
+            name=column.name, data_type=column.data_type, description=described, description_doc=doc
+        )
 
     def link_existing_keys(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Test `<entity>_id` columns that no new table owns against the existing model that does."""
@@ -146,9 +138,11 @@ class StagingRules(PlannerState):
                 target = owner.staging or owner.mart
                 assert target is not None
                 column = next(c for c in s.spec.columns if c.name == name)
+                text, doc = docs.inherited(self.context.existing, [owner.staging, owner.mart], name)
                 column.description = docs.describe_existing_foreign_key(
-                    s.entity, name.removesuffix("_id"), target, self.existing_key_description(owner, name)
+                    s.entity, name.removesuffix("_id"), target, text
                 )
+                column.description_doc = doc
                 if self.conventions.test_relationships and not any(
                     t.name == "relationships" for t in column.tests
                 ):
