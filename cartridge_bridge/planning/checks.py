@@ -197,7 +197,12 @@ def _relation_problems(action: str, spec: SourceSpec, raw: RawSchema) -> list[Pl
 
 def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
     """Everything a spec may read: the plan's models and sources with their columns, the project's by name."""
-    return Inputs.of_plan(plan, context.existing_models, context.existing_sources)
+    inputs = Inputs.of_plan(plan, context.existing_models, context.existing_sources)
+    for name, facts in context.existing.items():
+        if facts.columns_from != "unknown" and inputs.models.get(name) is None:
+            # Its real columns (a YAML-only one is no column): as spelled, and as unquoted SQL names them.
+            inputs.models[name] = {c.name for c in facts.columns} | {c.name.lower() for c in facts.columns}
+    return inputs
 
 
 def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:

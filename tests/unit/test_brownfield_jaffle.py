@@ -255,3 +255,14 @@ def test_a_doc_reference_names_a_doc_block_of_the_project(context: ProjectContex
     assert "is not a doc block of the project" in problems[0].problem
     with pytest.raises(ValueError, match="not a doc block name"):
         doc_reference("x') }}")
+
+
+def test_a_spec_cannot_read_a_column_only_the_yaml_names(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    extension = next(a for a in plan.actions if a.name == "customers_with_reviews")
+    assert isinstance(extension.spec, MartSpec) and extension.spec.base_model == "customers"
+    extension.spec.columns[0].expression = f"{extension.spec.base_alias}.lifetime_value"
+    (problem,) = plan_problems(plan, context)
+    assert (problem.action, problem.field) == ("customers_with_reviews", "spec.columns[customer_id].expression")
+    assert "lifetime_value" in problem.problem
