@@ -264,5 +264,8 @@ def test_a_spec_cannot_read_a_column_only_the_yaml_names(context: ProjectContext
     assert isinstance(extension.spec, MartSpec) and extension.spec.base_model == "customers"
     extension.spec.columns[0].expression = f"{extension.spec.base_alias}.lifetime_value"
     (problem,) = plan_problems(plan, context)
-    assert (problem.action, problem.field) == ("customers_with_reviews", "spec.columns[customer_id].expression")
+    assert (problem.action, problem.field) == (
+        "customers_with_reviews",
+        "spec.columns[customer_id].expression",
+    )
     assert "lifetime_value" in problem.problem
