@@ -260,9 +260,7 @@ def _assert_reviews_fit_in(project: Path, schema: str) -> None:
     resolved = built["nodes"]["model.jaffle_classic.reviews"]["columns"]["order_status"]["description"]
     assert resolved.startswith("Orders can be one of the following statuses")  # dbt resolved the reference
     # The review's order_id is described through the key it references, worded as a reference.
-    assert "The order (`stg_orders`) this review belongs to: This is a unique identifier for an order." in (
-        staging_yaml
-    )
+    assert "The order this review belongs to: This is a unique identifier for an order." in (staging_yaml)
     assert "tests:" in staging_yaml and "data_tests" not in staging_yaml  # the file's own dialect
     new_sql = {p: after[p].decode() for p in after.keys() - before.keys() if p.endswith(".sql")}
     joining = [p for p, sql in new_sql.items() if EXISTING_MODEL_REF.search(sql)]

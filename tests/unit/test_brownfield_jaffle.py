@@ -209,10 +209,15 @@ def test_descriptions_travel_only_through_lineage(context: ProjectContext) -> No
     described = {c.name: c.description for c in staging.spec.columns}
     # The key it references is described in the orders mart: the review's order_id says so, as a reference.
     assert described["order_id"] == (
-        "The order (`stg_orders`) this review belongs to: This is a unique identifier for an order."
+        "The order this review belongs to: This is a unique identifier for an order."
     )
     # The orders' status doc block is no upstream of a review's status: neither borrowed nor flattened.
     assert described["status"] == "Status of the review."  # its own plain meaning
+    # The raw column says the same, and points at no staging model (sources come before staging).
+    source = next(a for a in plan.actions if isinstance(a.spec, SourceSpec))
+    assert isinstance(source.spec, SourceSpec)
+    raw = {c.name: c.description for t in source.spec.tables for c in t.columns}
+    assert raw["order_id"] == described["order_id"]
     every = [c.description for a in plan.actions for c in getattr(a.spec, "columns", [])]
     assert not any("Orders can be one of the following statuses" in d for d in every)
 
@@ -230,7 +235,7 @@ def test_a_doc_block_inherited_through_lineage_stays_a_reference(context: Projec
     )
     order_id = next(c for c in mart.spec.columns if c.name == "order_id")
     assert order_id.description == (
-        "The order (`orders`) this review belongs to: This is a unique identifier for an order."
+        "The order this review belongs to: This is a unique identifier for an order."
     )
     files = render_plan(plan)
     entries = [c for f in files for m in f.models if m["name"] == "reviews" for c in m["columns"]]

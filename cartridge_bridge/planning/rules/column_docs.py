@@ -72,15 +72,14 @@ def inherited(
     return None, None
 
 
-def describe_existing_foreign_key(
-    entity: str, parent_entity: str, parent_model: str, key_description: str | None
-) -> str:
+def describe_existing_foreign_key(entity: str, parent_entity: str, key_description: str | None) -> str:
     """A column that joins to an existing model's key, worded from that key's own description when it has a
     plain one: "The order this refund belongs to: This is a unique identifier for an order."
 
-    A key described by a doc block is not pasted: flattened, a block's markdown breaks, and its text would
-    drift from the block."""
-    lead = f"The {words(parent_entity)} (`{parent_model}`) this {words(entity)} belongs to"
+    No model is named: the sources YAML says it too, and a source points at no staging model (the
+    relationships test says where the key lives). A key described by a doc block is not pasted: flattened,
+    a block's markdown breaks, and its text would drift from the block (the column references it instead)."""
+    lead = f"The {words(parent_entity)} this {words(entity)} belongs to"
     return f"{lead}: {sentence(key_description)}" if key_description else f"{lead}."
 
 

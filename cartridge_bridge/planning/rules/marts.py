@@ -110,7 +110,7 @@ class MartRules(ExistingMartRules):
                 # An existing model's key is described through its own docs; a planned one's by its role.
                 text, doc = docs.inherited(self.context.existing, [target], column.name)
                 description = (
-                    docs.describe_existing_foreign_key(table.entity, parent_entity, target, text)
+                    docs.describe_existing_foreign_key(table.entity, parent_entity, text)
                     if text or doc
                     else docs.describe_foreign_key(table.entity, parent_entity, target)
                 )

@@ -140,7 +140,7 @@ class StagingRules(PlannerState):
                 column = next(c for c in s.spec.columns if c.name == name)
                 text, doc = docs.inherited(self.context.existing, [owner.staging, owner.mart], name)
                 column.description = docs.describe_existing_foreign_key(
-                    s.entity, name.removesuffix("_id"), target, text
+                    s.entity, name.removesuffix("_id"), text
                 )
                 column.description_doc = doc
                 if self.conventions.test_relationships and not any(
