@@ -200,6 +200,11 @@ def test_the_prompts_read_the_same_facts(context: ProjectContext) -> None:
     read = existing_model("stg_payments", context)
     assert read.grain == ["payment_id"] and read.columns is not None
     assert [(c.name, c.expression) for c in read.columns][-1] == ("amount", "amount / 100")
+    orders = existing_model("orders", context).columns or []
+    # The key's description rides along (a foreign key to it is described from it); no other column's does.
+    assert [(c.name, c.description) for c in orders if c.description] == [
+        ("order_id", "This is a unique identifier for an order")
+    ]
 
 
 def test_descriptions_travel_only_through_lineage(context: ProjectContext) -> None:

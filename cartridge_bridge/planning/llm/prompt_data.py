@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from cartridge_bridge.context.existing_models import ExistingColumn
+from cartridge_bridge.context.existing_models import ExistingColumn, short_description
 from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import EdgeEvidence
@@ -121,6 +121,8 @@ class ModelColumn(_Data):
     data_type: str | None = None
     expression: str | None = None
     source_column: str | None = None
+    # An existing model's key, as the project describes it: what a foreign key to it is described from.
+    description: str | None = None
 
 
 class ModelFacts(_Data):
@@ -387,7 +389,7 @@ def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | No
             column.source_column = None
         columns.append(
             DescribedColumn(
-                **column.model_dump(),
+                **column.model_dump(exclude={"description"}),
                 nullable=facts.nullable if facts else None,
                 comment=facts.comment if facts else None,
                 stats=facts.stats if facts else None,
@@ -421,7 +423,14 @@ def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
     facts = context.existing.get(name)
     if facts is not None and facts.columns:
         columns = [
-            ModelColumn(name=c.name, data_type=c.data_type, expression=c.expression) for c in facts.columns
+            ModelColumn(
+                name=c.name,
+                data_type=c.data_type,
+                expression=c.expression,
+                # Only the key's (what foreign keys point at), on one line, to keep prompts short.
+                description=short_description(c.description) if c.name in facts.grain else None,
+            )
+            for c in facts.columns
         ]
         return ModelFacts(name=name, planned=False, grain=facts.grain, columns=columns)
     # Columns unknown (not built, SQL unreadable): only its keys, which its tests show.
