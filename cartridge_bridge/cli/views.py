@@ -358,11 +358,14 @@ def _slice(console: Console, context: ProjectContext) -> None:
     if relevant is None:
         return
     table = Table(title=f"Relevant existing models ({relevant.tokens_used:,} of {relevant.budget:,} tokens)")
-    for column in ("model", "why", "columns"):
+    for column in ("model", "why", "grain", "columns"):
         table.add_column(column)
     for entry in relevant.entries:
         table.add_row(
-            data(entry.name), data(entry.why), data(", ".join(_column_text(c) for c in entry.columns))
+            data(entry.name),
+            data(entry.why),
+            data(" + ".join(entry.grain)),
+            data(", ".join(_column_text(c) for c in entry.columns)),
         )
     console.print(table)
     left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)

@@ -220,6 +220,7 @@ def _assert_existing_models_as_built(context: ProjectContext) -> None:
     show_context(Console(file=shown, width=300, color_system=None), context)
     assert "stale documentation: `customers.lifetime_value`" in shown.getvalue()
     assert re.search(r"amount \w+ = amount / 100", shown.getvalue())  # the slice shows the transform, typed
+    assert re.search(r"stg_payments\s+│[^│]*│\s+payment_id\s+│", shown.getvalue())  # and the grain
 
 
 def _assert_reviews_fit_in(project: Path, schema: str) -> None:
