@@ -201,7 +201,7 @@ def _read_name(unique_id: str, models: dict[str, Node], sources: dict[str, str])
     return node.name if node is not None else unique_id.rsplit(".", 1)[-1]
 
 
-def _doc_name(doc_blocks: list[str], matched: str | None) -> str | None:
+def _doc_name(doc_blocks: tuple[str, ...], matched: str | None) -> str | None:
     """The doc block a description is: dbt ≥1.9 lists it; older manifests only hold its rendered text."""
     for block in doc_blocks:
         if block.startswith("doc."):

@@ -42,8 +42,11 @@ class Column(msgspec.Struct, kw_only=True, gc=False):
     name: str
     description: str = ""
     data_type: str | None = None
-    constraints: list[dict[str, Any]] = []  # dbt's column constraints: `{type: primary_key}`, …
-    doc_blocks: list[str] = []  # dbt ≥1.9: the doc blocks the description references (`doc.<package>.<name>`)
+    # Tuples: an empty one is shared, where an empty list per column of a 20,000-node manifest costs ~30 MB.
+    constraints: tuple[dict[str, Any], ...] = ()  # dbt's column constraints: `{type: primary_key}`, …
+    doc_blocks: tuple[
+        str, ...
+    ] = ()  # dbt ≥1.9: the doc blocks the description references (`doc.<pkg>.<name>`)
 
 
 class Node(msgspec.Struct, kw_only=True, gc=False):
@@ -66,7 +69,7 @@ class Node(msgspec.Struct, kw_only=True, gc=False):
     raw_code: str = ""
     compiled_code: str | None = None  # only in a manifest dbt compiled the node for (build, compile)
     language: str = "sql"
-    constraints: list[dict[str, Any]] = []  # model-level: `{type: primary_key, columns: [...]}`
+    constraints: tuple[dict[str, Any], ...] = ()  # model-level: `{type: primary_key, columns: [...]}`
     column_name: str | None = None
     attached_node: str | None = None
     test_metadata: dict[str, Any] | None = None

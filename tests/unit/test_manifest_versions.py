@@ -88,7 +88,7 @@ def test_versions_decode_to_the_same_records() -> None:
             key: {
                 **node,
                 "config": node["config"].get("materialized"),
-                "columns": {n: {**c, "doc_blocks": []} for n, c in node["columns"].items()},
+                "columns": {n: {**c, "doc_blocks": ()} for n, c in node["columns"].items()},
             }
             for key, node in nodes.items()
         }
