@@ -180,7 +180,9 @@ class ExistingModels:
             grain=grain,
             grain_from=grain_from,
             reads=[_read_name(p, self.models, self.sources) for p in model.depends_on.nodes],
-            stale_columns=[n for n, c in yaml.items() if columns_from != "unknown" and n not in real],
+            stale_columns=[
+                c.name or n for n, c in yaml.items() if columns_from != "unknown" and n not in real
+            ],
         )
 
 
