@@ -110,6 +110,8 @@ class ApplyReport:
     # without it (and why).
     model_verdicts: list[str] = field(default_factory=list)
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
+    # Columns the existing models' YAML documents and the models do not have (ProjectContext.stale_docs).
+    stale_docs: list[str] = field(default_factory=list)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
     review: str | None = None  # the review page (Markdown): the run's, or a dry run's of the plan
     review_file: Path | None = None  # the run's review.md; None: a dry run, or not written
@@ -134,6 +136,9 @@ class ApplyReport:
             "tests relaxed or repaired": self.relaxed_tests,
             "failing data tests the model fixed or accepted": self.model_verdicts,
             "columns left undescribed (describe them in the properties files)": self.undescribed,
+            "stale documentation in the existing models (documented columns the models do not have)": (
+                self.stale_docs
+            ),
         }
 
 
@@ -384,6 +389,7 @@ def apply_plan(
         relaxed_tests=verified.repairs,
         model_verdicts=verified.model_verdicts,
         freshness=freshness_coverage(verified.plan, context),
+        stale_docs=context.stale_docs,
     )
     if report.journal is not None:
         run_id = report.journal.run_id

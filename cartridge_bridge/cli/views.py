@@ -22,6 +22,7 @@ from cartridge_bridge.planning.plan import count_tests as count_tests
 
 if TYPE_CHECKING:
     from cartridge_bridge.api import ApplyReport, UndoReport
+    from cartridge_bridge.context.existing_models import ExistingColumn
     from cartridge_bridge.context.key_facts import ForeignKeyFacts, KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
     from cartridge_bridge.demo.run import DemoReport
@@ -110,6 +111,8 @@ def show_apply(console: Console, report: ApplyReport) -> None:
         console.print(f"Run {run_id} written; `cartridge undo {run_id}` reverts it.", highlight=False)
     _repairs(console, report.relaxed_tests, report.report_file)
     _model_verdicts(console, report.model_verdicts, report.report_file)
+    for finding in report.stale_docs:
+        console.print(f"[yellow]{data(finding)}[/yellow]", highlight=False)
     on_page = "the review page above" if report.journal is None and report.review is not None else None
     _undescribed(console, report.undescribed, report.report_file or on_page)
     if report.report_file is not None:
@@ -375,14 +378,21 @@ def _slice(console: Console, context: ProjectContext) -> None:
         console.print(
             f"Keys owned by built models (new tables are tested against them): {data(owned)}", highlight=False
         )
+    for finding in context.stale_docs:
+        console.print(f"[yellow]{data(finding)}[/yellow]", highlight=False)
     relevant = context.relevant
     if relevant is None:
         return
     table = Table(title=f"Relevant existing models ({relevant.tokens_used:,} of {relevant.budget:,} tokens)")
-    for column in ("model", "why", "columns"):
+    for column in ("model", "why", "grain", "columns"):
         table.add_column(column)
     for entry in relevant.entries:
-        table.add_row(data(entry.name), data(entry.why), data(", ".join(entry.columns)))
+        table.add_row(
+            data(entry.name),
+            data(entry.why),
+            data(" + ".join(entry.grain)),
+            data(", ".join(_column_text(c) for c in entry.columns)),
+        )
     console.print(table)
     left_out = ", ".join(f"{reason}: {count:,}" for reason, count in relevant.left_out.items() if count)
     if left_out:
@@ -391,6 +401,12 @@ def _slice(console: Console, context: ProjectContext) -> None:
         console.print(
             f"[yellow]over budget by {relevant.over_budget_by:,} tokens[/yellow] (key-sharing models are never dropped)"
         )
+
+
+def _column_text(column: ExistingColumn) -> str:
+    """`amount decimal = amount / 100`: a real column, its type, and its transform when it has one."""
+    typed = f"{column.name} {column.data_type}" if column.data_type else column.name
+    return f"{typed} = {column.expression}" if column.expression else typed
 
 
 def show_plan(console: Console, plan: ExecutionPlan) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_evidence import InferredConventions, apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import configured_materialization, infer_conventions
+from cartridge_bridge.context.existing_models import ExistingModelFacts, ExistingModels, stale_findings
 from cartridge_bridge.context.key_facts import SchemaKeys, schema_keys
 from cartridge_bridge.context.key_owners import KeyOwner, key_owners
 from cartridge_bridge.context.naming import snake_case, without_prefix
@@ -60,8 +60,14 @@ class ProjectContext(BaseModel):
     relevant: RelevantSlice | None = None
     # Key column → the existing, built models whose primary key it is (new tables join and test against them).
     existing_keys: dict[str, KeyOwner] = {}
-    # Column name → how the project's own models and sources document it (new columns of that name reuse it).
-    documented_columns: dict[str, str] = {}
+    # The existing models the planners see (the relevant slice's and the keys' owners) as they really are:
+    # real columns with types, grain, reads, transforms; what every planner and prompt reads of them.
+    existing: dict[str, ExistingModelFacts] = {}
+    # Columns those models' YAML documents and the models do not have: findings, never columns.
+    stale_docs: list[str] = []
+    doc_blocks: list[
+        str
+    ] = []  # the names of the project's own `{% docs %}` blocks: what a plan may reference
     # The project's semantic layer: names taken by kind (semantic model, measure, metric), and its time spine.
     semantic_names: dict[str, list[str]] = {}
     time_spine: str | None = None
@@ -84,19 +90,6 @@ def read_project_file(project_dir: Path) -> dict[str, Any]:
 def _relation_key(node: Node) -> tuple[str, str]:
     """(schema, identifier) of a model, seed or snapshot, lower-cased as the warehouse compares them."""
     return ((node.schema_ or "").lower(), (node.alias or node.name).lower())
-
-
-def documented_columns(manifest: Manifest) -> dict[str, str]:
-    """Each column name the project documents, with its description (the most used one when they differ)."""
-    found: dict[str, Counter[str]] = {}
-    documented = [n.columns for n in manifest.root_models()] + [s.columns for s in manifest.root_sources()]
-    for columns in documented:
-        for name, column in columns.items():
-            text = " ".join(column.description.split())
-            if text:
-                found.setdefault((column.name or name).lower(), Counter())[text] += 1
-    # Most used first; among equals, the first in sorted order, so the choice does not depend on file order.
-    return {name: min(texts, key=lambda t: (-texts[t], t)) for name, texts in sorted(found.items())}
 
 
 def default_source_name(schema_name: str) -> str:
@@ -212,7 +205,14 @@ def build_context(
         for r in raw.relations
         if r.identifier not in raw.covered
     ]
-    relevant = relevant_slice(manifest, new_relations, budget_tokens) if models and new_relations else None
+    existing = ExistingModels(manifest, facts.graph, facts.adapter_type)
+    relevant = (
+        relevant_slice(manifest, new_relations, budget_tokens, existing) if models and new_relations else None
+    )
+    owners = key_owners(manifest, facts.graph) if models else {}
+    shown = [e.name for e in relevant.entries] if relevant else []
+    shown += [name for o in owners.values() for name in (o.staging, o.mart) if name]
+    known = existing.some(shown)
     return ProjectContext(
         project_name=project_file["name"],
         project_dir=str(project_dir),
@@ -232,8 +232,10 @@ def build_context(
         ),
         raw_schemas=raw_schemas,
         relevant=relevant,
-        existing_keys=key_owners(manifest, facts.graph) if models else {},
-        documented_columns=documented_columns(manifest),
+        existing_keys=owners,
+        existing=known,
+        stale_docs=stale_findings(known),
+        doc_blocks=sorted({d.name for d in manifest.root_docs()}),
         semantic_names={kind: sorted(names) for kind, names in semantic_names.items()},
         time_spine=manifest.time_spine(),
         semantic_models=semantic_models_on(semantic_models, semantic_names, bool(models), facts.adapter_type),

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cartridge_bridge.context.existing_models import ExistingColumn, ExistingModels, short_description
 from cartridge_bridge.context.keys import entity_of, foreign_keys, primary_key
 from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawRelation
@@ -39,7 +40,12 @@ class SliceEntry(BaseModel):
     name: str
     path: str | None = None
     why: str  # the signal and what matched: "key customer_id", "child of stg_orders", "name ~ refunds"
-    columns: list[str] = []  # other columns of the model, while the budget allows
+    layer: str | None = None  # staging, intermediate or mart
+    grain: list[str] = []  # from its constraints or tests (existing_models.py)
+    reads: list[str] = []
+    # Its real columns (the warehouse's, else its SQL's), typed and described, while the budget allows:
+    # the shared keys first, then the columns its SQL transforms, then the rest.
+    columns: list[ExistingColumn] = []
     signal: Signal = Field(exclude=True)
     keys: list[str] = Field(default=[], exclude=True)  # the shared key columns of a key entry
 
@@ -89,9 +95,16 @@ def key_names(relations: list[RawRelation]) -> list[str]:
 
 
 def relevant_slice(
-    manifest: Manifest, relations: list[RawRelation], budget: int = DEFAULT_BUDGET
+    manifest: Manifest,
+    relations: list[RawRelation],
+    budget: int = DEFAULT_BUDGET,
+    existing: ExistingModels | None = None,
 ) -> RelevantSlice:
-    """The project's models that share a key with, neighbour, or are named like the new raw tables."""
+    """The project's models that share a key with, neighbour, or are named like the new raw tables.
+
+    `existing` says what each model really is (without it, what its SQL says: no warehouse known).
+    """
+    existing = existing or ExistingModels(manifest, None, manifest.metadata.adapter_type or "")
     models = sorted(manifest.root_models(), key=lambda n: n.unique_id)
     keys = key_names(relations)
     shared = shared_keys(models, keys)
@@ -108,7 +121,7 @@ def relevant_slice(
         [_Candidate(i, "lineage", neighbours[i], []) for i in sorted(neighbours, key=rank)],
         [_Candidate(i, "name", f"name ~ {closest[i]}", []) for i in sorted(named, key=rank)],
     )
-    return _fit(models, candidates, keys, budget)
+    return _fit(models, candidates, keys, budget, existing)
 
 
 def shared_keys(models: list[Node], keys: list[str]) -> dict[int, list[str]]:
@@ -195,7 +208,11 @@ def _similarities(models: list[Node], relations: list[RawRelation]) -> tuple[lis
 
 
 def _fit(
-    models: list[Node], candidates: tuple[list[_Candidate], ...], keys: list[str], budget: int
+    models: list[Node],
+    candidates: tuple[list[_Candidate], ...],
+    keys: list[str],
+    budget: int,
+    existing: ExistingModels,
 ) -> RelevantSlice:
     """Every key-sharing model, then neighbours, then name-alikes, then other columns, within the budget."""
     sharing, lineage, named = candidates
@@ -204,7 +221,7 @@ def _fit(
     worst = {UNRELATED: unrelated, LINEAGE_BEYOND: len(lineage), NAME_BEYOND: len(named)}
     room = budget * 4 - len(_wrap("", {reason: count for reason, count in worst.items() if count}))
     dropped: list[str] = []
-    picked = [(c, _entry(models, c, with_path=True)) for c in sharing]
+    picked = [(c, _entry(models, c)) for c in sharing]
     used = sum(len(_entry_json(e)) + 1 for _, e in picked)
     if used > room:
         # Key-sharing models are never dropped: shed their optional fields instead, then report the excess.
@@ -216,7 +233,7 @@ def _fit(
     for group, reason in ((lineage, LINEAGE_BEYOND), (named, NAME_BEYOND)):
         taken = 0
         for candidate in group:
-            entry = _entry(models, candidate, with_path=True)
+            entry = _entry(models, candidate)
             size = len(_entry_json(entry)) + 1
             full = full or used + size > room
             if full:
@@ -225,7 +242,7 @@ def _fit(
             used, taken = used + size, taken + 1
         left_out[reason] = len(group) - taken
     if not full:
-        _add_other_columns(models, picked, used, room)
+        _add_other_columns(existing, picked, used, room)
     entries = [e for _, e in picked]
     left_out = {reason: count for reason, count in left_out.items() if count}
     tokens = estimate_tokens(_wrap(",".join(_entry_json(e) for e in entries), left_out))
@@ -241,14 +258,23 @@ def _fit(
 
 
 def _add_other_columns(
-    models: list[Node], picked: list[tuple[_Candidate, SliceEntry]], used: int, room: int
+    existing: ExistingModels, picked: list[tuple[_Candidate, SliceEntry]], used: int, room: int
 ) -> None:
-    """Give entries, in slice order, a few of their other documented columns while they fit."""
+    """Give entries, in slice order, what they really are while it fits: layer, grain, reads and their real
+    columns besides the shared keys (typed, described, transforms first)."""
     for position, (candidate, entry) in enumerate(picked):
-        others = [c for c in models[candidate.index].columns if c.lower() not in candidate.keys]
-        if not others:
+        facts = existing.get(entry.name)
+        if facts is None:
             continue
-        richer = entry.model_copy(update={"columns": others[:OTHER_COLUMNS]})
+        others = [c for c in facts.columns if c.name.lower() not in candidate.keys]
+        others.sort(key=lambda c: c.expression is None)  # stable: the transforms first, then in column order
+        shown = [
+            c.model_copy(update={"description": short_description(c.description)})
+            for c in others[:OTHER_COLUMNS]
+        ]
+        richer = entry.model_copy(
+            update={"layer": facts.layer, "grain": facts.grain, "reads": facts.reads, "columns": shown}
+        )
         grown = len(_entry_json(richer)) - len(_entry_json(entry))
         if used + grown > room:
             return
@@ -256,11 +282,11 @@ def _add_other_columns(
         used += grown
 
 
-def _entry(models: list[Node], candidate: _Candidate, with_path: bool) -> SliceEntry:
+def _entry(models: list[Node], candidate: _Candidate) -> SliceEntry:
     node = models[candidate.index]
     return SliceEntry(
         name=node.name,
-        path=(node.original_file_path or None) if with_path else None,
+        path=node.original_file_path or None,
         why=candidate.why,
         signal=candidate.signal,
         keys=candidate.keys,

@@ -42,6 +42,11 @@ class Column(msgspec.Struct, kw_only=True, gc=False):
     name: str
     description: str = ""
     data_type: str | None = None
+    # Tuples: an empty one is shared, where an empty list per column of a 20,000-node manifest costs ~30 MB.
+    constraints: tuple[dict[str, Any], ...] = ()  # dbt's column constraints: `{type: primary_key}`, …
+    doc_blocks: tuple[
+        str, ...
+    ] = ()  # dbt ≥1.9: the doc blocks the description references (`doc.<pkg>.<name>`)
 
 
 class Node(msgspec.Struct, kw_only=True, gc=False):
@@ -62,7 +67,9 @@ class Node(msgspec.Struct, kw_only=True, gc=False):
     config: dict[str, Any] = {}
     depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
     raw_code: str = ""
+    compiled_code: str | None = None  # only in a manifest dbt compiled the node for (build, compile)
     language: str = "sql"
+    constraints: tuple[dict[str, Any], ...] = ()  # model-level: `{type: primary_key, columns: [...]}`
     column_name: str | None = None
     attached_node: str | None = None
     test_metadata: dict[str, Any] | None = None
@@ -118,12 +125,13 @@ class SourceTable(msgspec.Struct, kw_only=True, gc=False):
 
 
 class DocBlock(msgspec.Struct, kw_only=True, gc=False):
-    """A `{% docs %}` block; its text stays undecoded."""
+    """A `{% docs %}` block: its name and text."""
 
     unique_id: str
     name: str
     package_name: str
     original_file_path: str = ""
+    block_contents: str = ""  # the block's text: how a description rendered from it is recognised
 
 
 class Macro(msgspec.Struct, kw_only=True, gc=False):

@@ -6,7 +6,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
-from cartridge_bridge.planning.identifiers import PATH_PART, name_problem
+from cartridge_bridge.planning.identifiers import DOC_NAME, PATH_PART, name_problem
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
     SPEC_KIND_OF_TYPE,
@@ -14,6 +14,7 @@ from cartridge_bridge.planning.plan import (
     PlanAction,
     SourceSpec,
     model_inputs,
+    output_columns,
 )
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
 from cartridge_bridge.planning.semantic_checks import semantic_layer_problems
@@ -64,10 +65,38 @@ def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProb
         problems += _action_problems(action, context)
         problems += _dependency_problems(action, inputs)
         problems += SpecChecker(action, plan.adapter_type, inputs).check()
+    problems += _doc_problems(plan, context)
     problems += _file_problems(plan)
     problems += _cycle_problems(plan)
     existing = {kind: set(names) for kind, names in context.semantic_names.items()}
     problems += semantic_layer_problems(plan, existing, context.time_spine is not None)
+    return problems
+
+
+def _doc_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
+    """A column's `description_doc` names one of the project's own doc blocks, and nothing else."""
+    problems = []
+    known = set(context.doc_blocks)
+    for action in plan.actions:
+        spec = action.spec
+        columns = (
+            [c for t in spec.tables for c in t.columns]
+            if isinstance(spec, SourceSpec)
+            else output_columns(spec)
+        )
+        for column in columns:
+            doc = column.description_doc
+            if doc is not None and (doc not in known or not DOC_NAME.fullmatch(doc)):
+                problems.append(
+                    PlanProblem(
+                        action.name,
+                        f"spec.columns[{column.name}].description_doc",
+                        f"{column.description_doc!r} is not a doc block of the project",
+                        f"one of: {', '.join(sorted(known))}"
+                        if known
+                        else "no doc block (the project has none)",
+                    )
+                )
     return problems
 
 
@@ -168,7 +197,12 @@ def _relation_problems(action: str, spec: SourceSpec, raw: RawSchema) -> list[Pl
 
 def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
     """Everything a spec may read: the plan's models and sources with their columns, the project's by name."""
-    return Inputs.of_plan(plan, context.existing_models, context.existing_sources)
+    inputs = Inputs.of_plan(plan, context.existing_models, context.existing_sources)
+    for name, facts in context.existing.items():
+        if facts.columns_from != "unknown" and inputs.models.get(name) is None:
+            # Its real columns (a YAML-only one is no column): as spelled, and as unquoted SQL names them.
+            inputs.models[name] = {c.name for c in facts.columns} | {c.name.lower() for c in facts.columns}
+    return inputs
 
 
 def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:

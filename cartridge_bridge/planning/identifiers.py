@@ -18,6 +18,8 @@ TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 # Folder and file names under the model paths: no separators, no dots at the start, nothing to quote.
 PATH_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 JINJA_OPENERS = ("{{", "{%", "{#")
+# A doc block name a description may reference: `{% docs %}` takes a plain identifier.
+DOC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The longest identifier each warehouse accepts; others are taken to accept at least 127 characters.
 _IDENTIFIER_LIMITS = {"postgres": 63, "redshift": 127, "duckdb": 255, "snowflake": 255, "bigquery": 300}
 _DEFAULT_LIMIT = 127

@@ -90,6 +90,9 @@ class ColumnSpec(_Strict):
     cast_to: str | None = None  # with source_column: `cast(<raw column> as <cast_to>)`
     data_type: str | None = None  # documented in the properties file
     description: str
+    # A doc block of the project the description ends with, written `{{ doc('<name>') }}` by the renderer:
+    # a block inherited through lineage stays a reference, never flattened text (checked against the manifest).
+    description_doc: str | None = None
     tests: list[DataTest] = []
 
 
@@ -426,5 +429,5 @@ def undescribed_columns(plan: ExecutionPlan) -> list[str]:
         for action in plan.models()
         if not isinstance(action.spec, SourceSpec)
         for column in output_columns(action.spec)
-        if not column.description.strip()
+        if not column.description.strip() and column.description_doc is None
     ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cartridge_bridge.context.naming import cte_name, needs_quoting
-from cartridge_bridge.planning.identifiers import description_text, neutralize, quote
+from cartridge_bridge.planning.identifiers import DOC_NAME, description_text, neutralize, quote
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -276,6 +276,14 @@ def _freshness_config(table: SourceTableSpec, adapter_type: str) -> dict[str, An
     return {"loaded_at_field": field, "freshness": thresholds}
 
 
+def doc_reference(name: str) -> str:
+    """`{{ doc('orders_status') }}`: the only Jinja cartridge writes into a description, for a plain name only."""
+    # The plan checks held it to the manifest's names already; this keeps anything else out of the file.
+    if not DOC_NAME.fullmatch(name):
+        raise ValueError(f"not a doc block name: {name!r}")
+    return "{{ doc('" + name + "') }}"
+
+
 def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str) -> dict[str, Any]:
     # Source columns carry the warehouse's own names; model columns passed the grammar (neutral either way).
     entry: dict[str, Any] = {"name": neutralize(column.name)}
@@ -287,6 +295,10 @@ def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str
         )
     if column.description:  # left empty for the user to write: no `description: ''`
         entry["description"] = description_text(column.description, adapter_type)
+    if column.description_doc is not None:
+        entry["description"] = (
+            f"{entry.get('description', '')} {doc_reference(column.description_doc)}".strip()
+        )
     if column.data_type:
         entry["data_type"] = neutralize(column.data_type)
     if column.tests:

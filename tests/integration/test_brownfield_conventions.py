@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -13,9 +14,12 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from rich.console import Console
 from support import REPO_ROOT, duckdb_output, postgres_output, run_sql, snapshot_tree
 
 from cartridge_bridge.api import ProjectOptions, generate, load_context
+from cartridge_bridge.cli.views import show_context
+from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import StagingSpec
@@ -191,6 +195,34 @@ def _jaffle_shop(tmp_path: Path, output: dict[str, object] | None = None) -> Pat
     return project
 
 
+def _assert_existing_models_as_built(context: ProjectContext) -> None:
+    """The built jaffle_shop as the warehouse holds it: real typed columns, grain, the cents converted in
+    staging, and the YAML's stale column a finding, never a column."""
+    payments = context.existing["stg_payments"]
+    assert payments.columns_from == "warehouse"
+    assert [c.name for c in payments.columns] == ["payment_id", "order_id", "payment_method", "amount"]
+    assert all(c.data_type for c in payments.columns)
+    amount = payments.column("amount")
+    assert amount is not None and amount.expression == "amount / 100"
+    assert (payments.grain, payments.layer) == (["payment_id"], "staging")
+    orders = context.existing["orders"]  # a Jinja loop makes its columns: only the warehouse says which
+    assert orders.columns_from == "warehouse" and "credit_card_amount" in [c.name for c in orders.columns]
+    status = orders.column("status")
+    assert status is not None and status.doc == "orders_status"
+    customers = context.existing["customers"]
+    assert customers.stale_columns == ["lifetime_value"]
+    assert "lifetime_value" not in [c.name for c in customers.columns]
+    assert context.stale_docs == [
+        "stale documentation: `customers.lifetime_value` (models/customers.sql) is documented, but the built "
+        "relation has no such column"
+    ]
+    shown = io.StringIO()
+    show_context(Console(file=shown, width=300, color_system=None), context)
+    assert "stale documentation: `customers.lifetime_value`" in shown.getvalue()
+    assert re.search(r"amount \w+ = amount / 100", shown.getvalue())  # the slice shows the transform, typed
+    assert re.search(r"stg_payments\s+│[^│]*│\s+payment_id\s+│", shown.getvalue())  # and the grain
+
+
 def _assert_reviews_fit_in(project: Path, schema: str) -> None:
     """A raw_reviews table next to the seeds becomes stg_reviews and friends, the project's way."""
     before = snapshot_tree(project)
@@ -199,9 +231,12 @@ def _assert_reviews_fit_in(project: Path, schema: str) -> None:
     assert (context.conventions.staging_model, context.conventions.strip_prefix) == ("stg_{table}", "raw_")
     assert context.existing_keys["order_id"].mart == "orders"
     assert context.existing_keys["customer_id"].mart == "customers"
+    _assert_existing_models_as_built(context)
 
     report = generate(options, SilentProgress())
     assert report.build is not None and report.build.success, report.build
+    assert report.stale_docs == context.stale_docs  # in the run's report too
+    assert report.report_file is not None and "`customers.lifetime_value`" in report.report_file.read_text()
     staging = next(a for a in report.plan.models() if a.type == "create_staging")
     assert (staging.name, staging.file_path) == ("stg_reviews", "models/staging/stg_reviews.sql")
     assert isinstance(staging.spec, StagingSpec) and staging.spec.grain == ["review_id"]
@@ -217,6 +252,16 @@ def _assert_reviews_fit_in(project: Path, schema: str) -> None:
         assert after[path].startswith(content), path
     staging_yaml = after["models/staging/schema.yml"][len(before["models/staging/schema.yml"]) :].decode()
     assert "- name: stg_reviews" in staging_yaml
+    marts_yaml = after["models/schema.yml"][len(before["models/schema.yml"]) :].decode()
+    # The orders' status doc block reaches the reviews mart through lineage: a reference dbt resolved
+    # (the build above parsed it), never its text flattened into a line.
+    assert "{{ doc('orders_status') }}" in marts_yaml
+    assert "Orders can be one of the following statuses" not in marts_yaml + staging_yaml
+    built = json.loads((project / "target/manifest.json").read_text())
+    resolved = built["nodes"]["model.jaffle_classic.reviews"]["columns"]["order_status"]["description"]
+    assert resolved.startswith("Orders can be one of the following statuses")  # dbt resolved the reference
+    # The review's order_id is described through the key it references, worded as a reference.
+    assert "The order this review belongs to: This is a unique identifier for an order." in (staging_yaml)
     assert "tests:" in staging_yaml and "data_tests" not in staging_yaml  # the file's own dialect
     new_sql = {p: after[p].decode() for p in after.keys() - before.keys() if p.endswith(".sql")}
     joining = [p for p, sql in new_sql.items() if EXISTING_MODEL_REF.search(sql)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,10 +10,20 @@ import pytest
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.gather.facts import GraphNode, ProjectGraph, RawColumn, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.facts import (
+    GraphColumn,
+    GraphNode,
+    ProjectGraph,
+    RawColumn,
+    RawRelation,
+    WarehouseFacts,
+)
 from cartridge_bridge.gather.manifest import read_manifest
-from cartridge_bridge.planning.plan import SourceSpec, StagingSpec
+from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.llm.prompt_data import existing_model, project_facts
+from cartridge_bridge.planning.plan import MartSpec, SourceSpec, StagingSpec, undescribed_columns
 from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.render.plan_files import doc_reference, render_plan
 
 JAFFLE = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "jaffle_classic"
 SCHEMA = "main"  # where `dbt seed` loaded the raw tables, and where the models are built too
@@ -37,9 +48,26 @@ RELATIONS = [
         ("customer_id", "INTEGER"),
         ("rating", "INTEGER"),
         ("created", "TIMESTAMP"),
+        ("status", "VARCHAR"),  # named like the orders' status, which a doc block describes
     ),
     relation("stg_customers", ("customer_id", "INTEGER"), ("first_name", "VARCHAR")),
 ]
+
+
+# The orders mart's relation as DuckDB holds it (its SQL loops in Jinja, so only the warehouse can say).
+ORDERS_COLUMNS = [
+    ("order_id", "INTEGER"),
+    ("customer_id", "INTEGER"),
+    ("order_date", "DATE"),
+    ("status", "VARCHAR"),
+]
+ORDERS_COLUMNS += [(f"{m}_amount", "DOUBLE") for m in ("credit_card", "coupon", "bank_transfer", "gift_card")]
+WAREHOUSE_COLUMNS = {
+    "orders": [
+        GraphColumn(name=n, data_type=t, position=i)
+        for i, (n, t) in enumerate([*ORDERS_COLUMNS, ("amount", "DOUBLE")], 1)
+    ]
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +84,7 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> ProjectContext:
             identifier=n.alias or n.name,
             exists=True,
             type="table",
+            columns=WAREHOUSE_COLUMNS.get(n.name, []),
         )
         for n in manifest.nodes.values()
         if n.resource_type in ("model", "seed")
@@ -128,3 +157,125 @@ def test_a_table_keeps_its_prefix_when_the_short_name_is_taken(context: ProjectC
     plan = plan_with_rules(context.model_copy(update={"raw_schemas": [crowded]}))
     names = [a.name for a in plan.actions if a.type == "create_staging"]
     assert names == ["stg_raw_reviews", "stg_reviews"]
+
+
+def test_existing_models_are_known_by_their_sql_not_their_yaml(context: ProjectContext) -> None:
+    payments = context.existing["stg_payments"]
+    # The YAML documents two of its columns; the SQL makes four, and converts cents to dollars.
+    assert (payments.columns_from, payments.layer) == ("sql", "staging")
+    assert [(c.name, c.expression) for c in payments.columns] == [
+        ("payment_id", None),
+        ("order_id", None),
+        ("payment_method", None),
+        ("amount", "amount / 100"),
+    ]
+    assert (payments.grain, payments.grain_from, payments.reads) == (
+        ["payment_id"],
+        "unique + not_null tests",
+        ["raw_payments"],
+    )
+    customers = context.existing["customers"]
+    names = [c.name for c in customers.columns]
+    assert "customer_lifetime_value" in names and "lifetime_value" not in names
+    assert customers.stale_columns == ["lifetime_value"]
+    assert customers.column("customer_id").description == "This is a unique identifier for a customer"  # type: ignore[union-attr]
+    assert context.stale_docs == [
+        "stale documentation: `customers.lifetime_value` (models/customers.sql) is documented, but the SQL has "
+        "no such column"
+    ]
+    # A Jinja loop shapes the orders mart: the warehouse names and types its columns.
+    orders = context.existing["orders"]
+    assert (orders.columns_from, orders.stale_columns, orders.grain) == ("warehouse", [], ["order_id"])
+    status = orders.column("status")
+    assert status is not None and (status.data_type, status.doc) == ("VARCHAR", "orders_status")
+
+
+def test_the_prompts_read_the_same_facts(context: ProjectContext) -> None:
+    facts = project_facts(context, [], {}, share_samples=False)
+    shown = {m.name: m for m in facts.existing_models}
+    amount = next(c for c in shown["stg_payments"].columns if c.name == "amount")
+    assert amount.expression == "amount / 100"
+    assert shown["customers"].grain == ["customer_id"]
+    assert all(c.name != "lifetime_value" for m in shown.values() for c in m.columns)
+    read = existing_model("stg_payments", context)
+    assert read.grain == ["payment_id"] and read.columns is not None
+    assert [(c.name, c.expression) for c in read.columns][-1] == ("amount", "amount / 100")
+    orders = existing_model("orders", context).columns or []
+    # The key's description rides along (a foreign key to it is described from it); no other column's does.
+    assert [(c.name, c.description) for c in orders if c.description] == [
+        ("order_id", "This is a unique identifier for an order")
+    ]
+
+
+def test_descriptions_travel_only_through_lineage(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    staging = next(a for a in plan.actions if a.name == "stg_reviews")
+    assert isinstance(staging.spec, StagingSpec)
+    described = {c.name: c.description for c in staging.spec.columns}
+    # The key it references is described in the orders mart: the review's order_id says so, as a reference.
+    assert described["order_id"] == (
+        "The order this review belongs to: This is a unique identifier for an order."
+    )
+    # The orders' status doc block is no upstream of a review's status: neither borrowed nor flattened.
+    assert described["status"] == "Status of the review."  # its own plain meaning
+    # The raw column says the same, and points at no staging model (sources come before staging).
+    source = next(a for a in plan.actions if isinstance(a.spec, SourceSpec))
+    assert isinstance(source.spec, SourceSpec)
+    raw = {c.name: c.description for t in source.spec.tables for c in t.columns}
+    assert raw["order_id"] == described["order_id"]
+    every = [c.description for a in plan.actions for c in getattr(a.spec, "columns", [])]
+    assert not any("Orders can be one of the following statuses" in d for d in every)
+
+
+def test_a_doc_block_inherited_through_lineage_stays_a_reference(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    assert context.doc_blocks == ["orders_status"]
+    mart = next(a for a in plan.actions if a.name == "reviews")
+    assert isinstance(mart.spec, MartSpec)
+    joined = {c.name: c for j in mart.spec.joins for c in j.columns}
+    # The orders mart's status is that doc block: the review's joined order status references it.
+    assert (joined["order_status"].description, joined["order_status"].description_doc) == (
+        "",
+        "orders_status",
+    )
+    order_id = next(c for c in mart.spec.columns if c.name == "order_id")
+    assert order_id.description == (
+        "The order this review belongs to: This is a unique identifier for an order."
+    )
+    files = render_plan(plan)
+    entries = [c for f in files for m in f.models if m["name"] == "reviews" for c in m["columns"]]
+    assert {"name": "order_status", "description": "{{ doc('orders_status') }}"}.items() <= next(
+        c for c in entries if c["name"] == "order_status"
+    ).items()
+    written = json.dumps([f.models + f.sources for f in files])
+    assert "Orders can be one of the following statuses" not in written  # never flattened into a line
+    assert "order_status" not in undescribed_columns(plan)
+
+
+@pytest.mark.parametrize("name", ["orders_stauts", "x') }}{{ run_query('drop table t') }}{{ ('"])
+def test_a_doc_reference_names_a_doc_block_of_the_project(context: ProjectContext, name: str) -> None:
+    plan = plan_with_rules(context)
+    mart = next(a for a in plan.actions if a.name == "reviews")
+    assert isinstance(mart.spec, MartSpec)
+    next(c for j in mart.spec.joins for c in j.columns if c.name == "order_status").description_doc = name
+    problems = [p for p in plan_problems(plan, context) if p.field.endswith("description_doc")]
+    assert [(p.action, p.field) for p in problems] == [
+        ("reviews", "spec.columns[order_status].description_doc")
+    ]
+    assert "is not a doc block of the project" in problems[0].problem
+    with pytest.raises(ValueError, match="not a doc block name"):
+        doc_reference("x') }}")
+
+
+def test_a_spec_cannot_read_a_column_only_the_yaml_names(context: ProjectContext) -> None:
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    extension = next(a for a in plan.actions if a.name == "customers_with_reviews")
+    assert isinstance(extension.spec, MartSpec) and extension.spec.base_model == "customers"
+    extension.spec.columns[0].expression = f"{extension.spec.base_alias}.lifetime_value"
+    (problem,) = plan_problems(plan, context)
+    assert (problem.action, problem.field) == (
+        "customers_with_reviews",
+        "spec.columns[customer_id].expression",
+    )
+    assert "lifetime_value" in problem.problem

@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from bench.synthetic_manifest import BrownfieldCase, brownfield_case
+from cartridge_bridge.context.existing_models import ExistingModels
 from cartridge_bridge.context.relevance import (
     DEFAULT_BUDGET,
     LINEAGE_BEYOND,
@@ -155,9 +156,15 @@ def test_with_room_every_neighbour_and_name_alike_is_in(case: Case) -> None:
     assert signals["name"]
     assert set(found.left_out) == {UNRELATED}
     assert found.left_out[UNRELATED] == len(case.manifest.root_models()) - len(found.entries)
-    documented = [e for e in found.entries if case.manifest.nodes[f"model.acme_analytics.{e.name}"].columns]
-    assert documented and all(0 < len(e.columns) <= OTHER_COLUMNS for e in documented)
-    assert all(not set(e.columns) & set(e.keys) for e in found.entries)
+    # No warehouse here: the columns come from each model's SQL (`*` followed upstream), never from its YAML.
+    existing = ExistingModels(case.manifest, None, "duckdb")
+    with_columns = [e for e in found.entries if e.columns]
+    assert with_columns and all(0 < len(e.columns) <= OTHER_COLUMNS for e in with_columns)
+    for entry in with_columns:
+        facts = existing.get(entry.name)
+        assert facts is not None and facts.columns_from == "sql"
+        assert {c.name for c in entry.columns} <= {c.name for c in facts.columns} - set(facts.stale_columns)
+    assert all(not {c.name for c in e.columns} & set(e.keys) for e in found.entries)
 
 
 def test_a_budget_too_small_keeps_every_key_sharing_model_and_says_by_how_much(case: Case) -> None:
@@ -270,14 +277,31 @@ def test_key_sharing_models_sort_by_keys_shared_then_name_likeness() -> None:
 
 def test_other_columns_are_added_in_slice_order_while_they_fit() -> None:
     columns = ["order_id", *(f"attribute_{i}" for i in range(12))]
-    manifest = project(*(model(f"fct_orders_{i}", columns=columns) for i in range(3)))
+    code = f"select {', '.join(columns)} from {{{{ ref('stg_orders') }}}}"
+    manifest = project(*(model(f"fct_orders_{i}", code=code) for i in range(3)))
     roomy = relevant_slice(manifest, [ORDERS], budget=10_000)
-    assert [e.columns for e in roomy.entries] == [columns[1 : 1 + OTHER_COLUMNS]] * 3
+    assert [[c.name for c in e.columns] for e in roomy.entries] == [columns[1 : 1 + OTHER_COLUMNS]] * 3
     exact = relevant_slice(manifest, [ORDERS], budget=roomy.tokens_used)
     assert exact.model_dump_json() == roomy.model_dump_json().replace("10000", str(roomy.tokens_used))
     short = relevant_slice(manifest, [ORDERS], budget=roomy.tokens_used - 1)
     assert [len(e.columns) for e in short.entries] == [OTHER_COLUMNS, OTHER_COLUMNS, 0]
     assert all(e.path for e in short.entries) and short.over_budget_by == 0
+
+
+def test_real_columns_are_shown_and_a_yaml_only_column_never_is() -> None:
+    code = (
+        "with renamed as (select id as payment_id, order_id, amount / 100 as amount from {{ ref('raw') }})\n"
+    )
+    code += "select * from renamed"
+    manifest = project(
+        model("stg_payments", columns=["payment_id", "payment_method"], code=code),
+    )
+    (entry,) = relevant_slice(manifest, [ORDERS]).entries
+    assert [(c.name, c.expression) for c in entry.columns] == [
+        ("amount", "amount / 100"),
+        ("payment_id", None),
+    ]
+    assert (entry.layer, entry.keys) == ("staging", ["order_id"])
 
 
 def test_name_alikes_beyond_the_budget_are_counted() -> None:

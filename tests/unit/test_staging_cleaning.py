@@ -14,7 +14,7 @@ from support import shop_project
 from cartridge_bridge.api import ApplyReport, undescribed_columns
 from cartridge_bridge.cli.views import show_apply
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context.project_context import ProjectContext, build_context, documented_columns
+from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Column, Manifest, Metadata, Node
 from cartridge_bridge.planning.checks import plan_problems, validate_plan
@@ -243,7 +243,7 @@ def test_a_deleted_at_timestamp_keeps_rows_where_it_is_empty(tmp_path: Path) -> 
     assert spec.filter == "_sdc_deleted_at is null"
 
 
-def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_stay_empty(
+def test_descriptions_come_from_comments_or_known_meanings_never_from_an_unrelated_models_docs(
     tmp_path: Path,
 ) -> None:
     documented = Node(
@@ -269,7 +269,7 @@ def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_sta
     assert described == {
         "customer_id": "Identifies the customer (its key by name; not checked on the data).",
         "nickname": "What the customer likes to be called.",
-        "loyalty_tier": "Tier of the loyalty programme.",
+        "loyalty_tier": "",  # stg_legacy's `loyalty_tier` is no upstream of these customers: not borrowed
         "email": "Email address of the customer.",
         "created_at": "When the customer was created.",
         "shoe_size": "",
@@ -277,27 +277,12 @@ def test_descriptions_come_from_comments_project_docs_or_known_meanings_else_sta
     }
     undescribed = undescribed_columns(plan)
     assert {"stg_raw__customers.shoe_size", "stg_raw__customers.is_active"} <= set(undescribed)
-    assert {u.split(".")[1] for u in undescribed} == {"shoe_size", "is_active"}
+    assert {u.split(".")[1] for u in undescribed} == {"shoe_size", "is_active", "loyalty_tier"}
     properties = next(
         f for f in render_plan(plan) if f.models and f.models[0]["name"] == "stg_raw__customers"
     )
     shoe = next(c for c in properties.models[0]["columns"] if c["name"] == "shoe_size")
     assert shoe == {"name": "shoe_size", "data_type": "integer"}  # no `description: ''`
-
-
-def test_documented_columns_take_the_most_used_description() -> None:
-    nodes = {
-        f"model.shop.m{i}": Node(
-            unique_id=f"model.shop.m{i}",
-            resource_type="model",
-            name=f"m{i}",
-            package_name="shop" if i < 3 else "vendor",
-            columns={"Status": Column(name="Status", description=text)},
-        )
-        for i, text in enumerate(["Order state.", "Order  state.", "Lifecycle stage.", "Vendor words."])
-    }
-    manifest = Manifest(metadata=Metadata(project_name="shop"), nodes=nodes)
-    assert documented_columns(manifest) == {"status": "Order state."}  # the project's own, most used
 
 
 def test_undescribed_columns_show_a_count_and_a_few_when_a_report_file_holds_them(tmp_path: Path) -> None:

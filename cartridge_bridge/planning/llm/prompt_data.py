@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from cartridge_bridge.context.existing_models import ExistingColumn, short_description
 from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import EdgeEvidence
@@ -77,12 +78,17 @@ class TableFacts(_Data):
 
 
 class ExistingModel(_Data):
-    """A model of the project related to the new tables (the budgeted relevant slice)."""
+    """A model of the project related to the new tables (the budgeted relevant slice), as it really is: its
+    columns from the warehouse (else its SQL) with types, descriptions and, in staging, the transforms the
+    project applies (`amount / 100`); its grain; what it reads."""
 
     name: str
     path: str | None = None
     why: str
-    columns: list[str] = []
+    layer: str | None = None
+    grain: list[str] = []
+    reads: list[str] = []
+    columns: list[ExistingColumn] = []
 
 
 class ConventionFacts(_Data):
@@ -119,6 +125,8 @@ class ModelColumn(_Data):
     data_type: str | None = None
     expression: str | None = None
     source_column: str | None = None
+    # An existing model's key, as the project describes it: what a foreign key to it is described from.
+    description: str | None = None
 
 
 class ModelFacts(_Data):
@@ -127,8 +135,8 @@ class ModelFacts(_Data):
     name: str
     planned: bool
     grain: list[str] = []
-    columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's are unknown)
-    some_columns: list[str] = []  # columns known without the whole list (an existing model's documented ones)
+    columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's real ones)
+    some_columns: list[str] = []  # columns known without the whole list (an existing model's tested keys)
 
 
 class SpecTask(_Data):
@@ -299,7 +307,7 @@ def project_facts(
         strategy=context.strategy,
         conventions=convention_facts(context),
         existing_models=[
-            ExistingModel(name=e.name, path=e.path, why=e.why, columns=e.columns)
+            ExistingModel.model_validate(e.model_dump(exclude={"signal", "keys"}))
             for e in (relevant.entries if relevant else [])
         ],
         existing_models_left_out=relevant.left_out if relevant else {},
@@ -402,7 +410,7 @@ def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | No
             column.source_column = None
         columns.append(
             DescribedColumn(
-                **column.model_dump(),
+                **column.model_dump(exclude={"description"}),
                 nullable=facts.nullable if facts else None,
                 comment=facts.comment if facts else None,
                 stats=facts.stats if facts else None,
@@ -430,11 +438,24 @@ def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> Model
 
 
 def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
-    """A model of the project, with the columns the relevant slice knows of (often none)."""
+    """A model of the project as the context knows it: its real columns (typed, transforms said) and grain."""
     if context is None:
         return ModelFacts(name=name, planned=False)
+    facts = context.existing.get(name)
+    if facts is not None and facts.columns:
+        columns = [
+            ModelColumn(
+                name=c.name,
+                data_type=c.data_type,
+                expression=c.expression,
+                # Only the key's (what foreign keys point at), on one line, to keep prompts short.
+                description=short_description(c.description) if c.name in facts.grain else None,
+            )
+            for c in facts.columns
+        ]
+        return ModelFacts(name=name, planned=False, grain=facts.grain, columns=columns)
+    # Columns unknown (not built, SQL unreadable): only its keys, which its tests show.
     known = [o.key for o in context.existing_keys.values() if name in (o.staging, o.mart)]
-    if context.relevant is not None:
-        entry = next((e for e in context.relevant.entries if e.name == name), None)
-        known += [] if entry is None else [*entry.keys, *entry.columns]
-    return ModelFacts(name=name, planned=False, some_columns=list(dict.fromkeys(known)))
+    return ModelFacts(
+        name=name, planned=False, grain=facts.grain if facts else [], some_columns=list(dict.fromkeys(known))
+    )

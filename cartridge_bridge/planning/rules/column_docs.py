@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cartridge_bridge.context.existing_models import ExistingModelFacts
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
@@ -24,19 +25,17 @@ def describe_column(
     name: str,
     entity: str,
     comment: str | None = None,
-    documented: Mapping[str, str] | None = None,
     key: KeyFacts | None = None,
 ) -> str:
     """A staged column's description: the warehouse's comment, its role as the table's `key` (given when it is
-    the table's one key column), the project's own docs of the same column name, or a well-known meaning;
-    else empty, for the user to write (never filler)."""
+    the table's one key column), or a well-known meaning; else empty, for the user to write (never filler).
+
+    Never another model's description of a column that happens to share the name: a refund's `amount` is not
+    an order's. Descriptions travel only along lineage (describe_existing_foreign_key)."""
     if comment and comment.strip():
         return sentence(comment)
     if key is not None:
         return describe_key(entity, key)
-    known = (documented or {}).get(name)
-    if known and known.strip():
-        return sentence(known)
     return well_known_meaning(name, words(entity)) or ""
 
 
@@ -68,6 +67,32 @@ def describe_foreign_key(
         f"{described[:-1]}; in the raw data {distinct - held} of its {distinct} distinct values "
         f"are not {words(parent_entity)} keys."
     )
+
+
+def inherited(
+    existing: Mapping[str, ExistingModelFacts], models: list[str | None], column: str
+) -> tuple[str | None, str | None]:
+    """How the first of these existing models (upstream of, or referenced by, the new column) documents
+    `column`: (its plain description, None) or (None, the doc block it is); (None, None) when none does."""
+    for model in models:
+        facts = existing.get(model or "")
+        found = facts.column(column) if facts is not None else None
+        if found is not None and found.doc is not None:
+            return None, found.doc
+        if found is not None and found.description:
+            return sentence(found.description), None
+    return None, None
+
+
+def describe_existing_foreign_key(entity: str, parent_entity: str, key_description: str | None) -> str:
+    """A column that joins to an existing model's key, worded from that key's own description when it has a
+    plain one: "The order this refund belongs to: This is a unique identifier for an order."
+
+    No model is named: the sources YAML says it too, and a source points at no staging model (the
+    relationships test says where the key lives). A key described by a doc block is not pasted: flattened,
+    a block's markdown breaks, and its text would drift from the block (the column references it instead)."""
+    lead = f"The {words(parent_entity)} this {words(entity)} belongs to"
+    return f"{lead}: {sentence(key_description)}" if key_description else f"{lead}."
 
 
 def describe_staging(

@@ -50,16 +50,23 @@ class ExistingMartRules(AggregateRules):
                     alias=join_alias,
                     on=[JoinCondition(left_alias=alias, left_column=key, right_column=key)],
                     columns=[
-                        ColumnSpec(
-                            name=name,
-                            expression=f"{join_alias}.{column}",
-                            description=f"`{column}` of the {docs.words(entity)} (from `{target}`).",
-                        )
+                        self.joined_column(name, column, join_alias, target, entity)
                         for name, column in picked
                     ],
                 )
             )
         return joins
+
+    def joined_column(self, name: str, column: str, alias: str, model: str, entity: str) -> ColumnSpec:
+        """A column taken from an existing model, described as that model describes it (its lineage), else
+        by where it comes from; a doc block stays a reference."""
+        text, doc = docs.inherited(self.context.existing, [model], column)
+        return ColumnSpec(
+            name=name,
+            expression=f"{alias}.{column}",
+            description=text or ("" if doc else f"`{column}` of the {docs.words(entity)} (from `{model}`)."),
+            description_doc=doc,
+        )
 
     @staticmethod
     def descriptive(owner: KeyOwner, model: str) -> list[str]:
@@ -116,11 +123,8 @@ class ExistingMartRules(AggregateRules):
                 else []
             )
             columns = [
-                ColumnSpec(
-                    name=c,
-                    expression=f"{alias}.{c}",
-                    description=f"`{c}` as in `{mart}`.",
-                    tests=key_tests if c == owner.key else [],
+                self.joined_column(c, c, alias, mart, entity).model_copy(
+                    update={"tests": key_tests if c == owner.key else []}
                 )
                 for c in own
             ]

@@ -104,10 +104,15 @@ class MartRules(ExistingMartRules):
         for column in table.spec.columns:
             if measures.is_loader_column(column):
                 continue
-            description = column.description
+            description, doc = column.description, column.description_doc
             if column.name in parents:
-                description = docs.describe_foreign_key(
-                    table.entity, parents[column.name][1], parents[column.name][0]
+                target, parent_entity = parents[column.name]
+                # An existing model's key is described through its own docs; a planned one's by its role.
+                text, doc = docs.inherited(self.context.existing, [target], column.name)
+                description = (
+                    docs.describe_existing_foreign_key(table.entity, parent_entity, text)
+                    if text or doc
+                    else docs.describe_foreign_key(table.entity, parent_entity, target)
                 )
             columns.append(
                 ColumnSpec(
@@ -115,6 +120,7 @@ class MartRules(ExistingMartRules):
                     expression=f"{alias}.{column.name}",
                     data_type=column.data_type,
                     description=description,
+                    description_doc=doc,
                     # Each foreign key is tested once, in staging.
                     tests=[t.model_copy() for t in column.tests if t.name != "relationships"],
                 )

@@ -118,10 +118,11 @@ class StagingRules(PlannerState):
         else:
             described = next((c.description for c in staged.spec.columns if c.name == name), None)
         if described is None:  # left out of staging (a loader's soft-delete marker)
-            described = docs.describe_column(
-                cleaning.plain_name(column), staged.entity, column.comment, self.context.documented_columns
-            )
-        return ColumnSpec(name=column.name, data_type=column.data_type, description=described)
+            described = docs.describe_column(cleaning.plain_name(column), staged.entity, column.comment)
+        doc = next((c.description_doc for c in staged.spec.columns if c.name == name), None)
+        return ColumnSpec(
+            name=column.name, data_type=column.data_type, description=described, description_doc=doc
+        )
 
     def link_existing_keys(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Test `<entity>_id` columns that no new table owns against the existing model that does."""
@@ -141,7 +142,11 @@ class StagingRules(PlannerState):
                 target = owner.staging or owner.mart
                 assert target is not None
                 column = next(c for c in s.spec.columns if c.name == name)
-                column.description = docs.describe_foreign_key(s.entity, name.removesuffix("_id"), target)
+                text, doc = docs.inherited(self.context.existing, [owner.staging, owner.mart], name)
+                column.description = docs.describe_existing_foreign_key(
+                    s.entity, name.removesuffix("_id"), text
+                )
+                column.description_doc = doc
                 if self.conventions.test_relationships and not any(
                     t.name == "relationships" for t in column.tests
                 ):
@@ -166,7 +171,6 @@ class StagingRules(PlannerState):
         # A key of several columns is the grain: each column not null, the combination unique.
         composite = grain if len(grain) > 1 else []
         testing = self.conventions.test_primary_keys
-        documented = self.context.documented_columns
         columns = []
         for column, name, staged_type in zip(kept, names, types, strict=True):
             tests = []
@@ -181,7 +185,7 @@ class StagingRules(PlannerState):
                     cast_to=cast_to(column.data_type, staged_type, adapter),
                     data_type=staged_type,
                     description=docs.describe_column(
-                        name, entity, column.comment, documented, found if column.name == key else None
+                        name, entity, column.comment, found if column.name == key else None
                     ),
                     tests=tests,
                 )
