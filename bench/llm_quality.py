@@ -159,6 +159,14 @@ def print_figures(answerer: Answerer, report: ApplyReport | None, error: str) ->
     if recorded is not None:
         print(f"  recorded answers: {recorded.served} served, {recorded.relayed} relayed, "
               f"{len(recorded.missing)} missing (the prompts changed: refresh with --relay)")  # fmt: skip
+        stale = recorded.stale()
+        if stale and recorded.relay is not None and report is not None:
+            # A refresh that ran whole replaces the recording: answers to prompts no longer asked go.
+            for path in stale:
+                path.unlink()
+            print(f"  {len(stale)} recorded answers no request asks for any more were removed")
+        elif stale:
+            print(f"  {len(stale)} recorded answers no request asked for (stale: refresh with --relay)")
     if report is None or report.usage is None:
         print(f"  generate failed: {error}")
         return

@@ -44,6 +44,7 @@ class RecordedModel:
     served: int = 0
     relayed: int = 0
     missing: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)  # the recordings this run served or recorded
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -54,6 +55,7 @@ class RecordedModel:
         if path.is_file():
             with self._lock:
                 self.served += 1
+                self.used.add(key)
             return path.read_text(encoding="utf-8")
         if self.relay is None:
             with self._lock:
@@ -67,7 +69,12 @@ class RecordedModel:
         temporary.replace(path)
         with self._lock:
             self.relayed += 1
+            self.used.add(key)
         return text
+
+    def stale(self) -> list[Path]:
+        """The recordings no request of this run asked for: answers to prompts that have changed since."""
+        return sorted(p for p in self.folder.glob("*.txt") if p.stem not in self.used)
 
     def _relayed(self, body: dict[str, Any]) -> str:
         """Hand the request to the relay folder's reader and wait for the answer file."""

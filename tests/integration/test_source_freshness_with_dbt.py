@@ -18,7 +18,9 @@ from cartridge_bridge.gather.dbt_runner import DbtProject, Invocation
 from cartridge_bridge.progress import SilentProgress
 
 _counter = itertools.count()
-CONNECTORS = REPO_ROOT.parent / "shared" / "datasets" / "fivetran"
+CONNECTORS = (
+    REPO_ROOT / "tests" / "fixtures" / "connectors"
+)  # copies of two connectors: a clean clone has them
 
 
 def ago(hours: float) -> str:
