@@ -10,11 +10,8 @@ per planner and connector (rich on a terminal, plain lines to a pipe) and writes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +37,7 @@ from bench.answers_queries import (  # noqa: E402
 )
 from bench.answers_scoring import NOT_ANSWERABLE, VERDICTS, Score, default_keys, read_answer, score  # noqa: E402
 from bench.llm_recorded import RECORDINGS, RecordedModel  # noqa: E402
+from bench.metricflow_query import mf_query  # noqa: E402
 from bench.postgres_project import new_project  # noqa: E402
 from bench.quality import DATASETS, load  # noqa: E402
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer  # noqa: E402
@@ -133,43 +131,13 @@ def ask(question: Question, layer: Layer, connection: object, answers: Path, pro
     return score(columns, expected, rows, keys, question.unanswered)
 
 
-MF = Path(sys.executable).parent / "mf"  # dbt-metricflow's command, beside this interpreter
-
-
 def metricflow_rows(query: MetricQuery, project: Path) -> list[dict[str, object]]:
-    """`mf query` in the generated project, its CSV rows under the answer's column names (values as text: the
+    """`mf query` in the generated project, its rows under the answer's column names (values as text: the
     scoring reads numbers and dates from text as it reads the answer files)."""
-    out = project / "target" / "bench_mf_query.csv"
-    out.unlink(missing_ok=True)
-    command = [str(MF), "query", "--metrics", ",".join(query.metrics), "--csv", str(out)]
-    command += ["--group-by", ",".join(query.group_by)] if query.group_by else []
-    for where in query.where:
-        command += ["--where", where]
-    ran = subprocess.run(
-        command,
-        cwd=project,
-        env=os.environ | {"DBT_PROFILES_DIR": str(project)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if ran.returncode != 0 or not out.is_file():
-        said = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if line.strip()]
-        # MetricFlow prints `ERROR: <kind>`, its message on the next lines, then where to report bugs.
-        at = next((i for i, line in enumerate(said) if line.startswith("ERROR")), None)
-        why = (
-            " ".join(said[at : at + 2])
-            if at is not None
-            else (said[-1] if said else f"exit {ran.returncode}")
-        )
-        raise RuntimeError(why[:300])
-    with out.open(newline="", encoding="utf-8") as file:
-        found = list(csv.DictReader(file))
-    lowered = [{k.lower(): v for k, v in row.items()} for row in found]  # MetricFlow may upper-case names
+    rows = mf_query(project, query.metrics, query.group_by, query.where)
     return [
         {answer: (row.get(output.lower()) or None) for answer, output in query.columns.items()}
-        for row in lowered
+        for row in rows
     ]
 
 

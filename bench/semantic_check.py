@@ -13,11 +13,8 @@ models, metrics compared and mismatches (each with both numbers), and exits 1 wh
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.metricflow_query import mf_query  # noqa: E402
 from bench.postgres_project import new_project  # noqa: E402
 from bench.quality import DATASETS, load  # noqa: E402
 from cartridge_bridge.api import ProjectOptions, generate  # noqa: E402
@@ -34,7 +32,6 @@ from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, 
 from cartridge_bridge.planning.plan import SemanticModelSpec  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
 
-MF = Path(sys.executable).parent / "mf"
 SQL_AGG = {"sum": "sum({})", "count": "count({})", "count_distinct": "count(distinct {})", "min": "min({})",
            "max": "max({})", "average": "avg({})"}  # fmt: skip
 Series = dict[str, Decimal]  # month (YYYY-MM-DD) -> value
@@ -55,19 +52,7 @@ def _month(value: object) -> str | None:
 
 def metricflow_series(project: Path, metrics: list[str]) -> dict[str, Series]:
     """Each metric's values by month from one `mf query`."""
-    out = project / "target" / "semantic_check.csv"
-    out.unlink(missing_ok=True)
-    ran = subprocess.run(
-        [str(MF), "query", "--metrics", ",".join(metrics), "--group-by", "metric_time__month", "--csv", str(out)],
-        cwd=project, env=os.environ | {"DBT_PROFILES_DIR": str(project)},
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    if ran.returncode != 0 or not out.is_file():
-        said = [line.strip() for line in (ran.stdout + ran.stderr).splitlines() if line.strip()]
-        at = next((i for i, line in enumerate(said) if line.startswith("ERROR")), len(said) - 1)
-        raise RuntimeError(" ".join(said[at : at + 2])[:300])
-    with out.open(newline="", encoding="utf-8") as file:
-        rows = [{k.lower(): v for k, v in row.items()} for row in csv.DictReader(file)]
+    rows = mf_query(project, metrics, ["metric_time__month"])
     series: dict[str, Series] = {m: {} for m in metrics}
     for row in rows:
         month = _month(row.get("metric_time__month"))
