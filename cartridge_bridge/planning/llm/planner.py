@@ -55,8 +55,9 @@ from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
 from cartridge_bridge.progress import Progress, SilentProgress
 
-_KIND_OF_LAYER = {"staging": "staging", "intermediate": "aggregate", "marts": "mart"}
-_PHASE_OF_LAYER: dict[str, Phase] = {"staging": "staging", "intermediate": "intermediate", "marts": "mart"}
+# The models asked for one at a time (staging specs come in batches: `specify_staging`).
+_KIND_OF_LAYER = {"intermediate": "aggregate", "marts": "mart"}
+_PHASE_OF_LAYER: dict[str, Phase] = {"intermediate": "intermediate", "marts": "mart"}
 _REASON_LENGTH = 200  # characters of a model's reason for leaving a table out
 Specified = ModelDraft | AnswerRejected  # a model's draft, or why its answers stayed wrong
 
@@ -262,7 +263,7 @@ class _Planning:
             return {model.name: rejected}
 
     def specify(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> ModelDraft:
-        """One model's spec, checked with the drafts accepted so far."""
+        """One intermediate or mart model's spec, checked with the drafts accepted so far."""
         task = SpecTask(
             model=model,
             adapter_type=self.context.adapter_type,

@@ -228,30 +228,21 @@ def _add_measures(
             continue
         # A flag with a time of its own (`merged` and `merged_at`) counts when that happened.
         own_time = next((t for t in time_columns if _stem(t) == flag.yes and t != default_time), None)
-        found.append(
-            (
-                SemanticMeasure(
-                    name=f"{entity}_{flag.yes}_count",
-                    agg="sum",
-                    expr=f"case when {flag.column} then 1 else 0 end",
-                    description=f"Number of {docs.words(things)} where `{flag.column}` is true.",
-                    agg_time_dimension=own_time,
-                ),
-                _label(f"{flag.yes}_{things}"),
-            )
+        # Both sides, as the marts split a child's count (issues apart from pull requests); the true side is dated
+        # by its own time when it has one, the false side (nothing happened) by the mart's.
+        sides = (
+            (flag.yes, "", "true", own_time, _label(f"{flag.yes}_{things}")),
+            (flag.no, "not ", "false", None, _label(f"{things}_{flag.no}")),
         )
-        # The other side, as the marts split a child's count: issues apart from pull requests, active projects.
-        found.append(
-            (
-                SemanticMeasure(
-                    name=f"{entity}_{flag.no}_count",
-                    agg="sum",
-                    expr=f"case when not {flag.column} then 1 else 0 end",
-                    description=f"Number of {docs.words(things)} where `{flag.column}` is false.",
-                ),
-                _label(f"{things}_{flag.no}"),
+        for part, negation, value, when, label in sides:
+            measure = SemanticMeasure(
+                name=f"{entity}_{part}_count",
+                agg="sum",
+                expr=f"case when {negation}{flag.column} then 1 else 0 end",
+                description=f"Number of {docs.words(things)} where `{flag.column}` is {value}.",
+                agg_time_dimension=when,
             )
-        )
+            found.append((measure, label))
     for foreign in (e for e in model.entities if e.type == "foreign"):
         # How many customers ordered in a month, how many accounts hold active subscriptions: the parents a
         # group of rows reaches, counted once each (a sum of row counts would count a parent many times).
