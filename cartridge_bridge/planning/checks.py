@@ -9,7 +9,8 @@ from cartridge_bridge.context.project_context import ProjectContext, RawSchema, 
 from cartridge_bridge.planning.identifiers import DOC_NAME, PATH_PART, name_problem
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
-    SPEC_KIND_OF_TYPE,
+    READABLE_PLAN_VERSIONS,
+    SPEC_KINDS_OF_TYPE,
     ExecutionPlan,
     PlanAction,
     SourceSpec,
@@ -31,7 +32,7 @@ def validate_plan(plan: ExecutionPlan, context: ProjectContext, what: str = "the
 def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProblem]:
     """Every problem of the plan: names, types, paths, references, dependencies, cycles, SQL fragments."""
     problems: list[PlanProblem] = []
-    if plan.plan_version != PLAN_VERSION:
+    if plan.plan_version not in READABLE_PLAN_VERSIONS:
         problems.append(
             PlanProblem(
                 PLAN_LEVEL,
@@ -208,14 +209,14 @@ def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
 def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:
     """The action's type against its spec, and its paths inside the model path."""
     problems = []
-    expected_kind = SPEC_KIND_OF_TYPE[action.type]
-    if action.spec.kind != expected_kind:
+    expected_kinds = SPEC_KINDS_OF_TYPE[action.type]
+    if action.spec.kind not in expected_kinds:
         problems.append(
             PlanProblem(
                 action.name,
                 "spec.kind",
                 f"{action.type} carries a {action.spec.kind!r} spec",
-                repr(expected_kind),
+                " or ".join(repr(kind) for kind in expected_kinds),
             )
         )
     is_source = action.type == "create_source"

@@ -15,7 +15,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
-PLAN_VERSION = 2
+# 3: the shapes of analytics layers (unions, type-2 histories, periodic snapshots, window columns, conditional
+#    aggregates, incremental facts). A version-2 file is a version-3 plan that uses none of them, so it still reads.
+PLAN_VERSION = 3
+READABLE_PLAN_VERSIONS = (2, 3)
 
 Layer = Literal["staging", "intermediate", "marts"]
 Materialization = Literal["view", "table", "incremental", "ephemeral"]
@@ -265,13 +268,13 @@ ActionSpec = Annotated[
 ActionType = Literal[
     "create_source", "create_staging", "create_intermediate", "create_mart", "create_time_spine"
 ]
-# Which spec each action type carries: the type names the layer, the spec says what the model does.
-SPEC_KIND_OF_TYPE = {
-    "create_source": "source",
-    "create_staging": "staging",
-    "create_intermediate": "aggregate",
-    "create_mart": "mart",
-    "create_time_spine": "time_spine",
+# Which specs each action type may carry: the type names the layer, the spec says what the model does.
+SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
+    "create_source": ("source",),
+    "create_staging": ("staging",),
+    "create_intermediate": ("aggregate",),
+    "create_mart": ("mart",),
+    "create_time_spine": ("time_spine",),
 }
 LAYER_OF_TYPE: dict[str, Layer] = {
     "create_staging": "staging",
@@ -395,7 +398,7 @@ class RenderSettings(_Strict):
 class ExecutionPlan(_Strict):
     """A complete, reviewable integration plan for a set of raw tables."""
 
-    plan_version: int = PLAN_VERSION
+    plan_version: int = PLAN_VERSION  # a version-2 file reads as is; it is written back as version 3
     project_name: str
     strategy: Literal["greenfield", "brownfield"]
     planner: Label

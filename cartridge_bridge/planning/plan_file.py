@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.planning.plan import PLAN_VERSION, ExecutionPlan
+from cartridge_bridge.planning.plan import PLAN_VERSION, READABLE_PLAN_VERSIONS, ExecutionPlan
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
 
 
@@ -29,7 +29,7 @@ def parse_plan(document: Any, what: str = "the plan") -> ExecutionPlan:
     if not isinstance(document, dict):
         raise plan_error([PlanProblem(PLAN_LEVEL, "", "is not a JSON object")], what)
     version = document.get("plan_version")
-    if version != PLAN_VERSION:
+    if version not in READABLE_PLAN_VERSIONS:
         problem = PlanProblem(
             PLAN_LEVEL,
             "plan_version",
@@ -38,9 +38,12 @@ def parse_plan(document: Any, what: str = "the plan") -> ExecutionPlan:
         )
         raise plan_error([problem], what)
     try:
-        return ExecutionPlan.model_validate(document)
+        plan = ExecutionPlan.model_validate(document)
     except ValidationError as error:
         raise plan_error(validation_problems(error, document), what) from None
+    # Version 3 only added kinds and fields, so a version-2 plan means the same as version 3 and is one from now on.
+    plan.plan_version = PLAN_VERSION
+    return plan
 
 
 def validation_problems(error: ValidationError, document: dict[str, Any]) -> list[PlanProblem]:

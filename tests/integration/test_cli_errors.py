@@ -62,7 +62,7 @@ def test_a_usage_error_is_one_line_naming_the_option(args: list[str], culprit: s
 def _plan_document(**fields: object) -> dict[str, object]:
     """A plan that validates (no actions) but for the fields given."""
     plan = {
-        "plan_version": 2,
+        "plan_version": 3,
         "project_name": "p",
         "strategy": "greenfield",
         "planner": "rules",
@@ -125,7 +125,7 @@ def test_plan_file_that_is_not_a_plan(tmp_path: Path) -> None:
 
 def test_plan_file_with_several_problems_lists_them_all(tmp_path: Path) -> None:
     bad = tmp_path / "plan.json"
-    bad.write_text('{"plan_version": 2, "strategy": "sideways", "planner": "[bold]me[/bold]"}')
+    bad.write_text('{"plan_version": 3, "strategy": "sideways", "planner": "[bold]me[/bold]"}')
     result = _cartridge("apply", str(bad))
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr

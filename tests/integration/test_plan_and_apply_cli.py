@@ -81,7 +81,7 @@ def test_a_plan_for_another_project_is_refused(tmp_path: Path) -> None:
     project = write_project(tmp_path / "app", "app", duckdb_output(tmp_path / "w.duckdb"))
     DbtProject(project).deps()
     plan = {
-        "plan_version": 2,
+        "plan_version": 3,
         "project_name": "elsewhere",
         "strategy": "greenfield",
         "planner": "rules",

@@ -35,7 +35,7 @@ _SGR = re.compile(r"\x1b\[[0-9;]*m")
 
 def test_brackets_in_skipped_reasons_are_printed_as_they_are() -> None:
     plan = ExecutionPlan(
-        plan_version=2,
+        plan_version=3,
         project_name="shop",
         strategy="greenfield",
         planner="rules",

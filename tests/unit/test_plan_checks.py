@@ -11,7 +11,6 @@ from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import PlanError, UsageError
 from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.plan import (
-    PLAN_VERSION,
     AggregateSpec,
     ExecutionPlan,
     JoinCondition,
@@ -277,6 +276,17 @@ def test_a_plan_file_of_another_version_is_refused_before_anything_else(tmp_path
         read_plan_file(write_json(tmp_path, {"plan_version": 99, "actions": "nonsense"}))
 
 
+def test_a_version_2_plan_file_still_reads_and_becomes_version_3(
+    valid_plan: ExecutionPlan, context: ProjectContext, tmp_path: Path
+) -> None:
+    document = json.loads(valid_plan.model_dump_json())
+    document["plan_version"] = 2
+    plan = read_plan_file(write_json(tmp_path, document))
+    assert plan.plan_version == 3
+    assert plan.actions == valid_plan.actions
+    assert plan_problems(plan, context) == []
+
+
 def test_a_plan_file_lists_every_field_problem(valid_plan: ExecutionPlan, tmp_path: Path) -> None:
     document = json.loads(valid_plan.model_dump_json())
     document["actions"][1]["config"]["materialized"] = "view') }}{{ run_query('drop schema raw cascade') }}"
@@ -299,7 +309,6 @@ def test_a_plan_file_that_is_not_json(tmp_path: Path) -> None:
     path.write_text("{not json", encoding="utf-8")
     with pytest.raises(UsageError, match="is not JSON"):
         read_plan_file(path)
-    assert PLAN_VERSION == 2
 
 
 def test_an_alias_the_parser_reads_as_a_statement_keyword_is_named() -> None:
