@@ -22,6 +22,7 @@ planned for a table with declared keys is wrong.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -297,14 +298,22 @@ def flagged_sums(plan: ExecutionPlan) -> list[str]:
 
 def main() -> None:
     """Run every dataset (or those named as arguments; `--keep DIR` keeps the projects) and print one block each."""
-    args = sys.argv[1:]
-    keep = None
-    if "--keep" in args:  # `--keep DIR`: generate into DIR and leave the projects there to read
-        at = args.index("--keep")
-        keep = Path(args[at + 1]).resolve()
-        del args[at : at + 2]
+    known = sorted(p.name for p in DATASETS.iterdir() if (p / "seeds").is_dir())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "datasets", nargs="*", metavar="connector", help=f"default: all of {', '.join(known)}"
+    )
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="generate into DIR and leave the projects there"
+    )
+    options = parser.parse_args()
+    unknown = [name for name in options.datasets if name not in known]
+    if unknown:
+        parser.error(f"no dataset {', '.join(unknown)} in {DATASETS}")
+    keep = options.keep.resolve() if options.keep else None
+    if keep:
         keep.mkdir(parents=True, exist_ok=True)
-    names = args or sorted(p.name for p in DATASETS.iterdir() if (p / "seeds").is_dir())
+    names = options.datasets or known
     with tempfile.TemporaryDirectory(prefix="cartridge-quality-") as scratch:
         folder = str(keep) if keep else scratch
         data_dir = Path(scratch) / "pg"
