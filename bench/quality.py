@@ -15,8 +15,10 @@ keys or, when several single-column keys are declared, their combination. It is 
 apart as "finer", when it is unique and not null on the data and holds a declared key plus columns that
 tell that key's rows apart: a column numbering a parent's rows (`index`, `position`, ...: the connector's
 own key for a flattened list; Fivetran's Shopify package moved `order_discount_code`'s test from `code` to
-`order_id` + `index` for this reason), or any columns when the declared key alone is not unique on the
-data (the declared key does not hold; the planned one is the declared key made unique). Anything else
+`order_id` + `index` for this reason), any columns when the declared key alone is not unique on the
+data (the declared key does not hold; the planned one is the declared key made unique), or the whole row
+but the loader's columns (a list: a parent's tags, e-mails or links, whose declared parent id is unique
+only because the sample holds one value per parent). Anything else
 planned for a table with declared keys is wrong.
 """
 
@@ -114,12 +116,33 @@ def load(dataset: Path, server: LocalPostgres, folder: Path) -> str:
     return schema
 
 
+def numbers_rows(column: str) -> bool:
+    """`index`, `position`, or a name ending in one of them (`field_index`, `to_stage_index`)."""
+    return column in ROW_NUMBERS or any(column.endswith(f"_{word}") for word in ROW_NUMBERS)
+
+
 def finer_than(
-    planned: frozenset[str], accepted: set[frozenset[str]], table: str, unique: UniqueOnData
+    planned: frozenset[str],
+    accepted: set[frozenset[str]],
+    table: str,
+    unique: UniqueOnData,
+    columns: frozenset[str] = frozenset(),
 ) -> bool:
-    """The planned key is a declared key plus what tells its rows apart, and unique on the data."""
+    """The planned key is a declared key plus what tells its rows apart, and unique on the data.
+
+    What tells them apart: a column numbering the rows, anything when the declared key is not unique on the
+    data, or the rest of the row when the planned key is every column but the loader's (a list such as a
+    parent's tags or e-mails, whose row is its own key: a declared parent id unique on a sample of three rows
+    says nothing about the next parent with two tags).
+    """
     return any(
-        key < planned and (planned - key <= ROW_NUMBERS or not unique(table, key)) for key in accepted
+        key < planned
+        and (
+            all(numbers_rows(c) for c in planned - key)
+            or not unique(table, key)
+            or (bool(columns) and planned == columns)
+        )
+        for key in accepted
     ) and unique(table, planned)
 
 
@@ -128,11 +151,15 @@ def key_score(dataset: Path, plan: ExecutionPlan, unique: UniqueOnData) -> KeySc
     truth: dict[str, list[list[str]]] = json.loads((dataset / "keys.json").read_text())
     score = KeyScore(declared=len(truth))
     planned: dict[str, frozenset[str]] = {}
+    row_columns: dict[str, frozenset[str]] = {}  # each table's columns but the loader's
     for action in plan.models():
         spec = action.spec
         if isinstance(spec, StagingSpec) and spec.grain:
             raw = {c.name: c.source_column for c in spec.columns}
             planned[spec.table] = frozenset(str(raw[g]) for g in spec.grain)
+            row_columns[spec.table] = frozenset(
+                str(c) for c in raw.values() if c and not str(c).startswith("_fivetran")
+            )
     score.emitted = len(planned)
     # A declared key, or the combination of all of them when several single columns are declared.
     accepted = {
@@ -146,7 +173,9 @@ def key_score(dataset: Path, plan: ExecutionPlan, unique: UniqueOnData) -> KeySc
         if planned.get(table) in accepted[table]:
             score.found += 1
             score.composite_found += composite
-        elif table in planned and finer_than(planned[table], accepted[table], table, unique):
+        elif table in planned and finer_than(
+            planned[table], accepted[table], table, unique, row_columns[table]
+        ):
             score.found += 1
             score.composite_found += composite
             score.finer.append(f"{table}: declared {keys}, planned {got}")
@@ -157,7 +186,7 @@ def key_score(dataset: Path, plan: ExecutionPlan, unique: UniqueOnData) -> KeySc
         for table, key in planned.items()
         if table in truth
         and key not in accepted[table]
-        and not finer_than(key, accepted[table], table, unique)
+        and not finer_than(key, accepted[table], table, unique, row_columns[table])
     )
     return score
 
