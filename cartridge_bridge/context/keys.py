@@ -358,6 +358,10 @@ def role_target(name: str, entities: Collection[str], own: str) -> tuple[str, st
     name (the name alone makes that edge).
     """
     name = snake_case(name)
+    if name in entities and name != own:
+        # A column named bare after another table (`transaction`, `account` on a NetSuite-like schema): a
+        # reference by the entity's name alone, taken like a role name only when the data holds it.
+        return name, ""
     if not name.endswith("_id") or name == "id":
         return None
     stem = name[: -len("_id")]

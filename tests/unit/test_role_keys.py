@@ -331,3 +331,33 @@ def test_a_text_key_of_converting_values_is_cast_to_its_parents_type(tmp_path: P
     assert [t.to for t in column.tests if t.name == "relationships"] == [
         next(a.name for a in plan.models() if isinstance(a.spec, StagingSpec) and a.spec.table == "tax_rate")
     ]
+
+
+def test_a_column_named_bare_after_another_entity_is_a_candidate_the_data_decides() -> None:
+    assert role_target("customer", ENTITIES, "order") == ("customer", "")
+    assert role_target("Customer", ENTITIES, "order") == ("customer", "")
+    assert role_target("order", ENTITIES, "order") is None  # its own entity: a name, not a reference
+    holding = table("order", {"id": "bigint", "customer": "bigint"}, {("customer", "customer", "id"): (4, 4)})
+    refuted = table("order", {"id": "bigint", "customer": "bigint"}, {("customer", "customer", "id"): (4, 1)})
+    edge = KeyEdge("order", "customer", "customer", "id", False, "")
+    assert edge in foreign_keys([CUSTOMER, holding])
+    assert edge not in foreign_keys([CUSTOMER, refuted])
+
+
+def test_a_bare_reference_is_staged_as_its_entitys_id_and_joined_under_that_name(tmp_path: Path) -> None:
+    lines = table(
+        "line",
+        {"id": "bigint", "account": "bigint", "amount": "numeric"},
+        {("account", "account", "id"): (3, 3)},
+    )
+    accounts = table("account", {"id": "bigint", "name": "text"})
+    facts = profiled_facts(accounts, lines)
+    manifest = Manifest(metadata=Metadata(project_name="shop"))
+    plan = plan_with_rules(build_context(shop_project(tmp_path), manifest, facts, Conventions()))
+    staging = next(a.spec for a in plan.actions if isinstance(a.spec, StagingSpec) and a.spec.table == "line")
+    assert isinstance(staging, StagingSpec)
+    account = next(c for c in staging.columns if c.source_column == "account")
+    assert account.name == "account_id"
+    assert [(t.name, t.field) for t in account.tests] == [("relationships", "account_id")]
+    groups = [a.spec.group_by for a in plan.actions if isinstance(a.spec, AggregateSpec)]
+    assert groups == [["account_id"]]

@@ -36,10 +36,19 @@ class StagingRules(PlannerState):
         """The source YAML of one raw schema and a staging model per kept table, with key tests."""
         conventions, source = self.conventions, raw.source_name
         staged: dict[str, Staged] = {}
+        entities = {r.identifier: entity_of(r) for r in raw.relations}
         for relation, table in tables:
             model = self.fit(conventions.fill("staging_model", source=source, table=table))
             key = raw.keys.key(self.original(relation.identifier))
-            staged[relation.identifier] = self.staging_columns(relation, table, model, source, key)
+            # A foreign key named bare after its parent's entity (`account`) is staged as `account_id`.
+            bare = {
+                fk.column
+                for fk in raw.keys.foreign_keys
+                if fk.child == self.original(relation.identifier)
+                and fk.parent in entities
+                and snake_case(fk.column) == entities[fk.parent]
+            }
+            staged[relation.identifier] = self.staging_columns(relation, table, model, source, key, bare)
         edges = self.key_edges(raw, staged)
         for edge in edges:
             self.link_internal_key(staged[edge.child], staged[edge.parent], edge)
@@ -153,7 +162,13 @@ class StagingRules(PlannerState):
                     column.tests.append(DataTest(name="relationships", to=target, field=name))
 
     def staging_columns(
-        self, relation: RawRelation, table: str, model: str, source: str, found: KeyFacts | None
+        self,
+        relation: RawRelation,
+        table: str,
+        model: str,
+        source: str,
+        found: KeyFacts | None,
+        bare_references: frozenset[str] | set[str] = frozenset(),
     ) -> Staged:
         """One table's staged columns: renamed, cast where the type changes, keyed on the context's key, tested."""
         entity = entity_of(relation)
@@ -166,6 +181,12 @@ class StagingRules(PlannerState):
         types = [timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept]
         # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
         key_names = {key: snake_case(f"{entity}_id")} if key is not None and snake_case(key) == "id" else {}
+        taken = {snake_case(c.name) for c in kept}
+        key_names |= {
+            name: f"{snake_case(name)}_id"
+            for name in bare_references
+            if name != key and f"{snake_case(name)}_id" not in taken
+        }
         wanted = cleaning.staged_names(kept, types, key_names)
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         # A key of several columns is the grain: each column not null, the combination unique.
