@@ -40,6 +40,7 @@ PROJECTS = (
             "updated_at": "timestamp",
             "budget_amount": "numeric(12,2)",
             "unit_price": "numeric(12,2)",
+            "external_id": "text",  # an id of text no table holds: no dimension to group by
         },
     ),
 )
@@ -69,6 +70,7 @@ def test_a_mart_gets_entities_dimensions_measures_and_a_metric_per_measure(tmp_p
     assert dimensions["created_at"] == ("time", "day") and dimensions["updated_at"] == ("time", "day")
     assert dimensions["name"] == ("categorical", None) and dimensions["is_archived"] == ("categorical", None)
     assert "budget_amount" not in dimensions and "team_id" not in dimensions
+    assert "external_id" not in dimensions
     measures = {m.name: (m.agg, m.expr, m.agg_time_dimension) for m in model.measures}
     assert measures == {
         "project_count": ("count", "project_id", None),

@@ -167,6 +167,8 @@ def semantic_model(
         kind = typed.get(column.name, "")
         if column.name in keys or column.name in used or not (is_text(kind) or is_boolean(kind)):
             continue
+        if column.name.endswith("_id") or column.name == "id":
+            continue  # an identifier of text (a parent no mart holds): grouping by it splits into single rows
         dimensions.append(
             SemanticDimension(name=column.name, type="categorical", description=column.description)
         )
