@@ -147,12 +147,21 @@ class Named(msgspec.Struct, kw_only=True, gc=False):
     name: str
 
 
+class SemanticEntity(msgspec.Struct, kw_only=True, gc=False):
+    """An entity of a semantic model: its name and whether it is the model's primary one."""
+
+    name: str
+    type: str = ""
+
+
 class SemanticModel(msgspec.Struct, kw_only=True, gc=False):
     """A semantic model (or metric) of the manifest, reduced to its names."""
 
     name: str
     package_name: str = ""
     measures: list[Named] = []
+    entities: list[SemanticEntity] = []
+    primary_entity: str | None = None
 
 
 class Manifest(msgspec.Struct, kw_only=True):
@@ -175,6 +184,9 @@ class Manifest(msgspec.Struct, kw_only=True):
             "semantic model": {m.name for m in models},
             "measure": {x.name for m in models for x in m.measures},
             "metric": {m.name for m in self.metrics.values()},
+            # A second model with the same primary entity clashes on every dimension name the two share.
+            "primary entity": {e.name for m in models for e in m.entities if e.type == "primary"}
+            | {m.primary_entity for m in models if m.primary_entity},
         }
 
     def time_spine(self) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +134,13 @@ def test_macros_and_unused_sections_stay_undecoded() -> None:
     assert Macro.__struct_fields__ == ("name", "package_name")
     assert {"parent_map", "child_map", "disabled"}.isdisjoint(Manifest.__struct_fields__)
     # The semantic layer is read for its names only (what a new semantic model must not take).
-    assert SemanticModel.__struct_fields__ == ("name", "package_name", "measures")
+    assert SemanticModel.__struct_fields__ == (
+        "name",
+        "package_name",
+        "measures",
+        "entities",
+        "primary_entity",
+    )
 
 
 def test_missing_manifest_says_to_run_dbt_parse(tmp_path: Path) -> None:
@@ -184,7 +189,8 @@ def test_a_newer_shape_is_named_by_its_version_not_called_corrupt(tmp_path: Path
         read_manifest(path)
 
 
-def test_a_large_manifest_decodes_fast(tmp_path: Path) -> None:
+def test_a_large_manifest_decodes_whole(tmp_path: Path) -> None:
+    # Its speed is measured in bench/bench_context.py, against a baseline in the same run, not asserted here.
     template = json.loads(versioned(12).read_text(encoding="utf-8"))
     model, test = (
         template["nodes"][ORDERS],
@@ -196,9 +202,6 @@ def test_a_large_manifest_decodes_fast(tmp_path: Path) -> None:
         nodes[node["unique_id"]] = node
     path = tmp_path / "manifest.json"
     path.write_text(json.dumps(dict(template, nodes=nodes)), encoding="utf-8")
-    started = time.perf_counter()
     manifest = read_manifest(path)
-    elapsed = time.perf_counter() - started
     assert len(manifest.nodes) == 20_000
-    # About 0.3 s for these 48 MB on a shared 2-core machine; the bound leaves room for a busy CI runner.
-    assert elapsed < 1.5, f"decoding 20,000 nodes took {elapsed:.2f} s"
+    assert manifest.nodes["x.dbt_labs_style.n3"].name == "n3"

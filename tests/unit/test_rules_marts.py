@@ -388,3 +388,24 @@ def test_a_stock_level_describes_a_thing_and_makes_no_event(tmp_path: Path) -> N
     products = columns_of(marts(plan)["dim_products"])
     assert "number_of_product_variants" in products
     assert "total_product_variant_inventory_quantity" not in products
+
+
+def test_a_second_source_never_collides_with_the_models_of_the_first(tmp_path: Path) -> None:
+    accounts = table("account", {"id": "integer", "name": "text"})
+    invoices = table(
+        "invoice", {"id": "integer", "account_id": "integer", "created_at": "timestamp", "amount": "numeric"}
+    )
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=[accounts, invoices]
+    )
+    context = build_context(
+        shop_project(tmp_path), EMPTY_MANIFEST, facts, Conventions(staging_model="stg_{table}")
+    )
+    first = {a.name for a in plan_with_rules(context).models()}
+    assert {"stg_account", "dim_account", "fct_invoice"} <= first
+    # The same names already in the project (another connector's): every new one is qualified by its source.
+    second = plan_with_rules(context.model_copy(update={"existing_models": sorted(first)}))
+    names = {a.name for a in second.models()}
+    assert not names & first
+    assert {"stg_raw_account", "dim_raw_account", "fct_raw_invoice"} <= names
+    validate_plan(second, context.model_copy(update={"existing_models": sorted(first)}))

@@ -13,6 +13,7 @@ from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context, semantic_models_on
 from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
+from cartridge_bridge.gather.manifest import SemanticEntity as ManifestEntity
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.plan import (
     ExecutionPlan,
@@ -291,8 +292,36 @@ def test_the_manifest_says_which_names_the_semantic_layer_has() -> None:
         semantic_models={"semantic_model.p.orders": SemanticModel(name="orders", measures=[Named(name="n")])},
         metrics={"metric.p.m": SemanticModel(name="m")},
     )
-    assert manifest.semantic_names() == {"semantic model": {"orders"}, "measure": {"n"}, "metric": {"m"}}
+    assert manifest.semantic_names() == {
+        "semantic model": {"orders"},
+        "measure": {"n"},
+        "metric": {"m"},
+        "primary entity": set(),
+    }
     assert manifest.time_spine() is None
+
+
+def test_a_second_sources_entities_and_measures_never_take_the_projects_names(tmp_path: Path) -> None:
+    another = SemanticModel(
+        name="fct_jobs",
+        measures=[Named(name="project_count")],
+        entities=[
+            ManifestEntity(name="project", type="primary"),
+            ManifestEntity(name="team", type="foreign"),
+        ],
+    )
+    manifest = Manifest(
+        metadata=Metadata(project_name="shop"),
+        semantic_models={"semantic_model.shop.fct_jobs": another},
+        nodes={},
+    )
+    plan, _ = planned(tmp_path, *PROJECTS, manifest=manifest, setting=True)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None
+    assert [(e.name, e.type) for e in model.entities] == [("raw_project", "primary"), ("team", "foreign")]
+    measures = {m.name for m in model.measures}
+    assert "raw_project_count" in measures and "project_count" not in measures
+    assert {m.name: m.measure for m in model.metrics}["raw_project_count"] == "raw_project_count"
 
 
 def test_a_measure_whose_name_passes_63_characters_is_left_out_and_the_plan_stays_valid(

@@ -47,7 +47,7 @@ class AggregateRules(PlannerState):
             )
         wanted = [
             self.fit(
-                self.conventions.fill(
+                self.owned_name(
                     "intermediate_model",
                     child=staged[e.child].table,
                     parent=staged[e.parent].table,

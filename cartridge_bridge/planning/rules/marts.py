@@ -65,12 +65,10 @@ class MartRules(ExistingMartRules):
     def mart_names(self, staged: dict[str, Staged], shapes: Shapes) -> dict[str, str]:
         """Each mart's model name, from the project's convention for its role."""
         wanted = [
-            self.fit(
-                self.conventions.fill(
-                    "fact_model" if role == "fact" else "dimension_model",
-                    table=staged[identifier].table,
-                    source=staged[identifier].spec.source_name,
-                )
+            self.owned_name(
+                "fact_model" if role == "fact" else "dimension_model",
+                table=staged[identifier].table,
+                source=staged[identifier].spec.source_name,
             )
             for identifier, role in shapes.marts.items()
         ]

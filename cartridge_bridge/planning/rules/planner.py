@@ -12,8 +12,8 @@ from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.placement import TIME_SPINE_MODEL, place
-from cartridge_bridge.planning.plan import ExecutionPlan, StagingSpec
-from cartridge_bridge.planning.planner import PlanDraft
+from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.marts import MartRules
 from cartridge_bridge.planning.rules.staging import StagingRules, is_marker
@@ -59,7 +59,7 @@ class _Planner(StagingRules, MartRules):
         tables = [self.fit(t) for t in dedupe([self.fit(snake_case(r.identifier)) for r in candidates])]
         kept: dict[str, tuple[RawRelation, str]] = {}
         for relation, table in zip(candidates, tables, strict=True):
-            model = self.fit(self.conventions.fill("staging_model", source=raw.source_name, table=table))
+            model = self.owned_name("staging_model", source=raw.source_name, table=table)
             if model in self.context.existing_models:
                 self.draft.skipped.append(
                     f"{raw.schema_name}.{renames.get(relation.identifier, relation.identifier)}: "
@@ -116,6 +116,7 @@ def with_semantic_layer(draft: PlanDraft, context: ProjectContext) -> PlanDraft:
         for model in draft.models:
             model.semantic_model = None
         return draft
+    _qualify_taken_names(draft, context.semantic_names)
     described = [m.semantic_model for m in draft.models if m.semantic_model is not None]
     kept = {id(m) for m in semantic.settle_names(described, context.semantic_names)}
     for model in draft.models:
@@ -124,6 +125,42 @@ def with_semantic_layer(draft: PlanDraft, context: ProjectContext) -> PlanDraft:
     if kept and context.time_spine is None and TIME_SPINE_MODEL not in context.existing_models:
         draft.time_spine = semantic.time_spine()
     return draft
+
+
+def _source_of(model: ModelDraft, by_name: dict[str, ModelDraft]) -> str | None:
+    """The source a mart's rows come from: the source of the staging model it is built on."""
+    base = by_name.get(model.spec.base_model) if isinstance(model.spec, MartSpec) else None
+    return base.spec.source_name if base is not None and isinstance(base.spec, StagingSpec) else None
+
+
+def _qualify_taken_names(draft: PlanDraft, taken: dict[str, list[str]]) -> None:
+    """A new source's entities and measures named as the project's semantic layer already names its own (a second
+    connector's `account`, `account_count`) get the source before them (`salesforce_account`): one primary
+    entity per name, or MetricFlow refuses the project, and a foreign `account` would join another source's
+    accounts. What cannot be qualified is left out by `settle_names`."""
+    primaries, measures = set(taken.get("primary entity", [])), set(taken.get("measure", []))
+    metrics = set(taken.get("metric", []))
+    by_name = {m.name: m for m in draft.models}
+    for model in draft.models:
+        described = model.semantic_model
+        source = _source_of(model, by_name)
+        if described is None or source is None:
+            continue
+        primary = next((e for e in described.entities if e.type == "primary"), None)
+        if primary is not None and primary.name in primaries:
+            old = primary.name
+            for other in draft.models:
+                if other.semantic_model is not None and _source_of(other, by_name) == source:
+                    for entity in other.semantic_model.entities:
+                        if entity.name == old:
+                            entity.name = f"{source}_{old}"
+        for measure in described.measures:
+            if measure.name in measures or measure.name in metrics:
+                old, measure.name = measure.name, f"{source}_{measure.name}"
+                for metric in described.metrics:
+                    if metric.measure == old:
+                        metric.measure = measure.name
+                        metric.name = measure.name if metric.name == old else metric.name
 
 
 def plan_with_rules(context: ProjectContext) -> ExecutionPlan:

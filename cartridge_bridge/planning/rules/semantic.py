@@ -297,11 +297,11 @@ def _add_measures(
 
 
 def settle_names(models: list[SemanticModelSpec], taken: dict[str, list[str]]) -> list[SemanticModelSpec]:
-    """The models MetricFlow can hold together: one per primary entity, names not already the project's, no
-    name both an entity and a dimension or measure. A measure or categorical dimension in the way is left
-    out; a model whose time dimension is an entity's name elsewhere is left out whole."""
+    """The models MetricFlow can hold together: one per primary entity (the project's own included), names not
+    already the project's, no name both an entity and a dimension or measure. A measure or categorical dimension
+    in the way is left out; a model whose time dimension is an entity's name elsewhere is left out whole."""
     kept: list[SemanticModelSpec] = []
-    primaries: set[str] = set()
+    primaries: set[str] = set(taken.get("primary entity", []))
     for model in models:
         primary = next((e.name for e in model.entities if e.type == "primary"), model.primary_entity)
         if model.name in taken.get("semantic model", []) or primary in primaries:

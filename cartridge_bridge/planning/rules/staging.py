@@ -34,11 +34,11 @@ class StagingRules(PlannerState):
 
     def plan_staging(self, raw: RawSchema, tables: list[tuple[RawRelation, str]]) -> dict[str, Staged]:
         """The source YAML of one raw schema and a staging model per kept table, with key tests."""
-        conventions, source = self.conventions, raw.source_name
+        source = raw.source_name
         staged: dict[str, Staged] = {}
         entities = {r.identifier: entity_of(r) for r in raw.relations}
         for relation, table in tables:
-            model = self.fit(conventions.fill("staging_model", source=source, table=table))
+            model = self.owned_name("staging_model", source=source, table=table)
             key = raw.keys.key(self.original(relation.identifier))
             # A foreign key named bare after its parent's entity (`account`) is staged as `account_id`.
             bare = {

@@ -62,6 +62,22 @@ class PlannerState:
         edges = [fk.edge(self.renames) for fk in raw.keys.foreign_keys]
         return [e for e in edges if e.child in staged and e.parent in staged]
 
+    def owned_name(self, setting: str, **values: str) -> str:
+        """The project's name for a new model (`conventions.<setting>` filled); when the project already has a model
+        of that name — another source's `dim_account` — the same with the source before the table (`dim_zuora_
+        account`), so that a second connector never collides with the first (the plan says whose each model is)."""
+        name = self.fit(self.conventions.fill(setting, **values))
+        template = str(getattr(self.conventions, setting))
+        # A name with the source in it (`stg_{source}__{table}`) taken already is this source's table, staged
+        # before: the caller skips it rather than staging it twice.
+        if name not in self.context.existing_models or not values.get("source") or "{source}" in template:
+            return name
+        owned = {
+            key: f"{values['source']}_{value}" if key in ("table", "child") else value
+            for key, value in values.items()
+        }
+        return self.fit(self.conventions.fill(setting, **owned))
+
     def fit(self, name: str) -> str:
         """A name within the warehouse's identifier limit (cut with a hash, so cut names stay distinct)."""
         return fit_name(name, identifier_limit(self.context.adapter_type))
