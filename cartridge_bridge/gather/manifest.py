@@ -148,11 +148,15 @@ class Named(msgspec.Struct, kw_only=True, gc=False):
 
 
 class SemanticModel(msgspec.Struct, kw_only=True, gc=False):
-    """A semantic model (or metric) of the manifest, reduced to its names."""
+    """A semantic model (or metric) of the manifest, reduced to its names and where it is written."""
 
     name: str
     package_name: str = ""
     measures: list[Named] = []
+    # The YAML file declaring it, relative to the project: where the project keeps its semantic layer.
+    original_file_path: str = ""
+    # A semantic model's mart (`model.…`); a metric's semantic models (`semantic_model.…`) and metrics.
+    depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
 
 
 class Manifest(msgspec.Struct, kw_only=True):
@@ -176,6 +180,16 @@ class Manifest(msgspec.Struct, kw_only=True):
             "measure": {x.name for m in models for x in m.measures},
             "metric": {m.name for m in self.metrics.values()},
         }
+
+    def root_semantic_models(self) -> list[SemanticModel]:
+        """The semantic models the project itself declares, not its packages'."""
+        project = self.metadata.project_name
+        return [m for m in self.semantic_models.values() if m.package_name == project]
+
+    def root_metrics(self) -> list[SemanticModel]:
+        """The metrics the project itself declares, not its packages'."""
+        project = self.metadata.project_name
+        return [m for m in self.metrics.values() if m.package_name == project]
 
     def time_spine(self) -> str | None:
         """The model MetricFlow takes for its time spine: one configured as such, or the legacy `metricflow_time_spine`."""
