@@ -3,6 +3,7 @@ checked paths, the files the renderer groups them in, and the review page that n
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -15,11 +16,12 @@ from test_semantic_models import PROJECTS
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.convention_rules import infer_conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import UsageError
+from cartridge_bridge.errors import PlanError, UsageError
 from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import DependsOn, Manifest, Metadata, Node, SemanticModel
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan_file import parse_plan
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.review.page import ReviewInput, review_page
@@ -178,3 +180,21 @@ def test_an_existing_shared_file_is_merged_add_only_and_the_review_names_it(tmp_
     # One row per semantic model in its table, and the file's own row (`modify`) in the files table.
     assert len(rows) == len(described) and "| modify |" not in "".join(rows)
     assert "| `models/marts/_semantic_models.yml` | modify |" in page
+
+
+def test_the_paths_survive_the_plan_file_and_a_version_2_plan_reads_without_them(tmp_path: Path) -> None:
+    plan, _ = _planned(tmp_path, semantic_models_file="semantic/{model}.yml")
+    document = json.loads(plan.model_dump_json())
+    again = parse_plan(document)
+    assert (
+        again == plan
+        and marts(again)["fct_projects"].semantic_model_path == "models/semantic/fct_projects.yml"
+    )
+    for action in document["actions"]:
+        action.pop("semantic_model_path", None)
+        action.pop("metrics_path", None)
+    older = parse_plan(document | {"plan_version": 2})
+    assert all(a.semantic_model_path is None for a in older.actions)
+    document["actions"][-1]["semantic_model_path"] = 7
+    with pytest.raises(PlanError, match="semantic_model_path"):
+        parse_plan(document)
