@@ -45,6 +45,12 @@ class Conventions(BaseModel):
     test_relationships: bool = True
     describe_models: bool = True
     describe_columns: bool = True
+    # Where new semantic models go, relative to the model path, with {model} (the mart), {semantic_model} and
+    # {folder} (the mart's folder): `semantic_models/sem_{model}.yml`, one shared `marts/_semantic_models.yml`.
+    # Empty: in the mart's properties file, beside the mart.
+    semantic_models_file: str = ""
+    # Where their metrics go, with the same placeholders (`metrics/_metrics.yml`). Empty: with their semantic model.
+    metrics_file: str = ""
     # The freshness thresholds written on each new source table that has a loader's timestamp; false writes none.
     source_freshness: SourceFreshness | None = DEFAULT_FRESHNESS
 

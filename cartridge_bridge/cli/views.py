@@ -54,6 +54,9 @@ def layer_of_paths(plan: ExecutionPlan) -> dict[str, str]:
         layers[action.file_path] = layer
         if action.properties_path:
             layers[action.properties_path] = layer
+        for path in (action.semantic_model_path, action.metrics_path):
+            if path:  # the project's semantic-model and metrics files, which the marts share
+                layers.setdefault(path, layer)
     return layers
 
 

@@ -84,6 +84,8 @@ class InferredConventions(BaseModel):
     describe_models: Finding[bool]
     describe_columns: Finding[bool]
     source_freshness: Finding[SourceFreshness | None]
+    semantic_models_file: Finding[str]
+    metrics_file: Finding[str]
 
     def values(self) -> Conventions:
         """Every setting's value, in the shape the planner reads."""

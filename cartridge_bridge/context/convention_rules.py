@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from posixpath import dirname
 from typing import Any, Literal
@@ -74,6 +74,7 @@ def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> In
     found = _naming(layers) | _layout(layers, models, manifest, paths)
     found |= _materializations(layers, found, project_file)
     found |= _sql_style(models) | _habits(models, manifest) | _freshness(manifest)
+    found |= _semantic_layout(manifest, paths)
     data = {key: finding.model_dump() for key, finding in found.items()}
     return InferredConventions.model_validate(
         {"origin": "inferred", "models": len(nodes), "sampled": len(models), **data}
@@ -399,3 +400,61 @@ def freshness_of(block: Mapping[str, Any] | None) -> SourceFreshness | None:
         return SourceFreshness.model_validate(kept) if kept else None
     except ValidationError:
         return None  # a block dbt accepted but cartridge would not write (a huge count): no evidence
+
+
+def _semantic_layout(manifest: Manifest, paths: list[str]) -> dict[str, Finding[str]]:
+    """Where the project writes its semantic models, and their metrics, as file templates (see Conventions).
+
+    A semantic model in its mart's properties file (a metric in its semantic model's file) is evidence for
+    the default, empty template; any other file is generalised three ways, and the way most of them agree
+    on wins, the plainest on a tie: one shared file, one file per model named after it, or one in each
+    mart's folder.
+    """
+    nodes = manifest.nodes
+    models = {m.name: m for m in manifest.root_semantic_models()}
+    placed: dict[str, tuple[str, Node | None, str | None]] = {}  # semantic model → file, mart, mart's file
+    for model in models.values():
+        mart = next((nodes[uid] for uid in model.depends_on.nodes if uid in nodes), None)
+        placed[model.name] = (model.original_file_path, mart, mart.patch_file if mart else None)
+    model_files = [(model, path, beside, model) for model, (path, _, beside) in placed.items()]
+    metric_files = []
+    for metric in manifest.root_metrics():
+        owner = next(
+            (uid.rsplit(".", 1)[-1] for uid in metric.depends_on.nodes if uid[:15] == "semantic_model."), None
+        )
+        if owner in placed:
+            metric_files.append((owner, metric.original_file_path, placed[owner][0], metric.name))
+    return {
+        "semantic_models_file": _file_convention(model_files, placed, paths),
+        "metrics_file": _file_convention(metric_files, placed, paths),
+    }
+
+
+def _file_convention(
+    files: Sequence[tuple[str, str, str | None, str]],
+    placed: Mapping[str, tuple[str, Node | None, str | None]],
+    paths: list[str],
+) -> Finding[str]:
+    """The template most (semantic model, file, default file, example) observations fit; "" for the default file."""
+    ways: list[list[tuple[str, str]]] = [[], [], []]
+    for model, path, default_file, example in files:
+        if path == default_file:
+            for way in ways:
+                way.append(("", example))
+            continue
+        mart = placed[model][1]
+        mart_name = mart.name if mart else ""
+        folder = dirname(_in_model_path(mart.original_file_path, paths)) if mart else ""
+        relative = _in_model_path(path, paths)
+        name = relative.rsplit("/", 1)[-1]
+        for text, placeholder in ((mart_name, "{model}"), (model, "{semantic_model}")):
+            if "{" not in name:
+                name = _replace_name(name, text, placeholder)
+        named = f"{dirname(relative)}/{name}" if dirname(relative) else name
+        in_folder = named
+        if folder and (named.startswith(folder + "/")):
+            in_folder = "{folder}" + named[len(folder) :]
+        for way, value in zip(ways, (relative, named, in_folder), strict=True):
+            way.append((value, example))
+    found = [tally(way, "") for way in ways]
+    return max(found, key=lambda f: f.evidence.agree)  # the first of equals: the plainest

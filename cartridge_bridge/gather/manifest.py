@@ -155,13 +155,17 @@ class SemanticEntity(msgspec.Struct, kw_only=True, gc=False):
 
 
 class SemanticModel(msgspec.Struct, kw_only=True, gc=False):
-    """A semantic model (or metric) of the manifest, reduced to its names."""
+    """A semantic model (or metric) of the manifest, reduced to its names and where it is written."""
 
     name: str
     package_name: str = ""
     measures: list[Named] = []
     entities: list[SemanticEntity] = []
     primary_entity: str | None = None
+    # The YAML file declaring it, relative to the project: where the project keeps its semantic layer.
+    original_file_path: str = ""
+    # A semantic model's mart (`model.…`); a metric's semantic models (`semantic_model.…`) and metrics.
+    depends_on: DependsOn = msgspec.field(default_factory=DependsOn)
 
 
 class Manifest(msgspec.Struct, kw_only=True):
@@ -188,6 +192,16 @@ class Manifest(msgspec.Struct, kw_only=True):
             "primary entity": {e.name for m in models for e in m.entities if e.type == "primary"}
             | {m.primary_entity for m in models if m.primary_entity},
         }
+
+    def root_semantic_models(self) -> list[SemanticModel]:
+        """The semantic models the project itself declares, not its packages'."""
+        project = self.metadata.project_name
+        return [m for m in self.semantic_models.values() if m.package_name == project]
+
+    def root_metrics(self) -> list[SemanticModel]:
+        """The metrics the project itself declares, not its packages'."""
+        project = self.metadata.project_name
+        return [m for m in self.metrics.values() if m.package_name == project]
 
     def time_spine(self) -> str | None:
         """The model MetricFlow takes for its time spine: one configured as such, or the legacy `metricflow_time_spine`."""

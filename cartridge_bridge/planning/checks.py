@@ -238,6 +238,28 @@ def _action_problems(action: PlanAction, context: ProjectContext) -> list[PlanPr
         )
     if is_source and action.properties_path is not None:
         problems.append(PlanProblem(action.name, "properties_path", "a source is declared in its file_path"))
+    return problems + _semantic_file_problems(action, context)
+
+
+def _semantic_file_problems(action: PlanAction, context: ProjectContext) -> list[PlanProblem]:
+    """The files a semantic model and its metrics go to: a mart's with a semantic model, YAML inside the model path."""
+    problems = []
+    for field, path in (
+        ("semantic_model_path", action.semantic_model_path),
+        ("metrics_path", action.metrics_path),
+    ):
+        if path is None:
+            continue
+        if action.semantic_model is None:
+            problems.append(
+                PlanProblem(action.name, field, "only a model with a semantic_model has one", "null")
+            )
+            continue
+        problem = path_problem(path, context)
+        if problem:
+            problems.append(PlanProblem(action.name, field, problem, f"a path under {context.model_path}/"))
+        elif PurePosixPath(path).suffix not in (".yml", ".yaml"):
+            problems.append(PlanProblem(action.name, field, f"{path!r} should end in .yml or .yaml"))
     return problems
 
 
@@ -304,6 +326,10 @@ def _file_problems(plan: ExecutionPlan) -> list[PlanProblem]:
             problems.append(
                 PlanProblem(action.name, "file_path", f"{yaml_path!r} is also a model's SQL file")
             )
+        for field in ("semantic_model_path", "metrics_path"):
+            path = getattr(action, field)
+            if path is not None and path in sql_files:
+                problems.append(PlanProblem(action.name, field, f"{path!r} is also a model's SQL file"))
     return problems
 
 

@@ -106,7 +106,7 @@ def _model_action(model: ModelDraft, source: str, context: ProjectContext, root:
     materialized = model.materialized
     if materialized is None and model.layer not in context.configured_materializations:
         materialized = getattr(conventions, f"{model.layer}_materialized")
-    return PlanAction(
+    action = PlanAction(
         step_id=0,
         type=_TYPE_OF_KIND[model.spec.kind],  # type: ignore[arg-type]
         name=model.name,
@@ -119,6 +119,29 @@ def _model_action(model: ModelDraft, source: str, context: ProjectContext, root:
         tests=model.tests,
         semantic_model=model.semantic_model,
     )
+    if model.semantic_model is not None:
+        action.semantic_model_path, action.metrics_path = _semantic_files(action, folder, context, root)
+    return action
+
+
+def _semantic_files(
+    action: PlanAction, folder: str, context: ProjectContext, root: PurePosixPath
+) -> tuple[str | None, str | None]:
+    """The project's files for a mart's semantic model and for its metrics, as its conventions say; None where
+    that is the default (the mart's properties file; the semantic model's file)."""
+    assert action.semantic_model is not None
+    conventions = context.conventions
+    values = {"model": action.name, "semantic_model": action.semantic_model.name, "folder": folder}
+
+    def path(setting: str) -> str | None:
+        template = getattr(conventions, setting)
+        return str(root / conventions.fill(setting, **values)) if template else None
+
+    model_path = path("semantic_models_file")
+    model_path = None if model_path == action.properties_path else model_path
+    metrics_path = path("metrics_file")
+    metrics_path = None if metrics_path == (model_path or action.properties_path) else metrics_path
+    return model_path, metrics_path
 
 
 def _time_spine_action(

@@ -381,6 +381,10 @@ class PlanAction(_Strict):
     spec: ActionSpec
     tests: list[ModelTest] = []  # model-level data tests
     semantic_model: SemanticModelSpec | None = None  # marts only; absent in plans made without them
+    # The project's own YAML files for the semantic model and for its metrics; None: the properties file, and
+    # the semantic model's file.
+    semantic_model_path: ProjectPath | None = None
+    metrics_path: ProjectPath | None = None
 
 
 class RenderSettings(_Strict):

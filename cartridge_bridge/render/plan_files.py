@@ -81,10 +81,14 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
         if action.properties_path:
             yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
             yaml_file.models.append(_model_entry(action, options, plan.adapter_type))
-            if action.semantic_model is not None:
-                model, metrics = semantic_entries(action.name, action.semantic_model, plan.adapter_type)
-                yaml_file.semantic_models.append(model)
-                yaml_file.metrics += metrics
+        model_path = action.semantic_model_path or action.properties_path
+        if action.semantic_model is not None and model_path:
+            # In the project's own semantic-model and metrics files when it keeps them apart, else beside the mart.
+            model, metrics = semantic_entries(action.name, action.semantic_model, plan.adapter_type)
+            files.setdefault(model_path, RenderedFile(model_path, "yaml")).semantic_models.append(model)
+            if metrics:
+                metrics_path = action.metrics_path or model_path
+                files.setdefault(metrics_path, RenderedFile(metrics_path, "yaml")).metrics.extend(metrics)
     return list(files.values())
 
 

@@ -259,13 +259,23 @@ def _semantic_models(plan: ExecutionPlan) -> list[str]:
     rows = [
         [code(model.name), code(action.name), codes([e.name for e in model.entities]),
          code(model.agg_time_dimension) if model.agg_time_dimension else "none",
-         codes([m.name for m in model.measures]), codes([m.name for m in model.metrics])]
+         codes([m.name for m in model.measures]), codes([m.name for m in model.metrics]),
+         _semantic_files(action)]
         for action, model in described
     ]  # fmt: skip
-    header = ["semantic model", "mart", "entities", "time", "measures", "metrics"]
+    header = ["semantic model", "mart", "entities", "time", "measures", "metrics", "file"]
     spine = next((a for a in plan.actions if isinstance(a.spec, TimeSpineSpec)), None)
     note = [f"Time spine: {code(spine.name)} (added: the project had none).", ""] if spine else []
     return [SEMANTIC_MODELS_HEADING, "", *note, *table(header, rows), ""]
+
+
+def _semantic_files(action: PlanAction) -> str:
+    """Where a semantic model is written (the project's own file, or its mart's properties), and its metrics when
+    they go elsewhere."""
+    model_file = action.semantic_model_path or action.properties_path or ""
+    if action.metrics_path and action.metrics_path != model_file:
+        return f"{code(model_file)}, metrics in {code(action.metrics_path)}"
+    return code(model_file)
 
 
 def _section(title: str, body: Sequence[str]) -> list[str]:

@@ -177,7 +177,7 @@ def test_greenfield_gets_the_dbt_labs_guide() -> None:
     assert result.values() == Conventions()
     assert result.conventions() == Conventions()
     findings = [value for key, value in result if key not in ("origin", "models", "sampled")]
-    assert len(findings) == 30
+    assert len(findings) == 32
     assert {(f.confidence, f.evidence.basis) for f in findings} == {(1.0, GUIDE)}
 
 

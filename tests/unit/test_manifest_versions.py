@@ -133,14 +133,17 @@ def test_macros_and_unused_sections_stay_undecoded() -> None:
     assert {m.package_name for m in manifest.macros.values()} == {"vendor_package"}
     assert Macro.__struct_fields__ == ("name", "package_name")
     assert {"parent_map", "child_map", "disabled"}.isdisjoint(Manifest.__struct_fields__)
-    # The semantic layer is read for its names only (what a new semantic model must not take).
-    assert SemanticModel.__struct_fields__ == (
+    # The semantic layer is read for its names (what a new semantic model must not take) and where it is written.
+    fields = (
         "name",
         "package_name",
         "measures",
         "entities",
         "primary_entity",
+        "original_file_path",
+        "depends_on",
     )
+    assert SemanticModel.__struct_fields__ == fields
 
 
 def test_missing_manifest_says_to_run_dbt_parse(tmp_path: Path) -> None:
