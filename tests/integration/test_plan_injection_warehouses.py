@@ -142,11 +142,58 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
+def _model(plan: Plan, folder: str, name: str, spec: dict[str, object]) -> None:
+    """Add a model over the staged users to the plan (the rules plan of one table has no other)."""
+    plan["actions"].append(
+        {
+            "step_id": len(plan["actions"]) + 1,
+            "type": "create_intermediate" if folder == "intermediate" else "create_mart",
+            "name": name,
+            "file_path": f"models/{folder}/{name}.sql",
+            "description": "Users, summed up.",
+            "dependencies": ["stg_app__users"],
+            "spec": spec,
+        }
+    )
+
+
+def _conditional_aggregate(plan: Plan, make: str, marker: str) -> None:
+    """A conditional aggregate (plan version 3) whose condition closes its `case` and the query."""
+    where = f"status = 'x') then 1 end) from analytics.stg_app__users; {make} select count(case when (true"
+    columns = [
+        {"name": "status", "expression": "status", "description": "The status."},
+        {"name": "users", "aggregate": {"function": "count", "where": where}, "description": "How many."},
+    ]
+    spec = {"kind": "aggregate", "from_model": "stg_app__users", "group_by": ["status"], "columns": columns}
+    _model(plan, "intermediate", "int_users_by_status", spec)
+
+
+def _window_clause(plan: Plan, make: str, marker: str) -> None:
+    """A window column (plan version 3) whose clause ends the statement."""
+    expression = (
+        f"row_number() over (order by 1)) as n from (select 1) t; {make} select (row_number() over ()"
+    )
+    columns = [
+        {"name": "email", "expression": "users.email", "description": "The email."},
+        {"name": "position", "expression": expression, "description": "Its place."},
+    ]
+    spec = {
+        "kind": "mart",
+        "role": "fact",
+        "base_model": "stg_app__users",
+        "base_alias": "users",
+        "columns": columns,
+    }
+    _model(plan, "marts", "fct_user_positions", spec)
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
     "3-schema": _schema,
     "4-source-column": _source_column,
+    "5-conditional-aggregate": _conditional_aggregate,
+    "6-window-clause": _window_clause,
 }
 
 
