@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from plan_payloads import Plan, accept_values, add_model, edited, marker_statements, source_spec
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -142,21 +142,6 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
-def _model(plan: Plan, folder: str, name: str, spec: dict[str, object]) -> None:
-    """Add a model over the staged users to the plan (the rules plan of one table has no other)."""
-    plan["actions"].append(
-        {
-            "step_id": len(plan["actions"]) + 1,
-            "type": "create_intermediate" if folder == "intermediate" else "create_mart",
-            "name": name,
-            "file_path": f"models/{folder}/{name}.sql",
-            "description": "Users, summed up.",
-            "dependencies": ["stg_app__users"],
-            "spec": spec,
-        }
-    )
-
-
 def _conditional_aggregate(plan: Plan, make: str, marker: str) -> None:
     """A conditional aggregate (plan version 3) whose condition closes its `case` and the query."""
     where = f"status = 'x') then 1 end) from analytics.stg_app__users; {make} select count(case when (true"
@@ -165,7 +150,7 @@ def _conditional_aggregate(plan: Plan, make: str, marker: str) -> None:
         {"name": "users", "aggregate": {"function": "count", "where": where}, "description": "How many."},
     ]
     spec = {"kind": "aggregate", "from_model": "stg_app__users", "group_by": ["status"], "columns": columns}
-    _model(plan, "intermediate", "int_users_by_status", spec)
+    add_model(plan, "intermediate", "int_users_by_status", spec)
 
 
 def _window_clause(plan: Plan, make: str, marker: str) -> None:
@@ -184,7 +169,7 @@ def _window_clause(plan: Plan, make: str, marker: str) -> None:
         "base_alias": "users",
         "columns": columns,
     }
-    _model(plan, "marts", "fct_user_positions", spec)
+    add_model(plan, "marts", "fct_user_positions", spec)
 
 
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
