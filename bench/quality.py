@@ -317,7 +317,7 @@ def flagged_sums(plan: ExecutionPlan) -> list[str]:
     found = []
     for action in plan.models():
         for column in output_columns(action.spec):  # type: ignore[arg-type]
-            for argument in re.findall(r"\bsum\((.*)\)", column.expression or "", flags=re.IGNORECASE):
+            for argument in re.findall(r"\bsum\((.*)\)", column.computed() or "", flags=re.IGNORECASE):
                 names = re.findall(r"[a-z_][a-z0-9_]*", re.sub(r"'[^']*'", "", argument.lower()))
                 said = {w for n in names for w in n.split("_")}
                 if said & not_summed and not ("price" in said and said & {"total", "subtotal"}):

@@ -40,6 +40,21 @@ def staging_column(plan: Plan, column: str) -> dict[str, Any]:
     return next(c for c in staging_action(plan)["spec"]["columns"] if c["name"] == column)
 
 
+def add_model(plan: Plan, folder: str, name: str, spec: dict[str, Any]) -> None:
+    """Add a model over the plan's first staging model (a rules plan of one table has no other model)."""
+    plan["actions"].append(
+        {
+            "step_id": len(plan["actions"]) + 1,
+            "type": "create_intermediate" if folder == "intermediate" else "create_mart",
+            "name": name,
+            "file_path": f"models/{folder}/{name}.sql",
+            "description": "Users, summed up.",
+            "dependencies": [staging_action(plan)["name"]],
+            "spec": spec,
+        }
+    )
+
+
 def accept_values(plan: Plan, column: str, *values: str) -> None:
     """Give a staging column an `accepted_values` test of `values` (a payload among them)."""
     staging_column(plan, column)["tests"] = [{"name": "accepted_values", "values": list(values)}]

@@ -80,6 +80,28 @@ class ModelTest(_Strict):
     relaxed_reason: str | None = None
 
 
+ConditionalFunction = Literal["sum", "count", "count_distinct", "min", "max", "avg"]
+
+
+class ConditionalAggregate(_Strict):
+    """An aggregate over the rows where a condition holds: `sum(case when <where> then <column> end)`.
+
+    Written with `case` rather than `filter (where …)`, which not every warehouse reads; a `column` of null
+    counts rows (`count(case when <where> then 1 end)`).
+    """
+
+    function: ConditionalFunction
+    column: str | None = None  # a column of the model's input; null only with `count`
+    where: str  # a boolean SQL expression over the input's columns, with no aggregate or window of its own
+
+    def sql(self) -> str:
+        """The portable SQL of the aggregate (the parts are checked by the plan checks and again on render)."""
+        value = "1" if self.column is None else self.column
+        function = "count" if self.function == "count_distinct" else self.function
+        distinct = "distinct " if self.function == "count_distinct" else ""
+        return f"{function}({distinct}case when ({self.where}) then {value} end)"
+
+
 class ColumnSpec(_Strict):
     """A column of a generated model: where it comes from, what it is, how it is tested.
 
@@ -90,6 +112,8 @@ class ColumnSpec(_Strict):
     name: str
     expression: str | None = None  # rendered as `<expression> as <name>`
     source_column: str | None = None  # the raw column, exactly as in the warehouse
+    # An aggregate model's column: a conditional aggregate, instead of an `expression` (plan version 3).
+    aggregate: ConditionalAggregate | None = None
     cast_to: str | None = None  # with source_column: `cast(<raw column> as <cast_to>)`
     data_type: str | None = None  # documented in the properties file
     description: str
@@ -97,6 +121,10 @@ class ColumnSpec(_Strict):
     # a block inherited through lineage stays a reference, never flattened text (checked against the manifest).
     description_doc: str | None = None
     tests: list[DataTest] = []
+
+    def computed(self) -> str | None:
+        """The SQL the column is computed by: its `expression`, or its conditional aggregate's SQL."""
+        return self.aggregate.sql() if self.aggregate is not None else self.expression
 
 
 # The periods dbt's freshness thresholds take, and a bound on the count (a year in minutes): any larger count is

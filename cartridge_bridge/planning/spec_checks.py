@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlglot import exp
+
 from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
+    ConditionalAggregate,
     DataTest,
     ExecutionPlan,
     MartSpec,
@@ -94,9 +97,12 @@ class SpecChecker:
         if isinstance(value, str) and (problem := dbt_quoting_problem(value, self.adapter)):
             self.add(where, problem, "a relation whose name dbt can quote; leave this one out")
 
-    def fragment(self, where: str, text: str, readable: dict[str | None, Columns]) -> None:
-        """Check a SQL fragment and that every column it reads is in `readable` (alias → columns)."""
-        tree, problem = parse_expression(text, self.adapter)
+    def fragment(
+        self, where: str, text: str, readable: dict[str | None, Columns], *, windows: bool = False
+    ) -> None:
+        """Check a SQL fragment and that every column it reads is in `readable` (alias → columns); window
+        functions from the short list only when `windows` (a mart's or aggregate's column)."""
+        tree, problem = parse_expression(text, self.adapter, windows=windows)
         if problem or tree is None:
             self.add(where, problem or "does not parse", "one SQL expression over the model's inputs")
             return
@@ -227,6 +233,8 @@ class SpecChecker:
                 self.text(f"{at}.columns.name", column.name)
                 if column.expression is not None and column.expression != column.name:
                     self.add(f"{at}.columns[{column.name}].expression", "a source column has no expression")
+                if column.aggregate is not None:
+                    self.add(f"{at}.columns[{column.name}].aggregate", "a source column has no aggregate")
                 # dbt writes a tested column's name bare into the test's SQL: only a plain name may be tested.
                 if column.tests and (problem := name_problem(column.name, self.adapter)):
                     self.add(
@@ -286,6 +294,10 @@ class SpecChecker:
                 self.add(f"{at}.cast_to", "only a `source_column` is cast; write the cast in the expression")
             if column.expression is not None:
                 self.fragment(f"{at}.expression", column.expression, {None: raw})
+            if column.aggregate is not None:
+                self.add(
+                    f"{at}.aggregate", "a staging column aggregates nothing; aggregate in an aggregate model"
+                )
         if spec.filter is not None:
             self.fragment("spec.filter", spec.filter, {None: raw})
         if spec.deduplicate is not None:
@@ -313,18 +325,43 @@ class SpecChecker:
         self.columns_in("spec.group_by", spec.group_by, source)
         for column in spec.columns:
             at = f"spec.columns[{column.name}].expression"
-            self.expression_column(at, column, {None: source})
+            self.expression_column(at, column, {None: source}, aggregates=True)
         if spec.filter is not None:
             self.fragment("spec.filter", spec.filter, {None: source})
 
-    def expression_column(self, at: str, column: ColumnSpec, readable: dict[str | None, Columns]) -> None:
-        """A column of an intermediate model or mart: an expression, never a raw column or cast."""
+    def expression_column(
+        self, at: str, column: ColumnSpec, readable: dict[str | None, Columns], *, aggregates: bool = False
+    ) -> None:
+        """A column of an intermediate model or mart: an expression (window functions from the short list
+        allowed), or in an aggregate model a conditional aggregate; never a raw column or cast."""
         if column.source_column is not None or column.cast_to is not None:
             self.add(at, "only staging columns read `source_column`; write an expression")
-        if column.expression is None:
+        if column.aggregate is not None:
+            here = at.removesuffix(".expression") + ".aggregate"
+            if column.expression is not None:
+                self.add(here, "a column has an `expression` or an `aggregate`, not both")
+            if aggregates:
+                self.conditional_aggregate(here, column.aggregate, readable)
+            else:
+                self.add(here, "only an aggregate model's column may be a conditional aggregate")
+        elif column.expression is None:
             self.add(at, "is missing")
         else:
-            self.fragment(at, column.expression, readable)
+            self.fragment(at, column.expression, readable, windows=True)
+
+    def conditional_aggregate(
+        self, at: str, aggregate: ConditionalAggregate, readable: dict[str | None, Columns]
+    ) -> None:
+        """An aggregate's function over one input column (none: count the rows) where a row-level condition holds."""
+        if aggregate.column is None:
+            if aggregate.function != "count":
+                self.add(f"{at}.column", f"{aggregate.function} needs a column", "a column of the input")
+        else:
+            self.columns_in(f"{at}.column", [aggregate.column], readable.get(None))
+        self.fragment(f"{at}.where", aggregate.where, readable)
+        tree, _ = parse_expression(aggregate.where, self.adapter)
+        if tree is not None and tree.find(exp.AggFunc) is not None:
+            self.add(f"{at}.where", f"{aggregate.where!r} aggregates; the condition is on each row")
 
     def mart(self, spec: MartSpec) -> None:
         """A mart joins models on column pairs; each column reads the aliases in scope."""

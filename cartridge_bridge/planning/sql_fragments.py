@@ -49,6 +49,21 @@ _FORBIDDEN_FUNCTION = re.compile(
     r"reflect$|try_reflect$|java_method$|input_file_)",
     re.IGNORECASE,
 )
+# The window functions a mart's or aggregate's column may compute (issue 18): running and moving aggregates,
+# the previous and next value, positions and the first and last value of a partition. Each reads the same on
+# PostgreSQL, DuckDB, Spark and the other warehouses; anything else with `over` is refused.
+_WINDOW_FUNCTIONS = tuple(
+    getattr(exp, name)
+    for name in (
+        "Sum", "Count", "Min", "Max", "Avg", "Lag", "Lead", "RowNumber", "Rank", "DenseRank", "FirstValue",
+        "LastValue",
+    )
+)  # fmt: skip
+# What a window may say besides its function: a partition, an order and a frame. A named window (`over w`),
+# `ignore nulls`, `filter`, `within group` and `exclude` are left out: not every warehouse reads them.
+_WINDOW_PARTS = frozenset({"this", "partition_by", "order", "spec", "over"})
+_FRAME_PARTS = frozenset({"kind", "start", "start_side", "end", "end_side"})
+_FRAME_BOUNDS = frozenset({"UNBOUNDED", "CURRENT ROW"})
 _PLAIN_REFERENCE = re.compile(r"([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?")
 _CAST_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_ ]*(\(\s*\d+(\s*,\s*\d+)?\s*\))?[A-Za-z ]*(\[\])*")
 
@@ -74,10 +89,56 @@ def _text_problem(text: object) -> str | None:
     return None
 
 
+def _frame_problem(frame: exp.Expr) -> str | None:
+    """Why a window's frame is not `rows|range between <bound> and <bound>` with plain bounds, or None."""
+    extra = sorted(k for k, v in frame.args.items() if v is not None and k not in _FRAME_PARTS)
+    if extra:
+        return f"its frame says {extra[0]}, which not every warehouse reads"
+    if str(frame.args.get("kind") or "").upper() not in ("ROWS", "RANGE"):
+        return "its frame is neither rows nor range"
+    for bound in (frame.args.get("start"), frame.args.get("end")):
+        plain = isinstance(bound, str) and bound.upper() in _FRAME_BOUNDS
+        count = isinstance(bound, exp.Literal) and not bound.is_string and bound.this.isdigit()
+        if bound is not None and not plain and not count:
+            return "a frame bound is not unbounded, current row or a whole number of rows"
+    for side in (frame.args.get("start_side"), frame.args.get("end_side")):
+        if side is not None and str(side).upper() not in ("PRECEDING", "FOLLOWING"):
+            return "a frame bound is neither preceding nor following"
+    return None
+
+
+def window_problem(tree: exp.Expr) -> str | None:
+    """Why a window function in `tree` is not one of the short list, with a partition, order and plain frame."""
+    for window in tree.find_all(exp.Window):
+        function = window.this
+        name = function.sql_name().lower() if isinstance(function, exp.Func) else function.key
+        if not isinstance(function, _WINDOW_FUNCTIONS):
+            return f"uses {name}() as a window function; only sum, count, min, max, avg, lag, lead, " + (
+                "row_number, rank, dense_rank, first_value and last_value may take `over`"
+            )
+        if window.args.get("alias") is not None:
+            return "names its window; write the partition and order inside `over (…)`"
+        extra = sorted(k for k, v in window.args.items() if v not in (None, []) and k not in _WINDOW_PARTS)
+        if extra or str(window.args.get("over") or "").upper() != "OVER":
+            return f"its {name}() window says more than partition by, order by and a frame"
+        if function.find(exp.Distinct) is not None:
+            return f"counts distinct values over a window, which {name}() does not do on every warehouse"
+        if any(inner is not window for inner in window.find_all(exp.Window)):
+            return "nests a window function inside another"
+        frame = window.args.get("spec")
+        if frame is not None and (problem := _frame_problem(frame)):
+            return problem
+    return None
+
+
 @lru_cache(maxsize=65536)
-def parse_expression(text: str, adapter_type: str) -> tuple[exp.Expr | None, str | None]:
+def parse_expression(
+    text: str, adapter_type: str, *, windows: bool = False
+) -> tuple[exp.Expr | None, str | None]:
     """The parsed expression, or None and why `text` is not one safe SQL expression for this adapter.
 
+    `windows`: a mart's or aggregate's column may compute a window function from a short list; every other
+    fragment (staging columns, filters, tests, semantic expressions) may not.
     Cached: plans repeat the same fragments, and checks run again at render time. Callers only read the tree.
     """
     problem = _text_problem(text)
@@ -114,12 +175,19 @@ def parse_expression(text: str, adapter_type: str) -> tuple[exp.Expr | None, str
             name = node.name if isinstance(node, exp.Anonymous) else node.sql_name()
             if _FORBIDDEN_FUNCTION.match(name or ""):
                 return None, f"{text!r} calls {name.lower()}(), which reaches outside the model's inputs"
+    if tree.find(exp.Window) is not None:
+        if not windows:
+            return None, (
+                f"{text!r} uses a window function (`over`), which only a mart's or aggregate's column may compute"
+            )
+        if problem := window_problem(tree):
+            return None, f"{text!r} {problem}"
     return tree, None
 
 
-def expression_problem(text: str, adapter_type: str) -> str | None:
-    """Why `text` is not one safe SQL expression, or None."""
-    return parse_expression(text, adapter_type)[1]
+def expression_problem(text: str, adapter_type: str, *, windows: bool = False) -> str | None:
+    """Why `text` is not one safe SQL expression (with window functions when `windows`), or None."""
+    return parse_expression(text, adapter_type, windows=windows)[1]
 
 
 def column_references(tree: exp.Expr) -> list[ColumnReference]:

@@ -19,9 +19,9 @@ def checked_name(name: str, adapter_type: str) -> str:
     return name
 
 
-def checked_expression(text: str, adapter_type: str) -> str:
-    """`text` when it is one safe SQL expression."""
-    problem = expression_problem(text, adapter_type)
+def checked_expression(text: str, adapter_type: str, *, windows: bool = False) -> str:
+    """`text` when it is one safe SQL expression (computing allowed window functions when `windows`)."""
+    problem = expression_problem(text, adapter_type, windows=windows)
     if problem:
         raise PlanError(f"refusing to render the SQL expression {problem}")
     return text

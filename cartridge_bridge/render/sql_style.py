@@ -49,7 +49,14 @@ def column_expression(column: ColumnSpec, style: SqlStyle) -> str:
         if column.cast_to is None:
             return raw
         return f"cast({raw} as {checked_cast_type(column.cast_to, style.adapter_type)})"
-    return checked_expression(column.expression or "", style.adapter_type)
+    if column.aggregate is not None:
+        # Each part on its own first: the condition computes no window, the column is a plain name.
+        checked_expression(column.aggregate.where, style.adapter_type)
+        if column.aggregate.column is not None:
+            checked_name(column.aggregate.column, style.adapter_type)
+        return checked_expression(column.aggregate.sql(), style.adapter_type)
+    # A window function passes here; the plan checks keep it to a mart's or aggregate's columns.
+    return checked_expression(column.expression or "", style.adapter_type, windows=True)
 
 
 def select_item(column: ColumnSpec, style: SqlStyle) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from plan_payloads import Plan, accept_values, add_model, edited, marker_statements, source_spec
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -142,11 +142,43 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
+def _conditional_aggregate(plan: Plan, make: str, marker: str) -> None:
+    """A conditional aggregate (plan version 3) whose condition closes its `case` and the query."""
+    where = f"status = 'x') then 1 end) from analytics.stg_app__users; {make} select count(case when (true"
+    columns = [
+        {"name": "status", "expression": "status", "description": "The status."},
+        {"name": "users", "aggregate": {"function": "count", "where": where}, "description": "How many."},
+    ]
+    spec = {"kind": "aggregate", "from_model": "stg_app__users", "group_by": ["status"], "columns": columns}
+    add_model(plan, "intermediate", "int_users_by_status", spec)
+
+
+def _window_clause(plan: Plan, make: str, marker: str) -> None:
+    """A window column (plan version 3) whose clause ends the statement."""
+    expression = (
+        f"row_number() over (order by 1)) as n from (select 1) t; {make} select (row_number() over ()"
+    )
+    columns = [
+        {"name": "email", "expression": "users.email", "description": "The email."},
+        {"name": "position", "expression": expression, "description": "Its place."},
+    ]
+    spec = {
+        "kind": "mart",
+        "role": "fact",
+        "base_model": "stg_app__users",
+        "base_alias": "users",
+        "columns": columns,
+    }
+    add_model(plan, "marts", "fct_user_positions", spec)
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
     "3-schema": _schema,
     "4-source-column": _source_column,
+    "5-conditional-aggregate": _conditional_aggregate,
+    "6-window-clause": _window_clause,
 }
 
 

@@ -19,6 +19,7 @@ import pytest
 from plan_payloads import (
     Plan,
     accept_values,
+    add_model,
     edited,
     marker_statements,
     source_spec,
@@ -58,10 +59,31 @@ def _backslash_quotes(plan: Plan) -> None:
     staging_action(plan)["description"] = staging_column(plan, "status")["description"] = DESCRIPTION
 
 
+def _window_and_condition(plan: Plan) -> None:
+    """Plan version 3's fields with Spark's ways out: a Java method in a window's order, a backslash-escaped
+    quote ending a conditional aggregate's condition."""
+    staged = staging_action(plan)["name"]
+    where = f"status = 'x\\') then 1 end) from analytics_inject.{staged}; {MAKE} select count(case when ('"
+    columns = [
+        {"name": "status", "expression": "status", "description": "The status."},
+        {"name": "users", "aggregate": {"function": "count", "where": where}, "description": "How many."},
+    ]
+    spec = {"kind": "aggregate", "from_model": staged, "group_by": ["status"], "columns": columns}
+    add_model(plan, "intermediate", "int_users_by_status", spec)
+    window = "row_number() over (order by java_method('java.lang.Runtime', 'getRuntime'))"
+    columns = [
+        {"name": "status", "expression": "users.status", "description": "The status."},
+        {"name": "position", "expression": window, "description": "Its place."},
+    ]
+    spec = {"kind": "mart", "role": "fact", "base_model": staged, "base_alias": "users", "columns": columns}
+    add_model(plan, "marts", "fct_user_positions", spec)
+
+
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
     "backslash-quotes": (_backslash_quotes, "built"),
+    "window-and-condition": (_window_and_condition, "refused"),
 }
 
 

@@ -232,3 +232,30 @@ def test_the_issue_examples_are_refused(plan_document: dict[str, Any], context: 
         ("stg_shop__customers", "spec.columns[email].expression")
     ]
     assert isinstance(parse_plan(document), ExecutionPlan)
+
+
+def test_window_columns_and_conditional_aggregates_refuse_every_payload(
+    plan_document: dict[str, Any], context: ProjectContext
+) -> None:
+    """Plan version 3's fields: a conditional aggregate's function, column and condition, and a window's clause."""
+    document = json.loads(json.dumps(plan_document))
+    index = {a["name"]: i for i, a in enumerate(document["actions"])}
+    aggregate = {"function": "count", "column": "order_id", "where": "status = 'paid'"}
+    document["actions"][index["int_orders_aggregated_to_customers"]]["spec"]["columns"].append(
+        {"name": "paid_orders", "description": "", "aggregate": aggregate}
+    )
+    window = "sum(orders.order_id) over (partition by orders.customer_id order by orders.ordered_at)"
+    document["actions"][index["fct_orders"]]["spec"]["columns"].append(
+        {"name": "running", "description": "", "expression": window}
+    )
+    assert not plan_problems(parse_plan(document), context)  # the plan with both is valid as it is
+    columns = ("actions", index["int_orders_aggregated_to_customers"], "spec", "columns", -1, "aggregate")
+    paths = [(*columns, field) for field in ("function", "column", "where")]
+    paths.append(("actions", index["fct_orders"], "spec", "columns", -1, "expression"))
+    # The payloads in a window's clause too: inside `over (…)`, and after it.
+    clauses = [f"sum(orders.order_id) over (order by {p})" for p in PAYLOADS] + [
+        f"{window} {p}" for p in PAYLOADS
+    ]
+    for path in paths:
+        for payload in PAYLOADS + (clauses if path[-1] == "expression" else []):
+            assert outcome(document, path, payload, context) == "refused", (path, payload)

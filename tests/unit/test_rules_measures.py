@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from unit.test_rules_marts import columns_of, marts, plan_of, table
 
 from cartridge_bridge.gather.facts import RawRelation, ValueCount
-from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, ExecutionPlan, output_columns
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
+    ConditionalAggregate,
+    ExecutionPlan,
+    output_columns,
+)
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.sum_conditions import sum_condition
 
@@ -31,13 +37,13 @@ def with_values(relation: RawRelation, column: str, values: dict[str, int]) -> R
 
 
 def sums(plan: ExecutionPlan) -> dict[str, str]:
-    """Every intermediate's sums, by output column name."""
+    """Every intermediate's sums (their SQL, conditional aggregates' included), by output column name."""
     return {
-        c.name: c.expression or ""
+        c.name: c.computed() or ""
         for a in plan.actions
         if isinstance(a.spec, AggregateSpec)
         for c in output_columns(a.spec)
-        if (c.expression or "").startswith("sum(")
+        if (c.computed() or "").startswith("sum(")
     }
 
 
@@ -126,7 +132,15 @@ def test_an_amount_with_a_status_is_not_summed_when_the_states_are_unknown(tmp_p
 def test_an_amount_with_a_status_is_summed_over_the_successful_states_only(tmp_path: Path) -> None:
     charges = with_values(CHARGES, "status", {"succeeded": 7, "failed": 2, "pending": 1})
     plan, _ = plan_of(tmp_path, CUSTOMERS, charges)
-    assert list(sums(plan).values()) == ["sum(case when status in ('succeeded') then amount end)"]
+    assert list(sums(plan).values()) == ["sum(case when (status in ('succeeded')) then amount end)"]
+    # A conditional aggregate of the plan, not a `case` written into an expression.
+    summed = next(
+        c for a in plan.actions if isinstance(a.spec, AggregateSpec) for c in a.spec.columns if c.aggregate
+    )
+    assert summed.expression is None
+    assert summed.aggregate == ConditionalAggregate(
+        function="sum", column="amount", where="status in ('succeeded')"
+    )
 
 
 def test_a_status_with_no_successful_state_in_the_data_keeps_the_amount_unsummed(tmp_path: Path) -> None:
@@ -204,9 +218,9 @@ def test_a_childs_flag_splits_its_count_at_the_parent(tmp_path: Path) -> None:
     }, counts
     assert all(e.startswith("coalesce(") for e in counts.values())  # a team with no project has 0
     intermediate = next(a for a in plan.actions if isinstance(a.spec, AggregateSpec))
-    assert {c.name: c.expression for c in output_columns(intermediate.spec)}[
+    assert {c.name: c.aggregate for c in output_columns(intermediate.spec)}[
         "number_of_projects_not_archived"
-    ] == "count(case when is_archived = false then 1 end)"
+    ] == ConditionalAggregate(function="count", column=None, where="is_archived = false")
 
 
 def test_state_flags_come_before_settings_and_a_count_name_past_63_characters_is_left_out(

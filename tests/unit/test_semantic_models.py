@@ -170,7 +170,7 @@ def _problems(plan: ExecutionPlan, context: ProjectContext) -> list[str]:
     ("expr", "expected"),
     [
         ("sum(budget_amount)", "aggregates itself"),
-        ("count(*) over ()", "aggregates itself"),
+        ("count(*) over ()", "window function"),
         ("case when secret_column then 1 else 0 end", "reads column 'secret_column'"),
         ("(select count(*) from raw.projects)", "must be a scalar expression"),
         ("1; drop table raw.projects", "must not contain ';'"),

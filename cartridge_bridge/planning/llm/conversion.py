@@ -176,7 +176,7 @@ def to_answer(spec: ModelSpec) -> SpecAnswer:
     if isinstance(spec, AggregateSpec):
         return AggregateAnswer(
             group_by=spec.group_by,
-            columns=[ExpressionColumn(name=c.name, expression=c.expression or "") for c in spec.columns],
+            columns=[ExpressionColumn(name=c.name, expression=c.computed() or "") for c in spec.columns],
             filter=spec.filter,
         )
     return MartAnswer(

@@ -394,7 +394,7 @@ def model_columns(spec: ModelSpec) -> list[ModelColumn]:
     """A spec's output columns as the prompts show them."""
     return [
         ModelColumn(
-            name=c.name, data_type=c.data_type, expression=c.expression, source_column=c.source_column
+            name=c.name, data_type=c.data_type, expression=c.computed(), source_column=c.source_column
         )
         for c in output_columns(spec)
     ]

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import cte_name, dedupe, plural
-from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, DataTest, JoinCondition, MartJoin
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ColumnSpec,
+    ConditionalAggregate,
+    DataTest,
+    JoinCondition,
+    MartJoin,
+)
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
@@ -107,8 +114,9 @@ class AggregateRules(PlannerState):
         columns = [c for c in child.spec.columns if not measures.is_loader_column(c)]
         keys = {key, *child.spec.grain} | {c.name for c in columns if c.name.endswith("_id")}
         owned = f"the {docs.words(parent_entity)}'s {docs.words(child.table)}"
-        # (names to try, best first; expression; description) per measure, named once all are known
-        found: list[tuple[list[str], str, str]] = []
+        # (names to try, best first; expression or conditional aggregate; description) per measure, named once
+        # all are known
+        found: list[tuple[list[str], str | ConditionalAggregate, str]] = []
         counted = f"number_of_{plural(child.table)}{role}"
         if linked is not None:
             noun = plural(linked.removesuffix("_id"))
@@ -137,7 +145,7 @@ class AggregateRules(PlannerState):
                     found.append(
                         (
                             [f"number_of_{plural(child.table)}_{part}{role}"],
-                            f"count(case when {flag.column} = {value} then 1 end)",
+                            ConditionalAggregate(function="count", where=f"{flag.column} = {value}"),
                             f"How many of the {docs.words(parent_entity)}'s {children} have `{flag.column}` "
                             f"{value} (a null counts in neither).",
                         )
@@ -164,7 +172,7 @@ class AggregateRules(PlannerState):
             found.append(
                 (
                     [f"{total}{role}", f"{whole}{role}"],
-                    str(condition.expression(column.name)),
+                    condition.measure(column.name) or "",
                     f"Sum of `{column.name}` over {owned}{in_currency}.",
                 )
             )
@@ -185,8 +193,10 @@ class AggregateRules(PlannerState):
                 )
         names = self.pick([candidates for candidates, _, _ in found], {key})
         outputs = [
-            ColumnSpec(name=name, expression=expression, description=description)
-            for name, (_, expression, description) in zip(names, found, strict=True)
+            ColumnSpec(name=name, aggregate=how, description=description)
+            if isinstance(how, ConditionalAggregate)
+            else ColumnSpec(name=name, expression=how, description=description)
+            for name, (_, how, description) in zip(names, found, strict=True)
         ]
         unsummed = ", ".join(f"`{c.name}`" for c in amounts) if condition.template is None else ""
         why = (
@@ -244,7 +254,7 @@ class AggregateRules(PlannerState):
             joined = []
             for measure in aggregate.measures:
                 reference = f"{join_alias}.{measure.name}"
-                counted = (measure.expression or "").startswith(("count(", "sum("))
+                counted = (measure.computed() or "").startswith(("count(", "sum("))
                 joined.append(
                     ColumnSpec(
                         name=next(names),

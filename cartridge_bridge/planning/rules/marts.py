@@ -140,7 +140,7 @@ class MartRules(ExistingMartRules):
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)
         joins += aggregated
-        expressions = [m.expression or "" for a in aggregates for m in a.measures]
+        expressions = [m.computed() or "" for a in aggregates for m in a.measures]
         description = docs.describe_mart(
             role,
             table.entity,

@@ -110,7 +110,7 @@ def first_last_times(
         if join.model not in aggregated:
             continue
         columns, child = aggregated[join.model]
-        expressions = {c.name: c.expression or "" for c in columns}
+        expressions = {c.name: c.computed() or "" for c in columns}
         typed = {c.name: measures.column_type(c) for c in child}
         for column in join.columns:
             reference = _REFERENCE.fullmatch((column.expression or "").strip())

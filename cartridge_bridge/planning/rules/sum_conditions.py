@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawRelation
-from cartridge_bridge.planning.plan import ColumnSpec
+from cartridge_bridge.planning.plan import ColumnSpec, ConditionalAggregate
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.sql_types import is_numeric
 
@@ -30,14 +30,28 @@ _SUCCESSFUL = frozenset(
 
 @dataclass(frozen=True)
 class SumCondition:
-    """How the amounts of one table are summed: `template` wraps an amount (`{0}`); None with `why`: not summed."""
+    """How the amounts of one table are summed: `template` wraps an amount (`{0}`); None with `why`: not summed.
+
+    `where`: the amounts are summed over the rows where it holds, a conditional aggregate of the plan.
+    """
 
     template: str | None = "{0}"
     why: str = ""
+    where: str | None = None
+
+    def measure(self, amount: str) -> str | ConditionalAggregate | None:
+        """The sum of one amount: a conditional aggregate over the rows `where` holds, an expression, or None
+        when the amounts are not summed."""
+        if self.template is None:
+            return None
+        if self.where is not None:
+            return ConditionalAggregate(function="sum", column=amount, where=self.where)
+        return f"sum({self.template.format(amount)})"
 
     def expression(self, amount: str) -> str | None:
-        """The sum of one amount, or None when the amounts are not summed."""
-        return None if self.template is None else f"sum({self.template.format(amount)})"
+        """The SQL of the sum of one amount, or None when the amounts are not summed."""
+        measure = self.measure(amount)
+        return measure.sql() if isinstance(measure, ConditionalAggregate) else measure
 
 
 def _is_side(column: ColumnSpec) -> bool:
@@ -89,7 +103,8 @@ def _successful(relation: RawRelation, statuses: list[ColumnSpec]) -> SumConditi
             return SumCondition(None, f"it has a `{status.name}` whose states {known}")
         quoted = ", ".join(f"'{v}'" for v in good)  # values from the list above only: safe to quote
         tests.append(f"{status.name} in ({quoted})")
-    return SumCondition(f"case when {' and '.join(tests)} then {{0}} end")
+    where = " and ".join(tests)
+    return SumCondition(f"case when ({where}) then {{0}} end", where=where)
 
 
 def sum_condition(relation: RawRelation, columns: list[ColumnSpec]) -> SumCondition:
