@@ -68,3 +68,31 @@ MARKDOWN_PAYLOADS = [
     " `padded` ",
     "view') }}{{ run_query('drop schema raw cascade') }}",
 ]
+
+
+def shop_union_action() -> dict[str, Any]:
+    """A union of the shop's customers (sign-ups) and orders into one activity model, as a plan file holds it."""
+    columns = {
+        "source_model": "text", "entity_id": "bigint", "happened_at": "timestamp", "customer_id": "bigint",
+        "detail": "text", "amount": "numeric(12,2)", "is_order": "boolean",
+    }  # fmt: skip
+    return {
+        "step_id": 99, "type": "create_intermediate", "name": "int_shop_activity",
+        "file_path": "models/intermediate/int_shop_activity.sql",
+        "properties_path": "models/intermediate/_intermediate__models.yml",
+        "description": "Sign-ups and orders, one row each.",
+        "dependencies": ["stg_shop__customers", "stg_shop__orders"],
+        "spec": {
+            "kind": "union", "source_column": "source_model", "grain": ["source_model", "entity_id"],
+            "columns": [{"name": n, "data_type": t, "description": f"The {n}."} for n, t in columns.items()],
+            "inputs": [
+                {"model": "stg_shop__customers", "label": "signup", "columns": {
+                    "entity_id": "customer_id", "happened_at": "created_at", "customer_id": "customer_id",
+                    "detail": "email", "amount": "null", "is_order": "false"}},
+                {"model": "stg_shop__orders", "label": "order", "columns": {
+                    "entity_id": "order_id", "happened_at": "ordered_at", "customer_id": "customer_id",
+                    "detail": "upper(status)", "amount": "0", "is_order": "true"}},
+            ],
+        },
+        "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "entity_id"]}],
+    }  # fmt: skip

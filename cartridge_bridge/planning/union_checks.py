@@ -13,7 +13,12 @@ from sqlglot import exp
 
 from cartridge_bridge.planning.identifiers import JINJA_OPENERS
 from cartridge_bridge.planning.plan import LABEL_LIMIT, UnionInput, UnionSpec
-from cartridge_bridge.planning.sql_fragments import cast_type_problem, literal_problem, parse_expression
+from cartridge_bridge.planning.sql_fragments import (
+    cast_type_problem,
+    expression_problem,
+    literal_problem,
+    parse_expression,
+)
 from cartridge_bridge.planning.sql_types import type_family
 
 if TYPE_CHECKING:  # spec_checks calls in here for a union
@@ -35,7 +40,8 @@ def label_problem(value: str, adapter_type: str) -> str | None:
         return f"{value!r} is not a printable label of 1 to {LABEL_LIMIT} characters"
     if any(opener in value for opener in JINJA_OPENERS) or "'" in value or "\\" in value:
         return f"{value!r} holds Jinja, a quote or a backslash"
-    return literal_problem(value, adapter_type)
+    # Written as `cast('<label>' as <type>)`, it passes the fragment checks like any expression (no `;`, `--`).
+    return literal_problem(value, adapter_type) or expression_problem(f"'{value}'", adapter_type)
 
 
 def check_union(checker: SpecChecker, spec: UnionSpec, outputs: set[str]) -> None:
