@@ -142,11 +142,48 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
+def _union(plan: Plan, label: str, expression: str) -> None:
+    """A union of the staged users with itself, `label` on the first input, `expression` its `detail`."""
+    columns = {"source_model": "varchar", "user_id": "bigint", "detail": "varchar"}
+    plan["actions"].append(
+        {"step_id": 99, "type": "create_intermediate", "name": "int_app_users_twice",
+         "file_path": "models/intermediate/int_app_users_twice.sql",
+         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
+         "dependencies": ["stg_app__users"],
+         "spec": {"kind": "union", "grain": ["source_model", "user_id"],
+                  "columns": [{"name": n, "data_type": t, "description": n} for n, t in columns.items()],
+                  "inputs": [{"model": "stg_app__users", "label": label,
+                              "columns": {"user_id": "user_id", "detail": expression}},
+                             {"model": "stg_app__users", "label": "second",
+                              "columns": {"user_id": "user_id", "detail": "status"}}]},
+         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "user_id"]}]}
+    )  # fmt: skip
+
+
+def _union_label(plan: Plan, make: str, marker: str) -> None:
+    _union(
+        plan,
+        f"x' as varchar) as source_model, 1 as user_id, 'a' as detail from users; {make} select ('",
+        "email",
+    )
+
+
+def _union_mapping(plan: Plan, make: str, marker: str) -> None:
+    _union(plan, "first", f"email as varchar) as detail from users; {make} select cast(email")
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
     "3-schema": _schema,
     "4-source-column": _source_column,
+    "5-union-label": _union_label,
+    "6-union-mapping": _union_mapping,
+}
+# The union cases are refused for their payload alone: the union around it is valid.
+REFUSED_AT = {
+    "5-union-label": "int_app_users_twice: spec.inputs[0].label:",
+    "6-union-mapping": "int_app_users_twice: spec.inputs[0].columns[detail]:",
 }
 
 
@@ -168,6 +205,8 @@ def test_a_plan_payload_never_runs_in_the_warehouse(app: App, tmp_path: Path, ca
         assert "Traceback" not in applied.stderr
         if applied.returncode == 2:
             assert snapshot_tree(app.project) == before
+        if case in REFUSED_AT:
+            assert "has a problem: " + REFUSED_AT[case] in applied.stderr, applied.stderr
     finally:
         if applied.returncode == 0:
             assert _run("cartridge", "undo", "--project-dir", str(app.project)).returncode == 0
