@@ -58,10 +58,27 @@ def _backslash_quotes(plan: Plan) -> None:
     staging_action(plan)["description"] = staging_column(plan, "status")["description"] = DESCRIPTION
 
 
+def _union_label(plan: Plan) -> None:
+    """A union of the staged users with itself, the first input labelled with a backslash before a quote."""
+    plan["actions"].append(
+        {"step_id": 99, "type": "create_intermediate", "name": "int_inject_users_twice",
+         "file_path": "models/intermediate/int_inject_users_twice.sql",
+         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
+         "dependencies": ["stg_inject__users"],
+         "spec": {"kind": "union", "grain": ["source_model", "user_id"],
+                  "columns": [{"name": n, "data_type": t, "description": n}
+                              for n, t in (("source_model", "string"), ("user_id", "bigint"))],
+                  "inputs": [{"model": "stg_inject__users", "label": VALUE, "columns": {"user_id": "user_id"}},
+                             {"model": "stg_inject__users", "label": "second", "columns": {"user_id": "user_id"}}]},
+         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "user_id"]}]}
+    )  # fmt: skip
+
+
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
     "backslash-quotes": (_backslash_quotes, "built"),
+    "union-label": (_union_label, "refused"),
 }
 
 
@@ -106,6 +123,8 @@ def test_a_spark_class_payload_is_refused_or_stays_data(
         report = apply_plan(ExecutionPlan.model_validate(edited(plan, edit)), options, SilentProgress())
     except CartridgeError as error:
         assert error.exit_code == 2, error  # refused by the checks, not failed in the warehouse
+        if case == "union-label":  # the union around the label is valid: only the label is refused
+            assert "has a problem: int_inject_users_twice: spec.inputs[0].label:" in str(error), error
         assert snapshot_tree(project) == before
     try:
         assert not spark.catalog.tableExists(f"default.{MARKER}")
