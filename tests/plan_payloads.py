@@ -96,3 +96,21 @@ def shop_union_action() -> dict[str, Any]:
         },
         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "entity_id"]}],
     }  # fmt: skip
+
+
+def add_self_union(plan: Plan, model: str, key: str, text_type: str, label: str, detail: str) -> None:
+    """Append to `plan` a valid union of the staging model `model` with itself (`key` its key column), the first
+    input labelled `label` with `detail` as its `detail` column: a payload in either is all that can be wrong."""
+    columns = {"source_model": text_type, key: "bigint", "detail": text_type}
+    name = f"int_{model.removeprefix('stg_').split('__')[-1]}_twice"
+    plan["actions"].append(
+        {"step_id": 99, "type": "create_intermediate", "name": name,
+         "file_path": f"models/intermediate/{name}.sql",
+         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
+         "dependencies": [model],
+         "spec": {"kind": "union", "grain": ["source_model", key],
+                  "columns": [{"name": n, "data_type": t, "description": n} for n, t in columns.items()],
+                  "inputs": [{"model": model, "label": label, "columns": {key: key, "detail": detail}},
+                             {"model": model, "label": "second", "columns": {key: key, "detail": key}}]},
+         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", key]}]}
+    )  # fmt: skip

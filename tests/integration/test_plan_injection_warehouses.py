@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from plan_payloads import Plan, accept_values, add_self_union, edited, marker_statements, source_spec
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -142,34 +142,14 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
-def _union(plan: Plan, label: str, expression: str) -> None:
-    """A union of the staged users with itself, `label` on the first input, `expression` its `detail`."""
-    columns = {"source_model": "varchar", "user_id": "bigint", "detail": "varchar"}
-    plan["actions"].append(
-        {"step_id": 99, "type": "create_intermediate", "name": "int_app_users_twice",
-         "file_path": "models/intermediate/int_app_users_twice.sql",
-         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
-         "dependencies": ["stg_app__users"],
-         "spec": {"kind": "union", "grain": ["source_model", "user_id"],
-                  "columns": [{"name": n, "data_type": t, "description": n} for n, t in columns.items()],
-                  "inputs": [{"model": "stg_app__users", "label": label,
-                              "columns": {"user_id": "user_id", "detail": expression}},
-                             {"model": "stg_app__users", "label": "second",
-                              "columns": {"user_id": "user_id", "detail": "status"}}]},
-         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "user_id"]}]}
-    )  # fmt: skip
-
-
 def _union_label(plan: Plan, make: str, marker: str) -> None:
-    _union(
-        plan,
-        f"x' as varchar) as source_model, 1 as user_id, 'a' as detail from users; {make} select ('",
-        "email",
-    )
+    label = f"x' as varchar) as source_model, 1 as user_id, 'a' as detail from users; {make} select ('"
+    add_self_union(plan, "stg_app__users", "user_id", "varchar", label, "email")
 
 
 def _union_mapping(plan: Plan, make: str, marker: str) -> None:
-    _union(plan, "first", f"email as varchar) as detail from users; {make} select cast(email")
+    expression = f"email as varchar) as detail from users; {make} select cast(email"
+    add_self_union(plan, "stg_app__users", "user_id", "varchar", "first", expression)
 
 
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
@@ -182,8 +162,8 @@ CASES: dict[str, Callable[[Plan, str, str], None]] = {
 }
 # The union cases are refused for their payload alone: the union around it is valid.
 REFUSED_AT = {
-    "5-union-label": "int_app_users_twice: spec.inputs[0].label:",
-    "6-union-mapping": "int_app_users_twice: spec.inputs[0].columns[detail]:",
+    "5-union-label": "int_users_twice: spec.inputs[0].label:",
+    "6-union-mapping": "int_users_twice: spec.inputs[0].columns[detail]:",
 }
 
 

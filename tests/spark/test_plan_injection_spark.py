@@ -19,6 +19,7 @@ import pytest
 from plan_payloads import (
     Plan,
     accept_values,
+    add_self_union,
     edited,
     marker_statements,
     source_spec,
@@ -59,19 +60,7 @@ def _backslash_quotes(plan: Plan) -> None:
 
 
 def _union_label(plan: Plan) -> None:
-    """A union of the staged users with itself, the first input labelled with a backslash before a quote."""
-    plan["actions"].append(
-        {"step_id": 99, "type": "create_intermediate", "name": "int_inject_users_twice",
-         "file_path": "models/intermediate/int_inject_users_twice.sql",
-         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
-         "dependencies": ["stg_inject__users"],
-         "spec": {"kind": "union", "grain": ["source_model", "user_id"],
-                  "columns": [{"name": n, "data_type": t, "description": n}
-                              for n, t in (("source_model", "string"), ("user_id", "bigint"))],
-                  "inputs": [{"model": "stg_inject__users", "label": VALUE, "columns": {"user_id": "user_id"}},
-                             {"model": "stg_inject__users", "label": "second", "columns": {"user_id": "user_id"}}]},
-         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "user_id"]}]}
-    )  # fmt: skip
+    add_self_union(plan, "stg_inject__users", "user_id", "string", VALUE, "status")
 
 
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
@@ -124,7 +113,7 @@ def test_a_spark_class_payload_is_refused_or_stays_data(
     except CartridgeError as error:
         assert error.exit_code == 2, error  # refused by the checks, not failed in the warehouse
         if case == "union-label":  # the union around the label is valid: only the label is refused
-            assert "has a problem: int_inject_users_twice: spec.inputs[0].label:" in str(error), error
+            assert "has a problem: int_users_twice: spec.inputs[0].label:" in str(error), error
         assert snapshot_tree(project) == before
     try:
         assert not spark.catalog.tableExists(f"default.{MARKER}")
