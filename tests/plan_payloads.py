@@ -83,3 +83,49 @@ MARKDOWN_PAYLOADS = [
     " `padded` ",
     "view') }}{{ run_query('drop schema raw cascade') }}",
 ]
+
+
+def shop_union_action() -> dict[str, Any]:
+    """A union of the shop's customers (sign-ups) and orders into one activity model, as a plan file holds it."""
+    columns = {
+        "source_model": "text", "entity_id": "bigint", "happened_at": "timestamp", "customer_id": "bigint",
+        "detail": "text", "amount": "numeric(12,2)", "is_order": "boolean",
+    }  # fmt: skip
+    return {
+        "step_id": 99, "type": "create_intermediate", "name": "int_shop_activity",
+        "file_path": "models/intermediate/int_shop_activity.sql",
+        "properties_path": "models/intermediate/_intermediate__models.yml",
+        "description": "Sign-ups and orders, one row each.",
+        "dependencies": ["stg_shop__customers", "stg_shop__orders"],
+        "spec": {
+            "kind": "union", "source_column": "source_model", "grain": ["source_model", "entity_id"],
+            "columns": [{"name": n, "data_type": t, "description": f"The {n}."} for n, t in columns.items()],
+            "inputs": [
+                {"model": "stg_shop__customers", "label": "signup", "columns": {
+                    "entity_id": "customer_id", "happened_at": "created_at", "customer_id": "customer_id",
+                    "detail": "email", "amount": "null", "is_order": "false"}},
+                {"model": "stg_shop__orders", "label": "order", "columns": {
+                    "entity_id": "order_id", "happened_at": "ordered_at", "customer_id": "customer_id",
+                    "detail": "upper(status)", "amount": "0", "is_order": "true"}},
+            ],
+        },
+        "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", "entity_id"]}],
+    }  # fmt: skip
+
+
+def add_self_union(plan: Plan, model: str, key: str, text_type: str, label: str, detail: str) -> None:
+    """Append to `plan` a valid union of the staging model `model` with itself (`key` its key column), the first
+    input labelled `label` with `detail` as its `detail` column: a payload in either is all that can be wrong."""
+    columns = {"source_model": text_type, key: "bigint", "detail": text_type}
+    name = f"int_{model.removeprefix('stg_').split('__')[-1]}_twice"
+    plan["actions"].append(
+        {"step_id": 99, "type": "create_intermediate", "name": name,
+         "file_path": f"models/intermediate/{name}.sql",
+         "properties_path": "models/intermediate/_intermediate__models.yml", "description": "d",
+         "dependencies": [model],
+         "spec": {"kind": "union", "grain": ["source_model", key],
+                  "columns": [{"name": n, "data_type": t, "description": n} for n, t in columns.items()],
+                  "inputs": [{"model": model, "label": label, "columns": {key: key, "detail": detail}},
+                             {"model": model, "label": "second", "columns": {key: key, "detail": key}}]},
+         "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", key]}]}
+    )  # fmt: skip

@@ -30,6 +30,8 @@ _TYPE_OF_KIND = {
     "mart": "create_mart",
     "time_spine": "create_time_spine",
 }
+# A union is an intermediate model or a mart: its layer says which.
+_UNION_TYPE_OF_LAYER = {"intermediate": "create_intermediate", "marts": "create_mart"}
 _FOLDER_SETTING = {"staging": "staging_dir", "intermediate": "intermediate_dir", "marts": "marts_dir"}
 _PROPERTIES_SETTING = {
     "staging": "staging_properties_file",
@@ -108,7 +110,9 @@ def _model_action(model: ModelDraft, source: str, context: ProjectContext, root:
         materialized = getattr(conventions, f"{model.layer}_materialized")
     action = PlanAction(
         step_id=0,
-        type=_TYPE_OF_KIND[model.spec.kind],  # type: ignore[arg-type]
+        type=_UNION_TYPE_OF_LAYER.get(model.layer, "create_intermediate")  # type: ignore[arg-type]
+        if model.spec.kind == "union"
+        else _TYPE_OF_KIND[model.spec.kind],
         name=model.name,
         file_path=str(root / folder / f"{model.name}.sql"),
         properties_path=str(root / folder / properties),

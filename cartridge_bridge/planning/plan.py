@@ -287,10 +287,34 @@ class TimeSpineSpec(_Strict):
     end_date: datetime.date  # exclusive, as dbt.date_spine takes it
 
 
-ModelSpec = StagingSpec | AggregateSpec | MartSpec
-AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec
+class UnionInput(_Strict):
+    """One input of a union: a model, the label its rows carry, and each output column's expression over it."""
+
+    model: str
+    label: str | None = None  # the source column's value on this input's rows; the model's name when left out
+    # Output column → one scalar SQL expression over this input's columns (a column, a literal, a cast, `null`).
+    columns: dict[str, str]
+
+
+class UnionSpec(_Strict):
+    """Several models stacked into one (`union all`): a general ledger of every transaction type's lines.
+
+    Every output column declares its `data_type` and every input's expression is cast to it, so the inputs
+    agree on types on every warehouse. `source_column` (one of `columns`) says which input each row came from.
+    """
+
+    kind: Literal["union"] = "union"
+    inputs: list[UnionInput]
+    source_column: str = "source_model"
+    columns: list[ColumnSpec]  # the output columns, in order, the source column among them; no expression
+    grain: list[str] = []  # across the union: typically the source column + each input's key
+
+
+ModelSpec = StagingSpec | AggregateSpec | MartSpec | UnionSpec
+AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec
 ActionSpec = Annotated[
-    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec, Field(discriminator="kind")
+    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec,
+    Field(discriminator="kind"),
 ]
 
 ActionType = Literal[
@@ -300,8 +324,8 @@ ActionType = Literal[
 SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     "create_source": ("source",),
     "create_staging": ("staging",),
-    "create_intermediate": ("aggregate",),
-    "create_mart": ("mart",),
+    "create_intermediate": ("aggregate", "union"),
+    "create_mart": ("mart", "union"),
     "create_time_spine": ("time_spine",),
 }
 LAYER_OF_TYPE: dict[str, Layer] = {
@@ -329,6 +353,9 @@ def model_inputs(spec: AnyModelSpec) -> list[str]:
         return [spec.from_model]
     if isinstance(spec, TimeSpineSpec):
         return []
+    if isinstance(spec, UnionSpec):
+        # One model may feed several inputs (a payment's cash side and its receivable side): selected once.
+        return list(dict.fromkeys(branch.model for branch in spec.inputs))
     return [spec.base_model, *(join.model for join in spec.joins)]
 
 

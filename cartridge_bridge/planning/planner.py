@@ -24,6 +24,7 @@ from cartridge_bridge.planning.plan import (
     SourceSpec,
     StagingSpec,
     TimeSpineSpec,
+    UnionSpec,
 )
 
 
@@ -44,7 +45,7 @@ class ModelDraft(_Strict):
     name: str
     layer: Layer
     description: str
-    spec: StagingSpec | AggregateSpec | MartSpec
+    spec: StagingSpec | AggregateSpec | MartSpec | UnionSpec
     tests: list[ModelTest] = []
     semantic_model: SemanticModelSpec | None = None  # marts: how the semantic layer sees them
     materialized: Materialization | None = None  # only when the model needs other than its layer's default

@@ -25,6 +25,7 @@ from cartridge_bridge.planning.plan import (
     SourceTableSpec,
     StagingSpec,
     TimeSpineSpec,
+    UnionSpec,
     output_columns,
 )
 from cartridge_bridge.planning.problems import PlanProblem
@@ -36,6 +37,7 @@ from cartridge_bridge.planning.sql_fragments import (
     parse_expression,
 )
 from cartridge_bridge.planning.sql_types import type_family
+from cartridge_bridge.planning.union_checks import check_union
 
 # The columns a de-duplicating staging template computes (the row number, the filter's flag).
 _DEDUPLICATE_COLUMNS = frozenset({"cartridge_row_number", "cartridge_kept"})
@@ -200,6 +202,8 @@ class SpecChecker:
         elif isinstance(spec, TimeSpineSpec):
             if spec.start_date >= spec.end_date:
                 self.add("spec.end_date", "the time spine ends before it starts", "a date after start_date")
+        elif isinstance(spec, UnionSpec):
+            check_union(self, spec, outputs)
         else:
             self.mart(spec)
         if self.action.semantic_model is not None:

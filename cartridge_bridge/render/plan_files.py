@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from cartridge_bridge.context.naming import cte_name, needs_quoting
+from cartridge_bridge.errors import PlanError
 from cartridge_bridge.planning.identifiers import DOC_NAME, description_text, neutralize, quote
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
@@ -26,10 +27,13 @@ from cartridge_bridge.planning.plan import (
     SourceTableSpec,
     StagingSpec,
     TimeSpineSpec,
+    UnionSpec,
     output_columns,
 )
 from cartridge_bridge.planning.sql_types import is_temporal, timestamp_type
+from cartridge_bridge.planning.union_checks import label_problem, source_label
 from cartridge_bridge.render.guards import (
+    checked_cast_type,
     checked_expression,
     checked_literal_body,
     checked_name,
@@ -43,6 +47,7 @@ _TEMPLATES = {
     AggregateSpec: "aggregate.sql.j2",
     MartSpec: "mart.sql.j2",
     TimeSpineSpec: "time_spine.sql.j2",
+    UnionSpec: "union.sql.j2",
 }
 # Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
 # dbt_utils' (so a project can switch by changing the prefix).
@@ -111,6 +116,8 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
             values["kept_column"] = KEPT_COLUMN
     if isinstance(spec, AggregateSpec):
         values |= _aggregate_values(spec, style.adapter_type)
+    if isinstance(spec, UnionSpec):
+        values |= _union_values(spec, style.adapter_type)
     if isinstance(spec, MartSpec):
         values["join_conditions"] = [
             [
@@ -144,6 +151,44 @@ def _aggregate_values(spec: AggregateSpec, adapter_type: str) -> dict[str, str]:
         "where": " and ".join(conditions),
         "group_by": ", ".join(keys),
     }
+
+
+@dataclass
+class UnionBranch:
+    """One `select` of a union: the CTE (or model) it reads and its columns, each cast to the declared type."""
+
+    model: str
+    cte: str
+    columns: list[ColumnSpec]
+
+
+def _union_values(spec: UnionSpec, adapter_type: str) -> dict[str, Any]:
+    """One CTE per input model (however many inputs read it) and each input's select: its label as the source
+    column, every other column its expression cast to the declared type (PostgreSQL refuses a union of text and
+    numbers, and no warehouse is left to guess a common type)."""
+    ctes: dict[str, str] = {}
+    for model in dict.fromkeys(branch.model for branch in spec.inputs):
+        name = _cte_name(model.split("__")[-1])
+        while name in ctes.values() or name == "final":
+            name = f"{name}_{len(ctes) + 1}"
+        ctes[model] = name
+    branches = []
+    for branch in spec.inputs:
+        label = source_label(branch)
+        if problem := label_problem(label, adapter_type):
+            raise PlanError(f"refusing to render the union label {problem}")
+        columns = []
+        for column in spec.columns:
+            data_type = checked_cast_type(column.data_type or "", adapter_type)
+            if column.name == spec.source_column:
+                value = f"'{checked_literal_body(label, adapter_type)}'"
+            else:
+                value = checked_expression(branch.columns[column.name], adapter_type)
+            columns.append(
+                ColumnSpec(name=column.name, expression=f"cast({value} as {data_type})", description="")
+            )
+        branches.append(UnionBranch(checked_name(branch.model, ""), ctes[branch.model], columns))
+    return {"ctes": ctes, "branches": branches}
 
 
 def _cte_name(model: str) -> str:

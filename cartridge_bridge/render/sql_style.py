@@ -14,6 +14,7 @@ _KEYWORDS = (
     "with|as|select|from|where|group|by|left|inner|full|join|on|cast|coalesce|count|sum|min|max|is|not|null|"
     "and|over|partition|order|desc|row_number"
 )
+_KEYWORDS += "|union|all"  # a union's
 _KEYWORD = re.compile(rf"\b({_KEYWORDS})\b")
 # Spans that must keep their case: dbt Jinja, quoted identifiers and string literals.
 _PROTECTED = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|`[^`]*`", re.S)

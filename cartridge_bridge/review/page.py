@@ -23,6 +23,7 @@ from cartridge_bridge.planning.plan import (
     SourceTableSpec,
     StagingSpec,
     TimeSpineSpec,
+    UnionSpec,
     count_tests,
     model_inputs,
     output_columns,
@@ -206,7 +207,7 @@ def _inputs(action: PlanAction) -> list[str]:
 def _grain(action: PlanAction) -> list[str]:
     """The columns that make a row unique: the spec's grain, an aggregate's grouping."""
     spec = action.spec
-    if isinstance(spec, (StagingSpec, MartSpec)):
+    if isinstance(spec, (StagingSpec, MartSpec, UnionSpec)):
         return spec.grain
     if isinstance(spec, TimeSpineSpec):
         return [spec.column]

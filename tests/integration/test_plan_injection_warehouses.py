@@ -18,7 +18,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from plan_payloads import Plan, accept_values, add_model, edited, marker_statements, source_spec
+from plan_payloads import (
+    Plan,
+    accept_values,
+    add_model,
+    add_self_union,
+    edited,
+    marker_statements,
+    source_spec,
+)
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -172,6 +180,16 @@ def _window_clause(plan: Plan, make: str, marker: str) -> None:
     add_model(plan, "marts", "fct_user_positions", spec)
 
 
+def _union_label(plan: Plan, make: str, marker: str) -> None:
+    label = f"x' as varchar) as source_model, 1 as user_id, 'a' as detail from users; {make} select ('"
+    add_self_union(plan, "stg_app__users", "user_id", "varchar", label, "email")
+
+
+def _union_mapping(plan: Plan, make: str, marker: str) -> None:
+    expression = f"email as varchar) as detail from users; {make} select cast(email"
+    add_self_union(plan, "stg_app__users", "user_id", "varchar", "first", expression)
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
@@ -179,6 +197,13 @@ CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "4-source-column": _source_column,
     "5-conditional-aggregate": _conditional_aggregate,
     "6-window-clause": _window_clause,
+    "7-union-label": _union_label,
+    "8-union-mapping": _union_mapping,
+}
+# The union cases are refused for their payload alone: the union around it is valid.
+REFUSED_AT = {
+    "7-union-label": "int_users_twice: spec.inputs[0].label:",
+    "8-union-mapping": "int_users_twice: spec.inputs[0].columns[detail]:",
 }
 
 
@@ -200,6 +225,8 @@ def test_a_plan_payload_never_runs_in_the_warehouse(app: App, tmp_path: Path, ca
         assert "Traceback" not in applied.stderr
         if applied.returncode == 2:
             assert snapshot_tree(app.project) == before
+        if case in REFUSED_AT:
+            assert "has a problem: " + REFUSED_AT[case] in applied.stderr, applied.stderr
     finally:
         if applied.returncode == 0:
             assert _run("cartridge", "undo", "--project-dir", str(app.project)).returncode == 0

@@ -20,6 +20,7 @@ from plan_payloads import (
     Plan,
     accept_values,
     add_model,
+    add_self_union,
     edited,
     marker_statements,
     source_spec,
@@ -79,11 +80,16 @@ def _window_and_condition(plan: Plan) -> None:
     add_model(plan, "marts", "fct_user_positions", spec)
 
 
+def _union_label(plan: Plan) -> None:
+    add_self_union(plan, "stg_inject__users", "user_id", "string", VALUE, "status")
+
+
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
     "backslash-quotes": (_backslash_quotes, "built"),
     "window-and-condition": (_window_and_condition, "refused"),
+    "union-label": (_union_label, "refused"),
 }
 
 
@@ -128,6 +134,8 @@ def test_a_spark_class_payload_is_refused_or_stays_data(
         report = apply_plan(ExecutionPlan.model_validate(edited(plan, edit)), options, SilentProgress())
     except CartridgeError as error:
         assert error.exit_code == 2, error  # refused by the checks, not failed in the warehouse
+        if case == "union-label":  # the union around the label is valid: only the label is refused
+            assert "has a problem: int_users_twice: spec.inputs[0].label:" in str(error), error
         assert snapshot_tree(project) == before
     try:
         assert not spark.catalog.tableExists(f"default.{MARKER}")

@@ -16,6 +16,7 @@ import jinja2
 import jinja2.meta
 import pytest
 import sqlglot
+from plan_payloads import shop_union_action
 from sqlglot import exp
 
 from cartridge_bridge.context.project_context import ProjectContext
@@ -259,3 +260,25 @@ def test_window_columns_and_conditional_aggregates_refuse_every_payload(
     for path in paths:
         for payload in PAYLOADS + (clauses if path[-1] == "expression" else []):
             assert outcome(document, path, payload, context) == "refused", (path, payload)
+
+
+def test_every_union_field_refuses_or_neutralizes_every_payload(
+    plan_document: dict[str, Any], context: ProjectContext
+) -> None:
+    """A union's mappings, labels, declared types, source column and inputs, with every payload in every field,
+    and a payload as the output column a mapping names."""
+    document = {**plan_document, "actions": [*plan_document["actions"], shop_union_action()]}
+    assert outcome(document, ("project_name",), "shop", context) == "inert"  # the union as written is fine
+    index = len(document["actions"]) - 1
+    paths = [p for p in string_leaves(document) if p[:2] == ("actions", index) and p[2] == "spec"]
+    assert len(paths) >= 30, paths
+    outcomes = {"refused": 0, "inert": 0}
+    for path in paths:
+        for payload in PAYLOADS:
+            outcomes[outcome(document, path, payload, context)] += 1
+    # Every SQL-bound field refuses (names, types, mappings, labels); only descriptions are written, inert.
+    assert outcomes["refused"] > 250 and outcomes["inert"] >= 7 * 8, outcomes
+    for payload in PAYLOADS:
+        keyed = json.loads(json.dumps(document))
+        keyed["actions"][index]["spec"]["inputs"][0]["columns"][payload] = "1"
+        assert plan_problems(parse_plan(keyed), context), payload

@@ -37,6 +37,7 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     OrderBy,
     StagingSpec,
+    UnionSpec,
     output_columns,
 )
 from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
@@ -153,6 +154,8 @@ def _expression_column(column: ExpressionColumn, scope: dict[str | None, dict[st
 
 def to_answer(spec: ModelSpec) -> SpecAnswer:
     """A spec in the form a model answers it: what the repairer shows as the spec to correct."""
+    if isinstance(spec, UnionSpec):  # the repairer routes a union's failures to the user: no answer form yet
+        raise ValueError("a union has no answer form")
     if isinstance(spec, StagingSpec):
         return StagingAnswer(
             entity=spec.entity,

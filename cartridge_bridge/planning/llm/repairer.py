@@ -46,6 +46,7 @@ from cartridge_bridge.planning.plan import (
     SourceSpec,
     StagingSpec,
     TimeSpineSpec,
+    UnionSpec,
     model_inputs,
     output_columns,
 )
@@ -288,6 +289,10 @@ def _route(
         ):
             unrepairable.append(
                 Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
+            )
+        elif isinstance(action.spec, UnionSpec):
+            unrepairable.append(
+                Unrepairable(failure, "the model does not write unions yet: fix this one by hand")
             )
         else:
             by_model.setdefault(action.name, []).append(failure)
