@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
 from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
     ExecutionPlan,
+    HistorySpec,
     MartSpec,
     ModelTest,
     PlanAction,
@@ -152,12 +154,16 @@ class SpecChecker:
         """Model-level tests: a unique combination of real columns, or a safe boolean expression."""
         for index, test in enumerate(tests):
             at = f"tests[{index}]"
+            if test.name != "versions_do_not_overlap" and (test.valid_from or test.valid_to) is not None:
+                self.add(at, f"{test.name} takes no `valid_from` or `valid_to`")
             if test.name == "unique_combination_of_columns":
                 if len(test.columns) < 2:
                     self.add(f"{at}.columns", "a combination needs at least two columns")
                 self.columns_in(f"{at}.columns", test.columns, outputs)
                 if test.expression is not None:
                     self.add(f"{at}.expression", "unique_combination_of_columns takes no expression")
+            elif test.name == "versions_do_not_overlap":
+                check_overlap_test(self, at, test, outputs)
             else:
                 if test.expression is None:
                     self.add(f"{at}.expression", "expression_is_true needs an expression")
@@ -191,6 +197,8 @@ class SpecChecker:
             self.staging(spec, outputs)
         elif isinstance(spec, AggregateSpec):
             self.aggregate(spec)
+        elif isinstance(spec, HistorySpec):
+            check_history(self, spec)
         elif isinstance(spec, TimeSpineSpec):
             if spec.start_date >= spec.end_date:
                 self.add("spec.end_date", "the time spine ends before it starts", "a date after start_date")
