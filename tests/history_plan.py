@@ -229,3 +229,63 @@ models:
             valid_from: valid_from
             valid_to: valid_to
 """
+
+
+def shop_history_actions() -> list[dict[str, Any]]:
+    """A history of the unit tests' shop orders per customer and its current state, to append to the shop's
+    rules plan: every field of the kind, the loader's end column and the overlap test included."""
+    folder = "models/intermediate"
+    history_spec = {
+        "kind": "history",
+        "from_model": "stg_shop__orders",
+        "entity_key": ["customer_id"],
+        "valid_from": "ordered_at",
+        "tie_breaker": [{"column": "order_id", "descending": True}],
+        "columns": [
+            _column("customer_id", "The customer.", expression="customer_id", tests=[{"name": "not_null"}]),
+            _column("status", "The status of the customer's order.", expression="lower(status)"),
+        ],
+    }
+    current = {
+        "kind": "mart",
+        "role": "dimension",
+        "base_model": "int_customers_history",
+        "base_alias": "history",
+        "grain": ["customer_id"],
+        "filter": "history.is_current",
+        "columns": [
+            _column("customer_id", "The customer.", expression="history.customer_id"),
+            _column("status", "The latest status.", expression="history.status"),
+        ],
+    }
+    return [
+        {
+            "step_id": 90,
+            "type": "create_intermediate",
+            "name": "int_customers_history",
+            "file_path": f"{folder}/int_customers_history.sql",
+            "properties_path": f"{folder}/_intermediate__models.yml",
+            "description": "Every status of each customer's orders.",
+            "dependencies": ["stg_shop__orders"],
+            "spec": history_spec,
+            "tests": [
+                {"name": "unique_combination_of_columns", "columns": ["customer_id", "valid_from"]},
+                {
+                    "name": "versions_do_not_overlap",
+                    "columns": ["customer_id"],
+                    "valid_from": "valid_from",
+                    "valid_to": "valid_to",
+                },
+            ],
+        },
+        {
+            "step_id": 91,
+            "type": "create_intermediate",
+            "name": "int_customers_current",
+            "file_path": f"{folder}/int_customers_current.sql",
+            "properties_path": f"{folder}/_intermediate__models.yml",
+            "description": "Each customer's current state.",
+            "dependencies": ["int_customers_history"],
+            "spec": current,
+        },
+    ]
