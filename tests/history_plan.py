@@ -73,6 +73,27 @@ def _column(name: str, description: str, **more: Any) -> dict[str, Any]:
     return {"name": name, "description": description, **more}
 
 
+def _current_state(*carried: str) -> dict[str, Any]:
+    """The current state of `int_customers_history`: its current versions, one per customer."""
+    return {
+        "kind": "mart",
+        "role": "dimension",
+        "base_model": "int_customers_history",
+        "base_alias": "history",
+        "grain": ["customer_id"],
+        "filter": "history.is_current",
+        "columns": [
+            _column(
+                "customer_id",
+                "The customer.",
+                expression="history.customer_id",
+                tests=[{"name": "unique"}, {"name": "not_null"}],
+            ),
+            *(_column(name, f"The current {name}.", expression=f"history.{name}") for name in carried),
+        ],
+    }
+
+
 def history_plan(adapter_type: str, project_name: str = "app", timestamp: str = "timestamp") -> Plan:
     """Source, staging keeping every version, two type-2 models (the next start; the loader's end) and the
     current state, each tested; written by hand as a person or an LLM would."""
@@ -184,24 +205,7 @@ def history_plan(adapter_type: str, project_name: str = "app", timestamp: str = 
                 "create_intermediate",
                 "int_customers_current",
                 "models/intermediate",
-                {
-                    "kind": "mart",
-                    "role": "dimension",
-                    "base_model": "int_customers_history",
-                    "base_alias": "history",
-                    "grain": ["customer_id"],
-                    "filter": "history.is_current",
-                    "columns": [
-                        _column(
-                            "customer_id",
-                            "The customer.",
-                            expression="history.customer_id",
-                            tests=[{"name": "unique"}, {"name": "not_null"}],
-                        ),
-                        _column("name", "The current name.", expression="history.name"),
-                        _column("plan", "The current plan.", expression="history.plan"),
-                    ],
-                },
+                _current_state("name", "plan"),
                 ["int_customers_history"],
             ),
         ],
@@ -246,18 +250,7 @@ def shop_history_actions() -> list[dict[str, Any]]:
             _column("status", "The status of the customer's order.", expression="lower(status)"),
         ],
     }
-    current = {
-        "kind": "mart",
-        "role": "dimension",
-        "base_model": "int_customers_history",
-        "base_alias": "history",
-        "grain": ["customer_id"],
-        "filter": "history.is_current",
-        "columns": [
-            _column("customer_id", "The customer.", expression="history.customer_id"),
-            _column("status", "The latest status.", expression="history.status"),
-        ],
-    }
+    current = _current_state("status")
     return [
         {
             "step_id": 90,
