@@ -1,17 +1,22 @@
-"""The history kind on the shop's rules plan: checked field by field, rendered, and planned by the rules."""
+"""The history kind: checked field by field and rendered on the shop's rules plan, and planned by the rules."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from history_plan import shop_history_actions
+from support import shop_project
 
-from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.project_context import ProjectContext, build_context
+from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
+from cartridge_bridge.gather.manifest import Manifest, Metadata
 from cartridge_bridge.planning.checks import plan_problems
-from cartridge_bridge.planning.plan import HistorySpec
+from cartridge_bridge.planning.plan import HistorySpec, MartSpec, StagingSpec
 from cartridge_bridge.planning.plan_file import parse_plan
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan, render_sql
@@ -128,3 +133,63 @@ def test_a_history_under_another_action_type_is_refused(document: Document, cont
     assert "int_customers_history spec.kind: create_mart carries a 'history' spec" in _problems(
         document, context, edit
     )
+
+
+def _loader_history(tmp_path: Path, *extra: RawColumn) -> ProjectContext:
+    """Customers, their orders, and a loader's history of customers (validity columns, no declared key)."""
+    names = ["id", "name", "_fivetran_active", "_fivetran_start", "_fivetran_end", "_fivetran_synced"]
+    types = ["integer", "text", "boolean", "timestamp", "timestamp", "timestamp"]
+    history = [
+        RawColumn(name=n, data_type=t, position=i)
+        for i, (n, t) in enumerate(zip(names, types, strict=True), 1)
+    ]
+    relations = [
+        RawRelation.model_validate({"schema": "raw", "identifier": identifier, "columns": columns})
+        for identifier, columns in (
+            ("customers", [RawColumn(name="id", data_type="integer", position=1)]),
+            ("customer_history", [*history, *extra]),
+        )
+    ]
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=relations
+    )
+    return build_context(
+        shop_project(tmp_path), Manifest(metadata=Metadata(project_name="shop")), facts, Conventions()
+    )
+
+
+def test_the_rules_make_a_loader_history_a_type_2_model_read_through_its_current_state(
+    tmp_path: Path,
+) -> None:
+    context = _loader_history(tmp_path)
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    actions = {a.name: a for a in plan.actions}
+    staging = actions["stg_raw__customer_history"].spec
+    assert isinstance(staging, StagingSpec) and staging.deduplicate is None  # every version kept
+    history = actions["int_customer_history_versions"]
+    assert history.type == "create_intermediate" and isinstance(history.spec, HistorySpec)
+    assert history.spec.entity_key == ["customer_history_id"]
+    assert (history.spec.valid_from, history.spec.valid_to) == ("_fivetran_start", "_fivetran_end")
+    assert [(o.column, o.descending) for o in history.spec.tie_breaker] == [
+        ("_fivetran_active", True),
+        ("_fivetran_synced", True),
+    ]
+    assert [t.name for t in history.tests] == ["unique_combination_of_columns", "versions_do_not_overlap"]
+    current = actions["int_customer_history_current"]
+    assert current.type == "create_intermediate" and isinstance(current.spec, MartSpec)
+    assert (
+        current.spec.base_model == "int_customer_history_versions"
+        and current.spec.filter == "customer_history.is_current"
+    )
+    # the staged columns but the loader's, as the marts read them
+    assert [c.name for c in current.spec.columns] == ["customer_history_id", "name"]
+    assert [c.name for c in history.spec.columns] == ["customer_history_id", "name"]
+
+
+def test_a_loader_history_with_a_soft_delete_marker_stays_de_duplicated(tmp_path: Path) -> None:
+    context = _loader_history(tmp_path, RawColumn(name="_fivetran_deleted", data_type="boolean", position=9))
+    plan = plan_with_rules(context)
+    staging = next(a.spec for a in plan.actions if a.name == "stg_raw__customer_history")
+    assert isinstance(staging, StagingSpec) and staging.deduplicate is not None
+    assert not any(isinstance(a.spec, HistorySpec) for a in plan.actions)
