@@ -73,9 +73,8 @@ class ModelTest(_Strict):
     """A data test on the whole model: a combination of columns that is unique, or an expression that holds."""
 
     name: Literal["unique_combination_of_columns", "expression_is_true", "versions_do_not_overlap"]
-    columns: list[
-        str
-    ] = []  # unique_combination_of_columns: the grain; versions_do_not_overlap: the entity key
+    # unique_combination_of_columns: the grain; versions_do_not_overlap: the entity key
+    columns: list[str] = []
     expression: str | None = None  # expression_is_true: a boolean SQL expression over the model's columns
     severity: Literal["error", "warn"] = "error"
     note: str | None = None
@@ -240,12 +239,10 @@ class HistorySpec(_Strict):
     entity_key: list[str]  # columns of `from_model`, each carried under its own name in `columns`
     valid_from: str  # the column of `from_model` a version starts at
     valid_to: str | None = None  # the loader's column a version ends at; none: the next version's start
-    tie_breaker: list[
-        OrderBy
-    ]  # columns of `from_model` ordering versions that start together; the first is kept
-    columns: list[
-        ColumnSpec
-    ]  # the carried columns: expressions over `from_model`'s columns, the key among them
+    # Columns of `from_model` ordering versions that start together; the first is kept.
+    tie_breaker: list[OrderBy]
+    # The carried columns: expressions over `from_model`'s columns, the key among them.
+    columns: list[ColumnSpec]
 
 
 class JoinCondition(_Strict):

@@ -154,7 +154,7 @@ class SpecChecker:
         """Model-level tests: a unique combination of real columns, or a safe boolean expression."""
         for index, test in enumerate(tests):
             at = f"tests[{index}]"
-            if test.name != "versions_do_not_overlap" and (test.valid_from or test.valid_to) is not None:
+            if test.name != "versions_do_not_overlap" and (test.valid_from, test.valid_to) != (None, None):
                 self.add(at, f"{test.name} takes no `valid_from` or `valid_to`")
             if test.name == "unique_combination_of_columns":
                 if len(test.columns) < 2:
