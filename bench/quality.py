@@ -46,7 +46,14 @@ from cartridge_bridge.context.naming import singular  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError, one_line  # noqa: E402
 from cartridge_bridge.gather.dbt_runner import DbtProject, NodeResult  # noqa: E402
-from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns  # noqa: E402
+from cartridge_bridge.planning.plan import (  # noqa: E402
+    AggregateSpec,
+    ExecutionPlan,
+    HistorySpec,
+    MartSpec,
+    StagingSpec,
+    output_columns,
+)
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
 
 DATASETS = Path(os.environ.get("CARTRIDGE_DATASETS", ROOT.parent / "shared" / "datasets" / "fivetran"))
@@ -152,12 +159,22 @@ def key_score(dataset: Path, plan: ExecutionPlan, unique: UniqueOnData) -> KeySc
     score = KeyScore(declared=len(truth))
     planned: dict[str, frozenset[str]] = {}
     row_columns: dict[str, frozenset[str]] = {}  # each table's columns but the loader's
+    staged = {a.name: a.spec for a in plan.models() if isinstance(a.spec, StagingSpec)}
     for action in plan.models():
         spec = action.spec
         if isinstance(spec, StagingSpec) and spec.grain:
             raw = {c.name: c.source_column for c in spec.columns}
             planned[spec.table] = frozenset(str(raw[g]) for g in spec.grain)
             row_columns[spec.table] = frozenset(
+                str(c) for c in raw.values() if c and not str(c).startswith("_fivetran")
+            )
+        # A version history's staging keeps every version; its key is the entity key of the history over it.
+        elif isinstance(spec, HistorySpec) and isinstance(
+            versions := staged.get(spec.from_model), StagingSpec
+        ):
+            raw = {c.name: c.source_column for c in versions.columns}
+            planned[versions.table] = frozenset(str(raw[k]) for k in spec.entity_key)
+            row_columns[versions.table] = frozenset(
                 str(c) for c in raw.values() if c and not str(c).startswith("_fivetran")
             )
     score.emitted = len(planned)
@@ -278,7 +295,8 @@ def layer_shape(plan: ExecutionPlan) -> dict[str, int]:
     past_staging = [
         (a, c) for a in plan.models() if a.type != "create_staging" for c in output_columns(a.spec)
     ]  # type: ignore[arg-type]
-    intermediates = {a.name for a in plan.actions if a.type == "create_intermediate"}
+    # Aggregates only: a type-2 history and its current state are read by whoever asks for them, marts or not.
+    intermediates = {a.name for a in plan.actions if isinstance(a.spec, AggregateSpec)}
     read = {d for a in plan.actions if a.type == "create_mart" for d in a.dependencies}
     return {
         "counts": sum("number_of_" in e for e in expressions),

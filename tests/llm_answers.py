@@ -135,7 +135,8 @@ class RulesMirror:
     """Answers each phase with the rules planner's draft for the context: a model that gets everything right."""
 
     def __init__(self, context: ProjectContext):
-        rules = RulesPlanner().draft(context)
+        # The LLM planner writes no type-2 histories: the right answers are the rules' without them.
+        rules = RulesPlanner(type2_histories=False).draft(context)
         self.drafts = {m.name: m for m in rules.models}
         self.outline = outline_of(list(self.drafts.values()), rules)
 

@@ -20,18 +20,13 @@ from cartridge_bridge.planning.plan import (
     TimeSpineSpec,
     model_inputs,
 )
-from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
+from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft
 
 TIME_SPINE_MODEL = "metricflow_time_spine"  # the name MetricFlow looked for before `time_spine:` existed
 
-_TYPE_OF_KIND = {
-    "staging": "create_staging",
-    "aggregate": "create_intermediate",
-    "mart": "create_mart",
-    "time_spine": "create_time_spine",
-}
-# A union is an intermediate model or a mart: its layer says which.
-_UNION_TYPE_OF_LAYER = {"intermediate": "create_intermediate", "marts": "create_mart"}
+# The action type follows the model's layer (a union is an intermediate or a mart, a history's current state a
+# mart spec in the intermediate layer); the time spine is placed apart, with a type of its own.
+_TYPE_OF_LAYER = {"staging": "create_staging", "intermediate": "create_intermediate", "marts": "create_mart"}
 _FOLDER_SETTING = {"staging": "staging_dir", "intermediate": "intermediate_dir", "marts": "marts_dir"}
 _PROPERTIES_SETTING = {
     "staging": "staging_properties_file",
@@ -73,7 +68,8 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
         (raw.source_name for raw in context.raw_schemas), "models"
     )
     source_of: dict[str, str] = {}
-    for model in draft.models:
+    drafts: list[ModelDraft | HistoryDraft] = [*draft.models, *draft.histories]
+    for model in drafts:
         source_of[model.name] = _source_of(model, source_of, fallback_source)
         actions.append(_model_action(model, source_of[model.name], context, root))
     if draft.time_spine is not None:
@@ -92,14 +88,16 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
     )
 
 
-def _source_of(model: ModelDraft, known: dict[str, str], fallback: str) -> str:
+def _source_of(model: ModelDraft | HistoryDraft, known: dict[str, str], fallback: str) -> str:
     """The source a model's folder is named after: its own, or that of the first input that has one."""
     if isinstance(model.spec, StagingSpec):
         return model.spec.source_name
     return next((known[name] for name in model_inputs(model.spec) if name in known), fallback)
 
 
-def _model_action(model: ModelDraft, source: str, context: ProjectContext, root: PurePosixPath) -> PlanAction:
+def _model_action(
+    model: ModelDraft | HistoryDraft, source: str, context: ProjectContext, root: PurePosixPath
+) -> PlanAction:
     conventions = context.conventions
     folder = conventions.fill(_FOLDER_SETTING[model.layer], source=source)
     properties = conventions.fill(
@@ -110,9 +108,7 @@ def _model_action(model: ModelDraft, source: str, context: ProjectContext, root:
         materialized = getattr(conventions, f"{model.layer}_materialized")
     action = PlanAction(
         step_id=0,
-        type=_UNION_TYPE_OF_LAYER.get(model.layer, "create_intermediate")  # type: ignore[arg-type]
-        if model.spec.kind == "union"
-        else _TYPE_OF_KIND[model.spec.kind],
+        type=_TYPE_OF_LAYER[model.layer],  # type: ignore[arg-type]
         name=model.name,
         file_path=str(root / folder / f"{model.name}.sql"),
         properties_path=str(root / folder / properties),

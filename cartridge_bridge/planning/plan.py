@@ -72,12 +72,16 @@ class DataTest(_Strict):
 class ModelTest(_Strict):
     """A data test on the whole model: a combination of columns that is unique, or an expression that holds."""
 
-    name: Literal["unique_combination_of_columns", "expression_is_true"]
-    columns: list[str] = []  # unique_combination_of_columns: the grain
+    name: Literal["unique_combination_of_columns", "expression_is_true", "versions_do_not_overlap"]
+    # unique_combination_of_columns: the grain; versions_do_not_overlap: the entity key
+    columns: list[str] = []
     expression: str | None = None  # expression_is_true: a boolean SQL expression over the model's columns
     severity: Literal["error", "warn"] = "error"
     note: str | None = None
     relaxed_reason: str | None = None
+    # versions_do_not_overlap: the columns a version's validity starts and ends at (an end null: still valid).
+    valid_from: str | None = None
+    valid_to: str | None = None
 
 
 ConditionalFunction = Literal["sum", "count", "count_distinct", "min", "max", "avg"]
@@ -244,6 +248,31 @@ class AggregateSpec(_Strict):
     filter: str | None = None  # a boolean SQL expression over the input's columns, before grouping
 
 
+# The columns a history model adds to the columns it carries, and those its template computes on the way.
+HISTORY_COLUMNS = ("valid_from", "valid_to", "is_current")
+HISTORY_WORK_COLUMNS = ("cartridge_tie_rank", "cartridge_next_valid_from", "cartridge_loader_valid_to")
+
+
+class HistorySpec(_Strict):
+    """A type-2 dimension: every version of an entity, from a model that keeps them all, dated and flagged.
+
+    One row per entity key and `valid_from` (versions of one entity starting together are a tie: the first by
+    `tie_breaker` is kept). `valid_to` is the loader's end column when it has one, else the next version's start;
+    null for the current version, which `is_current` flags. The state as of a time `t` is the rows with
+    `valid_from <= t and (valid_to is null or t < valid_to)`.
+    """
+
+    kind: Literal["history"] = "history"
+    from_model: str
+    entity_key: list[str]  # columns of `from_model`, each carried under its own name in `columns`
+    valid_from: str  # the column of `from_model` a version starts at
+    valid_to: str | None = None  # the loader's column a version ends at; none: the next version's start
+    # Columns of `from_model` ordering versions that start together; the first is kept.
+    tie_breaker: list[OrderBy]
+    # The carried columns: expressions over `from_model`'s columns, the key among them.
+    columns: list[ColumnSpec]
+
+
 class JoinCondition(_Strict):
     """`<left_alias>.<left_column> = <join alias>.<right_column>`."""
 
@@ -311,9 +340,9 @@ class UnionSpec(_Strict):
 
 
 ModelSpec = StagingSpec | AggregateSpec | MartSpec | UnionSpec
-AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec
+AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec | HistorySpec
 ActionSpec = Annotated[
-    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec,
+    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec | HistorySpec,
     Field(discriminator="kind"),
 ]
 
@@ -324,7 +353,8 @@ ActionType = Literal[
 SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     "create_source": ("source",),
     "create_staging": ("staging",),
-    "create_intermediate": ("aggregate", "union"),
+    # history: a type-2 dimension; mart: its current state (the history filtered on is_current), which others join
+    "create_intermediate": ("aggregate", "union", "history", "mart"),
     "create_mart": ("mart", "union"),
     "create_time_spine": ("time_spine",),
 }
@@ -342,14 +372,33 @@ def output_columns(spec: AnyModelSpec) -> list[ColumnSpec]:
         return spec.columns + [c for join in spec.joins for c in join.columns]
     if isinstance(spec, TimeSpineSpec):
         return [ColumnSpec(name=spec.column, data_type="date", description="One row per calendar day.")]
+    if isinstance(spec, HistorySpec):
+        return spec.columns + history_columns(spec)
     return spec.columns
+
+
+def history_columns(spec: HistorySpec) -> list[ColumnSpec]:
+    """The columns a history model adds after those it carries: its versions' validity and the current flag."""
+    valid_from, valid_to, is_current = HISTORY_COLUMNS
+    return [
+        ColumnSpec(name=valid_from, description="When this version became the state."),
+        ColumnSpec(
+            name=valid_to,
+            description="When the next version replaced this one; null while this version is the current state.",
+        ),
+        ColumnSpec(
+            name=is_current,
+            data_type="boolean",
+            description="True for the entity's latest version, the one the current-state model keeps.",
+        ),
+    ]
 
 
 def model_inputs(spec: AnyModelSpec) -> list[str]:
     """The models (by name) and sources (as `source.table`) a spec selects from, in order."""
     if isinstance(spec, StagingSpec):
         return [f"{spec.source_name}.{spec.table}"]
-    if isinstance(spec, AggregateSpec):
+    if isinstance(spec, AggregateSpec | HistorySpec):
         return [spec.from_model]
     if isinstance(spec, TimeSpineSpec):
         return []

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
+    HistorySpec,
     Layer,
     MartSpec,
     Materialization,
@@ -53,6 +54,24 @@ class ModelDraft(_Strict):
     tags: list[str] = []
 
 
+class HistoryDraft(_Strict):
+    """A type-2 history a planner wants, in the intermediate layer.
+
+    Apart from ModelDraft because its SQL is cartridge's own, like the time spine's: the LLM planner's phases
+    describe, test and repair ModelDraft specs, and a history needs none of them.
+    """
+
+    name: str
+    layer: Layer = "intermediate"
+    description: str
+    spec: HistorySpec
+    tests: list[ModelTest] = []  # its grain and the overlap test
+    semantic_model: None = None
+    materialized: Materialization | None = None
+    unique_key: list[str] = []
+    tags: list[str] = []
+
+
 class PlanDraft(_Strict):
     """Everything a planner proposes for the context, in the order it was planned."""
 
@@ -60,6 +79,7 @@ class PlanDraft(_Strict):
     models: list[ModelDraft] = []
     skipped: list[str] = []  # raw tables left out, each with the reason
     time_spine: TimeSpineSpec | None = None  # the semantic layer's date table, when the project has none
+    histories: list[HistoryDraft] = []  # type-2 histories, placed before the models that read them
 
 
 class Planner(Protocol):

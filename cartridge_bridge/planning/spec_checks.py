@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
 from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
@@ -18,6 +19,7 @@ from cartridge_bridge.planning.plan import (
     ConditionalAggregate,
     DataTest,
     ExecutionPlan,
+    HistorySpec,
     MartSpec,
     ModelTest,
     PlanAction,
@@ -160,12 +162,16 @@ class SpecChecker:
         """Model-level tests: a unique combination of real columns, or a safe boolean expression."""
         for index, test in enumerate(tests):
             at = f"tests[{index}]"
+            if test.name != "versions_do_not_overlap" and (test.valid_from, test.valid_to) != (None, None):
+                self.add(at, f"{test.name} takes no `valid_from` or `valid_to`")
             if test.name == "unique_combination_of_columns":
                 if len(test.columns) < 2:
                     self.add(f"{at}.columns", "a combination needs at least two columns")
                 self.columns_in(f"{at}.columns", test.columns, outputs)
                 if test.expression is not None:
                     self.add(f"{at}.expression", "unique_combination_of_columns takes no expression")
+            elif test.name == "versions_do_not_overlap":
+                check_overlap_test(self, at, test, outputs)
             else:
                 if test.expression is None:
                     self.add(f"{at}.expression", "expression_is_true needs an expression")
@@ -199,6 +205,8 @@ class SpecChecker:
             self.staging(spec, outputs)
         elif isinstance(spec, AggregateSpec):
             self.aggregate(spec)
+        elif isinstance(spec, HistorySpec):
+            check_history(self, spec)
         elif isinstance(spec, TimeSpineSpec):
             if spec.start_date >= spec.end_date:
                 self.add("spec.end_date", "the time spine ends before it starts", "a date after start_date")

@@ -18,6 +18,7 @@ from cartridge_bridge.planning.plan import (
     ColumnSpec,
     DataTest,
     ExecutionPlan,
+    HistorySpec,
     MartSpec,
     ModelTest,
     PlanAction,
@@ -39,6 +40,7 @@ from cartridge_bridge.render.guards import (
     checked_name,
     checked_warehouse_name,
 )
+from cartridge_bridge.render.history_sql import history_values, overlap_test_arguments
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -48,6 +50,7 @@ _TEMPLATES = {
     MartSpec: "mart.sql.j2",
     TimeSpineSpec: "time_spine.sql.j2",
     UnionSpec: "union.sql.j2",
+    HistorySpec: "history.sql.j2",
 }
 # Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
 # dbt_utils' (so a project can switch by changing the prefix).
@@ -118,6 +121,10 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
         values |= _aggregate_values(spec, style.adapter_type)
     if isinstance(spec, UnionSpec):
         values |= _union_values(spec, style.adapter_type)
+    if isinstance(spec, HistorySpec):
+        values |= history_values(spec, style.adapter_type) | {
+            "alias": _cte_name(spec.from_model.split("__")[-1])
+        }
     if isinstance(spec, MartSpec):
         values["join_conditions"] = [
             [
@@ -373,6 +380,8 @@ def _model_test_entry(test: ModelTest, options: RenderSettings, adapter_type: st
         arguments: dict[str, Any] = {
             "combination_of_columns": [checked_name(c, adapter_type) for c in test.columns]
         }
+    elif test.name == "versions_do_not_overlap":
+        arguments = overlap_test_arguments(test, adapter_type)
     else:
         arguments = {"expression": checked_expression(test.expression or "", adapter_type)}
     name = f"{_MODEL_TEST_PACKAGE}.{test.name}"

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from cartridge_bridge.gather.dbt_runner import BuildSummary
 from cartridge_bridge.planning.plan import (
+    HISTORY_COLUMNS,
     DataTest,
     ExecutionPlan,
+    HistorySpec,
     MartSpec,
     ModelTest,
     PlanAction,
@@ -211,6 +213,8 @@ def _grain(action: PlanAction) -> list[str]:
         return spec.grain
     if isinstance(spec, TimeSpineSpec):
         return [spec.column]
+    if isinstance(spec, HistorySpec):
+        return [*spec.entity_key, HISTORY_COLUMNS[0]]
     return [] if isinstance(spec, SourceSpec) else spec.group_by
 
 

@@ -24,7 +24,7 @@ from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation, pa
 from cartridge_bridge.gather.manifest import Manifest
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
-from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, StagingSpec
+from cartridge_bridge.planning.plan import ExecutionPlan, HistorySpec, SourceSpec, StagingSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 
 pytestmark = pytest.mark.unit
@@ -73,9 +73,19 @@ def raw_names(spec: StagingSpec, names: list[str]) -> list[str]:
 def test_the_rules_planner_and_the_prompts_agree_on_every_key(connector: Connector) -> None:
     tables, staging = connector.prompt_tables(), connector.staging()
     assert set(tables) == set(staging)
+    histories = {
+        a.spec.from_model: a.spec for a in connector.plan.models() if isinstance(a.spec, HistorySpec)
+    }
+    models = {s.table: a.name for a in connector.plan.models() if isinstance(s := a.spec, StagingSpec)}
     for table, spec in staging.items():
         stated = tables[table].get("key")
         key = KeyFacts.model_validate(stated) if stated is not None else None
+        history = histories.get(models[table])
+        if history is not None:  # every version staged: the history keys them on the entity and its versions
+            assert key is not None and raw_names(spec, history.entity_key) == key.grain, table
+            ordered = [history.valid_from, *(o.column for o in history.tie_breaker)]
+            assert set(key.latest_by) <= set(raw_names(spec, ordered)), table
+            continue
         assert raw_names(spec, spec.grain) == (key.grain if key else []), table
         dedup = spec.deduplicate
         assert (raw_names(spec, [o.column for o in dedup.order_by]) if dedup else []) == (

@@ -16,6 +16,7 @@ import jinja2
 import jinja2.meta
 import pytest
 import sqlglot
+from history_plan import shop_history_actions
 from plan_payloads import shop_union_action
 from sqlglot import exp
 
@@ -282,3 +283,22 @@ def test_every_union_field_refuses_or_neutralizes_every_payload(
         keyed = json.loads(json.dumps(document))
         keyed["actions"][index]["spec"]["inputs"][0]["columns"][payload] = "1"
         assert plan_problems(parse_plan(keyed), context), payload
+
+
+def test_every_history_field_refuses_or_neutralizes_every_payload(
+    plan_document: dict[str, Any], context: ProjectContext
+) -> None:
+    """A type-2 history and its current state: a payload of each kind in each of their fields (the loader's end too)."""
+    document = json.loads(json.dumps(plan_document))
+    first = len(document["actions"])
+    document["actions"] += shop_history_actions()
+    paths = [p for p in string_leaves(document) if p[0] == "actions" and p[1] >= first]
+    paths.append(("actions", first, "spec", "valid_to"))
+    outcomes = {"refused": 0, "inert": 0}
+    for path in paths:
+        for payload in PAYLOADS[0:2] + PAYLOADS[3:4] + PAYLOADS[5:6] + PAYLOADS[7:8]:
+            result = outcome(document, path, payload, context)
+            # Names, columns and expressions are refused; only descriptions may be written, inert.
+            assert result == "refused" or path[-1] == "description", (path, payload)
+            outcomes[result] += 1
+    assert outcomes["refused"] > 150 and outcomes["inert"] > 5, outcomes

@@ -73,7 +73,8 @@ class LLMPlanner:
 
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
-        rules = RulesPlanner().draft(context)
+        # Without type-2 histories: the prompts cannot say them yet, and a fallback to the rules must fit the answers.
+        rules = RulesPlanner(type2_histories=False).draft(context)
         if not rules.sources:  # nothing new to model: no call
             return rules
         return _Planning(self, context, rules).run()

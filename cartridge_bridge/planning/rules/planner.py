@@ -15,13 +15,14 @@ from cartridge_bridge.planning.placement import TIME_SPINE_MODEL, place
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
 from cartridge_bridge.planning.rules import semantic
+from cartridge_bridge.planning.rules.histories import HistoryRules
 from cartridge_bridge.planning.rules.marts import MartRules
 from cartridge_bridge.planning.rules.staging import StagingRules, is_marker
 
 PLANNER_NAME = "rules"
 
 
-class _Planner(StagingRules, MartRules):
+class _Planner(StagingRules, MartRules, HistoryRules):
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
         adapter = self.context.adapter_type
@@ -70,6 +71,7 @@ class _Planner(StagingRules, MartRules):
         if not kept:
             return
         staged = self.plan_staging(raw, list(kept.values()))
+        self.plan_histories(staged)  # before the marts: they read a version history's current state
         self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
         # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
         edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
@@ -101,9 +103,13 @@ class RulesPlanner:
 
     name = PLANNER_NAME
 
+    def __init__(self, type2_histories: bool = True):
+        self.type2_histories = type2_histories
+
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Drafts for every uncovered raw table of every raw schema in the context."""
         planner = _Planner(context)
+        planner.type2_histories = self.type2_histories
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
         return with_semantic_layer(planner.draft, context)
