@@ -35,6 +35,7 @@ from cartridge_bridge.render.guards import (
     checked_name,
     checked_warehouse_name,
 )
+from cartridge_bridge.render.incremental import new_rows_filter
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -108,6 +109,11 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
     if isinstance(spec, AggregateSpec):
         values |= _aggregate_values(spec, style.adapter_type)
     if isinstance(spec, MartSpec):
+        values["new_rows"] = (
+            new_rows_filter(spec, action.config.incremental, style.adapter_type)
+            if action.config.incremental is not None
+            else None
+        )
         values["join_conditions"] = [
             [
                 f"{checked_name(c.left_alias, '')}.{checked_name(c.left_column, '')} = "

@@ -1,0 +1,177 @@
+"""Incremental facts with real dbt on PostgreSQL and DuckDB: the first build is whole, the next adds only new rows.
+
+One raw event table with a loader timestamp; the plan carries two incremental facts over its staging model, one
+reading from the newest `_fivetran_synced` on (`>=`), one with a two-day lookback. Between the builds the raw
+table changes: an old row's amount (outside both windows: never read again), the newest row's amount (read again
+by both), a row older than the lookback but updated, a new row, and a late row synced before the newest one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from plan_payloads import Plan, staging_action
+from support import duckdb_output, postgres_output, run_sql, write_project
+
+from cartridge_bridge.gather.dbt_runner import DbtProject
+
+BIN = Path(sys.executable).parent
+RAW = [
+    "create schema raw_ev",
+    "create table raw_ev.events (id integer primary key, amount integer, _fivetran_synced timestamp)",
+    "insert into raw_ev.events values (1, 10, '2026-01-01 00:00:00'), (2, 20, '2026-01-02 00:00:00'), "
+    "(3, 30, '2026-01-05 00:00:00')",
+]
+CHANGES = [
+    "update raw_ev.events set amount = 99 where id = 1",  # synced long ago: no run reads it again
+    "update raw_ev.events set amount = 22 where id = 2",  # before the two-day lookback from 01-05 too
+    "update raw_ev.events set amount = 333 where id = 3",  # at the newest value: read again by both
+    "insert into raw_ev.events values (4, 40, '2026-01-06 00:00:00')",  # new
+    "insert into raw_ev.events values (5, 50, '2026-01-04 00:00:00')",  # late: synced before the newest
+]
+
+
+def _run(program: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / program), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@dataclass
+class Warehouse:
+    output: dict[str, object]
+    execute: Callable[..., None]
+    rows: Callable[[str], list[tuple[Any, ...]]]
+
+
+def _postgres(request: pytest.FixtureRequest) -> Warehouse:
+    import psycopg2
+
+    server = request.getfixturevalue("pg_server")
+    run_sql(
+        server, "drop schema if exists raw_ev cascade", "drop schema if exists analytics_incremental cascade"
+    )
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
+            cursor.execute(sql)
+            found = cursor.fetchall()
+        connection.close()
+        return found
+
+    return Warehouse(postgres_output(server, "analytics_incremental"), lambda *s: run_sql(server, *s), rows)
+
+
+def _duckdb(home: Path) -> Warehouse:
+    database = home / "warehouse.duckdb"
+
+    def execute(*statements: str) -> None:
+        with duckdb.connect(str(database)) as connection:
+            for statement in statements:
+                connection.execute(statement)
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            return connection.execute(sql).fetchall()
+
+    return Warehouse(duckdb_output(database, "analytics_incremental") | {"keep_open": False}, execute, rows)
+
+
+def incremental_fact(plan: Plan, name: str, lookback_days: int) -> dict[str, Any]:
+    """A fact over the plan's first staging model, incremental on its loader timestamp."""
+    staging = staging_action(plan)
+    columns = staging["spec"]["columns"]
+    key = next(c["name"] for c in columns if c.get("source_column") == "id")
+    synced = next(c for c in columns if c.get("source_column") == "_fivetran_synced")
+    return {
+        "step_id": len(plan["actions"]) + 1,
+        "type": "create_mart",
+        "name": name,
+        "file_path": f"models/marts/{name}.sql",
+        "properties_path": "models/marts/_incremental__models.yml",
+        "config": {
+            "materialized": "incremental",
+            "unique_key": [key],
+            "incremental": {"column": "synced_at", "lookback_days": lookback_days},
+        },
+        "description": "Events, built incrementally.",
+        "dependencies": [staging["name"]],
+        "spec": {
+            "kind": "mart",
+            "role": "fact",
+            "base_model": staging["name"],
+            "base_alias": "events",
+            "grain": [key],
+            "columns": [
+                {"name": key, "expression": f"events.{key}", "description": "The event.",
+                 "tests": [{"name": "unique"}, {"name": "not_null"}]},
+                {"name": "amount", "expression": "events.amount", "description": "The amount."},
+                {"name": "synced_at", "expression": f"events.{synced['name']}", "data_type": "timestamp",
+                 "description": "When the loader wrote the row."},
+            ],
+        },
+    }  # fmt: skip
+
+
+@dataclass
+class Built:
+    warehouse: Warehouse
+    project: Path
+    where: list[str]
+    key: str
+
+
+@pytest.fixture(scope="module", params=["postgres", "duckdb"])
+def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
+    home = tmp_path_factory.mktemp(f"incremental_{request.param}")
+    warehouse = _postgres(request) if request.param == "postgres" else _duckdb(home)
+    warehouse.execute(*RAW)
+    project = write_project(home / "ev", "ev", warehouse.output)
+    DbtProject(project).deps()
+    where = ["--project-dir", str(project), "--profiles-dir", str(project)]
+    planned = _run("cartridge", "plan", *where, "--schema", "raw_ev", "--out", str(home / "plan.json"))
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads((home / "plan.json").read_text())
+    plan["actions"] += [incremental_fact(plan, "fct_events_newest", 0)]
+    plan["actions"] += [incremental_fact(plan, "fct_events_lookback", 2)]
+    (home / "plan.json").write_text(json.dumps(plan))
+    applied = _run("cartridge", "apply", str(home / "plan.json"), *where)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    key = plan["actions"][-1]["config"]["unique_key"][0]
+    yield Built(warehouse, project, where, key)
+    warehouse.execute("drop schema raw_ev cascade", "drop schema analytics_incremental cascade")
+
+
+def _amounts(built: Built, model: str) -> dict[int, int]:
+    rows = built.warehouse.rows(f"select {built.key}, amount from analytics_incremental.{model}")
+    assert len(rows) == len({r[0] for r in rows}), (
+        f"{model} holds a key twice: {rows}"
+    )  # the unique_key holds
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def test_the_first_build_is_whole_and_the_second_adds_only_new_rows(built: Built) -> None:
+    sql = (built.project / "models/marts/fct_events_newest.sql").read_text()
+    assert "{% if is_incremental() %}" in sql and "from {{ this }})" in sql
+    assert "on_schema_change='fail'" in sql
+    assert _amounts(built, "fct_events_newest") == {1: 10, 2: 20, 3: 30}
+    assert _amounts(built, "fct_events_lookback") == {1: 10, 2: 20, 3: 30}
+
+    built.warehouse.execute(*CHANGES)
+    again = _run("dbt", "build", *built.where, "--select", "fct_events_newest", "fct_events_lookback")
+    assert again.returncode == 0, again.stdout
+
+    # From the newest value on: row 3 read again (its new amount), 4 added; 5 synced before it, 1 and 2 old.
+    assert _amounts(built, "fct_events_newest") == {1: 10, 2: 20, 3: 333, 4: 40}
+    # Two days back from 01-05: the late row 5 (01-04) is caught; 2 (01-02) and 1 are not read again.
+    assert _amounts(built, "fct_events_lookback") == {1: 10, 2: 20, 3: 333, 4: 40, 5: 50}
+    # A full rebuild would have read the changed amounts: the second run was incremental.
+    assert built.warehouse.rows("select amount from raw_ev.events where id = 1") == [(99,)]
