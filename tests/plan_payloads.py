@@ -68,3 +68,39 @@ MARKDOWN_PAYLOADS = [
     " `padded` ",
     "view') }}{{ run_query('drop schema raw cascade') }}",
 ]
+
+
+def incremental_fact(plan: Plan, name: str, lookback_days: int) -> dict[str, Any]:
+    """A fact over the plan's first staging model, incremental on its loader timestamp."""
+    staging = staging_action(plan)
+    columns = staging["spec"]["columns"]
+    key = next(c["name"] for c in columns if c.get("source_column") == "id")
+    synced = next(c for c in columns if c.get("source_column") == "_fivetran_synced")
+    return {
+        "step_id": len(plan["actions"]) + 1,
+        "type": "create_mart",
+        "name": name,
+        "file_path": f"models/marts/{name}.sql",
+        "properties_path": "models/marts/_incremental__models.yml",
+        "config": {
+            "materialized": "incremental",
+            "unique_key": [key],
+            "incremental": {"column": "synced_at", "lookback_days": lookback_days},
+        },
+        "description": "Events, built incrementally.",
+        "dependencies": [staging["name"]],
+        "spec": {
+            "kind": "mart",
+            "role": "fact",
+            "base_model": staging["name"],
+            "base_alias": "events",
+            "grain": [key],
+            "columns": [
+                {"name": key, "expression": f"events.{key}", "description": "The event.",
+                 "tests": [{"name": "unique"}, {"name": "not_null"}]},
+                {"name": "amount", "expression": "events.amount", "description": "The amount."},
+                {"name": "synced_at", "expression": f"events.{synced['name']}", "data_type": "timestamp",
+                 "description": "When the loader wrote the row."},
+            ],
+        },
+    }  # fmt: skip

@@ -125,3 +125,30 @@ def test_values_outside_dbts_are_refused_when_read(document: dict[str, Any], key
     next(a for a in copy["actions"] if a["name"] == "fct_orders")["config"]["incremental"][key] = value
     with pytest.raises(Exception, match=key):
         parse_plan(copy)
+
+
+class _RecordingDbt:
+    """Stands in for DbtProject in `prove`: records the build's arguments."""
+
+    def __init__(self) -> None:
+        self.builds: list[dict[str, Any]] = []
+
+    def parse(self, on_event: Any = None) -> None:
+        return None
+
+    def build(self, **arguments: Any) -> None:
+        self.builds.append(arguments)
+
+
+def test_a_plan_with_an_incremental_fact_is_proven_by_a_full_refresh(document: dict[str, Any]) -> None:
+    from cartridge_bridge.progress import SilentProgress
+    from cartridge_bridge.verify.prove import prove
+
+    incremental, dbt = _fact(document), _RecordingDbt()
+    prove(dbt, incremental, True, SilentProgress(), only=["fct_orders+"])  # type: ignore[arg-type]
+    plain = _fact(document)
+    for action in plain.actions:
+        action.config.materialized, action.config.incremental = None, None
+    prove(dbt, plain, True, SilentProgress())  # type: ignore[arg-type]
+    assert [b["full_refresh"] for b in dbt.builds] == [True, False]
+    assert dbt.builds[0]["select"] == ["fct_orders+"]  # a repair round's selection, rebuilt whole
