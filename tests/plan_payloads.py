@@ -70,9 +70,11 @@ MARKDOWN_PAYLOADS = [
 ]
 
 
-def incremental_fact(plan: Plan, name: str, lookback_days: int) -> dict[str, Any]:
-    """A fact over the plan's first staging model, incremental on its loader timestamp."""
-    staging = staging_action(plan)
+def incremental_fact(plan: Plan, name: str, lookback_days: int, table: str = "events") -> dict[str, Any]:
+    """A fact over the staging model of raw `table`, incremental on its loader timestamp."""
+    staging = next(
+        a for a in plan["actions"] if a["type"] == "create_staging" and a["spec"]["table"] == table
+    )
     columns = staging["spec"]["columns"]
     key = next(c["name"] for c in columns if c.get("source_column") == "id")
     synced = next(c for c in columns if c.get("source_column") == "_fivetran_synced")

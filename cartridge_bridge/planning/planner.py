@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
+    IncrementalConfig,
     Layer,
     MartSpec,
     Materialization,
@@ -50,6 +51,7 @@ class ModelDraft(_Strict):
     materialized: Materialization | None = None  # only when the model needs other than its layer's default
     unique_key: list[str] = []
     tags: list[str] = []
+    incremental: IncrementalConfig | None = None  # with materialized incremental: the column that only grows
 
 
 class PlanDraft(_Strict):

@@ -26,17 +26,23 @@ from cartridge_bridge.gather.dbt_runner import DbtProject
 BIN = Path(sys.executable).parent
 RAW = [
     "create schema raw_ev",
-    "create table raw_ev.events (id integer primary key, amount integer, _fivetran_synced timestamp)",
-    "insert into raw_ev.events values (1, 10, '2026-01-01 00:00:00'), (2, 20, '2026-01-02 00:00:00'), "
-    "(3, 30, '2026-01-05 00:00:00')",
+    "create table raw_ev.customers (id integer primary key, name varchar(20))",
+    "insert into raw_ev.customers values (1, 'Acme'), (2, 'Globex')",
+    "create table raw_ev.events (id integer primary key, customer_id integer references raw_ev.customers (id), "
+    "amount integer, created_at timestamp, _fivetran_synced timestamp)",
+    "insert into raw_ev.events values (1, 1, 10, '2025-12-31 10:00:00', '2026-01-01 00:00:00'), "
+    "(2, 2, 20, '2026-01-01 10:00:00', '2026-01-02 00:00:00'), "
+    "(3, 1, 30, '2026-01-04 10:00:00', '2026-01-05 00:00:00')",
 ]
 CHANGES = [
     "update raw_ev.events set amount = 99 where id = 1",  # synced long ago: no run reads it again
     "update raw_ev.events set amount = 22 where id = 2",  # before the two-day lookback from 01-05 too
     "update raw_ev.events set amount = 333 where id = 3",  # at the newest value: read again by both
-    "insert into raw_ev.events values (4, 40, '2026-01-06 00:00:00')",  # new
-    "insert into raw_ev.events values (5, 50, '2026-01-04 00:00:00')",  # late: synced before the newest
+    "insert into raw_ev.events values (4, 2, 40, '2026-01-05 10:00:00', '2026-01-06 00:00:00')",  # new
+    "insert into raw_ev.events values (5, 1, 50, '2026-01-03 10:00:00', '2026-01-04 00:00:00')",  # late
 ]
+# Three raw rows are "large" here: the rules planner makes the event table's fact incremental by itself.
+CARTRIDGE_YML = "incremental_min_rows: 3\n"
 
 
 def _run(program: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -98,12 +104,14 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     home = tmp_path_factory.mktemp(f"incremental_{request.param}")
     warehouse = _postgres(request) if request.param == "postgres" else _duckdb(home)
     warehouse.execute(*RAW)
-    project = write_project(home / "ev", "ev", warehouse.output)
+    project = write_project(home / "ev", "ev", warehouse.output, models={"cartridge.yml": CARTRIDGE_YML})
     DbtProject(project).deps()
     where = ["--project-dir", str(project), "--profiles-dir", str(project)]
     planned = _run("cartridge", "plan", *where, "--schema", "raw_ev", "--out", str(home / "plan.json"))
     assert planned.returncode == 0, planned.stderr
     plan = json.loads((home / "plan.json").read_text())
+    chosen = next(a for a in plan["actions"] if a["name"] == "fct_events")
+    assert chosen["config"]["incremental"]["column"] == "_fivetran_synced", chosen["config"]
     plan["actions"] += [incremental_fact(plan, "fct_events_newest", 0)]
     plan["actions"] += [incremental_fact(plan, "fct_events_lookback", 2)]
     (home / "plan.json").write_text(json.dumps(plan))
@@ -128,13 +136,18 @@ def test_the_first_build_is_whole_and_the_second_adds_only_new_rows(built: Built
     assert "on_schema_change='fail'" in sql
     assert _amounts(built, "fct_events_newest") == {1: 10, 2: 20, 3: 30}
     assert _amounts(built, "fct_events_lookback") == {1: 10, 2: 20, 3: 30}
+    assert _amounts(built, "fct_events") == {1: 10, 2: 20, 3: 30}
 
     built.warehouse.execute(*CHANGES)
-    again = _run("dbt", "build", *built.where, "--select", "fct_events_newest", "fct_events_lookback")
+    again = _run(
+        "dbt", "build", *built.where, "--select", "fct_events_newest", "fct_events_lookback", "fct_events"
+    )
     assert again.returncode == 0, again.stdout
 
     # From the newest value on: row 3 read again (its new amount), 4 added; 5 synced before it, 1 and 2 old.
     assert _amounts(built, "fct_events_newest") == {1: 10, 2: 20, 3: 333, 4: 40}
+    # The rules planner's own incremental fact, on the loader timestamp, with no lookback: the same.
+    assert _amounts(built, "fct_events") == {1: 10, 2: 20, 3: 333, 4: 40}
     # Two days back from 01-05: the late row 5 (01-04) is caught; 2 (01-02) and 1 are not read again.
     assert _amounts(built, "fct_events_lookback") == {1: 10, 2: 20, 3: 333, 4: 40, 5: 50}
     # A full rebuild would have read the changed amounts: the second run was incremental.
