@@ -77,7 +77,8 @@ def incremental_fact(plan: Plan, name: str, lookback_days: int, table: str = "ev
     )
     columns = staging["spec"]["columns"]
     key = next(c["name"] for c in columns if c.get("source_column") == "id")
-    synced = next(c for c in columns if c.get("source_column") == "_fivetran_synced")
+    # The loader timestamp; a table without one grows by its key.
+    synced = next((c for c in columns if c.get("source_column") == "_fivetran_synced"), {"name": key})
     return {
         "step_id": len(plan["actions"]) + 1,
         "type": "create_mart",

@@ -22,6 +22,10 @@ from plan_payloads import incremental_fact
 from support import duckdb_output, postgres_output, run_sql, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.progress import SilentProgress
+from cartridge_bridge.render.plan_files import render_plan
+from cartridge_bridge.verify.prove import prove
 
 BIN = Path(sys.executable).parent
 RAW = [
@@ -97,6 +101,7 @@ class Built:
     project: Path
     where: list[str]
     key: str
+    plan_file: Path
 
 
 @pytest.fixture(scope="module", params=["postgres", "duckdb"])
@@ -118,7 +123,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     applied = _run("cartridge", "apply", str(home / "plan.json"), *where)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     key = plan["actions"][-1]["config"]["unique_key"][0]
-    yield Built(warehouse, project, where, key)
+    yield Built(warehouse, project, where, key, home / "plan.json")
     warehouse.execute("drop schema raw_ev cascade", "drop schema analytics_incremental cascade")
 
 
@@ -152,3 +157,28 @@ def test_the_first_build_is_whole_and_the_second_adds_only_new_rows(built: Built
     assert _amounts(built, "fct_events_lookback") == {1: 10, 2: 20, 3: 333, 4: 40, 5: 50}
     # A full rebuild would have read the changed amounts: the second run was incremental.
     assert built.warehouse.rows("select amount from raw_ev.events where id = 1") == [(99,)]
+
+
+def test_a_repair_rounds_rewritten_incremental_fact_is_rebuilt_whole(built: Built) -> None:
+    """After the incremental run, a repair rewrites the fact (a new column) and proves it as the loop does.
+
+    Built incrementally, the new select would fail on `on_schema_change: fail`, or (ignoring it) sit over the
+    old rows; the proof's full refresh reads every row again, the changed amounts included.
+    """
+    plan = json.loads(built.plan_file.read_text())
+    fact = next(a for a in plan["actions"] if a["name"] == "fct_events_newest")
+    fact["spec"]["columns"].append(
+        {"name": "amount_cents", "expression": "events.amount * 100", "description": "d"}
+    )
+    repaired = ExecutionPlan.model_validate(plan)
+    (sql,) = [f.text for f in render_plan(repaired) if f.path == fact["file_path"]]
+    (built.project / fact["file_path"]).write_text(sql)  # what the loop's writer does with a repaired plan
+    summary = prove(
+        DbtProject(built.project, built.project), repaired, True, SilentProgress(), only=[f"{fact['name']}+"]
+    )
+    assert summary is not None and summary.success, summary
+    assert _amounts(built, "fct_events_newest") == {1: 99, 2: 22, 3: 333, 4: 40, 5: 50}
+    cents = built.warehouse.rows(
+        f"select amount_cents from analytics_incremental.fct_events_newest where {built.key} = 5"
+    )
+    assert cents == [(5000,)]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec
+from plan_payloads import Plan, accept_values, edited, marker_statements, source_spec, staging_action
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.gather.dbt_runner import DbtProject
@@ -142,11 +142,41 @@ def _source_column(plan: Plan, make: str, marker: str) -> None:
     columns.append({"name": name, "description": "", "tests": [{"name": "not_null"}]})
 
 
+def _incremental_column(plan: Plan, make: str, marker: str) -> None:
+    """An incremental fact whose growing column would close the filter's subquery and run a statement."""
+    staging = staging_action(plan)
+    key = staging["spec"]["columns"][0]["name"]
+    plan["actions"].append(
+        {
+            "step_id": len(plan["actions"]) + 1,
+            "type": "create_mart",
+            "name": "fct_users",
+            "file_path": "models/marts/fct_users.sql",
+            "properties_path": "models/marts/_marts__models.yml",
+            "config": {
+                "materialized": "incremental",
+                "unique_key": [key],
+                "incremental": {"column": f"{key} from analytics.x); {make} {_reopen(marker)}"},
+            },
+            "description": "Users.",
+            "dependencies": [staging["name"]],
+            "spec": {
+                "kind": "mart",
+                "role": "fact",
+                "base_model": staging["name"],
+                "base_alias": "users",
+                "columns": [{"name": key, "expression": f"users.{key}", "description": "The user."}],
+            },
+        }
+    )
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
     "3-schema": _schema,
     "4-source-column": _source_column,
+    "5-incremental-column": _incremental_column,
 }
 
 

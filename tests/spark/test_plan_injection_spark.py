@@ -20,6 +20,7 @@ from plan_payloads import (
     Plan,
     accept_values,
     edited,
+    incremental_fact,
     marker_statements,
     source_spec,
     staging_action,
@@ -58,10 +59,18 @@ def _backslash_quotes(plan: Plan) -> None:
     staging_action(plan)["description"] = staging_column(plan, "status")["description"] = DESCRIPTION
 
 
+def _incremental_column(plan: Plan) -> None:
+    """An incremental fact whose growing column would end the backquoted name in its filter."""
+    fact = incremental_fact(plan, "fct_users", 0, table="users")
+    fact["config"]["incremental"]["column"] = f"id` > 0) {MAKE} select (`x"
+    plan["actions"].append(fact)
+
+
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
     "backslash-quotes": (_backslash_quotes, "built"),
+    "incremental-column": (_incremental_column, "refused"),
 }
 
 
