@@ -158,6 +158,13 @@ def test_the_first_build_is_whole_and_the_second_adds_only_new_rows(built: Built
     # A full rebuild would have read the changed amounts: the second run was incremental.
     assert built.warehouse.rows("select amount from raw_ev.events where id = 1") == [(99,)]
 
+    # An incremental table left empty (its raw table was empty at the first build) has no newest value to
+    # compare with: the next run reads every row rather than none forever.
+    built.warehouse.execute("delete from analytics_incremental.fct_events_lookback")
+    refill = _run("dbt", "build", *built.where, "--select", "fct_events_lookback")
+    assert refill.returncode == 0, refill.stdout
+    assert _amounts(built, "fct_events_lookback") == {1: 99, 2: 22, 3: 333, 4: 40, 5: 50}
+
 
 def test_a_repair_rounds_rewritten_incremental_fact_is_rebuilt_whole(built: Built) -> None:
     """After the incremental run, a repair rewrites the fact (a new column) and proves it as the loop does.

@@ -61,12 +61,13 @@ def test_a_checked_incremental_fact_renders_its_filter_from_cartridges_template(
     sql = render_sql(action, SqlStyle(adapter_type="postgres"))
     assert "on_schema_change='fail'" in sql and "incremental_strategy" not in sql
     assert (
-        "{% if is_incremental() %}\n    where ordered_at >= "
-        "(select max(loaded_at) - interval '3' day from {{ this }})\n{% endif %}"
+        "{% if is_incremental() %}\n    where (ordered_at >= (select max(loaded_at) - interval '3' day from "
+        "{{ this }}) or not exists (select 1 from {{ this }}))\n{% endif %}"
     ) in sql
     flat = render_sql(action, SqlStyle(adapter_type="duckdb", import_ctes=False, keyword_case="upper"))
     assert (
-        f"WHERE {action.spec.base_alias}.ordered_at >= (SELECT MAX(loaded_at) - interval '3' day FROM" in flat
+        f"WHERE ({action.spec.base_alias}.ordered_at >= (SELECT MAX(loaded_at) - interval '3' day FROM"
+        in flat
     )
     assert "{% if is_incremental() %}" in flat and "{{ this }}" in flat
 
@@ -76,7 +77,7 @@ def test_spark_appends_with_a_strict_filter(document: dict[str, Any]) -> None:
     action.config.incremental.lookback_days = 0  # type: ignore[union-attr]
     sql = render_sql(action, SqlStyle(adapter_type="spark"))
     assert "incremental_strategy='append'" in sql
-    assert "where ordered_at > (select max(loaded_at) from {{ this }})" in sql
+    assert "where (ordered_at > (select max(loaded_at) from {{ this }}) or not exists" in sql
 
 
 @pytest.mark.parametrize(
