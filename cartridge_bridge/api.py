@@ -262,6 +262,7 @@ def load_context(
             config.context_budget_tokens,
             config.semantic_models if options.semantic_models is None else options.semantic_models,
         )
+        context.incremental_min_rows = config.incremental_min_rows
     return project, context
 
 

@@ -167,6 +167,11 @@ class CartridgeConfig(BaseModel):
     # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the
     # project already has semantic models or has no models yet, off for a project that chose to have none.
     semantic_models: bool | None = None
+    # The rules planner makes a fact incremental when its raw table has at least this many rows (the gather's
+    # profile) and a column that only grows (a loader's timestamp, an event time). Below a million rows a whole
+    # rebuild takes seconds on any warehouse and needs no full refresh after a change; above it, every run
+    # re-reading every row is what incremental models exist to save. null: never incremental.
+    incremental_min_rows: int | None = Field(default=1_000_000, ge=1)
 
 
 def load_config(project_dir: Path) -> CartridgeConfig:

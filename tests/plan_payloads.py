@@ -129,3 +129,42 @@ def add_self_union(plan: Plan, model: str, key: str, text_type: str, label: str,
                              {"model": model, "label": "second", "columns": {key: key, "detail": key}}]},
          "tests": [{"name": "unique_combination_of_columns", "columns": ["source_model", key]}]}
     )  # fmt: skip
+
+
+def incremental_fact(plan: Plan, name: str, lookback_days: int, table: str = "events") -> dict[str, Any]:
+    """A fact over the staging model of raw `table`, incremental on its loader timestamp."""
+    staging = next(
+        a for a in plan["actions"] if a["type"] == "create_staging" and a["spec"]["table"] == table
+    )
+    columns = staging["spec"]["columns"]
+    key = next(c["name"] for c in columns if c.get("source_column") == "id")
+    # The loader timestamp; a table without one grows by its key.
+    synced = next((c for c in columns if c.get("source_column") == "_fivetran_synced"), {"name": key})
+    return {
+        "step_id": len(plan["actions"]) + 1,
+        "type": "create_mart",
+        "name": name,
+        "file_path": f"models/marts/{name}.sql",
+        "properties_path": "models/marts/_incremental__models.yml",
+        "config": {
+            "materialized": "incremental",
+            "unique_key": [key],
+            "incremental": {"column": "synced_at", "lookback_days": lookback_days},
+        },
+        "description": "Events, built incrementally.",
+        "dependencies": [staging["name"]],
+        "spec": {
+            "kind": "mart",
+            "role": "fact",
+            "base_model": staging["name"],
+            "base_alias": "events",
+            "grain": [key],
+            "columns": [
+                {"name": key, "expression": f"events.{key}", "description": "The event.",
+                 "tests": [{"name": "unique"}, {"name": "not_null"}]},
+                {"name": "amount", "expression": "events.amount", "description": "The amount."},
+                {"name": "synced_at", "expression": f"events.{synced['name']}", "data_type": "timestamp",
+                 "description": "When the loader wrote the row."},
+            ],
+        },
+    }  # fmt: skip

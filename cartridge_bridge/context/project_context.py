@@ -74,6 +74,7 @@ class ProjectContext(BaseModel):
     semantic_models: bool = (
         True  # whether planners describe marts to the semantic layer (see semantic_models_on)
     )
+    incremental_min_rows: int | None = None  # cartridge.yml's: a fact from this many rows is incremental
 
 
 def read_project_file(project_dir: Path) -> dict[str, Any]:

@@ -269,14 +269,18 @@ class DbtProject:
         select: list[str] | None = None,
         on_event: Callable[[str], None] | None = None,
         reuse_manifest: bool = False,
+        full_refresh: bool = False,
     ) -> BuildSummary:
         """Run `dbt build`, optionally on a selection, and summarise every node's result.
 
         `reuse_manifest` builds from the last parse instead of parsing again: only when no file changed since.
+        `full_refresh` rebuilds incremental models whole.
         """
         command = ["build"]
         if select:
             command += ["--select", *select]
+        if full_refresh:
+            command.append("--full-refresh")
         run = self.invoke(
             command, reuse_manifest=reuse_manifest and self._parsed is not None, on_event=on_event
         )

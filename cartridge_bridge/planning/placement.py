@@ -112,7 +112,12 @@ def _model_action(
         name=model.name,
         file_path=str(root / folder / f"{model.name}.sql"),
         properties_path=str(root / folder / properties),
-        config=ModelConfig(materialized=materialized, unique_key=model.unique_key, tags=model.tags),
+        config=ModelConfig(
+            materialized=materialized,
+            unique_key=model.unique_key,
+            tags=model.tags,
+            incremental=model.incremental,
+        ),
         description=model.description,
         dependencies=model_inputs(model.spec),
         spec=model.spec,

@@ -463,12 +463,32 @@ class SemanticModelSpec(_Strict):
     metrics: list[SemanticMetric] = []
 
 
+# dbt's own values for what an incremental model does when its select gains or loses columns.
+OnSchemaChange = Literal["ignore", "fail", "append_new_columns", "sync_all_columns"]
+LOOKBACK_DAYS_LIMIT = 366  # a longer window re-reads so much that a full rebuild is the honest choice
+
+
+class IncrementalConfig(_Strict):
+    """How an incremental fact picks up only new rows: those whose growing column passed the table's newest value.
+
+    `column` is an output column the mart selects as it is from its base model (a loader timestamp such as
+    `_fivetran_synced`, an event time, an increasing id). A run reads the rows at or past its newest value, or
+    `lookback_days` before it, so late-arriving rows are caught; `unique_key` replaces the rows read again.
+    """
+
+    column: str
+    lookback_days: int = Field(default=0, ge=0, le=LOOKBACK_DAYS_LIMIT)  # a date or timestamp column only
+    # `fail` by default: a changed select never leaves old rows under a half-changed table; a full refresh rebuilds.
+    on_schema_change: OnSchemaChange = "fail"
+
+
 class ModelConfig(_Strict):
     """The dbt config a model needs, written in its `config()` block."""
 
     materialized: Materialization | None = None  # None: the folder's config in dbt_project.yml covers it
     unique_key: list[str] = []  # incremental models
     tags: list[str] = []
+    incremental: IncrementalConfig | None = None  # with `materialized: incremental`: the filter on new rows
 
 
 class PlanAction(_Strict):

@@ -17,6 +17,7 @@ from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     HistorySpec,
+    IncrementalConfig,
     Layer,
     MartSpec,
     Materialization,
@@ -52,6 +53,7 @@ class ModelDraft(_Strict):
     materialized: Materialization | None = None  # only when the model needs other than its layer's default
     unique_key: list[str] = []
     tags: list[str] = []
+    incremental: IncrementalConfig | None = None  # with materialized incremental: the column that only grows
 
 
 class HistoryDraft(_Strict):
@@ -70,6 +72,7 @@ class HistoryDraft(_Strict):
     materialized: Materialization | None = None
     unique_key: list[str] = []
     tags: list[str] = []
+    incremental: None = None  # rebuilt whole: a history's versions change as its source is re-synced
 
 
 class PlanDraft(_Strict):

@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
 from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
+from cartridge_bridge.planning.incremental_checks import check_incremental
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -218,6 +219,7 @@ class SpecChecker:
             check_semantic_model(self, self.action.semantic_model, outputs)
         self.columns_in("spec.grain", getattr(spec, "grain", []), outputs)
         self.columns_in("config.unique_key", self.action.config.unique_key, outputs)
+        check_incremental(self, outputs)
         for tag in self.action.config.tags:
             if not TAG.fullmatch(tag):
                 self.add("config.tags", f"{tag!r} is not a tag (letters, digits, _ . -)")

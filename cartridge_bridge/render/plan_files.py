@@ -41,6 +41,7 @@ from cartridge_bridge.render.guards import (
     checked_warehouse_name,
 )
 from cartridge_bridge.render.history_sql import history_values, overlap_test_arguments
+from cartridge_bridge.render.incremental import new_rows_filter
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -126,6 +127,11 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
             "alias": _cte_name(spec.from_model.split("__")[-1])
         }
     if isinstance(spec, MartSpec):
+        values["new_rows"] = (
+            new_rows_filter(spec, action.config.incremental, style.adapter_type)
+            if action.config.incremental is not None
+            else None
+        )
         values["join_conditions"] = [
             [
                 f"{checked_name(c.left_alias, '')}.{checked_name(c.left_column, '')} = "

@@ -9,6 +9,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from cartridge_bridge.planning.identifiers import TAG
 from cartridge_bridge.planning.plan import ModelConfig, TimeSpineSpec
 from cartridge_bridge.render.guards import checked_expression, checked_name
+from cartridge_bridge.render.incremental import incremental_arguments
 from cartridge_bridge.render.sql_style import name_list, select_list
 
 
@@ -22,7 +23,7 @@ def source_call(source: str, table: str) -> str:
     return "{{ source('" + checked_name(source, "") + "', '" + checked_name(table, "") + "') }}"
 
 
-def config_call(config: ModelConfig) -> str:
+def config_call(config: ModelConfig, adapter_type: str = "") -> str:
     """The model's `config()` block, or nothing when its folder's config in dbt_project.yml covers it."""
     arguments = []
     if config.materialized:
@@ -33,6 +34,8 @@ def config_call(config: ModelConfig) -> str:
     if config.tags:
         tags = [f"'{t}'" for t in config.tags if TAG.fullmatch(t)]
         arguments.append(f"tags=[{', '.join(tags)}]")
+    if config.incremental is not None:
+        arguments += incremental_arguments(config.incremental, adapter_type)
     return "{{ config(" + ", ".join(arguments) + ") }}" if arguments else ""
 
 

@@ -49,7 +49,12 @@ def prove(
         else:
             progress.step(f"dbt build on {len(models)} new models and their tests")
         # The parse above saw the files as they are; parsing them again inside the build would cost as much.
-        return dbt.build(select=only or models, on_event=_after_first_node, reuse_manifest=True)
+        # An incremental model is proven whole: a repair round's rewritten SQL must not be appended to the rows
+        # its first round built (nor to those of an earlier run), which would leave a table half of each.
+        incremental = any(a.config.materialized == "incremental" for a in plan.models())
+        return dbt.build(
+            select=only or models, on_event=_after_first_node, reuse_manifest=True, full_refresh=incremental
+        )
 
 
 def _after_first_node(event: str) -> None:

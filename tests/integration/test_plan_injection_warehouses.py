@@ -26,6 +26,7 @@ from plan_payloads import (
     edited,
     marker_statements,
     source_spec,
+    staging_action,
 )
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
@@ -190,6 +191,35 @@ def _union_mapping(plan: Plan, make: str, marker: str) -> None:
     add_self_union(plan, "stg_app__users", "user_id", "varchar", "first", expression)
 
 
+def _incremental_column(plan: Plan, make: str, marker: str) -> None:
+    """An incremental fact whose growing column would close the filter's subquery and run a statement."""
+    staging = staging_action(plan)
+    key = staging["spec"]["columns"][0]["name"]
+    plan["actions"].append(
+        {
+            "step_id": len(plan["actions"]) + 1,
+            "type": "create_mart",
+            "name": "fct_users",
+            "file_path": "models/marts/fct_users.sql",
+            "properties_path": "models/marts/_marts__models.yml",
+            "config": {
+                "materialized": "incremental",
+                "unique_key": [key],
+                "incremental": {"column": f"{key} from analytics.x); {make} {_reopen(marker)}"},
+            },
+            "description": "Users.",
+            "dependencies": [staging["name"]],
+            "spec": {
+                "kind": "mart",
+                "role": "fact",
+                "base_model": staging["name"],
+                "base_alias": "users",
+                "columns": [{"name": key, "expression": f"users.{key}", "description": "The user."}],
+            },
+        }
+    )
+
+
 CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "1-accepted-value": _accepted_value,
     "2-identifier": _identifier,
@@ -199,6 +229,7 @@ CASES: dict[str, Callable[[Plan, str, str], None]] = {
     "6-window-clause": _window_clause,
     "7-union-label": _union_label,
     "8-union-mapping": _union_mapping,
+    "9-incremental-column": _incremental_column,
 }
 # The union cases are refused for their payload alone: the union around it is valid.
 REFUSED_AT = {

@@ -22,6 +22,7 @@ from plan_payloads import (
     add_model,
     add_self_union,
     edited,
+    incremental_fact,
     marker_statements,
     source_spec,
     staging_action,
@@ -84,12 +85,20 @@ def _union_label(plan: Plan) -> None:
     add_self_union(plan, "stg_inject__users", "user_id", "string", VALUE, "status")
 
 
+def _incremental_column(plan: Plan) -> None:
+    """An incremental fact whose growing column would end the backquoted name in its filter."""
+    fact = incremental_fact(plan, "fct_users", 0, table="users")
+    fact["config"]["incremental"]["column"] = f"id` > 0) {MAKE} select (`x"
+    plan["actions"].append(fact)
+
+
 # Each payload with what must become of it: refused by the plan checks, or built with the payload as data.
 CASES: dict[str, tuple[Callable[[Plan], None], str]] = {
     "backtick-identifier": (_identifier, "refused"),
     "backslash-quotes": (_backslash_quotes, "built"),
     "window-and-condition": (_window_and_condition, "refused"),
     "union-label": (_union_label, "refused"),
+    "incremental-column": (_incremental_column, "refused"),
 }
 
 

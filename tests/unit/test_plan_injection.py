@@ -42,7 +42,7 @@ PAYLOADS = [
 ]
 # Strings the renderer never writes (what the plan says about itself) or that pydantic types as literals.
 _NOT_RENDERED = {"planner", "skipped"}
-_DBT_FUNCTIONS = {"ref", "source", "config", "dbt"}
+_DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "is_incremental", "this"}
 
 
 def string_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -93,6 +93,7 @@ def compiled(sql: str) -> tuple[str, set[str]]:
         "ref": lambda name: f"analytics.{name}",
         "source": lambda source, table: f"raw_{source}.{table}",
         "config": lambda **_: "",
+        "is_incremental": lambda: False,  # the first build: an incremental fact's filter is tested on its own
         # the time spine's days: dbt's date_spine selects `date_day` between two date expressions
         "dbt": type("Dbt", (), {"date_spine": staticmethod(lambda _, a, b: f"select {a} as date_day")}),
     }
@@ -126,7 +127,8 @@ def assert_inert(files: list[RenderedFile], payload: str) -> None:
 def outcome(document: dict[str, Any], path: tuple[Any, ...], payload: str, context: ProjectContext) -> str:
     """`refused` when the reader or the checks refuse the payload at `path`, `inert` when it renders inert."""
     document = json.loads(json.dumps(document))
-    set_at(document, path, payload)
+    if path:
+        set_at(document, path, payload)
     try:
         plan = parse_plan(document)
     except PlanError as error:
@@ -302,3 +304,33 @@ def test_every_history_field_refuses_or_neutralizes_every_payload(
             assert result == "refused" or path[-1] == "description", (path, payload)
             outcomes[result] += 1
     assert outcomes["refused"] > 150 and outcomes["inert"] > 5, outcomes
+
+
+def _incremental_fact(document: dict[str, Any]) -> dict[str, Any]:
+    """The rules plan's `fct_orders`, made incremental on its first column selected as it is from its base."""
+    fact = next(a for a in document["actions"] if a["name"] == "fct_orders")
+    alias = fact["spec"]["base_alias"]
+    column = next(c["name"] for c in fact["spec"]["columns"] if c["expression"] == f"{alias}.{c['name']}")
+    fact["config"] |= {"materialized": "incremental", "unique_key": fact["spec"]["grain"]}
+    fact["config"]["incremental"] = {"column": column, "lookback_days": 0, "on_schema_change": "fail"}
+    return fact
+
+
+INCREMENTAL_FIELDS = [
+    ("incremental", "column"),
+    ("incremental", "on_schema_change"),
+    ("incremental", "lookback_days"),
+    ("unique_key", 0),
+]
+
+
+@pytest.mark.parametrize("field", INCREMENTAL_FIELDS)
+def test_every_incremental_field_refuses_every_payload(
+    plan_document: dict[str, Any], context: ProjectContext, field: tuple[Any, ...]
+) -> None:
+    document = json.loads(json.dumps(plan_document))
+    _incremental_fact(document)
+    assert outcome(document, (), "", context) == "inert"  # the plan as made incremental renders and compiles
+    index = next(i for i, a in enumerate(document["actions"]) if a["name"] == "fct_orders")
+    for payload in PAYLOADS:
+        assert outcome(document, ("actions", index, "config", *field), payload, context) == "refused", payload

@@ -13,6 +13,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
+from cartridge_bridge.planning.rules.incremental import make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
 from cartridge_bridge.planning.rules.state import Staged
 
@@ -163,3 +164,4 @@ class MartRules(ExistingMartRules):
         base = semantic.base_of(spec, table.spec, table.relation, table.entity)
         described = semantic.semantic_model(name, base, spec, parents, times)
         self.add(name, "marts", description, spec, [t.model_copy() for t in table.model_tests], described)
+        make_incremental(self.draft.models[-1], table, self.context)
