@@ -20,7 +20,7 @@ from cartridge_bridge.planning.plan import (
     TimeSpineSpec,
     model_inputs,
 )
-from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
+from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SnapshotDraft
 
 TIME_SPINE_MODEL = "metricflow_time_spine"  # the name MetricFlow looked for before `time_spine:` existed
 
@@ -29,6 +29,7 @@ _TYPE_OF_KIND = {
     "aggregate": "create_intermediate",
     "mart": "create_mart",
     "time_spine": "create_time_spine",
+    "periodic_snapshot": "create_mart",
 }
 _FOLDER_SETTING = {"staging": "staging_dir", "intermediate": "intermediate_dir", "marts": "marts_dir"}
 _PROPERTIES_SETTING = {
@@ -71,7 +72,8 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
         (raw.source_name for raw in context.raw_schemas), "models"
     )
     source_of: dict[str, str] = {}
-    for model in draft.models:
+    drafts: list[ModelDraft | SnapshotDraft] = [*draft.models, *draft.snapshots]
+    for model in drafts:
         source_of[model.name] = _source_of(model, source_of, fallback_source)
         actions.append(_model_action(model, source_of[model.name], context, root))
     if draft.time_spine is not None:
@@ -90,14 +92,16 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
     )
 
 
-def _source_of(model: ModelDraft, known: dict[str, str], fallback: str) -> str:
+def _source_of(model: ModelDraft | SnapshotDraft, known: dict[str, str], fallback: str) -> str:
     """The source a model's folder is named after: its own, or that of the first input that has one."""
     if isinstance(model.spec, StagingSpec):
         return model.spec.source_name
     return next((known[name] for name in model_inputs(model.spec) if name in known), fallback)
 
 
-def _model_action(model: ModelDraft, source: str, context: ProjectContext, root: PurePosixPath) -> PlanAction:
+def _model_action(
+    model: ModelDraft | SnapshotDraft, source: str, context: ProjectContext, root: PurePosixPath
+) -> PlanAction:
     conventions = context.conventions
     folder = conventions.fill(_FOLDER_SETTING[model.layer], source=source)
     properties = conventions.fill(

@@ -19,6 +19,7 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     MartSpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     RenderSettings,
     SemanticModelSpec,
@@ -35,6 +36,7 @@ from cartridge_bridge.render.guards import (
     checked_name,
     checked_warehouse_name,
 )
+from cartridge_bridge.render.snapshot_sql import snapshot_values
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -43,6 +45,7 @@ _TEMPLATES = {
     AggregateSpec: "aggregate.sql.j2",
     MartSpec: "mart.sql.j2",
     TimeSpineSpec: "time_spine.sql.j2",
+    PeriodicSnapshotSpec: "periodic_snapshot.sql.j2",
 }
 # Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
 # dbt_utils' (so a project can switch by changing the prefix).
@@ -107,6 +110,8 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
             values["kept_column"] = KEPT_COLUMN
     if isinstance(spec, AggregateSpec):
         values |= _aggregate_values(spec, style.adapter_type)
+    if isinstance(spec, PeriodicSnapshotSpec):
+        values |= snapshot_values(spec, style.adapter_type)
     if isinstance(spec, MartSpec):
         values["join_conditions"] = [
             [

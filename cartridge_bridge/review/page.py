@@ -18,6 +18,7 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     MartSpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     SourceTableSpec,
@@ -196,6 +197,8 @@ def _freshness(source_table: SourceTableSpec) -> str:
 
 def _model(action: PlanAction) -> str:
     role = f" ({action.spec.role})" if isinstance(action.spec, MartSpec) else ""
+    if isinstance(action.spec, PeriodicSnapshotSpec):
+        role = f" ({ {'day': 'daily', 'week': 'weekly', 'month': 'monthly'}[action.spec.period] } snapshot)"
     return code(action.name) + role
 
 
@@ -210,6 +213,8 @@ def _grain(action: PlanAction) -> list[str]:
         return spec.grain
     if isinstance(spec, TimeSpineSpec):
         return [spec.column]
+    if isinstance(spec, PeriodicSnapshotSpec):
+        return spec.grain
     return [] if isinstance(spec, SourceSpec) else spec.group_by
 
 

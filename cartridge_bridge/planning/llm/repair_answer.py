@@ -23,6 +23,7 @@ from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     TimeSpineSpec,
@@ -49,7 +50,7 @@ def verdict_problems(answer: RepairAnswer, action: PlanAction, failing: list[Fai
         for node in nodes
         if not seen[node]
     ]
-    assert not isinstance(action.spec, SourceSpec | TimeSpineSpec)
+    assert not isinstance(action.spec, SourceSpec | TimeSpineSpec | PeriodicSnapshotSpec)
     spec_changed = to_answer(action.spec) != answer.spec
     for verdict in answer.failing_tests:
         where = f"failing_tests[{verdict.test}]"

@@ -42,6 +42,7 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     MartSpec,
     ModelSpec,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     StagingSpec,
@@ -136,7 +137,9 @@ class LLMRepairer:
         """The plan with the model's corrected spec and tests for one failed model, checked against the whole plan."""
         action = next(a for a in plan.actions if a.name == name)
         spec = action.spec
-        assert not isinstance(spec, SourceSpec | TimeSpineSpec)  # routed as unrepairable
+        assert not isinstance(
+            spec, SourceSpec | TimeSpineSpec | PeriodicSnapshotSpec
+        )  # routed as unrepairable
         failing: list[FailingTest] = []
         for failure in failures:
             test = planned_test(plan, failure)[0] if found_rows(failure) else None
@@ -261,7 +264,9 @@ def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:
     facts = []
     for name in model_inputs(spec):
         action = planned.get(name)
-        if action is not None and not isinstance(action.spec, SourceSpec | TimeSpineSpec):
+        if action is not None and not isinstance(
+            action.spec, SourceSpec | TimeSpineSpec | PeriodicSnapshotSpec
+        ):
             facts.append(planned_model(name, action.spec))
         elif "." not in name:
             facts.append(ModelFacts(name=name, planned=False))
@@ -284,7 +289,9 @@ def _route(
         elif (
             failure.resource_type not in ("model", "test")
             or action is None
-            or isinstance(action.spec, SourceSpec | TimeSpineSpec)  # the time spine is cartridge's own SQL
+            or isinstance(
+                action.spec, SourceSpec | TimeSpineSpec | PeriodicSnapshotSpec
+            )  # the time spine is cartridge's own SQL
         ):
             unrepairable.append(
                 Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
@@ -301,7 +308,7 @@ def _parents(plan: ExecutionPlan, name: str, failing: list[FailingTest]) -> list
     return [
         planned_model(a.name, a.spec, all_columns=False)
         for a in plan.models()
-        if a.name != name and not isinstance(a.spec, SourceSpec | TimeSpineSpec)
+        if a.name != name and not isinstance(a.spec, SourceSpec | TimeSpineSpec | PeriodicSnapshotSpec)
     ]
 
 
