@@ -335,8 +335,15 @@ class PeriodicSnapshotSpec(_Strict):
 
     def output_columns(self) -> list[ColumnSpec]:
         """The period, the entity's key, the measures, the state's columns."""
+        # The spine makes the period never null, and unique when no entity multiplies it.
+        tests = [DataTest(name="not_null"), *([] if self.entity else [DataTest(name="unique")])]
         period = ColumnSpec(
-            name=self.period_column, data_type="date", description=f"The first day of the {self.period}."
+            name=self.period_column,
+            data_type="date",
+            description={"day": "The day.", "week": "The week's Monday.", "month": "The month's first day."}[
+                self.period
+            ],
+            tests=tests,
         )
         keys = [
             ColumnSpec(name=c, description=f"The {c} each row is about.")

@@ -143,3 +143,12 @@ def test_the_monthly_snapshot_carries_each_customer_and_the_plan_as_of_month_end
     assert plans == {key: plan_as_of_month_end(key[1], key[0]) for key in plans}
     assert plans[(datetime.date(2024, 2, 1), 1)] == "pro"  # switched mid-February: pro at its end
     assert plans[(datetime.date(2024, 1, 1), 1)] == "basic"
+
+
+def test_the_rules_planner_writes_the_daily_snapshot_of_the_charges(built: Built) -> None:
+    rules = next(a for a in built.report.plan.models() if a.name == "fct_charges_daily")
+    assert rules.spec.kind == "periodic_snapshot"
+    table = f"{built.schema}.fct_charges_daily"
+    rows = _rows(built, f"select date_day, currency, total_amount, number_of_charges from {table}")
+    assert len(rows) == DAYS * 2
+    _check(rows, expected_sums("day", "currency"))
