@@ -65,6 +65,18 @@ def test_without_a_currency_the_snapshot_is_one_row_per_day(tmp_path: Path) -> N
     assert spec.grain == ["date_day"]
 
 
+def test_an_amount_named_after_a_currency_is_no_currency(tmp_path: Path) -> None:
+    columns = {**CHARGES, "amount_home_currency": "numeric(10,2)"}
+    plan, _ = plan_of(tmp_path, table("customers", CUSTOMERS), table("charges", columns))
+    spec = snapshots(plan)["fct_charges_daily"].spec
+    assert isinstance(spec, PeriodicSnapshotSpec) and spec.entity is not None
+    assert spec.entity.columns == ["currency"]
+    columns.pop("currency")  # the amounts' currencies unknown: the measure rules sum none of them
+    (tmp_path / "without").mkdir()
+    plan, _ = plan_of(tmp_path / "without", table("customers", CUSTOMERS), table("charges", columns))
+    assert snapshots(plan) == {}
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [

@@ -21,7 +21,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.planning.rules.sum_conditions import sum_condition
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
 
 DAY_COLUMN = "date_day"  # the day's column, named as dbt's own date spines name it
 
@@ -34,11 +34,14 @@ def daily_snapshot(table: Staged, fact: str, name: str) -> SnapshotDraft | None:
         return None
     condition = sum_condition(table.relation, columns)
     keys = {*table.spec.grain, *(c.name for c in columns if c.name.endswith("_id"))}
-    currency = measures.currency_of(table.relation, columns)
-    # Grouped by currency, money in several currencies still adds up within each.
+    # A currency is a code: `amount_home_currency` is an amount named after one, never a key to group by.
+    textual = [c for c in columns if not is_numeric(measures.column_type(c))]
+    currency = measures.currency_of(table.relation, textual)
+    # Grouped by currency, money in several currencies still adds up within each; without a currency column
+    # to group by, the measure rules' own judgement stands.
     money = [
         c
-        for c in measures.amounts(table.relation, columns, keys, any_currency=True)
+        for c in measures.amounts(table.relation, columns, keys, any_currency=currency.column is not None)
         if not measures.is_quantity(c)
     ]
     if not money or condition.template is None:
