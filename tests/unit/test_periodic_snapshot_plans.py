@@ -85,6 +85,7 @@ def test_an_amount_named_after_a_currency_is_no_currency(tmp_path: Path) -> None
         ({"amount": None}, "no amount"),
         ({"amount": None, "quantity": "integer"}, "a quantity is no money"),
         ({"amount": None, "unit_price": "numeric(10,2)"}, "a unit price does not add up"),
+        ({"amount": None, "total_weight": "numeric(10,2)"}, "a total that is no money"),
         ({"status": "text"}, "a status whose successful states the profile did not read"),
     ],
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cartridge_bridge.context.naming import dedupe, plural
 from cartridge_bridge.planning.plan import (
+    ColumnSpec,
     ModelTest,
     PeriodicSnapshotSpec,
     SnapshotEntity,
@@ -24,6 +25,17 @@ from cartridge_bridge.planning.rules.sum_conditions import sum_condition
 from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
 
 DAY_COLUMN = "date_day"  # the day's column, named as dbt's own date spines name it
+# Words that make an amount money. `total` alone says only that something adds up (`total_weight`), and a
+# quantity counts units: neither moves money.
+_MONEY_WORDS = frozenset(
+    "amount amt cost costs tax taxes discount discounts fee fees revenue spend spent price prices paid refund "
+    "refunded refunds charge charges duty duties tip tips gross net sales income".split()
+)
+
+
+def is_money(column: ColumnSpec) -> bool:
+    """An amount the measure rules sum that is money by its name (`total_price`, `fee_amount`, not `total_weight`)."""
+    return bool(_MONEY_WORDS & set(measures.words(column.name)))
 
 
 def daily_snapshot(table: Staged, fact: str, name: str) -> SnapshotDraft | None:
@@ -42,7 +54,7 @@ def daily_snapshot(table: Staged, fact: str, name: str) -> SnapshotDraft | None:
     money = [
         c
         for c in measures.amounts(table.relation, columns, keys, any_currency=currency.column is not None)
-        if not measures.is_quantity(c)
+        if is_money(c) and not measures.is_quantity(c)
     ]
     if not money or condition.template is None:
         return None
