@@ -106,6 +106,11 @@ def test_the_snapshot_sql_reads_the_spine_and_zeroes_empty_days(tmp_path: Path) 
     )
     assert "coalesce(measured.total_amount, 0) as total_amount" in sql
     assert "cross join entities" in sql and "group by cast(date_trunc('day'" in sql
+    # `end: today`: the spine runs on to the day of the build, past data that ended earlier.
+    action = snapshots(plan)["fct_charges_daily"]
+    assert isinstance(action.spec, PeriodicSnapshotSpec)
+    action.spec.bounds.end = "today"
+    assert "'(select spine_start from bounds)', 'current_date') }}" in render_sql(action)
 
 
 @pytest.fixture
