@@ -86,6 +86,7 @@ def test_an_amount_named_after_a_currency_is_no_currency(tmp_path: Path) -> None
         ({"amount": None, "quantity": "integer"}, "a quantity is no money"),
         ({"amount": None, "unit_price": "numeric(10,2)"}, "a unit price does not add up"),
         ({"amount": None, "total_weight": "numeric(10,2)"}, "a total that is no money"),
+        ({"home_currency": "text"}, "two currencies: which one the amount is in, no name says"),
         ({"status": "text"}, "a status whose successful states the profile did not read"),
     ],
 )

@@ -48,7 +48,10 @@ def daily_snapshot(table: Staged, fact: str, name: str) -> SnapshotDraft | None:
     keys = {*table.spec.grain, *(c.name for c in columns if c.name.endswith("_id"))}
     # A currency is a code: `amount_home_currency` is an amount named after one, never a key to group by.
     textual = [c for c in columns if not is_numeric(measures.column_type(c))]
-    currency = measures.currency_of(table.relation, textual)
+    currencies = [c for c in textual if measures.currency_of(table.relation, [c]).column]
+    if len(currencies) > 1:
+        return None  # `home_currency` beside `transaction_currency`: which one an amount is in, no name says
+    currency = measures.currency_of(table.relation, currencies)
     # Grouped by currency, money in several currencies still adds up within each; without a currency column
     # to group by, the measure rules' own judgement stands.
     money = [
