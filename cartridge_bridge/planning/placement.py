@@ -20,7 +20,7 @@ from cartridge_bridge.planning.plan import (
     TimeSpineSpec,
     model_inputs,
 )
-from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft
+from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft, SnapshotDraft
 
 TIME_SPINE_MODEL = "metricflow_time_spine"  # the name MetricFlow looked for before `time_spine:` existed
 
@@ -68,7 +68,11 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
         (raw.source_name for raw in context.raw_schemas), "models"
     )
     source_of: dict[str, str] = {}
-    drafts: list[ModelDraft | HistoryDraft] = [*draft.models, *draft.histories]
+    drafts: list[ModelDraft | HistoryDraft | SnapshotDraft] = [
+        *draft.models,
+        *draft.histories,
+        *draft.snapshots,
+    ]
     for model in drafts:
         source_of[model.name] = _source_of(model, source_of, fallback_source)
         actions.append(_model_action(model, source_of[model.name], context, root))
@@ -88,7 +92,7 @@ def place(draft: PlanDraft, context: ProjectContext, planner: str) -> ExecutionP
     )
 
 
-def _source_of(model: ModelDraft | HistoryDraft, known: dict[str, str], fallback: str) -> str:
+def _source_of(model: ModelDraft | HistoryDraft | SnapshotDraft, known: dict[str, str], fallback: str) -> str:
     """The source a model's folder is named after: its own, or that of the first input that has one."""
     if isinstance(model.spec, StagingSpec):
         return model.spec.source_name
@@ -96,7 +100,10 @@ def _source_of(model: ModelDraft | HistoryDraft, known: dict[str, str], fallback
 
 
 def _model_action(
-    model: ModelDraft | HistoryDraft, source: str, context: ProjectContext, root: PurePosixPath
+    model: ModelDraft | HistoryDraft | SnapshotDraft,
+    source: str,
+    context: ProjectContext,
+    root: PurePosixPath,
 ) -> PlanAction:
     conventions = context.conventions
     folder = conventions.fill(_FOLDER_SETTING[model.layer], source=source)

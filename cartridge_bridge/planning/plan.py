@@ -316,6 +316,106 @@ class TimeSpineSpec(_Strict):
     end_date: datetime.date  # exclusive, as dbt.date_spine takes it
 
 
+SnapshotPeriod = Literal["day", "week", "month"]
+# The columns the cartridge package's `period_spine` macro outputs: a period's first day and the next one's.
+SPINE_COLUMNS = ("period_start", "period_end")
+
+
+class SpineBounds(_Strict):
+    """Where a periodic snapshot's spine starts and ends: the first and last value of one column of one model.
+
+    The spine starts at the period holding the column's minimum. It ends at the period holding its maximum
+    (`end: data`: data that stopped in the past ends the spine there), or at the period holding the day the
+    model is built (`end: today`: the last periods carry 0 until new data comes).
+    """
+
+    model: str
+    column: str  # a date or timestamp column of `model`
+    end: Literal["data", "today"] = "data"
+
+
+class SnapshotEntity(_Strict):
+    """What each period is crossed with: every distinct combination of `columns` in `model` (nulls left out).
+
+    `model` may be a dimension (each customer) or the event model itself (each currency it holds);
+    `event_columns` are the event model's columns holding the same key, in order (default: the same names).
+    """
+
+    model: str
+    columns: list[str]
+    event_columns: list[str] = []
+
+
+class SnapshotMeasure(ColumnSpec):
+    """An aggregate of the event model's rows whose event time falls in the period (for the entity).
+
+    `expression` is one aggregate over the event model's columns (`sum(amount)`, `count(*)`); a period with
+    no event holds 0 (`when_no_event: zero`, a sum or a count of nothing) or null (a min, a max, an average).
+    """
+
+    when_no_event: Literal["zero", "null"] = "zero"
+
+
+class SnapshotState(_Strict):
+    """Columns of a type-2 history joined as of each period's end: the version that began before the next
+    period starts and had not ended by then (`valid_to` null or later: the current version)."""
+
+    model: str
+    valid_from: str
+    valid_to: str
+    key_columns: list[str]  # the history's columns holding the entity's key, in the entity's order
+    columns: list[ColumnSpec]  # expressions over the alias `state`
+
+
+class PeriodicSnapshotSpec(_Strict):
+    """One row per period (day, week or month) per entity, with the period's measures and the state as of it.
+
+    The spine comes from the cartridge package's `period_spine` macro; its grain is the period column plus
+    the entity's columns. Running totals over it are window columns, not part of this spec.
+    """
+
+    kind: Literal["periodic_snapshot"] = "periodic_snapshot"
+    period: SnapshotPeriod
+    period_column: str = "period_start"  # the first day of each period, a date
+    bounds: SpineBounds
+    event_model: str
+    event_time: str  # the event model's column dating each row; its period is the row's period
+    event_filter: str | None = None  # a boolean SQL expression over the event model's columns
+    entity: SnapshotEntity | None = None
+    measures: list[SnapshotMeasure] = []
+    state: SnapshotState | None = None
+
+    @property
+    def grain(self) -> list[str]:
+        """What makes a row unique: the period, then the entity's key."""
+        return [self.period_column, *(self.entity.columns if self.entity else [])]
+
+    def output_columns(self) -> list[ColumnSpec]:
+        """The period, the entity's key, the measures, the state's columns."""
+        # The spine makes the period never null, and unique when no entity multiplies it.
+        tests = [DataTest(name="not_null"), *([] if self.entity else [DataTest(name="unique")])]
+        period = ColumnSpec(
+            name=self.period_column,
+            data_type="date",
+            description={"day": "The day.", "week": "The week's Monday.", "month": "The month's first day."}[
+                self.period
+            ],
+            tests=tests,
+        )
+        keys = [
+            ColumnSpec(name=c, description=f"The {c} each row is about.")
+            for c in (self.entity.columns if self.entity else [])
+        ]
+        return [period, *keys, *self.measures, *(self.state.columns if self.state else [])]
+
+    def inputs(self) -> list[str]:
+        """The models it reads, each once: the events, the bounds' model, the entities', the history."""
+        models = [self.event_model, self.bounds.model]
+        models += [self.entity.model] if self.entity else []
+        models += [self.state.model] if self.state else []
+        return list(dict.fromkeys(models))
+
+
 class UnionInput(_Strict):
     """One input of a union: a model, the label its rows carry, and each output column's expression over it."""
 
@@ -340,9 +440,18 @@ class UnionSpec(_Strict):
 
 
 ModelSpec = StagingSpec | AggregateSpec | MartSpec | UnionSpec
-AnyModelSpec = StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec | HistorySpec
+AnyModelSpec = (
+    StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec | HistorySpec | PeriodicSnapshotSpec
+)
 ActionSpec = Annotated[
-    SourceSpec | StagingSpec | AggregateSpec | MartSpec | TimeSpineSpec | UnionSpec | HistorySpec,
+    SourceSpec
+    | StagingSpec
+    | AggregateSpec
+    | MartSpec
+    | TimeSpineSpec
+    | UnionSpec
+    | HistorySpec
+    | PeriodicSnapshotSpec,
     Field(discriminator="kind"),
 ]
 
@@ -355,7 +464,7 @@ SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     "create_staging": ("staging",),
     # history: a type-2 dimension; mart: its current state (the history filtered on is_current), which others join
     "create_intermediate": ("aggregate", "union", "history", "mart"),
-    "create_mart": ("mart", "union"),
+    "create_mart": ("mart", "union", "periodic_snapshot"),
     "create_time_spine": ("time_spine",),
 }
 LAYER_OF_TYPE: dict[str, Layer] = {
@@ -374,6 +483,8 @@ def output_columns(spec: AnyModelSpec) -> list[ColumnSpec]:
         return [ColumnSpec(name=spec.column, data_type="date", description="One row per calendar day.")]
     if isinstance(spec, HistorySpec):
         return spec.columns + history_columns(spec)
+    if isinstance(spec, PeriodicSnapshotSpec):
+        return spec.output_columns()
     return spec.columns
 
 
@@ -405,6 +516,8 @@ def model_inputs(spec: AnyModelSpec) -> list[str]:
     if isinstance(spec, UnionSpec):
         # One model may feed several inputs (a payment's cash side and its receivable side): selected once.
         return list(dict.fromkeys(branch.model for branch in spec.inputs))
+    if isinstance(spec, PeriodicSnapshotSpec):
+        return spec.inputs()
     return [spec.base_model, *(join.model for join in spec.joins)]
 
 

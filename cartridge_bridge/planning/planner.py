@@ -22,6 +22,7 @@ from cartridge_bridge.planning.plan import (
     MartSpec,
     Materialization,
     ModelTest,
+    PeriodicSnapshotSpec,
     SemanticModelSpec,
     SourceSpec,
     StagingSpec,
@@ -75,11 +76,27 @@ class HistoryDraft(_Strict):
     incremental: None = None  # rebuilt whole: a history's versions change as its source is re-synced
 
 
+class SnapshotDraft(_Strict):
+    """A periodic snapshot a planner wants: a mart of cartridge's own SQL, which no LLM answer rewrites."""
+
+    name: str
+    layer: Layer = "marts"
+    description: str
+    spec: PeriodicSnapshotSpec
+    tests: list[ModelTest] = []
+    semantic_model: None = None
+    materialized: Materialization | None = None
+    unique_key: list[str] = []
+    tags: list[str] = []
+    incremental: None = None  # a snapshot is rebuilt whole: its spine ends where the newest data does
+
+
 class PlanDraft(_Strict):
     """Everything a planner proposes for the context, in the order it was planned."""
 
     sources: list[SourceDraft] = []
     models: list[ModelDraft] = []
+    snapshots: list[SnapshotDraft] = []  # placed after the models, which they read
     skipped: list[str] = []  # raw tables left out, each with the reason
     time_spine: TimeSpineSpec | None = None  # the semantic layer's date table, when the project has none
     histories: list[HistoryDraft] = []  # type-2 histories, placed before the models that read them

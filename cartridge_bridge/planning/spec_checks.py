@@ -23,6 +23,7 @@ from cartridge_bridge.planning.plan import (
     HistorySpec,
     MartSpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     SourceTableSpec,
@@ -33,6 +34,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.semantic_checks import check_semantic_model
+from cartridge_bridge.planning.snapshot_checks import check_periodic_snapshot
 from cartridge_bridge.planning.sql_fragments import (
     cast_type_problem,
     column_references,
@@ -213,6 +215,8 @@ class SpecChecker:
                 self.add("spec.end_date", "the time spine ends before it starts", "a date after start_date")
         elif isinstance(spec, UnionSpec):
             check_union(self, spec, outputs)
+        elif isinstance(spec, PeriodicSnapshotSpec):
+            check_periodic_snapshot(self, spec)
         else:
             self.mart(spec)
         if self.action.semantic_model is not None:

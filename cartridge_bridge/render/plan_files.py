@@ -21,6 +21,7 @@ from cartridge_bridge.planning.plan import (
     HistorySpec,
     MartSpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     RenderSettings,
     SemanticModelSpec,
@@ -42,6 +43,7 @@ from cartridge_bridge.render.guards import (
 )
 from cartridge_bridge.render.history_sql import history_values, overlap_test_arguments
 from cartridge_bridge.render.incremental import new_rows_filter
+from cartridge_bridge.render.snapshot_sql import snapshot_values
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
 
@@ -52,6 +54,7 @@ _TEMPLATES = {
     TimeSpineSpec: "time_spine.sql.j2",
     UnionSpec: "union.sql.j2",
     HistorySpec: "history.sql.j2",
+    PeriodicSnapshotSpec: "periodic_snapshot.sql.j2",
 }
 # Model-level generic tests ship in the cartridge dbt package, under the same names and arguments as
 # dbt_utils' (so a project can switch by changing the prefix).
@@ -126,6 +129,8 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
         values |= history_values(spec, style.adapter_type) | {
             "alias": _cte_name(spec.from_model.split("__")[-1])
         }
+    if isinstance(spec, PeriodicSnapshotSpec):
+        values |= snapshot_values(spec, style.adapter_type)
     if isinstance(spec, MartSpec):
         values["new_rows"] = (
             new_rows_filter(spec, action.config.incremental, style.adapter_type)

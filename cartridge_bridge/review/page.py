@@ -20,6 +20,7 @@ from cartridge_bridge.planning.plan import (
     HistorySpec,
     MartSpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     SourceTableSpec,
@@ -199,6 +200,8 @@ def _freshness(source_table: SourceTableSpec) -> str:
 
 def _model(action: PlanAction) -> str:
     role = f" ({action.spec.role})" if isinstance(action.spec, MartSpec) else ""
+    if isinstance(action.spec, PeriodicSnapshotSpec):
+        role = f" ({ {'day': 'daily', 'week': 'weekly', 'month': 'monthly'}[action.spec.period] } snapshot)"
     return code(action.name) + role
 
 
@@ -215,6 +218,8 @@ def _grain(action: PlanAction) -> list[str]:
         return [spec.column]
     if isinstance(spec, HistorySpec):
         return [*spec.entity_key, HISTORY_COLUMNS[0]]
+    if isinstance(spec, PeriodicSnapshotSpec):
+        return spec.grain
     return [] if isinstance(spec, SourceSpec) else spec.group_by
 
 

@@ -43,6 +43,7 @@ PAYLOADS = [
 # Strings the renderer never writes (what the plan says about itself) or that pydantic types as literals.
 _NOT_RENDERED = {"planner", "skipped"}
 _DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "is_incremental", "this"}
+_DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "cartridge"}
 
 
 def string_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -96,6 +97,10 @@ def compiled(sql: str) -> tuple[str, set[str]]:
         "is_incremental": lambda: False,  # the first build: an incremental fact's filter is tested on its own
         # the time spine's days: dbt's date_spine selects `date_day` between two date expressions
         "dbt": type("Dbt", (), {"date_spine": staticmethod(lambda _, a, b: f"select {a} as date_day")}),
+        # a periodic snapshot's periods: the package's period_spine over the bounds CTE, whatever the period
+        "cartridge": type(
+            "Cartridge", (), {"period_spine": staticmethod(lambda *_: "select current_date as p")}
+        ),
     }
     return env.from_string(sql).render(**stubs), called
 

@@ -19,7 +19,14 @@ from cartridge_bridge.gather.facts import (
 )
 from cartridge_bridge.gather.manifest import Manifest, Metadata
 from cartridge_bridge.planning.checks import plan_problems, validate_plan
-from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, MartSpec, PlanAction, output_columns
+from cartridge_bridge.planning.plan import (
+    AggregateSpec,
+    ExecutionPlan,
+    MartSpec,
+    PeriodicSnapshotSpec,
+    PlanAction,
+    output_columns,
+)
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 
 EMPTY_MANIFEST = Manifest(metadata=Metadata(project_name="shop"))
@@ -76,7 +83,8 @@ def plan_of(tmp_path: Path, *relations: RawRelation) -> tuple[ExecutionPlan, Pro
 
 
 def marts(plan: ExecutionPlan) -> dict[str, PlanAction]:
-    return {a.name: a for a in plan.actions if a.type == "create_mart"}
+    """The dimensions and facts (not the periodic snapshots, which are marts too)."""
+    return {a.name: a for a in plan.actions if isinstance(a.spec, MartSpec)}
 
 
 def columns_of(action: PlanAction) -> dict[str, str]:
@@ -231,7 +239,11 @@ def test_a_column_empty_in_the_data_is_no_measure(tmp_path: Path) -> None:
 
 def test_money_in_several_currencies_is_not_summed_but_counted(tmp_path: Path) -> None:
     plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 3}))
+    daily = next(a for a in plan.actions if a.name == "fct_payments_daily")
+    plan.actions.remove(daily)
     assert sums(plan) == {"quantity"}  # quantities add up whatever the currency
+    # The daily snapshot sums money within each currency only.
+    assert isinstance(daily.spec, PeriodicSnapshotSpec) and daily.spec.grain == ["date_day", "currency"]
     assert "number_of_payments" in columns_of(marts(plan)["fct_orders"])
 
 

@@ -24,6 +24,7 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     HistorySpec,
     ModelTest,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     TimeSpineSpec,
@@ -50,7 +51,7 @@ def verdict_problems(answer: RepairAnswer, action: PlanAction, failing: list[Fai
         for node in nodes
         if not seen[node]
     ]
-    assert not isinstance(action.spec, SourceSpec | TimeSpineSpec | HistorySpec)
+    assert not isinstance(action.spec, SourceSpec | TimeSpineSpec | HistorySpec | PeriodicSnapshotSpec)
     spec_changed = to_answer(action.spec) != answer.spec
     for verdict in answer.failing_tests:
         where = f"failing_tests[{verdict.test}]"

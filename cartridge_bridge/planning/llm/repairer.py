@@ -43,6 +43,7 @@ from cartridge_bridge.planning.plan import (
     HistorySpec,
     MartSpec,
     ModelSpec,
+    PeriodicSnapshotSpec,
     PlanAction,
     SourceSpec,
     StagingSpec,
@@ -138,7 +139,9 @@ class LLMRepairer:
         """The plan with the model's corrected spec and tests for one failed model, checked against the whole plan."""
         action = next(a for a in plan.actions if a.name == name)
         spec = action.spec
-        assert not isinstance(spec, SourceSpec | TimeSpineSpec | HistorySpec)  # routed as unrepairable
+        assert not isinstance(
+            spec, SourceSpec | TimeSpineSpec | HistorySpec | PeriodicSnapshotSpec
+        )  # routed as unrepairable
         failing: list[FailingTest] = []
         for failure in failures:
             test = planned_test(plan, failure)[0] if found_rows(failure) else None
@@ -263,7 +266,9 @@ def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:
     facts = []
     for name in model_inputs(spec):
         action = planned.get(name)
-        if action is not None and not isinstance(action.spec, SourceSpec | TimeSpineSpec | HistorySpec):
+        if action is not None and not isinstance(
+            action.spec, SourceSpec | TimeSpineSpec | HistorySpec | PeriodicSnapshotSpec
+        ):
             facts.append(planned_model(name, action.spec))
         elif "." not in name:
             facts.append(ModelFacts(name=name, planned=False))
@@ -287,8 +292,8 @@ def _route(
             failure.resource_type not in ("model", "test")
             or action is None
             or isinstance(
-                action.spec, SourceSpec | TimeSpineSpec | HistorySpec
-            )  # the time spine and histories are cartridge's own SQL
+                action.spec, SourceSpec | TimeSpineSpec | HistorySpec | PeriodicSnapshotSpec
+            )  # the time spine, histories and snapshots are cartridge's own SQL
         ):
             unrepairable.append(
                 Unrepairable(failure, "cartridge did not plan this node, so it leaves it alone")
@@ -309,7 +314,8 @@ def _parents(plan: ExecutionPlan, name: str, failing: list[FailingTest]) -> list
     return [
         planned_model(a.name, a.spec, all_columns=False)
         for a in plan.models()
-        if a.name != name and not isinstance(a.spec, SourceSpec | TimeSpineSpec | HistorySpec)
+        if a.name != name
+        and not isinstance(a.spec, SourceSpec | TimeSpineSpec | HistorySpec | PeriodicSnapshotSpec)
     ]
 
 

@@ -15,6 +15,7 @@ from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
 from cartridge_bridge.planning.rules.incremental import make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
+from cartridge_bridge.planning.rules.snapshots import daily_snapshot
 from cartridge_bridge.planning.rules.state import Staged
 
 
@@ -61,7 +62,15 @@ class MartRules(ExistingMartRules):
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
             self.plan_mart(staged[identifier], role, names[identifier], mine, parents)
+            self.plan_snapshot(staged[identifier], role, names[identifier])
         self.plan_extensions(staged, shapes)
+
+    def plan_snapshot(self, table: Staged, role: str, fact: str) -> None:
+        """A money-moving fact's daily snapshot (see `snapshots`), unless the project has a model of its name."""
+        name = self.fit(f"{fact}_daily")
+        snapshot = daily_snapshot(table, fact, name) if role == "fact" else None
+        if snapshot is not None and name not in self.context.existing_models:
+            self.draft.snapshots.append(snapshot)
 
     def mart_names(self, staged: dict[str, Staged], shapes: Shapes) -> dict[str, str]:
         """Each mart's model name, from the project's convention for its role."""
