@@ -42,8 +42,7 @@ PAYLOADS = [
 ]
 # Strings the renderer never writes (what the plan says about itself) or that pydantic types as literals.
 _NOT_RENDERED = {"planner", "skipped"}
-_DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "is_incremental", "this"}
-_DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "cartridge"}
+_DBT_FUNCTIONS = {"ref", "source", "config", "dbt", "cartridge", "is_incremental", "this"}
 
 
 def string_leaves(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

@@ -143,6 +143,8 @@ def _history_draft(table: Staged, name: str, start: ColumnSpec) -> HistoryDraft:
         columns=[
             _carried_as(c, c.name, [DataTest(name="not_null")] if c.name in key else [])
             for c in _carried(table)
+            # A raw `valid_from` is the version's start the history computes: written once, as the history's own.
+            if c.name not in HISTORY_COLUMNS
         ],
     )
     ends = f"`{end.name}` (the loader's end)" if end is not None else "the next version's start"
