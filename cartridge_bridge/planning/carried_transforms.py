@@ -29,7 +29,7 @@ from cartridge_bridge.context.existing_models import ExistingModelFacts
 from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec, StagingSpec
 from cartridge_bridge.planning.sql_fragments import SQLGLOT_DIALECTS, parse_expression
-from cartridge_bridge.planning.sql_types import type_family
+from cartridge_bridge.planning.sql_types import is_whole_number, type_family
 
 _ARITHMETIC = (exp.Div, exp.Mul)
 
@@ -43,6 +43,7 @@ class ProjectTransform:
     models: tuple[str, ...]  # the staging models that make it so
     family: str  # the type family of the transformed column
     data_type: str | None = None  # the transformed column's type, when the warehouse or a cast says it
+    scales: bool = False  # multiplies or divides by a number: a unit conversion
     problem: str | None = None  # why it is not copied (an unsafe shape, models that disagree), or None
 
     def apply_to(self, raw_column: str, adapter_type: str) -> str | None:
@@ -107,7 +108,7 @@ def _family(column_type: str | None, tree: exp.Expr | None) -> str:
         return type_family(column_type)
     if isinstance(tree, exp.Cast | exp.TryCast):
         return type_family(tree.to.sql())
-    return "number" if tree is not None and tree.find(*_ARITHMETIC) else "other"
+    return "number" if tree is not None and tree.find(*_ARITHMETIC, exp.Round) else "other"
 
 
 def _shape(expression: str, adapter_type: str) -> str | None:
@@ -152,6 +153,7 @@ def project_transforms(
             models=models,
             family=_family(data_type, tree),
             data_type=data_type,
+            scales=tree is not None and tree.find(*_ARITHMETIC) is not None,
             problem=problem,
         )
     return found
@@ -183,10 +185,14 @@ def carry_transforms(
 def _matching(
     column: ColumnSpec, grain: list[str], transforms: dict[str, ProjectTransform]
 ) -> ProjectTransform | None:
+    """The project's transform of a column of this name, when the column's (raw) type is of its kind."""
     found = transforms.get(column.name.lower())
     if found is None or column.name in grain or not column.data_type:
         return None
-    return found if type_family(column.data_type) == found.family else None
+    if type_family(column.data_type) != found.family:
+        return None
+    # A scale (`/ 100`) converts whole numbers (cents, mills): a decimal amount is already in units.
+    return None if found.scales and not is_whole_number(column.data_type) else found
 
 
 def transform_findings(plan: ExecutionPlan, existing: dict[str, ExistingModelFacts]) -> list[str]:
@@ -224,14 +230,12 @@ def staging_findings(
     (`copyable_only`: only those the transform could be copied to, what an LLM's answer is asked again for)."""
     lines = []
     for column in spec.columns:
-        typed = column
-        if not column.data_type:
-            # Untyped (an LLM's answer): judged by its raw column's type, the one it reads or renames.
-            tree = parse_expression(column.expression, adapter_type)[0] if column.expression else None
-            raw = column.source_column or (tree.name if isinstance(tree, exp.Column) else None)
-            typed = column.model_copy(
-                update={"data_type": types.get((f"{spec.source_name}.{spec.table}", raw or ""))}
-            )
+        # Judged by its raw column's type (the one it reads, renames or converts), else by its own.
+        tree = parse_expression(column.expression, adapter_type)[0] if column.expression else None
+        read = _safe_shape(tree) if tree is not None else None
+        raw = column.source_column or (read.name if read is not None else None)
+        raw_type = types.get((f"{spec.source_name}.{spec.table}", raw or ""))
+        typed = column.model_copy(update={"data_type": raw_type or column.data_type})
         found = _matching(typed, spec.grain, transforms)
         if found is None or _carries(column, found, adapter_type) or (copyable_only and found.problem):
             continue

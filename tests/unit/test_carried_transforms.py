@@ -11,6 +11,7 @@ from cartridge_bridge.planning.carried_transforms import project_transforms, rew
 from cartridge_bridge.planning.plan import StagingSpec
 from cartridge_bridge.planning.rules.measures import is_money_name
 from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.planning.sql_types import is_whole_number
 from cartridge_bridge.verify.magnitudes import MagnitudePair, Median, mismatch
 
 REFUNDS = relation(
@@ -147,3 +148,34 @@ def test_the_magnitude_check_fails_only_a_units_factor_on_enough_rows(
 )
 def test_money_is_told_by_its_name(name: str, money: bool) -> None:
     assert is_money_name(name) is money
+
+
+def test_a_decimal_amount_is_already_in_units(context: ProjectContext) -> None:  # noqa: F811
+    (raw,) = context.raw_schemas
+    decimal = relation("raw_refunds", ("id", "INTEGER"), ("order_id", "INTEGER"), ("amount", "DECIMAL(12,2)"))
+    units = context.model_copy(
+        update={"raw_schemas": [raw.model_copy(update={"relations": [*raw.relations, decimal]})]}
+    )
+    plan = plan_with_rules(units)
+    staging = next(a for a in plan.actions if a.name == "stg_refunds")
+    assert isinstance(staging.spec, StagingSpec)
+    amount = next(c for c in staging.spec.columns if c.name == "amount")
+    assert (amount.source_column, amount.expression) == ("amount", None)  # `/ 100` converts whole cents only
+    assert transform_findings(plan, context.existing) == []  # and nothing to flag
+
+
+@pytest.mark.parametrize(
+    ("data_type", "whole"),
+    [
+        ("INTEGER", True),
+        ("bigint", True),
+        ("NUMBER(38,0)", True),
+        ("numeric(12)", True),
+        ("DECIMAL(12,2)", False),
+        ("DOUBLE", False),
+        ("numeric", False),
+        ("int[]", False),
+    ],
+)
+def test_whole_numbers_are_told_by_their_type(data_type: str, whole: bool) -> None:
+    assert is_whole_number(data_type) is whole

@@ -15,14 +15,14 @@ from cartridge_bridge.planning.llm.chat import LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.plan import StagingSpec
 
-# An existing staging model of the project converting its `unit_price` from cents, as the context knows it.
+# An existing staging model of the project rounding its `unit_price`, as the context knows it.
 LEGACY = ExistingModelFacts(
     name="stg_legacy__charges",
     layer="staging",
     columns_from="sql",
     columns=[
         ExistingColumn(name="charge_id"),
-        ExistingColumn(name="unit_price", expression="unit_price / 100"),
+        ExistingColumn(name="unit_price", expression="ROUND(unit_price, 2)"),
     ],
 )
 
@@ -36,34 +36,36 @@ def test_the_staging_prompt_shows_the_transform_and_an_answer_without_it_is_aske
     assert isinstance(draft.spec, StagingSpec)
     right = json.loads(mirror.answer_for("staging", draft))
     price = next(c for c in right["columns"] if c["name"] == "unit_price")
-    assert price["expression"] == "unit_price / 100"  # the rules planner's own answer carries it
+    assert price["expression"] == "ROUND(unit_price, 2)"  # the rules planner's own answer carries it
 
-    def in_cents(document: dict[str, Any]) -> None:
+    def unrounded(document: dict[str, Any]) -> None:
         column = next(c for c in document["columns"] if c["name"] == "unit_price")
         column.pop("expression", None)
         column["source_column"] = "unit_price"
 
     wrong = dict(right)
-    in_cents(wrong)
+    unrounded(wrong)
     chat = QueueChat(responder=Scripted(mirror, {("staging", "stg_shop__order_items"): [json.dumps(wrong)]}))
     plan = make_plan(converting, LLMPlanner(chat, LLMSettings(model="fake/model")))
 
     staging = [r for r in chat.requests if r.phase == "staging"]
     first = staging[0]
     assert request_data(first)["project_transforms"] == [
-        {"column": "unit_price", "expression": "unit_price / 100", "models": ["stg_legacy__charges"]}
+        {"column": "unit_price", "expression": "ROUND(unit_price, 2)", "models": ["stg_legacy__charges"]}
     ]
     assert "must be made the same way" in first.messages[-1]["content"]
     reasked = [m["content"] for r in staging for m in r.messages[2:] if m["role"] == "user"]
     assert any(
-        "unit check: `stg_shop__order_items.unit_price` is not converted like the project's `unit_price / 100` in "
+        "unit check: `stg_shop__order_items.unit_price` is not converted like the project's `ROUND(unit_price, 2)` in "
         "stg_legacy__charges" in text
         for text in reasked
     ), reasked
     assert sum(n == "stg_shop__order_items" for r in staging for n in task_models(r)) == 2
     payments = next(a for a in plan.actions if a.name == "stg_shop__order_items")
     assert isinstance(payments.spec, StagingSpec)
-    assert next(c for c in payments.spec.columns if c.name == "unit_price").expression == "unit_price / 100"
+    assert (
+        next(c for c in payments.spec.columns if c.name == "unit_price").expression == "ROUND(unit_price, 2)"
+    )
 
 
 def test_without_a_matching_transform_the_staging_prompt_is_unchanged(context: ProjectContext) -> None:
