@@ -382,7 +382,7 @@ def apply_plan(
     warehouse = WarehouseRelations(project.dbt) if tracks_relations else None
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
     prover = DbtProver(project.dbt, build, progress, writer.before_build, clock)
-    prover.check = lambda built: check_magnitudes(project.dbt, built, context)
+    prover.check = lambda built: check_magnitudes(project.dbt, built, context, progress)
     verified = prove_with_repairs(
         plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds, clock
     )

@@ -24,6 +24,7 @@ from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, MartSpec
 from cartridge_bridge.planning.rules.measures import is_money_name
 from cartridge_bridge.planning.sql_types import is_numeric
+from cartridge_bridge.progress import Progress, SilentProgress
 
 MIN_ROWS = 5
 _SUSPECT = (100.0, 1000.0)  # the factors between units and cents (or mills)
@@ -59,16 +60,18 @@ def magnitude_pairs(plan: ExecutionPlan, context: ProjectContext) -> list[Magnit
         if isinstance(spec, AggregateSpec) and len(spec.group_by) == 1:
             owner = context.existing_keys.get(spec.group_by[0])
             mart = owner.mart if owner is not None else None
-            columns = [c.name for c in spec.columns if c.name not in spec.group_by]
+            columns = [c for c in spec.columns if c.name not in spec.group_by]
         elif isinstance(spec, MartSpec) and spec.base_model in context.existing_models:
             mart = spec.base_model
-            columns = [c.name for j in spec.joins if j.model in new_models for c in j.columns]
+            columns = [c for j in spec.joins if j.model in new_models for c in j.columns]
         if mart is None or mart in new_models:
             continue
         theirs = _money_columns(mart, context)
         for column in columns:
-            if theirs and is_money_name(column):
-                pairs.append(MagnitudePair(action.name, column, mart, tuple(theirs)))
+            # A column the plan types as anything but a number is no amount, whatever its name.
+            numeric = not column.data_type or is_numeric(column.data_type)
+            if theirs and numeric and is_money_name(column.name):
+                pairs.append(MagnitudePair(action.name, column.name, mart, tuple(theirs)))
     return pairs
 
 
@@ -107,7 +110,9 @@ def _suspect(ratio: float) -> bool:
     return any(abs(distance - math.log10(f)) <= math.log10(_BAND) for f in _SUSPECT)
 
 
-def check_magnitudes(dbt: DbtProject, plan: ExecutionPlan, context: ProjectContext) -> None:
+def check_magnitudes(
+    dbt: DbtProject, plan: ExecutionPlan, context: ProjectContext, progress: Progress | None = None
+) -> None:
     """Raise a VerificationError naming both columns and the ratio when a new measure is off by a unit."""
     pairs = magnitude_pairs(plan, context)
     if not pairs:
@@ -122,8 +127,10 @@ def check_magnitudes(dbt: DbtProject, plan: ExecutionPlan, context: ProjectConte
     ]
     try:
         printed = dbt.run_operation(MEDIANS_MACRO, {"columns": asked})
-    except DbtError:
-        return  # an adapter without a median: the check cannot run, the build's own tests still stand
+    except DbtError as error:
+        # An adapter without a median (or a package without the macro): the build's own tests still stand.
+        (progress or SilentProgress()).step(f"magnitude check skipped: {str(error).splitlines()[0]}")
+        return
     lines = printed.strip().splitlines()
     rows = json.loads(lines[-1])["medians"] if lines else []
     identifiers = {(where[m]["schema"].lower(), where[m]["identifier"].lower()): m for m in where}

@@ -8,11 +8,11 @@ from test_brownfield_jaffle import context, relation  # noqa: F401 (the module's
 from cartridge_bridge.context.existing_models import ExistingColumn, ExistingModelFacts
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.carried_transforms import project_transforms, rewritten, transform_findings
-from cartridge_bridge.planning.plan import StagingSpec
+from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, StagingSpec
 from cartridge_bridge.planning.rules.measures import is_money_name
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.sql_types import is_whole_number
-from cartridge_bridge.verify.magnitudes import MagnitudePair, Median, mismatch
+from cartridge_bridge.verify.magnitudes import MagnitudePair, Median, magnitude_pairs, mismatch
 
 REFUNDS = relation(
     "raw_refunds", ("id", "INTEGER"), ("order_id", "INTEGER"), ("amount", "INTEGER"), ("reason", "VARCHAR")
@@ -179,3 +179,25 @@ def test_a_decimal_amount_is_already_in_units(context: ProjectContext) -> None: 
 )
 def test_whole_numbers_are_told_by_their_type(data_type: str, whole: bool) -> None:
     assert is_whole_number(data_type) is whole
+
+
+def test_the_magnitude_check_compares_the_new_money_at_the_marts_grain(context: ProjectContext) -> None:  # noqa: F811
+    plan = plan_with_rules(context)  # new reviews, aggregated to the existing orders
+    aggregate = next(a for a in plan.actions if a.name == "int_reviews_aggregated_to_orders")
+    assert isinstance(aggregate.spec, AggregateSpec)
+    aggregate.spec.columns += [
+        ColumnSpec(name="total_refund_amount", expression="sum(rating)", description="Refunded."),
+        ColumnSpec(name="amount_label", expression="max(status)", data_type="VARCHAR", description="Text."),
+    ]
+    pairs = magnitude_pairs(plan, context)
+    # the count of reviews, their times and a text column named like money are no amounts
+    assert [(p.model, p.column, p.mart) for p in pairs] == [
+        ("int_reviews_aggregated_to_orders", "total_refund_amount", "orders")
+    ]
+    assert pairs[0].mart_columns == (
+        "credit_card_amount",
+        "coupon_amount",
+        "bank_transfer_amount",
+        "gift_card_amount",
+        "amount",
+    )
