@@ -31,6 +31,7 @@ from cartridge_bridge.gather.package_install import (
     plan_vendored_copy,
 )
 from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
+from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, StructuredOutput, UsageLedger
@@ -48,6 +49,7 @@ from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
 from cartridge_bridge.undo_api import undo_run as undo_run
 from cartridge_bridge.verify.loop import prove_with_repairs
+from cartridge_bridge.verify.magnitudes import check_magnitudes
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
@@ -112,6 +114,9 @@ class ApplyReport:
     usage: UsageLedger | None = None  # LLM calls, tokens and cost (None on the rules path)
     # Columns the existing models' YAML documents and the models do not have (ProjectContext.stale_docs).
     stale_docs: list[str] = field(default_factory=list)
+    # New staged columns not converted like the project's columns of their name (`amount / 100`): the summary's
+    # first lines (carried_transforms.transform_findings).
+    unit_findings: list[str] = field(default_factory=list)
     report_file: Path | None = None  # the long lists whole; None: a dry run, or not written
     review: str | None = None  # the review page (Markdown): the run's, or a dry run's of the plan
     review_file: Path | None = None  # the run's review.md; None: a dry run, or not written
@@ -133,6 +138,7 @@ class ApplyReport:
     def lists(self) -> dict[str, list[str]]:
         """The report's long lists by title: what the run's report file holds whole."""
         return {
+            "new columns not converted like the project's (check their unit)": self.unit_findings,
             "tests relaxed or repaired": self.relaxed_tests,
             "failing data tests the model fixed or accepted": self.model_verdicts,
             "columns left undescribed (describe them in the properties files)": self.undescribed,
@@ -377,6 +383,7 @@ def apply_plan(
     warehouse = WarehouseRelations(project.dbt) if tracks_relations else None
     writer = PlanWriter(project.dbt.project_dir, policy, progress, options.dry_run, confirm, warehouse)
     prover = DbtProver(project.dbt, build, progress, writer.before_build, clock)
+    prover.check = lambda built: check_magnitudes(project.dbt, built, context, progress)
     verified = prove_with_repairs(
         plan, writer, prover, repairer or RelaxFailingTests(), progress, rounds, clock
     )
@@ -391,6 +398,7 @@ def apply_plan(
         model_verdicts=verified.model_verdicts,
         freshness=freshness_coverage(verified.plan, context),
         stale_docs=context.stale_docs,
+        unit_findings=transform_findings(verified.plan, context.existing),
     )
     if report.journal is not None:
         run_id = report.journal.run_id

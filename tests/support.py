@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres
@@ -211,3 +212,47 @@ def relation_of_types(
             **fields,
         }
     )
+
+
+Sql = Callable[[str], list[tuple[object, ...]]]
+
+
+def duckdb_warehouse(tmp_path: Path, raw_sql: tuple[str, ...]) -> tuple[dict[str, object], Sql]:
+    """A DuckDB file holding `raw_sql`, as a dbt output building into `analytics`, and a read-only query."""
+    import duckdb
+
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        for statement in raw_sql:
+            connection.execute(statement)
+
+    def sql(query: str) -> list[tuple[object, ...]]:
+        with duckdb.connect(str(database), read_only=True) as connection:
+            return connection.execute(query).fetchall()
+
+    return duckdb_output(database, "analytics") | {"keep_open": False}, sql
+
+
+def postgres_warehouse(
+    server: LocalPostgres, database: str, raw_sql: tuple[str, ...]
+) -> tuple[dict[str, object], Sql]:
+    """A database of its own on the session's server holding `raw_sql` (fixed schema names), and a query."""
+    import psycopg2
+
+    admin = psycopg2.connect(server.dsn)
+    admin.autocommit = True  # create database runs outside a transaction
+    with admin.cursor() as cursor:
+        cursor.execute(f"drop database if exists {database}")
+        cursor.execute(f"create database {database}")
+    admin.close()
+    dsn = server.dsn.replace("/postgres?", f"/{database}?")
+    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+        for statement in raw_sql:
+            cursor.execute(statement)
+
+    def sql(query: str) -> list[tuple[object, ...]]:
+        with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+            cursor.execute(query)
+            return list(cursor.fetchall())
+
+    return postgres_output(server, "analytics") | {"dbname": database}, sql

@@ -67,6 +67,8 @@ def tests_line(verb: str, on_columns: int, on_models: int) -> str:
 
 def show_apply(console: Console, report: ApplyReport) -> None:
     """Files per layer, the dbt build, relaxed tests and the wall time of an apply."""
+    for finding in report.unit_findings:  # first: a number 100x wrong is worse than anything below
+        console.print(f"[bold yellow]{data(finding)}[/bold yellow]", highlight=False)
     if not report.plan.actions:
         console.print(
             "[green]Nothing changed[/green]: no new raw table to model "

@@ -7,6 +7,10 @@ import re
 _NUMERIC_TYPE = re.compile(
     r"u?(small|big|huge|tiny)?int(eger)?\d*\b|numeric|decimal|number|double|real|float|money", re.IGNORECASE
 )
+_WHOLE_NUMBER_TYPE = re.compile(
+    r"u?(small|big|huge|tiny)?int(eger)?\d*(\s+unsigned)?|long|(numeric|decimal|number)\s*\(\s*\d+\s*(,\s*0\s*)?\)",
+    re.IGNORECASE,
+)
 _TEMPORAL_TYPE = re.compile(r"timestamp|date\b|datetime", re.IGNORECASE)
 _TEXT_TYPE = re.compile(
     r"(character varying|varchar|nvarchar|character|char|nchar|bpchar|text|string)\b", re.I
@@ -20,6 +24,12 @@ _COLLECTION_TYPE = re.compile(r"\[\]\s*$|^\s*(array|list|map|struct)\b", re.IGNO
 def is_numeric(data_type: str) -> bool:
     """True for integer, decimal and floating-point types."""
     return _NUMERIC_TYPE.match(data_type.strip()) is not None and not _COLLECTION_TYPE.search(data_type)
+
+
+def is_whole_number(data_type: str) -> bool:
+    """True for integer types, and decimals of scale 0 (`number(38,0)`, `numeric(12)`)."""
+    text = data_type.strip()
+    return _WHOLE_NUMBER_TYPE.fullmatch(text) is not None and not _COLLECTION_TYPE.search(text)
 
 
 def is_temporal(data_type: str) -> bool:

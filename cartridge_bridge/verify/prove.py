@@ -71,10 +71,16 @@ class DbtProver:
     progress: Progress
     before_build: Callable[[list[str]], None] | None = None
     clock: StageClock | None = None  # where the parse and build seconds are counted
+    # Checks on the built data (the magnitude check): a VerificationError from one fails the run like a test.
+    check: Callable[[ExecutionPlan], None] | None = None
 
     def prove(self, plan: ExecutionPlan, only: list[str] | None = None) -> BuildSummary | None:
-        """The build's summary (of `only` when given), None when only parsed; a VerificationError when it does not parse."""
-        return prove(self.dbt, plan, self.build, self.progress, self.before_build, only, self.clock)
+        """The build's summary (of `only` when given), None when only parsed; a VerificationError when it does not
+        parse, or a check of the built data fails."""
+        build = prove(self.dbt, plan, self.build, self.progress, self.before_build, only, self.clock)
+        if build is not None and build.success and self.check is not None:
+            self.check(plan)
+        return build
 
 
 def failure_message(build: BuildSummary, unhandled: list[Unrepairable]) -> str:

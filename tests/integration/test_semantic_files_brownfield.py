@@ -11,19 +11,16 @@ it merged into.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
-from support import duckdb_output, postgres_output, snapshot_tree
+from support import duckdb_warehouse, postgres_warehouse, snapshot_tree
 from test_brownfield_conventions import _fixture_project
 
 from bench.metricflow_query import mf_query
 from cartridge_bridge.api import ProjectOptions, generate, load_context
-from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.undo_api import undo_run
@@ -69,53 +66,15 @@ def _shared_layout(project: Path) -> None:
     (project / SHARED_METRICS).write_text(yaml.safe_dump({"metrics": metrics}, sort_keys=False))
 
 
-def _duckdb(tmp_path: Path) -> tuple[dict[str, object], Callable[[str], list[tuple[object, ...]]]]:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in RAW:
-            connection.execute(statement)
-
-    def sql(query: str) -> list[tuple[object, ...]]:
-        with duckdb.connect(str(database), read_only=True) as connection:
-            return connection.execute(query).fetchall()
-
-    return duckdb_output(database, "analytics") | {"keep_open": False}, sql
-
-
-def _postgres(
-    server: LocalPostgres, database: str
-) -> tuple[dict[str, object], Callable[[str], list[tuple[object, ...]]]]:
-    """A database of its own on the session's server: the fixture's raw schemas are fixed names."""
-    import psycopg2
-
-    admin = psycopg2.connect(server.dsn)
-    admin.autocommit = True  # create database runs outside a transaction
-    with admin.cursor() as cursor:
-        cursor.execute(f"drop database if exists {database}")
-        cursor.execute(f"create database {database}")
-    admin.close()
-    dsn = server.dsn.replace("/postgres?", f"/{database}?")
-    with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-        for statement in RAW:
-            cursor.execute(statement)
-
-    def sql(query: str) -> list[tuple[object, ...]]:
-        with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(query)
-            return list(cursor.fetchall())
-
-    return postgres_output(server, "analytics") | {"dbname": database}, sql
-
-
 @pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
 @pytest.mark.parametrize("layout", ["per_model", "shared"])
 def test_new_semantic_models_go_where_the_project_keeps_its_own(
     tmp_path: Path, request: pytest.FixtureRequest, layout: str, warehouse: str
 ) -> None:
     if warehouse == "duckdb":
-        output, sql = _duckdb(tmp_path)
+        output, sql = duckdb_warehouse(tmp_path, RAW)
     else:
-        output, sql = _postgres(request.getfixturevalue("pg_server"), f"semfiles_{layout}")
+        output, sql = postgres_warehouse(request.getfixturevalue("pg_server"), f"semfiles_{layout}", RAW)
     project = _fixture_project(tmp_path, "semantic_files", (), output=output)
     if layout == "shared":
         _shared_layout(project)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import LLMAnswerError
+from cartridge_bridge.planning.carried_transforms import project_transforms, raw_types, staging_findings
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.answers import (
     ANSWER_OF_KIND,
@@ -42,6 +44,7 @@ from cartridge_bridge.planning.llm.prompt_data import (
     StagingBatchTask,
     StagingTask,
     TableFacts,
+    TransformFact,
     convention_facts,
     existing_model,
     planned_model,
@@ -105,6 +108,8 @@ class _Planning:
         )
         self.table_facts: dict[str, TableFacts] = {t.source_table: t for t in self.facts.raw_tables}
         self.conventions = convention_facts(self.context)
+        self.transforms = project_transforms(self.context.existing, self.context.adapter_type)
+        self.types = raw_types([s.spec for s in self.rules.sources])
         self.sources: list[SourceDraft] = []
 
     def run(self) -> PlanDraft:
@@ -219,10 +224,18 @@ class _Planning:
 
     def staging_task(self, batch: list[OutlineModel]) -> StagingBatchTask:
         """One staging request's data: each model's outline entry beside its raw table's facts."""
+        tables = [self.table_facts[m.source_table or ""] for m in batch]
+        named = {snake_case(c.name) for t in tables for c in t.columns}
+        transforms = [
+            TransformFact(column=t.column, expression=t.expression, models=list(t.models))
+            for t in self.transforms.values()
+            if t.problem is None and t.column in named
+        ]
         return StagingBatchTask(
             adapter_type=self.context.adapter_type,
-            models=[StagingTask(model=m, table=self.table_facts[m.source_table or ""]) for m in batch],
+            models=[StagingTask(model=m, table=t) for m, t in zip(batch, tables, strict=True)],
             conventions=self.conventions,
+            project_transforms=transforms or None,
         )
 
     def specify_staging(self, batch: list[OutlineModel], task: StagingBatchTask) -> dict[str, Specified]:
@@ -230,7 +243,16 @@ class _Planning:
         models = {m.name: m for m in batch}
 
         def check(name: str, entry: StagingEntry) -> list[str]:
-            return self.problems(self.spec_draft(models[name], staging_answer(entry), {}), [])
+            draft = self.spec_draft(models[name], staging_answer(entry), {})
+            # A column the project converts (`amount / 100`) answered without the conversion is asked again.
+            unconverted = (
+                staging_findings(
+                    name, draft.spec, self.transforms, self.context.adapter_type, self.types, True
+                )
+                if isinstance(draft.spec, StagingSpec)
+                else []
+            )
+            return self.problems(draft, []) + unconverted
 
         messages = phase_messages("staging", task, StagingBatchAnswer, self.context.adapter_type)
         try:

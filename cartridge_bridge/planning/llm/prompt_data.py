@@ -155,12 +155,22 @@ class StagingTask(_Data):
     table: TableFacts
 
 
+class TransformFact(_Data):
+    """How the project's staging makes a column of this name (`amount / 100`): new columns like it do the same."""
+
+    column: str
+    expression: str  # over the existing model's raw column, which a new column replaces with its own
+    models: list[str]
+
+
 class StagingBatchTask(_Data):
     """Write the specs of several staging models: each reads one raw table and nothing else."""
 
     adapter_type: str
     models: list[StagingTask]
     conventions: ConventionFacts
+    # The project's staging transforms of columns named like the batch's raw columns (None: no such column).
+    project_transforms: list[TransformFact] | None = None
 
 
 class DescribedColumn(_Data):

@@ -138,6 +138,23 @@ def is_amount(column: ColumnSpec) -> bool:
     return "price" not in parts or bool(_TOTALS & set(parts))
 
 
+# Words that make a name a count, a time or a ratio of money rather than money (`number_of_refunds`,
+# `first_refunded_at`, `refund_rate`).
+_NOT_MONEY_WORDS = frozenset("number num count at on date time timestamp rate ratio percent pct".split())
+
+
+def is_money_name(name: str) -> bool:
+    """A column named like money (`amount`, `total_refund_amount`), never a quantity, a count, an id or a rate."""
+    parts = words(name)
+    return (
+        bool(parts)
+        and parts[-1] not in _NOT_ADDITIVE_TAIL
+        and bool((_AMOUNT_WORDS - _QUANTITY_WORDS) & set(parts))
+        and not _QUANTITY_WORDS & set(parts)
+        and not _NOT_MONEY_WORDS & set(parts)
+    )
+
+
 def is_additive(column: ColumnSpec) -> bool:
     """An amount whose sum over rows means something: never a unit price, a rate, a threshold or a level."""
     return is_amount(column) and not is_balance(column) and not _NOT_SUMMED_WORDS & set(words(column.name))

@@ -10,6 +10,7 @@ from cartridge_bridge.context.key_facts import renamed_relation
 from cartridge_bridge.context.naming import dedupe, snake_case, unprefixed
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.planning.carried_transforms import carry_transforms
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.placement import TIME_SPINE_MODEL, place
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec
@@ -76,6 +77,8 @@ class _Planner(StagingRules, MartRules, HistoryRules):
         # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
         edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
         self.plan_marts(staged, edges)
+        # The project's own staging transforms (`amount / 100`), carried to new columns like them.
+        carry_transforms([s.spec for s in staged.values()], self.context.existing, adapter)
 
     def unprefixed(self, identifiers: list[str], schema_identifiers: list[str]) -> dict[str, str]:
         """identifier → the same without the prefix the project's staging drops (see `naming.unprefixed`)."""
