@@ -51,8 +51,9 @@ def test_generate_builds_on_spark_and_undo_restores(spark: Any, spark_home: Path
         "int_order_aggregated_to_customers",
         "dim_customers",
         "fct_order",
+        "fct_order_daily",  # a money-moving fact with an event time gets its daily snapshot on Spark too
     ]
-    assert report.build.count("model", "success") == 5
+    assert report.build.count("model", "success") == 6
     assert report.build.failed == []
     staging = (project / "models/staging/shop/stg_shop__order.sql").read_text()
     # Spark's quotes; no cast where the raw type is already the staged one.
@@ -65,6 +66,7 @@ def test_generate_builds_on_spark_and_undo_restores(spark: Any, spark_home: Path
         "int_order_aggregated_to_customers": "VIEW",
         "dim_customers": "MANAGED",
         "fct_order": "MANAGED",
+        "fct_order_daily": "MANAGED",
     }
     rows = spark.sql(
         "select customer_id, number_of_orders, total_order_amount from analytics.dim_customers order by 1"
