@@ -50,6 +50,7 @@ def check_incremental(checker: SpecChecker, outputs: set[str]) -> None:
         )
         return
     _check_column(checker, spec, incremental, outputs)
+    _check_windows(checker, spec)
     append_only = checker.adapter in APPEND_ONLY_ADAPTERS
     if not config.unique_key and not append_only:
         checker.add(
@@ -89,4 +90,21 @@ def _check_column(
                 f"a lookback of {incremental.lookback_days} days needs a date or timestamp column, and "
                 f"{incremental.column!r} is {data_type or 'of no stated data_type'}",
                 "lookback_days: 0, or a column with a date or timestamp data_type",
+            )
+
+
+def _check_windows(checker: SpecChecker, spec: MartSpec) -> None:
+    """A window reads other rows of its partition, and an incremental run holds only the new ones: a running
+    total would restart at every run."""
+    for column in [*spec.columns, *(c for j in spec.joins for c in j.columns)]:
+        tree = (
+            parse_expression(column.expression, checker.adapter, windows=True)[0]
+            if column.expression
+            else None
+        )
+        if tree is not None and tree.find(exp.Window) is not None:
+            checker.add(
+                f"spec.columns[{column.name}].expression",
+                "an incremental fact cannot compute a window: each run reads only the new rows",
+                "no window column, or a fact rebuilt whole (no incremental)",
             )

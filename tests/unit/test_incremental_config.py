@@ -111,6 +111,21 @@ def test_the_column_must_pass_through_from_the_base_model(
     assert any(f == "config.incremental.column" and "as it is from" in p for f, p in problems), problems
 
 
+def test_an_incremental_fact_computes_no_window(document: dict[str, Any], context: ProjectContext) -> None:
+    copy = json.loads(json.dumps(document))
+    fact = next(a for a in copy["actions"] if a["name"] == "fct_orders")
+    alias = fact["spec"]["base_alias"]
+    running = f"count(*) over (partition by {alias}.customer_id order by {alias}.ordered_at)"
+    fact["spec"]["columns"].append({"name": "running_orders", "expression": running, "description": "d"})
+    problems = [(p.field, p.problem) for p in plan_problems(parse_plan(copy), context)]
+    assert (
+        "spec.columns[running_orders].expression",
+        "an incremental fact cannot compute a window: each run reads only the new rows",
+    ) in problems
+    fact["config"] = {"materialized": "table"}  # rebuilt whole, the same window is a column like any other
+    assert [p for p in plan_problems(parse_plan(copy), context) if p.action == "fct_orders"] == []
+
+
 def test_spark_refuses_a_lookback(document: dict[str, Any], context: ProjectContext) -> None:
     spark = context.model_copy(update={"adapter_type": "spark"})
     copy = json.loads(json.dumps(document)) | {"adapter_type": "spark"}

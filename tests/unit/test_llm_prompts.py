@@ -196,13 +196,16 @@ COLUMN_FIELDS = {
     AggregateAnswer: {
         ("AggregateAnswer", "group_by"): "input",
         ("AggregateAnswer", "filter"): "input",
-        ("ExpressionColumn", "expression"): "input",
+        ("AggregateColumn", "expression"): "input",
+        ("ConditionalAggregateAnswer", "column"): "input",
+        ("ConditionalAggregateAnswer", "where"): "input",
     },
     MartAnswer: {
         ("MartAnswer", "grain"): "output",
         ("MartAnswer", "filter"): "input",
         ("JoinAnswer", "on"): "input",
         ("ExpressionColumn", "expression"): "input",
+        ("IncrementalAnswer", "column"): "output",
     },
     DataTestsAnswer: {
         ("ColumnTests", "column"): "output",

@@ -14,7 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cartridge_bridge.planning.plan import Aggregation, JoinCondition
+from cartridge_bridge.planning.plan import (
+    LOOKBACK_DAYS_LIMIT,
+    Aggregation,
+    ConditionalFunction,
+    JoinCondition,
+)
 
 # Characters of a model's one-line reason (a failing test's verdict, a test kept at warn): one line in a report
 # and in the test's meta.
@@ -142,11 +147,41 @@ class ExpressionColumn(_Answer):
     )
 
 
+class ConditionalAggregateAnswer(_Answer):
+    """An aggregate over only the input rows where a condition holds, e.g. the amount of succeeded charges."""
+
+    function: ConditionalFunction
+    column: str | None = Field(
+        default=None,
+        description="the input model's column it aggregates, e.g. `amount`; null with `count` to count the rows",
+    )
+    where: str = Field(
+        description="a boolean SQL expression over one input row's columns, e.g. `status = 'succeeded'`, "
+        "`is_opened`"
+    )
+
+
+class AggregateColumn(_Answer):
+    """An output column of an intermediate model: one SQL expression, or a conditional aggregate."""
+
+    name: str = Field(description="the output column, snake_case, e.g. `number_of_succeeded_charges`")
+    expression: str | None = Field(
+        default=None,
+        description="one SQL expression over the input model's columns, unqualified, e.g. `count(*)`, "
+        "`sum(amount)`; leave out with `aggregate`",
+    )
+    aggregate: ConditionalAggregateAnswer | None = Field(
+        default=None,
+        description='instead of expression: e.g. {"function": "sum", "column": "amount", '
+        '"where": "status = \'succeeded\'"}',
+    )
+
+
 class AggregateAnswer(_Answer):
     """The spec of an intermediate model that groups its input by some of its columns."""
 
     group_by: list[str] = Field(description="the input model's columns to group by, e.g. [`customer_id`]")
-    columns: list[ExpressionColumn] = Field(description="the group columns first, then the aggregates")
+    columns: list[AggregateColumn] = Field(description="the group columns first, then the aggregates")
     filter: str | None = Field(
         default=None, description="a boolean SQL expression over the input model's columns, e.g. `amount > 0`"
     )
@@ -167,6 +202,22 @@ class JoinAnswer(_Answer):
     )
 
 
+class IncrementalAnswer(_Answer):
+    """A fact built incrementally on a column that only grows (a loader's timestamp, the event time, an increasing
+    id): each run adds only the base model's rows past its newest value built (rows read again replaced by grain)."""
+
+    column: str = Field(
+        description="an output column passing the base model's growing column through as it is, e.g. "
+        "`_fivetran_synced`"
+    )
+    lookback_days: int = Field(
+        default=0,
+        ge=0,
+        le=LOOKBACK_DAYS_LIMIT,
+        description="days read again before the newest value, for late rows; a date or timestamp column only",
+    )
+
+
 class MartAnswer(_Answer):
     """The spec of a dimension or fact: a base model with other models joined on."""
 
@@ -182,6 +233,10 @@ class MartAnswer(_Answer):
     filter: str | None = Field(
         default=None,
         description="a boolean SQL expression over the inputs' aliased columns, e.g. `orders.amount > 0`",
+    )
+    incremental: IncrementalAnswer | None = Field(
+        default=None,
+        description="a fact without joins, over a big growing table only (its `incremental` in the data)",
     )
 
 

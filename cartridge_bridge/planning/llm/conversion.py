@@ -9,9 +9,11 @@ from typing import Literal
 from cartridge_bridge.planning.llm.answers import (
     REASON_LENGTH,
     AggregateAnswer,
+    AggregateColumn,
     ColumnDoc,
     ColumnTest,
     ColumnTests,
+    ConditionalAggregateAnswer,
     DataTestsAnswer,
     DeduplicateAnswer,
     DocsAnswer,
@@ -21,6 +23,7 @@ from cartridge_bridge.planning.llm.answers import (
     MartAnswer,
     ModelDocsAndTests,
     ModelTestAnswer,
+    OutlineModel,
     PlanOutline,
     SpecAnswer,
     StagingAnswer,
@@ -29,8 +32,10 @@ from cartridge_bridge.planning.llm.answers import (
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
+    ConditionalAggregate,
     DataTest,
     Deduplicate,
+    IncrementalConfig,
     MartJoin,
     MartSpec,
     ModelSpec,
@@ -96,7 +101,7 @@ def to_spec(
         return AggregateSpec(
             from_model=from_model,
             group_by=answer.group_by,
-            columns=[_expression_column(c, scope) for c in answer.columns],
+            columns=[_aggregate_column(c, scope) for c in answer.columns],
             filter=answer.filter,
         )
     aliases = {answer.base_alias: answer.base_model, **{j.alias: j.model for j in answer.joins}}
@@ -119,6 +124,36 @@ def to_spec(
         ],
         filter=answer.filter,
     )
+
+
+def with_incremental(draft: ModelDraft, answer: SpecAnswer) -> ModelDraft:
+    """The draft built incrementally when its mart answer asks: replaced on its grain, filtered on the growing
+    column (the plan checks judge the column; `incremental_problems` the rest)."""
+    if not isinstance(answer, MartAnswer) or answer.incremental is None:
+        return draft
+    config = IncrementalConfig(
+        column=answer.incremental.column, lookback_days=answer.incremental.lookback_days
+    )
+    return draft.model_copy(
+        update={"materialized": "incremental", "unique_key": list(answer.grain), "incremental": config}
+    )
+
+
+def incremental_problems(model: OutlineModel, answer: SpecAnswer) -> list[str]:
+    """Why a mart answer cannot be incremental: only a fact reading its base model alone is (a joined model's
+    columns of an old row would go stale, as that row is never read again)."""
+    if not isinstance(answer, MartAnswer) or answer.incremental is None:
+        return []
+    where = f"{model.name}: incremental"
+    if model.role != "fact":
+        return [
+            f"{where}: only a fact is incremental, and this mart is a {model.role} (expected: no incremental)"
+        ]
+    if answer.joins:
+        return [
+            f"{where}: a fact with joins is rebuilt whole, as a joined row may change (expected: no joins)"
+        ]
+    return []
 
 
 def _deduplicate(answer: StagingAnswer) -> Deduplicate | None:
@@ -152,6 +187,17 @@ def _expression_column(column: ExpressionColumn, scope: dict[str | None, dict[st
     return ColumnSpec(name=column.name, expression=column.expression, data_type=data_type, description="")
 
 
+def _aggregate_column(column: AggregateColumn, scope: dict[str | None, dict[str, str]]) -> ColumnSpec:
+    """A column of an aggregate: an expression, or a conditional aggregate as the plan's own form (the plan checks
+    refuse a column with both, or neither)."""
+    if column.aggregate is None and column.expression is not None:
+        return _expression_column(ExpressionColumn(name=column.name, expression=column.expression), scope)
+    aggregate = None
+    if column.aggregate is not None:
+        aggregate = ConditionalAggregate.model_validate(column.aggregate.model_dump())
+    return ColumnSpec(name=column.name, expression=column.expression, aggregate=aggregate, description="")
+
+
 def to_answer(spec: ModelSpec) -> SpecAnswer:
     """A spec in the form a model answers it: what the repairer shows as the spec to correct."""
     if isinstance(spec, UnionSpec):  # the repairer routes a union's failures to the user: no answer form yet
@@ -179,7 +225,16 @@ def to_answer(spec: ModelSpec) -> SpecAnswer:
     if isinstance(spec, AggregateSpec):
         return AggregateAnswer(
             group_by=spec.group_by,
-            columns=[ExpressionColumn(name=c.name, expression=c.computed() or "") for c in spec.columns],
+            columns=[
+                AggregateColumn(
+                    name=c.name,
+                    expression=c.expression,
+                    aggregate=ConditionalAggregateAnswer.model_validate(c.aggregate.model_dump())
+                    if c.aggregate
+                    else None,
+                )
+                for c in spec.columns
+            ],
             filter=spec.filter,
         )
     return MartAnswer(

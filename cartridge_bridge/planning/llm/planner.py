@@ -34,7 +34,13 @@ from cartridge_bridge.planning.llm.answers import (
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check, UnreadBatch
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
-from cartridge_bridge.planning.llm.conversion import answer_inputs, to_spec, with_source_docs
+from cartridge_bridge.planning.llm.conversion import (
+    answer_inputs,
+    incremental_problems,
+    to_spec,
+    with_incremental,
+    with_source_docs,
+)
 from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
@@ -51,6 +57,7 @@ from cartridge_bridge.planning.llm.prompt_data import (
     project_facts,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
+from cartridge_bridge.planning.llm.spec_task_facts import incremental_facts, split_columns, staged_relation
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import SemanticModelSpec, StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
@@ -296,6 +303,7 @@ class _Planning:
             ],
             conventions=self.conventions,
         )
+        self.add_column_facts(task, accepted)
 
         def check(answer: SpecAnswer) -> list[str]:
             lines = [
@@ -304,11 +312,27 @@ class _Planning:
                 for name in answer_inputs(answer)
                 if name not in model.inputs
             ]
+            lines += incremental_problems(model, answer)
             return lines + self.problems(self.spec_draft(model, answer, accepted), accepted.values())
 
         answer_type = ANSWER_OF_KIND[_KIND_OF_LAYER[model.layer]]
         answer = self.ask(_PHASE_OF_LAYER[model.layer], f"the spec of {model.name}", task, answer_type, check)
         return self.spec_draft(model, answer, accepted)
+
+    def add_column_facts(self, task: SpecTask, accepted: dict[str, ModelDraft]) -> None:
+        """An intermediate's input's statuses and flags, and a fact's growing column when its base table is big."""
+        model = task.model
+        first = model.inputs[0] if model.inputs else None
+        draft = accepted.get(first) if first else None
+        if first is None or draft is None:
+            return
+        relation = staged_relation(self.context, draft.spec, self.table_facts)
+        if model.layer == "intermediate":
+            task.split_columns = (
+                split_columns(first, draft.spec, relation, self.settings.share_samples) or None
+            )
+        elif model.layer == "marts":
+            task.incremental = incremental_facts(model, first, draft.spec, relation, self.context)
 
     def spec_draft(
         self, model: OutlineModel, answer: SpecAnswer, accepted: dict[str, ModelDraft]
@@ -331,13 +355,14 @@ class _Planning:
             role=model.role or "fact",
             input_types=input_types,
         )
-        return ModelDraft(
+        draft = ModelDraft(
             name=model.name,
             layer=model.layer,
             description=model.description,
             spec=spec,
             materialized=model.materialized,
         )
+        return with_incremental(draft, answer)
 
     def problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[str]:
         """The lines of `draft_problems`."""

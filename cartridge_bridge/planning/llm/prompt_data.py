@@ -139,6 +139,26 @@ class ModelFacts(_Data):
     some_columns: list[str] = []  # columns known without the whole list (an existing model's tested keys)
 
 
+class SplitColumn(_Data):
+    """A column of an input that splits its rows: a status (its values, when the profile read them all and the
+    user shares samples) or a boolean flag. A measure over some of the rows is a conditional aggregate on it."""
+
+    model: str
+    column: str
+    kind: Literal["status", "flag"]
+    values: list[str] | None = None
+
+
+class IncrementalFacts(_Data):
+    """The fact's base model stages a big raw table with a column that only grows: the fact may be incremental on
+    it (cartridge's rules would choose it)."""
+
+    base_model: str
+    row_count: int
+    incremental_min_rows: int  # the project's threshold (cartridge.yml)
+    growing_column: str  # the base model's column: a loader's timestamp, else the event time
+
+
 class SpecTask(_Data):
     """Write the spec of one intermediate or mart model of the outline."""
 
@@ -146,6 +166,8 @@ class SpecTask(_Data):
     adapter_type: str
     inputs: list[ModelFacts] = []  # what it may select from
     conventions: ConventionFacts
+    split_columns: list[SplitColumn] | None = None  # an intermediate's input's statuses and flags
+    incremental: IncrementalFacts | None = None  # a fact over a big growing table only
 
 
 class StagingTask(_Data):

@@ -115,3 +115,10 @@ def sum_condition(relation: RawRelation, columns: list[ColumnSpec]) -> SumCondit
         return _signed(relation, side)
     statuses = [c for c in own if _is_status(c)]
     return _successful(relation, statuses) if statuses else SumCondition()
+
+
+def status_values(relation: RawRelation, columns: list[ColumnSpec]) -> dict[str, list[str] | None]:
+    """The table's status columns, as `sum_condition` finds them, each with its values when the profile read them
+    all (None otherwise): what another planner splits a measure by."""
+    own = [c for c in columns if not measures.is_loader_column(c)]
+    return {c.name: _values(relation, c) for c in own if _is_status(c)}
