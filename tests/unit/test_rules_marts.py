@@ -421,3 +421,42 @@ def test_a_second_source_never_collides_with_the_models_of_the_first(tmp_path: P
     assert not names & first
     assert {"stg_raw_account", "dim_raw_account", "fct_raw_invoice"} <= names
     validate_plan(second, context.model_copy(update={"existing_models": sorted(first)}))
+
+
+def test_a_line_gets_its_quantity_times_its_unit_price(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES)
+    line = columns_of(marts(plan)["fct_order_lines"])
+    assert line["extended_price"] == "order_lines.quantity * order_lines.price"
+    # A product's price is no line's: a table with no quantity is worth nothing more.
+    assert not [c for c in columns_of(marts(plan)["dim_products"]) if c.startswith("extended_")]
+
+
+def test_two_quantities_or_a_price_that_is_no_unit_price_make_no_product(tmp_path: Path) -> None:
+    lines = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "qty": "integer",  # which one the price multiplies is not for a rule to guess
+            "unit_cost": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, lines)
+    assert not [c for c in columns_of(marts(plan)["fct_order_lines"]) if c.startswith("extended_")]
+    taxed = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "pre_tax_price": "numeric",
+            "unit_amount": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, taxed)
+    line = columns_of(marts(plan)["fct_order_lines"])
+    assert line["extended_amount"] == "order_lines.quantity * order_lines.unit_amount"
+    assert "extended_pre_tax_price" not in line

@@ -128,6 +128,47 @@ def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> l
     return found[:MAX_FLAGS]
 
 
+# A price per unit (`price`, `unit_price`, `unit_amount`, `cost_per_unit`): times a quantity it is what a line is
+# worth. Other prices (`pre_tax_price`, `compare_at_price`) may already be a line's total or no sale at all.
+_UNIT_WORDS = frozenset({"unit", "price", "per", "amount", "cost"})
+_QUANTITY_NAMES = frozenset({"quantity", "qty"})
+
+
+@dataclass(frozen=True)
+class Extended:
+    """A line's worth: its quantity times its unit price, named `extended_<what the price is>`."""
+
+    quantity: str
+    price: str
+    name: str
+
+
+def _is_unit_price(column: ColumnSpec) -> bool:
+    parts = words(column.name)
+    return (
+        is_numeric(column_type(column))
+        and bool(parts)
+        and set(parts) <= _UNIT_WORDS
+        and ("unit" in parts or parts == ["price"])
+        and parts != ["unit"]
+    )
+
+
+def extended(relation: RawRelation, columns: list[ColumnSpec]) -> Extended | None:
+    """The quantity and the unit price of a line (one of each, named so, numbers, not empty in the data), if it
+    has them: what the line is worth is their product, arithmetic no query of a mart may do."""
+    quantities = [
+        c
+        for c in columns
+        if c.name in _QUANTITY_NAMES and is_numeric(column_type(c)) and not is_empty(relation, c)
+    ]
+    prices = [c for c in columns if _is_unit_price(c) and not is_empty(relation, c)]
+    if len(quantities) != 1 or len(prices) != 1:
+        return None
+    what = [w for w in words(prices[0].name) if w not in ("unit", "per")]
+    return Extended(quantities[0].name, prices[0].name, "extended_" + "_".join(what))
+
+
 def is_amount(column: ColumnSpec) -> bool:
     """A number that adds up over rows: money or a quantity, never an id, a code, a year or a unit price."""
     parts = words(column.name)
