@@ -226,3 +226,25 @@ def test_a_line_with_a_quantity_and_a_unit_price_is_worth_their_product(tmp_path
         ).fetchall()
     # 3 x 2.50 and 1 x 9.99 by hand; a line without a price is worth nothing known.
     assert [(r[0], None if r[1] is None else float(r[1])) for r in rows] == [(1, 7.5), (2, 9.99), (3, None)]
+
+
+def test_a_bill_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_dues")
+        connection.execute("create table raw_dues.accounts (id integer, name varchar)")
+        connection.execute(
+            "create table raw_dues.bills (id integer, account_id integer, issued_at timestamp, "
+            "amount decimal(10,2), amount_paid decimal(10,2))"
+        )
+        connection.execute("insert into raw_dues.accounts values (1, 'Acme'), (2, 'Globex')")
+        connection.execute(
+            "insert into raw_dues.bills values (1, 1, '2025-03-01', 120.00, 100.00), "
+            "(2, 1, '2025-03-05', 80.00, 80.00), (3, 2, '2025-03-09', 45.50, 0)"
+        )
+    _generate(tmp_path, database, "dues")
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute(
+            "select bill_id, unpaid_amount from analytics.fct_bills order by 1"
+        ).fetchall()
+    assert [(r[0], float(r[1])) for r in rows] == [(1, 20.0), (2, 0.0), (3, 45.5)]  # by hand

@@ -460,3 +460,34 @@ def test_two_quantities_or_a_price_that_is_no_unit_price_make_no_product(tmp_pat
     line = columns_of(marts(plan)["fct_order_lines"])
     assert line["extended_amount"] == "order_lines.quantity * order_lines.unit_amount"
     assert "extended_pre_tax_price" not in line
+
+
+def test_a_document_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_path: Path) -> None:
+    accounts = table("accounts", {"id": "integer", "name": "text"})
+    bills = table(
+        "bills",
+        {
+            "id": "integer",
+            "account_id": "integer",
+            "issued_at": "timestamp",
+            "amount": "numeric(12,2)",
+            "amount_paid": "numeric(12,2)",
+            "tax_amount": "numeric(12,2)",
+        },
+    )
+    plan, _ = plan_of(tmp_path, accounts, bills)
+    assert columns_of(marts(plan)["fct_bills"])["unpaid_amount"] == "bills.amount - bills.amount_paid"
+    # Two whole amounts: which one was paid is not for a rule to guess.
+    doubled = table(
+        "bills",
+        {
+            "id": "integer",
+            "account_id": "integer",
+            "issued_at": "timestamp",
+            "amount": "numeric(12,2)",
+            "total": "numeric(12,2)",
+            "amount_paid": "numeric(12,2)",
+        },
+    )
+    plan, _ = plan_of(tmp_path, accounts, doubled)
+    assert "unpaid_amount" not in columns_of(marts(plan)["fct_bills"])

@@ -146,15 +146,20 @@ class MartRules(ExistingMartRules):
         """A dimension or fact: the staged table, existing models it points at, its children's aggregates."""
         alias = cte_name(table.table)
         columns = self.base_columns(table, alias, parents)
-        worth = measures.extended(table.relation, table.spec.columns)
-        if worth is not None and worth.name not in {c.name for c in columns}:
-            # What a line sells for: a product per row, so the mart's readers sum it without arithmetic of their own.
+        names = {c.name for c in columns}
+        for derived in (
+            measures.extended(table.relation, table.spec.columns),
+            measures.unpaid(table.relation, table.spec.columns),
+        ):
+            if derived is None or derived.name in names:
+                continue
+            # What a line sells for, what an invoice still asks: per row, so the mart's readers sum it without
+            # arithmetic of their own.
             columns.append(
                 ColumnSpec(
-                    name=worth.name,
-                    expression=f"{alias}.{worth.quantity} * {alias}.{worth.price}",
-                    description=f"`{worth.quantity}` times `{worth.price}`: what the {docs.words(table.entity)} "
-                    "is worth (null when either is).",
+                    name=derived.name,
+                    expression=f"{alias}.{derived.left} {derived.operator} {alias}.{derived.right}",
+                    description=f"{derived.says} (null when either is).",
                 )
             )
         joins = self.existing_joins(table, alias, {c.name for c in columns})

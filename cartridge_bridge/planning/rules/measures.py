@@ -135,12 +135,14 @@ _QUANTITY_NAMES = frozenset({"quantity", "qty"})
 
 
 @dataclass(frozen=True)
-class Extended:
-    """A line's worth: its quantity times its unit price, named `extended_<what the price is>`."""
+class Derived:
+    """A column of arithmetic between two of the row's own (`left <operator> right`) and what it says."""
 
-    quantity: str
-    price: str
     name: str
+    left: str
+    operator: str
+    right: str
+    says: str
 
 
 def _is_unit_price(column: ColumnSpec) -> bool:
@@ -154,19 +156,42 @@ def _is_unit_price(column: ColumnSpec) -> bool:
     )
 
 
-def extended(relation: RawRelation, columns: list[ColumnSpec]) -> Extended | None:
+def extended(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None:
     """The quantity and the unit price of a line (one of each, named so, numbers, not empty in the data), if it
     has them: what the line is worth is their product, arithmetic no query of a mart may do."""
-    quantities = [
-        c
-        for c in columns
-        if c.name in _QUANTITY_NAMES and is_numeric(column_type(c)) and not is_empty(relation, c)
-    ]
-    prices = [c for c in columns if _is_unit_price(c) and not is_empty(relation, c)]
+    quantities = [c for c in columns if c.name in _QUANTITY_NAMES and _filled_number(relation, c)]
+    prices = [c for c in columns if _is_unit_price(c) and _filled_number(relation, c)]
     if len(quantities) != 1 or len(prices) != 1:
         return None
     what = [w for w in words(prices[0].name) if w not in ("unit", "per")]
-    return Extended(quantities[0].name, prices[0].name, "extended_" + "_".join(what))
+    quantity, price = quantities[0].name, prices[0].name
+    return Derived(
+        "extended_" + "_".join(what),
+        quantity,
+        "*",
+        price,
+        f"`{quantity}` times `{price}`: what the row is worth",
+    )
+
+
+# A document's whole amount, and what of it was paid: an invoice, a bill.
+_WHOLE_AMOUNTS = frozenset({"amount", "total_amount", "total"})
+_PAID_AMOUNTS = frozenset({"payment_amount", "paid_amount", "amount_paid", "total_paid"})
+
+
+def unpaid(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None:
+    """A document's amount and the part of it paid (one of each, named so, numbers, not empty): what is left
+    to pay is their difference."""
+    wholes = [c for c in columns if c.name in _WHOLE_AMOUNTS and _filled_number(relation, c)]
+    paid = [c for c in columns if c.name in _PAID_AMOUNTS and _filled_number(relation, c)]
+    if len(wholes) != 1 or len(paid) != 1:
+        return None
+    whole, part = wholes[0].name, paid[0].name
+    return Derived("unpaid_amount", whole, "-", part, f"`{whole}` minus `{part}`: what is left to pay")
+
+
+def _filled_number(relation: RawRelation, column: ColumnSpec) -> bool:
+    return is_numeric(column_type(column)) and not is_empty(relation, column)
 
 
 def is_amount(column: ColumnSpec) -> bool:
