@@ -159,7 +159,8 @@ class MartRules(ExistingMartRules):
                 ColumnSpec(
                     name=derived.name,
                     expression=f"{alias}.{derived.left} {derived.operator} {alias}.{derived.right}",
-                    description=f"{derived.says} (null when either is).",
+                    description=derived.says.replace("{entity}", docs.words(table.entity))
+                    + " (null when either is).",
                 )
             )
         joins = self.existing_joins(table, alias, {c.name for c in columns})

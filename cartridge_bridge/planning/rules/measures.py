@@ -142,7 +142,7 @@ class Derived:
     left: str
     operator: str
     right: str
-    says: str
+    says: str  # what it means, of one `{entity}`
 
 
 def _is_unit_price(column: ColumnSpec) -> bool:
@@ -170,7 +170,7 @@ def extended(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None
         quantity,
         "*",
         price,
-        f"`{quantity}` times `{price}`: what the row is worth",
+        f"`{quantity}` times `{price}`: what the {{entity}} is worth",
     )
 
 
@@ -187,7 +187,9 @@ def unpaid(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None:
     if len(wholes) != 1 or len(paid) != 1:
         return None
     whole, part = wholes[0].name, paid[0].name
-    return Derived("unpaid_amount", whole, "-", part, f"`{whole}` minus `{part}`: what is left to pay")
+    return Derived(
+        "unpaid_amount", whole, "-", part, f"`{whole}` minus `{part}`: what is left to pay of the {{entity}}"
+    )
 
 
 def _filled_number(relation: RawRelation, column: ColumnSpec) -> bool:
