@@ -460,6 +460,19 @@ def test_two_quantities_or_a_price_that_is_no_unit_price_make_no_product(tmp_pat
     line = columns_of(marts(plan)["fct_order_lines"])
     assert line["extended_amount"] == "order_lines.quantity * order_lines.unit_amount"
     assert "extended_pre_tax_price" not in line
+    # A whole-number `price` is a price level's id (1, -1) or cents: no money to multiply.
+    leveled = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "price": "integer",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, leveled)
+    assert "extended_price" not in columns_of(marts(plan)["fct_order_lines"])
 
 
 def test_a_document_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ColumnSpec
-from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal
+from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
 
 # Words that make a number money or a quantity: it adds up over rows.
 _AMOUNT_WORDS = frozenset(
@@ -146,9 +146,12 @@ class Derived:
 
 
 def _is_unit_price(column: ColumnSpec) -> bool:
+    """A price per unit by its name, and a number with decimals: a whole-number `price` is more often a price
+    level or list's id (1, -1) than money, and a price in cents would make the product a hundred times off."""
     parts = words(column.name)
     return (
         is_numeric(column_type(column))
+        and not is_whole_number(column_type(column))
         and bool(parts)
         and set(parts) <= _UNIT_WORDS
         and ("unit" in parts or parts == ["price"])
