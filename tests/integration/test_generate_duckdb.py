@@ -199,3 +199,52 @@ def test_a_history_row_whose_latest_version_is_deleted_stays_out_of_staging(tmp_
     # Order 1's latest version is deleted: it must not come back as its older, undeleted version.
     assert [(r[0], r[1]) for r in rows] == [(2, "paid"), (3, "reopened")]
     assert "_fivetran_deleted" not in names and "cartridge_kept" not in names
+
+
+def test_a_line_with_a_quantity_and_a_unit_price_is_worth_their_product(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_till")
+        connection.execute("create table raw_till.baskets (id integer, rung_at timestamp)")
+        connection.execute("create table raw_till.goods (id integer, label varchar)")
+        connection.execute(
+            "create table raw_till.basket_lines (id integer, basket_id integer, good_id integer, "
+            "quantity integer, unit_price decimal(10,2))"
+        )
+        connection.execute(
+            "insert into raw_till.baskets values (1, '2025-03-01 10:00'), (2, '2025-03-02 11:00')"
+        )
+        connection.execute("insert into raw_till.goods values (1, 'tea'), (2, 'cup')")
+        connection.execute(
+            "insert into raw_till.basket_lines values (1, 1, 1, 3, 2.50), (2, 1, 2, 1, 9.99), (3, 2, 1, 2, null)"
+        )
+    _, report = _generate(tmp_path, database, "till")
+    assert "fct_basket_lines" in [a.name for a in report.plan.models()]
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute(
+            "select basket_line_id, extended_price from analytics.fct_basket_lines order by 1"
+        ).fetchall()
+    # 3 x 2.50 and 1 x 9.99 by hand; a line without a price is worth nothing known.
+    assert [(r[0], None if r[1] is None else float(r[1])) for r in rows] == [(1, 7.5), (2, 9.99), (3, None)]
+
+
+def test_a_bill_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_path: Path) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_dues")
+        connection.execute("create table raw_dues.accounts (id integer, name varchar)")
+        connection.execute(
+            "create table raw_dues.bills (id integer, account_id integer, issued_at timestamp, "
+            "amount decimal(10,2), amount_paid decimal(10,2))"
+        )
+        connection.execute("insert into raw_dues.accounts values (1, 'Acme'), (2, 'Globex')")
+        connection.execute(
+            "insert into raw_dues.bills values (1, 1, '2025-03-01', 120.00, 100.00), "
+            "(2, 1, '2025-03-05', 80.00, 80.00), (3, 2, '2025-03-09', 45.50, 0)"
+        )
+    _generate(tmp_path, database, "dues")
+    with duckdb.connect(str(database)) as connection:
+        rows = connection.execute(
+            "select bill_id, unpaid_amount from analytics.fct_bills order by 1"
+        ).fetchall()
+    assert [(r[0], float(r[1])) for r in rows] == [(1, 20.0), (2, 0.0), (3, 45.5)]  # by hand

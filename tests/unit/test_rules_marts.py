@@ -421,3 +421,86 @@ def test_a_second_source_never_collides_with_the_models_of_the_first(tmp_path: P
     assert not names & first
     assert {"stg_raw_account", "dim_raw_account", "fct_raw_invoice"} <= names
     validate_plan(second, context.model_copy(update={"existing_models": sorted(first)}))
+
+
+def test_a_line_gets_its_quantity_times_its_unit_price(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES)
+    line = columns_of(marts(plan)["fct_order_lines"])
+    assert line["extended_price"] == "order_lines.quantity * order_lines.price"
+    # A product's price is no line's: a table with no quantity is worth nothing more.
+    assert not [c for c in columns_of(marts(plan)["dim_products"]) if c.startswith("extended_")]
+
+
+def test_two_quantities_or_a_price_that_is_no_unit_price_make_no_product(tmp_path: Path) -> None:
+    lines = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "qty": "integer",  # which one the price multiplies is not for a rule to guess
+            "unit_cost": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, lines)
+    assert not [c for c in columns_of(marts(plan)["fct_order_lines"]) if c.startswith("extended_")]
+    taxed = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "pre_tax_price": "numeric",
+            "unit_amount": "numeric",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, taxed)
+    line = columns_of(marts(plan)["fct_order_lines"])
+    assert line["extended_amount"] == "order_lines.quantity * order_lines.unit_amount"
+    assert "extended_pre_tax_price" not in line
+    # A whole-number `price` is a price level's id (1, -1) or cents: no money to multiply.
+    leveled = table(
+        "order_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "product_id": "integer",
+            "quantity": "integer",
+            "price": "integer",
+        },
+    )
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, leveled)
+    assert "extended_price" not in columns_of(marts(plan)["fct_order_lines"])
+
+
+def test_a_document_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_path: Path) -> None:
+    accounts = table("accounts", {"id": "integer", "name": "text"})
+    bills = table(
+        "bills",
+        {
+            "id": "integer",
+            "account_id": "integer",
+            "issued_at": "timestamp",
+            "amount": "numeric(12,2)",
+            "amount_paid": "numeric(12,2)",
+            "tax_amount": "numeric(12,2)",
+        },
+    )
+    plan, _ = plan_of(tmp_path, accounts, bills)
+    assert columns_of(marts(plan)["fct_bills"])["unpaid_amount"] == "bills.amount - bills.amount_paid"
+    # Two whole amounts: which one was paid is not for a rule to guess.
+    doubled = table(
+        "bills",
+        {
+            "id": "integer",
+            "account_id": "integer",
+            "issued_at": "timestamp",
+            "amount": "numeric(12,2)",
+            "total": "numeric(12,2)",
+            "amount_paid": "numeric(12,2)",
+        },
+    )
+    plan, _ = plan_of(tmp_path, accounts, doubled)
+    assert "unpaid_amount" not in columns_of(marts(plan)["fct_bills"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support import shop_project
-from test_rules_marts import EMPTY_MANIFEST, marts, table
+from test_rules_marts import EMPTY_MANIFEST, marts, plan_of, table
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context, semantic_models_on
@@ -338,3 +338,36 @@ def test_a_measure_whose_name_passes_63_characters_is_left_out_and_the_plan_stay
     assert "project_count" in names and "project_archived_count" in names
     assert not any(long_flag.removeprefix("is_") in n for n in names)  # 70 characters and more: left out
     assert all(len(n) <= 63 for n in names + [m.name for m in model.metrics])
+
+
+def test_an_identifier_null_on_some_rows_counts_the_rows_that_have_one(tmp_path: Path) -> None:
+    # Profiled: `reviewer_id` is null on 3 of 10 rows, `team_id` on none, `sponsor_id` on all of them.
+    plan, _ = plan_of(
+        tmp_path,
+        table("teams", {"id": "integer", "name": "text", "created_at": "timestamp"}, rows=4),
+        table(
+            "audits",
+            {
+                "id": "integer",
+                "team_id": "integer",
+                "reviewer_id": "integer",
+                "sponsor_id": "integer",
+                "created_at": "timestamp",
+            },
+            rows=10,
+            nulls={"reviewer_id": 3, "sponsor_id": 10},
+        ),
+    )
+    model = marts(plan)["fct_audits"].semantic_model
+    assert model is not None
+    counted = {m.name: (m.agg, m.expr) for m in model.measures if "_with_" in m.name}
+    # Always set (the team) or never (the sponsor): the row count says it already, or nothing does.
+    assert counted == {"audit_with_reviewer_count": ("count", "reviewer_id")}
+    metric = next(m for m in model.metrics if m.measure == "audit_with_reviewer_count")
+    assert metric.label == "Audits with reviewer"
+
+
+def test_an_unprofiled_identifier_counts_nothing_more(tmp_path: Path) -> None:
+    plan, _ = planned(tmp_path, *PROJECTS)
+    model = marts(plan)["fct_projects"].semantic_model
+    assert model is not None and not [m for m in model.measures if "_with_" in m.name]

@@ -146,6 +146,23 @@ class MartRules(ExistingMartRules):
         """A dimension or fact: the staged table, existing models it points at, its children's aggregates."""
         alias = cte_name(table.table)
         columns = self.base_columns(table, alias, parents)
+        names = {c.name for c in columns}
+        for derived in (
+            measures.extended(table.relation, table.spec.columns),
+            measures.unpaid(table.relation, table.spec.columns),
+        ):
+            if derived is None or derived.name in names:
+                continue
+            # What a line sells for, what an invoice still asks: per row, so the mart's readers sum it without
+            # arithmetic of their own.
+            columns.append(
+                ColumnSpec(
+                    name=derived.name,
+                    expression=f"{alias}.{derived.left} {derived.operator} {alias}.{derived.right}",
+                    description=derived.says.replace("{entity}", docs.words(table.entity))
+                    + " (null when either is).",
+                )
+            )
         joins = self.existing_joins(table, alias, {c.name for c in columns})
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)

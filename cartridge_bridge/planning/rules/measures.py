@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ColumnSpec
-from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal
+from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
 
 # Words that make a number money or a quantity: it adds up over rows.
 _AMOUNT_WORDS = frozenset(
@@ -126,6 +126,77 @@ def flags(relation: RawRelation, columns: list[ColumnSpec], keys: set[str]) -> l
             found.append(Flag(column.name, stem, f"not_{stem}"))
     found.sort(key=lambda flag: len(words(flag.yes.removeprefix("with_"))) > _STATE_WORDS)  # stable
     return found[:MAX_FLAGS]
+
+
+# A price per unit (`price`, `unit_price`, `unit_amount`, `cost_per_unit`): times a quantity it is what a line is
+# worth. Other prices (`pre_tax_price`, `compare_at_price`) may already be a line's total or no sale at all.
+_UNIT_WORDS = frozenset({"unit", "price", "per", "amount", "cost"})
+_QUANTITY_NAMES = frozenset({"quantity", "qty"})
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column of arithmetic between two of the row's own (`left <operator> right`) and what it says."""
+
+    name: str
+    left: str
+    operator: str
+    right: str
+    says: str  # what it means, of one `{entity}`
+
+
+def _is_unit_price(column: ColumnSpec) -> bool:
+    """A price per unit by its name, and a number with decimals: a whole-number `price` is more often a price
+    level or list's id (1, -1) than money, and a price in cents would make the product a hundred times off."""
+    parts = words(column.name)
+    return (
+        is_numeric(column_type(column))
+        and not is_whole_number(column_type(column))
+        and bool(parts)
+        and set(parts) <= _UNIT_WORDS
+        and ("unit" in parts or parts == ["price"])
+        and parts != ["unit"]
+    )
+
+
+def extended(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None:
+    """The quantity and the unit price of a line (one of each, named so, numbers, not empty in the data), if it
+    has them: what the line is worth is their product, arithmetic no query of a mart may do."""
+    quantities = [c for c in columns if c.name in _QUANTITY_NAMES and _filled_number(relation, c)]
+    prices = [c for c in columns if _is_unit_price(c) and _filled_number(relation, c)]
+    if len(quantities) != 1 or len(prices) != 1:
+        return None
+    what = [w for w in words(prices[0].name) if w not in ("unit", "per")]
+    quantity, price = quantities[0].name, prices[0].name
+    return Derived(
+        "extended_" + "_".join(what),
+        quantity,
+        "*",
+        price,
+        f"`{quantity}` times `{price}`: what the {{entity}} is worth",
+    )
+
+
+# A document's whole amount, and what of it was paid: an invoice, a bill.
+_WHOLE_AMOUNTS = frozenset({"amount", "total_amount", "total"})
+_PAID_AMOUNTS = frozenset({"payment_amount", "paid_amount", "amount_paid", "total_paid"})
+
+
+def unpaid(relation: RawRelation, columns: list[ColumnSpec]) -> Derived | None:
+    """A document's amount and the part of it paid (one of each, named so, numbers, not empty): what is left
+    to pay is their difference."""
+    wholes = [c for c in columns if c.name in _WHOLE_AMOUNTS and _filled_number(relation, c)]
+    paid = [c for c in columns if c.name in _PAID_AMOUNTS and _filled_number(relation, c)]
+    if len(wholes) != 1 or len(paid) != 1:
+        return None
+    whole, part = wholes[0].name, paid[0].name
+    return Derived(
+        "unpaid_amount", whole, "-", part, f"`{whole}` minus `{part}`: what is left to pay of the {{entity}}"
+    )
+
+
+def _filled_number(relation: RawRelation, column: ColumnSpec) -> bool:
+    return is_numeric(column_type(column)) and not is_empty(relation, column)
 
 
 def is_amount(column: ColumnSpec) -> bool:

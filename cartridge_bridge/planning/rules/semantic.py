@@ -4,8 +4,9 @@ Entities come from keys (the grain is the primary entity, each key pointing at a
 named after that table's entity so that semantic models join on it); dimensions from types (every date
 and timestamp a time dimension, text and booleans categorical); measures from the rules `measures` already
 applies to marts (rows counted, meaningful amounts summed within one currency, booleans counted where true)
-plus a count per other event time (`closed_at`: rows counted in the month they were closed) and a distinct
-count per foreign entity (the accounts a month's invoices reach). Each measure gets a simple metric.
+plus a count per other event time (`closed_at`: rows counted in the month they were closed), a distinct
+count per foreign entity (the accounts a month's invoices reach) and a count of the rows that have an
+identifier the data leaves null on some rows (the projects with an owner). Each measure gets a simple metric.
 
 The rules apply to any mart spec, the LLM planner's too: `base_of` reads what they need from the mart's spec and
 its base model (the entity, the raw table's profile, the typed columns under the mart's names).
@@ -259,6 +260,21 @@ def _add_measures(
                 _label(f"distinct_{plural(foreign.name)}_of_{things}"),
             )
         )
+    for identifier in _sometimes_set(table, base - set(spec.grain)):
+        # How many projects have an owner: an identifier the data leaves null on some rows counts where it is set
+        # (never a sum of a case: the warehouse counts the non-null values).
+        stem = identifier.removesuffix("_id")
+        found.append(
+            (
+                SemanticMeasure(
+                    name=f"{entity}_with_{stem}_count",
+                    agg="count",
+                    expr=identifier,
+                    description=f"Number of {docs.words(things)} with a `{identifier}` (not null).",
+                ),
+                _label(f"{things}_with_{stem}"),
+            )
+        )
     for time in time_columns:
         stem = _stem(time)
         # A child's first or last event dates the parent's rows only by proxy: counted where its own table is.
@@ -294,6 +310,27 @@ def _add_measures(
                 name=measure.name, label=label[:100], description=measure.description, measure=measure.name
             )
         )
+
+
+def _sometimes_set(table: MartBase, own: set[str]) -> list[str]:
+    """The mart's own identifiers but its key (`owner_id`, a foreign key or not) the profile shows null on some
+    rows but not on all: each counts the rows that have one. Unprofiled, nothing is known and nothing is counted."""
+    rows = table.relation.profile.row_count if table.relation.profile else 0
+    found = []
+    for column in table.columns:
+        raw = measures.raw_column(table.relation, column)
+        stats = raw.profile if raw is not None else None
+        if (
+            column.name not in own
+            or not column.name.endswith("_id")
+            or stats is None
+            or measures.is_loader_column(column)
+            or not rows
+        ):
+            continue
+        if 0 < stats.null_count < rows:
+            found.append(column.name)
+    return found
 
 
 def settle_names(models: list[SemanticModelSpec], taken: dict[str, list[str]]) -> list[SemanticModelSpec]:
