@@ -7,6 +7,7 @@ a prompt's data block, never into its instructions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -18,7 +19,18 @@ from cartridge_bridge.context.keys import EdgeEvidence
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
 from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
-from cartridge_bridge.planning.plan import AggregateSpec, ModelSpec, SourceSpec, output_columns
+from cartridge_bridge.planning.plan import (
+    HISTORY_COLUMNS,
+    AggregateSpec,
+    AnyModelSpec,
+    HistorySpec,
+    ModelSpec,
+    SourceSpec,
+    StagingSpec,
+    TimeSpineSpec,
+    output_columns,
+)
+from cartridge_bridge.planning.sql_types import is_temporal
 
 _ROUNDING = 4  # digits of a null fraction
 
@@ -148,11 +160,35 @@ class SpecTask(_Data):
     conventions: ConventionFacts
 
 
+class VersionKeyFacts(_Data):
+    """A history's input as its raw table's key says: the key and the version columns, under the input's names."""
+
+    key: list[str]
+    version_columns: list[str]
+
+
+class DateColumnFacts(_Data):
+    """A date or timestamp column of an input a spine may be dated by, with its raw column's profile."""
+
+    column: str  # `<model>.<column>`
+    data_type: str | None = None
+    stats: ColumnStats | None = None  # min and max (the spine's range) only with share_samples
+
+
+class KindTask(SpecTask):
+    """Write the spec of a history, a periodic snapshot or a union: the model, its inputs, what their data shows."""
+
+    history_key: VersionKeyFacts | None = None  # a history: its input table's key and versions
+    date_columns: list[DateColumnFacts] | None = None  # a periodic snapshot: the inputs' dates
+
+
 class StagingTask(_Data):
     """One staging model of a staging request: its outline entry and the raw table it stages."""
 
     model: OutlineModel
     table: TableFacts
+    # A history reads this staging model: it keeps every version (no `deduplicate`), keyed on key and version.
+    read_by_history: str | None = None
 
 
 class TransformFact(_Data):
@@ -400,7 +436,7 @@ def column_stats(column: RawColumn, rows: int | None, share_samples: bool) -> Co
     return stats
 
 
-def model_columns(spec: ModelSpec) -> list[ModelColumn]:
+def model_columns(spec: AnyModelSpec) -> list[ModelColumn]:
     """A spec's output columns as the prompts show them."""
     return [
         ModelColumn(
@@ -434,12 +470,16 @@ def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | No
     )
 
 
-def grain_of(spec: ModelSpec) -> list[str]:
-    """The columns that make a row of the model unique: its grain, or an aggregate's group."""
+def grain_of(spec: AnyModelSpec) -> list[str]:
+    """The columns that make a row of the model unique: its grain, an aggregate's group, a history's versions."""
+    if isinstance(spec, HistorySpec):
+        return [*spec.entity_key, HISTORY_COLUMNS[0]]
+    if isinstance(spec, TimeSpineSpec):
+        return [spec.column]
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
+def planned_model(name: str, spec: AnyModelSpec, all_columns: bool = True) -> ModelFacts:
     """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
     if all_columns:
         return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
@@ -469,3 +509,34 @@ def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
     return ModelFacts(
         name=name, planned=False, grain=facts.grain if facts else [], some_columns=list(dict.fromkeys(known))
     )
+
+
+def version_key(spec: StagingSpec, table: TableFacts) -> VersionKeyFacts | None:
+    """The key and version columns of a versioned raw table as its staging model names them (None: no history)."""
+    if table.key is None or table.key.history is None:
+        return None
+    renamed = {c.source_column: c.name for c in spec.columns if c.source_column}
+    return VersionKeyFacts(
+        key=[renamed.get(c, c) for c in table.key.columns],
+        version_columns=[renamed.get(c, c) for c in table.key.history.version_columns],
+    )
+
+
+def date_columns(
+    inputs: Mapping[str, AnyModelSpec], tables: Mapping[str, TableFacts]
+) -> list[DateColumnFacts]:
+    """The date and timestamp columns of the inputs (model → spec), each with its raw column's profile when it
+    stages one (`tables`: `<source>.<table>` → facts)."""
+    found = []
+    for name, spec in inputs.items():
+        raw = {}
+        if isinstance(spec, StagingSpec) and (table := tables.get(f"{spec.source_name}.{spec.table}")):
+            raw = {c.name: c.stats for c in table.columns}
+        for column in output_columns(spec):
+            data_type = column.cast_to or column.data_type
+            if data_type and is_temporal(data_type):
+                stats = raw.get(column.source_column or "")
+                found.append(
+                    DateColumnFacts(column=f"{name}.{column.name}", data_type=data_type, stats=stats)
+                )
+    return found
