@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from llm_answers import request_data
+from llm_answers import documented_entry, request_data
 from llm_server_chat import ServerChat
 from support import duckdb_output, write_project
 
@@ -142,7 +142,6 @@ SPECS: dict[str, dict[str, Any]] = {
         ],
     },
 }
-KEY_TESTS = [{"name": "unique"}, {"name": "not_null"}]
 KEYS = {
     "stg_fin__invoice_lines": "invoice_line_id",
     "stg_fin__credit_note_lines": "credit_note_line_id",
@@ -163,29 +162,12 @@ def answer(request: ChatRequest) -> str:
         assert by_name["stg_fin__accounts"]["read_by_history"] == "int_accounts_versions"
         return json.dumps({"models": [{"model": n, **SPECS[n]} for n in by_name]})
     if request.phase == "docs_tests":
-        return json.dumps({"models": [_documented(m) for m in task["models_to_describe"]]})
+        return json.dumps({"models": [documented_entry(m, KEYS) for m in task["models_to_describe"]]})
     if request.phase == "history":
         assert task["history_key"] == {"key": ["account_id"], "version_columns": ["updated_at"]}
     if request.phase == "periodic_snapshot":
         assert {"column": "int_ledger_lines.booked_on", "data_type": "date"} in task["date_columns"]
     return json.dumps(SPECS[task["model"]["name"]])
-
-
-def _documented(described: dict[str, Any]) -> dict[str, Any]:
-    name = described["model"]["name"]
-    return {
-        "model": name,
-        "description": f"LLM: {described['model']['description']}",
-        "columns": [
-            {
-                "name": c["name"],
-                "description": f"The {c['name'].replace('_', ' ')}.",
-                "tests": KEY_TESTS if KEYS.get(name) == c["name"] else [],
-            }
-            for c in described["columns"]
-        ],
-        "metrics": [{"measure": m["name"], "keep": False} for m in described.get("measures", [])],
-    }
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:

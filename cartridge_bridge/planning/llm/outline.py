@@ -131,7 +131,9 @@ def _kind_problems(
     kinds = SPEC_KINDS_OF_TYPE[_TYPE_OF_LAYER[model.layer]]
     if model.kind not in kinds:
         return [
-            PlanProblem(where, "kind", f"a {model.layer} model cannot be a {model.kind}", " or ".join(kinds))
+            PlanProblem(
+                where, "kind", f"{model.kind!r} is not a kind of the {model.layer} layer", " or ".join(kinds)
+            )
         ]
     if model.kind == "union" and len(model.inputs) < 2:
         return [PlanProblem(where, "inputs", "a union stacks at least two models", "two or more model names")]

@@ -72,6 +72,7 @@ from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import SemanticModelSpec, StagingSpec, model_inputs, output_columns
 from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft, SnapshotDraft, SourceDraft
 from cartridge_bridge.planning.problems import PlanProblem
+from cartridge_bridge.planning.rules.column_docs import words
 from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
 from cartridge_bridge.progress import Progress, SilentProgress
 
@@ -414,9 +415,7 @@ class _Planning:
         if isinstance(answer, HistoryAnswer):
             source = accepted[model.inputs[0]].spec
             assert isinstance(source, StagingSpec)  # the outline's check: a history reads a staging model
-            return to_history_draft(
-                answer, model.name, model.inputs[0], source, source.entity.replace("_", " ")
-            )
+            return to_history_draft(answer, model.name, model.inputs[0], source, words(source.entity))
         if isinstance(answer, PeriodicSnapshotAnswer):
             return to_snapshot_draft(answer, model.name, model.description)
         spec = to_union_spec(answer)
