@@ -230,6 +230,12 @@ def test_the_outline_chooses_a_history_a_union_and_a_snapshot(context: ProjectCo
         ("plan", "The plan."),
     ]
     assert {r.phase for r in chat.requests} >= {"history", "union", "periodic_snapshot"}
+    # The outline's data shows what makes each kind right: a key's history, a table's money events.
+    [outline_task] = [request_data(r) for r in chat.requests if r.phase == "plan"]
+    tables = {t["source_table"]: t for t in outline_task["raw_tables"]}
+    assert tables["raw.account_history"]["key"]["history"] == {"version_columns": ["dbt_valid_from"]}
+    assert tables["raw.payments"]["money_event"] == {"event_time": "paid_at", "money_columns": ["amount"]}
+    assert "money_event" not in tables["raw.accounts"] and "money_event" not in tables["raw.account_history"]
     # Each kind's request tells what the data shows: the history's key and versions, the snapshot's dates.
     [history_task] = [request_data(r) for r in chat.requests if r.phase == "history"]
     assert history_task["history_key"] == {"key": ["account_id"], "version_columns": ["dbt_valid_from"]}

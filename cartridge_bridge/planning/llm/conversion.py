@@ -270,7 +270,7 @@ def data_tests_answer(spec: ModelSpec, model_tests: list[ModelTest]) -> DataTest
         model_tests=[
             ModelTestAnswer(name=t.name, columns=t.columns, expression=t.expression)
             for t in model_tests
-            # A history's overlap test is cartridge's own, never the model's to answer (no history is LLM-planned).
+            # A history's overlap test is cartridge's own, never the model's to answer (histories are not repaired).
             if t.name != "versions_do_not_overlap"
         ],
     )

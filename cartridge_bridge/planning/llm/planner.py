@@ -102,7 +102,7 @@ class LLMPlanner:
 
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
-        # Without type-2 histories: the prompts cannot say them yet, and a fallback to the rules must fit the answers.
+        # Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers.
         rules = RulesPlanner(type2_histories=False).draft(context)
         if not rules.sources:  # nothing new to model: no call
             return rules

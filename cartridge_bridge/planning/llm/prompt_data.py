@@ -16,6 +16,7 @@ from cartridge_bridge.context.existing_models import ExistingColumn, short_descr
 from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import EdgeEvidence
+from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
 from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
@@ -23,6 +24,7 @@ from cartridge_bridge.planning.plan import (
     HISTORY_COLUMNS,
     AggregateSpec,
     AnyModelSpec,
+    ColumnSpec,
     HistorySpec,
     ModelSpec,
     SourceSpec,
@@ -30,6 +32,8 @@ from cartridge_bridge.planning.plan import (
     TimeSpineSpec,
     output_columns,
 )
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.snapshots import is_money
 from cartridge_bridge.planning.sql_types import is_temporal
 
 _ROUNDING = 4  # digits of a null fraction
@@ -73,6 +77,14 @@ class ForeignKeyFacts(_Data):
     missing_from_parent: int | None = None
 
 
+class MoneyEventFacts(_Data):
+    """Rows that move money, as the rules planner judges a table worth a periodic snapshot: the raw column
+    dating each row, and the money amounts (not quantities, prices or levels) that add up."""
+
+    event_time: str
+    money_columns: list[str]
+
+
 class TableFacts(_Data):
     """A new raw table: its source table name, columns, keys, comment and counts."""
 
@@ -87,6 +99,7 @@ class TableFacts(_Data):
     foreign_keys: list[ForeignKeyFacts]
     columns: list[ColumnFacts]
     staging_model: str  # the name the project's convention gives its staging model
+    money_event: MoneyEventFacts | None = None  # a periodic snapshot's signal, when the table has it
 
 
 class ExistingModel(_Data):
@@ -409,6 +422,31 @@ def table_facts(
         foreign_keys=references,
         columns=[_column_facts(c, rows, share_samples) for c in relation.columns],
         staging_model=staging_model,
+        money_event=money_event(relation, keys.key(relation.identifier)),
+    )
+
+
+def money_event(relation: RawRelation, key: KeyFacts | None) -> MoneyEventFacts | None:
+    """The raw table's event time and money amounts, when the rules would snapshot it daily (`snapshots.py`)."""
+    columns = [
+        ColumnSpec(name=snake_case(c.name), source_column=c.name, data_type=c.data_type, description="")
+        for c in relation.columns
+    ]
+    time = measures.event_time(relation, columns)
+    if time is None or not is_temporal(measures.column_type(time)):
+        return None
+    keys = {snake_case(k) for k in (key.columns if key else [])} | {
+        c.name for c in columns if c.name.endswith("_id")
+    }
+    money = [
+        c
+        for c in measures.amounts(relation, columns, keys, any_currency=True)
+        if is_money(c) and not measures.is_quantity(c)
+    ]
+    if not money:
+        return None
+    return MoneyEventFacts(
+        event_time=time.source_column or time.name, money_columns=[c.source_column or c.name for c in money]
     )
 
 
