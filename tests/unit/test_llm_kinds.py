@@ -109,6 +109,12 @@ def _outline() -> Answers:
                 **model("fct_money_daily", "marts", ["int_money_movements"], "periodic_snapshot"),
                 "role": "fact",
             },
+            {
+                **model(
+                    "fct_money_movements", "marts", ["int_money_movements", "int_account_current"], "mart"
+                ),
+                "role": "fact",
+            },
         ],
         "skipped": [{"source_table": "raw.accounts", "reason": "not needed here"}],
     }
@@ -172,6 +178,14 @@ def _answers() -> Answers:
             ],
             "grain": ["source_model", "line_id"],
         },
+        # A mart on the union, joining the history's current state: the mart and docs phases read both.
+        "fct_money_movements": {
+            "base_model": "int_money_movements", "base_alias": "movements", "grain": ["source_model", "line_id"],
+            "columns": [{"name": n, "expression": f"movements.{n}"} for n in ("source_model", "line_id", "amount", "moved_at")],
+            "joins": [{"model": "int_account_current", "alias": "accounts",
+                       "on": [{"left_alias": "movements", "left_column": "account_id", "right_column": "account_id"}],
+                       "columns": [{"name": "account_plan", "expression": "accounts.plan"}]}],
+        },
         "fct_money_daily": {
             "period": "day", "event_model": "int_money_movements", "event_time": "moved_at",
             "entity": {"model": "int_money_movements", "columns": ["account_id"]},
@@ -220,6 +234,7 @@ def test_the_outline_chooses_a_history_a_union_and_a_snapshot(context: ProjectCo
     assert actions["int_account_current"].type == "create_intermediate"
     assert isinstance(actions["int_money_movements"].spec, UnionSpec)
     assert actions["fct_money_daily"].type == "create_mart"
+    assert isinstance(actions["fct_money_movements"].spec, MartSpec)
     assert isinstance(actions["fct_money_daily"].spec, PeriodicSnapshotSpec)
     staged = actions["stg_raw__account_history"].spec
     assert isinstance(staged, StagingSpec) and staged.deduplicate is None
