@@ -106,7 +106,12 @@ def _outline() -> Answers:
             model("int_account_current", "intermediate", ["int_account_versions"], "mart"),
             model("int_money_movements", "intermediate", ["stg_raw__payments", "stg_raw__refunds"], "union"),
             {
-                **model("fct_money_daily", "marts", ["int_money_movements"], "periodic_snapshot"),
+                **model(
+                    "fct_money_daily",
+                    "marts",
+                    ["int_money_movements", "int_account_versions"],
+                    "periodic_snapshot",
+                ),
                 "role": "fact",
             },
             {
@@ -190,6 +195,9 @@ def _answers() -> Answers:
             "period": "day", "event_model": "int_money_movements", "event_time": "moved_at",
             "entity": {"model": "int_money_movements", "columns": ["account_id"]},
             "measures": [{"name": "net_amount", "expression": "sum(amount)", "description": "Net money moved."}],
+            # each account's plan as of the day's end, from the history
+            "state": {"model": "int_account_versions", "key_columns": ["account_id"],
+                      "columns": [{"name": "plan", "expression": "state.plan", "description": "The plan then."}]},
         },
     }  # fmt: skip
 
@@ -235,7 +243,11 @@ def test_the_outline_chooses_a_history_a_union_and_a_snapshot(context: ProjectCo
     assert isinstance(actions["int_money_movements"].spec, UnionSpec)
     assert actions["fct_money_daily"].type == "create_mart"
     assert isinstance(actions["fct_money_movements"].spec, MartSpec)
-    assert isinstance(actions["fct_money_daily"].spec, PeriodicSnapshotSpec)
+    snapshot = actions["fct_money_daily"].spec
+    assert isinstance(snapshot, PeriodicSnapshotSpec) and snapshot.state is not None
+    assert (snapshot.state.model, snapshot.state.valid_from, snapshot.state.valid_to) == (
+        "int_account_versions", "valid_from", "valid_to",
+    )  # fmt: skip
     staged = actions["stg_raw__account_history"].spec
     assert isinstance(staged, StagingSpec) and staged.deduplicate is None
     # The history carries the staged columns but the loader's, described as the staging model's documentation says.
@@ -337,6 +349,10 @@ WRONG_SPECS: list[tuple[str, Callable[[Answers], None], str]] = [
     ("int_account_versions", lambda a: a.update(tie_breaker=[]), "int_account_versions: spec.tie_breaker"),
     ("fct_money_daily", lambda a: a["measures"][0].update(expression="amount"),
      "fct_money_daily: spec.measures[net_amount].expression: 'amount' is not one aggregate of the events"),
+    ("fct_money_daily", lambda a: a["state"].update(key_columns=["account_id", "plan"]),
+     "fct_money_daily: spec.state.key_columns: 2 key columns for an entity key of 1"),
+    ("fct_money_daily", lambda a: a["state"].update(model="int_account_current"),
+     "fct_money_daily: state.model: 'int_account_current' is not an input of this model in the outline"),
     ("fct_money_daily", lambda a: a.update(event_model="stg_raw__payments"),
      "fct_money_daily: event_model: 'stg_raw__payments' is not an input of this model in the outline"),
     ("int_money_movements", lambda a: a["inputs"][1].update(model="stg_raw__account_history"),

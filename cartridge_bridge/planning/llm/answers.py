@@ -420,6 +420,24 @@ class SnapshotMeasureAnswer(_Answer):
     )
 
 
+class SnapshotStateColumn(_Answer):
+    """A column of the history's version current at each period's end."""
+
+    name: str = Field(description="the output column, snake_case, e.g. `plan`")
+    expression: str = Field(description="one expression over the alias `state`, e.g. `state.plan`")
+    description: str = Field(description="one line for the documentation")
+
+
+class SnapshotStateAnswer(_Answer):
+    """A history input joined as of each period's end: the version that had begun and not yet ended."""
+
+    model: str = Field(description="an input model of kind history")
+    key_columns: list[str] = Field(
+        description="the history's columns holding the entity's key, in the entity's order, e.g. [`account_id`]"
+    )
+    columns: list[SnapshotStateColumn]
+
+
 class PeriodicSnapshotAnswer(_Answer):
     """The spec of a periodic snapshot: one row per day, week or month (per entity) with the period's measures.
 
@@ -439,6 +457,10 @@ class PeriodicSnapshotAnswer(_Answer):
     measures: list[SnapshotMeasureAnswer]
     end: Literal["data", "today"] = Field(
         default="data", description="`today` when the periods must reach the build day (a running balance)"
+    )
+    state: SnapshotStateAnswer | None = Field(
+        default=None,
+        description="with an entity: a history's columns as of each period's end (e.g. the plan)",
     )
 
 

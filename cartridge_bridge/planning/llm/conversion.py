@@ -30,6 +30,7 @@ from cartridge_bridge.planning.llm.answers import (
     UnionAnswer,
 )
 from cartridge_bridge.planning.plan import (
+    HISTORY_COLUMNS,
     AggregateSpec,
     ColumnSpec,
     DataTest,
@@ -43,6 +44,7 @@ from cartridge_bridge.planning.plan import (
     PeriodicSnapshotSpec,
     SnapshotEntity,
     SnapshotMeasure,
+    SnapshotState,
     SpineBounds,
     StagingSpec,
     UnionInput,
@@ -411,6 +413,18 @@ def to_snapshot_draft(answer: PeriodicSnapshotAnswer, name: str, description: st
             )
             for m in answer.measures
         ],
+        state=SnapshotState(
+            model=answer.state.model,
+            valid_from=HISTORY_COLUMNS[0],
+            valid_to=HISTORY_COLUMNS[1],
+            key_columns=answer.state.key_columns,
+            columns=[
+                ColumnSpec(name=c.name, expression=c.expression, description=" ".join(c.description.split()))
+                for c in answer.state.columns
+            ],
+        )
+        if answer.state
+        else None,
     )
     tests = [ModelTest(name="unique_combination_of_columns", columns=spec.grain)] if spec.entity else []
     return SnapshotDraft(name=name, description=description, spec=spec, tests=tests)

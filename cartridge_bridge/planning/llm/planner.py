@@ -567,7 +567,9 @@ def _kind_inputs(answer: KindAnswer) -> list[tuple[str, str]]:
     if isinstance(answer, UnionAnswer):
         return [(f"inputs[{i}].model", branch.model) for i, branch in enumerate(answer.inputs)]
     if isinstance(answer, PeriodicSnapshotAnswer):
-        return [("event_model", answer.event_model)] + (
-            [("entity.model", answer.entity.model)] if answer.entity else []
+        return (
+            [("event_model", answer.event_model)]
+            + ([("entity.model", answer.entity.model)] if answer.entity else [])
+            + ([("state.model", answer.state.model)] if answer.state else [])
         )
     return []
