@@ -366,6 +366,9 @@ WRONG_SPECS: list[tuple[str, Callable[[Answers], None], str]] = [
     ("stg_raw__account_history",
      lambda a: a.update(deduplicate={"partition_by": ["account_id"], "order_by": [{"column": "dbt_valid_from"}]}),
      "stg_raw__account_history: deduplicate: int_account_versions is the history of this table"),
+    ("stg_raw__account_history", lambda a: a.update(grain=["account_id"]),
+     "stg_raw__account_history: grain: it keeps every version for int_account_versions "
+     "(expected [account_id, dbt_valid_from])"),
 ]  # fmt: skip
 
 

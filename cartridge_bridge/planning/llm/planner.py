@@ -301,7 +301,10 @@ class _Planning:
                 if isinstance(draft.spec, StagingSpec)
                 else []
             )
-            return self.problems(draft, []) + unconverted + self.history_staging_problems(name, entry)
+            keeps = (
+                self.history_staging_problems(name, draft.spec) if isinstance(draft.spec, StagingSpec) else []
+            )
+            return self.problems(draft, []) + unconverted + keeps
 
         messages = phase_messages("staging", task, StagingBatchAnswer, self.context.adapter_type)
         try:
@@ -327,14 +330,24 @@ class _Planning:
         }
         return {**drafts, **rejected}
 
-    def history_staging_problems(self, name: str, entry: StagingEntry) -> list[str]:
-        """A staging model a history reads keeps every version: de-duplicated, the history would date nothing."""
-        if name not in self.read_by_history or entry.deduplicate is None:
+    def history_staging_problems(self, name: str, spec: StagingSpec) -> list[str]:
+        """A staging model a history reads keeps every version, keyed on the key and the version columns:
+        de-duplicated, the history would date nothing; keyed on the key alone, its grain tests would fail."""
+        if name not in self.read_by_history:
             return []
-        return [
-            f"{name}: deduplicate: {self.read_by_history[name]} is the history of this table and needs every "
-            "version (expected null, with the key and the version columns as the grain)"
-        ]
+        history = self.read_by_history[name]
+        table = self.table_facts.get(f"{spec.source_name}.{spec.table}")
+        versions = version_key(spec, table) if table else None
+        lines = []
+        if spec.deduplicate is not None:
+            lines.append(
+                f"{name}: deduplicate: {history} is the history of this table and needs every version "
+                "(expected null)"
+            )
+        if versions is not None and not {*versions.key, *versions.version_columns} <= set(spec.grain):
+            expected = ", ".join([*versions.key, *versions.version_columns])
+            lines.append(f"{name}: grain: it keeps every version for {history} (expected [{expected}])")
+        return lines
 
     def specify_one(self, model: OutlineModel, accepted: dict[str, AnyDraft]) -> dict[str, Specified]:
         """One model's draft by its name, or why it stayed wrong."""
