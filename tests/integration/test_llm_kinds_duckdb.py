@@ -1,6 +1,7 @@
 """The LLM planner's outline chooses a history, a union and a periodic snapshot: a scripted model answers through
 litellm and a local OpenAI-compatible server, and real dbt builds the plan green on DuckDB, the snapshot's spine
-one row per day between the first and the last booking and the union as many rows as its inputs."""
+one row per day between the first and the last booking, the union as many rows as its inputs, and a monthly
+snapshot per account carrying each account's plan as of the month's end from the history."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ OUTLINE = {
         {"name": "fct_ledger_daily", "layer": "marts", "role": "fact", "kind": "periodic_snapshot",
          "inputs": ["int_ledger_lines"], "grain": "one row per day",
          "description": "The ledger's daily net amount."},
+        {"name": "fct_account_months", "layer": "marts", "role": "fact", "kind": "periodic_snapshot",
+         "inputs": ["int_ledger_lines", "int_accounts_current", "int_accounts_versions"],
+         "grain": "one row per account and month", "description": "Each account's month: its net amount and plan."},
     ]
 }  # fmt: skip
 LINE_COLUMNS = [
@@ -141,6 +145,22 @@ SPECS: dict[str, dict[str, Any]] = {
             {"name": "number_of_lines", "expression": "count(*)", "description": "The day's lines."},
         ],
     },
+    "fct_account_months": {
+        "period": "month",
+        "event_model": "int_ledger_lines",
+        "event_time": "booked_on",
+        "entity": {"model": "int_accounts_current", "columns": ["account_id"]},
+        "measures": [
+            {"name": "net_amount", "expression": "sum(amount)", "description": "The month's net amount."}
+        ],
+        "state": {
+            "model": "int_accounts_versions",
+            "key_columns": ["account_id"],
+            "columns": [
+                {"name": "plan", "expression": "state.plan", "description": "The plan at the month's end."}
+            ],
+        },
+    },
 }
 KEYS = {
     "stg_fin__invoice_lines": "invoice_line_id",
@@ -191,7 +211,7 @@ def _project(tmp_path: Path) -> tuple[Path, Path]:
     return project, database
 
 
-def test_the_outline_chooses_a_history_a_union_and_a_daily_snapshot(tmp_path: Path) -> None:
+def test_the_outline_chooses_a_history_a_union_and_periodic_snapshots(tmp_path: Path) -> None:
     project, database = _project(tmp_path)
     chat = ServerChat(answer)
     try:
@@ -205,7 +225,7 @@ def test_the_outline_chooses_a_history_a_union_and_a_daily_snapshot(tmp_path: Pa
     assert report.build.failed == []
     # Each spec accepted as first answered (the specs run concurrently: their order varies): no re-ask.
     specs = sorted(p for p in chat.phases() if p not in ("plan", "staging", "docs_tests"))
-    assert specs == ["history", "mart", "mart", "periodic_snapshot", "union"]
+    assert specs == ["history", "mart", "mart", "periodic_snapshot", "periodic_snapshot", "union"]
     assert report.plan.skipped == [], report.plan.skipped
     kinds = {a.name: type(a.spec) for a in report.plan.models()}
     assert kinds["int_accounts_versions"] is HistorySpec
@@ -238,6 +258,15 @@ def test_the_outline_chooses_a_history_a_union_and_a_daily_snapshot(tmp_path: Pa
             (1, "free", False, False), (1, "pro", True, True), (2, "free", True, True),
             (3, "pro", False, False), (3, "team", True, True),
         ]  # fmt: skip
+        # The monthly snapshot: one month of bookings per account, each with its plan as of that month's end
+        # (account 1 turned pro in February, account 3 team in March), not the current one.
+        assert query(
+            "select account_id, period_start, net_amount, plan from analytics.fct_account_months order by 1"
+        ) == [
+            (1, datetime.date(2025, 1, 1), Decimal("90.50"), "free"),
+            (2, datetime.date(2025, 1, 1), Decimal("35.00"), "free"),
+            (3, datetime.date(2025, 1, 1), Decimal("0.00"), "pro"),
+        ]
         assert query("select account_id, plan from analytics.dim_accounts order by 1") == [
             (1, "pro"), (2, "free"), (3, "team"),
         ]  # fmt: skip
