@@ -285,3 +285,22 @@ def openai_mirror(context: ProjectContext) -> Any:
     """A ScriptedOpenAIServer responder: an OpenAI chat request body answered as RulesMirror answers the planner."""
     mirror = RulesMirror(context)
     return lambda body: mirror.answer(chat_request_of(body))
+
+
+def documented_entry(described: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    """A model's documentation-and-tests entry for a request's `models_to_describe` entry: each column described
+    from its name, the model's key (`keys`: model → column) unique and not null, every candidate metric dropped."""
+    name = described["model"]["name"]
+    return {
+        "model": name,
+        "description": f"LLM: {described['model']['description']}",
+        "columns": [
+            {
+                "name": c["name"],
+                "description": f"The {c['name'].replace('_', ' ')}.",
+                "tests": [{"name": "unique"}, {"name": "not_null"}] if keys.get(name) == c["name"] else [],
+            }
+            for c in described["columns"]
+        ],
+        "metrics": [{"measure": m["name"], "keep": False} for m in described.get("measures", [])],
+    }

@@ -30,6 +30,10 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# What an intermediate or mart model of the outline does (the plan's SPEC_KINDS_OF_TYPE says which layer may).
+OutlineKind = Literal["aggregate", "mart", "union", "history", "periodic_snapshot"]
+
+
 class OutlineModel(_Answer):
     """One model of the plan: what it is, where its rows come from, what one row is."""
 
@@ -48,6 +52,17 @@ class OutlineModel(_Answer):
     materialized: Literal["view", "table", "ephemeral"] | None = Field(
         default=None, description="only when the model needs other than its layer's default"
     )
+    kind: OutlineKind | None = Field(
+        default=None,
+        description="what the model does; default `aggregate` for intermediate, `mart` for marts; "
+        "`history` (intermediate), `periodic_snapshot` (marts), `union` (either)",
+    )
+
+    def model_kind(self) -> str:
+        """The kind the model is specified as: the outline's, else its layer's default."""
+        if self.layer == "staging":
+            return "staging"
+        return self.kind or ("aggregate" if self.layer == "intermediate" else "mart")
 
 
 class SkippedTable(_Answer):
@@ -414,4 +429,143 @@ REPAIR_OF_KIND: dict[str, type[StagingRepair | AggregateRepair | MartRepair]] = 
     "staging": StagingRepair,
     "aggregate": AggregateRepair,
     "mart": MartRepair,
+}
+
+
+class HistoryAnswer(_Answer):
+    """The spec of a type-2 history over its one input, a staging model keeping every version of a key.
+
+    Cartridge carries the input's columns (not a loader's), adds `valid_from`, `valid_to` and `is_current`, and
+    tests that versions do not overlap.
+    """
+
+    entity_key: list[str] = Field(
+        description="the input's columns naming what changes (the table's key, renamed), e.g. [`account_id`]"
+    )
+    valid_from: str = Field(description="the input's date or timestamp column a version starts at")
+    valid_to: str | None = Field(
+        default=None,
+        description="the input's column a version ends at, only when the loader writes one (e.g. `_fivetran_end`); "
+        "otherwise the next version's start",
+    )
+    tie_breaker: list[LatestFirst] = Field(
+        description="the input's columns ordering versions that start at the same time, the kept one first, "
+        'e.g. [{"column": "_fivetran_synced", "descending": true}]'
+    )
+
+
+class SnapshotEntityAnswer(_Answer):
+    """What each period is crossed with: every distinct value (combination) of `columns` in `model`."""
+
+    model: str = Field(description="an input model: a dimension, or the event model itself")
+    columns: list[str] = Field(description="that model's key columns, e.g. [`account_id`] or [`currency`]")
+    event_columns: list[str] = Field(
+        default=[], description="the event model's columns holding the same key, when named otherwise"
+    )
+
+
+class SnapshotMeasureAnswer(_Answer):
+    """A measure of each period: one aggregate of the event rows dated in it."""
+
+    name: str = Field(description="the output column, snake_case, e.g. `total_amount`")
+    expression: str = Field(description="one aggregate over the event model's columns, e.g. `sum(amount)`")
+    description: str = Field(description="one line for the documentation")
+    when_no_event: Literal["zero", "null"] = Field(
+        default="zero", description="`null` for a min, max or average; a sum or count of nothing is 0"
+    )
+
+
+class SnapshotStateColumn(_Answer):
+    """A column of the history's version current at each period's end."""
+
+    name: str = Field(description="the output column, snake_case, e.g. `plan`")
+    expression: str = Field(description="one expression over the alias `state`, e.g. `state.plan`")
+    description: str = Field(description="one line for the documentation")
+
+
+class SnapshotStateAnswer(_Answer):
+    """A history input joined as of each period's end: the version that had begun and not yet ended."""
+
+    model: str = Field(description="an input model of kind history")
+    key_columns: list[str] = Field(
+        description="the history's columns holding the entity's key, in the entity's order, e.g. [`account_id`]"
+    )
+    columns: list[SnapshotStateColumn]
+
+
+class PeriodicSnapshotAnswer(_Answer):
+    """The spec of a periodic snapshot: one row per day, week or month (per entity) with the period's measures.
+
+    The periods run from the period of the event time's first value to that of its last (`today`: to now).
+    """
+
+    period: Literal["day", "week", "month"]
+    event_model: str = Field(description="the input whose rows are the events, e.g. a transactions model")
+    event_time: str = Field(description="the event model's date or timestamp column dating each row")
+    event_filter: str | None = Field(
+        default=None,
+        description="a boolean SQL expression over the event model's columns, e.g. `status = 'paid'`",
+    )
+    entity: SnapshotEntityAnswer | None = Field(
+        default=None, description="none: one row per period; else one row per period and entity"
+    )
+    measures: list[SnapshotMeasureAnswer]
+    end: Literal["data", "today"] = Field(
+        default="data", description="`today` when the periods must reach the build day (a running balance)"
+    )
+    state: SnapshotStateAnswer | None = Field(
+        default=None,
+        description="with an entity: a history's columns as of each period's end (e.g. the plan)",
+    )
+
+
+class UnionColumnAnswer(_Answer):
+    """An output column of a union and the SQL type every input's expression is cast to."""
+
+    name: str = Field(description="snake_case, e.g. `amount`")
+    data_type: str = Field(description="a plain SQL type, e.g. `decimal(18,2)`, `varchar`, `date`")
+
+
+class UnionMapping(_Answer):
+    """One output column of the union as one input fills it."""
+
+    column: str = Field(description="an output column of the union (not the source column)")
+    expression: str = Field(
+        description="one scalar expression over THIS input's columns, unqualified: a column, a literal, "
+        "`-amount`, `null`; no aggregate"
+    )
+
+
+class UnionInputAnswer(_Answer):
+    """One input of the union: its rows kept one for one, each output column mapped."""
+
+    model: str = Field(description="an input model, as listed in the data")
+    label: str | None = Field(
+        default=None,
+        description="the source column's value on its rows (plain text); default its model's name",
+    )
+    columns: list[UnionMapping] = Field(description="every output column but the source column, once")
+
+
+class UnionAnswer(_Answer):
+    """The spec of a union: several models with lines of one shape stacked with `union all`."""
+
+    columns: list[UnionColumnAnswer] = Field(
+        description="the output columns in order, the source column among them (a text type)"
+    )
+    source_column: str = Field(
+        default="source_model", description="the output column holding each row's input label"
+    )
+    inputs: list[UnionInputAnswer] = Field(description="two or more inputs")
+    grain: list[str] = Field(
+        description="output columns unique across the union, e.g. [`source_model`, `line_id`]"
+    )
+
+
+KindAnswer = HistoryAnswer | PeriodicSnapshotAnswer | UnionAnswer
+# The answers of the kinds the outline chooses beyond a layer's default (the phase and prompt share the name).
+ANSWER_OF_OUTLINE_KIND: dict[str, type[KindAnswer]] = {
+    "history": HistoryAnswer,
+    "periodic_snapshot": PeriodicSnapshotAnswer,
+    "union": UnionAnswer,
 }

@@ -11,7 +11,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Phase = Literal["plan", "staging", "intermediate", "mart", "docs_tests", "repair"]
+Phase = Literal[
+    "plan", "staging", "intermediate", "history", "union", "mart", "periodic_snapshot", "docs_tests", "repair"
+]
 # How the answer's JSON schema reaches the model; see client.structured_output_mode for what `auto` picks.
 StructuredOutput = Literal["auto", "json_schema", "json_object", "none"]
 

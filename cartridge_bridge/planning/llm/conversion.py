@@ -18,34 +18,48 @@ from cartridge_bridge.planning.llm.answers import (
     DeduplicateAnswer,
     DocsAnswer,
     ExpressionColumn,
+    HistoryAnswer,
     JoinAnswer,
     LatestFirst,
     MartAnswer,
     ModelDocsAndTests,
     ModelTestAnswer,
     OutlineModel,
+    PeriodicSnapshotAnswer,
     PlanOutline,
     SpecAnswer,
     StagingAnswer,
     StagingColumn,
+    UnionAnswer,
 )
 from cartridge_bridge.planning.plan import (
+    HISTORY_COLUMNS,
     AggregateSpec,
     ColumnSpec,
     ConditionalAggregate,
     DataTest,
     Deduplicate,
+    HistorySpec,
     IncrementalConfig,
     MartJoin,
     MartSpec,
     ModelSpec,
     ModelTest,
     OrderBy,
+    PeriodicSnapshotSpec,
+    SnapshotEntity,
+    SnapshotMeasure,
+    SnapshotState,
+    SpineBounds,
     StagingSpec,
+    UnionInput,
     UnionSpec,
     output_columns,
 )
-from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
+from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, SnapshotDraft, SourceDraft
+from cartridge_bridge.planning.rules.histories import history_draft
+from cartridge_bridge.planning.rules.measures import is_loader_column
+from cartridge_bridge.planning.rules.snapshots import DAY_COLUMN
 
 _PASS_THROUGH = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 
@@ -278,6 +292,8 @@ def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, lis
     model_tests = [
         ModelTest(name=t.name, columns=t.columns, expression=t.expression) for t in answer.model_tests
     ]
+    if isinstance(tested, UnionSpec):  # a union's grain is always tested: its check refuses it untested
+        model_tests = union_grain_tests(tested, model_tests)
     return tested, model_tests
 
 
@@ -311,7 +327,7 @@ def data_tests_answer(spec: ModelSpec, model_tests: list[ModelTest]) -> DataTest
         model_tests=[
             ModelTestAnswer(name=t.name, columns=t.columns, expression=t.expression)
             for t in model_tests
-            # A history's overlap test is cartridge's own, never the model's to answer (no history is LLM-planned).
+            # A history's overlap test is cartridge's own, never the model's to answer (histories are not repaired).
             if t.name != "versions_do_not_overlap"
         ],
     )
@@ -372,3 +388,98 @@ def unknown_columns(spec: ModelSpec, names: list[str], what: str) -> list[str]:
         for name in names
         if name not in outputs
     ]
+
+
+def union_grain_tests(spec: UnionSpec, tests: list[ModelTest]) -> list[ModelTest]:
+    """The tests with a unique_combination_of_columns test of the union's grain, added when none is there."""
+    if not spec.grain or any(
+        t.name == "unique_combination_of_columns" and set(t.columns) == set(spec.grain) for t in tests
+    ):
+        return tests
+    return [*tests, ModelTest(name="unique_combination_of_columns", columns=spec.grain)]
+
+
+def to_union_spec(answer: UnionAnswer) -> UnionSpec:
+    """A union answer as the plan's union; descriptions stay empty until the documentation phase fills them."""
+    return UnionSpec(
+        inputs=[
+            UnionInput(model=i.model, label=i.label, columns={m.column: m.expression for m in i.columns})
+            for i in answer.inputs
+        ],
+        source_column=answer.source_column,
+        columns=[ColumnSpec(name=c.name, data_type=c.data_type, description="") for c in answer.columns],
+        grain=answer.grain,
+    )
+
+
+def union_answer_problems(model: str, answer: UnionAnswer) -> list[str]:
+    """What the plan's union cannot show once converted: an output column one input maps twice."""
+    lines = []
+    for index, branch in enumerate(answer.inputs):
+        names = [m.column for m in branch.columns]
+        lines += [
+            f"{model}: inputs[{index}].columns[{name}]: mapped twice (expected one expression per column)"
+            for name in sorted({n for n in names if names.count(n) > 1})
+        ]
+    return lines
+
+
+def to_history_draft(
+    answer: HistoryAnswer, name: str, from_model: str, input_spec: ModelSpec, entity: str
+) -> HistoryDraft:
+    """A history answer as the rules planner drafts a history: the input's columns carried (not a loader's),
+    its grain and overlap tests, cartridge's description."""
+    spec = HistorySpec(
+        from_model=from_model,
+        entity_key=answer.entity_key,
+        valid_from=answer.valid_from,
+        valid_to=answer.valid_to,
+        tie_breaker=[OrderBy(column=o.column, descending=o.descending) for o in answer.tie_breaker],
+        columns=[],
+    )
+    carried = [c for c in output_columns(input_spec) if not is_loader_column(c)]
+    typed = [c.model_copy(update={"data_type": c.cast_to or c.data_type}) for c in carried]
+    return history_draft(name, spec, typed, entity)
+
+
+def to_snapshot_draft(answer: PeriodicSnapshotAnswer, name: str, description: str) -> SnapshotDraft:
+    """A periodic snapshot answer as the plan's snapshot: its spine bounded by the event time's first and last
+    values, a daily one's period column named as the rules name it, its grain tested when an entity crosses it."""
+    spec = PeriodicSnapshotSpec(
+        period=answer.period,
+        period_column=DAY_COLUMN if answer.period == "day" else "period_start",
+        bounds=SpineBounds(model=answer.event_model, column=answer.event_time, end=answer.end),
+        event_model=answer.event_model,
+        event_time=answer.event_time,
+        event_filter=answer.event_filter,
+        entity=SnapshotEntity(
+            model=answer.entity.model,
+            columns=answer.entity.columns,
+            event_columns=answer.entity.event_columns,
+        )
+        if answer.entity
+        else None,
+        measures=[
+            SnapshotMeasure(
+                name=m.name,
+                expression=m.expression,
+                description=" ".join(m.description.split()),
+                when_no_event=m.when_no_event,
+            )
+            for m in answer.measures
+        ],
+        state=SnapshotState(
+            model=answer.state.model,
+            valid_from=HISTORY_COLUMNS[0],
+            valid_to=HISTORY_COLUMNS[1],
+            key_columns=answer.state.key_columns,
+            columns=[
+                ColumnSpec(name=c.name, expression=c.expression, description=" ".join(c.description.split()))
+                for c in answer.state.columns
+            ],
+        )
+        if answer.state
+        else None,
+    )
+    tests = [ModelTest(name="unique_combination_of_columns", columns=spec.grain)] if spec.entity else []
+    return SnapshotDraft(name=name, description=description, spec=spec, tests=tests)

@@ -3,18 +3,26 @@ raw tables described once."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from graphlib import CycleError, TopologicalSorter
 
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.identifiers import name_problem
 from cartridge_bridge.planning.llm.answers import OutlineModel, PlanOutline
+from cartridge_bridge.planning.plan import SPEC_KINDS_OF_TYPE
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
 
 
 def outline_problems(
-    outline: PlanOutline, context: ProjectContext, source_tables: list[str]
+    outline: PlanOutline,
+    context: ProjectContext,
+    source_tables: list[str],
+    history_tables: Collection[str] = (),
 ) -> list[PlanProblem]:
-    """Every problem of the outline, each naming the model and the field, as the re-ask sends them."""
+    """Every problem of the outline, each naming the model and the field, as the re-ask sends them.
+
+    `history_tables` are the source tables whose key has a `history` of versions: what a history model reads.
+    """
     problems: list[PlanProblem] = []
     planned = {m.name for m in outline.models}
     seen: set[str] = set()
@@ -33,6 +41,7 @@ def outline_problems(
                 )
             )
         problems += _layer_problems(where, model, source_tables)
+        problems += _kind_problems(where, model, outline, history_tables)
         for name in model.inputs:
             if name == model.name:
                 problems.append(PlanProblem(where, "inputs", "a model cannot select from itself"))
@@ -92,7 +101,7 @@ def _layer_problems(where: str, model: OutlineModel, source_tables: list[str]) -
             problems.append(PlanProblem(where, "inputs", "a staging model reads its source table only", "[]"))
     elif model.source_table is not None:
         problems.append(PlanProblem(where, "source_table", "only staging models read a source table", "null"))
-    if model.layer == "intermediate" and len(model.inputs) != 1:
+    if model.layer == "intermediate" and model.model_kind() == "aggregate" and len(model.inputs) != 1:
         problems.append(
             PlanProblem(
                 where, "inputs", "an intermediate model re-grains exactly one model", "one model name"
@@ -104,6 +113,52 @@ def _layer_problems(where: str, model: OutlineModel, source_tables: list[str]) -
         expected = "dimension or fact" if model.layer == "marts" else "null"
         problems.append(PlanProblem(where, "role", "marts, and only marts, have a role", expected))
     return problems
+
+
+# The plan's action type of each layer, whose SPEC_KINDS_OF_TYPE entry says which kinds the layer carries.
+_TYPE_OF_LAYER = {"intermediate": "create_intermediate", "marts": "create_mart"}
+
+
+def _kind_problems(
+    where: str, model: OutlineModel, outline: PlanOutline, history_tables: Collection[str]
+) -> list[PlanProblem]:
+    """A kind the layer may carry, with the inputs it needs: a history reads one staging model of a versioned
+    table, a union stacks two or more models, a snapshot reads its events (and what it crosses them with)."""
+    if model.kind is None:
+        return []
+    if model.layer == "staging":
+        return [PlanProblem(where, "kind", "a staging model has no kind", "null")]
+    kinds = SPEC_KINDS_OF_TYPE[_TYPE_OF_LAYER[model.layer]]
+    if model.kind not in kinds:
+        return [
+            PlanProblem(
+                where, "kind", f"{model.kind!r} is not a kind of the {model.layer} layer", " or ".join(kinds)
+            )
+        ]
+    if model.kind == "union" and len(model.inputs) < 2:
+        return [PlanProblem(where, "inputs", "a union stacks at least two models", "two or more model names")]
+    if model.kind == "mart" and not model.inputs:
+        return [PlanProblem(where, "inputs", "a mart reads at least its base model")]
+    if model.kind == "periodic_snapshot" and not model.inputs:
+        return [
+            PlanProblem(where, "inputs", "a periodic snapshot reads its event model", "the event model first")
+        ]
+    if model.kind == "history":
+        staging = {m.name: m.source_table for m in outline.models if m.layer == "staging"}
+        versioned = [n for n, table in staging.items() if table in history_tables]
+        expected = " or ".join(versioned) or "no history at all: no table's key has a `history`"
+        if len(model.inputs) != 1:
+            return [PlanProblem(where, "inputs", "a history reads exactly one staging model", expected)]
+        if staging.get(model.inputs[0], "") not in history_tables:
+            return [
+                PlanProblem(
+                    where,
+                    "inputs",
+                    f"{model.inputs[0]!r} is not the staging model of a table whose `key` has a `history`",
+                    expected,
+                )
+            ]
+    return []
 
 
 def _coverage_problems(outline: PlanOutline, source_tables: list[str]) -> list[PlanProblem]:

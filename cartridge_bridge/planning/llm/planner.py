@@ -25,19 +25,29 @@ from cartridge_bridge.planning.carried_transforms import project_transforms, raw
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.answers import (
     ANSWER_OF_KIND,
+    ANSWER_OF_OUTLINE_KIND,
+    HistoryAnswer,
+    KindAnswer,
     OutlineModel,
+    PeriodicSnapshotAnswer,
     PlanOutline,
     SpecAnswer,
     StagingAnswer,
     StagingBatchAnswer,
     StagingEntry,
+    UnionAnswer,
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check, UnreadBatch
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
 from cartridge_bridge.planning.llm.conversion import (
     answer_inputs,
     incremental_problems,
+    to_history_draft,
+    to_snapshot_draft,
     to_spec,
+    to_union_spec,
+    union_answer_problems,
+    union_grain_tests,
     with_incremental,
     with_source_docs,
 )
@@ -46,30 +56,42 @@ from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
 from cartridge_bridge.planning.llm.outline import outline_problems
 from cartridge_bridge.planning.llm.prompt_data import (
+    KindTask,
     SpecTask,
     StagingBatchTask,
     StagingTask,
     TableFacts,
     TransformFact,
     convention_facts,
+    date_columns,
     existing_model,
     planned_model,
     project_facts,
+    version_key,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.llm.spec_task_facts import incremental_facts, split_columns, staged_relation
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import SemanticModelSpec, StagingSpec, model_inputs, output_columns
-from cartridge_bridge.planning.planner import ModelDraft, PlanDraft, SourceDraft
+from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft, SnapshotDraft, SourceDraft
 from cartridge_bridge.planning.problems import PlanProblem
+from cartridge_bridge.planning.rules.column_docs import words
 from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
 from cartridge_bridge.progress import Progress, SilentProgress
 
-# The models asked for one at a time (staging specs come in batches: `specify_staging`).
-_KIND_OF_LAYER = {"intermediate": "aggregate", "marts": "mart"}
-_PHASE_OF_LAYER: dict[str, Phase] = {"intermediate": "intermediate", "marts": "mart"}
+# The models asked for one at a time (staging specs come in batches: `specify_staging`), by their kind.
+_PHASE_OF_KIND: dict[str, Phase] = {
+    "aggregate": "intermediate",
+    "mart": "mart",
+    "history": "history",
+    "periodic_snapshot": "periodic_snapshot",
+    "union": "union",
+}
 _REASON_LENGTH = 200  # characters of a model's reason for leaving a table out
-Specified = ModelDraft | AnswerRejected  # a model's draft, or why its answers stayed wrong
+# A history or a periodic snapshot: cartridge's own SQL from the model's answer, neither described nor repaired.
+KindDraft = HistoryDraft | SnapshotDraft
+AnyDraft = ModelDraft | KindDraft
+Specified = AnyDraft | AnswerRejected  # a model's draft, or why its answers stayed wrong
 
 
 class LLMPlanner:
@@ -83,7 +105,7 @@ class LLMPlanner:
 
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
-        # Without type-2 histories: the prompts cannot say them yet, and a fallback to the rules must fit the answers.
+        # Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers.
         rules = RulesPlanner(type2_histories=False).draft(context)
         if not rules.sources:  # nothing new to model: no call
             return rules
@@ -118,6 +140,14 @@ class _Planning:
         self.transforms = project_transforms(self.context.existing, self.context.adapter_type)
         self.types = raw_types([s.spec for s in self.rules.sources])
         self.sources: list[SourceDraft] = []
+        # The tables whose key has a `history` of versions (not copies): what a history model may read.
+        self.history_tables = {
+            t.source_table
+            for t in self.facts.raw_tables
+            if t.key is not None and t.key.history is not None and not t.key.history.copies
+        }
+        self.kind_drafts: dict[str, KindDraft] = {}  # the histories and snapshots, once specified
+        self.read_by_history: dict[str, str] = {}  # staging model → the history reading it
 
     def run(self) -> PlanDraft:
         self.planner.progress.step(f"{self.planner.name}: plan the models of {len(self.tables)} raw tables")
@@ -129,7 +159,12 @@ class _Planning:
             note = f"{rejected.line()}; the rules planner planned every table instead"
             return self.rules.model_copy(update={"skipped": [*self.rules.skipped, note]})
         self.sources = self.staged_sources(outline)
-        specified, failed = self.specify_all(outline)
+        self.read_by_history = {
+            m.inputs[0]: m.name for m in outline.models if m.model_kind() == "history" and m.inputs
+        }
+        every, failed = self.specify_all(outline)
+        specified = {n: d for n, d in every.items() if isinstance(d, ModelDraft)}
+        self.kind_drafts = {n: d for n, d in every.items() if not isinstance(d, ModelDraft)}
         semantic = (
             derived_models(specified, self.sources, self.context) if self.context.semantic_models else {}
         )
@@ -140,8 +175,15 @@ class _Planning:
                 models, failed, outline, self.rules, self.context, self.sources, self.notes
             )
         # The rules' models of failed marts join the layer as the rules plan holds them; a time spine if none.
+        histories, snapshots = self.documented_kinds(models)
         draft = with_semantic_layer(
-            PlanDraft(sources=self.sources, models=models, skipped=[*self.rules.skipped, *self.notes]),
+            PlanDraft(
+                sources=self.sources,
+                models=models,
+                skipped=[*self.rules.skipped, *self.notes],
+                histories=histories,
+                snapshots=snapshots,
+            ),
             self.context,
         )
         draft.skipped += without_repeated_metrics(
@@ -165,7 +207,7 @@ class _Planning:
         names = list(self.tables)
 
         def check(outline: PlanOutline) -> list[str]:
-            return [p.line() for p in outline_problems(outline, self.context, names)]
+            return [p.line() for p in outline_problems(outline, self.context, names, self.history_tables)]
 
         outline: PlanOutline = self.ask("plan", "the plan outline", self.facts, PlanOutline, check)
         for skipped in outline.skipped:
@@ -185,7 +227,7 @@ class _Planning:
                 sources.append(source.model_copy(update={"spec": spec}))
         return sources
 
-    def specify_all(self, outline: PlanOutline) -> tuple[dict[str, ModelDraft], dict[str, str]]:
+    def specify_all(self, outline: PlanOutline) -> tuple[dict[str, AnyDraft], dict[str, str]]:
         """Each model's spec, as soon as its planned inputs have one; the models that failed, with why.
 
         Staging models read only their raw table, so they are asked for first, several per request within
@@ -194,7 +236,7 @@ class _Planning:
         planned = {m.name for m in outline.models}
         staging = [m for m in outline.models if m.layer == "staging"]
         pending = [m for m in outline.models if m.layer != "staging"]
-        done: dict[str, ModelDraft] = {}
+        done: dict[str, AnyDraft] = {}
         failed: dict[str, str] = {}
         with _pool(self.settings.concurrency) as pool:
             running: set[Future[dict[str, Specified]]] = set()
@@ -221,7 +263,7 @@ class _Planning:
                 for future in finished:
                     running.discard(future)
                     for name, result in future.result().items():
-                        if isinstance(result, ModelDraft):
+                        if not isinstance(result, AnswerRejected):
                             done[name] = result
                         elif self.settings.fallback != "rules":
                             raise _gave_up(result) from None
@@ -240,7 +282,10 @@ class _Planning:
         ]
         return StagingBatchTask(
             adapter_type=self.context.adapter_type,
-            models=[StagingTask(model=m, table=t) for m, t in zip(batch, tables, strict=True)],
+            models=[
+                StagingTask(model=m, table=t, read_by_history=self.read_by_history.get(m.name))
+                for m, t in zip(batch, tables, strict=True)
+            ],
             conventions=self.conventions,
             project_transforms=transforms or None,
         )
@@ -259,7 +304,10 @@ class _Planning:
                 if isinstance(draft.spec, StagingSpec)
                 else []
             )
-            return self.problems(draft, []) + unconverted
+            keeps = (
+                self.history_staging_problems(name, draft.spec) if isinstance(draft.spec, StagingSpec) else []
+            )
+            return self.problems(draft, []) + unconverted + keeps
 
         messages = phase_messages("staging", task, StagingBatchAnswer, self.context.adapter_type)
         try:
@@ -285,15 +333,36 @@ class _Planning:
         }
         return {**drafts, **rejected}
 
-    def specify_one(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> dict[str, Specified]:
+    def history_staging_problems(self, name: str, spec: StagingSpec) -> list[str]:
+        """A staging model a history reads keeps every version, keyed on the key and the version columns:
+        de-duplicated, the history would date nothing; keyed on the key alone, its grain tests would fail."""
+        if name not in self.read_by_history:
+            return []
+        history = self.read_by_history[name]
+        table = self.table_facts.get(f"{spec.source_name}.{spec.table}")
+        versions = version_key(spec, table) if table else None
+        lines = []
+        if spec.deduplicate is not None:
+            lines.append(
+                f"{name}: deduplicate: {history} is the history of this table and needs every version "
+                "(expected null)"
+            )
+        if versions is not None and not {*versions.key, *versions.version_columns} <= set(spec.grain):
+            expected = ", ".join([*versions.key, *versions.version_columns])
+            lines.append(f"{name}: grain: it keeps every version for {history} (expected [{expected}])")
+        return lines
+
+    def specify_one(self, model: OutlineModel, accepted: dict[str, AnyDraft]) -> dict[str, Specified]:
         """One model's draft by its name, or why it stayed wrong."""
         try:
             return {model.name: self.specify(model, accepted)}
         except AnswerRejected as rejected:
             return {model.name: rejected}
 
-    def specify(self, model: OutlineModel, accepted: dict[str, ModelDraft]) -> ModelDraft:
+    def specify(self, model: OutlineModel, accepted: dict[str, AnyDraft]) -> AnyDraft:
         """One intermediate or mart model's spec, checked with the drafts accepted so far."""
+        if model.model_kind() in ANSWER_OF_OUTLINE_KIND:
+            return self.specify_kind(model, accepted)
         task = SpecTask(
             model=model,
             adapter_type=self.context.adapter_type,
@@ -315,16 +384,18 @@ class _Planning:
             lines += incremental_problems(model, answer)
             return lines + self.problems(self.spec_draft(model, answer, accepted), accepted.values())
 
-        answer_type = ANSWER_OF_KIND[_KIND_OF_LAYER[model.layer]]
-        answer = self.ask(_PHASE_OF_LAYER[model.layer], f"the spec of {model.name}", task, answer_type, check)
+        kind = model.model_kind()  # an aggregate, or a mart (an intermediate one: a history's current state)
+        answer = self.ask(
+            _PHASE_OF_KIND[kind], f"the spec of {model.name}", task, ANSWER_OF_KIND[kind], check
+        )
         return self.spec_draft(model, answer, accepted)
 
-    def add_column_facts(self, task: SpecTask, accepted: dict[str, ModelDraft]) -> None:
+    def add_column_facts(self, task: SpecTask, accepted: dict[str, AnyDraft]) -> None:
         """An intermediate's input's statuses and flags, and a fact's growing column when its base table is big."""
         model = task.model
         first = model.inputs[0] if model.inputs else None
         draft = accepted.get(first) if first else None
-        if first is None or draft is None:
+        if first is None or not isinstance(draft, ModelDraft):  # a history or a snapshot: cartridge's own SQL
             return
         relation = staged_relation(self.context, draft.spec, self.table_facts)
         if model.layer == "intermediate":
@@ -334,8 +405,83 @@ class _Planning:
         elif model.layer == "marts":
             task.incremental = incremental_facts(model, first, draft.spec, relation, self.context)
 
+    def specify_kind(self, model: OutlineModel, accepted: dict[str, AnyDraft]) -> AnyDraft:
+        """A history's, a periodic snapshot's or a union's spec, checked with the drafts accepted so far."""
+        kind = model.model_kind()
+        specs = {n: accepted[n].spec for n in model.inputs if n in accepted}
+        task = KindTask(
+            model=model,
+            adapter_type=self.context.adapter_type,
+            inputs=[
+                planned_model(n, specs[n]) if n in specs else existing_model(n, self.context)
+                for n in model.inputs
+            ],
+            conventions=self.conventions,
+        )
+        staging = specs.get(model.inputs[0]) if model.inputs else None
+        if kind == "history" and isinstance(staging, StagingSpec):
+            table = self.table_facts.get(f"{staging.source_name}.{staging.table}")
+            task.history_key = version_key(staging, table) if table else None
+        if kind == "periodic_snapshot":
+            task.date_columns = date_columns(specs, self.table_facts)
+
+        def check(answer: KindAnswer) -> list[str]:
+            lines = [
+                f"{model.name}: {field}: {name!r} is not an input of this model in the outline "
+                f"(expected one of: {', '.join(model.inputs)})"
+                for field, name in _kind_inputs(answer)
+                if name not in model.inputs
+            ]
+            if isinstance(answer, UnionAnswer):
+                lines += union_answer_problems(model.name, answer)
+            if lines:
+                return lines
+            return self.problems(self.kind_draft(model, answer, accepted), accepted.values())
+
+        answer = self.ask(
+            _PHASE_OF_KIND[kind], f"the spec of {model.name}", task, ANSWER_OF_OUTLINE_KIND[kind], check
+        )
+        return self.kind_draft(model, answer, accepted)
+
+    def kind_draft(self, model: OutlineModel, answer: KindAnswer, accepted: dict[str, AnyDraft]) -> AnyDraft:
+        """The draft of a history, a periodic snapshot or a union from its outline entry and its answer."""
+        if isinstance(answer, HistoryAnswer):
+            source = accepted[model.inputs[0]].spec
+            assert isinstance(source, StagingSpec)  # the outline's check: a history reads a staging model
+            return to_history_draft(answer, model.name, model.inputs[0], source, words(source.entity))
+        if isinstance(answer, PeriodicSnapshotAnswer):
+            return to_snapshot_draft(answer, model.name, model.description)
+        spec = to_union_spec(answer)
+        return ModelDraft(
+            name=model.name,
+            layer=model.layer,
+            description=model.description,
+            spec=spec,
+            tests=union_grain_tests(spec, []),
+            materialized=model.materialized,
+        )
+
+    def documented_kinds(self, models: list[ModelDraft]) -> tuple[list[HistoryDraft], list[SnapshotDraft]]:
+        """The histories with their carried columns described as their staging model's documentation says, and
+        the snapshots, in outline order."""
+        described = {m.name: {c.name: c.description for c in output_columns(m.spec)} for m in models}
+        histories, snapshots = [], []
+        for draft in self.kind_drafts.values():
+            if isinstance(draft, SnapshotDraft):
+                snapshots.append(draft)
+                continue
+            docs = described.get(draft.spec.from_model, {})
+            columns = [
+                c.model_copy(update={"description": docs.get(c.name) or c.description})
+                for c in draft.spec.columns
+            ]
+            histories.append(
+                draft.model_copy(update={"spec": draft.spec.model_copy(update={"columns": columns})})
+            )
+        return histories, snapshots
+
     def spec_draft(
-        self, model: OutlineModel, answer: SpecAnswer, accepted: dict[str, ModelDraft]
+        self, model: OutlineModel, answer: SpecAnswer, accepted: dict[str, AnyDraft]
     ) -> ModelDraft:
         """The draft of a model from its outline entry and its spec answer."""
         source = None
@@ -364,11 +510,11 @@ class _Planning:
         )
         return with_incremental(draft, answer)
 
-    def problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[str]:
+    def problems(self, draft: AnyDraft, others: Iterable[AnyDraft]) -> list[str]:
         """The lines of `draft_problems`."""
         return [p.line() for p in self.draft_problems(draft, others)]
 
-    def draft_problems(self, draft: ModelDraft, others: Iterable[ModelDraft]) -> list[PlanProblem]:
+    def draft_problems(self, draft: AnyDraft, others: Iterable[AnyDraft]) -> list[PlanProblem]:
         """What `plan_problems` finds in one draft, placed with the sources and the others it reads or tests.
 
         Only this draft's problems count (names, cycles and files across the plan are the outline's), so the
@@ -377,9 +523,18 @@ class _Planning:
         named = set(model_inputs(draft.spec)) | {
             t.to for c in output_columns(draft.spec) for t in c.tests if t.to is not None
         }
-        related = [d for d in others if d.name in named]
+        # The histories and snapshots specified so far, when the draft reads one (a mart on a history).
+        related = [d for d in [*others, *self.kind_drafts.values()] if d.name in named]
+        related = list({d.name: d for d in [*related, draft]}.values())
         placed = place(
-            PlanDraft(sources=self.sources, models=[*related, draft]), self.context, self.planner.name
+            PlanDraft(
+                sources=self.sources,
+                models=[d for d in related if isinstance(d, ModelDraft)],
+                histories=[d for d in related if isinstance(d, HistoryDraft)],
+                snapshots=[d for d in related if isinstance(d, SnapshotDraft)],
+            ),
+            self.context,
+            self.planner.name,
         )
         return [p for p in plan_problems(placed, self.context) if p.action == draft.name]
 
@@ -439,3 +594,16 @@ def staging_answer(entry: StagingEntry) -> StagingAnswer:
 
 def _gave_up(rejected: AnswerRejected) -> LLMAnswerError:
     return LLMAnswerError(f"the LLM planner gave up: {rejected.line()}; nothing was written")
+
+
+def _kind_inputs(answer: KindAnswer) -> list[tuple[str, str]]:
+    """The models a snapshot or a union answer names, each with its field (a history's is the outline's)."""
+    if isinstance(answer, UnionAnswer):
+        return [(f"inputs[{i}].model", branch.model) for i, branch in enumerate(answer.inputs)]
+    if isinstance(answer, PeriodicSnapshotAnswer):
+        return (
+            [("event_model", answer.event_model)]
+            + ([("entity.model", answer.entity.model)] if answer.entity else [])
+            + ([("state.model", answer.state.model)] if answer.state else [])
+        )
+    return []

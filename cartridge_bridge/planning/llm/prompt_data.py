@@ -7,6 +7,7 @@ a prompt's data block, never into its instructions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -15,10 +16,25 @@ from cartridge_bridge.context.existing_models import ExistingColumn, short_descr
 from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import EdgeEvidence
+from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
 from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
-from cartridge_bridge.planning.plan import AggregateSpec, ModelSpec, SourceSpec, output_columns
+from cartridge_bridge.planning.plan import (
+    HISTORY_COLUMNS,
+    AggregateSpec,
+    AnyModelSpec,
+    ColumnSpec,
+    HistorySpec,
+    ModelSpec,
+    SourceSpec,
+    StagingSpec,
+    TimeSpineSpec,
+    output_columns,
+)
+from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.snapshots import is_money
+from cartridge_bridge.planning.sql_types import is_temporal
 
 _ROUNDING = 4  # digits of a null fraction
 
@@ -61,6 +77,14 @@ class ForeignKeyFacts(_Data):
     missing_from_parent: int | None = None
 
 
+class MoneyEventFacts(_Data):
+    """Rows that move money, as the rules planner judges a table worth a periodic snapshot: the raw column
+    dating each row, and the money amounts (not quantities, prices or levels) that add up."""
+
+    event_time: str
+    money_columns: list[str]
+
+
 class TableFacts(_Data):
     """A new raw table: its source table name, columns, keys, comment and counts."""
 
@@ -75,6 +99,7 @@ class TableFacts(_Data):
     foreign_keys: list[ForeignKeyFacts]
     columns: list[ColumnFacts]
     staging_model: str  # the name the project's convention gives its staging model
+    money_event: MoneyEventFacts | None = None  # a periodic snapshot's signal, when the table has it
 
 
 class ExistingModel(_Data):
@@ -170,11 +195,35 @@ class SpecTask(_Data):
     incremental: IncrementalFacts | None = None  # a fact over a big growing table only
 
 
+class VersionKeyFacts(_Data):
+    """A history's input as its raw table's key says: the key and the version columns, under the input's names."""
+
+    key: list[str]
+    version_columns: list[str]
+
+
+class DateColumnFacts(_Data):
+    """A date or timestamp column of an input a spine may be dated by, with its raw column's profile."""
+
+    column: str  # `<model>.<column>`
+    data_type: str | None = None
+    stats: ColumnStats | None = None  # min and max (the spine's range) only with share_samples
+
+
+class KindTask(SpecTask):
+    """Write the spec of a history, a periodic snapshot or a union: the model, its inputs, what their data shows."""
+
+    history_key: VersionKeyFacts | None = None  # a history: its input table's key and versions
+    date_columns: list[DateColumnFacts] | None = None  # a periodic snapshot: the inputs' dates
+
+
 class StagingTask(_Data):
     """One staging model of a staging request: its outline entry and the raw table it stages."""
 
     model: OutlineModel
     table: TableFacts
+    # A history reads this staging model: it keeps every version (no `deduplicate`), keyed on key and version.
+    read_by_history: str | None = None
 
 
 class TransformFact(_Data):
@@ -395,6 +444,31 @@ def table_facts(
         foreign_keys=references,
         columns=[_column_facts(c, rows, share_samples) for c in relation.columns],
         staging_model=staging_model,
+        money_event=money_event(relation, keys.key(relation.identifier)),
+    )
+
+
+def money_event(relation: RawRelation, key: KeyFacts | None) -> MoneyEventFacts | None:
+    """The raw table's event time and money amounts, when the rules would snapshot it daily (`snapshots.py`)."""
+    columns = [
+        ColumnSpec(name=snake_case(c.name), source_column=c.name, data_type=c.data_type, description="")
+        for c in relation.columns
+    ]
+    time = measures.event_time(relation, columns)
+    if time is None or not is_temporal(measures.column_type(time)):
+        return None
+    keys = {snake_case(k) for k in (key.columns if key else [])} | {
+        c.name for c in columns if c.name.endswith("_id")
+    }
+    money = [
+        c
+        for c in measures.amounts(relation, columns, keys, any_currency=True)
+        if is_money(c) and not measures.is_quantity(c)
+    ]
+    if not money:
+        return None
+    return MoneyEventFacts(
+        event_time=time.source_column or time.name, money_columns=[c.source_column or c.name for c in money]
     )
 
 
@@ -422,7 +496,7 @@ def column_stats(column: RawColumn, rows: int | None, share_samples: bool) -> Co
     return stats
 
 
-def model_columns(spec: ModelSpec) -> list[ModelColumn]:
+def model_columns(spec: AnyModelSpec) -> list[ModelColumn]:
     """A spec's output columns as the prompts show them."""
     return [
         ModelColumn(
@@ -456,12 +530,16 @@ def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | No
     )
 
 
-def grain_of(spec: ModelSpec) -> list[str]:
-    """The columns that make a row of the model unique: its grain, or an aggregate's group."""
+def grain_of(spec: AnyModelSpec) -> list[str]:
+    """The columns that make a row of the model unique: its grain, an aggregate's group, a history's versions."""
+    if isinstance(spec, HistorySpec):
+        return [*spec.entity_key, HISTORY_COLUMNS[0]]
+    if isinstance(spec, TimeSpineSpec):
+        return [spec.column]
     return list(spec.group_by if isinstance(spec, AggregateSpec) else spec.grain)
 
 
-def planned_model(name: str, spec: ModelSpec, all_columns: bool = True) -> ModelFacts:
+def planned_model(name: str, spec: AnyModelSpec, all_columns: bool = True) -> ModelFacts:
     """A model planned in this run, with its grain and its columns (or only its key columns, to keep prompts short)."""
     if all_columns:
         return ModelFacts(name=name, planned=True, grain=grain_of(spec), columns=model_columns(spec))
@@ -491,3 +569,34 @@ def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
     return ModelFacts(
         name=name, planned=False, grain=facts.grain if facts else [], some_columns=list(dict.fromkeys(known))
     )
+
+
+def version_key(spec: StagingSpec, table: TableFacts) -> VersionKeyFacts | None:
+    """The key and version columns of a versioned raw table as its staging model names them (None: no history)."""
+    if table.key is None or table.key.history is None:
+        return None
+    renamed = {c.source_column: c.name for c in spec.columns if c.source_column}
+    return VersionKeyFacts(
+        key=[renamed.get(c, c) for c in table.key.columns],
+        version_columns=[renamed.get(c, c) for c in table.key.history.version_columns],
+    )
+
+
+def date_columns(
+    inputs: Mapping[str, AnyModelSpec], tables: Mapping[str, TableFacts]
+) -> list[DateColumnFacts]:
+    """The date and timestamp columns of the inputs (model → spec), each with its raw column's profile when it
+    stages one (`tables`: `<source>.<table>` → facts)."""
+    found = []
+    for name, spec in inputs.items():
+        raw = {}
+        if isinstance(spec, StagingSpec) and (table := tables.get(f"{spec.source_name}.{spec.table}")):
+            raw = {c.name: c.stats for c in table.columns}
+        for column in output_columns(spec):
+            data_type = column.cast_to or column.data_type
+            if data_type and is_temporal(data_type):
+                stats = raw.get(column.source_column or "")
+                found.append(
+                    DateColumnFacts(column=f"{name}.{column.name}", data_type=data_type, stats=stats)
+                )
+    return found

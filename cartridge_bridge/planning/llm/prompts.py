@@ -25,6 +25,9 @@ PHASE_TEMPLATES = {
     "mart": "mart.j2",
     "docs_tests": "docs_tests.j2",
     "repair": "repair.j2",
+    "history": "history.j2",
+    "periodic_snapshot": "periodic_snapshot.j2",
+    "union": "union.j2",
 }
 
 

@@ -133,23 +133,40 @@ def _history_draft(table: Staged, name: str, start: ColumnSpec) -> HistoryDraft:
             for c in table.spec.columns
             if c.name != start.name and type_family(c.data_type or "") in _ORDERABLE
         ]
-    key = list(table.spec.grain)
-    spec = HistorySpec(
-        from_model=table.model,
-        entity_key=key,
-        valid_from=start.name,
-        valid_to=end.name if end is not None else None,
-        tie_breaker=tie_breaker,
-        columns=[
-            _carried_as(c, c.name, [DataTest(name="not_null")] if c.name in key else [])
-            for c in _carried(table)
-            # A raw `valid_from` is the version's start the history computes: written once, as the history's own.
-            if c.name not in HISTORY_COLUMNS
-        ],
+    return history_draft(
+        name,
+        HistorySpec(
+            from_model=table.model,
+            entity_key=list(table.spec.grain),
+            valid_from=start.name,
+            valid_to=end.name if end is not None else None,
+            tie_breaker=tie_breaker,
+            columns=[],
+        ),
+        _carried(table),
+        docs.words(table.entity),
     )
-    ends = f"`{end.name}` (the loader's end)" if end is not None else "the next version's start"
+
+
+def history_draft(name: str, spec: HistorySpec, carried: list[ColumnSpec], entity: str) -> HistoryDraft:
+    """The history draft of a spec whose ends are settled: the `carried` columns of its model (the key not null),
+    its description, its grain and overlap tests. Shared with the LLM planner, whose answer settles the ends."""
+    key = spec.entity_key
+    spec = spec.model_copy(
+        update={
+            "columns": [
+                _carried_as(c, c.name, [DataTest(name="not_null")] if c.name in key else [])
+                for c in carried
+                # A raw `valid_from` is the version's start the history computes: written once, as the history's own.
+                if c.name not in HISTORY_COLUMNS
+            ]
+        }
+    )
+    ends = (
+        f"`{spec.valid_to}` (the loader's end)" if spec.valid_to is not None else "the next version's start"
+    )
     description = (
-        f"Every version of each {docs.words(table.entity)} (type 2): from `{start.name}` until {ends}; "
+        f"Every version of each {entity} (type 2): from `{spec.valid_from}` until {ends}; "
         f"`is_current` marks the latest. The state as of a time t: `valid_from <= t and (valid_to is null or "
         f"t < valid_to)`."
     )
