@@ -5,7 +5,8 @@ Every test lands in exactly one lane, from where it lives: tests/unit → `unit`
 `slow`) → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain
 `pytest` runs the lanes cheapest first and leaves out the lanes after the first lane that fails, on every
 worker (`--keep-going` runs them anyway); `pytest -m unit` is the fast lane. A whole-suite run goes to one
-pytest-xdist worker per core, keeping the Spark lane and each module that shares a fixture on one worker.
+pytest-xdist worker per core, keeping the Spark lane and each module that shares a fixture on one worker; there
+the Spark lane, the longest group, is sent first to one worker so that it runs beside the other lanes.
 """
 
 from __future__ import annotations
@@ -119,6 +120,17 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
         groups: dict[str, str] | None = None
+        spark_first = True
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # The Spark lane is one group on one worker and the longest: sent first, it runs beside the other
+            # lanes instead of alone after them (on its worker it then runs before them; the lane gate still
+            # leaves out its remaining tests once an earlier lane fails anywhere).
+            if self.spark_first:
+                self.spark_first = False
+                if "spark" in self.workqueue and len(self.nodes) > 1:
+                    self.workqueue.move_to_end("spark", last=False)
+            super()._assign_work_unit(node)
 
         def _split_scope(self, nodeid: str) -> str:
             if self.groups is None:  # first asked once every worker has collected

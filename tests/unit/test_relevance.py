@@ -149,7 +149,9 @@ def test_lineage_neighbours_fill_the_budget_and_the_rest_is_counted(case: Case) 
 
 
 def test_with_room_every_neighbour_and_name_alike_is_in(case: Case) -> None:
-    found = relevant_slice(case.manifest, case.generated.relations, budget=1_000_000)
+    # One reading of the models' SQL for the slice and the check below (parsing 1,000 models' SQL is the cost).
+    existing = ExistingModels(case.manifest, None, "duckdb")
+    found = relevant_slice(case.manifest, case.generated.relations, budget=1_000_000, existing=existing)
     signals = {s: {e.name for e in found.entries if e.signal == s} for s in ("key", "lineage", "name")}
     assert signals["key"] == case.generated.key_sharing
     assert signals["lineage"] == root_neighbours(case.manifest, case.generated.key_sharing)
@@ -157,7 +159,6 @@ def test_with_room_every_neighbour_and_name_alike_is_in(case: Case) -> None:
     assert set(found.left_out) == {UNRELATED}
     assert found.left_out[UNRELATED] == len(case.manifest.root_models()) - len(found.entries)
     # No warehouse here: the columns come from each model's SQL (`*` followed upstream), never from its YAML.
-    existing = ExistingModels(case.manifest, None, "duckdb")
     with_columns = [e for e in found.entries if e.columns]
     assert with_columns and all(0 < len(e.columns) <= OTHER_COLUMNS for e in with_columns)
     for entry in with_columns:
