@@ -8,6 +8,7 @@ the project's own semantic layer too, and no name is an entity in one model and 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -17,6 +18,9 @@ from sqlglot import exp
 from cartridge_bridge.planning.plan import ExecutionPlan, PlanAction, SemanticModelSpec
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
 from cartridge_bridge.planning.sql_fragments import parse_expression
+
+# MetricFlow's rule for every element name (dbt-semantic-interfaces' naming validation).
+_METRICFLOW_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 if TYPE_CHECKING:  # spec_checks calls in here for a mart's semantic model
     from cartridge_bridge.planning.spec_checks import SpecChecker
@@ -76,7 +80,14 @@ def check_semantic_model(checker: SpecChecker, model: SemanticModelSpec, outputs
 
 
 def _new_name(checker: SpecChecker, where: str, kind: str, name: str, seen: set[str]) -> None:
-    """Record a name not seen before in this semantic model, or the problem of naming it twice."""
+    """Record a name not seen before in this semantic model, or the problem of naming it twice or in a way
+    MetricFlow refuses (dbt parse fails on `_fivetran_synced` as a dimension)."""
+    if isinstance(name, str) and not _METRICFLOW_NAME.fullmatch(name):
+        checker.add(
+            where,
+            f"MetricFlow refuses {kind} name {name!r}: it must begin with a lower-case letter",
+            "a name like `synced_at` (rename the column in staging), or leave it out",
+        )
     if name in seen:
         checker.add(where, f"the semantic model names {kind} {name!r} twice")
     seen.add(name)

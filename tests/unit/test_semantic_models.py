@@ -11,17 +11,21 @@ from test_rules_marts import EMPTY_MANIFEST, marts, plan_of, table
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context, semantic_models_on
-from cartridge_bridge.gather.facts import WarehouseFacts
+from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
 from cartridge_bridge.gather.manifest import SemanticEntity as ManifestEntity
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.plan import (
+    ColumnSpec,
     ExecutionPlan,
+    MartSpec,
+    SemanticDimension,
     SemanticMeasure,
     SemanticMetric,
     SemanticModelSpec,
     TimeSpineSpec,
 )
+from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan, semantic_entries
 from cartridge_bridge.write.yaml_merge import merge_properties
@@ -213,6 +217,13 @@ def test_names_references_and_uniqueness_are_checked(tmp_path: Path) -> None:
         "dimensions[secret].name: 'secret' is not a column of this model": {
             "dimensions": [*model.dimensions, model.dimensions[0].model_copy(update={"name": "secret"})]
         },
+        # dbt parse fails on it (dbt-semantic-interfaces): a name must begin with a lower-case letter.
+        "dimensions[_fivetran_synced].name: MetricFlow refuses dimension name '_fivetran_synced'": {
+            "dimensions": [*model.dimensions, SemanticDimension(name="_fivetran_synced", type="categorical")]
+        },
+        "measures[_rows].name: MetricFlow refuses measure name '_rows'": {
+            "measures": [*model.measures, SemanticMeasure(name="_rows", agg="count", expr="project_id")]
+        },
     }
     for expected, changes in cases.items():
         problems = _problems(_with(plan, "fct_projects", **changes), context)
@@ -371,3 +382,31 @@ def test_an_unprofiled_identifier_counts_nothing_more(tmp_path: Path) -> None:
     plan, _ = planned(tmp_path, *PROJECTS)
     model = marts(plan)["fct_projects"].semantic_model
     assert model is not None and not [m for m in model.measures if "_with_" in m.name]
+
+
+def test_a_loaders_column_a_mart_carries_is_no_dimension() -> None:
+    """A mart that keeps `_fivetran_synced` (a planner may): MetricFlow refuses the name, and a load time or a
+    loader's flag is no business dimension; the mart's own times and texts still are."""
+    columns = {
+        "charge_id": "integer",
+        "status": "text",
+        "created_at": "timestamp",
+        "_fivetran_synced": "timestamp",
+        "_fivetran_deleted": "boolean",
+    }
+    spec = MartSpec(
+        role="fact",
+        base_model="stg_pay__charges",
+        base_alias="charges",
+        grain=["charge_id"],
+        columns=[ColumnSpec(name=c, expression=f"charges.{c}", description=c) for c in columns],
+    )
+    relation = RawRelation(
+        schema="raw",
+        identifier="charges",
+        columns=[RawColumn(name=c, data_type=t, position=i) for i, (c, t) in enumerate(columns.items(), 1)],
+    )
+    staged = [ColumnSpec(name=c, source_column=c, data_type=t, description=c) for c, t in columns.items()]
+    base = semantic.MartBase(entity="charge", relation=relation, columns=staged)
+    model = semantic.semantic_model("fct_charges", base, spec, {}, set())
+    assert {d.name for d in model.dimensions} == {"status", "created_at"}

@@ -160,13 +160,20 @@ def semantic_model(
         used.add(named)
         entities.append(SemanticEntity(name=named, type="foreign", column=key))
     typed = {c.name: measures.column_type(c) for c in table.columns}
+    # A loader's bookkeeping column (`_fivetran_synced`) is no business dimension, and MetricFlow refuses a
+    # name that does not begin with a letter.
     time_columns = [
-        c.name for c in outputs if (c.name in base and is_temporal(typed.get(c.name, ""))) or c.name in times
+        c.name
+        for c in outputs
+        if ((c.name in base and is_temporal(typed.get(c.name, ""))) or c.name in times)
+        and not measures.is_loader_name(c.name)
     ]
     dimensions = [SemanticDimension(name=c, type="time", time_granularity="day") for c in time_columns]
     for column in spec.columns:
         kind = typed.get(column.name, "")
         if column.name in keys or column.name in used or not (is_text(kind) or is_boolean(kind)):
+            continue
+        if measures.is_loader_name(column.name):
             continue
         if column.name.endswith("_id") or column.name == "id":
             continue  # an identifier of text (a parent no mart holds): grouping by it splits into single rows
