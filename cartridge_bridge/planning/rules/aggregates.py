@@ -17,7 +17,7 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.rules.sum_conditions import sum_condition
+from cartridge_bridge.planning.rules.sum_conditions import splits, sum_condition
 
 # Columns that number a parent's rows in a list table: never what a link table links to.
 _ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
@@ -150,6 +150,18 @@ class AggregateRules(PlannerState):
                             f"{value} (a null counts in neither).",
                         )
                     )
+            for split in splits(child.relation, columns, keys, self.context.adapter_type):
+                name = f"number_of_{plural(child.table)}_{split.part}{role}"
+                if len(name) > measures.READABLE_NAME:
+                    continue
+                found.append(
+                    (
+                        [name],
+                        ConditionalAggregate(function="count", where=split.where),
+                        f"How many of the {docs.words(parent_entity)}'s {children} have `{split.column}` "
+                        f"{split.value!r}.",
+                    )
+                )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
         condition = sum_condition(child.relation, child.spec.columns)
