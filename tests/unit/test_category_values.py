@@ -142,3 +142,45 @@ def test_a_value_read_from_the_data_is_escaped_or_refused_never_pasted(tmp_path:
     wheres = {a.where for a in intermediate_aggregates(plan).values() if a is not None}
     assert {"status = 'won''t pay'", "status = 'paid'"} <= wheres
     assert "number_of_charges_won_t_pay" in intermediate_aggregates(plan)
+
+
+DISCOUNTS = table(
+    "order_discount_codes",
+    {"id": "integer", "customer_id": "integer", "amount": "numeric", "type": "text"},
+    rows=10,
+)
+
+
+def test_an_amount_is_summed_per_type_and_a_padded_copy_of_a_type_falls_in_none(tmp_path: Path) -> None:
+    discounts = with_values(DISCOUNTS, "type", {"percentage": 5, "shipping": 3, "percentage ": 1, "fixed": 1})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, discounts)
+    aggregates = intermediate_aggregates(plan)
+    by_type = {n: a for n, a in aggregates.items() if a is not None and a.function == "sum"}
+    assert {a.where for a in by_type.values()} == {
+        "type = 'percentage'",
+        "type = 'shipping'",
+        "type = 'fixed'",
+    }, by_type  # `'percentage '` lands in no column, as an exact match leaves it
+    assert all(a.column == "amount" for a in by_type.values())
+    # The plain sum over every row is still there, beside the sums per type.
+    assert "sum(amount)" in sums(plan).values()
+
+
+def test_an_amount_is_never_summed_per_state(tmp_path: Path) -> None:
+    charges = with_values(CHARGES, "status", {"succeeded": 7, "refunded": 3})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, charges)
+    assert [a.where for a in intermediate_aggregates(plan).values() if a and a.function == "sum"] == [
+        "status in ('succeeded')"
+    ]
+
+
+def test_a_state_beside_a_city_is_an_address_and_splits_nothing(tmp_path: Path) -> None:
+    contacts = table(
+        "contacts", {"id": "integer", "customer_id": "integer", "city": "text", "state": "text"}, rows=10
+    )
+    contacts = with_values(contacts, "state", {"New Jersey": 6, "Ohio": 4})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, contacts)
+    assert not [n for n in intermediate_aggregates(plan) if n.startswith("number_of_contacts_")]
+    without_city = table("contacts", {"id": "integer", "customer_id": "integer", "state": "text"}, rows=10)
+    plan, _ = plan_of(tmp_path, CUSTOMERS, with_values(without_city, "state", {"open": 6, "closed": 4}))
+    assert "number_of_contacts_open" in intermediate_aggregates(plan)

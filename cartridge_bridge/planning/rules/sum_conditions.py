@@ -35,7 +35,10 @@ _SPLIT_TAILS = ("_status", "_state", "_type", "_kind", "_outcome", "_result", "_
 _SPLIT_NAMES = frozenset({"status", "state", "type", "kind", "outcome", "result", "category"})
 # A split by more values would bury the parent's other columns; a column with more is not split at all.
 MAX_SPLIT_VALUES = 6
-MAX_SPLITS = 8  # values split on per child, over all its columns, states first
+MAX_SPLITS = 8
+_ADDRESS_WORDS = frozenset(
+    {"city", "country", "zip", "postal", "postcode", "address", "province", "region"}
+)  # values split on per child, over all its columns, states first
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class Split:
     value: str
     part: str  # the value as a name part: `succeeded`, `fixed_amount`
     where: str
+    state: bool  # a state (`status`) rather than a type: amounts are summed per type only
 
 
 def value_condition(column: str, value: str, adapter_type: str) -> str | None:
@@ -167,16 +171,26 @@ def splits(
     the data shows all (two to MAX_SPLIT_VALUES of them), states before types, at most MAX_SPLITS in all.
 
     A column is split on all its values or none: one value refused (not writable as a literal, or two values
-    making the same name) would leave counts that do not add up to the total.
+    making the same name) would leave counts that do not add up to the total. A value that is another one with
+    spaces around it (`'percentage '` beside `'percentage'`) is a typing slip, not a state of its own: its rows
+    fall in no split, as an exact match leaves them.
     """
+    # `state` beside a `city` or a `country` is where someone lives, not a state a row is in.
+    postal = any(_ADDRESS_WORDS & set(measures.words(c.name)) for c in columns)
     candidates = [
-        c for c in columns if c.name not in keys and not measures.is_loader_column(c) and _is_split(c)
+        c
+        for c in columns
+        if c.name not in keys
+        and not measures.is_loader_column(c)
+        and _is_split(c)
+        and not (postal and "state" in measures.words(c.name))
     ]
     candidates.sort(key=lambda c: not _is_status(c))  # stable: states first
     found: list[Split] = []
     for column in candidates:
-        values = _values(relation, column)
-        if values is None or not 2 <= len(values) <= MAX_SPLIT_VALUES:
+        read = _values(relation, column) or []
+        values = [v for v in read if v == v.strip() or v.strip() not in read]
+        if not 2 <= len(values) <= MAX_SPLIT_VALUES:
             continue
         parts = [re.sub(r"[^a-z0-9]+", "_", v.lower()).strip("_") for v in values]
         wheres = [value_condition(column.name, v, adapter_type) for v in values]
@@ -184,7 +198,7 @@ def splits(
         if not readable or None in wheres or len(found) + len(values) > MAX_SPLITS:
             continue
         found.extend(
-            Split(column.name, v, p, w)
+            Split(column.name, v, p, w, _is_status(column))
             for v, p, w in zip(values, parts, wheres, strict=True)
             if w is not None
         )
