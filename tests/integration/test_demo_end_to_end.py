@@ -68,7 +68,7 @@ def test_demo_project_has_every_layer_with_tests_and_descriptions(
     ours = [n for n in manifest["nodes"].values() if n["package_name"] == "shop_demo"]
     models_ = [n for n in ours if n["resource_type"] == "model"]
     tests = [n for n in ours if n["resource_type"] == "test"]
-    assert len(models_) == 17  # the time spine and the daily snapshots of payments and completed orders included
+    assert len(models_) == 17  # the time spine, the daily payments and completed orders included
     assert all(n["description"] for n in models_)
     columns = [(n["name"], c) for n in models_ for c in n["columns"].values()]
     tested_columns = {(t["attached_node"].rsplit(".", 1)[-1], t["column_name"]) for t in tests}

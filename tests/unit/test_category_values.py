@@ -184,3 +184,22 @@ def test_a_state_beside_a_city_is_an_address_and_splits_nothing(tmp_path: Path) 
     without_city = table("contacts", {"id": "integer", "customer_id": "integer", "state": "text"}, rows=10)
     plan, _ = plan_of(tmp_path, CUSTOMERS, with_values(without_city, "state", {"open": 6, "closed": 4}))
     assert "number_of_contacts_open" in intermediate_aggregates(plan)
+
+
+def test_a_successful_authorization_or_refund_is_no_money_taken(tmp_path: Path) -> None:
+    transactions = table(
+        "transactions",
+        {"id": "integer", "customer_id": "integer", "amount": "numeric", "status": "text", "kind": "text"},
+        rows=10,
+    )
+    transactions = with_values(transactions, "status", {"success": 8, "failure": 2})
+    transactions = with_values(transactions, "kind", {"authorization": 4, "capture": 4, "refund": 2})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, transactions)
+    assert list(sums(plan).values()) == [
+        "sum(case when (status in ('success') and (kind is null or kind not in ('authorization', 'refund')))"
+        " then amount end)"
+    ]
+    # A table of refunds only keeps them: each is the table's own money.
+    only = with_values(transactions, "kind", {"refund": 10})
+    plan, _ = plan_of(tmp_path, CUSTOMERS, only)
+    assert list(sums(plan).values()) == ["sum(case when (status in ('success')) then amount end)"]

@@ -40,6 +40,12 @@ _ADDRESS_WORDS = frozenset(
     {"city", "country", "zip", "postal", "postcode", "address", "province", "region"}
 )  # values split on per child, over all its columns, states first
 
+# Kinds of a payment event that move no money (an authorization, a check) or move it back (a void, a refund).
+_NO_MONEY_MOVED = frozenset(
+    "authorization authorisation auth preauthorization pre_authorization verify verification void voided "
+    "refund refunded chargeback hold".split()
+)
+
 
 @dataclass(frozen=True)
 class SumCondition:
@@ -106,7 +112,7 @@ def _signed(relation: RawRelation, side: ColumnSpec) -> SumCondition:
     return SumCondition(f"case when {debit} then {{0}}{negative} end")
 
 
-def _successful(relation: RawRelation, statuses: list[ColumnSpec]) -> SumCondition:
+def _successful(relation: RawRelation, statuses: list[ColumnSpec], kinds: list[ColumnSpec]) -> SumCondition:
     tests = []
     for status in statuses:
         values = _values(relation, status)
@@ -116,6 +122,14 @@ def _successful(relation: RawRelation, statuses: list[ColumnSpec]) -> SumConditi
             return SumCondition(None, f"it has a `{status.name}` whose states {known}")
         quoted = ", ".join(f"'{v}'" for v in good)  # values from the list above only: safe to quote
         tests.append(f"{status.name} in ({quoted})")
+    # A successful authorization moves no money, and its capture moves the same money again: a kind the data
+    # shows beside others that moves none (or moves it back) stays out of the sum.
+    for kind in kinds:
+        values = _values(relation, kind) or []
+        held = [v for v in values if v.strip().lower() in _NO_MONEY_MOVED]
+        if held and len(held) < len(values):
+            quoted = ", ".join(f"'{v}'" for v in held)  # values from the list above only: safe to quote
+            tests.append(f"({kind.name} is null or {kind.name} not in ({quoted}))")
     where = " and ".join(tests)
     return SumCondition(f"case when ({where}) then {{0}} end", where=where)
 
@@ -127,7 +141,8 @@ def sum_condition(relation: RawRelation, columns: list[ColumnSpec]) -> SumCondit
     if side is not None:
         return _signed(relation, side)
     statuses = [c for c in own if _is_status(c)]
-    return _successful(relation, statuses) if statuses else SumCondition()
+    kinds = [c for c in own if _is_split(c) and not _is_status(c)]
+    return _successful(relation, statuses, kinds) if statuses else SumCondition()
 
 
 def status_values(relation: RawRelation, columns: list[ColumnSpec]) -> dict[str, list[str] | None]:
