@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Literal
 
 from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.context.category_values import MACRO as CATEGORY_MACRO
+from cartridge_bridge.context.category_values import category_checks, with_category_values
 from cartridge_bridge.context.key_checks import (
     CONTAINED_MACRO,
     combination_checks,
@@ -191,7 +193,8 @@ def gather_facts(
     args: dict[str, object] = {"schemas": schemas, "select": select, "exclude": exclude}
     if profile:
         try:
-            profiled = {**args, "profile": True, "top_values_limit": 0}  # counts for keys; no values read
+            # Counts for keys, and no values: only the category columns' values are read, below.
+            profiled = {**args, "profile": True, "top_values_limit": 0}
             facts = parse_facts(
                 project.dbt.run_operation("cartridge.gather", profiled), "the output of cartridge.gather"
             )
@@ -204,8 +207,51 @@ def gather_facts(
             # run: keys then come from declarations and names, and the build names the broken relation.
             pass
         else:
-            return _with_foreign_key_counts(project, facts, progress)
+            return _with_foreign_key_counts(
+                project, _with_category_values(project, facts, progress), progress
+            )
     return parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
+
+
+def _with_data_check(
+    project: OpenProject,
+    facts: WarehouseFacts,
+    progress: Progress | None,
+    macro: str,
+    argument: tuple[str, list[dict[str, object]]],
+    fold: Callable[[WarehouseFacts, str], WarehouseFacts],
+    lost: str,
+) -> WarehouseFacts:
+    """The facts with what one of the package's check macros printed folded in; when the macro fails, the facts
+    as they were and a progress line saying what is `lost` (`{}`: the error's first line), never the rest of the
+    profile."""
+    name, checks = argument
+    if not checks or not project.manifest.has_macro(PACKAGE_NAME, macro.removeprefix(f"{PACKAGE_NAME}.")):
+        return facts
+    try:
+        printed = project.dbt.run_operation(macro, {name: checks})
+    except DbtError as error:
+        if progress is not None:
+            text = str(error).strip()
+            progress.step(lost.format(text.splitlines()[0] if text else "dbt failed"))
+        return facts
+    return fold(facts, printed)
+
+
+def _with_category_values(
+    project: OpenProject, facts: WarehouseFacts, progress: Progress | None
+) -> WarehouseFacts:
+    """The profiled facts with the values of their category columns (a status, a type): one grouped statement
+    per table that has some. When it fails, only the values are lost: amounts with a status stay unsummed."""
+    return _with_data_check(
+        project,
+        facts,
+        progress,
+        CATEGORY_MACRO,
+        ("relations", category_checks(facts)),
+        with_category_values,
+        "category values not read ({}); amounts with a status are not summed",
+    )
 
 
 def _with_foreign_key_counts(
@@ -218,17 +264,15 @@ def _with_foreign_key_counts(
     types the warehouse will not compare), only the foreign keys' counts are lost: role-named keys are not
     taken and the others stay `named`; the rest of the profile is kept.
     """
-    edges = containment_checks(facts)
-    if not edges or not project.manifest.has_macro(PACKAGE_NAME, "contained_values"):
-        return facts
-    try:
-        contained = project.dbt.run_operation(CONTAINED_MACRO, {"edges": edges})
-    except DbtError as error:
-        if progress is not None:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else "dbt failed"
-            progress.step(f"foreign keys not checked on the data ({first}); they come from names only")
-        return facts
-    return with_contained_values(facts, contained)
+    return _with_data_check(
+        project,
+        facts,
+        progress,
+        CONTAINED_MACRO,
+        ("edges", containment_checks(facts)),
+        with_contained_values,
+        "foreign keys not checked on the data ({}); they come from names only",
+    )
 
 
 @exclusive_run()

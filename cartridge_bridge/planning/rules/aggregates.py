@@ -17,8 +17,10 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.rules.sum_conditions import sum_condition
+from cartridge_bridge.planning.rules.sum_conditions import splits, sum_condition
 
+# A child with more amounts than this gets no sum per type: each amount times each type would bury the mart.
+MAX_SUMS_BY_TYPE = 2
 # Columns that number a parent's rows in a list table: never what a link table links to.
 _ORDINALS = frozenset({"index", "idx", "position", "pos", "seq", "sequence", "ordinal", "line_number"})
 
@@ -136,6 +138,7 @@ class AggregateRules(PlannerState):
                     f"{f' (through `{key}`)' if role else ''}.",
                 )
             )
+        by_value = splits(child.relation, columns, keys, self.context.adapter_type) if linked is None else []
         if linked is None:
             children = docs.words(plural(child.table))
             for flag in measures.flags(child.relation, columns, keys):
@@ -150,10 +153,24 @@ class AggregateRules(PlannerState):
                             f"{value} (a null counts in neither).",
                         )
                     )
+            for split in by_value:
+                name = f"number_of_{plural(child.table)}_{split.part}{role}"
+                if len(name) > measures.READABLE_NAME:
+                    continue
+                found.append(
+                    (
+                        [name],
+                        ConditionalAggregate(function="count", where=split.where),
+                        f"How many of the {docs.words(parent_entity)}'s {children} have `{split.column}` "
+                        f"{split.value!r}.",
+                    )
+                )
         currency = measures.currency_of(child.relation, columns)
         in_currency = f" (in {currency.single})" if currency.single else ""
         condition = sum_condition(child.relation, child.spec.columns)
         amounts = measures.amounts(child.relation, columns, keys)
+        # A sum over the successful states only says so: a total of fulfilled lines is not one of all lines.
+        over = f", only where `{condition.where}`" if condition.where is not None else ""
         for column in amounts if condition.template is not None else []:
             # `total_price` of orders is `total_order_price` at a customer's grain: the child's entity says of what.
             what = column.name.removeprefix("total_")
@@ -173,9 +190,20 @@ class AggregateRules(PlannerState):
                 (
                     [f"{total}{role}", f"{whole}{role}"],
                     condition.measure(column.name) or "",
-                    f"Sum of `{column.name}` over {owned}{in_currency}.",
+                    f"Sum of `{column.name}` over {owned}{in_currency}{over}.",
                 )
             )
+            # Discounts by type: an amount per value of a type column, when the amounts are summed as they are.
+            for split in by_value if condition.template == "{0}" and len(amounts) <= MAX_SUMS_BY_TYPE else []:
+                if not split.state and len(f"{total}_{split.part}{role}") <= measures.READABLE_NAME:
+                    found.append(
+                        (
+                            [f"{total}_{split.part}{role}"],
+                            ConditionalAggregate(function="sum", column=column.name, where=split.where),
+                            f"Sum of `{column.name}` over {owned} with `{split.column}` {split.value!r}"
+                            f"{in_currency}.",
+                        )
+                    )
         dated = measures.event_time(child.relation, columns)
         if dated is not None and dated.name not in keys:
             # `first_created_at` would not say of what: the child's entity goes in unless the name has it.
