@@ -147,6 +147,16 @@ def test_an_amount_with_a_status_is_summed_over_the_successful_states_only(tmp_p
     )
 
 
+def test_an_orders_lifecycle_sums_its_shipped_and_completed_orders(tmp_path: Path) -> None:
+    orders = with_values(
+        CHARGES, "status", {"placed": 3, "shipped": 4, "completed": 9, "returned": 1, "cancelled": 2}
+    )
+    plan, _ = plan_of(tmp_path, CUSTOMERS, orders)
+    assert list(sums(plan).values()) == [
+        "sum(case when (status in ('shipped', 'completed')) then amount end)"
+    ]
+
+
 def test_a_status_with_no_successful_state_in_the_data_keeps_the_amount_unsummed(tmp_path: Path) -> None:
     charges = with_values(CHARGES, "status", {"failed": 2, "pending": 8})
     plan, _ = plan_of(tmp_path, CUSTOMERS, charges)

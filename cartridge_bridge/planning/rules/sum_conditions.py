@@ -25,9 +25,11 @@ _CREDITS = frozenset({"credit", "cr", "c", "credits"})
 # A column telling whether the row's event happened: `status`, `payment_status`, `outcome`.
 _STATUS_TAILS = ("_status", "_outcome", "_result")
 _STATUS_NAMES = frozenset({"status", "state", "outcome", "result"})
+# An order's lifecycle counts too: a shipped or delivered order is a sale as much as a completed one (summing
+# `completed` alone would leave out every order still on its way).
 _SUCCESSFUL = frozenset(
     "succeeded success successful paid complete completed settled captured posted approved processed "
-    "fulfilled done".split()
+    "fulfilled done shipped delivered".split()
 )
 
 # A column whose few values split a child's count at its parent: `status`, `state`, `issue_type`, `kind`.
