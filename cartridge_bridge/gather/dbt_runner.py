@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class DbtProject:
         from dbt import deprecations
         from dbt.cli.main import dbtRunner
 
+        _name_flag_sources_cheaply()
         captured = Invocation(success=False)
         parsed = False
 
@@ -356,6 +358,31 @@ def not_utf8_file(project_dir: Path) -> str | None:
             except OSError:
                 continue
     return None
+
+
+def _calling_module() -> str:
+    """The first module up the stack that is not dbt's behaviour-flag module, as dbt's own lookup finds it."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__")
+        if name and name != "dbt_common.behavior_flags":
+            return str(name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return "Unknown"
+
+
+def _name_flag_sources_cheaply() -> None:
+    """Replace dbt-common's lookup of the module behind each behaviour flag with a walk up the frames.
+
+    Every adapter dbt registers (one per invocation) names the source of each of its behaviour flags with
+    `inspect.stack()`, which reads the source lines of every frame and, for each frame whose file is no module
+    (Jinja's compiled macros), scans all of `sys.modules`. With litellm imported (3,000 modules) and a deep stack,
+    that made each invocation seconds slower (profiled: the test suite's dbt runs in one process after the LLM
+    tests ran up to 7x slower). The name only labels a behaviour-change event; the walk finds the same module.
+    """
+    from dbt_common.behavior_flags import BehaviorFlagRendered
+
+    BehaviorFlagRendered._default_source = staticmethod(_calling_module)  # type: ignore[method-assign]
 
 
 def nests_test_arguments_by_default() -> bool:
