@@ -82,6 +82,9 @@ def llm(connector: str, relay: Path | None) -> Iterator[Chosen]:
             transport_retries=0,  # a missing recording is not transient
             concurrency=4,
             cache=False,  # the recording is the cache; a project cache would hide a missing answer
+            # The seeds are public: the bench shares values as a user who opts in does (`--share-samples`),
+            # so a status's values reach the model and its conditional measures compare with real ones.
+            share_samples=True,
         )
         usage = UsageLedger()
         chat = LiteLLMChat(settings, usage)

@@ -32,6 +32,7 @@ from cartridge_bridge.planning.llm.answers import (
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.conversion import to_history_draft, to_snapshot_draft, to_union_spec
 from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.llm.prompt_data import project_facts
 from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     HistorySpec,
@@ -272,6 +273,24 @@ def test_the_outline_chooses_a_history_a_union_and_a_snapshot(context: ProjectCo
     ]
     [staging_task] = [request_data(r) for r in chat.requests if r.phase == "staging"]
     assert [m.get("read_by_history") for m in staging_task["models"]] == ["int_account_versions", None, None]
+
+
+def test_only_an_event_table_is_offered_as_a_money_series(context: ProjectContext) -> None:
+    """`money_event` follows the rules planner's facts: a table that is no event (no fact of the rules) has none,
+    however its columns read, so an account's balance and creation date are never offered as a series."""
+    rules = RulesPlanner(type2_histories=False).draft(context)
+    staging = {
+        f"{m.spec.source_name}.{m.spec.table}": m.name
+        for m in rules.models
+        if isinstance(m.spec, StagingSpec)
+    }
+    sources = [s.spec for s in rules.sources]
+    every = {t.source_table: t for t in project_facts(context, sources, staging, False).raw_tables}
+    assert every["raw.payments"].money_event is not None
+    none = {
+        t.source_table: t for t in project_facts(context, sources, staging, False, events=set()).raw_tables
+    }
+    assert all(t.money_event is None for t in none.values())
 
 
 def test_each_kind_converts_to_the_spec_the_rules_planner_builds(context: ProjectContext) -> None:

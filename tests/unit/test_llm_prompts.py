@@ -18,6 +18,7 @@ from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.gather.facts import parse_facts
 from cartridge_bridge.gather.manifest import Manifest
+from cartridge_bridge.planning.identifiers import identifier_limit
 from cartridge_bridge.planning.llm.answers import AggregateAnswer, DataTestsAnswer, MartAnswer, StagingAnswer
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
@@ -224,3 +225,14 @@ def test_every_field_naming_columns_says_whose_in_the_schema_sent(answer_type: t
         description = definitions[definition]["properties"][field].get("description", "")
         assert whose in description, f"{definition}.{field}: {description!r}"
         assert len(description) <= 130, f"{definition}.{field} costs tokens in every request"
+
+
+def test_the_prompts_give_the_warehouse_s_name_limit_and_dialect(context: ProjectContext) -> None:
+    """A name longer than the warehouse takes is refused after the answer: the prompt says the limit first; a
+    duration or a net amount is written in the warehouse's own SQL."""
+    requests = run(context)
+    adapter = context.adapter_type
+    limit = f"at most {identifier_limit(adapter)} characters ({adapter}'s limit)"
+    assert all(limit in r.messages[0]["content"] for r in requests)
+    [mart] = [r for r in requests if r.phase == "mart"][:1]
+    assert f"in {adapter}'s own SQL" in mart.messages[1]["content"]

@@ -72,7 +72,13 @@ from cartridge_bridge.planning.llm.prompt_data import (
 from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.llm.spec_task_facts import incremental_facts, split_columns, staged_relation
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import SemanticModelSpec, StagingSpec, model_inputs, output_columns
+from cartridge_bridge.planning.plan import (
+    MartSpec,
+    SemanticModelSpec,
+    StagingSpec,
+    model_inputs,
+    output_columns,
+)
 from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft, SnapshotDraft, SourceDraft
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.column_docs import words
@@ -132,8 +138,17 @@ class _Planning:
             for m in self.rules.models
             if isinstance(m.spec, StagingSpec)
         }
+        fact_bases = {
+            m.spec.base_model
+            for m in self.rules.models
+            if isinstance(m.spec, MartSpec) and m.spec.role == "fact"
+        }
         self.facts = project_facts(
-            self.context, [s.spec for s in self.rules.sources], staging_names, self.settings.share_samples
+            self.context,
+            [s.spec for s in self.rules.sources],
+            staging_names,
+            self.settings.share_samples,
+            events={table for table, model in staging_names.items() if model in fact_bases},
         )
         self.table_facts: dict[str, TableFacts] = {t.source_table: t for t in self.facts.raw_tables}
         self.conventions = convention_facts(self.context)

@@ -367,20 +367,29 @@ def convention_facts(context: ProjectContext) -> ConventionFacts:
 
 
 def project_facts(
-    context: ProjectContext, sources: list[SourceSpec], staging_names: dict[str, str], share_samples: bool
+    context: ProjectContext,
+    sources: list[SourceSpec],
+    staging_names: dict[str, str],
+    share_samples: bool,
+    events: set[str] | None = None,
 ) -> ProjectFacts:
     """The facts of every raw table the sources declare, the existing models that matter and the conventions.
 
-    `staging_names` maps `<source>.<table>` to the staging model name the project's convention gives it.
+    `staging_names` maps `<source>.<table>` to the staging model name the project's convention gives it;
+    `events` names the `<source>.<table>`s whose rows are events (the rules planner's facts): only those are
+    offered a `money_event`, so an account's balance and creation date never read as a series to snapshot.
     """
     tables: list[TableFacts] = []
     for raw in context.raw_schemas:
         declared = {t.identifier: f"{s.source_name}.{t.name}" for s in sources for t in s.tables}
         for relation in [r for r in raw.relations if r.identifier in declared]:
             name = declared[relation.identifier]
-            tables.append(
-                table_facts(relation, name, staging_names.get(name, ""), raw.keys, declared, share_samples)
+            facts = table_facts(
+                relation, name, staging_names.get(name, ""), raw.keys, declared, share_samples
             )
+            if events is not None and name not in events:
+                facts.money_event = None
+            tables.append(facts)
     relevant = context.relevant
     return ProjectFacts(
         project_name=context.project_name,

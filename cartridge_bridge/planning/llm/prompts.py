@@ -15,6 +15,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel
 
+from cartridge_bridge.planning.identifiers import identifier_limit
+
 DATA_OPEN = "<data>"
 DATA_CLOSE = "</data>"
 SYSTEM_TEMPLATE = "planner_system.j2"
@@ -72,6 +74,10 @@ def phase_messages(
     The prompt names the answer type only: its JSON schema goes with the request once, in response_format or
     in the system message, as the client's structured-output mode says.
     """
-    system = render_prompt(SYSTEM_TEMPLATE, adapter_type=adapter_type)
-    user = render_prompt(PHASE_TEMPLATES[phase], task=task, schema_name=answer_type.__name__)
+    system = render_prompt(
+        SYSTEM_TEMPLATE, adapter_type=adapter_type, name_limit=identifier_limit(adapter_type)
+    )
+    user = render_prompt(
+        PHASE_TEMPLATES[phase], task=task, schema_name=answer_type.__name__, adapter_type=adapter_type
+    )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
