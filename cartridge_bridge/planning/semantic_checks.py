@@ -147,6 +147,18 @@ def semantic_layer_problems(
                         )
                     )
     problems += _element_type_problems(models)
+    labelled: dict[str, str] = {}
+    for action, model in models:
+        for metric in model.metrics:
+            first = labelled.setdefault(metric.label, metric.name)
+            if first != metric.name:  # MetricFlow refuses it when dbt parses
+                problems.append(
+                    PlanProblem(
+                        action.name,
+                        "semantic_model",
+                        f"metrics {first!r} and {metric.name!r} have one label {metric.label!r}",
+                    )
+                )
     spines = [a for a in plan.actions if a.type == "create_time_spine"]
     if len(spines) > 1:
         problems.append(PlanProblem(PLAN_LEVEL, "actions", "the plan creates more than one time spine"))

@@ -15,6 +15,7 @@ from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
 from cartridge_bridge.gather.manifest import SemanticEntity as ManifestEntity
 from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.planning.llm.metrics import without_repeated_metrics
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     ExecutionPlan,
@@ -237,6 +238,20 @@ def test_names_references_and_uniqueness_are_checked(tmp_path: Path) -> None:
         measures=[*teams.measures, SemanticMeasure(name="project_count", agg="count", expr="team_id")],
     )
     assert any("the plan names measure 'project_count' twice" in p for p in _problems(twice, context))
+    # MetricFlow refuses two metrics of one label (dbt parse fails): the plan check names both.
+    [first, *_] = model.metrics
+    same_label = _with(
+        plan,
+        "dim_teams",
+        metrics=[
+            *teams.metrics,
+            SemanticMetric(name="teams_again", label=first.label, measure=teams.measures[0].name),
+        ],
+    )
+    assert any(
+        (f"{first.name!r}" in p and "'teams_again'" in p and f"have one label {first.label!r}" in p)
+        for p in _problems(same_label, context)
+    ), _problems(same_label, context)
     # Only marts carry one.
     staging = plan.model_copy(deep=True)
     stg = next(a for a in staging.actions if a.type == "create_staging")
@@ -410,3 +425,19 @@ def test_a_loaders_column_a_mart_carries_is_no_dimension() -> None:
     base = semantic.MartBase(entity="charge", relation=relation, columns=staged)
     model = semantic.semantic_model("fct_charges", base, spec, {}, set())
     assert {d.name for d in model.dimensions} == {"status", "created_at"}
+
+
+def test_the_llm_planner_tells_apart_two_metrics_documented_with_one_label() -> None:
+    """Models documented in separate requests may label two metrics alike; MetricFlow would refuse the project."""
+    one = SemanticModelSpec(
+        name="payment_methods",
+        metrics=[SemanticMetric(name="refund_amount", label="Refund amount", measure="refund_amount_sum")],
+    )
+    two = SemanticModelSpec(
+        name="accounts",
+        metrics=[
+            SemanticMetric(name="refunded_amount", label="Refund amount", measure="refunded_amount_sum")
+        ],
+    )
+    assert without_repeated_metrics([one, two]) == []
+    assert [m.label for m in (*one.metrics, *two.metrics)] == ["Refund amount", "Refund amount (accounts)"]
