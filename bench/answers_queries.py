@@ -160,7 +160,8 @@ class Layer:
 
 
 def layer_of(plan: ExecutionPlan) -> Layer:
-    """The marts of a plan, and each mart column carried from a staging column with a relationships test."""
+    """The marts of a plan, and their foreign keys: each mart column with a relationships test of its own, or
+    carried from a staging column with one, to a mart's key (or to the staging model a mart is built on)."""
     marts = {a.name: a.spec for a in plan.actions if isinstance(a.spec, MartSpec)}
     staging = {a.name: a.spec for a in plan.actions if isinstance(a.spec, StagingSpec)}
     layer = Layer()
@@ -170,6 +171,11 @@ def layer_of(plan: ExecutionPlan) -> Layer:
         layer.columns[name] = {c.name for c in output_columns(spec)}
         layer.grain[name] = set(spec.grain)
     for name, spec in marts.items():
+        for column in output_columns(spec):
+            for test in column.tests:
+                parent = str(test.to) if str(test.to) in marts else mart_of_base.get(str(test.to))
+                if test.name == "relationships" and parent and test.field in layer.grain[parent]:
+                    layer.foreign.add((name, column.name, parent, str(test.field)))
         base = staging.get(spec.base_model)
         if base is None:
             continue

@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from unit.test_semantic_models import PROJECTS, marts, planned
 
 from bench.answers_queries import (
     Layer,
@@ -15,9 +16,11 @@ from bench.answers_queries import (
     check_against,
     check_metrics,
     check_shape,
+    layer_of,
     load_questions,
 )
 from bench.answers_scoring import EXACT, PARTIAL, WRONG, canonical, default_keys, score
+from cartridge_bridge.planning.plan import DataTest, MartSpec
 
 COLUMNS = ["month", "orders", "sales"]
 VENDOR = [
@@ -186,3 +189,18 @@ def test_a_metricflow_question_maps_only_its_outputs_and_is_asked_one_way(
     (tmp_path / "billing.yml").write_text(text)
     with pytest.raises(ValueError, match=problem):
         load_questions("billing", tmp_path)
+
+
+def test_a_marts_own_relationships_test_declares_a_key_the_bench_may_join_on(tmp_path: Path) -> None:
+    """A mart column tested against another mart's key (an LLM layer carrying a key from a joined model, not from
+    its base staging model) is a declared foreign key; a column with no such test is not."""
+    plan, _ = planned(tmp_path, *PROJECTS)
+    found = marts(plan)
+    projects, teams = found["fct_projects"], found["dim_teams"]
+    assert isinstance(projects.spec, MartSpec) and isinstance(teams.spec, MartSpec)
+    [key] = teams.spec.grain
+    column = next(c for c in projects.spec.columns if c.name == "name")
+    before = layer_of(plan).foreign
+    assert ("fct_projects", "name", "dim_teams", key) not in before
+    column.tests.append(DataTest(name="relationships", to="dim_teams", field=key))
+    assert ("fct_projects", "name", "dim_teams", key) in layer_of(plan).foreign
