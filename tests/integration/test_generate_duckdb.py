@@ -248,3 +248,41 @@ def test_a_bill_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tmp_pa
             "select bill_id, unpaid_amount from analytics.fct_bills order by 1"
         ).fetchall()
     assert [(r[0], float(r[1])) for r in rows] == [(1, 20.0), (2, 0.0), (3, 45.5)]  # by hand
+
+
+def test_a_version_history_becomes_a_type_2_dimension_beside_its_current_state(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_subs")
+        connection.execute("create table raw_subs.accounts (id integer, plan varchar, updated_at timestamp)")
+        connection.execute(
+            "insert into raw_subs.accounts values"
+            " (1, 'free', '2025-01-01'), (1, 'pro', '2025-02-01'), (1, 'team', '2025-03-01'),"
+            " (2, 'pro', '2025-01-15'), (3, 'free', '2025-01-20'), (3, 'pro', '2025-04-01')"
+        )
+    _, report = _generate(tmp_path, database, "subs")
+    marts = {a.name: a for a in report.plan.models() if a.type == "create_mart"}
+    [history] = [name for name in marts if name.endswith("_history")]
+    assert marts[history].spec.grain == ["account_id", "valid_from"]  # type: ignore[union-attr]
+    with duckdb.connect(str(database)) as connection:
+        versions = connection.execute(
+            f"select account_id, plan, valid_from, valid_to, is_current from analytics.{history} order by 1, 3"
+        ).fetchall()
+        as_of = connection.execute(  # the state on 2025-02-15, by the dimension's own validity
+            f"select account_id, plan from analytics.{history} where valid_from <= '2025-02-15'"
+            " and (valid_to is null or '2025-02-15' < valid_to) order by 1"
+        ).fetchall()
+    by_hand = [(1, "free", "2025-01-01", "2025-02-01", False), (1, "pro", "2025-02-01", "2025-03-01", False),
+               (1, "team", "2025-03-01", None, True), (2, "pro", "2025-01-15", None, True),
+               (3, "free", "2025-01-20", "2025-04-01", False), (3, "pro", "2025-04-01", None, True)]  # fmt: skip
+    assert [(a, p, str(f.date()), t and str(t.date()), c) for a, p, f, t, c in versions] == by_hand
+    assert as_of == [(1, "pro"), (2, "pro"), (3, "free")]
+    # What the other marts read is the current state: one row each, its latest plan.
+    [current_state] = [a.name for a in report.plan.models() if a.name.endswith("_current")]
+    with duckdb.connect(str(database)) as connection:
+        current = connection.execute(
+            f"select account_id, plan from analytics.{current_state} order by 1"
+        ).fetchall()
+    assert current == [(1, "team"), (2, "pro"), (3, "pro")]

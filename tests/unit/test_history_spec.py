@@ -185,6 +185,18 @@ def test_the_rules_make_a_loader_history_a_type_2_model_read_through_its_current
     # the staged columns but the loader's, as the marts read them
     assert [c.name for c in current.spec.columns] == ["customer_history_id", "name"]
     assert [c.name for c in history.spec.columns] == ["customer_history_id", "name"]
+    # The type-2 dimension the marts layer offers: every version with its validity, keyed on key and start.
+    dimension = actions["dim_customer_history_versions"]
+    assert dimension.type == "create_mart" and isinstance(dimension.spec, MartSpec)
+    assert dimension.spec.base_model == "int_customer_history_versions"
+    assert dimension.spec.grain == ["customer_history_id", "valid_from"]
+    assert [c.name for c in dimension.spec.columns] == [
+        "customer_history_id",
+        "name",
+        "valid_from",
+        "valid_to",
+        "is_current",
+    ]
 
 
 def test_a_loader_history_with_a_soft_delete_marker_stays_de_duplicated(tmp_path: Path) -> None:

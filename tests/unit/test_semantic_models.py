@@ -15,7 +15,6 @@ from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
 from cartridge_bridge.gather.manifest import SemanticEntity as ManifestEntity
 from cartridge_bridge.planning.checks import plan_problems
-from cartridge_bridge.planning.llm.metrics import without_repeated_metrics
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     ExecutionPlan,
@@ -28,6 +27,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.planning.rules.semantic import settle_names
 from cartridge_bridge.render.plan_files import render_plan, semantic_entries
 from cartridge_bridge.write.yaml_merge import merge_properties
 
@@ -427,8 +427,9 @@ def test_a_loaders_column_a_mart_carries_is_no_dimension() -> None:
     assert {d.name for d in model.dimensions} == {"status", "created_at"}
 
 
-def test_the_llm_planner_tells_apart_two_metrics_documented_with_one_label() -> None:
-    """Models documented in separate requests may label two metrics alike; MetricFlow would refuse the project."""
+def test_two_metrics_of_one_label_are_told_apart_by_their_names() -> None:
+    """Models documented in separate LLM requests, or a rules mart with `amount` and `total_amount`, may label two
+    metrics alike; MetricFlow would refuse the project at dbt parse."""
     one = SemanticModelSpec(
         name="payment_methods",
         metrics=[SemanticMetric(name="refund_amount", label="Refund amount", measure="refund_amount_sum")],
@@ -439,5 +440,8 @@ def test_the_llm_planner_tells_apart_two_metrics_documented_with_one_label() -> 
             SemanticMetric(name="refunded_amount", label="Refund amount", measure="refunded_amount_sum")
         ],
     )
-    assert without_repeated_metrics([one, two]) == []
-    assert [m.label for m in (*one.metrics, *two.metrics)] == ["Refund amount", "Refund amount (accounts)"]
+    assert settle_names([one, two], {}) == [one, two]
+    assert [m.label for m in (*one.metrics, *two.metrics)] == [
+        "Refund amount",
+        "Refund amount (refunded amount)",
+    ]

@@ -21,7 +21,6 @@ from cartridge_bridge.planning.llm.answers import MetricAnswer
 from cartridge_bridge.planning.llm.asking import validation_lines
 from cartridge_bridge.planning.llm.prompt_data import CandidateMeasure
 from cartridge_bridge.planning.plan import (
-    LABEL_LIMIT,
     AggregateSpec,
     MartSpec,
     SemanticMeasure,
@@ -32,7 +31,6 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
 from cartridge_bridge.planning.rules import semantic
-from cartridge_bridge.planning.rules.column_docs import words
 
 
 def derived_models(
@@ -250,7 +248,6 @@ def without_repeated_metrics(models: list[SemanticModelSpec]) -> list[str]:
     """Metrics whose name an earlier model of the plan holds (a mart the rules planned in a failed one's place
     was checked against no answer), left out in place; a note for each model that lost some."""
     seen: set[str] = set()
-    labels: set[str] = set()
     notes = []
     for model in models:
         repeated = [m.name for m in model.metrics if m.name in seen]
@@ -260,10 +257,4 @@ def without_repeated_metrics(models: list[SemanticModelSpec]) -> list[str]:
             notes.append(
                 f"{model.name}: metrics {', '.join(repeated)} left out, another mart's metric has the name"
             )
-        # MetricFlow refuses two metrics of one label; models documented in separate requests cannot see each
-        # other's labels, so a repeated one is told apart by its model, as a reader of a dashboard would need.
-        for metric in model.metrics:
-            if metric.label in labels:
-                metric.label = f"{metric.label} ({words(model.name)})"[:LABEL_LIMIT]
-            labels.add(metric.label)
     return notes

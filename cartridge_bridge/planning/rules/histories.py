@@ -57,11 +57,33 @@ class HistoryRules(PlannerState):
                 continue
             # `int_account_versions`, `int_account_current`; a table `account_history` of its own stays apart.
             prefix = self.conventions.intermediate_model.split("{", 1)[0]
-            names = [[f"{prefix}{table.table}_versions"], [f"{prefix}{table.table}_current"]]
-            history, current = self.pick(names, taken)
-            taken |= {history, current}
+            names = [
+                [f"{prefix}{table.table}_versions"],
+                [f"{prefix}{table.table}_current"],
+                # `account` → `dim_account_history`; `account_history` → `dim_account_history_versions`, beside
+                # the current state's `dim_account_history`.
+                [self.conventions.dimension_model.format(table=_history_name(table.table))],
+            ]
+            history, current, dimension = self.pick(names, taken)
+            taken |= {history, current, dimension}
             self.keep_every_version(table)
-            self.draft.histories.append(_history_draft(table, history, start))
+            versions = _history_draft(table, history, start)
+            self.draft.histories.append(versions)
+            self.add(
+                dimension,
+                "marts",
+                f"The type-2 dimension of {docs.words(table.entity)}: every version, one row per "
+                f"{docs.words(table.entity)} and `{HISTORY_COLUMNS[0]}`, from `{history}`. {_AS_OF}",
+                _type2_dimension(versions, cte_name(table.table)),
+                [
+                    ModelTest(
+                        name="unique_combination_of_columns",
+                        columns=[*versions.spec.entity_key, HISTORY_COLUMNS[0]],
+                    )
+                ]
+                if testing
+                else [],
+            )
             self.add(
                 current,
                 "intermediate",
@@ -176,6 +198,47 @@ def history_draft(name: str, spec: HistorySpec, carried: list[ColumnSpec], entit
         ModelTest(name="versions_do_not_overlap", columns=key, valid_from=valid_from, valid_to=valid_to),
     ]
     return HistoryDraft(name=name, description=description, spec=spec, tests=tests)
+
+
+def _history_name(table: str) -> str:
+    return f"{table}_versions" if table.endswith("_history") else f"{table}_history"
+
+
+_AS_OF = (
+    "The state as of a time t: `valid_from <= t and (valid_to is null or t < valid_to)`; the current state: "
+    "`is_current`."
+)
+
+
+def _type2_dimension(history: HistoryDraft, alias: str) -> MartSpec:
+    """The history as the marts' type-2 dimension: its versions with their validity, as the history dates them."""
+    valid_from, valid_to, is_current = HISTORY_COLUMNS
+    return MartSpec(
+        role="dimension",
+        base_model=history.name,
+        base_alias=alias,
+        grain=[*history.spec.entity_key, valid_from],
+        columns=[
+            *(_carried_as(c, f"{alias}.{c.name}", []) for c in history.spec.columns),
+            ColumnSpec(
+                name=valid_from,
+                expression=f"{alias}.{valid_from}",
+                description="When this version became the state.",
+                tests=[DataTest(name="not_null")],
+            ),
+            ColumnSpec(
+                name=valid_to,
+                expression=f"{alias}.{valid_to}",
+                description="When the next version took its place; null for the current version.",
+            ),
+            ColumnSpec(
+                name=is_current,
+                expression=f"{alias}.{is_current}",
+                description="Whether this version is the current state.",
+                tests=[DataTest(name="not_null")],
+            ),
+        ],
+    )
 
 
 def _current_state(table: Staged, history: str, testing: bool) -> MartSpec:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from cartridge_bridge.context.naming import plural
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.plan import (
+    LABEL_LIMIT,
     AggregateSpec,
     ColumnSpec,
     MartJoin,
@@ -365,4 +366,16 @@ def settle_names(models: list[SemanticModelSpec], taken: dict[str, list[str]]) -
         model.measures = [x for x in model.measures if x.name not in dropped]
         model.metrics = [x for x in model.metrics if x.measure not in dropped]
         measure_names |= {x.name for x in model.measures}
+    _distinct_labels(kept)
     return kept
+
+
+def _distinct_labels(models: list[SemanticModelSpec]) -> None:
+    """MetricFlow refuses two metrics of one label (dbt parse fails): a repeated label (`amount` and `total_amount`
+    both read "Total amount of orders"; two marts documented in separate LLM requests) is told apart by the
+    metric's own name."""
+    labels: set[str] = set()
+    for metric in (m for model in models for m in model.metrics):
+        if metric.label in labels:
+            metric.label = f"{metric.label} ({docs.words(metric.name)})"[:LABEL_LIMIT]
+        labels.add(metric.label)
