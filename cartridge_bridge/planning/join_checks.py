@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from cartridge_bridge.context.naming import TEMPLATE_CTES
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ExecutionPlan,
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
     from cartridge_bridge.planning.spec_checks import Columns, SpecChecker
 
 Key = frozenset[str]
-# The CTE an aggregate with joins selects its widened rows into, beside its `aggregated`: no alias may take them.
+# The CTE an aggregate with joins selects its widened rows into; no alias may take it, nor the templates' others.
 JOINED_CTE = "joined"
-_TEMPLATE_CTES = frozenset({JOINED_CTE, "aggregated"})
 
 
 def planned_keys(action: PlanAction) -> list[Key]:
@@ -107,7 +107,7 @@ def check_input_joins(
         if checker.name(f"{at}.alias", join.alias):
             if join.alias in aliases or join.alias == spec.from_alias:
                 checker.add(f"{at}.alias", f"alias {join.alias!r} is used twice")
-            if join.alias in _TEMPLATE_CTES:
+            if join.alias in TEMPLATE_CTES:
                 checker.add(f"{at}.alias", f"{join.alias!r} is a name the template takes", "another alias")
         if not join.on:
             checker.add(f"{at}.on", "a join needs at least one column pair")
@@ -142,7 +142,7 @@ def check_input_joins(
                     checker.add(
                         f"{where}.expression", f"{column.expression!r} aggregates; a joined column is per row"
                     )
-    if spec.from_alias in _TEMPLATE_CTES:
+    if spec.from_alias in TEMPLATE_CTES:
         checker.add("spec.from_alias", f"{spec.from_alias!r} is a name the template takes", "another alias")
     readable = None if source is None else source | added
     return {None: readable}
@@ -154,7 +154,8 @@ def _check_many_to_one(checker: SpecChecker, at: str, join: InputJoin) -> None:
     if keys is None:
         return  # a model the plan was already checked against (a repair round): its keys were proved then
     right = {pair.right_column for pair in join.on}
-    if any(key <= right for key in keys):
+    # Compared as warehouses compare unquoted names: a project's YAML may spell its key `PAYMENT_ID`.
+    if any({c.lower() for c in key} <= {c.lower() for c in right} for key in keys):
         return
     proved = "; ".join(", ".join(sorted(k)) for k in keys) or "none"
     checker.add(
