@@ -16,7 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 # 3: the shapes of analytics layers (unions, type-2 histories, periodic snapshots, window columns, conditional
-#    aggregates, incremental facts). A version-2 file is a version-3 plan that uses none of them, so it still reads.
+#    aggregates, incremental facts, an aggregate's joins before grouping). A version-2 file is a version-3 plan that
+#    uses none of them, so it still reads.
 PLAN_VERSION = 3
 READABLE_PLAN_VERSIONS = (2, 3)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.planning.checks import plan_problems
+from cartridge_bridge.errors import PlanError
+from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, PlanAction, RenderSettings
+from cartridge_bridge.planning.plan_file import parse_plan, read_plan_file
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_sql
@@ -180,3 +184,31 @@ def test_an_aggregate_without_joins_renders_as_before(rules_plan: ExecutionPlan)
     aggregate = next(a for a in rules_plan.actions if isinstance(a.spec, AggregateSpec))
     sql = render_sql(aggregate)
     assert "joined" not in sql and sql.count(" as (") == 2
+
+
+def test_a_plan_file_with_joins_reads_back_and_a_fan_out_is_refused_in_one_line(
+    rules_plan: ExecutionPlan, context: ProjectContext, tmp_path: Path
+) -> None:
+    plan = with_aggregate(rules_plan, spec())
+    path = tmp_path / "plan.json"
+    path.write_text(plan.model_dump_json(indent=2))
+    assert read_plan_file(path).actions == plan.actions
+    document = json.loads(path.read_text())
+    document["actions"][-1]["spec"]["joins"][0]["on"][0]["right_column"] = "customer_id"
+    path.write_text(json.dumps(document))
+    with pytest.raises(PlanError) as caught:
+        validate_plan(read_plan_file(path), context, "plan file plan.json")
+    [line] = str(caught.value).splitlines()  # one problem: one line, naming the model and the field
+    assert line.startswith(
+        "plan file plan.json has a problem: int_order_items_by_customer: spec.joins[0].on: "
+    )
+    assert "fan-out" in line and "proved: order_id" in line
+
+
+def test_a_version_2_aggregate_without_the_new_fields_reads_as_before(rules_plan: ExecutionPlan) -> None:
+    document = json.loads(rules_plan.model_dump_json())
+    document["plan_version"] = 2
+    for action in document["actions"]:
+        if action["spec"]["kind"] == "aggregate":
+            del action["spec"]["joins"], action["spec"]["from_alias"]
+    assert parse_plan(document).actions == rules_plan.actions
