@@ -138,7 +138,7 @@ def pick_names(candidates: list[list[str]], taken: set[str], limit: int) -> list
 
 
 # CTE names the templates use themselves; a table-derived CTE must not take one of them.
-TEMPLATE_CTES = frozenset({"source", "renamed", "final", "aggregated"})
+TEMPLATE_CTES = frozenset({"source", "renamed", "final", "aggregated", "joined"})
 
 
 def cte_name(name: str) -> str:

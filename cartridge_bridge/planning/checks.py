@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
 from cartridge_bridge.planning.identifiers import DOC_NAME, PATH_PART, name_problem
+from cartridge_bridge.planning.join_checks import refuted_keys
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
     READABLE_PLAN_VERSIONS,
@@ -203,6 +204,14 @@ def _inputs(plan: ExecutionPlan, context: ProjectContext) -> Inputs:
         if facts.columns_from != "unknown" and inputs.models.get(name) is None:
             # Its real columns (a YAML-only one is no column): as spelled, and as unquoted SQL names them.
             inputs.models[name] = {c.name for c in facts.columns} | {c.name.lower() for c in facts.columns}
+    # The project's models are unique on their grain (tests or constraints); one the context does not hold has
+    # no key a join could rely on.
+    for name in context.existing_models:
+        existing = context.existing.get(name)
+        grain = existing.grain if existing is not None else []
+        inputs.keys.setdefault(name, [frozenset(grain)] if grain else [])
+    for name, refuted in refuted_keys(plan, context).items():
+        inputs.keys[name] = [key for key in inputs.keys.get(name, []) if key not in refuted]
     return inputs
 
 

@@ -16,7 +16,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 # 3: the shapes of analytics layers (unions, type-2 histories, periodic snapshots, window columns, conditional
-#    aggregates, incremental facts). A version-2 file is a version-3 plan that uses none of them, so it still reads.
+#    aggregates, incremental facts, an aggregate's joins before grouping). A version-2 file is a version-3 plan that
+#    uses none of them, so it still reads.
 PLAN_VERSION = 3
 READABLE_PLAN_VERSIONS = (2, 3)
 
@@ -238,14 +239,42 @@ class StagingSpec(_Strict):
     deduplicate: Deduplicate | None = None  # over the staged columns, after renaming
 
 
+class JoinCondition(_Strict):
+    """`<left_alias>.<left_column> = <join alias>.<right_column>`."""
+
+    left_alias: str  # the base alias or the alias of an earlier join
+    left_column: str
+    right_column: str
+
+
+class InputJoin(_Strict):
+    """A model joined to an aggregate's input rows before grouping, many-to-one on its key, and the columns it
+    adds to each row: row-level expressions over the aliases in scope, read by name after the join."""
+
+    model: str
+    alias: str
+    join_type: Literal["left", "inner"] = "left"  # inner: rows without a match are left out before grouping
+    on: list[JoinCondition]
+    columns: list[ColumnSpec]
+
+
 class AggregateSpec(_Strict):
-    """An intermediate model that re-grains a model to `group_by` (a parent's key, or any grouping)."""
+    """An intermediate model that re-grains a model to `group_by` (a parent's key, or any grouping).
+
+    With `joins`, each input row first takes columns of the models it points at (a refund its payment's
+    method and order): every join must reach one row at most, on the joined model's proved key, so grouping
+    sees each input row once. The group keys, columns and filter then read the joined columns by name like
+    the input's own.
+    """
 
     kind: Literal["aggregate"] = "aggregate"
     from_model: str
     group_by: list[str]
     columns: list[ColumnSpec]  # the group columns first (expression = the column), then the aggregates
     filter: str | None = None  # a boolean SQL expression over the input's columns, before grouping
+    # Plan version 3: the input's alias in the join conditions (required with joins), and the many-to-one joins.
+    from_alias: str | None = None
+    joins: list[InputJoin] = []
 
 
 # The columns a history model adds to the columns it carries, and those its template computes on the way.
@@ -271,14 +300,6 @@ class HistorySpec(_Strict):
     tie_breaker: list[OrderBy]
     # The carried columns: expressions over `from_model`'s columns, the key among them.
     columns: list[ColumnSpec]
-
-
-class JoinCondition(_Strict):
-    """`<left_alias>.<left_column> = <join alias>.<right_column>`."""
-
-    left_alias: str  # the base alias or the alias of an earlier join
-    left_column: str
-    right_column: str
 
 
 class MartJoin(_Strict):
@@ -509,7 +530,9 @@ def model_inputs(spec: AnyModelSpec) -> list[str]:
     """The models (by name) and sources (as `source.table`) a spec selects from, in order."""
     if isinstance(spec, StagingSpec):
         return [f"{spec.source_name}.{spec.table}"]
-    if isinstance(spec, AggregateSpec | HistorySpec):
+    if isinstance(spec, AggregateSpec):
+        return list(dict.fromkeys([spec.from_model, *(join.model for join in spec.joins)]))
+    if isinstance(spec, HistorySpec):
         return [spec.from_model]
     if isinstance(spec, TimeSpineSpec):
         return []

@@ -14,6 +14,7 @@ from sqlglot import exp
 from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
 from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.incremental_checks import check_incremental
+from cartridge_bridge.planning.join_checks import Key, check_input_joins, planned_keys
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -55,6 +56,9 @@ class Inputs:
 
     models: dict[str, Columns] = field(default_factory=dict)
     sources: dict[str, Columns] = field(default_factory=dict)
+    # Model → the column sets it is proved unique on (what a join may reach one row by); a model missing here
+    # has unknown keys (a plan already checked against its project, read again in a repair round).
+    keys: dict[str, list[Key]] = field(default_factory=dict)
 
     @classmethod
     def of_plan(cls, plan: ExecutionPlan, models: Iterable[str], sources: Iterable[str]) -> Inputs:
@@ -68,6 +72,7 @@ class Inputs:
                     }
             else:
                 inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
+                inputs.keys[action.name] = planned_keys(action)
         return inputs
 
 
@@ -337,15 +342,15 @@ class SpecChecker:
 
     def aggregate(self, spec: AggregateSpec) -> None:
         """An aggregate groups one model by some of its columns."""
-        source = self.model_columns("spec.from_model", spec.from_model)
+        readable = check_input_joins(self, spec, self.model_columns("spec.from_model", spec.from_model))
         if not spec.group_by:
             self.add("spec.group_by", "an aggregate groups by at least one column")
-        self.columns_in("spec.group_by", spec.group_by, source)
+        self.columns_in("spec.group_by", spec.group_by, readable[None])
         for column in spec.columns:
             at = f"spec.columns[{column.name}].expression"
-            self.expression_column(at, column, {None: source}, aggregates=True)
+            self.expression_column(at, column, readable, aggregates=True)
         if spec.filter is not None:
-            self.fragment("spec.filter", spec.filter, {None: source})
+            self.fragment("spec.filter", spec.filter, readable)
 
     def expression_column(
         self, at: str, column: ColumnSpec, readable: dict[str | None, Columns], *, aggregates: bool = False

@@ -13,12 +13,15 @@ from typing import Any, Literal
 from cartridge_bridge.context.naming import cte_name, needs_quoting
 from cartridge_bridge.errors import PlanError
 from cartridge_bridge.planning.identifiers import DOC_NAME, description_text, neutralize, quote
+from cartridge_bridge.planning.join_checks import JOINED_CTE
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
     DataTest,
     ExecutionPlan,
     HistorySpec,
+    InputJoin,
+    MartJoin,
     MartSpec,
     ModelTest,
     PeriodicSnapshotSpec,
@@ -137,15 +140,20 @@ def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
             if action.config.incremental is not None
             else None
         )
-        values["join_conditions"] = [
-            [
-                f"{checked_name(c.left_alias, '')}.{checked_name(c.left_column, '')} = "
-                f"{checked_name(join.alias, '')}.{checked_name(c.right_column, '')}"
-                for c in join.on
-            ]
-            for join in spec.joins
-        ]
+        values["join_conditions"] = _join_conditions(spec.joins)
     return restyle(template.render(**values), style)
+
+
+def _join_conditions(joins: list[MartJoin] | list[InputJoin]) -> list[list[str]]:
+    """Each join's `left.column = right.column` conditions, every name passed through the grammar again."""
+    return [
+        [
+            f"{checked_name(c.left_alias, '')}.{checked_name(c.left_column, '')} = "
+            f"{checked_name(join.alias, '')}.{checked_name(c.right_column, '')}"
+            for c in join.on
+        ]
+        for join in joins
+    ]
 
 
 def _window(spec: StagingSpec, adapter_type: str) -> str:
@@ -158,16 +166,23 @@ def _window(spec: StagingSpec, adapter_type: str) -> str:
     return f"partition by {partition} order by {order}"
 
 
-def _aggregate_values(spec: AggregateSpec, adapter_type: str) -> dict[str, str]:
-    """The input's CTE name, the where clause (group keys not null, then the filter) and the group by."""
+def _aggregate_values(spec: AggregateSpec, adapter_type: str) -> dict[str, Any]:
+    """The input's CTE name, the where clause (group keys not null, then the filter) and the group by; with
+    joins, the CTE the input's rows widened by the joined columns are selected into, and the join conditions."""
     keys = [checked_name(k, adapter_type) for k in spec.group_by]
     conditions = [f"{k} is not null" for k in keys]
     if spec.filter:
         conditions.append(f"({checked_expression(spec.filter, adapter_type)})")
+    joined = spec.from_alias is not None and bool(spec.joins)
     return {
-        "alias": _cte_name(spec.from_model.split("__")[-1]),
+        "alias": checked_name(spec.from_alias or "", "")
+        if joined
+        else _cte_name(spec.from_model.split("__")[-1]),
         "where": " and ".join(conditions),
         "group_by": ", ".join(keys),
+        "joined": JOINED_CTE if joined else None,
+        "joined_columns": [c for join in spec.joins for c in join.columns],
+        "join_conditions": _join_conditions(spec.joins),
     }
 
 

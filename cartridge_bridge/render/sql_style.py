@@ -69,9 +69,13 @@ def select_item(column: ColumnSpec, style: SqlStyle) -> str:
     return f"{expression} as {column.name}"
 
 
-def select_list(columns: list[ColumnSpec], depth: int, style: SqlStyle) -> str:
-    """The select items, one per line at `depth` template indents, with trailing or leading commas."""
-    return _one_per_line([select_item(c, style) for c in columns], depth, style)
+def select_list(
+    columns: list[ColumnSpec], depth: int, style: SqlStyle, every_column_of: str | None = None
+) -> str:
+    """The select items, one per line at `depth` template indents, with trailing or leading commas; first
+    `<alias>.*` when `every_column_of` names an alias (an input's rows widened by joined columns)."""
+    star = [f"{checked_name(every_column_of, style.adapter_type)}.*"] if every_column_of else []
+    return _one_per_line(star + [select_item(c, style) for c in columns], depth, style)
 
 
 def name_list(names: list[str], depth: int, style: SqlStyle) -> str:

@@ -11,6 +11,7 @@ from cartridge_bridge.planning.plan import (
     ColumnSpec,
     ConditionalAggregate,
     DataTest,
+    InputJoin,
     JoinCondition,
     MartJoin,
 )
@@ -36,6 +37,9 @@ class Aggregate:
     role: str  # `_by_<key>` when the child points at the parent through several keys
     measures: list[ColumnSpec]
     unsummed: str = ""  # why the child's amounts are not summed, when they are not
+    # How the child reaches `key` when it does not hold it: its alias, and the join to the model that does
+    # (many-to-one, on that model's proved key), adding `key` to each of its rows before grouping.
+    via: tuple[str, InputJoin] | None = None
 
 
 class AggregateRules(PlannerState):
@@ -251,10 +255,18 @@ class AggregateRules(PlannerState):
             )
             + aggregate.unsummed
         )
+        if aggregate.via is not None:
+            join = aggregate.via[1]
+            description += (
+                f" Each {docs.words(aggregate.child.entity)} takes its `{aggregate.key}` from `{join.model}`, joined"
+                f" on `{join.on[0].right_column}`, one row each."
+            )
         spec = AggregateSpec(
             from_model=aggregate.child.model,
             group_by=[aggregate.key],
             columns=[key, *aggregate.measures],
+            from_alias=aggregate.via[0] if aggregate.via else None,
+            joins=[aggregate.via[1]] if aggregate.via else [],
         )
         self.add(aggregate.model, "intermediate", description, spec)
 

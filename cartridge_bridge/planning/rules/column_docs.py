@@ -148,9 +148,9 @@ def describe_mart(
     return f"{lead}. Answers {spoken}."
 
 
-def describe_extension(mart: str, entity: str, children: list[str]) -> str:
-    """Description of a new mart that adds new tables' measures to an existing mart's grain."""
+def describe_extension(mart: str, entity: str, key: str, children: list[str]) -> str:
+    """Description of a new model that adds new tables' measures at an existing mart's grain, beside it."""
     return (
-        f"One row per {words(entity)} of `{mart}` with measures of the new {_listing(children)}: "
-        f"`{mart}` itself is left as it is."
+        f"One row per {words(entity)} of `{mart}`: its `{key}` and measures of the new {_listing(children)}. "
+        f"Join it to `{mart}` on `{key}` for the {words(entity)}'s other columns; `{mart}` itself is left as it is."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.naming import cte_name, needs_quoting, plural
-from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
+from cartridge_bridge.planning.plan import ColumnSpec, DataTest, InputJoin, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules.aggregates import AggregateRules
 from cartridge_bridge.planning.rules.mart_shapes import Shapes
@@ -83,19 +83,33 @@ class ExistingMartRules(AggregateRules):
         return found[:_MAX_DESCRIPTIVE]
 
     def plan_extensions(self, staged: dict[str, Staged], shapes: Shapes) -> None:
-        """New measures at an existing mart's grain, through new models: an aggregate and a mart over both."""
-        by_owner: dict[str, list[tuple[Staged, str]]] = {}
+        """New measures at an existing mart's grain, through new models: an aggregate per new table, and one narrow
+        model at that grain (the mart's key and the new measures) documented as joining the mart on its key. The
+        mart's own columns are never copied: two models answering one question would drift apart."""
+        by_owner: dict[str, list[tuple[Staged, str, tuple[str, InputJoin] | None]]] = {}
         owners: dict[str, KeyOwner] = {}
+        direct = {(i, o.mart) for (i, _), o in self.external.items() if o.mart is not None}
         for (identifier, key), owner in sorted(self.external.items()):
-            if owner.mart is None or identifier not in shapes.marts:
+            if owner.mart is not None:
+                if identifier in shapes.marts:
+                    by_owner.setdefault(owner.mart, []).append((staged[identifier], key, None))
+                    owners[owner.mart] = owner
                 continue
-            by_owner.setdefault(owner.mart, []).append((staged[identifier], key))
-            owners[owner.mart] = owner
+            # A table whose key points at an existing staging model only (a refund at its payment) is no mart of
+            # its own, but its rows still belong to the mart that staging model's rows point at.
+            if identifier in shapes.bridges | shapes.histories or not staged[identifier].spec.grain:
+                continue
+            for mart_owner, through in self.through_existing_parent(staged[identifier], key, owner):
+                assert mart_owner.mart is not None
+                if (identifier, mart_owner.mart) not in direct:
+                    direct.add((identifier, mart_owner.mart))
+                    by_owner.setdefault(mart_owner.mart, []).append((staged[identifier], key, through))
+                    owners[mart_owner.mart] = mart_owner
         for mart, children in by_owner.items():
             owner = owners[mart]
             entity = owner.key.removesuffix("_id")
             aggregates = []
-            for child, key in children:
+            for child, key, via in children:
                 model = self.fit(
                     self.conventions.fill(
                         "intermediate_model",
@@ -106,35 +120,72 @@ class ExistingMartRules(AggregateRules):
                 )
                 if model in self.context.existing_models:
                     continue
-                aggregate = self.aggregate(model, child, key, owner.key, "", entity)
+                grouped = owner.key if via is not None else key
+                aggregate = self.aggregate(model, child, grouped, owner.key, "", entity)
+                aggregate.via = via
                 self.add_aggregate(aggregate, entity, mart)
                 aggregates.append(aggregate)
             name = self.fit(
-                f"{mart}_with_{children[0][0].table}" if len(children) == 1 else f"{mart}_enriched"
+                f"{mart}_with_{children[0][0].table}" if len(children) == 1 else f"{mart}_with_new_measures"
             )
             if not aggregates or name in self.context.existing_models:
                 continue
             alias = cte_name(self.fit(f"existing_{mart}"))
-            known = [c for c in owner.columns.get(mart, []) if not needs_quoting(c)]
-            own = [owner.key, *(c for c in known if c != owner.key)]
             key_tests = (
                 [DataTest(name="unique"), DataTest(name="not_null")]
                 if self.conventions.test_primary_keys
                 else []
             )
-            columns = [
-                self.joined_column(c, c, alias, mart, entity).model_copy(
-                    update={"tests": key_tests if c == owner.key else []}
-                )
-                for c in own
-            ]
+            # The mart is the base so that every one of its rows is here, those without new rows with zeros.
+            key_column = self.joined_column(owner.key, owner.key, alias, mart, entity)
             spec = MartSpec(
                 role="fact" if mart.startswith("fct") else "dimension",
                 base_model=mart,
                 base_alias=alias,
                 grain=[owner.key],
-                columns=columns,
-                joins=self.aggregate_joins(alias, aggregates, set(own)),
+                columns=[key_column.model_copy(update={"tests": key_tests})],
+                joins=self.aggregate_joins(alias, aggregates, {owner.key}),
             )
-            description = docs.describe_extension(mart, entity, [a.child.table for a in aggregates])
+            description = docs.describe_extension(
+                mart, entity, owner.key, [a.child.table for a in aggregates]
+            )
             self.add(name, "marts", description, spec)
+
+    def through_existing_parent(
+        self, child: Staged, key: str, owner: KeyOwner
+    ) -> list[tuple[KeyOwner, tuple[str, InputJoin]]]:
+        """The existing marts a new table reaches through the existing staging model its key points at (a refund
+        through its payment to the payment's order), each with the join that brings the mart's key to the table's
+        rows: many-to-one, on the staging model's key, which the project tests unique and not null."""
+        parent = owner.staging
+        facts = self.context.existing.get(parent) if parent is not None else None
+        # Only on the grain the plan checks will hold the join to: the key the project tests on that model.
+        if parent is None or facts is None or [g.lower() for g in facts.grain] != [owner.key]:
+            return []
+        own = {c.name for c in child.spec.columns}
+        alias, parent_alias = cte_name(child.table), cte_name(self.fit(f"existing_{parent}"))
+        reached = []
+        for column in [c.name for c in facts.columns] or owner.columns.get(parent, []):
+            grand = self.context.existing_keys.get(column)
+            if (
+                column == owner.key
+                or column in own
+                or needs_quoting(column)
+                or grand is None
+                or not grand.mart
+            ):
+                continue
+            described = (
+                f"The {docs.words(column.removesuffix('_id'))} of the {docs.words(child.entity)}'s "
+                f"{docs.words(key.removesuffix('_id'))} (from `{parent}`)."
+            )
+            join = InputJoin(
+                model=parent,
+                alias=parent_alias,
+                on=[JoinCondition(left_alias=alias, left_column=key, right_column=owner.key)],
+                columns=[
+                    ColumnSpec(name=column, expression=f"{parent_alias}.{column}", description=described)
+                ],
+            )
+            reached.append((grand, (alias, join)))
+        return reached
