@@ -28,6 +28,9 @@ _NOT_CATEGORY = re.compile(
     r"(^|_)(id|ids|key|uuid|guid|sku|token|hash|name|names|title|description|note|notes|comment|comments|body|"
     r"message|text|subject|email|phone|url|uri|address|street|city|zip|postal|line\d*|label|summary)$"
 )
+# A value that is an identifier (a hash, a uuid), whatever the column's name: `current_status` holding the id of
+# the last status update is no state to split rows by.
+_IDENTIFIER_VALUE = re.compile(r"[0-9a-f]{16,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 # A name that says the column is a state or a type: read even when each row holds another value.
 _CATEGORY_NAME = re.compile(r"(^|_)(status|state|type|kind|category|outcome|result|currency|side)$")
 
@@ -88,9 +91,14 @@ def with_category_values(facts: WarehouseFacts, printed: str) -> WarehouseFacts:
         values = found.get((relation.schema_, relation.identifier), {})
         columns = [
             c.model_copy(update={"profile": c.profile.model_copy(update={"top_values": values[c.name]})})
-            if c.name in values and c.profile is not None
+            if c.name in values and c.profile is not None and not _identifiers(values[c.name])
             else c
             for c in relation.columns
         ]
         relations.append(relation.model_copy(update={"columns": columns}) if values else relation)
     return facts.model_copy(update={"relations": relations})
+
+
+def _identifiers(values: list[ValueCount]) -> bool:
+    """Every value read is an identifier: the column names things one by one, it sorts them into no category."""
+    return bool(values) and all(_IDENTIFIER_VALUE.fullmatch(v.value) for v in values)
