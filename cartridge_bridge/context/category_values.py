@@ -18,7 +18,7 @@ from typing import Any
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, ValueCount, WarehouseFacts
 from cartridge_bridge.planning.rules.measures import is_loader_name
-from cartridge_bridge.planning.sql_types import is_text
+from cartridge_bridge.planning.sql_types import is_boolean, is_text
 
 MACRO = "cartridge.category_values"
 # At most this many distinct values make a category: states, types, kinds and currencies fit; names do not.
@@ -36,12 +36,17 @@ _CATEGORY_NAME = re.compile(r"(^|_)(status|state|type|kind|category|outcome|resu
 
 
 def is_category(relation: RawRelation, column: RawColumn) -> bool:
-    """Whether the profile shows a text column with few distinct values that no name calls a key or free text."""
+    """Whether the profile shows a flag, or a text column with few distinct values that no name calls a key or
+    free text."""
     stats = column.profile
     rows = relation.profile.row_count if relation.profile is not None else 0
     if stats is None or stats.distinct_count is None or not 1 <= stats.distinct_count <= MAX_CATEGORY_VALUES:
         return False
     name = column.name.lower()
+    if is_boolean(column.data_type):
+        # Whether a flag is all true or all false (a loader's `_fivetran_deleted` on every row) decides what a
+        # filter on it keeps: its count of distinct values alone cannot say which.
+        return True
     if not is_text(column.data_type) or is_loader_name(name) or _NOT_CATEGORY.search(name):
         return False
     if column.name in relation.primary_key:

@@ -90,6 +90,13 @@ def test_the_values_land_under_each_columns_profile_and_a_bad_output_is_named() 
         with_category_values(facts_of(ORDERS), '[{"schema": "raw"}]')
 
 
+def test_a_flag_s_values_are_read_even_the_loader_s() -> None:
+    """One distinct value of `_fivetran_deleted` may be all true or all false: what a filter on it keeps."""
+    flags = table("collections", {"id": "integer", "_fivetran_deleted": "boolean", "is_published": "boolean"},
+                  rows=3, distinct={"id": 3, "_fivetran_deleted": 1, "is_published": 2})  # fmt: skip
+    assert [c.name for c in flags.columns if is_category(flags, c)] == ["_fivetran_deleted", "is_published"]
+
+
 def test_a_status_holding_identifiers_is_no_category() -> None:
     """`current_status` holding the hash of the last status update names things one by one: nothing to split by."""
     printed = json.dumps(
