@@ -18,7 +18,7 @@ from typing import Any
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, ValueCount, WarehouseFacts
 from cartridge_bridge.planning.rules.measures import is_loader_name
-from cartridge_bridge.planning.sql_types import is_text
+from cartridge_bridge.planning.sql_types import is_boolean, is_text
 
 MACRO = "cartridge.category_values"
 # At most this many distinct values make a category: states, types, kinds and currencies fit; names do not.
@@ -28,17 +28,25 @@ _NOT_CATEGORY = re.compile(
     r"(^|_)(id|ids|key|uuid|guid|sku|token|hash|name|names|title|description|note|notes|comment|comments|body|"
     r"message|text|subject|email|phone|url|uri|address|street|city|zip|postal|line\d*|label|summary)$"
 )
+# A value that is an identifier (a hash, a uuid), whatever the column's name: `current_status` holding the id of
+# the last status update is no state to split rows by.
+_IDENTIFIER_VALUE = re.compile(r"[0-9a-f]{16,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", re.IGNORECASE)
 # A name that says the column is a state or a type: read even when each row holds another value.
 _CATEGORY_NAME = re.compile(r"(^|_)(status|state|type|kind|category|outcome|result|currency|side)$")
 
 
 def is_category(relation: RawRelation, column: RawColumn) -> bool:
-    """Whether the profile shows a text column with few distinct values that no name calls a key or free text."""
+    """Whether the profile shows a flag, or a text column with few distinct values that no name calls a key or
+    free text."""
     stats = column.profile
     rows = relation.profile.row_count if relation.profile is not None else 0
     if stats is None or stats.distinct_count is None or not 1 <= stats.distinct_count <= MAX_CATEGORY_VALUES:
         return False
     name = column.name.lower()
+    if is_boolean(column.data_type):
+        # Whether a flag is all true or all false (a loader's `_fivetran_deleted` on every row) decides what a
+        # filter on it keeps: its count of distinct values alone cannot say which.
+        return True
     if not is_text(column.data_type) or is_loader_name(name) or _NOT_CATEGORY.search(name):
         return False
     if column.name in relation.primary_key:
@@ -88,9 +96,14 @@ def with_category_values(facts: WarehouseFacts, printed: str) -> WarehouseFacts:
         values = found.get((relation.schema_, relation.identifier), {})
         columns = [
             c.model_copy(update={"profile": c.profile.model_copy(update={"top_values": values[c.name]})})
-            if c.name in values and c.profile is not None
+            if c.name in values and c.profile is not None and not _identifiers(values[c.name])
             else c
             for c in relation.columns
         ]
         relations.append(relation.model_copy(update={"columns": columns}) if values else relation)
     return facts.model_copy(update={"relations": relations})
+
+
+def _identifiers(values: list[ValueCount]) -> bool:
+    """Every value read is an identifier: the column names things one by one, it sorts them into no category."""
+    return bool(values) and all(_IDENTIFIER_VALUE.fullmatch(v.value) for v in values)

@@ -90,6 +90,28 @@ def test_the_values_land_under_each_columns_profile_and_a_bad_output_is_named() 
         with_category_values(facts_of(ORDERS), '[{"schema": "raw"}]')
 
 
+def test_a_flag_s_values_are_read_even_the_loader_s() -> None:
+    """One distinct value of `_fivetran_deleted` may be all true or all false: what a filter on it keeps."""
+    flags = table("collections", {"id": "integer", "_fivetran_deleted": "boolean", "is_published": "boolean"},
+                  rows=3, distinct={"id": 3, "_fivetran_deleted": 1, "is_published": 2})  # fmt: skip
+    assert [c.name for c in flags.columns if is_category(flags, c)] == ["_fivetran_deleted", "is_published"]
+
+
+def test_a_status_holding_identifiers_is_no_category() -> None:
+    """`current_status` holding the hash of the last status update names things one by one: nothing to split by."""
+    printed = json.dumps(
+        [{"schema": "raw", "identifier": "orders", "values": {
+            "status": [{"value": "752e3db7a1c04f7e9b3d2c1a0f9e8d7c", "count": 30},
+                       {"value": "2b0c8a5e-4f1d-4c2a-9e7b-1d3f5a7c9e0b", "count": 20}],
+            "fulfillment_state": [{"value": "shipped", "count": 49}, {"value": "0123456789abcdef01", "count": 1}]}}]
+    )  # fmt: skip
+    facts = with_category_values(facts_of(ORDERS), printed)
+    status, state = facts.relations[0].column("status"), facts.relations[0].column("fulfillment_state")
+    assert status is not None and status.profile is not None and status.profile.top_values is None
+    # One odd value among real states leaves the states read.
+    assert state is not None and state.profile is not None and state.profile.top_values is not None
+
+
 def intermediate_aggregates(plan: object) -> dict[str, ConditionalAggregate | None]:
     return {
         c.name: c.aggregate
