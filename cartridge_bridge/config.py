@@ -161,7 +161,7 @@ class CartridgeConfig(BaseModel):
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
     # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
-    # With a model the default is api.LLM_REPAIR_ROUNDS (2) unless this key is set.
+    # With a model the default is llm.chat.LLM_REPAIR_ROUNDS unless this key is set.
     repair_rounds: int = Field(default=4, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
     # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the
