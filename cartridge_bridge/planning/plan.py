@@ -634,6 +634,12 @@ class RenderSettings(_Strict):
     sql_indent: int = Field(default=4, ge=1, le=8)
     describe_models: bool = True
     describe_columns: bool = True
+    # The project's YAML dialect (see Conventions): the tests key, `version: 2`, `data_type` on columns, list indents.
+    yaml_test_key: Literal["data_tests", "tests"] = "data_tests"
+    yaml_version_header: bool = False
+    yaml_column_types: bool = True
+    yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
+    yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
 
 
 class ExecutionPlan(_Strict):

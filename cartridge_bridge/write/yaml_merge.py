@@ -65,12 +65,20 @@ class _DbtLayoutDumper(pyyaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def dump_yaml(data: Any, like: str | None = None) -> str:
-    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from).
+DBT_INDENT = (4, 2)  # dbt's usual layout: a list's dashes two spaces right of its key, items four
+
+
+def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int] = DBT_INDENT) -> str:
+    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from), or else in
+    `indent` (a project's (item, dash) indents for its lists, for a file it does not have yet).
 
     A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
     round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
     """
+    if not (like and like.strip()) and indent != DBT_INDENT:
+        buffer = io.StringIO()
+        _yaml(*indent).dump(data, buffer)
+        return buffer.getvalue()
     if not (like and like.strip()):
         return pyyaml.dump(
             _plain(data), Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True
@@ -158,8 +166,13 @@ def merge_properties(
     policy: ConflictPolicy,
     semantic_models: list[dict[str, Any]] | None = None,
     metrics: list[dict[str, Any]] | None = None,
+    version: int | None = None,
+    indent: tuple[int, int] = DBT_INDENT,
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy.
+
+    A new file starts with `version:` when one is given, and is written in `indent` (the project's
+    dialect); a file that exists keeps its own header and indentation, and its own tests key.
 
     Semantic models and metrics are only ever added: one the file has under the same name stays as it is,
     whatever the policy (people refine their metrics; a regenerated one must not undo that).
@@ -177,11 +190,17 @@ def merge_properties(
                 merged.text = head + merged.text + ending + trailer
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
-    if _test_keys(document) == {"tests"}:
+    if not existing and version is not None:
+        document["version"] = version
+    keys = _test_keys(document)
+    if keys == {"tests"}:
         # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`,
         # and put a test's arguments next to its name as its tests do (unless one of them nests them).
         nested = _has_key(document, "arguments")
         models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
+    elif keys == {"data_tests"}:
+        # A project that mostly says `tests:` may have a file that says `data_tests:`: that file's own key.
+        models, sources = _test_key(models, "data_tests"), _test_key(sources, "data_tests")
     result = MergeResult(text="")
     appends: dict[int, Appended] = {}
     if models:
@@ -199,7 +218,11 @@ def merge_properties(
     else:
         # Only new entries at the end of lists the file has: insert their text, leave every other byte alone.
         inserted = _insert_entries(existing, document, list(appends.values())) if existing else None
-        result.text = inserted if inserted and not result.replaced else dump_yaml(document, like=existing)
+        result.text = (
+            inserted
+            if inserted and not result.replaced
+            else dump_yaml(document, like=existing, indent=indent)
+        )
     return result
 
 
@@ -242,6 +265,15 @@ def _old_dialect(node: Any, nested: bool) -> Any:
     if not nested and isinstance(copy.get("tests"), list):
         copy["tests"] = [_unnested(test) for test in copy["tests"]]
     return copy
+
+
+def _test_key(node: Any, key: str) -> Any:
+    """A copy of plain entries with their tests under `key` (`tests` or `data_tests`), whichever they used."""
+    if isinstance(node, list):
+        return [_test_key(item, key) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {(key if name in _TEST_KEYS else name): _test_key(value, key) for name, value in node.items()}
 
 
 def _unnested(test: Any) -> Any:
