@@ -51,13 +51,14 @@ class Conventions(BaseModel):
     # Whether new category columns (few distinct text values, read from the local profile) get accepted_values.
     test_accepted_values: bool = False
     # The dialect of the property files cartridge writes: the key tests go under (`tests` before dbt 1.8),
-    # a `version: 2` header, `data_type` on columns, and the indentation of lists (ruamel's terms: where an
-    # item's content and its dash start, counted from the list's key).
+    # a `version: 2` header, `data_type` on columns, and the indentation (ruamel's terms: where a list item's
+    # content and its dash start, and where a nested mapping's keys start, counted from their key).
     yaml_test_key: Literal["data_tests", "tests"] = "data_tests"
     yaml_version_header: bool = False
     yaml_column_types: bool = True
     yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
     yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
+    yaml_mapping_indent: int = Field(default=2, ge=1, le=8)
     # Where new semantic models go, relative to the model path, with {model} (the mart), {semantic_model} and
     # {folder} (the mart's folder): `semantic_models/sem_{model}.yml`, one shared `marts/_semantic_models.yml`.
     # Empty: in the mart's properties file, beside the mart.

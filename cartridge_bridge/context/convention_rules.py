@@ -30,6 +30,7 @@ from cartridge_bridge.context.convention_evidence import (
 )
 from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
+from cartridge_bridge.write.yaml_merge import mapping_indent
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}
@@ -432,7 +433,7 @@ def _property_texts(
 def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
     """The dialect the project's property files are written in: tests key, `version: 2`, `data_type`, indents."""
     default = Conventions()
-    keys, headers, typed, indents = [], [], [], []
+    keys, headers, typed, indents, mappings = [], [], [], [], []
     for path, text in texts:
         used = set(_TEST_KEY.findall(text))
         if len(used) == 1:
@@ -440,6 +441,8 @@ def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
         headers.append((bool(_VERSION_LINE.search(text)), path))
         if _COLUMNS_KEY.search(text):
             typed.append((bool(_DATA_TYPE_KEY.search(text)), path))
+        if (mapping := mapping_indent(text)) is not None:
+            mappings.append((mapping, path))
         try:
             _, sequence, offset = load_yaml_guess_indent(text)
         except YAMLError:
@@ -453,6 +456,7 @@ def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
         "yaml_column_types": tally(typed, default.yaml_column_types),
         "yaml_sequence_indent": _with(indent, indent.value[0]),
         "yaml_sequence_offset": _with(indent, indent.value[1]),
+        "yaml_mapping_indent": tally(mappings, default.yaml_mapping_indent),
     }
     return {key: _read_from_files(finding) for key, finding in found.items()}
 

@@ -73,9 +73,9 @@ class RenderedFile:
     semantic_models: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     # How a YAML file starts when it is new, in the project's dialect: `version: 2` or nothing, and the
-    # (item, dash) indents of its lists (a file that exists keeps its own).
+    # (item, dash, mapping) indents (a file that exists keeps its own).
     version: int | None = None
-    indent: tuple[int, int] = (4, 2)
+    indent: tuple[int, int, int] = (4, 2, 2)
 
 
 # The flag `renamed` computes from a de-duplicated staging model's filter, applied after the ranking.
@@ -91,7 +91,7 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
     def yaml_file(path: str) -> RenderedFile:
         if path not in files:
             version = 2 if options.yaml_version_header else None
-            indent = (options.yaml_sequence_indent, options.yaml_sequence_offset)
+            indent = (options.yaml_sequence_indent, options.yaml_sequence_offset, options.yaml_mapping_indent)
             files[path] = RenderedFile(path, "yaml", version=version, indent=indent)
         return files[path]
 

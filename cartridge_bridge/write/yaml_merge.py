@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -49,9 +51,9 @@ def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
     return representer.represent_scalar(_STRING_TAG, value, style="'")
 
 
-def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
+def _yaml(sequence: int = 4, offset: int = 2, mapping: int | None = None) -> YAML:
     yaml = YAML(typ="rt")
-    yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
+    yaml.indent(mapping=mapping or max(sequence - offset, 2), sequence=sequence, offset=offset)
     yaml.width = 4096  # long descriptions stay on one line instead of folding mid-sentence
     yaml.preserve_quotes = True
     yaml.representer.add_representer(str, _represent_str)
@@ -65,12 +67,30 @@ class _DbtLayoutDumper(pyyaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-DBT_INDENT = (4, 2)  # dbt's usual layout: a list's dashes two spaces right of its key, items four
+# dbt's usual layout, as (item, dash, mapping) indents: a list's dashes two spaces right of its key, its
+# items four, a mapping's keys two right of theirs.
+DBT_INDENT = (4, 2, 2)
+_BLOCK_KEY = re.compile(r"^( *)(- +)?[^\s#'\"-][^:#]*:[ \t]*(#.*)?$")
+_NESTED_KEY = re.compile(r"^( *)[^\s#'\"-][^:#]*:")
 
 
-def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int] = DBT_INDENT) -> str:
+def mapping_indent(text: str) -> int | None:
+    """How far right of its key a YAML text writes a nested mapping's keys (2 in dbt's layout), the most
+    common distance; None when it has no nested mapping. ruamel's guess only measures lists."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    seen: Counter[int] = Counter()
+    for line, following in pairwise(lines):
+        key, nested = _BLOCK_KEY.match(line), _NESTED_KEY.match(following)
+        if key and nested:
+            column = len(key.group(1)) + len(key.group(2) or "")
+            if len(nested.group(1)) > column:
+                seen[len(nested.group(1)) - column] += 1
+    return min(seen, key=lambda width: (-seen[width], width)) if seen else None
+
+
+def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int, int] = DBT_INDENT) -> str:
     """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from), or else in
-    `indent` (a project's (item, dash) indents for its lists, for a file it does not have yet).
+    `indent` (a project's (item, dash, mapping) indents, for a file it does not have yet).
 
     A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
     round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
@@ -86,7 +106,7 @@ def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int] = DBT_
     _, sequence, offset = load_yaml_guess_indent(like)
     sequence, offset = sequence or 4, offset or 0
     buffer = io.StringIO()
-    _yaml(sequence, offset).dump(data, buffer)
+    _yaml(sequence, offset, mapping_indent(like)).dump(data, buffer)
     text = buffer.getvalue()
     return text.replace("\n", "\r\n") if like and "\r\n" in like else text
 
@@ -167,7 +187,7 @@ def merge_properties(
     semantic_models: list[dict[str, Any]] | None = None,
     metrics: list[dict[str, Any]] | None = None,
     version: int | None = None,
-    indent: tuple[int, int] = DBT_INDENT,
+    indent: tuple[int, int, int] = DBT_INDENT,
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy.
 
@@ -190,8 +210,6 @@ def merge_properties(
                 merged.text = head + merged.text + ending + trailer
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
-    if not existing and version is not None:
-        document["version"] = version
     keys = _test_keys(document)
     if keys == {"tests"}:
         # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`,
@@ -223,6 +241,10 @@ def merge_properties(
             if inserted and not result.replaced
             else dump_yaml(document, like=existing, indent=indent)
         )
+        if not existing and version is not None:
+            result.text = (
+                f"version: {version}\n\n{result.text}"  # a blank line after it, as dbt's docs write it
+            )
     return result
 
 
@@ -304,9 +326,10 @@ def _insert_entries(existing: str, document: Any, appends: list[Appended]) -> st
     """
     lines = existing.splitlines(keepends=True)
     newline = "\r\n" if "\r\n" in existing else "\n"
+    mapping = mapping_indent(existing)
     inserts = []
     for append in appends:
-        insert = _entries_insert(lines, append, newline)
+        insert = _entries_insert(lines, append, newline, mapping)
         if insert is None:
             return None
         inserts.append(insert)
@@ -324,7 +347,9 @@ def _insert_entries(existing: str, document: Any, appends: list[Appended]) -> st
     return merged if same else None
 
 
-def _entries_insert(lines: list[str], append: Appended, newline: str) -> tuple[int, int, str] | None:
+def _entries_insert(
+    lines: list[str], append: Appended, newline: str, mapping: int | None
+) -> tuple[int, int, str] | None:
     """Where a list's last entry ends, its dashes' column, and its new entries' text in the list's indent.
 
     None when it is not a block list with entries, whose dashes are right of its key.
@@ -339,7 +364,7 @@ def _entries_insert(lines: list[str], append: Appended, newline: str) -> tuple[i
     if not before.endswith("-") or dash < key:
         return None
     buffer = io.StringIO()
-    _yaml(sequence=content - key, offset=dash - key).dump(append.entries, buffer)
+    _yaml(sequence=content - key, offset=dash - key, mapping=mapping).dump(append.entries, buffer)
     text = "".join(" " * key + row if row.strip() else row for row in buffer.getvalue().splitlines(True))
     return _block_end(lines, line + 1, dash), dash, text.replace("\n", newline)
 
