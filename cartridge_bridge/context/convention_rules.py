@@ -12,8 +12,6 @@ from posixpath import dirname
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from ruamel.yaml import YAMLError
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.category_values import names_a_category
@@ -30,7 +28,7 @@ from cartridge_bridge.context.convention_evidence import (
 )
 from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
-from cartridge_bridge.write.yaml_merge import mapping_indent
+from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}
@@ -54,6 +52,7 @@ _STYLE_KEYS = ("sql_import_ctes", "sql_leading_commas", "sql_keyword_case", "sql
 _ELSEWHERE = " (in another folder)"
 _STYLE_SAMPLE = 300
 _MODEL_SAMPLE = 1000
+_YAML_HEAD = 20_000
 _YAML_SAMPLE = 100  # property files read for the YAML dialect: a habit shows in a hundred as in thousands
 _TEST_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?(data_tests|tests)[ \t]*:", re.M)
 _VERSION_LINE = re.compile(r"^version[ \t]*:", re.M)
@@ -424,7 +423,9 @@ def _property_texts(
     texts = []
     for path in paths[::step]:
         try:
-            texts.append((path, (project_dir / path).read_text(encoding="utf-8")))
+            # A habit shows in a file's head: a huge file is read no further than its first 20,000 characters.
+            with (project_dir / path).open(encoding="utf-8") as file:
+                texts.append((path, file.read(_YAML_HEAD)))
         except (OSError, UnicodeDecodeError):
             continue  # a file dbt parsed but that is gone or unreadable now is no evidence either way
     return texts
@@ -443,12 +444,8 @@ def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
             typed.append((bool(_DATA_TYPE_KEY.search(text)), path))
         if (mapping := mapping_indent(text)) is not None:
             mappings.append((mapping, path))
-        try:
-            _, sequence, offset = load_yaml_guess_indent(text)
-        except YAMLError:
-            continue
-        if sequence is not None and offset is not None:
-            indents.append(((sequence, offset), path))
+        if (lists := list_indents(text)) is not None:
+            indents.append((lists, path))
     indent = tally(indents, (default.yaml_sequence_indent, default.yaml_sequence_offset))
     found: dict[str, Finding[Any]] = {
         "yaml_test_key": tally(keys, default.yaml_test_key),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -74,17 +75,43 @@ _BLOCK_KEY = re.compile(r"^( *)(- +)?[^\s#'\"-][^:#]*:[ \t]*(#.*)?$")
 _NESTED_KEY = re.compile(r"^( *)[^\s#'\"-][^:#]*:")
 
 
+_LIST_ITEM = re.compile(r"^( *)(- +)\S")
+
+
 def mapping_indent(text: str) -> int | None:
     """How far right of its key a YAML text writes a nested mapping's keys (2 in dbt's layout), the most
     common distance; None when it has no nested mapping. ruamel's guess only measures lists."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     seen: Counter[int] = Counter()
+    for column, following in _nested_lines(text):
+        nested = _NESTED_KEY.match(following)
+        if nested and len(nested.group(1)) > column:
+            seen[len(nested.group(1)) - column] += 1
+    return _most_common(seen)
+
+
+def list_indents(text: str) -> tuple[int, int] | None:
+    """Where a YAML text's list items start and where their dashes are, right of the list's key, the most common
+    pair ((4, 2) in dbt's layout); None without a block list. What ruamel's guess measures, read from the
+    lines alone: the guess parses the whole document, seconds for a file of thousands of lines."""
+    seen: Counter[tuple[int, int]] = Counter()
+    for column, following in _nested_lines(text):
+        item = _LIST_ITEM.match(following)
+        if item:
+            dash = len(item.group(1))
+            seen[(dash + len(item.group(2)) - column, dash - column)] += 1
+    return _most_common(seen)
+
+
+def _nested_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(column of a block key, the line after it) for each key that opens a block: `columns:`, `- name:` no."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     for line, following in pairwise(lines):
-        key, nested = _BLOCK_KEY.match(line), _NESTED_KEY.match(following)
-        if key and nested:
-            column = len(key.group(1)) + len(key.group(2) or "")
-            if len(nested.group(1)) > column:
-                seen[len(nested.group(1)) - column] += 1
+        if key := _BLOCK_KEY.match(line):
+            yield len(key.group(1)) + len(key.group(2) or ""), following
+
+
+def _most_common(seen: Counter[Any]) -> Any:
+    """The most common of the widths seen, the smallest on a tie; None when none was."""
     return min(seen, key=lambda width: (-seen[width], width)) if seen else None
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ruamel.yaml.util import load_yaml_guess_indent
 from unit.test_rules_marts import table
 from unit.test_rules_measures import with_values
 
@@ -16,7 +17,7 @@ from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.rules.staging import accepted_values
 from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.write.yaml_merge import mapping_indent, merge_properties
+from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent, merge_properties
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 MODEL = {
@@ -58,6 +59,25 @@ def test_the_classic_style_projects_files_say_tests_version_2_and_no_types() -> 
     # Without the project's folder nothing is read: the defaults, with no evidence.
     blind = infer_conventions(read_manifest(PROJECTS / name / "manifest.json"), project_file)
     assert (blind.yaml_test_key.value, blind.yaml_test_key.evidence.total) == ("data_tests", 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "indents"),
+    [
+        ("models:\n  - name: x\n    columns:\n      - name: a\n", (4, 2)),
+        (FOUR_SPACES, (6, 4)),
+        ("models:\n-   name: x\n    columns:\n    -   name: a\n", (4, 0)),
+        ("models:\n- name: x\n  columns:\n  - name: a\n", (2, 0)),
+        ("models:\n    -   name: x\n        columns:\n            -   name: a\n", (8, 4)),
+        ("models: []\n", None),
+    ],
+)
+def test_list_indents_are_read_from_the_lines_as_ruamel_guesses_them(
+    text: str, indents: tuple[int, int] | None
+) -> None:
+    assert list_indents(text) == indents
+    if indents is not None:
+        assert load_yaml_guess_indent(text)[1:] == indents
 
 
 @pytest.mark.parametrize(
