@@ -59,6 +59,8 @@ class Conventions(BaseModel):
     yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
     yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
     yaml_mapping_indent: int = Field(default=2, ge=1, le=8)
+    # accepted_values' values as one flow list of quoted strings (`['placed', 'shipped']`), not a block list.
+    yaml_flow_values: bool = False
     # Where new semantic models go, relative to the model path, with {model} (the mart), {semantic_model} and
     # {folder} (the mart's folder): `semantic_models/sem_{model}.yml`, one shared `marts/_semantic_models.yml`.
     # Empty: in the mart's properties file, beside the mart.

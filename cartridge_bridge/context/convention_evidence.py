@@ -97,6 +97,7 @@ class InferredConventions(BaseModel):
     yaml_sequence_indent: Finding[int]
     yaml_sequence_offset: Finding[int]
     yaml_mapping_indent: Finding[int]
+    yaml_flow_values: Finding[bool]
     source_freshness: Finding[SourceFreshness | None]
     semantic_models_file: Finding[str]
     metrics_file: Finding[str]

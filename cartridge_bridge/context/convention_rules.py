@@ -57,6 +57,7 @@ _YAML_SAMPLE = 100  # property files read for the YAML dialect: a habit shows in
 _TEST_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?(data_tests|tests)[ \t]*:", re.M)
 _VERSION_LINE = re.compile(r"^version[ \t]*:", re.M)
 _COLUMNS_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?columns[ \t]*:", re.M)
+_VALUES_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?values[ \t]*:[ \t]*(\[)?", re.M)  # `[`: a flow list
 _DATA_TYPE_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?data_type[ \t]*:", re.M)
 
 
@@ -434,7 +435,7 @@ def _property_texts(
 def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
     """The dialect the project's property files are written in: tests key, `version: 2`, `data_type`, indents."""
     default = Conventions()
-    keys, headers, typed, indents, mappings = [], [], [], [], []
+    keys, headers, typed, indents, mappings, flows = [], [], [], [], [], []
     for path, text in texts:
         used = set(_TEST_KEY.findall(text))
         if len(used) == 1:
@@ -442,6 +443,7 @@ def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
         headers.append((bool(_VERSION_LINE.search(text)), path))
         if _COLUMNS_KEY.search(text):
             typed.append((bool(_DATA_TYPE_KEY.search(text)), path))
+        flows += [(bool(bracket), path) for bracket in _VALUES_KEY.findall(text)]
         if (mapping := mapping_indent(text)) is not None:
             mappings.append((mapping, path))
         if (lists := list_indents(text)) is not None:
@@ -454,6 +456,7 @@ def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
         "yaml_sequence_indent": _with(indent, indent.value[0]),
         "yaml_sequence_offset": _with(indent, indent.value[1]),
         "yaml_mapping_indent": tally(mappings, default.yaml_mapping_indent),
+        "yaml_flow_values": tally(flows, default.yaml_flow_values),
     }
     return {key: _read_from_files(finding) for key, finding in found.items()}
 

@@ -641,6 +641,7 @@ class RenderSettings(_Strict):
     yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
     yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
     yaml_mapping_indent: int = Field(default=2, ge=1, le=8)
+    yaml_flow_values: bool = False
 
 
 class ExecutionPlan(_Strict):

@@ -46,6 +46,7 @@ from cartridge_bridge.render.incremental import new_rows_filter
 from cartridge_bridge.render.snapshot_sql import snapshot_values
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
+from cartridge_bridge.write.yaml_merge import flow_strings
 
 _TEMPLATES = {
     StagingSpec: "staging.sql.j2",
@@ -391,7 +392,8 @@ def _test_entry(test: DataTest, options: RenderSettings, adapter_type: str) -> A
         }
     elif test.name == "accepted_values":
         # dbt pastes each value between quotes without escaping it: the value carries its own escaping.
-        arguments = {"values": [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]}
+        values = [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]
+        arguments = {"values": flow_strings(values) if options.yaml_flow_values else values}
     return _generic_test(test.name, arguments, test, options)
 
 

@@ -15,6 +15,7 @@ import yaml as pyyaml
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from cartridge_bridge.errors import ConflictError, UsageError
@@ -122,7 +123,7 @@ def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int, int] =
     A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
     round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
     """
-    if not (like and like.strip()) and indent != DBT_INDENT:
+    if not (like and like.strip()) and (indent != DBT_INDENT or _styled(data)):
         buffer = io.StringIO()
         _yaml(*indent).dump(data, buffer)
         return buffer.getvalue()
@@ -197,12 +198,28 @@ def load_yaml(text: str, path: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """Comparable plain data from ruamel's commented containers."""
+    """Comparable plain data from ruamel's commented containers and styled strings."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    return value
+    return str(value) if isinstance(value, str) else value
+
+
+def flow_strings(values: list[str]) -> CommentedSeq:
+    """`['a', 'b']`: strings as one flow list, each single-quoted, as dbt's docs write accepted values."""
+    styled = CommentedSeq(SingleQuotedScalarString(value) for value in values)
+    styled.fa.set_flow_style()
+    return styled
+
+
+def _styled(value: Any) -> bool:
+    """Whether data holds a flow list of cartridge's (`flow_strings`), which only the round-trip writer keeps."""
+    if isinstance(value, dict):
+        return any(_styled(v) for v in value.values())
+    if isinstance(value, CommentedSeq) and value.fa.flow_style():
+        return True
+    return isinstance(value, list) and any(_styled(v) for v in value)
 
 
 def merge_properties(
@@ -304,6 +321,8 @@ def _has_key(node: Any, wanted: str) -> bool:
 
 def _old_dialect(node: Any, nested: bool) -> Any:
     """A copy of plain entries saying `tests` for `data_tests`, each test's `arguments` unnested unless `nested`."""
+    if isinstance(node, CommentedSeq):
+        return node  # a styled list of values (`flow_strings`): no entries inside, kept as it is
     if isinstance(node, list):
         return [_old_dialect(item, nested) for item in node]
     if not isinstance(node, dict):
@@ -318,6 +337,8 @@ def _old_dialect(node: Any, nested: bool) -> Any:
 
 def _test_key(node: Any, key: str) -> Any:
     """A copy of plain entries with their tests under `key` (`tests` or `data_tests`), whichever they used."""
+    if isinstance(node, CommentedSeq):
+        return node  # a styled list of values (`flow_strings`): no entries inside, kept as it is
     if isinstance(node, list):
         return [_test_key(item, key) for item in node]
     if not isinstance(node, dict):

@@ -82,6 +82,7 @@ def _assert_in_house_style(project: Path) -> None:
     )
     assert indents == (6, 4, 4)
     assert (conventions.test_mart_relationships, conventions.test_accepted_values) == (True, True)
+    assert conventions.yaml_flow_values is True
     # No intermediate model yet: its YAML goes where every other layer's does, a schema.yml in its folder.
     assert conventions.intermediate_properties_file == "schema.yml"
 
@@ -121,7 +122,8 @@ def _assert_in_house_style(project: Path) -> None:
     staged = {c.name: c for c in staging.spec.columns}  # type: ignore[union-attr]
     assert [t.values for t in staged["carrier"].tests] == [["DHL", "Kim's Post", "UPS"]]
     assert [t.values for t in staged["status"].tests] == [["delivered", "in_transit"]]
-    assert "- Kim''s Post\n" in appended["models/staging/schema.yml"]
+    # Written as the project writes its values: one flow list, quoted; `Kim''s Post` is the SQL literal's body.
+    assert "values: ['DHL', 'Kim''''s Post', 'UPS']\n" in appended["models/staging/schema.yml"]
     assert "accepted_values" not in " ".join(
         t.name for c in staged.values() for t in c.tests if c.name.endswith("_id")
     )

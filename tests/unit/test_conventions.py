@@ -184,7 +184,7 @@ def test_greenfield_gets_the_dbt_labs_guide() -> None:
     assert result.values() == Conventions()
     assert result.conventions() == Conventions()
     findings = [value for key, value in result if key not in ("origin", "models", "sampled")]
-    assert len(findings) == 40
+    assert len(findings) == 41
     assert {(f.confidence, f.evidence.basis) for f in findings} == {(1.0, GUIDE)}
 
 

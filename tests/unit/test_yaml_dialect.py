@@ -11,13 +11,13 @@ from unit.test_rules_marts import table
 from unit.test_rules_measures import with_values
 
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context.convention_rules import infer_conventions
+from cartridge_bridge.context.convention_rules import _yaml_dialect, infer_conventions
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.rules.staging import accepted_values
 from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent, merge_properties
+from cartridge_bridge.write.yaml_merge import flow_strings, list_indents, mapping_indent, merge_properties
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 MODEL = {
@@ -208,3 +208,22 @@ def test_rendered_entries_follow_the_render_settings(context: ProjectContext) ->
     assert {(f.version, f.indent) for f in files} == {(None, (4, 2, 2))}
     headed = plan.render.model_copy(update={"yaml_version_header": True, "yaml_sequence_indent": 6})
     assert {(f.version, f.indent) for f in render_plan(plan, headed) if f.kind == "yaml"} == {(2, (6, 2, 2))}
+
+
+def test_flow_values_are_read_and_written_as_the_project_writes_them() -> None:
+    assert inferred_flow("values: ['a', 'b']\n") == (True, 1)
+    assert inferred_flow("values:\n  - a\n") == (False, 1)
+    values = flow_strings(["DHL", "Kim''s Post"])
+    model = {"name": "s", "columns": [{"name": "c", "tests": [{"accepted_values": {"values": values}}]}]}
+    text = merge_properties(None, "s.yml", [model], [], "fail").text
+    assert "values: ['DHL', 'Kim''''s Post']\n" in text
+    read = yaml.safe_load(text)["models"][0]["columns"][0]["tests"][0]["accepted_values"]["values"]
+    assert read == ["DHL", "Kim''s Post"]  # the SQL literal's body, as dbt pastes it between quotes
+    with_tests = "models:\n  - name: a\n    tests:\n      - unique\n"
+    appended = merge_properties(with_tests, "s.yml", [model], [], "fail").text
+    assert appended.startswith(with_tests) and appended.endswith("values: ['DHL', 'Kim''''s Post']\n")
+
+
+def inferred_flow(text: str) -> tuple[bool, int]:
+    found = _yaml_dialect([("models/schema.yml", text)])["yaml_flow_values"]
+    return found.value, found.evidence.total
