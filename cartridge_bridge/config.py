@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cartridge_bridge.errors import UsageError, first_problem
-from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
+from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness, check_list_indents
 from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
@@ -77,6 +85,11 @@ class Conventions(BaseModel):
         if value is True:
             return DEFAULT_FRESHNESS
         return None if value is False else value
+
+    @field_validator("yaml_sequence_offset")
+    @classmethod
+    def _dash_left_of_items(cls, offset: int, info: ValidationInfo) -> int:
+        return check_list_indents(info.data.get("yaml_sequence_indent"), offset)
 
     def fill(self, setting: str, **values: str) -> str:
         """A naming setting with its placeholders filled, e.g. `stg_{source}__{table}` → `stg_shop__orders`."""

@@ -11,8 +11,10 @@ from unit.test_rules_marts import table
 from unit.test_rules_measures import with_values
 
 from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.convention_evidence import apply_pinned
 from cartridge_bridge.context.convention_rules import _yaml_dialect, infer_conventions
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.rules.staging import accepted_values
@@ -227,3 +229,18 @@ def test_flow_values_are_read_and_written_as_the_project_writes_them() -> None:
 def inferred_flow(text: str) -> tuple[bool, int]:
     found = _yaml_dialect([("models/schema.yml", text)])["yaml_flow_values"]
     return found.value, found.evidence.total
+
+
+def test_a_pinned_list_indent_left_of_its_dash_is_one_clear_error() -> None:
+    inferred = infer_conventions(read_manifest(PROJECTS / "classic_style" / "manifest.json"), {"name": "x"})
+    with pytest.raises(
+        UsageError,
+        match=r"conventions.yaml_sequence_offset: 2 leaves no room before yaml_sequence_indent \(3\)",
+    ):
+        apply_pinned(inferred, {"yaml_sequence_indent": 3})
+    assert (
+        apply_pinned(inferred, {"yaml_sequence_indent": 6, "yaml_sequence_offset": 4})
+        .values()
+        .yaml_sequence_offset
+        == 4
+    )
