@@ -19,12 +19,10 @@ NO_EVIDENCE = "no evidence: dbt Labs default"
 PINNED = "pinned in cartridge.yml"
 MANIFEST = "manifest"
 PROJECT_FILE = "dbt_project.yml"
-PROPERTY_FILES = (
-    "property files"  # the YAML dialect: read from the files' text, which the manifest does not keep
-)
-BORROWED = (
-    "the project's other layers"  # a layer with no YAML of its own follows the others' properties files
-)
+# The YAML dialect is read from the property files' text, which the manifest does not keep.
+PROPERTY_FILES = "property files"
+# A layer with no YAML of its own follows the other layers' properties files.
+BORROWED = "the project's other layers"
 _OWN_EVIDENCE = (MANIFEST, PROJECT_FILE, PROPERTY_FILES)  # not borrowed from another layer, not a default
 _Z = 1.28  # Wilson bound at 80%: three agreeing models are fair evidence, one is weak
 

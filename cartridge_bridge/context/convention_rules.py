@@ -364,10 +364,10 @@ def _habits(models: list[_Model], manifest: Manifest, paths: list[str]) -> dict[
     tests = manifest.tests_by_model()
     keys: dict[str, set[str]] = {}
     linked: set[str] = set()
-    categories: list[tuple[bool, str]] = []  # (tested with accepted_values, model.column) per category column
-    mart_links: list[
-        tuple[bool, str]
-    ] = []  # (points at a mart, model.column) per relationships test of a mart
+    # (tested with accepted_values, model.column) per category column; (points at a mart, model.column) per
+    # relationships test of a mart.
+    categories: list[tuple[bool, str]] = []
+    mart_links: list[tuple[bool, str]] = []
     for model in models:
         by_column: dict[str, set[str]] = {}
         for test in tests.get(model.node.unique_id, []):

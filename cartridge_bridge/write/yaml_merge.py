@@ -74,8 +74,6 @@ class _DbtLayoutDumper(pyyaml.SafeDumper):
 DBT_INDENT = (4, 2, 2)
 _BLOCK_KEY = re.compile(r"^( *)(- +)?[^\s#'\"-][^:#]*:[ \t]*(#.*)?$")
 _NESTED_KEY = re.compile(r"^( *)[^\s#'\"-][^:#]*:")
-
-
 _LIST_ITEM = re.compile(r"^( *)(- +)\S")
 
 
