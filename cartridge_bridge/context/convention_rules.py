@@ -52,7 +52,7 @@ _STYLE_KEYS = ("sql_import_ctes", "sql_leading_commas", "sql_keyword_case", "sql
 _ELSEWHERE = " (in another folder)"
 _STYLE_SAMPLE = 300
 _MODEL_SAMPLE = 1000
-_YAML_HEAD = 20_000
+_YAML_HEAD = 8_000
 _YAML_SAMPLE = 100  # property files read for the YAML dialect: a habit shows in a hundred as in thousands
 _TEST_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?(data_tests|tests)[ \t]*:", re.M)
 _VERSION_LINE = re.compile(r"^version[ \t]*:", re.M)
@@ -424,7 +424,7 @@ def _property_texts(
     texts = []
     for path in paths[::step]:
         try:
-            # A habit shows in a file's head: a huge file is read no further than its first 20,000 characters.
+            # A habit shows in a file's head: a long file is read no further than its first 8,000 characters.
             with (project_dir / path).open(encoding="utf-8") as file:
                 texts.append((path, file.read(_YAML_HEAD)))
         except (OSError, UnicodeDecodeError):
