@@ -6,10 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
-import cartridge_bridge
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -50,12 +46,3 @@ def test_no_two_test_files_share_a_name() -> None:
     for path in sorted((ROOT / "tests").rglob("test_*.py")):
         assert path.name not in seen, f"{path} and {seen[path.name]} share a name"
         seen[path.name] = path
-
-
-def test_the_version_is_written_once_and_the_dbt_package_follows_it() -> None:
-    """pyproject reads the version from cartridge_bridge (hatch's dynamic version); dbt_project.yml cannot read
-    Python, so it is checked to say the same: a release that bumps one and not the other fails here."""
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert 'dynamic = ["version"]' in pyproject and '\nversion = "' not in pyproject
-    package = yaml.safe_load((ROOT / "dbt_project.yml").read_text())
-    assert package["version"] == cartridge_bridge.__version__
