@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -63,6 +64,25 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
             "select contact_id, number_of_deals, total_deal_amount from analytics.dim_contacts order by 1"
         ).fetchall()
     assert [(r[0], r[1], float(r[2])) for r in rows] == [(1, 2, 150.5), (2, 1, 7.0)]
+    # The proof's parse writes no manifest.json when a build follows: the build's own is there, and complete.
+    manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
+    assert set(names) <= {node["name"] for node in manifest["nodes"].values()}
+
+
+def test_a_proof_without_a_build_leaves_the_parsed_manifest(tmp_path: Path) -> None:
+    """With the build off, the parse is the proof's last word: its manifest.json is written, new models in it."""
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_crm")
+        connection.execute("create table raw_crm.accounts (id integer, name varchar)")
+        connection.execute("insert into raw_crm.accounts values (1, 'Acme')")
+    project = write_project(tmp_path / "crm", "crm", duckdb_output(database, "analytics"))
+    DbtProject(project).deps()
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"], build=False)
+    report = generate(options, SilentProgress())
+    assert report.build is None
+    manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
+    assert "stg_crm__accounts" in {node["name"] for node in manifest["nodes"].values()}
 
 
 EXISTING_MODELS = {
