@@ -14,14 +14,13 @@ from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 
-def _generate(tmp_path: Path, database: Path, name: str) -> tuple[Path, ApplyReport]:
-    """A new project `name` over the DuckDB file, generated from schema raw_<name>; its build must pass."""
+def _generate(tmp_path: Path, database: Path, name: str, build: bool = True) -> tuple[Path, ApplyReport]:
+    """A new project `name` over the DuckDB file, generated from schema raw_<name>; its build (if any) must pass."""
     project = write_project(tmp_path / name, name, duckdb_output(database, "analytics"))
     DbtProject(project).deps()
-    report = generate(
-        ProjectOptions(project_dir=project, profiles_dir=project, schemas=[f"raw_{name}"]), SilentProgress()
-    )
-    assert report.build is not None and report.build.success, report.build
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[f"raw_{name}"], build=build)
+    report = generate(options, SilentProgress())
+    assert report.build is None if not build else report.build is not None and report.build.success
     return project, report
 
 
@@ -76,11 +75,7 @@ def test_a_proof_without_a_build_leaves_the_parsed_manifest(tmp_path: Path) -> N
         connection.execute("create schema raw_crm")
         connection.execute("create table raw_crm.accounts (id integer, name varchar)")
         connection.execute("insert into raw_crm.accounts values (1, 'Acme')")
-    project = write_project(tmp_path / "crm", "crm", duckdb_output(database, "analytics"))
-    DbtProject(project).deps()
-    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=["raw_crm"], build=False)
-    report = generate(options, SilentProgress())
-    assert report.build is None
+    project, _ = _generate(tmp_path, database, "crm", build=False)
     manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
     assert "stg_crm__accounts" in {node["name"] for node in manifest["nodes"].values()}
 
