@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections import Counter
@@ -114,21 +115,83 @@ def _most_common(seen: Counter[Any]) -> Any:
     return min(seen, key=lambda width: (-seen[width], width)) if seen else None
 
 
+# libyaml's emitter (PyYAML's C extension) when it is built, else PyYAML's own: both write the same text.
+FAST_DUMPER: type = getattr(pyyaml, "CSafeDumper", pyyaml.SafeDumper)
+_NO_FOLDING = 2**31 - 1  # the widest line libyaml takes: a long description is never folded onto two lines
+_LINE_BREAK = re.compile("[\n\r\x85\u2028\u2029]")  # what YAML 1.1 reads as a line break
+
+
+def _represent_one_line(dumper: pyyaml.SafeDumper, value: str) -> Any:
+    # Double quotes escape a line break as `\n`: quoted otherwise, the string would span lines.
+    return dumper.represent_scalar(_STRING_TAG, value, style='"' if _LINE_BREAK.search(value) else None)
+
+
+@functools.cache
+def _one_line_dumper(base: type) -> type:
+    """`base` writing every string on one line, so that its lists can be indented line by line."""
+    dumper: Any = type(f"OneLine{base.__name__}", (base,), {})
+    dumper.add_representer(str, _represent_one_line)
+    return dumper
+
+
+def _indent_lists(text: str) -> str | None:
+    """PyYAML's text with each list under a key indented two more, as dbt writes them; None when it cannot.
+
+    The emitter writes a list flush with its key and offers no switch in C. With every scalar on one line,
+    a line's depth is its indent, so each line moves right by two per list flush with its key that is open
+    around it. A complex key (`? key`, a key too long to be simple) breaks that: None, for the slow path.
+    """
+    lines = text.splitlines(keepends=True)
+    flush: list[int] = []  # columns of the open lists written flush with their key
+    open_key = -1  # column of the key the line before left without a value (`key:`)
+    for index, line in enumerate(lines):
+        body = line.lstrip(" ")
+        column = len(line) - len(body)
+        dash = body.startswith("- ")
+        while flush and (flush[-1] > column or (flush[-1] == column and not dash)):
+            flush.pop()
+        if dash and column == open_key:
+            flush.append(column)
+        if flush:
+            lines[index] = "  " * len(flush) + line
+        content = body.rstrip("\n")
+        lead = 0
+        while content.startswith("- ", lead):
+            lead += 2
+        if content.startswith(("? ", ": "), lead) or content[lead:] in ("?", ":"):
+            return None
+        open_key = column + lead if content.endswith(":") else -1
+    return "".join(lines)
+
+
+def dump_new_yaml(data: Any, base: type = FAST_DUMPER) -> str:
+    """A new file's text in dbt's layout, written by `base` (libyaml's emitter unless told), one scalar a line.
+
+    A new file has no layout of the user's to keep, so the round-trip library's cost buys nothing there.
+    """
+    plain = _plain(data)
+    text = pyyaml.dump(
+        plain, Dumper=_one_line_dumper(base), sort_keys=False, width=_NO_FOLDING, allow_unicode=True
+    )
+    indented = _indent_lists(text)
+    if indented is not None:
+        return indented
+    return pyyaml.dump(plain, Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True)
+
+
 def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int, int] = DBT_INDENT) -> str:
     """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from), or else in
     `indent` (a project's (item, dash, mapping) indents, for a file it does not have yet).
 
-    A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
-    round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
+    A new file has no layout of the user's to keep: libyaml writes it (`dump_new_yaml`), many times faster
+    than the round-trip library, quoting exactly what dbt's YAML 1.1 reader would misread.
     """
     if not (like and like.strip()) and (indent != DBT_INDENT or _styled(data)):
         buffer = io.StringIO()
         _yaml(*indent).dump(data, buffer)
         return buffer.getvalue()
     if not (like and like.strip()):
-        return pyyaml.dump(
-            _plain(data), Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True
-        )
+        return dump_new_yaml(data)
     _, sequence, offset = load_yaml_guess_indent(like)
     sequence, offset = sequence or 4, offset or 0
     buffer = io.StringIO()
