@@ -84,7 +84,11 @@ DESK = (
         "replies",
         {"id": "integer", "ticket_id": "integer", "author_id": "integer", "created_at": "timestamp"},
     ),
-    table("reactions", {"id": "integer", "reply_id": "integer", "created_at": "timestamp"}),
+    table(
+        "reactions",
+        {"id": "integer", "reply_id": "integer", "created_at": "timestamp", "kind": "text"},
+        states={"kind": ["like", "dislike"]},
+    ),
     table("reply_edits", {"id": "integer", "reply_id": "integer", "edited_at": "timestamp"}),
 )
 
@@ -182,6 +186,9 @@ def test_a_grandchilds_counts_roll_up_past_its_parents_mart(tmp_path: Path) -> N
     assert rolled["first_reaction_created_at"] == "min(first_reaction_created_at)"
     assert rolled["last_reaction_created_at"] == "max(last_reaction_created_at)"
     assert rolled["number_of_replies_with_reactions"] == "count(first_reaction_created_at)"
+    # the reply counts its reactions per kind; the ticket only in all (a split stays at the child's grain)
+    assert "number_of_reactions_like" in columns_of(action(plan, "dim_replies"))
+    assert not [name for name in rolled if "like" in name]
     tickets = columns_of(action(plan, "dim_tickets"))
     alias = "int_replies_children_aggregated_to_tickets"
     assert tickets["number_of_reactions"] == f"coalesce({alias}.number_of_reactions, 0)"

@@ -36,6 +36,7 @@ class Aggregate:
     role: str  # `_by_<key>` when the child points at the parent through several keys
     measures: list[ColumnSpec]
     unsummed: str = ""  # why the child's amounts are not summed, when they are not
+    split: frozenset[str] = frozenset()  # the measures counting or summing one flag's side or one value apart
 
 
 class AggregateRules(PlannerState):
@@ -119,6 +120,7 @@ class AggregateRules(PlannerState):
         # (names to try, best first; expression or conditional aggregate; description) per measure, named once
         # all are known
         found: list[tuple[list[str], str | ConditionalAggregate, str]] = []
+        split_at: set[int] = set()  # the measures that split the child's count or sum by a flag or a value
         counted = f"number_of_{plural(child.table)}{role}"
         if linked is not None:
             noun = plural(linked.removesuffix("_id"))
@@ -145,6 +147,7 @@ class AggregateRules(PlannerState):
                 if len(f"number_of_{plural(child.table)}_{flag.no}{role}") > measures.READABLE_NAME:
                     continue  # the name would be cut with a hash to fit a warehouse: no one could ask for it
                 for part, value in ((flag.yes, "true"), (flag.no, "false")):
+                    split_at.add(len(found))
                     found.append(
                         (
                             [f"number_of_{plural(child.table)}_{part}{role}"],
@@ -157,6 +160,7 @@ class AggregateRules(PlannerState):
                 name = f"number_of_{plural(child.table)}_{split.part}{role}"
                 if len(name) > measures.READABLE_NAME:
                     continue
+                split_at.add(len(found))
                 found.append(
                     (
                         [name],
@@ -196,6 +200,7 @@ class AggregateRules(PlannerState):
             # Discounts by type: an amount per value of a type column, when the amounts are summed as they are.
             for split in by_value if condition.template == "{0}" and len(amounts) <= MAX_SUMS_BY_TYPE else []:
                 if not split.state and len(f"{total}_{split.part}{role}") <= measures.READABLE_NAME:
+                    split_at.add(len(found))
                     found.append(
                         (
                             [f"{total}_{split.part}{role}"],
@@ -232,7 +237,8 @@ class AggregateRules(PlannerState):
             if unsummed
             else ""
         )
-        return Aggregate(model, child, key, parent_key, role, outputs, why)
+        splits_of = frozenset(names[i] for i in split_at)
+        return Aggregate(model, child, key, parent_key, role, outputs, why, splits_of)
 
     def add_aggregate(self, aggregate: Aggregate, parent_entity: str, mart: str) -> None:
         """Add an aggregate to the plan as an intermediate model, its key tested unique and not null."""

@@ -57,7 +57,9 @@ def _rolled_columns(
         for measure, column in zip(aggregate.measures, join.columns, strict=True):
             computed = measure.computed() or ""
             said = column.description.rstrip(".")
-            if computed.startswith("count(distinct"):
+            # A distinct count does not add up across children; a split per flag or value stays at the child's
+            # grain (each value times each grandchild would bury the parent, and a value's name reads as a unit).
+            if computed.startswith("count(distinct") or measure.name in aggregate.split:
                 continue
             if computed.startswith(("count(", "sum(")):
                 what = f"Summed over {children} (`{mart}`): {said}."
