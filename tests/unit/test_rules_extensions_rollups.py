@@ -168,6 +168,7 @@ def test_lifecycle_ends_are_past_participles_with_a_time() -> None:
         ColumnSpec(name="due_at", data_type="timestamp", description=""),  # no event that happened
         ColumnSpec(name="closed_at", data_type="date", description=""),  # a date alone
         ColumnSpec(name="processed", data_type="timestamp", description=""),  # no time suffix
+        ColumnSpec(name="first_opened_on", data_type="timestamp", description=""),  # the start again
     ]
     assert [c.name for c in lifecycle_ends(start, others)] == ["shipped_at"]
     assert duration_name("opened_on", "shipped_at") == "hours_from_opened_to_shipped"

@@ -78,11 +78,13 @@ def _is_timestamp(column: ColumnSpec) -> bool:
 
 def lifecycle_ends(start: ColumnSpec, columns: list[ColumnSpec]) -> list[ColumnSpec]:
     """The row's timestamps after its event time in a lifecycle: named by a past participle (`merged_at`,
-    `closed_at`), not bookkeeping (`updated_at`), not the loader's."""
+    `closed_at`), not bookkeeping (`updated_at`), not the loader's, and not the start again under another name
+    (`original_created_date` beside `created_date`)."""
     return [
         c
         for c in columns
         if c.name != start.name
+        and not _stem(c.name).endswith(_stem(start.name))
         and _is_timestamp(c)
         and _stem(c.name) != c.name
         and _stem(c.name).endswith("ed")
