@@ -7,6 +7,7 @@ the grammar again (render.guards).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ from cartridge_bridge.planning.plan import (
     PeriodicSnapshotSpec,
     PlanAction,
     RenderSettings,
+    SemanticMeasure,
     SemanticModelSpec,
     SourceSpec,
     SourceTableSpec,
@@ -259,6 +261,16 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     return entry
 
 
+_ONE_PER_ROW = re.compile(r"1|case when .+ then 1 else 0 end", re.IGNORECASE | re.DOTALL)
+
+
+def _is_count(measure: SemanticMeasure) -> bool:
+    """Whether a measure counts rows or values (`count`, `count_distinct`, a sum of 1 or of a flag's 0/1)."""
+    if measure.agg in ("count", "count_distinct"):
+        return True
+    return measure.agg == "sum" and _ONE_PER_ROW.fullmatch(measure.expr.strip()) is not None
+
+
 def semantic_entries(
     model_name: str, spec: SemanticModelSpec, adapter_type: str
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -304,12 +316,18 @@ def semantic_entries(
         measures.append(item)
     if measures:
         entry["measures"] = measures
+    counts = {m.name for m in spec.measures if _is_count(m)}
     metrics = []
     for metric in spec.metrics:
         item = {"name": name(metric.name), "label": neutralize(metric.label)}
         if metric.description:
             item["description"] = neutralize(metric.description)
-        item |= {"type": "simple", "type_params": {"measure": name(metric.measure)}}
+        # A count over a period with nothing in it is 0, not null: MetricFlow leaves a metric null where another
+        # metric of the same query has rows (the weeks with merges but no pull request opened).
+        measure_params: str | dict[str, Any] = name(metric.measure)
+        if metric.measure in counts:
+            measure_params = {"name": name(metric.measure), "fill_nulls_with": 0}
+        item |= {"type": "simple", "type_params": {"measure": measure_params}}
         metrics.append(item)
     return entry, metrics
 

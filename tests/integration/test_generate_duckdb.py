@@ -50,11 +50,12 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
         "stg_crm__deals",
         "int_contacts_aggregated_to_accounts",
         "int_deals_aggregated_to_contacts",
-        "dim_accounts",
         "dim_contacts",  # deals have no time of their own: measures of contacts, not a fact
+        "int_deals_aggregated_to_accounts",  # the contacts' deals rolled up to their account
+        "dim_accounts",
         "metricflow_time_spine",  # a new project gets the semantic layer, and MetricFlow's time spine
     ]
-    assert report.build.count("model", "success") == 8
+    assert report.build.count("model", "success") == 9
     assert report.build.failed == []
     staging = (project / "models/staging/crm/stg_crm__accounts.sql").read_text()
     assert '"accountName" as account_name' in staging  # renamed, not cast to the type it has
@@ -62,7 +63,11 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
         rows = connection.execute(
             "select contact_id, number_of_deals, total_deal_amount from analytics.dim_contacts order by 1"
         ).fetchall()
+        rolled = connection.execute(
+            "select account_id, number_of_deals, total_deal_amount from analytics.dim_accounts order by 1"
+        ).fetchall()
     assert [(r[0], r[1], float(r[2])) for r in rows] == [(1, 2, 150.5), (2, 1, 7.0)]
+    assert [(r[0], r[1], float(r[2])) for r in rolled] == [(1, 2, 150.5), (2, 1, 7.0)]  # one contact each
     # The proof's parse writes no manifest.json when a build follows: the build's own is there, and complete.
     manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
     assert set(names) <= {node["name"] for node in manifest["nodes"].values()}

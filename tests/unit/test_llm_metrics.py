@@ -27,8 +27,9 @@ from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SemanticModelSpec
-from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.planning.rules.planner import RulesPlanner, plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
 
 TEAMS = table("teams", {"id": "integer", "name": "text", "created_at": "timestamp"})
@@ -109,7 +110,8 @@ def test_a_model_that_names_metrics_as_the_rules_do_makes_the_rules_semantic_lay
     assert context.semantic_models  # a project with no models yet, on PostgreSQL
     chat = QueueChat(responder=RulesMirror(context))
     plan = plan_of(context, chat)
-    rules = plan_with_rules(context)
+    # The rules' semantic layer but the measures the requests do not offer (a flag's sides crossed).
+    rules = place(RulesPlanner(crossed_measures=False).draft(context), context, "rules")
     assert plan_problems(plan, context) == []
     assert [a.semantic_model for a in plan.actions] == [a.semantic_model for a in rules.actions]
     assert any(a.type == "create_time_spine" for a in plan.actions)
@@ -168,7 +170,10 @@ def test_the_model_renames_drops_and_adds_a_conditional_count(tmp_path: Path) ->
     # Written as dbt reads it: the metric over its measure.
     files = render_plan(plan)
     written = {m["name"]: m for f in files for m in f.metrics}
-    assert written["active_projects"]["type_params"] == {"measure": "project_active_count"}
+    # a count: a period with none is 0, not null
+    assert written["active_projects"]["type_params"] == {
+        "measure": {"name": "project_active_count", "fill_nulls_with": 0}
+    }
     assert "total_project_budget_amount" not in written
 
 
@@ -215,7 +220,9 @@ def test_metrics_that_stay_wrong_keep_the_rules_names(tmp_path: Path) -> None:
     plan = plan_of(context, QueueChat(responder=responder), fallback="rules")
     assert plan_problems(plan, context) == []
     model = semantic_model(plan, "fct_projects")
-    rules = semantic_model(plan_with_rules(context), "fct_projects")
+    rules = semantic_model(
+        place(RulesPlanner(crossed_measures=False).draft(context), context, "rules"), "fct_projects"
+    )
     # The good entry kept; the others the rules' metrics; the bad added measure left out.
     assert [m.name for m in model.metrics] == ["projects", *[m.name for m in rules.metrics][1:]]
     assert [m.name for m in model.measures] == CANDIDATES

@@ -20,8 +20,9 @@ from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.asking import extract_json
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns
-from cartridge_bridge.planning.rules.planner import plan_with_rules
+from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.render.plan_files import render_plan
 
 ChatOf = Callable[..., Any]
@@ -71,13 +72,19 @@ def without_derived_types(plan: ExecutionPlan) -> dict[str, Any]:
     return document
 
 
+def rules_plan(context: ProjectContext) -> ExecutionPlan:
+    """The rules' plan the mirror answers with: without the crossed measures the requests do not offer and the
+    roll-ups a fallback leaves out (see `LLMPlanner.draft`)."""
+    return place(RulesPlanner(crossed_measures=False, rollups=False).draft(context), context, "rules")
+
+
 def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, chat_of: ChatOf) -> None:
     chat = chat_of(responder=RulesMirror(context))
     plan = plan_with(context, chat)
     assert plan.planner == "llm:fake/model"
     assert plan_problems(plan, context) == []
     assert render_plan(plan)  # renders through the guards
-    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
+    assert without_derived_types(plan) == without_derived_types(rules_plan(context))
     assert chat.phases()[0] == "plan" and chat.phases().count("plan") == 1
     # The four staging specs in one request (they fit the token budget); each mart alone.
     assert chat.phases().count("staging") == 1 and chat.phases().count("mart") == 4
@@ -105,7 +112,7 @@ def test_the_model_never_writes_sources_and_types_pass_through(
 ) -> None:
     plan = plan_with(context, chat_of(responder=RulesMirror(context)))
     [source] = [a for a in plan.actions if a.type == "create_source"]
-    assert source == next(a for a in plan_with_rules(context).actions if a.type == "create_source")
+    assert source == next(a for a in rules_plan(context).actions if a.type == "create_source")
     fact = next(a for a in plan.actions if a.name == "fct_orders")
     assert isinstance(fact.spec, MartSpec)
     assert {c.name: c.data_type for c in fact.spec.columns}["ordered_at"] == "timestamp"
@@ -316,7 +323,7 @@ def test_one_models_bad_entry_is_reasked_alone(context: ProjectContext, chat_of:
     asked = [n for r in chat.requests if r.phase == "docs_tests" for n in task_models(r)]
     assert asked.count("stg_shop__orders") == 2
     assert all(asked.count(n) == 1 for n in asked if n != "stg_shop__orders")
-    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
+    assert without_derived_types(plan) == without_derived_types(rules_plan(context))
 
 
 def test_a_batch_answer_that_cannot_be_read_is_asked_again_in_halves(
@@ -334,7 +341,7 @@ def test_a_batch_answer_that_cannot_be_read_is_asked_again_in_halves(
     asked = task_models(first)
     assert [task_models(r) for r in halves] == [asked[: len(asked) // 2], asked[len(asked) // 2 :]]
     assert all(len(r.messages) == 2 for r in halves)  # fresh questions, not re-asks of the cut-off answer
-    assert without_derived_types(plan) == without_derived_types(plan_with_rules(context))
+    assert without_derived_types(plan) == without_derived_types(rules_plan(context))
 
 
 def test_after_max_retries_the_planner_gives_up_with_one_line_and_writes_nothing(
@@ -393,7 +400,7 @@ def test_a_transport_error_is_not_a_bad_answer_and_stops_the_queued_calls(contex
 def test_fallback_rules_when_the_outline_stays_wrong(context: ProjectContext, chat_of: ChatOf) -> None:
     chat = chat_of(responder=lambda request: "I would rather not.")
     plan = plan_with(context, chat, fallback="rules", max_retries=0)
-    rules = plan_with_rules(context)
+    rules = rules_plan(context)
     assert [a.name for a in plan.actions] == [a.name for a in rules.actions]
     assert plan.planner == "llm:fake/model"
     assert plan.skipped[-1].startswith("the plan outline stayed invalid after 0 re-asks: ")
@@ -411,9 +418,7 @@ def test_fallback_rules_for_a_table_the_model_cannot_stage(context: ProjectConte
     for name in ("stg_shop__orders", "int_orders_aggregated_to_customers", "fct_orders", "dim_customers"):
         assert name in names
     staged = next(a for a in plan.actions if a.name == "stg_shop__orders")
-    assert (
-        staged.spec == next(a for a in plan_with_rules(context).actions if a.name == "stg_shop__orders").spec
-    )
+    assert staged.spec == next(a for a in rules_plan(context).actions if a.name == "stg_shop__orders").spec
     assert any(
         n.startswith("the spec of stg_shop__orders stayed invalid after 1 re-ask") for n in plan.skipped
     )

@@ -96,9 +96,9 @@ def test_the_page_has_a_section_per_layer_with_a_row_per_model_and_the_relaxed_t
         [mart.name, "(the model)", "expression_is_true amount >= 0", "1 rows failed", "refunds are negative"],
     ]
     assert len(files) - 1 == len(plan.actions)
-    assert "dbt build passed: models 11 success; tests 3 pass, 1 warn." in page
-    assert "with 26 data tests (25 column, 1 model); 2 tests at warn; 10 columns left undescribed." in page
-    assert "Adds 1 source (4 tables), 4 staging models, 3 intermediate models and 4 marts" in page
+    assert "dbt build passed: models 12 success; tests 3 pass, 1 warn." in page
+    assert "with 28 data tests (27 column, 1 model); 2 tests at warn; 10 columns left undescribed." in page
+    assert "Adds 1 source (4 tables), 4 staging models, 4 intermediate models and 4 marts" in page
 
 
 def test_a_dry_run_page_says_no_test_has_run_and_lists_no_relaxed_tests(context: ProjectContext) -> None:

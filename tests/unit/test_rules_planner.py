@@ -155,10 +155,12 @@ def test_foreign_keys_are_tested_against_the_parent_staging_model(
 def test_an_intermediate_model_per_child_of_a_mart(plan: ExecutionPlan) -> None:
     intermediates = {a.name: a for a in plan.actions if a.type == "create_intermediate"}
     assert sorted(intermediates) == [
+        "int_order_items_aggregated_to_customers",  # the orders' items rolled up from fct_orders
         "int_order_items_aggregated_to_orders",
         "int_order_items_aggregated_to_products",
         "int_orders_aggregated_to_customers",
     ]
+    assert intermediates["int_order_items_aggregated_to_customers"].dependencies == ["fct_orders"]
     to_customers = intermediates["int_orders_aggregated_to_customers"]
     assert to_customers.file_path == "models/intermediate/int_orders_aggregated_to_customers.sql"
     assert to_customers.properties_path == "models/intermediate/_intermediate__models.yml"
@@ -208,13 +210,18 @@ def test_marts_join_the_aggregates_of_their_children(plan: ExecutionPlan) -> Non
     dim_customers = by_name(plan)["dim_customers"]
     spec = dim_customers.spec
     assert isinstance(spec, MartSpec)
-    assert dim_customers.dependencies == ["stg_shop__customers", "int_orders_aggregated_to_customers"]
+    assert dim_customers.dependencies == [
+        "stg_shop__customers",
+        "int_orders_aggregated_to_customers",
+        "int_order_items_aggregated_to_customers",
+    ]
     assert (spec.base_model, spec.base_alias, spec.grain) == (
         "stg_shop__customers",
         "customers",
         ["customer_id"],
     )
-    [join] = spec.joins
+    join, rolled = spec.joins
+    assert rolled.model == "int_order_items_aggregated_to_customers"  # the orders' items, past fct_orders
     assert (join.model, join.alias, join.join_type) == (
         "int_orders_aggregated_to_customers",
         "orders_aggregated",

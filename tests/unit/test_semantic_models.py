@@ -87,9 +87,20 @@ def test_a_mart_gets_entities_dimensions_measures_and_a_metric_per_measure(tmp_p
         "project_not_archived_count": ("sum", "case when not is_archived then 1 else 0 end", None),
         # How many teams a month's projects belong to: each team once, whatever its number of projects.
         "project_distinct_team_count": ("count_distinct", "team_id", None),
+        # Each side of the flag by the other event's time too (both sides asked at once, closed per month).
+        "project_archived_closed_count": (
+            "sum",
+            "case when is_archived and closed_at is not null then 1 else 0 end",
+            "closed_at",
+        ),
+        "project_not_archived_closed_count": (
+            "sum",
+            "case when not is_archived and closed_at is not null then 1 else 0 end",
+            "closed_at",
+        ),
         "project_closed_count": ("count", "closed_at", "closed_at"),  # another event, dated by itself
     }  # updated_at is bookkeeping: no measure
-    assert [(m.name, m.measure) for m in model.metrics] == [(m, m) for m in measures]
+    assert sorted((m.name, m.measure) for m in model.metrics) == sorted((m, m) for m in measures)
     assert {m.label for m in model.metrics} >= {"Projects", "Archived projects", "Projects closed"}
 
 

@@ -40,6 +40,7 @@ class Aggregate:
     # How the child reaches `key` when it does not hold it: its alias, and the join to the model that does
     # (many-to-one, on that model's proved key), adding `key` to each of its rows before grouping.
     via: tuple[str, InputJoin] | None = None
+    split: frozenset[str] = frozenset()  # the measures counting or summing one flag's side or one value apart
 
 
 class AggregateRules(PlannerState):
@@ -123,6 +124,7 @@ class AggregateRules(PlannerState):
         # (names to try, best first; expression or conditional aggregate; description) per measure, named once
         # all are known
         found: list[tuple[list[str], str | ConditionalAggregate, str]] = []
+        split_at: set[int] = set()  # the measures that split the child's count or sum by a flag or a value
         counted = f"number_of_{plural(child.table)}{role}"
         if linked is not None:
             noun = plural(linked.removesuffix("_id"))
@@ -149,6 +151,7 @@ class AggregateRules(PlannerState):
                 if len(f"number_of_{plural(child.table)}_{flag.no}{role}") > measures.READABLE_NAME:
                     continue  # the name would be cut with a hash to fit a warehouse: no one could ask for it
                 for part, value in ((flag.yes, "true"), (flag.no, "false")):
+                    split_at.add(len(found))
                     found.append(
                         (
                             [f"number_of_{plural(child.table)}_{part}{role}"],
@@ -161,6 +164,7 @@ class AggregateRules(PlannerState):
                 name = f"number_of_{plural(child.table)}_{split.part}{role}"
                 if len(name) > measures.READABLE_NAME:
                     continue
+                split_at.add(len(found))
                 found.append(
                     (
                         [name],
@@ -200,6 +204,7 @@ class AggregateRules(PlannerState):
             # Discounts by type: an amount per value of a type column, when the amounts are summed as they are.
             for split in by_value if condition.template == "{0}" and len(amounts) <= MAX_SUMS_BY_TYPE else []:
                 if not split.state and len(f"{total}_{split.part}{role}") <= measures.READABLE_NAME:
+                    split_at.add(len(found))
                     found.append(
                         (
                             [f"{total}_{split.part}{role}"],
@@ -236,7 +241,8 @@ class AggregateRules(PlannerState):
             if unsummed
             else ""
         )
-        return Aggregate(model, child, key, parent_key, role, outputs, why)
+        splits_of = frozenset(names[i] for i in split_at)
+        return Aggregate(model, child, key, parent_key, role, outputs, why, split=splits_of)
 
     def add_aggregate(self, aggregate: Aggregate, parent_entity: str, mart: str) -> None:
         """Add an aggregate to the plan as an intermediate model, its key tested unique and not null."""

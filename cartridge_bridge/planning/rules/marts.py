@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import cte_name, dedupe
-from cartridge_bridge.planning.plan import ColumnSpec, DataTest, MartSpec
+from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
+from cartridge_bridge.planning.rules.extensions import durations, extension_columns, extensions
 from cartridge_bridge.planning.rules.incremental import make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
+from cartridge_bridge.planning.rules.rollups import RollupRules
 from cartridge_bridge.planning.rules.snapshots import daily_snapshot
 from cartridge_bridge.planning.rules.state import Staged
 
@@ -51,8 +53,11 @@ def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
     return test.model_copy(update={"to": mart, "field": key})
 
 
-class MartRules(ExistingMartRules):
+class MartRules(ExistingMartRules, RollupRules):
     """Marts at business grain for one schema, and the aggregates they read."""
+
+    crossed_measures = True  # see `RulesPlanner`
+    rollups = True
 
     def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
@@ -70,11 +75,16 @@ class MartRules(ExistingMartRules):
         self.mart_targets = set(names.values()) | {
             owner.mart for owner in self.context.existing_keys.values() if owner.mart
         }
+        extended = extensions(staged, shapes, edges)
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
-            self.plan_mart(staged[identifier], role, names[identifier], mine, parents)
+            self.plan_mart(
+                staged[identifier], role, names[identifier], mine, parents, extended.get(identifier, [])
+            )
             self.plan_snapshot(staged[identifier], role, names[identifier])
+        if self.rollups:
+            self.plan_rollups(staged, links, names, aggregates)
         self.plan_extensions(staged, shapes)
 
     def plan_snapshot(self, table: Staged, role: str, fact: str) -> None:
@@ -157,10 +167,27 @@ class MartRules(ExistingMartRules):
         name: str,
         aggregates: list[Aggregate],
         parents: dict[str, tuple[str, str]],
+        extended: list[Staged] | None = None,
     ) -> None:
-        """A dimension or fact: the staged table, existing models it points at, its children's aggregates."""
+        """A dimension or fact: the staged table, existing models it points at, its children's aggregates, and the
+        columns of the tables that extend it one-to-one (see `extensions`)."""
         alias = cte_name(table.table)
         columns = self.base_columns(table, alias, parents)
+        own_joins, added = self.extension_joins(table, alias, extended or [], {c.name for c in columns})
+        # The lifecycle's durations read the row's own timestamps, the extensions' included (created → merged).
+        references = {c.name: c.expression or "" for c in [*columns, *added]}
+        start = measures.event_time(table.relation, table.spec.columns)
+        staged_columns = {c.name: c for c in table.spec.columns} | {
+            c.name: c for e in extended or [] for c in extension_columns(e)
+        }
+        lifecycle = [staged_columns[c.name] for c in [*columns, *added] if c.name in staged_columns]
+        columns += added
+        names = {c.name for c in columns}
+        columns += [
+            d
+            for d in durations(start, lifecycle, references, self.context.adapter_type)
+            if d.name not in names
+        ]
         names = {c.name for c in columns}
         for derived in (
             measures.extended(table.relation, table.spec.columns),
@@ -178,7 +205,7 @@ class MartRules(ExistingMartRules):
                     + " (null when either is).",
                 )
             )
-        joins = self.existing_joins(table, alias, {c.name for c in columns})
+        joins = own_joins + self.existing_joins(table, alias, {c.name for c in columns})
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)
         joins += aggregated
@@ -203,6 +230,38 @@ class MartRules(ExistingMartRules):
             aggregated, {a.model: (a.measures, a.child.spec.columns) for a in aggregates}
         )
         base = semantic.base_of(spec, table.spec, table.relation, table.entity)
-        described = semantic.semantic_model(name, base, spec, parents, times)
+        described = semantic.semantic_model(
+            name, base, spec, parents, times, self.context.adapter_type if self.crossed_measures else None
+        )
         self.add(name, "marts", description, spec, [t.model_copy() for t in table.model_tests], described)
         make_incremental(self.draft.models[-1], table, self.context)
+
+    def extension_joins(
+        self, table: Staged, alias: str, extended: list[Staged], taken: set[str]
+    ) -> tuple[list[MartJoin], list[ColumnSpec]]:
+        """Left joins of the tables extending a mart's rows on its key, and their columns as the mart's own (a
+        name the mart has already takes the extension's table before it: `issue_merged_actor_id`)."""
+        joins: list[MartJoin] = []
+        added: list[ColumnSpec] = []
+        for extension in extended:
+            join_alias = cte_name(self.fit(extension.table))
+            if join_alias == alias or join_alias in {j.alias for j in joins}:
+                continue
+            own = extension_columns(extension)
+            names = self.pick([[c.name, f"{extension.table}_{c.name}"] for c in own], taken)
+            taken |= set(names)
+            for column, name in zip(own, names, strict=True):
+                added.append(
+                    ColumnSpec(
+                        name=name,
+                        expression=f"{join_alias}.{column.name}",
+                        data_type=column.data_type,
+                        description=column.description
+                        or f"`{column.name}` of the {docs.words(table.entity)}'s {docs.words(extension.table)} "
+                        f"(from `{extension.model}`, one row per {docs.words(table.entity)}).",
+                    )
+                )
+            key = extension.spec.grain[0]
+            on = JoinCondition(left_alias=alias, left_column=table.spec.grain[0], right_column=key)
+            joins.append(MartJoin(model=extension.model, alias=join_alias, on=[on], columns=[]))
+        return joins, added

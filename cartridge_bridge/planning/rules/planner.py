@@ -106,13 +106,21 @@ class RulesPlanner:
 
     name = PLANNER_NAME
 
-    def __init__(self, type2_histories: bool = True):
+    def __init__(self, type2_histories: bool = True, crossed_measures: bool = True, rollups: bool = True):
         self.type2_histories = type2_histories
+        # Grandchildren's counts rolled up past a child's mart read that mart by the rules' column names: a
+        # fallback that fills in for another planner's marts goes without them.
+        self.rollups = rollups
+        # A flag's sides counted per state and by each other event time: measures the LLM planner is not offered
+        # (its requests list the measures of `semantic.semantic_model` without them), so a mirror of it goes without.
+        self.crossed_measures = crossed_measures
 
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Drafts for every uncovered raw table of every raw schema in the context."""
         planner = _Planner(context)
         planner.type2_histories = self.type2_histories
+        planner.crossed_measures = self.crossed_measures
+        planner.rollups = self.rollups
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
         return with_semantic_layer(planner.draft, context)

@@ -39,6 +39,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
+from cartridge_bridge.planning.rules.sum_conditions import splits
 from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
 
 # Wide enough for any business history a raw table holds, small enough to build in a second (≈22,000 rows).
@@ -139,9 +140,11 @@ def semantic_model(
     spec: MartSpec,
     parents: Mapping[str, tuple[str, str]],
     times: set[str],
+    adapter_type: str | None = None,
 ) -> SemanticModelSpec:
     """The semantic model of one mart: `table` is its base, `parents` its foreign keys → (model, entity),
-    `times` the joined columns that are event times."""
+    `times` the joined columns that are event times. With `adapter_type` (the values of a state are written as
+    its literals), each flag's sides are also counted per state and by each other event time (see `_crossed`)."""
     entity = table.entity
     things = plural(entity)
     outputs = output_columns(spec)
@@ -192,7 +195,7 @@ def semantic_model(
         dimensions=dimensions,
     )
     if default_time is not None:
-        _add_measures(model, table, spec, keys, time_columns, default_time)
+        _add_measures(model, table, spec, keys, time_columns, default_time, adapter_type)
     return model
 
 
@@ -203,6 +206,7 @@ def _add_measures(
     keys: set[str],
     time_columns: list[str],
     default_time: str,
+    adapter_type: str | None = None,
 ) -> None:
     """Counts, sums and flag counts dated by the mart's event time; counts of other events by their own time."""
     entity, things = table.entity, plural(table.entity)
@@ -254,6 +258,8 @@ def _add_measures(
                 agg_time_dimension=when,
             )
             found.append((measure, label))
+    if adapter_type is not None:
+        found += _crossed(table, base, keys, time_columns, default_time, adapter_type)
     for foreign in (e for e in model.entities if e.type == "foreign"):
         # How many customers ordered in a month, how many accounts hold active subscriptions: the parents a
         # group of rows reaches, counted once each (a sum of row counts would count a parent many times).
@@ -318,6 +324,67 @@ def _add_measures(
                 name=measure.name, label=label[:100], description=measure.description, measure=measure.name
             )
         )
+
+
+def _crossed(
+    table: MartBase,
+    base: set[str],
+    keys: set[str],
+    time_columns: list[str],
+    default_time: str,
+    adapter_type: str,
+) -> list[tuple[SemanticMeasure, str]]:
+    """Each side of a flag counted apart by what else a row says: by each other event time of the row (issues
+    that are no pull request, counted in the month they were closed) and per value of a state column (open pull
+    requests). One query then asks both sides of a flag at once, which a filter on the flag cannot (it applies
+    to every metric of the query). A value named as an event time (`closed` beside `closed_at`) is that event."""
+    entity, things = table.entity, plural(table.entity)
+    states = [
+        s for s in splits(table.relation, table.columns, keys, adapter_type) if s.state and s.column in base
+    ]
+    others = [
+        t
+        for t in time_columns
+        if t in base
+        and t != default_time
+        and not measures.is_bookkeeping_time(t)
+        and _stem(t) != _stem(default_time)
+    ]
+    found: list[tuple[SemanticMeasure, str]] = []
+    for flag in measures.flags(table.relation, table.columns, keys):
+        if flag.column not in base:
+            continue
+        for part, negation, value in ((flag.yes, "", "true"), (flag.no, "not ", "false")):
+            for time in others:
+                if _stem(time) == flag.yes:
+                    continue  # the flag's own time (`archived` and `archived_at`) counts that flag already
+                found.append(
+                    (
+                        SemanticMeasure(
+                            name=f"{entity}_{part}_{_stem(time)}_count",
+                            agg="sum",
+                            expr=f"case when {negation}{flag.column} and {time} is not null then 1 else 0 end",
+                            description=f"Number of {docs.words(things)} where `{flag.column}` is {value}, with a "
+                            f"`{time}`, dated by it.",
+                            agg_time_dimension=time,
+                        ),
+                        _label(f"{part}_{things}_{_stem(time)}"),
+                    )
+                )
+            for state in states:
+                found.append(
+                    (
+                        SemanticMeasure(
+                            name=f"{entity}_{part}_{state.part}_count",
+                            agg="sum",
+                            expr=f"case when {negation}{flag.column} and {state.where} then 1 else 0 end",
+                            description=f"Number of {docs.words(things)} where `{flag.column}` is {value} and "
+                            f"`{state.column}` is {state.value!r}.",
+                        ),
+                        _label(f"{part}_{things}_{state.part}"),
+                    )
+                )
+    return found
 
 
 def _sometimes_set(table: MartBase, own: set[str]) -> list[str]:
