@@ -36,7 +36,13 @@ from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, pack
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.identifiers import dbt_quoting_problem
-from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, StructuredOutput, UsageLedger
+from cartridge_bridge.planning.llm.chat import (
+    LLM_REPAIR_ROUNDS,
+    ChatModel,
+    LLMSettings,
+    StructuredOutput,
+    UsageLedger,
+)
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
@@ -64,7 +70,6 @@ from cartridge_bridge.write.run_report import save_in_run, save_run_report
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
 from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
-LLM_REPAIR_ROUNDS = 2  # dbt build failures sent back to the model, unless repair_rounds is set
 LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 
 

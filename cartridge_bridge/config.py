@@ -5,10 +5,18 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from cartridge_bridge.errors import UsageError, first_problem
-from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
+from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness, check_list_indents
 from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
@@ -45,6 +53,22 @@ class Conventions(BaseModel):
     test_relationships: bool = True
     describe_models: bool = True
     describe_columns: bool = True
+    # Where the project tests its marts' foreign keys against the marts that hold the keys, new marts do too
+    # (off: each foreign key is tested once, in staging).
+    test_mart_relationships: bool = False
+    # Whether new category columns (few distinct text values, read from the local profile) get accepted_values.
+    test_accepted_values: bool = False
+    # The dialect of the property files cartridge writes: the key tests go under (`tests` before dbt 1.8),
+    # a `version: 2` header, `data_type` on columns, and the indentation (ruamel's terms: where a list item's
+    # content and its dash start, and where a nested mapping's keys start, counted from their key).
+    yaml_test_key: Literal["data_tests", "tests"] = "data_tests"
+    yaml_version_header: bool = False
+    yaml_column_types: bool = True
+    yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
+    yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
+    yaml_mapping_indent: int = Field(default=2, ge=1, le=8)
+    # accepted_values' values as one flow list of quoted strings (`['placed', 'shipped']`), not a block list.
+    yaml_flow_values: bool = False
     # Where new semantic models go, relative to the model path, with {model} (the mart), {semantic_model} and
     # {folder} (the mart's folder): `semantic_models/sem_{model}.yml`, one shared `marts/_semantic_models.yml`.
     # Empty: in the mart's properties file, beside the mart.
@@ -61,6 +85,11 @@ class Conventions(BaseModel):
         if value is True:
             return DEFAULT_FRESHNESS
         return None if value is False else value
+
+    @field_validator("yaml_sequence_offset")
+    @classmethod
+    def _dash_left_of_items(cls, offset: int, info: ValidationInfo) -> int:
+        return check_list_indents(info.data.get("yaml_sequence_indent"), offset)
 
     def fill(self, setting: str, **values: str) -> str:
         """A naming setting with its placeholders filled, e.g. `stg_{source}__{table}` → `stg_shop__orders`."""
@@ -161,7 +190,7 @@ class CartridgeConfig(BaseModel):
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
     # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
-    # With a model the default is api.LLM_REPAIR_ROUNDS (2) unless this key is set.
+    # With a model the default is llm.chat.LLM_REPAIR_ROUNDS unless this key is set.
     repair_rounds: int = Field(default=4, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
     # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the

@@ -35,6 +35,11 @@ _IDENTIFIER_VALUE = re.compile(r"[0-9a-f]{16,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9
 _CATEGORY_NAME = re.compile(r"(^|_)(status|state|type|kind|category|outcome|result|currency|side)$")
 
 
+def names_a_category(name: str) -> bool:
+    """Whether a column's name says it holds a state, a type or a kind (`status`, `payment_type`)."""
+    return _CATEGORY_NAME.search(name.lower()) is not None
+
+
 def is_category(relation: RawRelation, column: RawColumn) -> bool:
     """Whether the profile shows a flag, or a text column with few distinct values that no name calls a key or
     free text."""
@@ -52,7 +57,7 @@ def is_category(relation: RawRelation, column: RawColumn) -> bool:
     if column.name in relation.primary_key:
         return False
     # A value on every row is a label, not a category, unless the name says state or type.
-    return stats.distinct_count < rows or _CATEGORY_NAME.search(name) is not None
+    return stats.distinct_count < rows or names_a_category(name)
 
 
 def category_checks(facts: WarehouseFacts) -> list[dict[str, Any]]:

@@ -19,7 +19,11 @@ NO_EVIDENCE = "no evidence: dbt Labs default"
 PINNED = "pinned in cartridge.yml"
 MANIFEST = "manifest"
 PROJECT_FILE = "dbt_project.yml"
-_OWN_EVIDENCE = (MANIFEST, PROJECT_FILE)  # not borrowed from another layer, not a default
+# The YAML dialect is read from the property files' text, which the manifest does not keep.
+PROPERTY_FILES = "property files"
+# A layer with no YAML of its own follows the other layers' properties files.
+BORROWED = "the project's other layers"
+_OWN_EVIDENCE = (MANIFEST, PROJECT_FILE, PROPERTY_FILES)  # not borrowed from another layer, not a default
 _Z = 1.28  # Wilson bound at 80%: three agreeing models are fair evidence, one is weak
 
 V = TypeVar("V")
@@ -83,6 +87,15 @@ class InferredConventions(BaseModel):
     test_relationships: Finding[bool]
     describe_models: Finding[bool]
     describe_columns: Finding[bool]
+    test_mart_relationships: Finding[bool]
+    test_accepted_values: Finding[bool]
+    yaml_test_key: Finding[Literal["data_tests", "tests"]]
+    yaml_version_header: Finding[bool]
+    yaml_column_types: Finding[bool]
+    yaml_sequence_indent: Finding[int]
+    yaml_sequence_offset: Finding[int]
+    yaml_mapping_indent: Finding[int]
+    yaml_flow_values: Finding[bool]
     source_freshness: Finding[SourceFreshness | None]
     semantic_models_file: Finding[str]
     metrics_file: Finding[str]
@@ -100,12 +113,21 @@ class InferredConventions(BaseModel):
         below the bar dbt Labs' guide is the safer choice.
         """
         defaults = Conventions()
-        adopted = {
+
+        def followed(finding: Finding[Any]) -> bool:
+            return (
+                finding.confidence >= min_confidence or finding.evidence.basis == PINNED or unanimous(finding)
+            )
+
+        adopted = {key for key in Conventions.model_fields if followed(getattr(self, key))}
+        # A layer with no YAML of its own borrows the project's properties file at half the confidence: it is
+        # followed whenever the project-wide habit it borrows is (`schema.yml` everywhere → intermediate too).
+        adopted |= {
             key
             for key in Conventions.model_fields
-            if getattr(self, key).confidence >= min_confidence
-            or getattr(self, key).evidence.basis == PINNED
-            or unanimous(getattr(self, key))
+            if key.endswith("_properties_file")
+            and getattr(self, key).evidence.basis.endswith(BORROWED)
+            and followed(self.properties_file)
         }
         values = {
             key: getattr(self, key).value if key in adopted else getattr(defaults, key)

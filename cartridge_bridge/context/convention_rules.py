@@ -7,14 +7,18 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from posixpath import dirname
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from cartridge_bridge.config import Conventions
+from cartridge_bridge.context.category_values import names_a_category
 from cartridge_bridge.context.convention_evidence import (
+    BORROWED,
     PROJECT_FILE,
+    PROPERTY_FILES,
     Evidence,
     Finding,
     InferredConventions,
@@ -24,6 +28,7 @@ from cartridge_bridge.context.convention_evidence import (
 )
 from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
+from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}
@@ -47,6 +52,13 @@ _STYLE_KEYS = ("sql_import_ctes", "sql_leading_commas", "sql_keyword_case", "sql
 _ELSEWHERE = " (in another folder)"
 _STYLE_SAMPLE = 300
 _MODEL_SAMPLE = 1000
+_YAML_HEAD = 8_000
+_YAML_SAMPLE = 100  # property files read for the YAML dialect: a habit shows in a hundred as in thousands
+_TEST_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?(data_tests|tests)[ \t]*:", re.M)
+_VERSION_LINE = re.compile(r"^version[ \t]*:", re.M)
+_COLUMNS_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?columns[ \t]*:", re.M)
+_VALUES_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?values[ \t]*:[ \t]*(\[)?", re.M)  # `[`: a flow list
+_DATA_TYPE_KEY = re.compile(r"^[ \t]*(?:-[ \t]+)?data_type[ \t]*:", re.M)
 
 
 @dataclass(frozen=True)
@@ -59,8 +71,14 @@ class _Model:
     inputs: tuple[str, ...]  # the warehouse names of the raw data it reads: source identifiers, seeds
 
 
-def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> InferredConventions:
-    """Each convention of the project with its evidence; greenfield projects get dbt Labs' guide."""
+def infer_conventions(
+    manifest: Manifest, project_file: Mapping[str, Any], project_dir: Path | None = None
+) -> InferredConventions:
+    """Each convention of the project with its evidence; greenfield projects get dbt Labs' guide.
+
+    The YAML dialect is read from the property files' text under `project_dir` (the manifest does not keep
+    it); without one it is left at its defaults, with no evidence.
+    """
     paths = [p.rstrip("/") + "/" for p in project_file.get("model-paths") or ["models"]]
     nodes = sorted(manifest.root_models(), key=lambda n: n.name)
     if not nodes:
@@ -73,8 +91,9 @@ def infer_conventions(manifest: Manifest, project_file: Mapping[str, Any]) -> In
     layers = {layer: [m for m in models if m.layer == layer] for layer in LAYERS}
     found = _naming(layers) | _layout(layers, models, manifest, paths)
     found |= _materializations(layers, found, project_file)
-    found |= _sql_style(models) | _habits(models, manifest) | _freshness(manifest)
+    found |= _sql_style(models) | _habits(models, manifest, paths) | _freshness(manifest)
     found |= _semantic_layout(manifest, paths)
+    found |= _yaml_dialect(_property_texts(manifest, models, project_dir))
     data = {key: finding.model_dump() for key, finding in found.items()}
     return InferredConventions.model_validate(
         {"origin": "inferred", "models": len(nodes), "sampled": len(models), **data}
@@ -203,9 +222,7 @@ def _layout(
 
 def _borrow(project_wide: Finding[str], layer: str) -> Finding[str]:
     """A layer with no documented models follows the project's other YAML files, at half the confidence."""
-    evidence = project_wide.evidence.model_copy(
-        update={"basis": f"no {layer} YAML: the project's other layers"}
-    )
+    evidence = project_wide.evidence.model_copy(update={"basis": f"no {layer} YAML: {BORROWED}"})
     return project_wide.model_copy(
         update={"confidence": round(project_wide.confidence / 2, 2), "evidence": evidence}
     )
@@ -343,21 +360,32 @@ def _style_of(code: str) -> tuple[bool | None, bool | None, str | None, int | No
     )
 
 
-def _habits(models: list[_Model], manifest: Manifest) -> dict[str, Finding[Any]]:
+def _habits(models: list[_Model], manifest: Manifest, paths: list[str]) -> dict[str, Finding[Any]]:
     tests = manifest.tests_by_model()
     keys: dict[str, set[str]] = {}
     linked: set[str] = set()
+    # (tested with accepted_values, model.column) per category column; (points at a mart, model.column) per
+    # relationships test of a mart.
+    categories: list[tuple[bool, str]] = []
+    mart_links: list[tuple[bool, str]] = []
     for model in models:
         by_column: dict[str, set[str]] = {}
         for test in tests.get(model.node.unique_id, []):
             name = (test.test_name or "").rsplit(".", 1)[-1]
             if name == "relationships":
                 linked.add(model.name)
+                if model.layer == "marts":
+                    mart_links.append(
+                        (_points_at_mart(test, manifest, paths), f"{model.name}.{test.column_name}")
+                    )
             if name == "unique_combination_of_columns":
                 by_column["(columns)"] = {"unique", "not_null"}
             elif test.column_name:
                 by_column.setdefault(test.column_name, set()).add(name)
         keys[model.name] = {c for c, names in by_column.items() if {"unique", "not_null"} <= names}
+        named = {c for c in [*model.node.columns, *by_column] if names_a_category(c)}
+        valued = {c for c, names in by_column.items() if "accepted_values" in names}
+        categories += [(c in valued, f"{model.name}.{c}") for c in sorted(named | valued)]
     # Only models with a documented `_id` column besides their key could have had a relationships test.
     candidates = [
         m for m in models if any(c.endswith("_id") and c not in keys[m.name] for c in m.node.columns)
@@ -370,7 +398,75 @@ def _habits(models: list[_Model], manifest: Manifest) -> dict[str, Finding[Any]]
         "test_relationships": tally(((m.name in linked, m.name) for m in candidates), True),
         "describe_models": tally(((bool(m.node.description.strip()), m.name) for m in models), True),
         "describe_columns": tally(columns, True),
+        "test_mart_relationships": tally(mart_links, False),
+        "test_accepted_values": tally(categories, False),
     }
+
+
+def _points_at_mart(test: Node, manifest: Manifest, paths: list[str]) -> bool:
+    """Whether a relationships test's `to` is a mart: the model it reads besides the one it is attached to."""
+    targets = [uid for uid in test.depends_on.nodes if uid != test.attached_node]
+    node = manifest.nodes.get(targets[0]) if len(targets) == 1 else None
+    return node is not None and node.resource_type == "model" and _describe(node, paths, {}).layer == "marts"
+
+
+def _property_texts(
+    manifest: Manifest, models: list[_Model], project_dir: Path | None
+) -> list[tuple[str, str]]:
+    """(path, text) of an even sample of the project's property files: the sampled models' and the sources'."""
+    if project_dir is None:
+        return []
+    paths = sorted(
+        {m.node.patch_file for m in models if m.node.patch_file}
+        | {s.original_file_path for s in manifest.root_sources() if s.original_file_path}
+    )
+    step = max(1, -(-len(paths) // _YAML_SAMPLE))
+    texts = []
+    for path in paths[::step]:
+        try:
+            # A habit shows in a file's head: a long file is read no further than its first 8,000 characters.
+            with (project_dir / path).open(encoding="utf-8") as file:
+                texts.append((path, file.read(_YAML_HEAD)))
+        except (OSError, UnicodeDecodeError):
+            continue  # a file dbt parsed but that is gone or unreadable now is no evidence either way
+    return texts
+
+
+def _yaml_dialect(texts: list[tuple[str, str]]) -> dict[str, Finding[Any]]:
+    """The dialect the project's property files are written in: tests key, `version: 2`, `data_type`, indents."""
+    default = Conventions()
+    keys, headers, typed, indents, mappings, flows = [], [], [], [], [], []
+    for path, text in texts:
+        used = set(_TEST_KEY.findall(text))
+        if len(used) == 1:
+            keys.append((used.pop(), path))
+        headers.append((bool(_VERSION_LINE.search(text)), path))
+        if _COLUMNS_KEY.search(text):
+            typed.append((bool(_DATA_TYPE_KEY.search(text)), path))
+        flows += [(bool(bracket), path) for bracket in _VALUES_KEY.findall(text)]
+        if (mapping := mapping_indent(text)) is not None:
+            mappings.append((mapping, path))
+        if (lists := list_indents(text)) is not None:
+            indents.append((lists, path))
+    indent = tally(indents, (default.yaml_sequence_indent, default.yaml_sequence_offset))
+    found: dict[str, Finding[Any]] = {
+        "yaml_test_key": tally(keys, default.yaml_test_key),
+        "yaml_version_header": tally(headers, default.yaml_version_header),
+        "yaml_column_types": tally(typed, default.yaml_column_types),
+        "yaml_sequence_indent": _with(indent, indent.value[0]),
+        "yaml_sequence_offset": _with(indent, indent.value[1]),
+        "yaml_mapping_indent": tally(mappings, default.yaml_mapping_indent),
+        "yaml_flow_values": tally(flows, default.yaml_flow_values),
+    }
+    return {key: _read_from_files(finding) for key, finding in found.items()}
+
+
+def _read_from_files(finding: Finding[Any]) -> Finding[Any]:
+    if not finding.evidence.total:
+        return finding  # no property files read: the default, saying so
+    return finding.model_copy(
+        update={"evidence": finding.evidence.model_copy(update={"basis": PROPERTY_FILES})}
+    )
 
 
 def _freshness(manifest: Manifest) -> dict[str, Finding[Any]]:

@@ -133,7 +133,9 @@ def build_context(
     `conventions` are the settings of cartridge.yml: those the user wrote beat what is inferred.
     """
     project_file = read_project_file(project_dir)
-    findings = apply_pinned(infer_conventions(manifest, project_file), pinned_settings(conventions))
+    findings = apply_pinned(
+        infer_conventions(manifest, project_file, project_dir), pinned_settings(conventions)
+    )
     conventions = findings.conventions(min_confidence)
     if facts is None:
         facts = WarehouseFacts(

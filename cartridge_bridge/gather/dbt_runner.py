@@ -207,9 +207,9 @@ class DbtProject:
         if not run.success:
             raise DbtError(f"dbt deps failed in {self.project_dir}: {run.error_text()}")
 
-    def parse(self, on_event: Callable[[str], None] | None = None) -> Invocation:
-        """Parse the project and write target/manifest.json, failing with dbt's own message."""
-        run = self.invoke(["parse"], on_event=on_event)
+    def parse(self, on_event: Callable[[str], None] | None = None, write_json: bool = True) -> Invocation:
+        """Parse the project and write target/manifest.json (unless not `write_json`), failing with dbt's own message."""
+        run = self.invoke(["parse"] if write_json else ["parse", "--no-write-json"], on_event=on_event)
         if not run.success:
             self._parsed = None
             # dbt says only "'utf-8' codec can't decode byte 0xe9", and a traceback: name the file instead.

@@ -12,7 +12,15 @@ import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 # 3: the shapes of analytics layers (unions, type-2 histories, periodic snapshots, window columns, conditional
@@ -657,6 +665,29 @@ class RenderSettings(_Strict):
     sql_indent: int = Field(default=4, ge=1, le=8)
     describe_models: bool = True
     describe_columns: bool = True
+    # The project's YAML dialect (see Conventions): the tests key, `version: 2`, `data_type` on columns, list indents.
+    yaml_test_key: Literal["data_tests", "tests"] = "data_tests"
+    yaml_version_header: bool = False
+    yaml_column_types: bool = True
+    yaml_sequence_indent: int = Field(default=4, ge=2, le=12)
+    yaml_sequence_offset: int = Field(default=2, ge=0, le=10)
+    yaml_mapping_indent: int = Field(default=2, ge=1, le=8)
+    yaml_flow_values: bool = False
+
+    @field_validator("yaml_sequence_offset")
+    @classmethod
+    def _dash_left_of_items(cls, offset: int, info: ValidationInfo) -> int:
+        return check_list_indents(info.data.get("yaml_sequence_indent"), offset)
+
+
+def check_list_indents(sequence: int | None, offset: int) -> int:
+    """The dash's offset, when a list item's content starts two or more columns right of it (`- name`)."""
+    if sequence is not None and sequence < offset + 2:
+        raise ValueError(
+            f"{offset} leaves no room before yaml_sequence_indent ({sequence}): "
+            "an item starts after its dash and a space, at least 2 columns right of it"
+        )
+    return offset
 
 
 class ExecutionPlan(_Strict):

@@ -2,9 +2,9 @@
 
 A draft says what a model *is* (its layer, name, spec, description and tests); it says nothing
 about where files go, how models are materialized or what depends on what. `placement.place`
-decides those from the project's conventions and the specs themselves, so a planner (the rules
-planner today, an LLM tomorrow) cannot put a file outside the model paths or claim a dependency
-that its SQL does not have.
+decides those from the project's conventions and the specs themselves, so no planner (the rules
+planner, the LLM planner, or one added later) can put a file outside the model paths or claim a
+dependency that its SQL does not have.
 """
 
 from __future__ import annotations

@@ -142,9 +142,14 @@ class SpecChecker:
                 )
 
     def data_tests(self, where: str, tests: list[DataTest]) -> None:
-        """Column tests: relationships to a real model and column, accepted values as data."""
+        """Column tests: relationships to a real model and column, accepted values as data, none twice."""
+        seen: set[tuple[object, ...]] = set()
         for index, test in enumerate(tests):
             at = f"{where}.tests[{index}]"
+            same = data_test_identity(test)
+            if same in seen:  # dbt refuses the project at parse: two tests of one name on a column
+                self.add(at, f"the column has this {test.name} test twice")
+            seen.add(same)
             if test.name == "relationships":
                 if test.to is None or test.field is None:
                     self.add(at, "relationships needs `to` (a model) and `field` (its column)")
@@ -418,3 +423,8 @@ class SpecChecker:
 def _has_column(columns: set[str], name: str, quoted: bool) -> bool:
     """Unquoted names match case-insensitively, as warehouses fold them; quoted names match exactly."""
     return name in columns if quoted else name.lower() in {c.lower() for c in columns}
+
+
+def data_test_identity(test: DataTest) -> tuple[object, ...]:
+    """What makes two column tests the same test to dbt (its name and arguments; not its severity or notes)."""
+    return (test.name, test.to, test.field, tuple(test.values or ()))

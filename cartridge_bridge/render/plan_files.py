@@ -49,6 +49,7 @@ from cartridge_bridge.render.incremental import new_rows_filter
 from cartridge_bridge.render.snapshot_sql import snapshot_values
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
+from cartridge_bridge.write.yaml_merge import flow_strings
 
 _TEMPLATES = {
     StagingSpec: "staging.sql.j2",
@@ -75,6 +76,10 @@ class RenderedFile:
     sources: list[dict[str, Any]] = field(default_factory=list)
     semantic_models: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    # How a YAML file starts when it is new, in the project's dialect: `version: 2` or nothing, and the
+    # (item, dash, mapping) indents (a file that exists keeps its own).
+    version: int | None = None
+    indent: tuple[int, int, int] = (4, 2, 2)
 
 
 # The flag `renamed` computes from a de-duplicated staging model's filter, applied after the ranking.
@@ -86,24 +91,29 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
     options = options or plan.render
     style = SqlStyle.of(options, plan.adapter_type)
     files: dict[str, RenderedFile] = {}
+
+    def yaml_file(path: str) -> RenderedFile:
+        if path not in files:
+            version = 2 if options.yaml_version_header else None
+            indent = (options.yaml_sequence_indent, options.yaml_sequence_offset, options.yaml_mapping_indent)
+            files[path] = RenderedFile(path, "yaml", version=version, indent=indent)
+        return files[path]
+
     for action in plan.actions:
         spec = action.spec
         if isinstance(spec, SourceSpec):
-            yaml_file = files.setdefault(action.file_path, RenderedFile(action.file_path, "yaml"))
-            yaml_file.sources.append(_source_entry(spec, options, plan.adapter_type))
+            yaml_file(action.file_path).sources.append(_source_entry(spec, options, plan.adapter_type))
             continue
         files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action, style))
         if action.properties_path:
-            yaml_file = files.setdefault(action.properties_path, RenderedFile(action.properties_path, "yaml"))
-            yaml_file.models.append(_model_entry(action, options, plan.adapter_type))
+            yaml_file(action.properties_path).models.append(_model_entry(action, options, plan.adapter_type))
         model_path = action.semantic_model_path or action.properties_path
         if action.semantic_model is not None and model_path:
             # In the project's own semantic-model and metrics files when it keeps them apart, else beside the mart.
             model, metrics = semantic_entries(action.name, action.semantic_model, plan.adapter_type)
-            files.setdefault(model_path, RenderedFile(model_path, "yaml")).semantic_models.append(model)
+            yaml_file(model_path).semantic_models.append(model)
             if metrics:
-                metrics_path = action.metrics_path or model_path
-                files.setdefault(metrics_path, RenderedFile(metrics_path, "yaml")).metrics.extend(metrics)
+                yaml_file(action.metrics_path or model_path).metrics.extend(metrics)
     return list(files.values())
 
 
@@ -237,7 +247,7 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     if options.describe_models and action.description:
         entry["description"] = description_text(action.description, adapter_type)
     if action.tests:
-        entry["data_tests"] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
+        entry[options.yaml_test_key] = [_model_test_entry(t, options, adapter_type) for t in action.tests]
     columns = _columns(output_columns(action.spec), options, adapter_type)
     if isinstance(action.spec, TimeSpineSpec):
         # dbt ≥1.9 finds the time spine by this property; the column says its grain whatever the docs settings.
@@ -371,7 +381,7 @@ def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str
     entry: dict[str, Any] = {"name": neutralize(column.name)}
     if not options.describe_columns:
         return entry | (
-            {"data_tests": [_test_entry(t, options, adapter_type) for t in column.tests]}
+            {options.yaml_test_key: [_test_entry(t, options, adapter_type) for t in column.tests]}
             if column.tests
             else {}
         )
@@ -381,10 +391,10 @@ def _column_entry(column: ColumnSpec, options: RenderSettings, adapter_type: str
         entry["description"] = (
             f"{entry.get('description', '')} {doc_reference(column.description_doc)}".strip()
         )
-    if column.data_type:
+    if column.data_type and options.yaml_column_types:
         entry["data_type"] = neutralize(column.data_type)
     if column.tests:
-        entry["data_tests"] = [_test_entry(t, options, adapter_type) for t in column.tests]
+        entry[options.yaml_test_key] = [_test_entry(t, options, adapter_type) for t in column.tests]
     return entry
 
 
@@ -397,7 +407,8 @@ def _test_entry(test: DataTest, options: RenderSettings, adapter_type: str) -> A
         }
     elif test.name == "accepted_values":
         # dbt pastes each value between quotes without escaping it: the value carries its own escaping.
-        arguments = {"values": [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]}
+        values = [neutralize(checked_literal_body(v, adapter_type)) for v in test.values or []]
+        arguments = {"values": flow_strings(values) if options.yaml_flow_values else values}
     return _generic_test(test.name, arguments, test, options)
 
 

@@ -60,6 +60,8 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
                 policy,
                 rendered.semantic_models,
                 rendered.metrics,
+                rendered.version,
+                rendered.indent,
             )
             status: Literal["create", "modify", "unchanged", "kept"] = (
                 "create" if before is None else ("modify" if merged.text != before else "unchanged")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +16,7 @@ import yaml as pyyaml
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.representer import RoundTripRepresenter
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from cartridge_bridge.errors import ConflictError, UsageError
@@ -49,9 +54,9 @@ def _represent_str(representer: RoundTripRepresenter, value: str) -> Any:
     return representer.represent_scalar(_STRING_TAG, value, style="'")
 
 
-def _yaml(sequence: int = 4, offset: int = 2) -> YAML:
+def _yaml(sequence: int = 4, offset: int = 2, mapping: int | None = None) -> YAML:
     yaml = YAML(typ="rt")
-    yaml.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
+    yaml.indent(mapping=mapping or max(sequence - offset, 2), sequence=sequence, offset=offset)
     yaml.width = 4096  # long descriptions stay on one line instead of folding mid-sentence
     yaml.preserve_quotes = True
     yaml.representer.add_representer(str, _represent_str)
@@ -65,20 +70,132 @@ class _DbtLayoutDumper(pyyaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def dump_yaml(data: Any, like: str | None = None) -> str:
-    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from).
+# dbt's usual layout, as (item, dash, mapping) indents: a list's dashes two spaces right of its key, its
+# items four, a mapping's keys two right of theirs.
+DBT_INDENT = (4, 2, 2)
+_BLOCK_KEY = re.compile(r"^( *)(- +)?[^\s#'\"-][^:#]*:[ \t]*(#.*)?$")
+_NESTED_KEY = re.compile(r"^( *)[^\s#'\"-][^:#]*:")
+_LIST_ITEM = re.compile(r"^( *)(- +)\S")
 
-    A new file has no layout of the user's to keep: PyYAML writes it, several times faster than the
-    round-trip library and quoting exactly what dbt's YAML 1.1 reader would misread.
+
+def mapping_indent(text: str) -> int | None:
+    """How far right of its key a YAML text writes a nested mapping's keys (2 in dbt's layout), the most
+    common distance; None when it has no nested mapping. ruamel's guess only measures lists."""
+    seen: Counter[int] = Counter()
+    for column, following in _nested_lines(text):
+        nested = _NESTED_KEY.match(following)
+        if nested and len(nested.group(1)) > column:
+            seen[len(nested.group(1)) - column] += 1
+    return _most_common(seen)
+
+
+def list_indents(text: str) -> tuple[int, int] | None:
+    """Where a YAML text's list items start and where their dashes are, right of the list's key, the most common
+    pair ((4, 2) in dbt's layout); None without a block list. What ruamel's guess measures, read from the
+    lines alone: the guess parses the whole document, seconds for a file of thousands of lines."""
+    seen: Counter[tuple[int, int]] = Counter()
+    for column, following in _nested_lines(text):
+        item = _LIST_ITEM.match(following)
+        if item:
+            dash = len(item.group(1))
+            seen[(dash + len(item.group(2)) - column, dash - column)] += 1
+    return _most_common(seen)
+
+
+def _nested_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(column of a block key, the line after it) for each key that opens a block: `columns:`, `- name:` no."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    for line, following in pairwise(lines):
+        if key := _BLOCK_KEY.match(line):
+            yield len(key.group(1)) + len(key.group(2) or ""), following
+
+
+def _most_common(seen: Counter[Any]) -> Any:
+    """The most common of the widths seen, the smallest on a tie; None when none was."""
+    return min(seen, key=lambda width: (-seen[width], width)) if seen else None
+
+
+# libyaml's emitter (PyYAML's C extension) when it is built, else PyYAML's own: both write the same text.
+FAST_DUMPER: type = getattr(pyyaml, "CSafeDumper", pyyaml.SafeDumper)
+_NO_FOLDING = 2**31 - 1  # the widest line libyaml takes: a long description is never folded onto two lines
+_LINE_BREAK = re.compile("[\n\r\x85\u2028\u2029]")  # what YAML 1.1 reads as a line break
+
+
+def _represent_one_line(dumper: pyyaml.SafeDumper, value: str) -> Any:
+    # Double quotes escape a line break as `\n`: quoted otherwise, the string would span lines.
+    return dumper.represent_scalar(_STRING_TAG, value, style='"' if _LINE_BREAK.search(value) else None)
+
+
+@functools.cache
+def _one_line_dumper(base: type) -> type:
+    """`base` writing every string on one line, so that its lists can be indented line by line."""
+    dumper: Any = type(f"OneLine{base.__name__}", (base,), {})
+    dumper.add_representer(str, _represent_one_line)
+    return dumper
+
+
+def _indent_lists(text: str) -> str | None:
+    """PyYAML's text with each list under a key indented two more, as dbt writes them; None when it cannot.
+
+    The emitter writes a list flush with its key and offers no switch in C. With every scalar on one line,
+    a line's depth is its indent, so each line moves right by two per list flush with its key that is open
+    around it. A complex key (`? key`, a key too long to be simple) breaks that: None, for the slow path.
     """
+    lines = text.splitlines(keepends=True)
+    flush: list[int] = []  # columns of the open lists written flush with their key
+    open_key = -1  # column of the key the line before left without a value (`key:`)
+    for index, line in enumerate(lines):
+        body = line.lstrip(" ")
+        column = len(line) - len(body)
+        dash = body.startswith("- ")
+        while flush and (flush[-1] > column or (flush[-1] == column and not dash)):
+            flush.pop()
+        if dash and column == open_key:
+            flush.append(column)
+        if flush:
+            lines[index] = "  " * len(flush) + line
+        content = body.rstrip("\n")
+        lead = 0
+        while content.startswith("- ", lead):
+            lead += 2
+        if content.startswith(("? ", ": "), lead) or content[lead:] in ("?", ":"):
+            return None
+        open_key = column + lead if content.endswith(":") else -1
+    return "".join(lines)
+
+
+def dump_new_yaml(data: Any, base: type = FAST_DUMPER) -> str:
+    """A new file's text in dbt's layout, written by `base` (libyaml's emitter unless told), one scalar a line.
+
+    A new file has no layout of the user's to keep, so the round-trip library's cost buys nothing there.
+    """
+    plain = _plain(data)
+    text = pyyaml.dump(
+        plain, Dumper=_one_line_dumper(base), sort_keys=False, width=_NO_FOLDING, allow_unicode=True
+    )
+    indented = _indent_lists(text)
+    if indented is not None:
+        return indented
+    return pyyaml.dump(plain, Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True)
+
+
+def dump_yaml(data: Any, like: str | None = None, indent: tuple[int, int, int] = DBT_INDENT) -> str:
+    """YAML text in dbt's usual layout, or in the indentation of `like` (the file it came from), or else in
+    `indent` (a project's (item, dash, mapping) indents, for a file it does not have yet).
+
+    A new file has no layout of the user's to keep: libyaml writes it (`dump_new_yaml`), many times faster
+    than the round-trip library, quoting exactly what dbt's YAML 1.1 reader would misread.
+    """
+    if not (like and like.strip()) and (indent != DBT_INDENT or _styled(data)):
+        buffer = io.StringIO()
+        _yaml(*indent).dump(data, buffer)
+        return buffer.getvalue()
     if not (like and like.strip()):
-        return pyyaml.dump(
-            _plain(data), Dumper=_DbtLayoutDumper, sort_keys=False, width=4096, allow_unicode=True
-        )
+        return dump_new_yaml(data)
     _, sequence, offset = load_yaml_guess_indent(like)
     sequence, offset = sequence or 4, offset or 0
     buffer = io.StringIO()
-    _yaml(sequence, offset).dump(data, buffer)
+    _yaml(sequence, offset, mapping_indent(like)).dump(data, buffer)
     text = buffer.getvalue()
     return text.replace("\n", "\r\n") if like and "\r\n" in like else text
 
@@ -142,12 +259,28 @@ def load_yaml(text: str, path: str) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """Comparable plain data from ruamel's commented containers."""
+    """Comparable plain data from ruamel's commented containers and styled strings."""
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    return value
+    return str(value) if isinstance(value, str) else value
+
+
+def flow_strings(values: list[str]) -> CommentedSeq:
+    """`['a', 'b']`: strings as one flow list, each single-quoted, as dbt's docs write accepted values."""
+    styled = CommentedSeq(SingleQuotedScalarString(value) for value in values)
+    styled.fa.set_flow_style()
+    return styled
+
+
+def _styled(value: Any) -> bool:
+    """Whether data holds a flow list of cartridge's (`flow_strings`), which only the round-trip writer keeps."""
+    if isinstance(value, dict):
+        return any(_styled(v) for v in value.values())
+    if isinstance(value, CommentedSeq) and value.fa.flow_style():
+        return True
+    return isinstance(value, list) and any(_styled(v) for v in value)
 
 
 def merge_properties(
@@ -158,8 +291,13 @@ def merge_properties(
     policy: ConflictPolicy,
     semantic_models: list[dict[str, Any]] | None = None,
     metrics: list[dict[str, Any]] | None = None,
+    version: int | None = None,
+    indent: tuple[int, int, int] = DBT_INDENT,
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy.
+
+    A new file starts with `version:` when one is given, and is written in `indent` (the project's
+    dialect); a file that exists keeps its own header and indentation, and its own tests key.
 
     Semantic models and metrics are only ever added: one the file has under the same name stays as it is,
     whatever the policy (people refine their metrics; a regenerated one must not undo that).
@@ -177,11 +315,15 @@ def merge_properties(
                 merged.text = head + merged.text + ending + trailer
             return merged
     document = load_yaml(existing, path) if existing else CommentedMap()
-    if _test_keys(document) == {"tests"}:
+    keys = _test_keys(document)
+    if keys == {"tests"}:
         # The file still says `tests:` (dbt before 1.8): new entries speak its dialect, not `data_tests:`,
         # and put a test's arguments next to its name as its tests do (unless one of them nests them).
         nested = _has_key(document, "arguments")
         models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
+    elif keys == {"data_tests"}:
+        # A project that mostly says `tests:` may have a file that says `data_tests:`: that file's own key.
+        models, sources = _test_key(models, "data_tests"), _test_key(sources, "data_tests")
     result = MergeResult(text="")
     appends: dict[int, Appended] = {}
     if models:
@@ -199,7 +341,15 @@ def merge_properties(
     else:
         # Only new entries at the end of lists the file has: insert their text, leave every other byte alone.
         inserted = _insert_entries(existing, document, list(appends.values())) if existing else None
-        result.text = inserted if inserted and not result.replaced else dump_yaml(document, like=existing)
+        result.text = (
+            inserted
+            if inserted and not result.replaced
+            else dump_yaml(document, like=existing, indent=indent)
+        )
+        if not existing and version is not None:
+            result.text = (
+                f"version: {version}\n\n{result.text}"  # a blank line after it, as dbt's docs write it
+            )
     return result
 
 
@@ -232,6 +382,8 @@ def _has_key(node: Any, wanted: str) -> bool:
 
 def _old_dialect(node: Any, nested: bool) -> Any:
     """A copy of plain entries saying `tests` for `data_tests`, each test's `arguments` unnested unless `nested`."""
+    if isinstance(node, CommentedSeq):
+        return node  # a styled list of values (`flow_strings`): no entries inside, kept as it is
     if isinstance(node, list):
         return [_old_dialect(item, nested) for item in node]
     if not isinstance(node, dict):
@@ -242,6 +394,17 @@ def _old_dialect(node: Any, nested: bool) -> Any:
     if not nested and isinstance(copy.get("tests"), list):
         copy["tests"] = [_unnested(test) for test in copy["tests"]]
     return copy
+
+
+def _test_key(node: Any, key: str) -> Any:
+    """A copy of plain entries with their tests under `key` (`tests` or `data_tests`), whichever they used."""
+    if isinstance(node, CommentedSeq):
+        return node  # a styled list of values (`flow_strings`): no entries inside, kept as it is
+    if isinstance(node, list):
+        return [_test_key(item, key) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {(key if name in _TEST_KEYS else name): _test_key(value, key) for name, value in node.items()}
 
 
 def _unnested(test: Any) -> Any:
@@ -272,9 +435,10 @@ def _insert_entries(existing: str, document: Any, appends: list[Appended]) -> st
     """
     lines = existing.splitlines(keepends=True)
     newline = "\r\n" if "\r\n" in existing else "\n"
+    mapping = mapping_indent(existing)
     inserts = []
     for append in appends:
-        insert = _entries_insert(lines, append, newline)
+        insert = _entries_insert(lines, append, newline, mapping)
         if insert is None:
             return None
         inserts.append(insert)
@@ -292,7 +456,9 @@ def _insert_entries(existing: str, document: Any, appends: list[Appended]) -> st
     return merged if same else None
 
 
-def _entries_insert(lines: list[str], append: Appended, newline: str) -> tuple[int, int, str] | None:
+def _entries_insert(
+    lines: list[str], append: Appended, newline: str, mapping: int | None
+) -> tuple[int, int, str] | None:
     """Where a list's last entry ends, its dashes' column, and its new entries' text in the list's indent.
 
     None when it is not a block list with entries, whose dashes are right of its key.
@@ -307,7 +473,7 @@ def _entries_insert(lines: list[str], append: Appended, newline: str) -> tuple[i
     if not before.endswith("-") or dash < key:
         return None
     buffer = io.StringIO()
-    _yaml(sequence=content - key, offset=dash - key).dump(append.entries, buffer)
+    _yaml(sequence=content - key, offset=dash - key, mapping=mapping).dump(append.entries, buffer)
     text = "".join(" " * key + row if row.strip() else row for row in buffer.getvalue().splitlines(True))
     return _block_end(lines, line + 1, dash), dash, text.replace("\n", newline)
 

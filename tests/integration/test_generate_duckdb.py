@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -13,14 +14,13 @@ from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 
-def _generate(tmp_path: Path, database: Path, name: str) -> tuple[Path, ApplyReport]:
-    """A new project `name` over the DuckDB file, generated from schema raw_<name>; its build must pass."""
+def _generate(tmp_path: Path, database: Path, name: str, build: bool = True) -> tuple[Path, ApplyReport]:
+    """A new project `name` over the DuckDB file, generated from schema raw_<name>; its build (if any) must pass."""
     project = write_project(tmp_path / name, name, duckdb_output(database, "analytics"))
     DbtProject(project).deps()
-    report = generate(
-        ProjectOptions(project_dir=project, profiles_dir=project, schemas=[f"raw_{name}"]), SilentProgress()
-    )
-    assert report.build is not None and report.build.success, report.build
+    options = ProjectOptions(project_dir=project, profiles_dir=project, schemas=[f"raw_{name}"], build=build)
+    report = generate(options, SilentProgress())
+    assert report.build is None if not build else report.build is not None and report.build.success
     return project, report
 
 
@@ -63,6 +63,21 @@ def test_generate_on_duckdb_builds_every_layer(tmp_path: Path) -> None:
             "select contact_id, number_of_deals, total_deal_amount from analytics.dim_contacts order by 1"
         ).fetchall()
     assert [(r[0], r[1], float(r[2])) for r in rows] == [(1, 2, 150.5), (2, 1, 7.0)]
+    # The proof's parse writes no manifest.json when a build follows: the build's own is there, and complete.
+    manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
+    assert set(names) <= {node["name"] for node in manifest["nodes"].values()}
+
+
+def test_a_proof_without_a_build_leaves_the_parsed_manifest(tmp_path: Path) -> None:
+    """With the build off, the parse is the proof's last word: its manifest.json is written, new models in it."""
+    database = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema raw_crm")
+        connection.execute("create table raw_crm.accounts (id integer, name varchar)")
+        connection.execute("insert into raw_crm.accounts values (1, 'Acme')")
+    project, _ = _generate(tmp_path, database, "crm", build=False)
+    manifest = json.loads((project / "target/manifest.json").read_text(encoding="utf-8"))
+    assert "stg_crm__accounts" in {node["name"] for node in manifest["nodes"].values()}
 
 
 EXISTING_MODELS = {

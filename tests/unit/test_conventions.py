@@ -46,7 +46,9 @@ def inferred(name: str) -> InferredConventions:
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_inferred_conventions_match_the_golden_file(name: str) -> None:
-    actual = inferred(name).model_dump(mode="json")
+    manifest = read_manifest(PROJECTS / name / "manifest.json")
+    # With the project's folder: the YAML dialect is read from its property files' text.
+    actual = infer_conventions(manifest, project_file(name), PROJECTS / name).model_dump(mode="json")
     golden = PROJECTS / name / "expected_conventions.json"
     text = json.dumps(actual, indent=2) + "\n"
     stale = not golden.is_file() or golden.read_text(encoding="utf-8") != text
@@ -60,7 +62,10 @@ def test_inferred_conventions_match_the_golden_file(name: str) -> None:
 def test_dbt_labs_style_matches_the_guide_but_for_ephemeral_intermediates() -> None:
     result = inferred("dbt_labs_style")
     assert result.origin == "inferred"
-    assert result.conventions() == Conventions(intermediate_materialized="ephemeral", sql_leading_commas=True)
+    # Its one mart foreign key (fct_orders.customer_id) is tested against a mart: the guide's habit too.
+    assert result.conventions() == Conventions(
+        intermediate_materialized="ephemeral", sql_leading_commas=True, test_mart_relationships=True
+    )
     values = result.values()
     assert (values.sources_dir, values.sql_leading_commas, values.sql_import_ctes) == (
         "staging/{source}",
@@ -145,8 +150,10 @@ def test_unanimous_conventions_win_over_the_bar_and_split_ones_do_not() -> None:
     # One model alone is not enough, even unanimous.
     single = infer_conventions(manifest_of(model("stg_a", "staging", reads="source.p.crm.a")), {"name": "p"})
     assert single.conventions(min_confidence=0.5).staging_model == Conventions().staging_model
-    # A layer without YAML borrows the project's habit at half the confidence: no unanimity of its own.
-    assert strict.intermediate_properties_file == Conventions().intermediate_properties_file
+    # A layer without YAML borrows the project's habit at half the confidence, and is followed when that
+    # habit is: every documented model in a schema.yml, so the intermediate models' YAML goes in one too.
+    assert result.intermediate_properties_file.confidence < 0.5
+    assert strict.intermediate_properties_file == "schema.yml"
 
 
 def test_a_layer_without_models_borrows_or_defaults_with_low_confidence() -> None:
@@ -177,7 +184,7 @@ def test_greenfield_gets_the_dbt_labs_guide() -> None:
     assert result.values() == Conventions()
     assert result.conventions() == Conventions()
     findings = [value for key, value in result if key not in ("origin", "models", "sampled")]
-    assert len(findings) == 32
+    assert len(findings) == 41
     assert {(f.confidence, f.evidence.basis) for f in findings} == {(1.0, GUIDE)}
 
 

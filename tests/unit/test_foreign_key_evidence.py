@@ -17,10 +17,11 @@ from cartridge_bridge.context.key_facts import schema_keys
 from cartridge_bridge.context.project_context import build_context
 from cartridge_bridge.gather import facts as raw
 from cartridge_bridge.gather.manifest import Manifest, Metadata
+from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.answers import ColumnTest, ColumnTests, DataTestsAnswer
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, with_tests
 from cartridge_bridge.planning.llm.prompt_data import table_facts
-from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, StagingSpec
+from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, SourceSpec, StagingSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 
 pytestmark = pytest.mark.unit
@@ -178,3 +179,31 @@ def test_cartridge_context_says_how_each_foreign_key_is_known() -> None:
     )
     assert foreign_key_text(refuted) == "refuted: 3 of 4 values missing"
     assert foreign_key_text(checked) == "checked"
+
+
+def test_a_test_answered_twice_on_a_column_is_written_once_and_a_plan_with_it_is_refused(
+    tmp_path: Path,
+) -> None:
+    """dbt refuses a project with two tests of one name on a column (a relay answer listed `not_null` twice):
+    the LLM planner keeps one, and a plan file holding both is refused naming the column."""
+    not_null = ColumnTest.model_validate({"name": "not_null"})
+    plan = _plan(tmp_path, (4, 4))
+    spec = _staged(plan, "subscription")
+    answer = DataTestsAnswer(columns=[ColumnTests(column="account_id", tests=[not_null, not_null])])
+    tested, _ = with_tests(spec, answer)
+    assert [t.name for t in next(c for c in tested.columns if c.name == "account_id").tests] == ["not_null"]
+    action = next(a for a in plan.models() if a.spec is spec)
+    column = next(c for c in spec.columns if c.name == "account_id")
+    column.tests = [DataTest(name="not_null"), DataTest(name="not_null", severity="warn")]
+    (tmp_path / "again").mkdir()
+    context = build_context(
+        shop_project(tmp_path / "again"),
+        Manifest(metadata=Metadata(project_name="shop")),
+        profiled_facts(ACCOUNT, subscriptions((4, 4))),
+        Conventions(),
+    )
+    lines = [p.line() for p in plan_problems(plan, context)]
+    assert any(
+        f"{action.name}: spec.columns[account_id].tests[1]" in line and "not_null test twice" in line
+        for line in lines
+    ), lines

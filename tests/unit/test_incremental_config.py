@@ -149,7 +149,7 @@ class _RecordingDbt:
     def __init__(self) -> None:
         self.builds: list[dict[str, Any]] = []
 
-    def parse(self, on_event: Any = None) -> None:
+    def parse(self, on_event: Any = None, write_json: bool = True) -> None:
         return None
 
     def build(self, **arguments: Any) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import Environment
 from ruamel.yaml import YAML
 
 from cartridge_bridge.errors import ConflictError, UsageError
-from cartridge_bridge.write.yaml_merge import merge_properties
+from cartridge_bridge.planning.identifiers import neutralize
+from cartridge_bridge.write.yaml_merge import FAST_DUMPER, dump_new_yaml, dump_yaml, merge_properties
 
 YAML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "yaml"
 PATH = "models/staging/shop/_shop__models.yml"
@@ -313,3 +316,118 @@ def test_values_yaml_11_would_misread_are_quoted_for_dbts_reader(existing: str |
     read = pyyaml.safe_load(text)["models"][-1]
     assert read["columns"][0]["name"] == "on"
     assert read["columns"][0]["data_tests"][0]["accepted_values"]["arguments"]["values"] == YAML_11_SPECIALS
+
+
+JINJA = "{{ run_query('drop table x') }} {% if %} {# c #}"
+# Strings a warehouse or a model may hand over, each a trap for some emitter: quotes, YAML indicators,
+# line breaks of every kind YAML 1.1 knows, Jinja as neutralized, unicode beyond the BMP, YAML 1.1 specials.
+AWKWARD_TEXTS = [
+    'It\'s a "quoted" value: with a colon, # a hash, and a trailing colon:',
+    "#starts with a hash",
+    "line one\nline two\n",
+    "windows\r\nbreaks",
+    "next line\x85paragraph\u2029line\u2028end",
+    "  leading and trailing spaces  ",
+    "tab\there",
+    "",
+    "- looks like a list",
+    "? looks like a key",
+    ": looks like a value",
+    "key: value",
+    "[flow] {flow} &anchor *alias !tag %directive @at `tick` | > ",
+    "ünïcödé ✓ 日本語 emoji 🎉",
+    "a " * 3000 + "long one",
+    neutralize(JINJA),
+    *YAML_11_SPECIALS,
+]
+
+
+def awkward_properties(texts: list[str] = AWKWARD_TEXTS) -> dict[str, Any]:
+    """Property-file data of many shapes: every text as a description, a value and a column name."""
+    columns: list[dict[str, Any]] = [
+        {
+            "name": text or "empty",
+            "description": text,
+            "data_type": "text",
+            "data_tests": [
+                "not_null",
+                {"accepted_values": {"arguments": {"values": [text, "x"], "quote": True}}},
+                {
+                    "relationships": {
+                        "arguments": {"to": "ref('x')", "field": "id"},
+                        "config": {"severity": "warn"},
+                    }
+                },
+            ],
+            "meta": {
+                "numbers": [1, 2.5, -3],
+                "flags": [True, False, None],
+                "nested": [[1, [2]], []],
+                "empty": {},
+            },
+        }
+        for text in texts
+    ]
+    return {
+        "version": 2,
+        "models": [{"name": "stg_awkward", "description": text, "columns": columns} for text in texts[:3]],
+        "sources": [{"name": "raw", "schema": "raw", "tables": [{"name": "t", "identifier": texts[0]}]}],
+        "semantic_models": [],
+    }
+
+
+def test_a_new_file_reads_back_as_the_round_trip_librarys_text_does() -> None:
+    """libyaml writes new files: dbt's reader gets the same data the round-trip library's text gave it."""
+    import yaml as pyyaml
+
+    data = awkward_properties()
+    fast = dump_yaml(data)
+    assert pyyaml.safe_load(fast) == data
+    # The round-trip library writes YAML 1.2, where U+0085 is no line break: PyYAML reads it back as a space.
+    same = awkward_properties([text for text in AWKWARD_TEXTS if "\x85" not in text])
+    round_trip = dump_yaml(same, like="version: 2\n")  # a file that exists: ruamel writes it
+    assert pyyaml.safe_load(dump_yaml(same)) == pyyaml.safe_load(round_trip) == same
+    assert list(pyyaml.safe_load(fast)) == ["version", "models", "sources", "semantic_models"]
+    assert "ünïcödé ✓ 日本語" in fast  # unicode kept as itself, not escaped
+    jinja = next(
+        column for column in pyyaml.safe_load(fast)["models"][0]["columns"] if "{{" in column["name"]
+    )
+    assert Environment().from_string(jinja["description"]).render() == JINJA  # dbt renders it as plain text
+    assert f"description: {'a ' * 3000}long one\n" in fast  # never folded
+
+
+def test_the_pure_python_emitter_writes_the_same_text_as_libyaml() -> None:
+    """Without PyYAML's C extension the fallback writes the same bytes (libyaml escapes what is past U+FFFF)."""
+    import yaml as pyyaml
+
+    assert FAST_DUMPER is pyyaml.CSafeDumper  # this machine has libyaml: the comparison below means something
+    data = awkward_properties()
+    assert pyyaml.safe_load(dump_new_yaml(data, pyyaml.SafeDumper)) == pyyaml.safe_load(dump_new_yaml(data))
+    bmp = awkward_properties([text for text in AWKWARD_TEXTS if max(text, default=" ") <= "\uffff"])
+    assert dump_new_yaml(bmp, pyyaml.SafeDumper) == dump_new_yaml(bmp)
+
+
+def test_a_new_file_keeps_dbts_layout_with_lists_indented_under_their_keys() -> None:
+    """But for line breaks (escaped on one line) and past U+FFFF, the text is PyYAML's indented layout."""
+    import yaml as pyyaml
+
+    class Indented(pyyaml.SafeDumper):
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)
+
+    one_line = [
+        t
+        for t in AWKWARD_TEXTS
+        if not re.search("[\n\r\x85\u2028\u2029]", t) and max(t, default="") < "\uffff"
+    ]
+    data = json.loads(json.dumps(awkward_properties(one_line)))  # no shared lists: no anchors either way
+    expected = pyyaml.dump(data, Dumper=Indented, sort_keys=False, width=10**6, allow_unicode=True)
+    assert dump_yaml(data) == expected
+
+
+def test_a_key_too_long_to_be_simple_still_reads_back() -> None:
+    """A key over 128 characters is written as `? key`: the slow emitter takes over, the data stays the same."""
+    import yaml as pyyaml
+
+    data = {"models": [{"name": "m", "meta": {"k" * 200: ["a", "b"]}}]}
+    assert pyyaml.safe_load(dump_yaml(data)) == data

@@ -54,6 +54,11 @@ class ChatModel(Protocol):
         ...
 
 
+# Build failures sent back to the model, unless `repair_rounds` is set: each round is a set of paid calls, so
+# fewer than the rules planner's relaxing rounds (config.repair_rounds).
+LLM_REPAIR_ROUNDS = 2
+
+
 @dataclass
 class LLMSettings:
     """How the LLM path runs; the CLI and cartridge.yml fill it, defaults are the issue's."""
@@ -69,7 +74,7 @@ class LLMSettings:
     max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
     concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
     batch_tokens: int = 12000  # estimated tokens of data in one tests-and-documentation request
-    repair_rounds: int = 2  # dbt build failures sent back to the model
+    repair_rounds: int = LLM_REPAIR_ROUNDS
     max_cost: float | None = None  # USD; stop before a call would pass it
     cache: bool = True  # accepted answers cached by content under <project>/.cartridge/llm-cache/
     cache_dir: str | None = None  # set by the API from the project directory

@@ -60,6 +60,7 @@ from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, Snapshot
 from cartridge_bridge.planning.rules.histories import history_draft
 from cartridge_bridge.planning.rules.measures import is_loader_column
 from cartridge_bridge.planning.rules.snapshots import DAY_COLUMN
+from cartridge_bridge.planning.spec_checks import data_test_identity
 
 _PASS_THROUGH = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 
@@ -288,7 +289,12 @@ def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, lis
             for t in entry.tests
         )
     for column in output_columns(tested):
-        column.tests = by_column.get(column.name, [])
+        # A model may list a test twice (`not_null` on a key column and again with its grain): dbt would refuse
+        # the project at parse, and the second says nothing the first does not.
+        distinct: dict[tuple[object, ...], DataTest] = {}
+        for test in by_column.get(column.name, []):
+            distinct.setdefault(data_test_identity(test), test)
+        column.tests = list(distinct.values())
     model_tests = [
         ModelTest(name=t.name, columns=t.columns, expression=t.expression) for t in answer.model_tests
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import cte_name, dedupe
-from cartridge_bridge.planning.plan import ColumnSpec, MartSpec
+from cartridge_bridge.planning.plan import ColumnSpec, DataTest, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
@@ -43,6 +43,14 @@ def _not_counted_twice(
     ]
 
 
+def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
+    """A mart's foreign key tested against the mart holding the key: at the staging test's severity and note
+    (values the parent lacks already warn there), else as a plain test."""
+    staged = next((t for t in staged_tests if t.name == "relationships"), None)
+    test = staged.model_copy() if staged is not None else DataTest(name="relationships")
+    return test.model_copy(update={"to": mart, "field": key})
+
+
 class MartRules(ExistingMartRules):
     """Marts at business grain for one schema, and the aggregates they read."""
 
@@ -58,6 +66,10 @@ class MartRules(ExistingMartRules):
             shapes.histories,
         )
         aggregates = self.plan_aggregates(staged, links, names, shapes.bridges)
+        # The marts a mart's foreign key may be tested against, when the project tests its marts' keys so.
+        self.mart_targets = set(names.values()) | {
+            owner.mart for owner in self.context.existing_keys.values() if owner.mart
+        }
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
@@ -107,12 +119,14 @@ class MartRules(ExistingMartRules):
     def base_columns(
         self, table: Staged, alias: str, parents: dict[str, tuple[str, str]]
     ) -> list[ColumnSpec]:
-        """A mart's own columns: the staged ones but loader metadata, key tests kept, no relationships."""
+        """A mart's own columns: the staged ones but loader metadata, key tests kept; relationships to the mart
+        that holds the key where the project tests its marts' foreign keys so, else none (staging tests them)."""
         columns = []
         for column in table.spec.columns:
             if measures.is_loader_column(column):
                 continue
             description, doc = column.description, column.description_doc
+            tests = [t.model_copy() for t in column.tests if t.name != "relationships"]
             if column.name in parents:
                 target, parent_entity = parents[column.name]
                 # An existing model's key is described through its own docs; a planned one's by its role.
@@ -122,6 +136,8 @@ class MartRules(ExistingMartRules):
                     if text or doc
                     else docs.describe_foreign_key(table.entity, parent_entity, target)
                 )
+                if self.conventions.test_mart_relationships and target in self.mart_targets:
+                    tests.append(_to_mart(column.tests, target, column.name))
             columns.append(
                 ColumnSpec(
                     name=column.name,
@@ -129,8 +145,7 @@ class MartRules(ExistingMartRules):
                     data_type=column.data_type,
                     description=description,
                     description_doc=doc,
-                    # Each foreign key is tested once, in staging.
-                    tests=[t.model_copy() for t in column.tests if t.name != "relationships"],
+                    tests=tests,
                 )
             )
         return columns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cartridge_bridge.context.category_values import is_category
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note
 from cartridge_bridge.context.naming import dedupe, snake_case
@@ -25,7 +26,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type
+from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type, literal_problem
 from cartridge_bridge.planning.sql_types import timestamp_type, type_family
 
 
@@ -199,6 +200,8 @@ class StagingRules(PlannerState):
                 tests = [DataTest(name="unique"), DataTest(name="not_null")]
             elif column.name in composite and testing:
                 tests = [DataTest(name="not_null")]
+            elif self.conventions.test_accepted_values and staged_type == column.data_type:
+                tests = accepted_values(relation, column, adapter)
             columns.append(
                 ColumnSpec(
                     name=name,
@@ -234,6 +237,24 @@ class StagingRules(PlannerState):
         )
         read = relation.model_copy(update={"columns": kept})
         return Staged(read, table, entity, model, spec, renamed, model_tests, markers, found)
+
+
+def accepted_values(relation: RawRelation, column: RawColumn, adapter_type: str) -> list[DataTest]:
+    """accepted_values for a category column: every value the profile read (all of them, nulls aside). None
+    for a column whose values were not all read, or one of which would not stay one SQL literal. The values
+    stay in the local plan: no prompt carries them."""
+    profile = column.profile
+    values = sorted(v.value for v in profile.top_values or []) if profile is not None else []
+    if (
+        not values
+        or profile is None
+        or profile.distinct_count != len(values)
+        or not is_category(relation, column)
+    ):
+        return []
+    if any(literal_problem(value, adapter_type) for value in values):
+        return []
+    return [DataTest(name="accepted_values", values=values)]
 
 
 def marker_filter(column: RawColumn, adapter_type: str) -> str:
