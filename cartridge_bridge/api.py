@@ -19,11 +19,7 @@ from cartridge_bridge.context.key_checks import (
 )
 from cartridge_bridge.context.key_checks import MACRO as COMBINATIONS_MACRO
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import DbtError, ProjectError, UsageError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
-from cartridge_bridge.gather.manifest import Manifest, read_manifest
-from cartridge_bridge.gather.package_install import (
+from cartridge_bridge.dbt.package_install import (
     PACKAGE_NAME,
     InitOptions,
     InitReport,
@@ -32,10 +28,15 @@ from cartridge_bridge.gather.package_install import (
     install_settings,
     plan_vendored_copy,
 )
-from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
+from cartridge_bridge.dbt.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
+from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, nests_test_arguments_by_default
+from cartridge_bridge.errors import DbtError, ProjectError, UsageError
+from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.yaml_merge import ConflictPolicy
+from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
+from cartridge_bridge.gather.manifest import Manifest, read_manifest
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
-from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.llm.chat import (
     LLM_REPAIR_ROUNDS,
     ChatModel,
@@ -44,7 +45,6 @@ from cartridge_bridge.planning.llm.chat import (
     UsageLedger,
 )
 from cartridge_bridge.planning.llm.planner import LLMPlanner
-from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
@@ -53,22 +53,22 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.review.page import REVIEW_NAME, ReviewInput, review_page
+from cartridge_bridge.sql.identifiers import dbt_quoting_problem
 from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
 from cartridge_bridge.undo_api import undo_run as undo_run
+from cartridge_bridge.verify.llm_repairer import LLMRepairer
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.magnitudes import check_magnitudes
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
-from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.run_report import save_in_run, save_run_report
 from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
-from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 

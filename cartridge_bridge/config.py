@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from cartridge_bridge.errors import UsageError, first_problem
+from cartridge_bridge.files.yaml_merge import read_yaml_file
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness, check_list_indents
-from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
 DEFAULT_VENDOR_DIR = "vendor/cartridge"

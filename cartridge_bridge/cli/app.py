@@ -302,7 +302,7 @@ def init(
     """Add the cartridge dbt package to the project (a vendored copy, or a git revision) and run dbt deps."""
     from cartridge_bridge.api import init_project
     from cartridge_bridge.cli.views import show_init
-    from cartridge_bridge.gather.package_install import InitOptions
+    from cartridge_bridge.dbt.package_install import InitOptions
 
     options = InitOptions(vendor_dir, git, revision, subdirectory, deps)
     show_init(out, init_project(project_dir, StepPrinter(), options))

@@ -26,9 +26,9 @@ from cartridge_bridge.context.convention_evidence import (
     default_conventions,
     tally,
 )
+from cartridge_bridge.files.yaml_merge import list_indents, mapping_indent
 from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
-from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}

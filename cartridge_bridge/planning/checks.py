@@ -6,7 +6,6 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
-from cartridge_bridge.planning.identifiers import DOC_NAME, PATH_PART, name_problem
 from cartridge_bridge.planning.join_checks import refuted_keys
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
@@ -21,6 +20,7 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
 from cartridge_bridge.planning.semantic_checks import semantic_layer_problems
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
+from cartridge_bridge.sql.identifiers import DOC_NAME, PATH_PART, name_problem
 
 
 def validate_plan(plan: ExecutionPlan, context: ProjectContext, what: str = "the plan") -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cartridge_bridge.dbt.runner import BuildSummary
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import BuildSummary
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.stage_clock import StageClock

@@ -12,8 +12,8 @@ from cartridge_bridge.errors import ConflictError, PlanError, WriteError
 from cartridge_bridge.write.journal import inside
 
 if TYPE_CHECKING:  # undo reads FileChange and paths from here: it must not pay for rendering and YAML merges
+    from cartridge_bridge.files.yaml_merge import ConflictPolicy
     from cartridge_bridge.render.plan_files import RenderedFile
-    from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
 @dataclass
@@ -44,7 +44,7 @@ def resolve_inside(project_dir: Path, relative: str) -> Path:
 
 def stage_changes(project_dir: Path, files: list[RenderedFile], policy: ConflictPolicy) -> list[FileChange]:
     """Compare rendered files with the project on disk and decide each file's change; writes nothing."""
-    from cartridge_bridge.write.yaml_merge import merge_properties
+    from cartridge_bridge.files.yaml_merge import merge_properties
 
     changes = []
     for rendered in files:

@@ -21,7 +21,7 @@ import pytest
 from plan_payloads import incremental_fact
 from support import duckdb_output, postgres_output, run_sql, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.render.plan_files import render_plan

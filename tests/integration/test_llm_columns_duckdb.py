@@ -20,7 +20,7 @@ from openai_server import ScriptedOpenAIServer
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.progress import SilentProgress
 

@@ -17,7 +17,7 @@ from llm_server_chat import ServerChat
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.plan import HistorySpec, PeriodicSnapshotSpec, UnionSpec
 from cartridge_bridge.progress import SilentProgress

@@ -29,7 +29,7 @@ from snapshot_cases import (
 from support import duckdb_output, postgres_output, run_sql, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan, load_context, make_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 Rows = list[tuple[Any, ...]]

@@ -30,7 +30,7 @@ from plan_payloads import (
 )
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 
 BIN = Path(sys.executable).parent
 RAW_TABLE = [

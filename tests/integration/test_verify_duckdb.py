@@ -10,8 +10,8 @@ import pytest
 from support import duckdb_output, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, generate, load_context, make_plan
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 

@@ -12,8 +12,8 @@ from plan_payloads import MARKDOWN_PAYLOADS, marker_statements
 
 from cartridge_bridge.api import make_plan
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 from cartridge_bridge.errors import shown
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.verify.failures import BuildFailure, build_failures

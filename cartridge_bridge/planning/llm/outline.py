@@ -7,10 +7,10 @@ from collections.abc import Collection
 from graphlib import CycleError, TopologicalSorter
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.planning.identifiers import name_problem
 from cartridge_bridge.planning.llm.answers import OutlineModel, PlanOutline
 from cartridge_bridge.planning.plan import SPEC_KINDS_OF_TYPE
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
+from cartridge_bridge.sql.identifiers import name_problem
 
 
 def outline_problems(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ColumnSpec
-from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
+from cartridge_bridge.sql.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
 
 # Words that make a number money or a quantity: it adds up over rows.
 _AMOUNT_WORDS = frozenset(

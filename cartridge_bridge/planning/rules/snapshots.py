@@ -8,7 +8,6 @@ first to its last event, counting its rows and summing those amounts; a day with
 
 from __future__ import annotations
 
-from cartridge_bridge.context.naming import dedupe, plural
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     ModelTest,
@@ -22,7 +21,8 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.planning.rules.sum_conditions import sum_condition
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.sql.naming import dedupe, plural
+from cartridge_bridge.sql.sql_types import is_numeric, is_temporal
 
 DAY_COLUMN = "date_day"  # the day's column, named as dbt's own date spines name it
 # Words that make an amount money. `total` alone says only that something adds up (`total_weight`), and a

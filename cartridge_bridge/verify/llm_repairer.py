@@ -21,7 +21,6 @@ from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer, to_spec, with_tests
-from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
 from cartridge_bridge.planning.llm.prompt_data import (
     FailureFacts,
     ModelColumn,
@@ -30,12 +29,6 @@ from cartridge_bridge.planning.llm.prompt_data import (
     planned_model,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
-from cartridge_bridge.planning.llm.repair_answer import (
-    FailingTest,
-    RepairAnswer,
-    keep_relaxed,
-    verdict_problems,
-)
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     DataTest,
@@ -58,6 +51,13 @@ from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 from cartridge_bridge.render.plan_files import render_sql
 from cartridge_bridge.render.sql_style import SqlStyle
 from cartridge_bridge.verify.failures import BuildFailure
+from cartridge_bridge.verify.llm_failing_tests import failing_test_facts
+from cartridge_bridge.verify.llm_repair_answer import (
+    FailingTest,
+    RepairAnswer,
+    keep_relaxed,
+    verdict_problems,
+)
 from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable, planned_test, tested
 
 
