@@ -31,7 +31,7 @@ from cartridge_bridge.dbt.package_install import (
 from cartridge_bridge.dbt.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.errors import DbtError, ProjectError, UsageError
-from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.atomic_files import read_exact, write_atomic
 from cartridge_bridge.files.yaml_merge import ConflictPolicy
 from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
 from cartridge_bridge.gather.manifest import Manifest, read_manifest
@@ -68,7 +68,7 @@ from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.run_report import save_in_run, save_run_report
-from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
+from cartridge_bridge.write.workspace import FileChange, unified_diff
 
 LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 

@@ -2,7 +2,7 @@
 
 One request per model with failures, all of them together. A node that errored goes with the SQL cartridge
 rendered, the SQL dbt compiled and dbt's whole message; a data test that failed on the data goes with the
-test, dbt's failing-row count and the profile's counts of the columns involved (failing_tests.py). The model
+test, dbt's failing-row count and the profile's counts of the columns involved (llm_failing_tests.py). The model
 answers with the whole corrected spec and tests, and a verdict on each failing test: `fixed`, or
 `keep_relaxed` with a reason that lands in the test's meta. The answer is checked like any other (against
 the whole plan, since other models may read it) before it replaces the old one. A failing test the model

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cartridge_bridge.errors import ConflictError, PlanError, WriteError
+from cartridge_bridge.files.atomic_files import read_exact
 from cartridge_bridge.write.journal import inside
 
 if TYPE_CHECKING:  # undo reads FileChange and paths from here: it must not pay for rendering and YAML merges
@@ -157,8 +158,3 @@ def read_text(path: Path, relative: str) -> str:
         raise WriteError(f"cannot merge into {relative}: it is not UTF-8 text") from None
     except OSError as error:
         raise WriteError(f"cannot read {relative}: {error.strerror or error}") from None
-
-
-def read_exact(path: Path) -> str:
-    """A text file's content with its line endings as they are (no newline translation)."""
-    return path.read_bytes().decode("utf-8")

@@ -1,6 +1,6 @@
 """Which raw column tells when a loader last wrote a table: the `loaded_at_field` of its source freshness.
 
-Judged on what any schema shows: a loader's bookkeeping column (measures.is_loader_name) named for the load
+Judged on what any schema shows: a loader's bookkeeping column (naming.is_loader_name) named for the load
 (`_fivetran_synced`, `_airbyte_extracted_at`, `_sdc_batched_at`, `_etl_loaded_at`), holding timestamps.
 """
 
