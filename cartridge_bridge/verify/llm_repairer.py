@@ -13,10 +13,10 @@ settings bounds how many of them may ask the model.
 
 from __future__ import annotations
 
-from graphlib import CycleError, TopologicalSorter
 from typing import NamedTuple
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.dependencies import plan_cycle_problems
 from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
@@ -45,7 +45,7 @@ from cartridge_bridge.planning.plan import (
     model_inputs,
     output_columns,
 )
-from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
+from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules import column_docs
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 from cartridge_bridge.render.plan_files import render_sql
@@ -251,14 +251,7 @@ def plan_only_problems(plan: ExecutionPlan, models: set[str], sources: set[str])
     """Every spec problem of the plan, reading only what it plans and the project's models and sources it already read."""
     inputs = Inputs.of_plan(plan, models, sources)
     problems = [p for a in plan.actions for p in SpecChecker(a, plan.adapter_type, inputs).check()]
-    try:
-        TopologicalSorter({a.name: list(a.dependencies) for a in plan.models()}).prepare()
-    except CycleError as error:
-        cycle = " → ".join(error.args[1])
-        problems.append(
-            PlanProblem(PLAN_LEVEL, "dependencies", f"the plan's dependencies form a cycle: {cycle}")
-        )
-    return problems
+    return problems + plan_cycle_problems(plan)
 
 
 def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:
