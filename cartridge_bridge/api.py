@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.config import LLM_REPAIR_ROUNDS, CartridgeConfig, load_config
 from cartridge_bridge.context.gathering import OpenProject as OpenProject
 from cartridge_bridge.context.gathering import gather_facts as gather_facts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
@@ -30,7 +30,6 @@ from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.llm.chat import (
-    LLM_REPAIR_ROUNDS,
     ChatModel,
     LLMSettings,
     StructuredOutput,

@@ -20,6 +20,16 @@ from cartridge_bridge.errors import UsageError, first_problem
 CONFIG_FILE = "cartridge.yml"
 DEFAULT_VENDOR_DIR = "vendor/cartridge"
 
+# Defaults shared by cartridge.yml and the LLM path's settings, defined here once.
+# Failed builds repaired and built again: the rules planner relaxes tests for free, so it gets more rounds than
+# a model, whose every round is a set of paid calls.
+RULES_REPAIR_ROUNDS = 4
+LLM_REPAIR_ROUNDS = 2
+LLM_TIMEOUT_SECONDS = 120.0  # per call (litellm's own default is 6000 s)
+LLM_MAX_RETRIES = 2  # re-asks after an answer that fails validation
+LLM_CONCURRENCY = 8  # calls in flight at once; dbt calls stay serialized
+LLM_BATCH_TOKENS = 12000  # estimated tokens of data in one tests-and-documentation request
+
 
 # The periods dbt's freshness thresholds take, and a bound on the count (a year in minutes): any larger count is
 # a typo, and a threshold dbt would never reach.
@@ -232,17 +242,19 @@ class CartridgeConfig(BaseModel):
     # Read row, null and distinct counts (one query per raw table, plus one per table whose composite key needs
     # checking) to find keys on the data; no values are read. Off: keys from declarations and names only.
     profile: bool = True
-    concurrency: int = Field(default=8, ge=1, le=64)  # LLM calls in flight at once
-    max_retries: int = Field(default=2, ge=0, le=10)  # re-asks after an answer that fails validation
+    concurrency: int = Field(default=LLM_CONCURRENCY, ge=1, le=64)  # LLM calls in flight at once
+    max_retries: int = Field(
+        default=LLM_MAX_RETRIES, ge=0, le=10
+    )  # re-asks after an answer that fails validation
     max_cost: float | None = Field(default=None, ge=0)  # USD; the run stops before a call would pass it
     cache: bool = True  # answers cached by content under .cartridge/llm-cache/
     fallback: Literal["none", "rules"] = (
         "none"  # models the LLM could not produce: none, or the rules planner's
     )
-    llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per LLM call
+    llm_timeout_seconds: float = Field(default=LLM_TIMEOUT_SECONDS, gt=0)  # per LLM call
     # Tests and documentation are asked for several models per request: models are added to a request until its
     # data would pass this many tokens (estimated at 4 characters a token; a larger model goes alone).
-    llm_batch_tokens: int = Field(default=12000, ge=500)
+    llm_batch_tokens: int = Field(default=LLM_BATCH_TOKENS, ge=500)
     # How the answer's JSON schema goes to the model: auto (see client.structured_output_mode), json_schema
     # (in response_format), json_object (response_format json_object, schema in the prompt) or none (in the prompt).
     llm_structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
@@ -250,8 +262,8 @@ class CartridgeConfig(BaseModel):
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
     # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
-    # With a model the default is llm.chat.LLM_REPAIR_ROUNDS unless this key is set.
-    repair_rounds: int = Field(default=4, ge=0, le=10)
+    # With a model the default is LLM_REPAIR_ROUNDS unless this key is set.
+    repair_rounds: int = Field(default=RULES_REPAIR_ROUNDS, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
     # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the
     # project already has semantic models or has no models yet, off for a project that chose to have none.

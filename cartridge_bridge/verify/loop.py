@@ -59,7 +59,7 @@ def prove_with_repairs(
     prover: Prover,
     repairer: Repairer,
     progress: Progress,
-    repair_rounds: int = 1,
+    repair_rounds: int,
     clock: StageClock | None = None,
 ) -> Verified:
     """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project.
