@@ -1,10 +1,10 @@
-"""Helpers the tests share: SQL against the session's PostgreSQL and small dbt projects on disk."""
+"""Helpers the tests share: SQL against the session's PostgreSQL, DuckDB warehouses and small dbt projects on disk."""
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres
@@ -217,14 +217,35 @@ def relation_of_types(
 Sql = Callable[[str], list[tuple[object, ...]]]
 
 
+def duckdb_database(path: Path, raw_sql: Iterable[str]) -> Path:
+    """A DuckDB file at `path` holding what `raw_sql` creates, closed again so that dbt can open it."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as connection:
+        for statement in raw_sql:
+            connection.execute(statement)
+    return path
+
+
+def duckdb_project(
+    home: Path, name: str, raw_sql: Iterable[str], models: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """A dbt project `name` under `home` on a DuckDB file holding `raw_sql`, building into `analytics`, with the
+    cartridge package installed: the project and the database."""
+    from cartridge_bridge.dbt.runner import DbtProject
+
+    database = duckdb_database(home / "warehouse.duckdb", raw_sql)
+    output = duckdb_output(database, "analytics") | {"keep_open": False}
+    project = write_project(home / name, name, output, models=models)
+    DbtProject(project).deps()
+    return project, database
+
+
 def duckdb_warehouse(tmp_path: Path, raw_sql: tuple[str, ...]) -> tuple[dict[str, object], Sql]:
     """A DuckDB file holding `raw_sql`, as a dbt output building into `analytics`, and a read-only query."""
     import duckdb
 
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in raw_sql:
-            connection.execute(statement)
+    database = duckdb_database(tmp_path / "warehouse.duckdb", raw_sql)
 
     def sql(query: str) -> list[tuple[object, ...]]:
         with duckdb.connect(str(database), read_only=True) as connection:
