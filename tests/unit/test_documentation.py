@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -110,3 +111,17 @@ def test_every_macro_is_documented_with_an_example() -> None:
         ):
             missing.append(f"{call} (no example in its section)")
     assert not missing, f"macros not documented in docs/dbt-package.md: {missing}"
+
+
+def test_the_answers_figures_page_is_what_its_results_files_render() -> None:
+    from bench.answers_figures import FIGURES, RESULTS, render
+
+    rendered = render()
+    assert FIGURES.read_text(encoding="utf-8") == rendered, (
+        f"{FIGURES.relative_to(ROOT)} differs from what bench/answers_figures.py renders from "
+        f"{[str(r.relative_to(ROOT)) for r in RESULTS]}: run `python bench/answers_figures.py` and commit it"
+    )
+    for results_file in RESULTS:  # each file's grand total is on the page
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        exact = sum(r["totals"]["EXACT"] for r in results)
+        assert re.search(rf"^ +total +\d+ +\d+ +{exact} ", rendered, re.MULTILINE), results_file.name
