@@ -39,6 +39,7 @@ from cartridge_bridge.planning.llm.answers import (
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check, UnreadBatch
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
+from cartridge_bridge.planning.llm.conditions import changed_condition_problems
 from cartridge_bridge.planning.llm.conversion import (
     answer_inputs,
     incremental_problems,
@@ -552,7 +553,8 @@ class _Planning:
             self.context,
             self.planner.name,
         )
-        return [p for p in plan_problems(placed, self.context) if p.action == draft.name]
+        found = [p for p in plan_problems(placed, self.context) if p.action == draft.name]
+        return found + changed_condition_problems(draft, self.context.adapter_type)
 
     def test_and_document(
         self, outline: PlanOutline, specified: dict[str, ModelDraft], semantic: dict[str, SemanticModelSpec]

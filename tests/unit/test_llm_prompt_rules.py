@@ -1,0 +1,79 @@
+"""The LLM planner's prompt rules of issue 24, each with the check that refuses an answer breaking it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from llm_answers import RulesMirror, Scripted, asked_models, data_blocks
+from llm_fakes import QueueChat
+
+from cartridge_bridge.api import make_plan
+from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
+from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.sql_fragments import changed_comparison, parse_expression
+
+
+def run(context: ProjectContext, responder: Any) -> QueueChat:
+    chat = QueueChat(responder=responder)
+    make_plan(context, LLMPlanner(chat, LLMSettings(model="fake/model")))
+    return chat
+
+
+def reasked_problems(requests: list[ChatRequest], phase: str, model: str) -> list[str]:
+    """The problems the re-asks for this model in this phase listed, each once."""
+    found = [
+        problem
+        for r in requests
+        if r.phase == phase and model in asked_models(r)
+        for m in r.messages[2:]
+        if m["role"] == "user"
+        for problem in json.loads(data_blocks(m["content"])[0])["problems"]
+    ]
+    return list(dict.fromkeys(found))
+
+
+def edited(text: str, change: Any) -> str:
+    document = json.loads(text)
+    change(document)
+    return json.dumps(document)
+
+
+def test_the_prompts_say_conditions_compare_columns_as_written(context: ProjectContext) -> None:
+    requests = run(context, RulesMirror(context)).requests
+    assert all(
+        "never `trim()`, `lower()` or `upper()` around the column compared" in r.messages[0]["content"]
+        for r in requests
+    )
+
+
+def test_a_condition_that_trims_or_lowers_a_column_is_refused_with_one_line(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    good = mirror.answer_for("mart", mirror.drafts["fct_order_items"])
+    alias = json.loads(good)["base_alias"]
+    bad = edited(good, lambda d: d.update(filter=f"trim({alias}.order_item_id) = 'x'"))
+    chat = run(context, Scripted(mirror, {("mart", "fct_order_items"): [bad]}))
+    [problem] = reasked_problems(chat.requests, "mart", "fct_order_items")
+    assert (
+        f"fct_order_items: spec.filter: \"trim({alias}.order_item_id) = 'x'\" compares trim() of a column"
+        in problem
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("trim(kind) = 'percentage'", "trim"),
+        ("sum(case when lower(status) in ('paid', 'refunded') then amount end)", "lower"),
+        ("upper(code) like 'A%'", "upper"),
+        ("kind = 'percentage '", None),  # a spelling the data holds, compared as written
+        ("lower(email)", None),  # a value made, not compared
+        ("status = lower('PAID')", None),  # no column changed
+    ],
+)
+def test_only_a_compared_column_inside_trim_lower_or_upper_is_found(text: str, found: str | None) -> None:
+    tree, problem = parse_expression(text, "postgres")
+    assert tree is not None, problem
+    assert changed_comparison(tree) == found
