@@ -200,7 +200,8 @@ def test_a_bad_metric_answer_is_reasked_with_its_problems(tmp_path: Path) -> Non
     assert "candidate measure 'project_closed_count' has no entry" in reasks
     assert "aggregates itself" in reasks  # the existing semantic checks judge `expr`
     assert "teams.name" in reasks  # a column the mart does not have
-    assert "'team_count' is already a name of the semantic layer" in reasks  # the teams mart's measure
+    # the teams mart's measure: measure names are one namespace, and the clash names both owners
+    assert "measure 'team_count' of fct_projects is already a measure or metric of dim_teams" in reasks
     assert semantic_model(plan, "fct_projects").metrics[0].name == "projects"
 
 

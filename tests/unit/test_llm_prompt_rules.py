@@ -77,3 +77,28 @@ def test_only_a_compared_column_inside_trim_lower_or_upper_is_found(text: str, f
     tree, problem = parse_expression(text, "postgres")
     assert tree is not None, problem
     assert changed_comparison(tree) == found
+
+
+def test_a_conditional_aggregate_s_column_is_a_plain_column(context: ProjectContext) -> None:
+    mirror = RulesMirror(context)
+    [aggregate] = [n for n, d in mirror.drafts.items() if d.spec.kind == "aggregate"][:1]
+    good = json.loads(mirror.answer_for("intermediate", mirror.drafts[aggregate]))
+    group = good["group_by"][0]
+    good["columns"].append(
+        {
+            "name": "weighted",
+            "aggregate": {"function": "sum", "column": f"{group} * 2", "where": f"{group} > 0"},
+        }
+    )
+    chat = run(context, Scripted(mirror, {("intermediate", aggregate): [json.dumps(good)]}))
+    problems = reasked_problems(chat.requests, "intermediate", aggregate)
+    assert (
+        f"{aggregate}: spec.columns[weighted].aggregate.column: '{group} * 2' is an expression" in problems[0]
+    )
+    intermediate = next(r for r in chat.requests if r.phase == "intermediate")
+    assert (
+        "`column` is one plain column of the input, never an expression"
+        in intermediate.messages[1]["content"]
+    )
+    docs = next(r for r in chat.requests if r.phase == "docs_tests")
+    assert "names are one namespace across the project's semantic models" in docs.messages[1]["content"]

@@ -220,22 +220,34 @@ def name_problems(
     existing: Mapping[str, list[str]],
 ) -> list[str]:
     """Names the plan's other marts (as derived) or the project hold already: a metric shares its name with its
-    own measure at most; an added measure's name is no entity, dimension, measure or metric elsewhere."""
+    own measure at most; an added measure's name is no entity, dimension, measure or metric elsewhere. Measure
+    and metric names are one namespace across the project's semantic models (MetricFlow refuses a name two
+    models hold), so a clash names both owners: the model can rename the right one."""
     lines = []
-    taken = {n for o in others for n in _metric_names(o)} | set(existing.get("metric", []))
-    taken |= set(existing.get("measure", []))
+    owners = {n: f"the project's {kind}" for kind in ("metric", "measure") for n in existing.get(kind, [])}
+    owners |= {n: o.name for o in others for n in _metric_names(o)}
     elements = {e.name for o in [model, *others] for e in o.entities} | {
         d.name for o in [model, *others] for d in o.dimensions
     }
     for metric in model.metrics:
         own = {m.name for m in model.measures if m.name != metric.measure}
-        if metric.name in taken or metric.name in own:
+        if metric.name in owners or metric.name in own:
+            owner = owners.get(metric.name, model.name)
             lines.append(
-                f"metrics[{metric.measure}].name: {metric.name!r} is already a metric or measure; choose another"
+                f"metrics[{metric.measure}].name: {metric.name!r} is already a metric or measure of {owner}; "
+                f"names are one namespace across the semantic models, choose another for {model.name}"
             )
     candidates = {m.name for m in derived.measures}
     for measure in model.measures:
-        if measure.name not in candidates and measure.name in taken | elements:
+        if measure.name in candidates:
+            continue
+        if measure.name in owners:
+            lines.append(
+                f"metrics[{measure.name}]: measure {measure.name!r} of {model.name} is already a measure or "
+                f"metric of {owners[measure.name]}; measure names are one namespace across the semantic models, "
+                "choose another"
+            )
+        elif measure.name in elements:
             lines.append(f"metrics[{measure.name}]: {measure.name!r} is already a name of the semantic layer")
     return lines
 
