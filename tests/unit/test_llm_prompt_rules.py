@@ -11,8 +11,10 @@ from llm_fakes import QueueChat
 
 from cartridge_bridge.api import make_plan
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.gather.facts import ColumnProfile, RawColumn
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.llm.prompt_data import column_stats
 from cartridge_bridge.planning.sql_fragments import changed_comparison, parse_expression
 
 
@@ -102,3 +104,25 @@ def test_a_conditional_aggregate_s_column_is_a_plain_column(context: ProjectCont
     )
     docs = next(r for r in chat.requests if r.phase == "docs_tests")
     assert "names are one namespace across the project's semantic models" in docs.messages[1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("data_type", "nulls", "said"),
+    [("bigint", 8, True), ("integer", 7, None), ("text", 8, None), ("numeric(10,2)", 8, None)],
+)
+def test_an_integer_column_null_on_every_row_is_said_to_be(
+    data_type: str, nulls: int, said: bool | None
+) -> None:
+    column = RawColumn(
+        name="parent_id",
+        data_type=data_type,
+        position=1,
+        profile=ColumnProfile(null_count=nulls, distinct_count=0),
+    )
+    stats = column_stats(column, 8, share_samples=False)
+    assert stats is not None and stats.entirely_null is said
+
+
+def test_the_prompts_say_an_entirely_null_column_is_never_summed_or_keyed(context: ProjectContext) -> None:
+    system = run(context, RulesMirror(context)).requests[0].messages[0]["content"]
+    assert "`entirely_null` holds no value on any row of the data" in system

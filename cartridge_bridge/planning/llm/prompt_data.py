@@ -34,7 +34,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.snapshots import is_money
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.planning.sql_types import is_temporal, is_whole_number
 
 _ROUNDING = 4  # digits of a null fraction
 
@@ -48,6 +48,9 @@ class ColumnStats(_Data):
 
     null_fraction: float | None = None
     distinct_count: int | None = None
+    # An integer column with no value on any row: said outright, since a model otherwise reads an `_id` or a
+    # count-like name and keys, joins or sums it (a null fraction of 1.0 is easy to pass over).
+    entirely_null: Literal[True] | None = None
     min: ProfileValue = None
     max: ProfileValue = None
     top_values: list[ValueCount] | None = None
@@ -500,6 +503,8 @@ def column_stats(column: RawColumn, rows: int | None, share_samples: bool) -> Co
         null_fraction=round(profile.null_count / rows, _ROUNDING) if rows else None,
         distinct_count=profile.distinct_count,
     )
+    if rows and profile.null_count == rows and is_whole_number(column.data_type):
+        stats.entirely_null = True
     if share_samples:  # values read from the table: only when the user opted in
         stats.min, stats.max, stats.top_values = profile.min, profile.max, profile.top_values
     return stats
