@@ -425,3 +425,11 @@ def test_a_payload_in_any_field_of_a_kind_answer_is_refused_or_inert(context: Pr
     assert outcomes["refused"] and all(
         "description" in p or "label" in p for p in outcomes.get("inert", set()) - outcomes["refused"]
     ), outcomes
+
+
+def test_the_union_prompt_asks_for_one_signed_amount_with_the_sign_per_input(context: ProjectContext) -> None:
+    chat = QueueChat(responder=KindsModel(_answers()))
+    _plan(context, chat)
+    [union] = [r.messages[1]["content"] for r in chat.requests if r.phase == "union"]
+    assert "stack into ONE signed amount column" in union
+    assert "`case when <that column> = '<the out value>' then -amount else amount end`" in union
