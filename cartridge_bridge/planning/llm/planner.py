@@ -352,7 +352,8 @@ class _Planning:
 
     def history_staging_problems(self, name: str, spec: StagingSpec) -> list[str]:
         """A staging model a history reads keeps every version, keyed on the key and the version columns:
-        de-duplicated, the history would date nothing; keyed on the key alone, its grain tests would fail."""
+        de-duplicated, the history would date nothing; filtered, it would lose the versions that end a key;
+        keyed on the key alone, its grain tests would fail."""
         if name not in self.read_by_history:
             return []
         history = self.read_by_history[name]
@@ -363,6 +364,12 @@ class _Planning:
             lines.append(
                 f"{name}: deduplicate: {history} is the history of this table and needs every version "
                 "(expected null)"
+            )
+        if spec.filter is not None:
+            # A deleted version ends its key's life in the history; the current-state model drops the key.
+            lines.append(
+                f"{name}: filter: {history} is the history of this table and keeps every version, deleted ones "
+                "too; the model reading the current state leaves deleted keys out (expected null)"
             )
         if versions is not None and not {*versions.key, *versions.version_columns} <= set(spec.grain):
             expected = ", ".join([*versions.key, *versions.version_columns])
