@@ -14,7 +14,8 @@ from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ColumnProfile, RawColumn
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
-from cartridge_bridge.planning.llm.prompt_data import column_stats
+from cartridge_bridge.planning.llm.prompt_data import ForeignKeyFacts, TableFacts, column_stats, orphaned_keys
+from cartridge_bridge.planning.plan import ColumnSpec, StagingSpec
 from cartridge_bridge.planning.sql_fragments import changed_comparison, parse_expression
 
 
@@ -126,3 +127,33 @@ def test_an_integer_column_null_on_every_row_is_said_to_be(
 def test_the_prompts_say_an_entirely_null_column_is_never_summed_or_keyed(context: ProjectContext) -> None:
     system = run(context, RulesMirror(context)).requests[0].messages[0]["content"]
     assert "`entirely_null` holds no value on any row of the data" in system
+
+
+def test_a_staged_foreign_key_missing_from_its_parent_is_shown_under_its_staged_name() -> None:
+    keys = [
+        ForeignKeyFacts(columns=["UserId"], references="git.users", ref_columns=["id"], how="refuted",
+                        distinct_values=12, missing_from_parent=2),
+        ForeignKeyFacts(columns=["RepoId"], references="git.repos", ref_columns=["id"], how="checked",
+                        distinct_values=3, missing_from_parent=0),
+    ]  # fmt: skip
+    table = TableFacts(
+        source_table="git.pulls", schema_name="raw", identifier="pulls", relation_type="table",
+        foreign_keys=keys, columns=[], staging_model="stg_git__pulls",
+    )  # fmt: skip
+    spec = StagingSpec(
+        source_name="git", table="pulls", entity="pull",
+        columns=[ColumnSpec(name=n.lower().replace("id", "_id"), source_column=n, description="")
+                 for n in ("UserId", "RepoId")],
+    )  # fmt: skip
+    [orphaned] = orphaned_keys(spec, table) or []
+    assert (orphaned.columns, orphaned.references, orphaned.distinct_values, orphaned.missing_from_parent) == (
+        ["user_id"], "git.users", 12, 2,
+    )  # fmt: skip
+
+
+def test_the_prompts_count_people_per_entity_from_the_fact(context: ProjectContext) -> None:
+    requests = run(context, RulesMirror(context)).requests
+    mart = next(r.messages[1]["content"] for r in requests if r.phase == "mart")
+    outline = next(r.messages[1]["content"] for r in requests if r.phase == "plan")
+    assert "from the model holding every referencing row, the fact, grouped by its foreign key column" in mart
+    assert "Counts of people (authors, owners) per entity come from the fact that references them" in outline

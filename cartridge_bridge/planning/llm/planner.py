@@ -66,6 +66,7 @@ from cartridge_bridge.planning.llm.prompt_data import (
     convention_facts,
     date_columns,
     existing_model,
+    orphaned_keys,
     planned_model,
     project_facts,
     version_key,
@@ -397,6 +398,15 @@ class _Planning:
             conventions=self.conventions,
         )
         self.add_column_facts(task, accepted)
+        for facts in task.inputs:
+            staged = accepted[facts.name].spec if facts.name in accepted else None
+            table = (
+                self.table_facts.get(f"{staged.source_name}.{staged.table}")
+                if isinstance(staged, StagingSpec)
+                else None
+            )
+            if isinstance(staged, StagingSpec) and table is not None:
+                facts.orphaned_keys = orphaned_keys(staged, table)
 
         def check(answer: SpecAnswer) -> list[str]:
             lines = [

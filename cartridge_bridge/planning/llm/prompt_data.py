@@ -157,6 +157,16 @@ class ModelColumn(_Data):
     description: str | None = None
 
 
+class OrphanedKey(_Data):
+    """A foreign key of a model whose values its parent's rows partly lack, as counted on the raw tables: a count
+    per parent is right only from this model (grouped by the key), never from the parent's rows."""
+
+    columns: list[str]  # the model's own columns
+    references: str  # the parent's `<source>.<table>`
+    distinct_values: int
+    missing_from_parent: int
+
+
 class ModelFacts(_Data):
     """A model another model reads or tests against: planned in this run, or existing in the project."""
 
@@ -165,6 +175,7 @@ class ModelFacts(_Data):
     grain: list[str] = []
     columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's real ones)
     some_columns: list[str] = []  # columns known without the whole list (an existing model's tested keys)
+    orphaned_keys: list[OrphanedKey] | None = None  # a planned staging model's, when the data counted some
 
 
 class SplitColumn(_Data):
@@ -614,3 +625,21 @@ def date_columns(
                     DateColumnFacts(column=f"{name}.{column.name}", data_type=data_type, stats=stats)
                 )
     return found
+
+
+def orphaned_keys(spec: StagingSpec, table: TableFacts) -> list[OrphanedKey] | None:
+    """The staged table's foreign keys whose parent lacks some of their values, under the staged names."""
+    staged = {c.source_column: c.name for c in spec.columns if c.source_column is not None}
+    found = [
+        OrphanedKey(
+            columns=[staged[c] for c in key.columns],
+            references=key.references,
+            distinct_values=key.distinct_values,
+            missing_from_parent=key.missing_from_parent,
+        )
+        for key in table.foreign_keys
+        if key.missing_from_parent
+        and key.distinct_values is not None
+        and all(c in staged for c in key.columns)
+    ]
+    return found or None
