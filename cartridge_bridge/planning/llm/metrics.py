@@ -30,7 +30,8 @@ from cartridge_bridge.planning.plan import (
     output_columns,
 )
 from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
-from cartridge_bridge.planning.rules import semantic
+from cartridge_bridge.planning.rules import measures, semantic
+from cartridge_bridge.planning.sql_types import is_temporal
 
 
 def derived_models(
@@ -58,10 +59,28 @@ def derived_models(
             if isinstance(joined, AggregateSpec):
                 child = specified[joined.from_model].spec if joined.from_model in specified else None
                 aggregated[join.model] = (joined.columns, output_columns(child) if child is not None else [])
-        times = semantic.first_last_times(spec.joins, aggregated)
+        times = semantic.first_last_times(spec.joins, aggregated) | _joined_times(spec, specified)
         models.append((name, semantic.semantic_model(name, mart_base, spec, parents, times)))
     kept = {id(m) for m in semantic.settle_names([m for _, m in models], context.semantic_names)}
     return {name: model for name, model in models if id(model) in kept}
+
+
+def _joined_times(spec: MartSpec, specified: Mapping[str, ModelDraft]) -> set[str]:
+    """The mart's columns carrying a date or time of a joined model (a pull request's `merged_at` from the pull
+    request joined onto its issue): the mart holds them, so its semantic model can date measures by them."""
+    found = set()
+    for join in spec.joins:
+        joined = specified[join.model].spec if join.model in specified else None
+        types = (
+            {c.name: measures.column_type(c) for c in output_columns(joined)} if joined is not None else {}
+        )
+        for column in join.columns:
+            reference = semantic.COLUMN_REFERENCE.fullmatch((column.expression or "").strip())
+            passed = reference.group(2) if reference and reference.group(1) in (None, join.alias) else None
+            kind = measures.column_type(column) or types.get(passed or "", "")
+            if is_temporal(kind):
+                found.add(column.name)
+    return found
 
 
 def _raw_relations(sources: list[SourceDraft], context: ProjectContext) -> dict[tuple[str, str], RawRelation]:
