@@ -157,3 +157,13 @@ def test_the_prompts_count_people_per_entity_from_the_fact(context: ProjectConte
     outline = next(r.messages[1]["content"] for r in requests if r.phase == "plan")
     assert "from the model holding every referencing row, the fact, grouped by its foreign key column" in mart
     assert "Counts of people (authors, owners) per entity come from the fact that references them" in outline
+
+
+def test_the_prompts_explain_a_history_of_copies_where_keys_are_shown(context: ProjectContext) -> None:
+    requests = run(context, RulesMirror(context)).requests
+    outline = next(r.messages[1]["content"] for r in requests if r.phase == "plan")
+    staging = next(r.messages[1]["content"] for r in requests if r.phase == "staging")
+    assert (
+        "A `history` with `copies: true` has no versions: its repeated rows are identical copies" in outline
+    )
+    assert "with `copies: true` the repeated rows are identical copies" in staging
