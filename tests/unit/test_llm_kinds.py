@@ -445,3 +445,23 @@ def test_the_history_prompts_keep_deleted_versions_in_the_history(context: Proje
     [history] = [r.messages[1]["content"] for r in chat.requests if r.phase == "history"]
     assert "keeps every version for that history model: no `deduplicate`, no `filter`" in staging
     assert "Every version stays in the history, those marked deleted too" in history
+
+
+def test_a_snapshot_is_documented_and_tested_like_any_mart(context: ProjectContext) -> None:
+    chat = QueueChat(responder=KindsModel(_answers()))
+    plan = _plan(context, chat)
+    described = [
+        m["model"]["name"]
+        for r in chat.requests
+        if r.phase == "docs_tests"
+        for m in request_data(r)["models_to_describe"]
+    ]
+    assert "fct_money_daily" in described
+    snapshot = next(a for a in plan.actions if a.name == "fct_money_daily")
+    assert isinstance(snapshot.spec, PeriodicSnapshotSpec)
+    assert snapshot.description.startswith("LLM: ")
+    measure = snapshot.spec.measures[0]
+    assert (measure.name, measure.description) == ("net_amount", "The net amount.")
+    # The grain's test is cartridge's own and stays whatever the answer tests.
+    assert any(t.name == "unique_combination_of_columns" for t in snapshot.tests)
+    assert plan_problems(plan, context) == []

@@ -52,7 +52,7 @@ from cartridge_bridge.planning.llm.conversion import (
     with_incremental,
     with_source_docs,
 )
-from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
+from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, Documented, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
 from cartridge_bridge.planning.llm.outline import outline_problems
@@ -186,7 +186,11 @@ class _Planning:
         semantic = (
             derived_models(specified, self.sources, self.context) if self.context.semantic_models else {}
         )
-        models = self.test_and_document(outline, specified, semantic)
+        snapshot_drafts = {n: d for n, d in self.kind_drafts.items() if isinstance(d, SnapshotDraft)}
+        documented = self.test_and_document(outline, {**specified, **snapshot_drafts}, semantic)
+        models = [d for d in documented if isinstance(d, ModelDraft)]
+        # A snapshot's measures and tests as the model documented them; histories keep their staging's words.
+        self.kind_drafts |= {d.name: d for d in documented if isinstance(d, SnapshotDraft)}
         self.sources = with_source_docs(self.sources, outline, models)
         if failed:
             models += rules_instead(
@@ -574,10 +578,10 @@ class _Planning:
         return found + changed_condition_problems(draft, self.context.adapter_type)
 
     def test_and_document(
-        self, outline: PlanOutline, specified: dict[str, ModelDraft], semantic: dict[str, SemanticModelSpec]
-    ) -> list[ModelDraft]:
-        """Every specified model with its tests and descriptions (a mart's metrics too), several models per
-        request, asked concurrently."""
+        self, outline: PlanOutline, specified: dict[str, Documented], semantic: dict[str, SemanticModelSpec]
+    ) -> list[Documented]:
+        """Every specified model and snapshot with its tests and descriptions (a mart's metrics too), several
+        models per request, asked concurrently."""
         order = [m for m in outline.models if m.name in specified]
         phase = DocsAndTests(
             asker=self.asker,

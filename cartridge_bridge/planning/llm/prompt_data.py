@@ -27,6 +27,7 @@ from cartridge_bridge.planning.plan import (
     ColumnSpec,
     HistorySpec,
     ModelSpec,
+    PeriodicSnapshotSpec,
     SourceSpec,
     StagingSpec,
     TimeSpineSpec,
@@ -531,7 +532,9 @@ def model_columns(spec: AnyModelSpec) -> list[ModelColumn]:
     ]
 
 
-def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | None) -> DescribedModel:
+def described_model(
+    model: OutlineModel, spec: ModelSpec | PeriodicSnapshotSpec, table: TableFacts | None
+) -> DescribedModel:
     """A specified model as a tests-and-documentation request shows it: each staging column once, with its raw facts."""
     raw = {c.name: c for c in table.columns} if table else {}
     columns = []
