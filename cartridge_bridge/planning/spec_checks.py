@@ -36,7 +36,7 @@ from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.semantic_checks import check_semantic_model
 from cartridge_bridge.planning.snapshot_checks import check_periodic_snapshot
 from cartridge_bridge.planning.union_checks import check_union
-from cartridge_bridge.sql.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
+from cartridge_bridge.sql.identifiers import DOC_NAME, NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.sql.sql_fragments import (
     cast_type_problem,
     column_references,
@@ -384,6 +384,15 @@ class SpecChecker:
         if aggregate.column is None:
             if aggregate.function != "count":
                 self.add(f"{at}.column", f"{aggregate.function} needs a column", "a column of the input")
+        elif not DOC_NAME.fullmatch(aggregate.column):
+            # `sum(case when … then <column> end)` takes one value per row; an expression there is a column
+            # of the input the model forgot to make, or a conditional aggregate written as an expression.
+            self.add(
+                f"{at}.column",
+                f"{aggregate.column!r} is an expression; `column` names one plain column of the input",
+                "a column of the input; for a product or difference write the column's `expression` "
+                "instead, e.g. sum(case when <where> then <expression> end)",
+            )
         else:
             self.columns_in(f"{at}.column", [aggregate.column], readable.get(None))
         self.fragment(f"{at}.where", aggregate.where, readable)
