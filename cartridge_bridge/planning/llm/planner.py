@@ -291,7 +291,10 @@ class _Planning:
                             raise _gave_up(result) from None
                         else:
                             failed[name] = result.line()
-        return done, failed
+        # In the outline's order, not the order concurrent answers came back in: later phases settle clashing
+        # names first come, first served, and the same plan must ask the same questions on every run.
+        position = {m.name: i for i, m in enumerate(outline.models)}
+        return {n: done[n] for n in sorted(done, key=lambda n: (position.get(n, len(position)), n))}, failed
 
     def staging_task(self, batch: list[OutlineModel]) -> StagingBatchTask:
         """One staging request's data: each model's outline entry beside its raw table's facts."""
