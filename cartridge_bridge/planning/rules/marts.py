@@ -6,6 +6,8 @@ are `aggregates`; joins to and extensions of existing marts are `existing_marts`
 
 from __future__ import annotations
 
+from collections import Counter
+
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.context.naming import cte_name, dedupe
 from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
@@ -17,7 +19,7 @@ from cartridge_bridge.planning.rules.extensions import durations, extension_colu
 from cartridge_bridge.planning.rules.incremental import make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
 from cartridge_bridge.planning.rules.rollups import RollupRules
-from cartridge_bridge.planning.rules.snapshots import daily_snapshot
+from cartridge_bridge.planning.rules.snapshots import daily_snapshot, running_snapshot
 from cartridge_bridge.planning.rules.state import Staged
 
 
@@ -43,6 +45,25 @@ def _not_counted_twice(
             for t in staged
         )
     ]
+
+
+def _owner(
+    staged: dict[str, Staged], edges: list[KeyEdge], identifier: str, marts: set[str]
+) -> tuple[str, str] | None:
+    """The fact's column holding its owner's key, and the owner's entity, or None when it has no owner.
+
+    An owner is a mart the fact points at by a plain `<parent>_id` (not `billing_…`, not itself) that belongs
+    to nothing itself by such a key: an account or a customer, whose balance people follow, not an order a
+    payment settles. Of several, the one the most tables point at; of equals, the first.
+    """
+    plain = [e for e in edges if e.child != e.parent and not e.role and e.parent in marts]
+    belongs = {e.child for e in plain}
+    pointing = Counter(e.parent for e in plain)
+    owners = [e for e in plain if e.child == identifier and e.parent not in belongs]
+    if not owners:
+        return None
+    owner = max(owners, key=lambda e: pointing[e.parent])
+    return staged[identifier].renamed.get(owner.column, owner.column), staged[owner.parent].entity
 
 
 def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
@@ -83,6 +104,8 @@ class MartRules(ExistingMartRules, RollupRules):
                 staged[identifier], role, names[identifier], mine, parents, extended.get(identifier, [])
             )
             self.plan_snapshot(staged[identifier], role, names[identifier])
+            if role == "fact" and (owner := _owner(staged, edges, identifier, set(shapes.marts))):
+                self.plan_running_snapshot(staged[identifier], names[identifier], *owner)
         if self.rollups:
             self.plan_rollups(staged, links, names, aggregates)
         self.plan_extensions(staged, shapes)
@@ -91,6 +114,14 @@ class MartRules(ExistingMartRules, RollupRules):
         """A money-moving fact's daily snapshot (see `snapshots`), unless the project has a model of its name."""
         name = self.fit(f"{fact}_daily")
         snapshot = daily_snapshot(table, fact, name) if role == "fact" else None
+        if snapshot is not None and name not in self.context.existing_models:
+            self.draft.snapshots.append(snapshot)
+
+    def plan_running_snapshot(self, table: Staged, fact: str, key: str, parent: str) -> None:
+        """A money-moving fact's monthly running totals per its owner (see `snapshots`), unless the project has
+        a model of its name."""
+        name = self.fit(f"{fact}_monthly_by_{parent}")
+        snapshot = running_snapshot(table, fact, name, key, parent)
         if snapshot is not None and name not in self.context.existing_models:
             self.draft.snapshots.append(snapshot)
 
