@@ -178,3 +178,18 @@ def test_the_rules_planner_writes_running_totals_per_customer_at_each_month_end(
         (3, "USD", feb): (0, Decimal("0.00"), 0, Decimal("0.00")),
         (3, "USD", mar): (1, Decimal("1.00"), 1, Decimal("1.00")),
     }
+
+
+def test_each_charge_knows_its_number_among_its_customers_and_the_first(built: Built) -> None:
+    rows = built.query(
+        f"select charge_id, customer_charge_number, is_first_charge from {built.schema}.fct_charges"
+    )
+    # By hand from CHARGES by created_at: Ada's are 1, 3, 4; Bo's 2, 5; Cy's 6.
+    assert sorted((int(i), int(n), bool(f)) for i, n, f in rows) == [
+        (1, 1, True),
+        (2, 1, True),
+        (3, 2, False),
+        (4, 3, False),
+        (5, 2, False),
+        (6, 1, True),
+    ]
