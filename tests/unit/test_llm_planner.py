@@ -73,9 +73,10 @@ def without_derived_types(plan: ExecutionPlan) -> dict[str, Any]:
 
 
 def rules_plan(context: ProjectContext) -> ExecutionPlan:
-    """The rules' plan the mirror answers with: without the crossed measures the requests do not offer and the
-    roll-ups a fallback leaves out (see `LLMPlanner.draft`)."""
-    return place(RulesPlanner(crossed_measures=False, rollups=False).draft(context), context, "rules")
+    """The rules' plan the mirror answers with: without the crossed measures and owner sequences the requests
+    do not offer, and the roll-ups a fallback leaves out (see `LLMPlanner.draft`)."""
+    rules = RulesPlanner(crossed_measures=False, rollups=False, owner_sequences=False)
+    return place(rules.draft(context), context, "rules")
 
 
 def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, chat_of: ChatOf) -> None:

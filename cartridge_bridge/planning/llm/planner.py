@@ -115,7 +115,9 @@ class LLMPlanner:
         """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
         # Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers;
         # so without the measures the requests do not offer, nor roll-ups reading marts by the rules' names.
-        rules = RulesPlanner(type2_histories=False, crossed_measures=False, rollups=False).draft(context)
+        rules = RulesPlanner(
+            type2_histories=False, crossed_measures=False, rollups=False, owner_sequences=False
+        ).draft(context)
         if not rules.sources:  # nothing new to model: no call
             return rules
         return _Planning(self, context, rules).run()
