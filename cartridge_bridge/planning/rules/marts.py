@@ -13,10 +13,11 @@ from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
 from cartridge_bridge.planning.rules.extensions import durations, extension_columns, extensions
-from cartridge_bridge.planning.rules.incremental import make_incremental
+from cartridge_bridge.planning.rules.incremental import is_large, make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
+from cartridge_bridge.planning.rules.owners import Owner, owner_of, sequence_columns
 from cartridge_bridge.planning.rules.rollups import RollupRules
-from cartridge_bridge.planning.rules.snapshots import daily_snapshot
+from cartridge_bridge.planning.rules.snapshots import business_time, daily_snapshot, running_snapshot
 from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.sql.naming import cte_name, dedupe
 
@@ -58,6 +59,7 @@ class MartRules(ExistingMartRules, RollupRules):
 
     crossed_measures = True  # see `RulesPlanner`
     rollups = True
+    owner_sequences = True
 
     def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
@@ -79,10 +81,19 @@ class MartRules(ExistingMartRules, RollupRules):
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
+            owner = owner_of(staged, edges, identifier, set(shapes.marts)) if role == "fact" else None
             self.plan_mart(
-                staged[identifier], role, names[identifier], mine, parents, extended.get(identifier, [])
+                staged[identifier],
+                role,
+                names[identifier],
+                mine,
+                parents,
+                extended.get(identifier, []),
+                owner,
             )
             self.plan_snapshot(staged[identifier], role, names[identifier])
+            if owner is not None:
+                self.plan_running_snapshot(staged[identifier], names[identifier], owner)
         if self.rollups:
             self.plan_rollups(staged, links, names, aggregates)
         self.plan_extensions(staged, shapes)
@@ -91,6 +102,14 @@ class MartRules(ExistingMartRules, RollupRules):
         """A money-moving fact's daily snapshot (see `snapshots`), unless the project has a model of its name."""
         name = self.fit(f"{fact}_daily")
         snapshot = daily_snapshot(table, fact, name) if role == "fact" else None
+        if snapshot is not None and name not in self.context.existing_models:
+            self.draft.snapshots.append(snapshot)
+
+    def plan_running_snapshot(self, table: Staged, fact: str, owner: Owner) -> None:
+        """A money-moving fact's monthly running totals per its owner (see `snapshots`), unless the project has
+        a model of its name."""
+        name = self.fit(f"{fact}_monthly_by_{owner.entity}")
+        snapshot = running_snapshot(table, fact, name, owner.column, owner.entity)
         if snapshot is not None and name not in self.context.existing_models:
             self.draft.snapshots.append(snapshot)
 
@@ -168,9 +187,11 @@ class MartRules(ExistingMartRules, RollupRules):
         aggregates: list[Aggregate],
         parents: dict[str, tuple[str, str]],
         extended: list[Staged] | None = None,
+        owner: Owner | None = None,
     ) -> None:
-        """A dimension or fact: the staged table, existing models it points at, its children's aggregates, and the
-        columns of the tables that extend it one-to-one (see `extensions`)."""
+        """A dimension or fact: the staged table, existing models it points at, its children's aggregates, the
+        columns of the tables that extend it one-to-one (see `extensions`), and its rows' number among their
+        owner's (see `owners`)."""
         alias = cte_name(table.table)
         columns = self.base_columns(table, alias, parents)
         own_joins, added = self.extension_joins(table, alias, extended or [], {c.name for c in columns})
@@ -205,6 +226,11 @@ class MartRules(ExistingMartRules, RollupRules):
                     + " (null when either is).",
                 )
             )
+        time = business_time(table, table.spec.columns)
+        names = {c.name for c in columns}
+        # A window reads the mart's other rows, which an incremental run does not hold.
+        if self.owner_sequences and owner and time and not is_large(table, self.context):
+            columns += sequence_columns(table, alias, owner, time, names)
         joins = own_joins + self.existing_joins(table, alias, {c.name for c in columns})
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)
