@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.postgres_project import new_project  # noqa: E402
+from cartridge_bridge.dbt.runner import DbtProject  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
-from cartridge_bridge.gather.dbt_runner import DbtProject  # noqa: E402
 
 TABLES, COLUMNS, REPEATS = 1000, 20, 3
 SCHEMA = "bench_raw"

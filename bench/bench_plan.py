@@ -27,8 +27,8 @@ from cartridge_bridge.gather.manifest import Manifest, Metadata  # noqa: E402
 from cartridge_bridge.planning.checks import plan_problems  # noqa: E402
 from cartridge_bridge.planning.plan import ExecutionPlan  # noqa: E402
 from cartridge_bridge.planning.rules.planner import plan_with_rules  # noqa: E402
-from cartridge_bridge.planning.sql_fragments import parse_expression  # noqa: E402
 from cartridge_bridge.render.plan_files import render_plan  # noqa: E402
+from cartridge_bridge.sql.sql_fragments import parse_expression  # noqa: E402
 
 TABLES, COLUMNS, REPEATS = 500, 30, 3
 TYPES = ("integer", "text", "numeric(12,2)", "timestamp", "boolean", "date")

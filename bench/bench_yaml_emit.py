@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cartridge_bridge.write.yaml_merge import _DbtLayoutDumper, _plain, _yaml, dump_new_yaml  # noqa: E402
+from cartridge_bridge.files.yaml_merge import _DbtLayoutDumper, _plain, _yaml, dump_new_yaml  # noqa: E402
 
 
 def properties(tables: int) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.dbt_runner import DbtProject
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILE = "bench"

@@ -42,10 +42,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.postgres_project import new_project, profiles_yml  # noqa: E402
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
-from cartridge_bridge.context.naming import singular  # noqa: E402
+from cartridge_bridge.dbt.runner import DbtProject, NodeResult  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError, one_line  # noqa: E402
-from cartridge_bridge.gather.dbt_runner import DbtProject, NodeResult  # noqa: E402
 from cartridge_bridge.planning.plan import (  # noqa: E402
     AggregateSpec,
     ExecutionPlan,
@@ -55,6 +54,7 @@ from cartridge_bridge.planning.plan import (  # noqa: E402
     output_columns,
 )
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
+from cartridge_bridge.sql.naming import singular  # noqa: E402
 
 DATASETS = Path(os.environ.get("CARTRIDGE_DATASETS", ROOT.parent / "shared" / "datasets" / "fivetran"))
 LAYERS = {"create_staging": "stg", "create_intermediate": "int", "create_mart": "mart"}

@@ -7,23 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cartridge_bridge.config import CartridgeConfig, load_config
-from cartridge_bridge.context.category_values import MACRO as CATEGORY_MACRO
-from cartridge_bridge.context.category_values import category_checks, with_category_values
-from cartridge_bridge.context.key_checks import (
-    CONTAINED_MACRO,
-    combination_checks,
-    containment_checks,
-    with_combination_counts,
-    with_contained_values,
-)
-from cartridge_bridge.context.key_checks import MACRO as COMBINATIONS_MACRO
+from cartridge_bridge.config import LLM_REPAIR_ROUNDS, CartridgeConfig, load_config
+from cartridge_bridge.context.gathering import OpenProject as OpenProject
+from cartridge_bridge.context.gathering import gather_facts as gather_facts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
-from cartridge_bridge.errors import DbtError, ProjectError, UsageError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from cartridge_bridge.gather.facts import WarehouseFacts, parse_facts
-from cartridge_bridge.gather.manifest import Manifest, read_manifest
-from cartridge_bridge.gather.package_install import (
+from cartridge_bridge.dbt.package_install import (
     PACKAGE_NAME,
     InitOptions,
     InitReport,
@@ -32,19 +20,22 @@ from cartridge_bridge.gather.package_install import (
     install_settings,
     plan_vendored_copy,
 )
-from cartridge_bridge.gather.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
+from cartridge_bridge.dbt.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
+from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, nests_test_arguments_by_default
+from cartridge_bridge.errors import ProjectError, UsageError
+from cartridge_bridge.files.atomic_files import read_exact, write_atomic
+from cartridge_bridge.files.yaml_merge import ConflictPolicy
+from cartridge_bridge.gather.facts import WarehouseFacts
+from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
-from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.llm.chat import (
-    LLM_REPAIR_ROUNDS,
     ChatModel,
     LLMSettings,
     StructuredOutput,
     UsageLedger,
 )
 from cartridge_bridge.planning.llm.planner import LLMPlanner
-from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
@@ -53,22 +44,22 @@ from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.review.page import REVIEW_NAME, ReviewInput, review_page
+from cartridge_bridge.sql.identifiers import dbt_quoting_problem
 from cartridge_bridge.stage_clock import Stage, StageClock
 from cartridge_bridge.undo_api import UndoReport as UndoReport
 from cartridge_bridge.undo_api import undo_run as undo_run
+from cartridge_bridge.verify.llm_repairer import LLMRepairer
 from cartridge_bridge.verify.loop import prove_with_repairs
 from cartridge_bridge.verify.magnitudes import check_magnitudes
 from cartridge_bridge.verify.prove import DbtProver
 from cartridge_bridge.verify.relations import MACRO as RELATIONS_MACRO
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer
-from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.run_report import save_in_run, save_run_report
-from cartridge_bridge.write.workspace import FileChange, read_exact, unified_diff
-from cartridge_bridge.write.yaml_merge import ConflictPolicy
+from cartridge_bridge.write.workspace import FileChange, unified_diff
 
 LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 
@@ -155,15 +146,6 @@ class ApplyReport:
         }
 
 
-@dataclass
-class OpenProject:
-    """A parsed project: its dbt handle, its cartridge.yml and its manifest."""
-
-    dbt: DbtProject
-    config: CartridgeConfig
-    manifest: Manifest
-
-
 def _project_dir(options: ProjectOptions) -> Path:
     project_dir = options.project_dir.resolve()
     if not (project_dir / "dbt_project.yml").is_file():
@@ -180,104 +162,6 @@ def open_project(options: ProjectOptions, progress: Progress, clock: StageClock 
     with (clock or StageClock()).stage("parse"):
         dbt.parse()
     return OpenProject(dbt=dbt, config=config, manifest=read_manifest(dbt.manifest_path))
-
-
-def gather_facts(
-    project: OpenProject,
-    schemas: list[str],
-    select: list[str],
-    exclude: list[str],
-    profile: bool = False,
-    progress: Progress | None = None,
-) -> WarehouseFacts:
-    """Run the package's gather macro and validate what it printed; profiled, with composite keys counted."""
-    if not project.manifest.has_macro(PACKAGE_NAME, "gather"):
-        raise ProjectError(
-            f"the cartridge dbt package is not installed in {project.dbt.project_dir}; run `cartridge init`"
-        )
-    args: dict[str, object] = {"schemas": schemas, "select": select, "exclude": exclude}
-    if profile:
-        try:
-            # Counts for keys, and no values: only the category columns' values are read, below.
-            profiled = {**args, "profile": True, "top_values_limit": 0}
-            facts = parse_facts(
-                project.dbt.run_operation("cartridge.gather", profiled), "the output of cartridge.gather"
-            )
-            checks = combination_checks(facts)
-            if checks and project.manifest.has_macro(PACKAGE_NAME, "distinct_combinations"):
-                counts = project.dbt.run_operation(COMBINATIONS_MACRO, {"relations": checks})
-                facts = with_combination_counts(facts, counts)
-        except DbtError:
-            # Profiling reads every raw relation; one that cannot be read (a broken view) must not stop the
-            # run: keys then come from declarations and names, and the build names the broken relation.
-            pass
-        else:
-            return _with_foreign_key_counts(
-                project, _with_category_values(project, facts, progress), progress
-            )
-    return parse_facts(project.dbt.run_operation("cartridge.gather", args), "the output of cartridge.gather")
-
-
-def _with_data_check(
-    project: OpenProject,
-    facts: WarehouseFacts,
-    progress: Progress | None,
-    macro: str,
-    argument: tuple[str, list[dict[str, object]]],
-    fold: Callable[[WarehouseFacts, str], WarehouseFacts],
-    lost: str,
-) -> WarehouseFacts:
-    """The facts with what one of the package's check macros printed folded in; when the macro fails, the facts
-    as they were and a progress line saying what is `lost` (`{}`: the error's first line), never the rest of the
-    profile."""
-    name, checks = argument
-    if not checks or not project.manifest.has_macro(PACKAGE_NAME, macro.removeprefix(f"{PACKAGE_NAME}.")):
-        return facts
-    try:
-        printed = project.dbt.run_operation(macro, {name: checks})
-    except DbtError as error:
-        if progress is not None:
-            text = str(error).strip()
-            progress.step(lost.format(text.splitlines()[0] if text else "dbt failed"))
-        return facts
-    return fold(facts, printed)
-
-
-def _with_category_values(
-    project: OpenProject, facts: WarehouseFacts, progress: Progress | None
-) -> WarehouseFacts:
-    """The profiled facts with the values of their category columns (a status, a type): one grouped statement
-    per table that has some. When it fails, only the values are lost: amounts with a status stay unsummed."""
-    return _with_data_check(
-        project,
-        facts,
-        progress,
-        CATEGORY_MACRO,
-        ("relations", category_checks(facts)),
-        with_category_values,
-        "category values not read ({}); amounts with a status are not summed",
-    )
-
-
-def _with_foreign_key_counts(
-    project: OpenProject, facts: WarehouseFacts, progress: Progress | None
-) -> WarehouseFacts:
-    """The profiled facts with every foreign key a name suggests counted (role-named and `<entity>_id`), once
-    the composite counts settled every key: one statement for all of them.
-
-    The check reads parents' keys the profile did not; when it fails (a parent the user may not read, two
-    types the warehouse will not compare), only the foreign keys' counts are lost: role-named keys are not
-    taken and the others stay `named`; the rest of the profile is kept.
-    """
-    return _with_data_check(
-        project,
-        facts,
-        progress,
-        CONTAINED_MACRO,
-        ("edges", containment_checks(facts)),
-        with_contained_values,
-        "foreign keys not checked on the data ({}); they come from names only",
-    )
 
 
 @exclusive_run()

@@ -16,11 +16,81 @@ from pydantic import (
 )
 
 from cartridge_bridge.errors import UsageError, first_problem
-from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness, check_list_indents
-from cartridge_bridge.write.yaml_merge import read_yaml_file
 
 CONFIG_FILE = "cartridge.yml"
 DEFAULT_VENDOR_DIR = "vendor/cartridge"
+
+# Defaults shared by cartridge.yml and the LLM path's settings, defined here once.
+# Failed builds repaired and built again: the rules planner relaxes tests for free, so it gets more rounds than
+# a model, whose every round is a set of paid calls.
+RULES_REPAIR_ROUNDS = 4
+LLM_REPAIR_ROUNDS = 2
+LLM_TIMEOUT_SECONDS = 120.0  # per call (litellm's own default is 6000 s)
+LLM_MAX_RETRIES = 2  # re-asks after an answer that fails validation
+LLM_CONCURRENCY = 8  # calls in flight at once; dbt calls stay serialized
+LLM_BATCH_TOKENS = 12000  # estimated tokens of data in one tests-and-documentation request
+
+
+# The periods dbt's freshness thresholds take, and a bound on the count (a year in minutes): any larger count is
+# a typo, and a threshold dbt would never reach.
+FreshnessPeriod = Literal["minute", "hour", "day"]
+FRESHNESS_COUNT_LIMIT = 525_600
+
+
+class FreshnessThreshold(BaseModel):
+    """How old a source's newest row may be: `{count: 24, period: hour}`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: thresholds are tallied as conventions
+
+    count: int = Field(ge=1, le=FRESHNESS_COUNT_LIMIT)
+    period: FreshnessPeriod
+
+    def minutes(self) -> int:
+        """The threshold in minutes, to compare a warning's with an error's."""
+        return self.count * {"minute": 1, "hour": 60, "day": 1440}[self.period]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.period}{'s' if self.count > 1 else ''}"
+
+
+class SourceFreshness(BaseModel):
+    """dbt's freshness thresholds of a source table: a warning after one age, an error after another."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A threshold left out is none (dbt checks only the other), so a block states all it asks for.
+    warn_after: FreshnessThreshold | None = None
+    error_after: FreshnessThreshold | None = None
+
+    @model_validator(mode="after")
+    def _warns_before_it_fails(self) -> SourceFreshness:
+        if self.warn_after is None and self.error_after is None:
+            raise ValueError("needs warn_after, error_after or both; to write no freshness, set it to false")
+        if self.warn_after and self.error_after and self.warn_after.minutes() > self.error_after.minutes():
+            raise ValueError("warn_after is longer than error_after: the error would come before the warning")
+        return self
+
+    def __str__(self) -> str:
+        # What `cartridge context` shows: `warn after 24 hours, error after 48 hours`.
+        limits = (("warn", self.warn_after), ("error", self.error_after))
+        return ", ".join(f"{word} after {limit}" for word, limit in limits if limit)
+
+
+# A loader that syncs daily is late after a day and broken after two.
+DEFAULT_FRESHNESS = SourceFreshness(
+    warn_after=FreshnessThreshold(count=24, period="hour"),
+    error_after=FreshnessThreshold(count=48, period="hour"),
+)
+
+
+def check_list_indents(sequence: int | None, offset: int) -> int:
+    """The dash's offset, when a list item's content starts two or more columns right of it (`- name`)."""
+    if sequence is not None and sequence < offset + 2:
+        raise ValueError(
+            f"{offset} leaves no room before yaml_sequence_indent ({sequence}): "
+            "an item starts after its dash and a space, at least 2 columns right of it"
+        )
+    return offset
 
 
 class Conventions(BaseModel):
@@ -172,17 +242,19 @@ class CartridgeConfig(BaseModel):
     # Read row, null and distinct counts (one query per raw table, plus one per table whose composite key needs
     # checking) to find keys on the data; no values are read. Off: keys from declarations and names only.
     profile: bool = True
-    concurrency: int = Field(default=8, ge=1, le=64)  # LLM calls in flight at once
-    max_retries: int = Field(default=2, ge=0, le=10)  # re-asks after an answer that fails validation
+    concurrency: int = Field(default=LLM_CONCURRENCY, ge=1, le=64)  # LLM calls in flight at once
+    max_retries: int = Field(
+        default=LLM_MAX_RETRIES, ge=0, le=10
+    )  # re-asks after an answer that fails validation
     max_cost: float | None = Field(default=None, ge=0)  # USD; the run stops before a call would pass it
     cache: bool = True  # answers cached by content under .cartridge/llm-cache/
     fallback: Literal["none", "rules"] = (
         "none"  # models the LLM could not produce: none, or the rules planner's
     )
-    llm_timeout_seconds: float = Field(default=120.0, gt=0)  # per LLM call
+    llm_timeout_seconds: float = Field(default=LLM_TIMEOUT_SECONDS, gt=0)  # per LLM call
     # Tests and documentation are asked for several models per request: models are added to a request until its
     # data would pass this many tokens (estimated at 4 characters a token; a larger model goes alone).
-    llm_batch_tokens: int = Field(default=12000, ge=500)
+    llm_batch_tokens: int = Field(default=LLM_BATCH_TOKENS, ge=500)
     # How the answer's JSON schema goes to the model: auto (see client.structured_output_mode), json_schema
     # (in response_format), json_object (response_format json_object, schema in the prompt) or none (in the prompt).
     llm_structured_output: Literal["auto", "json_schema", "json_object", "none"] = "auto"
@@ -190,8 +262,8 @@ class CartridgeConfig(BaseModel):
     build: bool = True
     # How many times a failing build may be repaired (failing data tests relaxed) and built again. A failure
     # skips what depends on it, so each round can uncover the next layer's tests: staging, intermediate, marts.
-    # With a model the default is llm.chat.LLM_REPAIR_ROUNDS unless this key is set.
-    repair_rounds: int = Field(default=4, ge=0, le=10)
+    # With a model the default is LLM_REPAIR_ROUNDS unless this key is set.
+    repair_rounds: int = Field(default=RULES_REPAIR_ROUNDS, ge=0, le=10)
     package_install: PackageInstall = PackageInstall()
     # Semantic models and metrics for the marts, and a time spine when the project has none. Unset: on when the
     # project already has semantic models or has no models yet, off for a project that chose to have none.
@@ -208,6 +280,10 @@ def load_config(project_dir: Path) -> CartridgeConfig:
     path = project_dir / CONFIG_FILE
     if not path.is_file():
         return CartridgeConfig()
+    # Imported here: the plan's model uses this module's freshness types, and `cartridge undo` reads plans
+    # without ever needing the round-trip YAML library.
+    from cartridge_bridge.files.yaml_merge import read_yaml_file
+
     data = read_yaml_file(path) or {}
     try:
         return CartridgeConfig.model_validate(data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.verify.relations import WarehouseRelations
 from cartridge_bridge.write.journal import Journal, Relation

@@ -1,10 +1,10 @@
-"""Helpers the tests share: SQL against the session's PostgreSQL and small dbt projects on disk."""
+"""Helpers the tests share: SQL against the session's PostgreSQL, DuckDB warehouses and small dbt projects on disk."""
 
 from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cartridge_bridge.demo.local_postgres import LocalPostgres
@@ -217,20 +217,69 @@ def relation_of_types(
 Sql = Callable[[str], list[tuple[object, ...]]]
 
 
-def duckdb_warehouse(tmp_path: Path, raw_sql: tuple[str, ...]) -> tuple[dict[str, object], Sql]:
-    """A DuckDB file holding `raw_sql`, as a dbt output building into `analytics`, and a read-only query."""
+def duckdb_database(path: Path, raw_sql: Iterable[str]) -> Path:
+    """A DuckDB file at `path` holding what `raw_sql` creates, closed again so that dbt can open it."""
     import duckdb
 
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
+    with duckdb.connect(str(path)) as connection:
         for statement in raw_sql:
             connection.execute(statement)
+    return path
+
+
+def duckdb_execute(database: Path) -> Callable[..., None]:
+    """Statements run on a DuckDB file, in one connection closed after them (dbt opens the file next)."""
+
+    def execute(*statements: str) -> None:
+        duckdb_database(database, statements)
+
+    return execute
+
+
+def duckdb_query(database: Path, read_only: bool = True) -> Sql:
+    """A query on a DuckDB file. Read-write where dbt-duckdb keeps its own connection open in this process
+    (`keep_open`): DuckDB refuses a second connection to one file configured otherwise."""
+    import duckdb
 
     def sql(query: str) -> list[tuple[object, ...]]:
-        with duckdb.connect(str(database), read_only=True) as connection:
+        with duckdb.connect(str(database), read_only=read_only) as connection:
             return connection.execute(query).fetchall()
 
-    return duckdb_output(database, "analytics") | {"keep_open": False}, sql
+    return sql
+
+
+def postgres_query(dsn: str) -> Sql:
+    """A query on a PostgreSQL database, in a connection of its own."""
+    import psycopg2
+
+    def sql(query: str) -> list[tuple[object, ...]]:
+        with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
+            cursor.execute(query)
+            rows = list(cursor.fetchall())
+        connection.close()  # psycopg2's `with` ends the transaction, not the connection
+        return rows
+
+    return sql
+
+
+def duckdb_project(
+    home: Path, name: str, raw_sql: Iterable[str], models: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """A dbt project `name` under `home` on a DuckDB file holding `raw_sql`, building into `analytics`, with the
+    cartridge package installed: the project and the database."""
+    from cartridge_bridge.dbt.runner import DbtProject
+
+    database = duckdb_database(home / "warehouse.duckdb", raw_sql)
+    output = duckdb_output(database, "analytics") | {"keep_open": False}
+    project = write_project(home / name, name, output, models=models)
+    DbtProject(project).deps()
+    return project, database
+
+
+def duckdb_warehouse(tmp_path: Path, raw_sql: tuple[str, ...]) -> tuple[dict[str, object], Sql]:
+    """A DuckDB file holding `raw_sql`, as a dbt output building into `analytics`, and a read-only query."""
+    database = duckdb_database(tmp_path / "warehouse.duckdb", raw_sql)
+    return duckdb_output(database, "analytics") | {"keep_open": False}, duckdb_query(database)
 
 
 def postgres_warehouse(
@@ -249,10 +298,4 @@ def postgres_warehouse(
     with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
         for statement in raw_sql:
             cursor.execute(statement)
-
-    def sql(query: str) -> list[tuple[object, ...]]:
-        with psycopg2.connect(dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(query)
-            return list(cursor.fetchall())
-
-    return postgres_output(server, "analytics") | {"dbname": database}, sql
+    return postgres_output(server, "analytics") | {"dbname": database}, postgres_query(dsn)

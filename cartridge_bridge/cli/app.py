@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cartridge_bridge import __version__
+from cartridge_bridge.config import LLM_REPAIR_ROUNDS, RULES_REPAIR_ROUNDS
 from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
@@ -165,7 +166,10 @@ RepairRounds = Annotated[
         "--repair-rounds",
         min=0,
         max=10,
-        help="Failed builds repaired and built again (default 2 with a model, 4 with the rules).",
+        help=(
+            "Failed builds repaired and built again "
+            f"(default {LLM_REPAIR_ROUNDS} with a model, {RULES_REPAIR_ROUNDS} with the rules)."
+        ),
     ),
 ]
 MaxCost = Annotated[
@@ -302,7 +306,7 @@ def init(
     """Add the cartridge dbt package to the project (a vendored copy, or a git revision) and run dbt deps."""
     from cartridge_bridge.api import init_project
     from cartridge_bridge.cli.views import show_init
-    from cartridge_bridge.gather.package_install import InitOptions
+    from cartridge_bridge.dbt.package_install import InitOptions
 
     options = InitOptions(vendor_dir, git, revision, subdirectory, deps)
     show_init(out, init_project(project_dir, StepPrinter(), options))

@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from cartridge_bridge.context.existing_models import ExistingColumn
     from cartridge_bridge.context.key_facts import ForeignKeyFacts, KeyFacts
     from cartridge_bridge.context.project_context import ProjectContext
+    from cartridge_bridge.dbt.package_install import InitReport
+    from cartridge_bridge.dbt.runner import BuildSummary, FreshnessCheck, FreshnessSummary
     from cartridge_bridge.demo.run import DemoReport
-    from cartridge_bridge.gather.dbt_runner import BuildSummary, FreshnessCheck, FreshnessSummary
-    from cartridge_bridge.gather.package_install import InitReport
     from cartridge_bridge.planning.llm.chat import UsageLedger
     from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage
     from cartridge_bridge.stage_clock import Stage

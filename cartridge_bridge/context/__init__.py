@@ -1,1 +1,1 @@
-"""Context: what the project already is (models, sources, conventions, keys) and what is relevant."""
+"""Context: the facts gathered for it, what the project already is (models, sources, conventions, keys), what is relevant."""

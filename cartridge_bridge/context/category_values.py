@@ -17,8 +17,8 @@ from typing import Any
 
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, ValueCount, WarehouseFacts
-from cartridge_bridge.planning.rules.measures import is_loader_name
-from cartridge_bridge.planning.sql_types import is_boolean, is_text
+from cartridge_bridge.sql.naming import is_loader_name
+from cartridge_bridge.sql.sql_types import is_boolean, is_text
 
 MACRO = "cartridge.category_values"
 # At most this many distinct values make a category: states, types, kinds and currencies fit; names do not.

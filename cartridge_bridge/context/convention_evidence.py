@@ -10,9 +10,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cartridge_bridge.config import Conventions
+from cartridge_bridge.config import Conventions, SourceFreshness
 from cartridge_bridge.errors import UsageError, first_problem
-from cartridge_bridge.planning.plan import SourceFreshness
 
 GUIDE = "default: dbt Labs structure guide"
 NO_EVIDENCE = "no evidence: dbt Labs default"

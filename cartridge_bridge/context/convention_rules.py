@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from cartridge_bridge.config import Conventions
+from cartridge_bridge.config import DEFAULT_FRESHNESS, Conventions, SourceFreshness
 from cartridge_bridge.context.category_values import names_a_category
 from cartridge_bridge.context.convention_evidence import (
     BORROWED,
@@ -26,9 +26,8 @@ from cartridge_bridge.context.convention_evidence import (
     default_conventions,
     tally,
 )
+from cartridge_bridge.files.yaml_merge import list_indents, mapping_indent
 from cartridge_bridge.gather.manifest import Manifest, Node
-from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, SourceFreshness
-from cartridge_bridge.write.yaml_merge import list_indents, mapping_indent
 
 LAYERS = ("staging", "intermediate", "marts")
 _LAYER_OF_FOLDER = {"staging": "staging", "stage": "staging", "stg": "staging", "base": "staging"}

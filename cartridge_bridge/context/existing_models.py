@@ -19,7 +19,7 @@ from sqlglot.errors import SqlglotError
 
 from cartridge_bridge.gather.facts import ProjectGraph
 from cartridge_bridge.gather.manifest import Manifest, Node
-from cartridge_bridge.planning.sql_fragments import SQLGLOT_DIALECTS
+from cartridge_bridge.sql.sql_fragments import SQLGLOT_DIALECTS
 
 Layer = Literal["staging", "intermediate", "mart"]
 ColumnsFrom = Literal["warehouse", "sql", "unknown"]

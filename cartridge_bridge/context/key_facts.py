@@ -32,8 +32,8 @@ from cartridge_bridge.context.keys import (
     row_key_verdict,
     table_key,
 )
-from cartridge_bridge.context.naming import unprefixed
 from cartridge_bridge.gather.facts import RawRelation
+from cartridge_bridge.sql.naming import unprefixed
 
 KeyHow = Literal["declared", "checked", "named", "refuted"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cartridge_bridge.context.naming import singular
 from cartridge_bridge.gather.facts import ProjectGraph
 from cartridge_bridge.gather.manifest import Manifest, Node
+from cartridge_bridge.sql.naming import singular
 
 _STAGING_PREFIXES = ("stg_", "base_")
 

@@ -7,9 +7,9 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
-from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import ContainedValues, RawColumn, RawRelation
-from cartridge_bridge.planning.sql_types import is_text, type_family
+from cartridge_bridge.sql.naming import singular, snake_case
+from cartridge_bridge.sql.sql_types import is_text, type_family
 
 # How a foreign key is known: the warehouse declares it, the data holds it, its name says so, or its name says so
 # and the data does not hold it (values the parent's key lacks).

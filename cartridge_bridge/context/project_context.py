@@ -13,12 +13,12 @@ from cartridge_bridge.context.convention_rules import configured_materialization
 from cartridge_bridge.context.existing_models import ExistingModelFacts, ExistingModels, stale_findings
 from cartridge_bridge.context.key_facts import SchemaKeys, schema_keys
 from cartridge_bridge.context.key_owners import KeyOwner, key_owners
-from cartridge_bridge.context.naming import snake_case, without_prefix
 from cartridge_bridge.context.relevance import DEFAULT_BUDGET, RelevantSlice, relevant_slice
 from cartridge_bridge.errors import ProjectError, UsageError
+from cartridge_bridge.files.yaml_merge import read_yaml_file
 from cartridge_bridge.gather.facts import GATHER_VERSION, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Node
-from cartridge_bridge.write.yaml_merge import read_yaml_file
+from cartridge_bridge.sql.naming import snake_case, without_prefix
 
 
 class RawSchema(BaseModel):

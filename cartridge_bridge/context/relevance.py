@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cartridge_bridge.context.existing_models import ExistingColumn, ExistingModels, short_description
 from cartridge_bridge.context.keys import entity_of, foreign_keys, primary_key
-from cartridge_bridge.context.naming import singular, snake_case
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.gather.manifest import Manifest, Node
+from cartridge_bridge.sql.naming import singular, snake_case
 
 DEFAULT_BUDGET = 6_000
 OTHER_COLUMNS = 8  # columns besides the matching keys, per entry, while the budget allows

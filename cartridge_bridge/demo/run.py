@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, init_project
+from cartridge_bridge.dbt.package_install import InitOptions
+from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, FreshnessSummary
 from cartridge_bridge.demo.load_raw import LOADED_AT, load_shop, resync_shop
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres
 from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject, FreshnessSummary
-from cartridge_bridge.gather.package_install import InitOptions
+from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.yaml_merge import dump_yaml
 from cartridge_bridge.progress import Progress
-from cartridge_bridge.write.atomic_files import write_atomic
-from cartridge_bridge.write.yaml_merge import dump_yaml
 
 PROJECT_NAME = "shop_demo"
 RAW_SCHEMA = "raw"

@@ -1,1 +1,1 @@
-"""Gather: run dbt, read its manifest, and read the warehouse facts the cartridge package prints."""
+"""Gather: read dbt's manifest and the warehouse facts the cartridge package prints."""

@@ -26,10 +26,10 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from cartridge_bridge.context.existing_models import ExistingModelFacts
-from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, SourceSpec, StagingSpec
-from cartridge_bridge.planning.sql_fragments import SQLGLOT_DIALECTS, parse_expression
-from cartridge_bridge.planning.sql_types import is_whole_number, type_family
+from cartridge_bridge.sql.identifiers import quote
+from cartridge_bridge.sql.sql_fragments import SQLGLOT_DIALECTS, parse_expression
+from cartridge_bridge.sql.sql_types import is_whole_number, type_family
 
 _ARITHMETIC = (exp.Div, exp.Mul)
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
-from cartridge_bridge.planning.identifiers import DOC_NAME, PATH_PART, name_problem
+from cartridge_bridge.planning.dependencies import plan_cycle_problems
 from cartridge_bridge.planning.join_checks import refuted_keys
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
@@ -21,6 +20,7 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
 from cartridge_bridge.planning.semantic_checks import semantic_layer_problems
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
+from cartridge_bridge.sql.identifiers import DOC_NAME, PATH_PART, name_problem
 
 
 def validate_plan(plan: ExecutionPlan, context: ProjectContext, what: str = "the plan") -> None:
@@ -69,7 +69,7 @@ def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProb
         problems += SpecChecker(action, plan.adapter_type, inputs).check()
     problems += _doc_problems(plan, context)
     problems += _file_problems(plan)
-    problems += _cycle_problems(plan)
+    problems += plan_cycle_problems(plan)
     existing = {kind: set(names) for kind, names in context.semantic_names.items()}
     problems += semantic_layer_problems(plan, existing, context.time_spine is not None)
     return problems
@@ -340,13 +340,3 @@ def _file_problems(plan: ExecutionPlan) -> list[PlanProblem]:
             if path is not None and path in sql_files:
                 problems.append(PlanProblem(action.name, field, f"{path!r} is also a model's SQL file"))
     return problems
-
-
-def _cycle_problems(plan: ExecutionPlan) -> list[PlanProblem]:
-    graph = {a.name: list(a.dependencies) for a in plan.models()}
-    try:
-        TopologicalSorter(graph).prepare()
-    except CycleError as error:
-        cycle = " → ".join(error.args[1])
-        return [PlanProblem(PLAN_LEVEL, "dependencies", f"the plan's dependencies form a cycle: {cycle}")]
-    return []

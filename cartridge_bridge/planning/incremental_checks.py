@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from cartridge_bridge.planning.plan import IncrementalConfig, MartSpec
-from cartridge_bridge.planning.sql_fragments import parse_expression
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.sql_fragments import parse_expression
+from cartridge_bridge.sql.sql_types import is_temporal
 
 if TYPE_CHECKING:  # spec_checks calls in here for a model's config
     from cartridge_bridge.planning.spec_checks import SpecChecker

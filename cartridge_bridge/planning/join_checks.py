@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from cartridge_bridge.context.naming import TEMPLATE_CTES
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ExecutionPlan,
@@ -26,7 +25,8 @@ from cartridge_bridge.planning.plan import (
     TimeSpineSpec,
     output_columns,
 )
-from cartridge_bridge.planning.sql_fragments import parse_expression
+from cartridge_bridge.sql.naming import TEMPLATE_CTES
+from cartridge_bridge.sql.sql_fragments import parse_expression
 
 if TYPE_CHECKING:
     from cartridge_bridge.context.project_context import ProjectContext

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.dependencies import dependency_order
 from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     ModelConfig,
@@ -180,19 +181,9 @@ def _time_spine_action(
 def _dependency_order(actions: list[PlanAction]) -> list[PlanAction]:
     """The actions in planned order, except that nothing comes before what it depends on."""
     provided = {name: a.name for a in actions for name in _provides(a)}
-    placed: list[PlanAction] = []
-    done: set[str] = set()
-    pending = list(actions)
-    while pending:
-        ready = next(
-            (a for a in pending if all(provided[d] in done for d in a.dependencies if d in provided)), None
-        )
-        if ready is None:
-            return placed + pending  # a cycle: left for the checks to report
-        pending.remove(ready)
-        placed.append(ready)
-        done.add(ready.name)
-    return placed
+    return dependency_order(
+        actions, lambda a: a.name, lambda a: [provided[d] for d in a.dependencies if d in provided]
+    )
 
 
 def _provides(action: PlanAction) -> list[str]:

@@ -19,8 +19,9 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
+
+from cartridge_bridge.config import SourceFreshness, check_list_indents
 
 # 2: grain lists, explicit join conditions, filters, de-duplication, model tests and config.
 # 3: the shapes of analytics layers (unions, type-2 histories, periodic snapshots, window columns, conditional
@@ -138,58 +139,6 @@ class ColumnSpec(_Strict):
     def computed(self) -> str | None:
         """The SQL the column is computed by: its `expression`, or its conditional aggregate's SQL."""
         return self.aggregate.sql() if self.aggregate is not None else self.expression
-
-
-# The periods dbt's freshness thresholds take, and a bound on the count (a year in minutes): any larger count is
-# a typo, and a threshold dbt would never reach.
-FreshnessPeriod = Literal["minute", "hour", "day"]
-FRESHNESS_COUNT_LIMIT = 525_600
-
-
-class FreshnessThreshold(_Strict):
-    """How old a source's newest row may be: `{count: 24, period: hour}`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)  # hashable: thresholds are tallied as conventions
-
-    count: int = Field(ge=1, le=FRESHNESS_COUNT_LIMIT)
-    period: FreshnessPeriod
-
-    def minutes(self) -> int:
-        """The threshold in minutes, to compare a warning's with an error's."""
-        return self.count * {"minute": 1, "hour": 60, "day": 1440}[self.period]
-
-    def __str__(self) -> str:
-        return f"{self.count} {self.period}{'s' if self.count > 1 else ''}"
-
-
-class SourceFreshness(_Strict):
-    """dbt's freshness thresholds of a source table: a warning after one age, an error after another."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # A threshold left out is none (dbt checks only the other), so a block states all it asks for.
-    warn_after: FreshnessThreshold | None = None
-    error_after: FreshnessThreshold | None = None
-
-    @model_validator(mode="after")
-    def _warns_before_it_fails(self) -> SourceFreshness:
-        if self.warn_after is None and self.error_after is None:
-            raise ValueError("needs warn_after, error_after or both; to write no freshness, set it to false")
-        if self.warn_after and self.error_after and self.warn_after.minutes() > self.error_after.minutes():
-            raise ValueError("warn_after is longer than error_after: the error would come before the warning")
-        return self
-
-    def __str__(self) -> str:
-        # What `cartridge context` shows: `warn after 24 hours, error after 48 hours`.
-        limits = (("warn", self.warn_after), ("error", self.error_after))
-        return ", ".join(f"{word} after {limit}" for word, limit in limits if limit)
-
-
-# A loader that syncs daily is late after a day and broken after two.
-DEFAULT_FRESHNESS = SourceFreshness(
-    warn_after=FreshnessThreshold(count=24, period="hour"),
-    error_after=FreshnessThreshold(count=48, period="hour"),
-)
 
 
 class SourceTableSpec(_Strict):
@@ -699,16 +648,6 @@ class RenderSettings(_Strict):
     @classmethod
     def _dash_left_of_items(cls, offset: int, info: ValidationInfo) -> int:
         return check_list_indents(info.data.get("yaml_sequence_indent"), offset)
-
-
-def check_list_indents(sequence: int | None, offset: int) -> int:
-    """The dash's offset, when a list item's content starts two or more columns right of it (`- name`)."""
-    if sequence is not None and sequence < offset + 2:
-        raise ValueError(
-            f"{offset} leaves no room before yaml_sequence_indent ({sequence}): "
-            "an item starts after its dash and a space, at least 2 columns right of it"
-        )
-    return offset
 
 
 class ExecutionPlan(_Strict):

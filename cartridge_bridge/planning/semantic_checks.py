@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from cartridge_bridge.planning.plan import ExecutionPlan, PlanAction, SemanticModelSpec
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
-from cartridge_bridge.planning.sql_fragments import parse_expression
+from cartridge_bridge.sql.sql_fragments import parse_expression
 
 # MetricFlow's rule for every element name (dbt-semantic-interfaces' naming validation).
 _METRICFLOW_NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from cartridge_bridge.planning.plan import SPINE_COLUMNS, PeriodicSnapshotSpec, SnapshotMeasure
-from cartridge_bridge.planning.sql_fragments import parse_expression
+from cartridge_bridge.sql.sql_fragments import parse_expression
 
 if TYPE_CHECKING:  # spec_checks calls in here for a periodic snapshot
     from cartridge_bridge.planning.spec_checks import Columns, SpecChecker

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
-from cartridge_bridge.planning.identifiers import DOC_NAME, NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.incremental_checks import check_incremental
 from cartridge_bridge.planning.join_checks import Key, check_input_joins, planned_keys
 from cartridge_bridge.planning.plan import (
@@ -36,14 +35,15 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.semantic_checks import check_semantic_model
 from cartridge_bridge.planning.snapshot_checks import check_periodic_snapshot
-from cartridge_bridge.planning.sql_fragments import (
+from cartridge_bridge.planning.union_checks import check_union
+from cartridge_bridge.sql.identifiers import DOC_NAME, NAME, TAG, dbt_quoting_problem, name_problem
+from cartridge_bridge.sql.sql_fragments import (
     cast_type_problem,
     column_references,
     literal_problem,
     parse_expression,
 )
-from cartridge_bridge.planning.sql_types import type_family
-from cartridge_bridge.planning.union_checks import check_union
+from cartridge_bridge.sql.sql_types import type_family
 
 # The columns a de-duplicating staging template computes (the row number, the filter's flag).
 _DEDUPLICATE_COLUMNS = frozenset({"cartridge_row_number", "cartridge_kept"})

@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from cartridge_bridge.planning.identifiers import JINJA_OPENERS
 from cartridge_bridge.planning.plan import LABEL_LIMIT, UnionInput, UnionSpec
-from cartridge_bridge.planning.sql_fragments import (
+from cartridge_bridge.sql.identifiers import JINJA_OPENERS
+from cartridge_bridge.sql.sql_fragments import (
     cast_type_problem,
     expression_problem,
     literal_problem,
     parse_expression,
 )
-from cartridge_bridge.planning.sql_types import type_family
+from cartridge_bridge.sql.sql_types import type_family
 
 if TYPE_CHECKING:  # spec_checks calls in here for a union
     from cartridge_bridge.planning.spec_checks import SpecChecker

@@ -7,8 +7,8 @@ fail loudly instead of writing unchecked text into a file dbt will run.
 from __future__ import annotations
 
 from cartridge_bridge.errors import PlanError
-from cartridge_bridge.planning.identifiers import dbt_quoting_problem, name_problem, string_literal_body
-from cartridge_bridge.planning.sql_fragments import cast_type_problem, expression_problem, literal_problem
+from cartridge_bridge.sql.identifiers import dbt_quoting_problem, name_problem, string_literal_body
+from cartridge_bridge.sql.sql_fragments import cast_type_problem, expression_problem, literal_problem
 
 
 def checked_name(name: str, adapter_type: str) -> str:

@@ -11,9 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cartridge_bridge.context.naming import cte_name, needs_quoting
 from cartridge_bridge.errors import PlanError
-from cartridge_bridge.planning.identifiers import DOC_NAME, description_text, neutralize, quote
+from cartridge_bridge.files.yaml_merge import flow_strings
 from cartridge_bridge.planning.join_checks import JOINED_CTE
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
@@ -37,7 +36,6 @@ from cartridge_bridge.planning.plan import (
     UnionSpec,
     output_columns,
 )
-from cartridge_bridge.planning.sql_types import is_temporal, timestamp_type
 from cartridge_bridge.planning.union_checks import label_problem, source_label
 from cartridge_bridge.render.guards import (
     checked_cast_type,
@@ -51,7 +49,9 @@ from cartridge_bridge.render.incremental import new_rows_filter
 from cartridge_bridge.render.snapshot_sql import snapshot_values
 from cartridge_bridge.render.sql_style import SqlStyle, restyle
 from cartridge_bridge.render.templates_env import environment
-from cartridge_bridge.write.yaml_merge import flow_strings
+from cartridge_bridge.sql.identifiers import DOC_NAME, description_text, neutralize, quote
+from cartridge_bridge.sql.naming import cte_name, needs_quoting
+from cartridge_bridge.sql.sql_types import is_temporal, timestamp_type
 
 _TEMPLATES = {
     StagingSpec: "staging.sql.j2",

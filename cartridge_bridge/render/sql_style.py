@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import ColumnSpec, RenderSettings
 from cartridge_bridge.render.guards import checked_cast_type, checked_expression, checked_name
+from cartridge_bridge.sql.identifiers import quote
 
 # The keywords and functions the templates write; nothing else is re-cased.
 _KEYWORDS = (

@@ -6,11 +6,11 @@ from functools import lru_cache
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from cartridge_bridge.planning.identifiers import TAG
 from cartridge_bridge.planning.plan import ModelConfig, TimeSpineSpec
 from cartridge_bridge.render.guards import checked_expression, checked_name
 from cartridge_bridge.render.incremental import incremental_arguments
 from cartridge_bridge.render.sql_style import name_list, select_list
+from cartridge_bridge.sql.identifiers import TAG
 
 
 def ref_call(model: str) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from cartridge_bridge.gather.dbt_runner import BuildSummary
+from cartridge_bridge.dbt.runner import BuildSummary
 from cartridge_bridge.planning.plan import (
     HISTORY_COLUMNS,
     DataTest,

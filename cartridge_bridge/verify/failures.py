@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 
 # dbt opens a node's message with a header ("Database Error in model x (models/x.sql)") and may close it
 # with where the compiled code lives; the cause is what lies between.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cartridge_bridge.dbt.runner import BuildSummary
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import BuildSummary
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.stage_clock import StageClock
@@ -59,7 +59,7 @@ def prove_with_repairs(
     prover: Prover,
     repairer: Repairer,
     progress: Progress,
-    repair_rounds: int = 1,
+    repair_rounds: int,
     clock: StageClock | None = None,
 ) -> Verified:
     """Write and prove the plan, repairing and rebuilding at most `repair_rounds` times; a failure restores the project.

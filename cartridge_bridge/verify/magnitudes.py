@@ -19,12 +19,12 @@ import math
 from dataclasses import dataclass
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import DbtError, VerificationError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import AggregateSpec, ExecutionPlan, MartSpec
 from cartridge_bridge.planning.rules.measures import is_money_name
-from cartridge_bridge.planning.sql_types import is_numeric
 from cartridge_bridge.progress import Progress, SilentProgress
+from cartridge_bridge.sql.sql_types import is_numeric
 
 MIN_ROWS = 5
 _SUSPECT = (100.0, 1000.0)  # the factors between units and cents (or mills)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cartridge_bridge.dbt.runner import BuildSummary, DbtProject
 from cartridge_bridge.errors import ProjectError, VerificationError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, DbtProject
+from cartridge_bridge.files.faults import fault_point
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.stage_clock import StageClock
 from cartridge_bridge.verify.failures import build_failures
 from cartridge_bridge.verify.repair import Unrepairable
-from cartridge_bridge.write.faults import fault_point
 
 # How many of the other failed nodes an error message names before it only counts them.
 _NAMED = 5

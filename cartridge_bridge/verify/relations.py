@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import CartridgeError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.write.journal import Relation
 
 # The package macro that checks (and drops) relations; a project with an older copy of the package lacks it.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cartridge_bridge.gather.dbt_runner import BuildSummary
+from cartridge_bridge.dbt.runner import BuildSummary
 from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,

@@ -12,9 +12,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.write.atomic_files import write_atomic
-from cartridge_bridge.write.faults import fault_point
-from cartridge_bridge.write.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
+from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.faults import fault_point
+from cartridge_bridge.files.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 
 RUNS_DIR = OWN_DIR / "runs"
 # A run id is a name made by new_run_id, never a path: UTC time to the microsecond.

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cartridge_bridge.errors import CartridgeError
+from cartridge_bridge.files.yaml_merge import ConflictPolicy
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import Progress
 from cartridge_bridge.render.plan_files import render_plan
@@ -14,7 +15,6 @@ from cartridge_bridge.write.journal import Journal, Relation, mark, save_journal
 from cartridge_bridge.write.transaction import Warehouse, apply_changes, rollback
 from cartridge_bridge.write.undo import drop_created_relations
 from cartridge_bridge.write.workspace import FileChange, stage_changes
-from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
 @dataclass

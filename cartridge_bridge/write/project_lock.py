@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cartridge_bridge.errors import RunInProgress, WriteError
-from cartridge_bridge.write.own_files import OWN_DIR, open_own, refuse_links
+from cartridge_bridge.files.own_files import OWN_DIR, open_own, refuse_links
 
 LOCK_FILE = OWN_DIR / "lock"
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from cartridge_bridge.errors import RunInProgress, UsageError, WriteError
-from cartridge_bridge.write.atomic_files import FileMode, stray_temporary_files, write_atomic
-from cartridge_bridge.write.faults import fault_point
+from cartridge_bridge.files.atomic_files import FileMode, stray_temporary_files, write_atomic
+from cartridge_bridge.files.faults import fault_point
+from cartridge_bridge.files.own_files import check_space, read_own
 from cartridge_bridge.write.journal import (
     Journal,
     JournalEntry,
@@ -26,7 +27,6 @@ from cartridge_bridge.write.journal import (
     unfinished_runs,
     write_durably,
 )
-from cartridge_bridge.write.own_files import check_space, read_own
 from cartridge_bridge.write.signals import signals_held
 from cartridge_bridge.write.workspace import FileChange, resolve_inside
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cartridge_bridge.errors import UsageError, WriteError
-from cartridge_bridge.write.faults import fault_point
+from cartridge_bridge.files.faults import fault_point
 from cartridge_bridge.write.journal import (
     Journal,
     Relation,

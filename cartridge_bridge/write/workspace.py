@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cartridge_bridge.errors import ConflictError, PlanError, WriteError
+from cartridge_bridge.files.atomic_files import read_exact
 from cartridge_bridge.write.journal import inside
 
 if TYPE_CHECKING:  # undo reads FileChange and paths from here: it must not pay for rendering and YAML merges
+    from cartridge_bridge.files.yaml_merge import ConflictPolicy
     from cartridge_bridge.render.plan_files import RenderedFile
-    from cartridge_bridge.write.yaml_merge import ConflictPolicy
 
 
 @dataclass
@@ -44,7 +45,7 @@ def resolve_inside(project_dir: Path, relative: str) -> Path:
 
 def stage_changes(project_dir: Path, files: list[RenderedFile], policy: ConflictPolicy) -> list[FileChange]:
     """Compare rendered files with the project on disk and decide each file's change; writes nothing."""
-    from cartridge_bridge.write.yaml_merge import merge_properties
+    from cartridge_bridge.files.yaml_merge import merge_properties
 
     changes = []
     for rendered in files:
@@ -157,8 +158,3 @@ def read_text(path: Path, relative: str) -> str:
         raise WriteError(f"cannot merge into {relative}: it is not UTF-8 text") from None
     except OSError as error:
         raise WriteError(f"cannot read {relative}: {error.strerror or error}") from None
-
-
-def read_exact(path: Path) -> str:
-    """A text file's content with its line endings as they are (no newline translation)."""
-    return path.read_bytes().decode("utf-8")

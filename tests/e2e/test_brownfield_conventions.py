@@ -20,8 +20,8 @@ from support import REPO_ROOT, duckdb_output, postgres_output, run_sql, snapshot
 from cartridge_bridge.api import ProjectOptions, generate, load_context
 from cartridge_bridge.cli.views import show_context
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import StagingSpec
 from cartridge_bridge.progress import SilentProgress
 

@@ -16,9 +16,9 @@ import yaml
 from rich.console import Console
 
 from cartridge_bridge.cli.views import show_freshness
+from cartridge_bridge.dbt.package_install import package_dir, package_files
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.run import stop_demo
-from cartridge_bridge.gather.dbt_runner import DbtProject
-from cartridge_bridge.gather.package_install import package_dir, package_files
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 BIN = Path(sys.executable).parent

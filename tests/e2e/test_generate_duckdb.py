@@ -10,7 +10,7 @@ import yaml
 from support import duckdb_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 

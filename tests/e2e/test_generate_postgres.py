@@ -11,9 +11,9 @@ import pytest
 from support import data_tests_in_run_results, postgres_output, run_sql, snapshot_tree, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.errors import CartridgeError, ConflictError, UsageError, VerificationError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.stage_clock import StageClock
 from cartridge_bridge.write.journal import JournalError

@@ -23,9 +23,9 @@ from openai_server import ScriptedOpenAIServer
 from support import data_tests_in_run_results, load_demo_shop, postgres_output, snapshot_tree, write_project
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.demo.shop_data import shop_tables
-from cartridge_bridge.gather.dbt_runner import DbtProject
 
 BIN = Path(sys.executable).parent
 CANARY = "sk-canary-3b9f1c7e0d2a4c5e8f6a"

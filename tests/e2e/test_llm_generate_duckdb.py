@@ -17,10 +17,9 @@ from llm_answers import chat_request_of, request_data
 from llm_fakes import QueueChat
 from llm_server_chat import ServerChat
 from openai_server import ScriptedOpenAIServer
-from support import duckdb_output, write_project
+from support import duckdb_project
 
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.progress import SilentProgress
 
@@ -170,24 +169,17 @@ class CrmModel:
         ]  # fmt: skip
 
 
+RAW = (
+    "create schema raw_crm",
+    'create table raw_crm.accounts (id integer, "accountName" varchar, created_at timestamp)',
+    "create table raw_crm.deals (id integer, account_id integer, amount decimal(12,2))",
+    "insert into raw_crm.accounts values (1, 'acme', '2025-01-01'), (2, 'globex', null)",
+    "insert into raw_crm.deals values (1, 1, 100.00), (2, 1, 50.50), (3, 2, null)",
+)
+
+
 def _project(tmp_path: Path) -> tuple[Path, Path]:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("create schema raw_crm")
-        connection.execute(
-            'create table raw_crm.accounts (id integer, "accountName" varchar, created_at timestamp)'
-        )
-        connection.execute(
-            "create table raw_crm.deals (id integer, account_id integer, amount decimal(12,2))"
-        )
-        connection.execute(
-            "insert into raw_crm.accounts values (1, 'acme', '2025-01-01'), (2, 'globex', null)"
-        )
-        connection.execute("insert into raw_crm.deals values (1, 1, 100.00), (2, 1, 50.50), (3, 2, null)")
-    output = duckdb_output(database, "analytics") | {"keep_open": False}
-    project = write_project(tmp_path / "crm", "crm", output)
-    DbtProject(project).deps()
-    return project, database
+    return duckdb_project(tmp_path, "crm", RAW)
 
 
 def chat_through(path: str, responder: Callable[[ChatRequest], str]) -> Any:

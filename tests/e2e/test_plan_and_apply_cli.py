@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 from support import duckdb_output, snapshot_tree, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 
 BIN = Path(sys.executable).parent
 

@@ -15,8 +15,8 @@ from support import postgres_output, run_sql, snapshot_tree
 from test_brownfield_conventions import _fixture_project
 
 from cartridge_bridge.api import ProjectOptions, generate, load_context
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.undo_api import undo_run
 

@@ -20,7 +20,7 @@ from support import duckdb_warehouse, postgres_warehouse, snapshot_tree
 from test_brownfield_conventions import _fixture_project
 
 from cartridge_bridge.api import ProjectOptions, generate
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import AggregateSpec, StagingSpec
 from cartridge_bridge.progress import SilentProgress
 

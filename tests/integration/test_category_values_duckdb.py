@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+from support import duckdb_database
 from test_generate_duckdb import _generate
 
 RAW = (
@@ -24,10 +25,7 @@ RAW = (
 
 
 def test_generate_reads_statuses_and_sums_only_the_successful_charges(tmp_path: Path) -> None:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in RAW:
-            connection.execute(statement)
+    database = duckdb_database(tmp_path / "warehouse.duckdb", RAW)
     _, report = _generate(tmp_path, database, "pay")
     with duckdb.connect(str(database)) as connection:
         mart = next(a.name for a in report.plan.models() if a.name.startswith("dim_customer"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from support import snapshot_tree, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 
 BIN = Path(sys.executable).parent
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+from support import duckdb_database
 from test_generate_duckdb import _generate
 
 RAW = (
@@ -27,10 +28,7 @@ RAW = (
 
 
 def test_an_extension_joins_one_to_one_and_a_grandchild_rolls_up(tmp_path: Path) -> None:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in RAW:
-            connection.execute(statement)
+    database = duckdb_database(tmp_path / "warehouse.duckdb", RAW)
     _, report = _generate(tmp_path, database, "desk")
     names = [a.name for a in report.plan.models()]
     assert "int_reactions_aggregated_to_tickets" in names

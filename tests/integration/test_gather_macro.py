@@ -23,8 +23,8 @@ import jsonschema
 import pytest
 from support import REPO_ROOT, duckdb_output, postgres_output
 
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.gather.facts import parse_facts
 
 INTEGRATION_PROJECT = REPO_ROOT / "integration_tests"

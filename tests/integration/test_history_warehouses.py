@@ -29,10 +29,10 @@ from history_plan import (
     history_plan,
     insert_statements,
 )
-from support import duckdb_output, postgres_output, run_sql, write_project
+from support import duckdb_output, duckdb_query, postgres_output, postgres_query, run_sql, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 
@@ -55,18 +55,11 @@ def _create() -> list[str]:
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     home = tmp_path_factory.mktemp(f"history_{request.param}")
     if request.param == "postgres":
-        import psycopg2
-
         server = request.getfixturevalue("pg_server")
         run_sql(server, f"drop schema if exists {SCHEMA} cascade", *_create(), *insert_statements())
         output = postgres_output(server, "analytics_history")
 
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
-                cursor.execute(sql)
-                rows = cursor.fetchall()
-            connection.close()
-            return rows
+        query = postgres_query(server.dsn)
     else:
         database = home / "warehouse.duckdb"
         with duckdb.connect(str(database)) as connection:
@@ -74,10 +67,8 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                 connection.execute(statement)
         output = duckdb_output(database, "analytics")
 
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            # dbt-duckdb keeps its read-write connection in this process: a second one must be configured alike.
-            with duckdb.connect(str(database)) as connection:
-                return connection.execute(sql).fetchall()
+        # dbt-duckdb keeps its read-write connection in this process: a second one must be configured alike.
+        query = duckdb_query(database, read_only=False)
 
     project = write_project(home / "app", "app", output)
     DbtProject(project, project).deps()

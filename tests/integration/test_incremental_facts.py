@@ -16,12 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 from plan_payloads import incremental_fact
-from support import duckdb_output, postgres_output, run_sql, write_project
+from support import (
+    duckdb_execute,
+    duckdb_output,
+    duckdb_query,
+    postgres_output,
+    postgres_query,
+    run_sql,
+    write_project,
+)
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.render.plan_files import render_plan
@@ -63,19 +70,13 @@ class Warehouse:
 
 
 def _postgres(request: pytest.FixtureRequest) -> Warehouse:
-    import psycopg2
 
     server = request.getfixturevalue("pg_server")
     run_sql(
         server, "drop schema if exists raw_ev cascade", "drop schema if exists analytics_incremental cascade"
     )
 
-    def rows(sql: str) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            found = cursor.fetchall()
-        connection.close()
-        return found
+    rows = postgres_query(server.dsn)
 
     return Warehouse(postgres_output(server, "analytics_incremental"), lambda *s: run_sql(server, *s), rows)
 
@@ -83,14 +84,9 @@ def _postgres(request: pytest.FixtureRequest) -> Warehouse:
 def _duckdb(home: Path) -> Warehouse:
     database = home / "warehouse.duckdb"
 
-    def execute(*statements: str) -> None:
-        with duckdb.connect(str(database)) as connection:
-            for statement in statements:
-                connection.execute(statement)
+    execute = duckdb_execute(database)
 
-    def rows(sql: str) -> list[tuple[Any, ...]]:
-        with duckdb.connect(str(database), read_only=True) as connection:
-            return connection.execute(sql).fetchall()
+    rows = duckdb_query(database)
 
     return Warehouse(duckdb_output(database, "analytics_incremental") | {"keep_open": False}, execute, rows)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from support import duckdb_output, write_project
 
 from cartridge_bridge import __version__
-from cartridge_bridge.gather.package_install import package_dir, package_files
+from cartridge_bridge.dbt.package_install import package_dir, package_files
 
 BIN = Path(sys.executable).parent
 OLD_ENTRY = "/home/ana/.venv/lib/python3.11/site-packages/cartridge_bridge/dbt_package"

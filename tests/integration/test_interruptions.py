@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from support import duckdb_output, snapshot_tree, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
-from cartridge_bridge.write.faults import FAULT_POINTS
+from cartridge_bridge.dbt.runner import DbtProject
+from cartridge_bridge.files.faults import FAULT_POINTS
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import pytest
 from support import duckdb_output, postgres_output, run_sql, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import ColumnSpec, ExecutionPlan, StagingSpec
 from cartridge_bridge.progress import SilentProgress
 

@@ -17,10 +17,9 @@ from typing import Any
 import duckdb
 from llm_answers import chat_request_of, request_data
 from openai_server import ScriptedOpenAIServer
-from support import duckdb_output, write_project
+from support import duckdb_project
 
 from cartridge_bridge.api import ProjectOptions, generate
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.llm.chat import ChatRequest
 from cartridge_bridge.progress import SilentProgress
 
@@ -196,13 +195,7 @@ def _dbt(*args: str) -> subprocess.CompletedProcess[str]:
 def test_conditional_aggregates_running_totals_and_an_incremental_fact_build_with_the_hand_numbers(
     tmp_path: Path,
 ) -> None:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        for statement in RAW:
-            connection.execute(statement)
-    output = duckdb_output(database, "analytics") | {"keep_open": False}
-    project = write_project(tmp_path / "pay", "pay", output, models={"cartridge.yml": CARTRIDGE_YML})
-    DbtProject(project).deps()
+    project, database = duckdb_project(tmp_path, "pay", RAW, models={"cartridge.yml": CARTRIDGE_YML})
     model = PayModel()
     with ScriptedOpenAIServer(responder=lambda body: model(chat_request_of(body))) as server:
         options = ProjectOptions(

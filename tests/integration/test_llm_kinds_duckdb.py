@@ -14,10 +14,9 @@ from typing import Any
 import duckdb
 from llm_answers import documented_entry, request_data
 from llm_server_chat import ServerChat
-from support import duckdb_output, write_project
+from support import duckdb_project
 
 from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.plan import HistorySpec, PeriodicSnapshotSpec, UnionSpec
 from cartridge_bridge.progress import SilentProgress
@@ -191,24 +190,19 @@ def answer(request: ChatRequest) -> str:
 
 
 def _project(tmp_path: Path) -> tuple[Path, Path]:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("create schema raw_fin")
-        connection.execute("create table raw_fin.accounts (id integer, plan varchar, updated_at timestamp)")
-        connection.execute(
-            "insert into raw_fin.accounts values (1, 'free', '2025-01-01'), (1, 'pro', '2025-02-01'), "
-            "(2, 'free', '2025-01-15'), (3, 'pro', '2025-01-20'), (3, 'team', '2025-03-01')"
+    raw = [
+        "create schema raw_fin",
+        "create table raw_fin.accounts (id integer, plan varchar, updated_at timestamp)",
+        "insert into raw_fin.accounts values (1, 'free', '2025-01-01'), (1, 'pro', '2025-02-01'), "
+        "(2, 'free', '2025-01-15'), (3, 'pro', '2025-01-20'), (3, 'team', '2025-03-01')",
+    ]
+    for table, rows in (("invoice_lines", INVOICE_LINES), ("credit_note_lines", CREDIT_NOTE_LINES)):
+        raw.append(
+            f"create table raw_fin.{table} (id integer, account_id integer, amount decimal(12,2), booked_on date)"
         )
-        for table, rows in (("invoice_lines", INVOICE_LINES), ("credit_note_lines", CREDIT_NOTE_LINES)):
-            connection.execute(
-                f"create table raw_fin.{table} (id integer, account_id integer, amount decimal(12,2), "
-                "booked_on date)"
-            )
-            connection.executemany(f"insert into raw_fin.{table} values (?, ?, ?, ?)", rows)
-    output = duckdb_output(database, "analytics") | {"keep_open": False}
-    project = write_project(tmp_path / "fin", "fin", output)
-    DbtProject(project).deps()
-    return project, database
+        values = ", ".join(f"({line}, {account}, {amount}, '{day}')" for line, account, amount, day in rows)
+        raw.append(f"insert into raw_fin.{table} values {values}")
+    return duckdb_project(tmp_path, "fin", raw)
 
 
 def test_the_outline_chooses_a_history_a_union_and_periodic_snapshots(tmp_path: Path) -> None:

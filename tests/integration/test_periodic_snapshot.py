@@ -26,10 +26,10 @@ from snapshot_cases import (
     raw_statements,
     snapshot_actions,
 )
-from support import duckdb_output, postgres_output, run_sql, write_project
+from support import duckdb_output, postgres_output, postgres_query, run_sql, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan, load_context, make_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 Rows = list[tuple[Any, ...]]
@@ -55,8 +55,6 @@ def _build(project: Path, schema: str) -> ApplyReport:
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     home = tmp_path_factory.mktemp(f"snapshot_{request.param}")
     if request.param == "postgres":
-        import psycopg2
-
         server = request.getfixturevalue("pg_server")
         run_sql(
             server,
@@ -66,12 +64,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         )
         project = write_project(home / "pay", "pay", postgres_output(server, "analytics_snap"))
 
-        def query(sql: str) -> Rows:
-            with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
-                cursor.execute(sql)
-                rows = cursor.fetchall()
-            connection.close()
-            return rows
+        query = postgres_query(server.dsn)
 
         yield Built(_build(project, "raw_pay"), query, "analytics_snap")
         run_sql(server, "drop schema raw_pay cascade", "drop schema analytics_snap cascade")

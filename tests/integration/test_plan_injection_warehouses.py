@@ -28,9 +28,9 @@ from plan_payloads import (
     source_spec,
     staging_action,
 )
-from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
+from support import duckdb_execute, duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 
 BIN = Path(sys.executable).parent
 RAW_TABLE = [
@@ -80,10 +80,7 @@ def _postgres(request: pytest.FixtureRequest) -> Warehouse:
 def _duckdb(home: Path) -> Warehouse:
     database = home / "warehouse.duckdb"
 
-    def execute(*statements: str) -> None:
-        with duckdb.connect(str(database)) as connection:
-            for statement in statements:
-                connection.execute(statement)
+    execute = duckdb_execute(database)
 
     def has_table(schema: str, table: str) -> bool:
         with duckdb.connect(str(database), read_only=True) as connection:

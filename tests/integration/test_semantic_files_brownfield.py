@@ -21,7 +21,7 @@ from test_brownfield_conventions import _fixture_project
 
 from bench.metricflow_query import mf_query
 from cartridge_bridge.api import ProjectOptions, generate, load_context
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 from cartridge_bridge.undo_api import undo_run
 

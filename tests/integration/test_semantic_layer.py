@@ -23,10 +23,10 @@ import pytest
 from support import duckdb_output, load_demo_shop, postgres_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.load_raw import create_statements
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.demo.shop_data import shop_tables
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 MF = Path(sys.executable).parent / "mf"

@@ -13,8 +13,8 @@ import yaml
 from support import REPO_ROOT, duckdb_output, postgres_output, run_sql, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate
+from cartridge_bridge.dbt.runner import DbtProject, Invocation
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.dbt_runner import DbtProject, Invocation
 from cartridge_bridge.progress import SilentProgress
 
 _counter = itertools.count()

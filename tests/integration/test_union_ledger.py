@@ -19,8 +19,8 @@ import pytest
 from ledger_fixture import JOURNALS, LEDGER_ROWS, MONTHLY, add_ledger, raw_statements
 from support import duckdb_output, postgres_output, run_sql, snapshot_tree, write_project
 
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
-from cartridge_bridge.gather.dbt_runner import DbtProject
 
 BIN = Path(sys.executable).parent
 Query = Callable[[str], list[tuple[Any, ...]]]

@@ -7,24 +7,16 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support import duckdb_output, snapshot_tree, write_project
+from support import duckdb_project, snapshot_tree
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, generate, load_context, make_plan
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 
 def _project(tmp_path: Path, *statements: str, cartridge_yml: str = "") -> Path:
-    database = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("create schema raw_crm")
-        for statement in statements:
-            connection.execute(statement)
-    output = duckdb_output(database, "analytics") | {"keep_open": False}
     models = {"cartridge.yml": cartridge_yml} if cartridge_yml else None
-    project = write_project(tmp_path / "crm", "crm", output, models=models)
-    DbtProject(project).deps()
+    project, _ = duckdb_project(tmp_path, "crm", ("create schema raw_crm", *statements), models=models)
     return project
 
 

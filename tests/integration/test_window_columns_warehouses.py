@@ -12,14 +12,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pytest
 from plan_payloads import edited
-from support import duckdb_output, postgres_output, run_sql, write_project
+from support import (
+    duckdb_execute,
+    duckdb_output,
+    duckdb_query,
+    postgres_output,
+    postgres_query,
+    run_sql,
+    write_project,
+)
 from window_plans import CUSTOMERS, PAYMENTS, assert_figures, normalized, with_windows_and_conditions
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, load_context, make_plan, undo_run
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 
@@ -52,17 +59,11 @@ class Built:
 def _postgres(
     request: pytest.FixtureRequest,
 ) -> tuple[dict[str, object], Callable[..., None], Callable[[str], list[tuple[Any, ...]]]]:
-    import psycopg2
 
     server = request.getfixturevalue("pg_server")
     run_sql(server, "drop schema if exists raw_pay cascade")
 
-    def query(sql: str) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(server.dsn) as connection, connection.cursor() as cursor:
-            cursor.execute(sql)
-            rows = cursor.fetchall()
-        connection.close()
-        return rows
+    query = postgres_query(server.dsn)
 
     return postgres_output(server, "analytics_windows"), lambda *sql: run_sql(server, *sql), query
 
@@ -77,15 +78,10 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         database = home / "warehouse.duckdb"
         output, schema = duckdb_output(database, "analytics"), "analytics"
 
-        def execute(*statements: str) -> None:
-            with duckdb.connect(str(database)) as connection:
-                for statement in statements:
-                    connection.execute(statement)
+        execute = duckdb_execute(database)
 
-        def query(sql: str) -> list[tuple[Any, ...]]:
-            # dbt-duckdb keeps its own connection open in this process: the same configuration, not read-only.
-            with duckdb.connect(str(database)) as connection:
-                return connection.execute(sql).fetchall()
+        # dbt-duckdb keeps its own connection open in this process: the same configuration, not read-only.
+        query = duckdb_query(database, read_only=False)
 
     execute(*RAW)
     project = write_project(home / "app", "app", output)

@@ -12,7 +12,7 @@ from refund_joins import BY_HAND, figures, raw_statements, with_refunds_by_custo
 from support import spark_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, load_context, make_plan, undo_run
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

@@ -21,8 +21,8 @@ import pytest
 from support import REPO_ROOT, spark_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, gather_facts, open_project
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.gather.facts import parse_facts
 from cartridge_bridge.progress import SilentProgress
 

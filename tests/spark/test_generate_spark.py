@@ -8,7 +8,7 @@ from typing import Any
 from support import snapshot_tree, spark_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 RAW_TABLES = [

@@ -19,7 +19,7 @@ from history_plan import (
 from support import spark_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

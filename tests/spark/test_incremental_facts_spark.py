@@ -17,7 +17,7 @@ from plan_payloads import incremental_fact
 from support import spark_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, load_context, make_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

@@ -13,7 +13,7 @@ import snapshot_cases as cases
 from support import spark_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan, load_context, make_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.progress import SilentProgress
 
 

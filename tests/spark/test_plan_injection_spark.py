@@ -31,8 +31,8 @@ from plan_payloads import (
 from support import snapshot_tree, spark_output, write_project
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, apply_plan, load_context, make_plan, undo_run
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.errors import CartridgeError
-from cartridge_bridge.gather.dbt_runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

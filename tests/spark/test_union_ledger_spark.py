@@ -11,7 +11,7 @@ from ledger_fixture import JOURNALS, LEDGER_ROWS, MONTHLY, add_ledger, raw_state
 from support import spark_output, write_project
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, load_context, make_plan
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

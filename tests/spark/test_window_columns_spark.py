@@ -11,7 +11,7 @@ from support import spark_output, write_project
 from window_plans import CUSTOMERS, PAYMENTS, assert_figures, with_windows_and_conditions
 
 from cartridge_bridge.api import ProjectOptions, apply_plan, load_context, make_plan, undo_run
-from cartridge_bridge.gather.dbt_runner import DbtProject
+from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.progress import SilentProgress
 

@@ -11,7 +11,7 @@ from cartridge_bridge.planning.carried_transforms import project_transforms, rew
 from cartridge_bridge.planning.plan import AggregateSpec, ColumnSpec, StagingSpec
 from cartridge_bridge.planning.rules.measures import is_money_name
 from cartridge_bridge.planning.rules.planner import plan_with_rules
-from cartridge_bridge.planning.sql_types import is_whole_number
+from cartridge_bridge.sql.sql_types import is_whole_number
 from cartridge_bridge.verify.magnitudes import MagnitudePair, Median, magnitude_pairs, mismatch
 
 REFUNDS = relation(

@@ -14,7 +14,7 @@ from rich.console import Console
 from cartridge_bridge.api import ApplyReport, make_plan
 from cartridge_bridge.cli.views import count_tests, show_apply, show_plan
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import ExecutionPlan, ModelTest
 from cartridge_bridge.review.lineage import mermaid_lineage
 from cartridge_bridge.write.journal import Journal

@@ -8,7 +8,7 @@ import inspect
 
 from dbt_common.behavior_flags import BehaviorFlagRendered
 
-from cartridge_bridge.gather import dbt_runner
+from cartridge_bridge.dbt import runner as dbt_runner
 
 FLAG = {"name": "some_flag", "default": False, "description": "a flag"}
 

@@ -12,9 +12,9 @@ from rich.console import Console
 from cartridge_bridge.api import ProjectOptions, llm_settings
 from cartridge_bridge.cli.app import app
 from cartridge_bridge.cli.views import show_usage
-from cartridge_bridge.config import CartridgeConfig, load_config
+from cartridge_bridge.config import LLM_REPAIR_ROUNDS, CartridgeConfig, load_config
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.planning.llm.chat import LLM_REPAIR_ROUNDS, ChatReply, UsageLedger
+from cartridge_bridge.planning.llm.chat import ChatReply, UsageLedger
 
 
 def test_no_model_means_the_rules_planner(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.llm.prompt_data import ForeignKeyFacts, TableFacts, column_stats, orphaned_keys
 from cartridge_bridge.planning.plan import ColumnSpec, StagingSpec
-from cartridge_bridge.planning.sql_fragments import changed_comparison, parse_expression
+from cartridge_bridge.sql.sql_fragments import changed_comparison, parse_expression
 
 
 def run(context: ProjectContext, responder: Any) -> QueueChat:

@@ -19,8 +19,6 @@ from cartridge_bridge.gather.manifest import Manifest
 from cartridge_bridge.planning.llm.answers import MartRepair, StagingRepair
 from cartridge_bridge.planning.llm.chat import LLMSettings
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
-from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
-from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,
@@ -33,6 +31,8 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.verify.failures import BuildFailure
+from cartridge_bridge.verify.llm_failing_tests import failing_test_facts
+from cartridge_bridge.verify.llm_repairer import LLMRepairer
 from cartridge_bridge.verify.repair import RelaxFailingTests
 
 INITCAP_ERROR = (

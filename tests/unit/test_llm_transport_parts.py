@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from cartridge_bridge.files.own_files import LinkRefused
 from cartridge_bridge.planning.llm.answer_cache import CACHE_VERSION, AnswerCache, cache_key, endpoint_of
 from cartridge_bridge.planning.llm.backoff import MAX_WAIT_SECONDS, backoff_seconds, retry_after_seconds
 from cartridge_bridge.planning.llm.chat import ChatRequest
-from cartridge_bridge.write.own_files import LinkRefused
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

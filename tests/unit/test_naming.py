@@ -1,10 +1,10 @@
-"""Unit tests of cartridge_bridge.context.naming: snake_case, quoting, singular nouns and de-duplication."""
+"""Unit tests of cartridge_bridge.sql.naming: snake_case, quoting, singular nouns and de-duplication."""
 
 from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.context.naming import (
+from cartridge_bridge.sql.naming import (
     RESERVED_WORDS,
     dedupe,
     needs_quoting,

@@ -10,8 +10,7 @@ from support import REPO_ROOT
 
 from cartridge_bridge import __version__
 from cartridge_bridge.config import PackageInstall, load_config
-from cartridge_bridge.errors import UsageError
-from cartridge_bridge.gather.package_install import (
+from cartridge_bridge.dbt.package_install import (
     InitOptions,
     RestorableWrites,
     install_entry,
@@ -21,7 +20,8 @@ from cartridge_bridge.gather.package_install import (
     package_version,
     plan_vendored_copy,
 )
-from cartridge_bridge.gather.packages_file import packages_file, packages_yml_with_cartridge
+from cartridge_bridge.dbt.packages_file import packages_file, packages_yml_with_cartridge
+from cartridge_bridge.errors import UsageError
 
 VENDORED = {"local": "vendor/cartridge"}
 OLD_ENTRY = "/home/ana/.venv/lib/python3.11/site-packages/cartridge_bridge/dbt_package"

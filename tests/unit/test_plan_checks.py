@@ -313,7 +313,7 @@ def test_a_plan_file_that_is_not_json(tmp_path: Path) -> None:
 
 def test_an_alias_the_parser_reads_as_a_statement_keyword_is_named() -> None:
     """`comment.user_id = …` parses as a COMMENT statement: the problem says which word, so a model can fix it."""
-    from cartridge_bridge.planning.sql_fragments import expression_problem
+    from cartridge_bridge.sql.sql_fragments import expression_problem
 
     problem = expression_problem("comment.user_id = ticket.requester_id", "postgres")
     assert problem is not None and "`comment` is a SQL keyword" in problem

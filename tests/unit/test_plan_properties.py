@@ -27,7 +27,6 @@ from cartridge_bridge.context.project_context import ProjectContext, build_conte
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata
 from cartridge_bridge.planning.checks import path_problem, plan_problems
-from cartridge_bridge.planning.identifiers import name_problem, neutralize, quote
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ExecutionPlan,
@@ -36,7 +35,8 @@ from cartridge_bridge.planning.plan import (
     output_columns,
 )
 from cartridge_bridge.planning.rules.planner import plan_with_rules
-from cartridge_bridge.planning.sql_fragments import expression_problem
+from cartridge_bridge.sql.identifiers import name_problem, neutralize, quote
+from cartridge_bridge.sql.sql_fragments import expression_problem
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -10,8 +10,8 @@ import pytest
 
 from cartridge_bridge.api import undo_run
 from cartridge_bridge.errors import RunInProgress, UsageError
+from cartridge_bridge.files.own_files import LinkRefused
 from cartridge_bridge.render.plan_files import RenderedFile
-from cartridge_bridge.write.own_files import LinkRefused
 from cartridge_bridge.write.project_lock import ProjectLock
 from cartridge_bridge.write.transaction import apply_changes
 from cartridge_bridge.write.workspace import stage_changes

@@ -14,10 +14,10 @@ import pytest
 from ruamel.yaml import YAML
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.files.yaml_merge import merge_properties
 from cartridge_bridge.planning.plan import DataTest, ExecutionPlan, RenderSettings, StagingSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import RenderedFile, render_plan, render_sql
-from cartridge_bridge.write.yaml_merge import merge_properties
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit"
 GOLDEN = FIXTURES / "golden"

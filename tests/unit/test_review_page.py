@@ -11,14 +11,14 @@ from markdown_it.token import Token
 from plan_payloads import MARKDOWN_PAYLOADS, marker_statements
 
 from cartridge_bridge.api import make_plan
+from cartridge_bridge.config import SourceFreshness
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 from cartridge_bridge.errors import shown
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,
     ModelTest,
-    SourceFreshness,
     SourceSpec,
     undescribed_columns,
 )

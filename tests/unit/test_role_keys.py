@@ -252,7 +252,7 @@ def test_a_failing_role_key_check_loses_only_the_role_keys() -> None:
     """The containment query reads parents the profile did not; when it fails, the profile stays."""
     from types import SimpleNamespace
 
-    from cartridge_bridge.api import _with_foreign_key_counts
+    from cartridge_bridge.context.gathering import _with_foreign_key_counts
     from cartridge_bridge.errors import DbtError
 
     def refuse(macro: str, args: object) -> str:

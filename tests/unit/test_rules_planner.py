@@ -9,7 +9,6 @@ import pytest
 from support import UNIT_FIXTURES, shop_project
 
 from cartridge_bridge.config import Conventions
-from cartridge_bridge.context.naming import needs_quoting
 from cartridge_bridge.context.project_context import ProjectContext, build_context
 from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Node
@@ -26,6 +25,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules.planner import PLANNER_NAME, plan_with_rules
 from cartridge_bridge.render.sql_style import SqlStyle, column_expression
+from cartridge_bridge.sql.naming import needs_quoting
 
 FIXTURES = UNIT_FIXTURES
 SHOP_TABLES = ["customers", "orders", "order_items", "products"]  # payments is already a source

@@ -14,12 +14,12 @@ from support import shop_project, snapshot_tree
 
 from cartridge_bridge.api import undo_run
 from cartridge_bridge.errors import UsageError
+from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.yaml_merge import merge_properties
 from cartridge_bridge.render.plan_files import RenderedFile
-from cartridge_bridge.write.atomic_files import write_atomic
 from cartridge_bridge.write.journal import load_journal
 from cartridge_bridge.write.transaction import apply_changes, rollback
 from cartridge_bridge.write.workspace import stage_changes
-from cartridge_bridge.write.yaml_merge import merge_properties
 
 MODEL = {"name": "stg_new", "description": "New."}
 

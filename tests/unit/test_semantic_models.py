@@ -11,6 +11,7 @@ from test_rules_marts import EMPTY_MANIFEST, marts, plan_of, table
 
 from cartridge_bridge.config import Conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context, semantic_models_on
+from cartridge_bridge.files.yaml_merge import merge_properties
 from cartridge_bridge.gather.facts import RawColumn, RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Named, SemanticModel
 from cartridge_bridge.gather.manifest import SemanticEntity as ManifestEntity
@@ -29,7 +30,6 @@ from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.rules.semantic import settle_names
 from cartridge_bridge.render.plan_files import render_plan, semantic_entries
-from cartridge_bridge.write.yaml_merge import merge_properties
 
 PROJECTS = (
     table("teams", {"id": "integer", "name": "text", "created_at": "timestamp"}),

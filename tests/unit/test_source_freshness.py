@@ -12,7 +12,7 @@ from support import shop_project
 from unit.test_staging_cleaning import EMPTY_MANIFEST, checked_plan, col, table
 
 from cartridge_bridge.cli.views import freshness_coverage_line
-from cartridge_bridge.config import CONFIG_FILE, Conventions, load_config
+from cartridge_bridge.config import CONFIG_FILE, DEFAULT_FRESHNESS, Conventions, load_config
 from cartridge_bridge.context.convention_evidence import apply_pinned, pinned_settings
 from cartridge_bridge.context.convention_rules import freshness_of, infer_conventions
 from cartridge_bridge.context.project_context import ProjectContext, build_context
@@ -20,7 +20,7 @@ from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import RawRelation, WarehouseFacts
 from cartridge_bridge.gather.manifest import Manifest, Metadata, Node, SourceTable
 from cartridge_bridge.planning.checks import plan_problems
-from cartridge_bridge.planning.plan import DEFAULT_FRESHNESS, ExecutionPlan, SourceSpec, SourceTableSpec
+from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, SourceTableSpec
 from cartridge_bridge.planning.rules.source_freshness import (
     FreshnessCoverage,
     freshness_coverage,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.planning.identifiers import quote
-from cartridge_bridge.planning.sql_fragments import cast_type_problem, expression_problem
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.sql.identifiers import quote
+from cartridge_bridge.sql.sql_fragments import cast_type_problem, expression_problem
+from cartridge_bridge.sql.sql_types import is_numeric, is_temporal
 
 
 def test_names_spark_cannot_take_bare_are_backticked() -> None:

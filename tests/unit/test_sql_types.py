@@ -1,11 +1,11 @@
-"""Unit tests of cartridge_bridge.planning.sql_types (type classification) and identifiers.quote (quoting per adapter)."""
+"""Unit tests of cartridge_bridge.sql.sql_types (type classification) and identifiers.quote (quoting per adapter)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cartridge_bridge.planning.identifiers import quote
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.sql.identifiers import quote
+from cartridge_bridge.sql.sql_types import is_numeric, is_temporal
 
 
 @pytest.mark.parametrize("adapter", ["postgres", "duckdb", "snowflake", "redshift"])

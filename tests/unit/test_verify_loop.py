@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.dbt.runner import BuildSummary, NodeResult
 from cartridge_bridge.errors import VerificationError
-from cartridge_bridge.gather.dbt_runner import BuildSummary, NodeResult
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.verify.failures import BuildFailure, build_failures
@@ -119,7 +119,7 @@ BROKEN_MODEL = _build(
 
 def test_a_passing_build_is_written_once_and_kept(context: ProjectContext) -> None:
     plan, writer, prover = plan_with_rules(context), RecordingWriter(), ScriptedProver([PASSED])
-    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), RecordingProgress())
+    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), RecordingProgress(), 1)
     assert verified.written and verified.build is PASSED and verified.plan is plan
     assert (len(writer.written), writer.rollbacks, verified.repairs) == (1, 0, [])
     assert (writer.proofs_started, writer.commits) == (1, 1)  # marked applied only after the proof
@@ -128,7 +128,7 @@ def test_a_passing_build_is_written_once_and_kept(context: ProjectContext) -> No
 def test_a_failing_data_test_is_relaxed_and_the_repaired_plan_rebuilt(context: ProjectContext) -> None:
     plan, writer = plan_with_rules(context), RecordingWriter()
     prover, progress = ScriptedProver([DUPLICATE_KEYS, PASSED]), RecordingProgress()
-    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress)
+    verified = prove_with_repairs(plan, writer, prover, RelaxFailingTests(), progress, 1)
     assert verified.repairs == ["stg_shop__orders.order_id: unique (2 failing rows)"]
     assert writer.written == prover.proved == [plan, verified.plan]
     assert (writer.proofs_started, writer.commits, writer.set_asides, writer.rollbacks) == (2, 1, 1, 0)
@@ -147,6 +147,7 @@ def test_a_model_error_restores_the_project_and_names_the_node(context: ProjectC
             ScriptedProver([BROKEN_MODEL]),
             RelaxFailingTests(),
             RecordingProgress(),
+            1,
         )
     assert str(raised.value) == (
         "dbt build failed on model stg_shop__orders (models/staging/shop/stg_shop__orders.sql): division by zero "
@@ -182,14 +183,16 @@ def test_a_proof_that_raises_rolls_back_and_reraises(context: ProjectContext) ->
     writer = RecordingWriter()
     prover = ScriptedProver([VerificationError("the generated files do not parse")])
     with pytest.raises(VerificationError, match="do not parse"):
-        prove_with_repairs(plan_with_rules(context), writer, prover, RelaxFailingTests(), RecordingProgress())
+        prove_with_repairs(
+            plan_with_rules(context), writer, prover, RelaxFailingTests(), RecordingProgress(), 1
+        )
     assert writer.rollbacks == 1
 
 
 def test_nothing_written_means_nothing_to_prove(context: ProjectContext) -> None:
     writer, prover = RecordingWriter(writes_files=False), ScriptedProver([])
     verified = prove_with_repairs(
-        plan_with_rules(context), writer, prover, RelaxFailingTests(), RecordingProgress()
+        plan_with_rules(context), writer, prover, RelaxFailingTests(), RecordingProgress(), 1
     )
     assert not verified.written and verified.build is None and prover.proved == []
 

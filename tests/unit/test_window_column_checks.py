@@ -26,8 +26,8 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.plan_file import parse_plan
 from cartridge_bridge.planning.problems import PlanProblem
-from cartridge_bridge.planning.sql_fragments import expression_problem
 from cartridge_bridge.render.plan_files import render_sql
+from cartridge_bridge.sql.sql_fragments import expression_problem
 
 # The rules plan of the unit shop, and a deep copy each test may break.
 valid_plan = test_plan_checks.valid_plan

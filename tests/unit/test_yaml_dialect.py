@@ -15,11 +15,11 @@ from cartridge_bridge.context.convention_evidence import apply_pinned
 from cartridge_bridge.context.convention_rules import _yaml_dialect, infer_conventions
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import UsageError
+from cartridge_bridge.files.yaml_merge import flow_strings, list_indents, mapping_indent, merge_properties
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.planning.rules.staging import accepted_values
 from cartridge_bridge.render.plan_files import render_plan
-from cartridge_bridge.write.yaml_merge import flow_strings, list_indents, mapping_indent, merge_properties
 
 PROJECTS = Path(__file__).resolve().parent.parent / "fixtures" / "projects"
 MODEL = {

@@ -12,8 +12,8 @@ from jinja2 import Environment
 from ruamel.yaml import YAML
 
 from cartridge_bridge.errors import ConflictError, UsageError
-from cartridge_bridge.planning.identifiers import neutralize
-from cartridge_bridge.write.yaml_merge import FAST_DUMPER, dump_new_yaml, dump_yaml, merge_properties
+from cartridge_bridge.files.yaml_merge import FAST_DUMPER, dump_new_yaml, dump_yaml, merge_properties
+from cartridge_bridge.sql.identifiers import neutralize
 
 YAML_FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "unit" / "yaml"
 PATH = "models/staging/shop/_shop__models.yml"

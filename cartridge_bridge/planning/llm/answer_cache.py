@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cartridge_bridge.files.atomic_files import write_atomic
+from cartridge_bridge.files.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 from cartridge_bridge.planning.llm.chat import ChatRequest
-from cartridge_bridge.write.atomic_files import write_atomic
-from cartridge_bridge.write.own_files import OWN_DIR, create_once, make_own_dir, read_own, refuse_links
 
 # 2: only accepted answers, keyed by endpoint too. Version 1 files may hold rejected answers: never read.
 CACHE_VERSION = 2

@@ -11,6 +11,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from cartridge_bridge.config import (
+    LLM_BATCH_TOKENS,
+    LLM_CONCURRENCY,
+    LLM_MAX_RETRIES,
+    LLM_REPAIR_ROUNDS,
+    LLM_TIMEOUT_SECONDS,
+)
+
 Phase = Literal[
     "plan", "staging", "intermediate", "history", "union", "mart", "periodic_snapshot", "docs_tests", "repair"
 ]
@@ -54,26 +62,21 @@ class ChatModel(Protocol):
         ...
 
 
-# Build failures sent back to the model, unless `repair_rounds` is set: each round is a set of paid calls, so
-# fewer than the rules planner's relaxing rounds (config.repair_rounds).
-LLM_REPAIR_ROUNDS = 2
-
-
 @dataclass
 class LLMSettings:
     """How the LLM path runs; the CLI and cartridge.yml fill it, defaults are the issue's."""
 
     model: str
     api_base: str | None = None
-    timeout_seconds: float = 120.0  # per call (litellm's own default is 6000 s)
+    timeout_seconds: float = LLM_TIMEOUT_SECONDS
     structured_output: StructuredOutput = "auto"
     transport_retries: int = 4  # on 429, 5xx and dropped connections, with exponential backoff
     backoff_seconds: float = (
         1.0  # the first backoff wait, doubled per retry (with jitter) unless Retry-After says
     )
-    max_retries: int = 2  # re-asks after an answer that fails validation, each with every problem found
-    concurrency: int = 8  # spec calls in flight at once; dbt calls stay serialized
-    batch_tokens: int = 12000  # estimated tokens of data in one tests-and-documentation request
+    max_retries: int = LLM_MAX_RETRIES  # each re-ask sends every problem found
+    concurrency: int = LLM_CONCURRENCY
+    batch_tokens: int = LLM_BATCH_TOKENS
     repair_rounds: int = LLM_REPAIR_ROUNDS
     max_cost: float | None = None  # USD; stop before a call would pass it
     cache: bool = True  # accepted answers cached by content under <project>/.cartridge/llm-cache/

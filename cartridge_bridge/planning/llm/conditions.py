@@ -22,7 +22,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, SnapshotDraft
 from cartridge_bridge.planning.problems import PlanProblem
-from cartridge_bridge.planning.sql_fragments import changed_comparison, parse_expression
+from cartridge_bridge.sql.sql_fragments import changed_comparison, parse_expression
 
 # A planned draft, or a plan's action (the repair round's answer, placed).
 Written = ModelDraft | HistoryDraft | SnapshotDraft | PlanAction

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 
 from pydantic import ValidationError
 
-from cartridge_bridge.context.naming import singular
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.llm.answers import MetricAnswer
@@ -31,7 +30,8 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
 from cartridge_bridge.planning.rules import measures, semantic
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.naming import singular
+from cartridge_bridge.sql.sql_types import is_temporal
 
 
 def derived_models(

@@ -4,13 +4,13 @@ raw tables described once."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from graphlib import CycleError, TopologicalSorter
 
 from cartridge_bridge.context.project_context import ProjectContext
-from cartridge_bridge.planning.identifiers import name_problem
+from cartridge_bridge.planning.dependencies import cycle
 from cartridge_bridge.planning.llm.answers import OutlineModel, PlanOutline
 from cartridge_bridge.planning.plan import SPEC_KINDS_OF_TYPE
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
+from cartridge_bridge.sql.identifiers import name_problem
 
 
 def outline_problems(
@@ -202,9 +202,7 @@ def _coverage_problems(outline: PlanOutline, source_tables: list[str]) -> list[P
 def _cycle_problems(outline: PlanOutline) -> list[PlanProblem]:
     planned = {m.name for m in outline.models}
     graph = {m.name: [i for i in m.inputs if i in planned and i != m.name] for m in outline.models}
-    try:
-        TopologicalSorter(graph).prepare()
-    except CycleError as error:
-        cycle = " → ".join(error.args[1])
-        return [PlanProblem(PLAN_LEVEL, "inputs", f"the outline's inputs form a cycle: {cycle}")]
-    return []
+    found = cycle(graph)
+    if found is None:
+        return []
+    return [PlanProblem(PLAN_LEVEL, "inputs", f"the outline's inputs form a cycle: {found}")]

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.errors import LLMAnswerError
 from cartridge_bridge.planning.carried_transforms import project_transforms, raw_types, staging_findings
@@ -86,6 +85,7 @@ from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.column_docs import words
 from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
 from cartridge_bridge.progress import Progress, SilentProgress
+from cartridge_bridge.sql.naming import snake_case
 
 # The models asked for one at a time (staging specs come in batches: `specify_staging`), by their kind.
 _PHASE_OF_KIND: dict[str, Phase] = {

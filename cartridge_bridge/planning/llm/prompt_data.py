@@ -16,7 +16,6 @@ from cartridge_bridge.context.existing_models import ExistingColumn, short_descr
 from cartridge_bridge.context.key_facts import KeyFacts, SchemaKeys
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import EdgeEvidence
-from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import ProfileValue, RawColumn, RawRelation, ValueCount
 from cartridge_bridge.planning.llm.answers import DataTestsAnswer, OutlineModel, SpecAnswer
@@ -35,7 +34,8 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.snapshots import is_money
-from cartridge_bridge.planning.sql_types import is_temporal, is_whole_number
+from cartridge_bridge.sql.naming import snake_case
+from cartridge_bridge.sql.sql_types import is_temporal, is_whole_number
 
 _ROUNDING = 4  # digits of a null fraction
 

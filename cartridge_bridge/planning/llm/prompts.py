@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from pydantic import BaseModel
 
-from cartridge_bridge.planning.identifiers import identifier_limit
+from cartridge_bridge.sql.identifiers import identifier_limit
 
 DATA_OPEN = "<data>"
 DATA_CLOSE = "</data>"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cartridge_bridge.context.keys import KeyEdge
-from cartridge_bridge.context.naming import cte_name, dedupe, plural
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -19,6 +18,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.planning.rules.sum_conditions import splits, sum_condition
+from cartridge_bridge.sql.naming import cte_name, dedupe, plural
 
 # A child with more amounts than this gets no sum per type: each amount times each type would bury the mart.
 MAX_SUMS_BY_TYPE = 2

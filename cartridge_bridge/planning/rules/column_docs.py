@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 from cartridge_bridge.context.existing_models import ExistingModelFacts
 from cartridge_bridge.context.key_facts import KeyFacts
-from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.planning.rules.column_meanings import well_known_meaning
+from cartridge_bridge.sql.naming import snake_case
 
 
 def words(name: str) -> str:

@@ -4,12 +4,12 @@ existing mart's grain through new models only (the user's SQL is never edited)."
 from __future__ import annotations
 
 from cartridge_bridge.context.key_owners import KeyOwner
-from cartridge_bridge.context.naming import cte_name, needs_quoting, plural
 from cartridge_bridge.planning.plan import ColumnSpec, DataTest, InputJoin, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules.aggregates import AggregateRules
 from cartridge_bridge.planning.rules.mart_shapes import Shapes
 from cartridge_bridge.planning.rules.state import Staged
+from cartridge_bridge.sql.naming import cte_name, needs_quoting, plural
 
 # Descriptive columns of an existing model worth carrying into a new fact that joins it.
 _DESCRIPTIVE = ("name", "email", "title", "status", "type", "category", "segment", "country")

@@ -15,7 +15,7 @@ from cartridge_bridge.planning.plan import ColumnSpec
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.mart_shapes import Shapes
 from cartridge_bridge.planning.rules.state import Staged
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.sql_types import is_temporal
 
 # Seconds between two timestamps, per adapter: `{0}` the start, `{1}` the end. Dates alone are left out (a date
 # minus a date is already a number of days in some warehouses and an interval in others).

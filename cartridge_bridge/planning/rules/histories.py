@@ -16,7 +16,6 @@ deleted; filtering the versions first would let an older one stand in as current
 
 from __future__ import annotations
 
-from cartridge_bridge.context.naming import cte_name
 from cartridge_bridge.planning.plan import (
     HISTORY_COLUMNS,
     ColumnSpec,
@@ -31,7 +30,8 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.sql_types import is_temporal, type_family
+from cartridge_bridge.sql.naming import cte_name
+from cartridge_bridge.sql.sql_types import is_temporal, type_family
 
 # A loader's column saying when a version stopped being the state (the ends of `keys._HISTORY_MARKERS`).
 _END_COLUMNS = ("_fivetran_end", "dbt_valid_to", "valid_to", "effective_to")

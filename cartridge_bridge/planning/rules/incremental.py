@@ -19,7 +19,7 @@ from cartridge_bridge.planning.planner import ModelDraft
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import Staged
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.sql_types import is_temporal
 
 
 def growing_column(table: Staged, adapter_type: str) -> ColumnSpec | None:

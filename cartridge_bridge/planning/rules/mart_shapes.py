@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import Staged
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.sql_types import is_temporal
 
 _ORDINALS = frozenset(
     {"index", "idx", "line", "line_number", "position", "pos", "seq", "sequence", "ordinal"}

@@ -7,7 +7,6 @@ are `aggregates`; joins to and extensions of existing marts are `existing_marts`
 from __future__ import annotations
 
 from cartridge_bridge.context.keys import KeyEdge
-from cartridge_bridge.context.naming import cte_name, dedupe
 from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
@@ -20,6 +19,7 @@ from cartridge_bridge.planning.rules.owners import Owner, owner_of, sequence_col
 from cartridge_bridge.planning.rules.rollups import RollupRules
 from cartridge_bridge.planning.rules.snapshots import business_time, daily_snapshot, running_snapshot
 from cartridge_bridge.planning.rules.state import Staged
+from cartridge_bridge.sql.naming import cte_name, dedupe
 
 
 def _tracks(history: Staged, table: Staged, edges: list[KeyEdge]) -> bool:

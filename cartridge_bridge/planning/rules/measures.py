@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ColumnSpec
-from cartridge_bridge.planning.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
+from cartridge_bridge.sql.naming import is_loader_name
+from cartridge_bridge.sql.sql_types import is_boolean, is_numeric, is_temporal, is_whole_number
 
 # Words that make a number money or a quantity: it adds up over rows.
 _AMOUNT_WORDS = frozenset(
@@ -39,8 +40,6 @@ _NOT_SUMMED_WORDS = (
 )
 # A price alone is per unit: only a total of prices adds up.
 _TOTALS = frozenset({"total", "subtotal", "sum", "amount"})
-# Loaders' bookkeeping columns keep a leading underscore (`_fivetran_synced`); staging may drop it.
-_LOADER_PREFIXES = ("fivetran_", "airbyte_", "stitch_", "sdc_", "dlt_", "meltano_", "hevo_", "dbt_")
 # A timestamp of bookkeeping, not of the event: its first and last say nothing about the business.
 _BOOKKEEPING_TIME = re.compile(r"updated|modified|synced|deleted|loaded|extracted|valid_to|_end\b|ended")
 # The timestamp that dates an event, best first.
@@ -56,11 +55,6 @@ def words(name: str) -> list[str]:
 def raw_column(relation: RawRelation, column: ColumnSpec) -> RawColumn | None:
     """The raw column a staged column selects, if it selects one."""
     return relation.column(column.source_column) if column.source_column else None
-
-
-def is_loader_name(name: str) -> bool:
-    """A loader's bookkeeping column by its name (`_fivetran_synced`, `_sdc_batched_at`, `fivetran_synced`)."""
-    return name.startswith("_") or name.startswith(_LOADER_PREFIXES)
 
 
 def is_loader_column(column: ColumnSpec) -> bool:

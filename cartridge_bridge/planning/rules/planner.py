@@ -7,11 +7,9 @@ The rules live by stage: `staging` (sources, staging models, keys and their test
 from __future__ import annotations
 
 from cartridge_bridge.context.key_facts import renamed_relation
-from cartridge_bridge.context.naming import dedupe, snake_case, unprefixed
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.carried_transforms import carry_transforms
-from cartridge_bridge.planning.identifiers import dbt_quoting_problem
 from cartridge_bridge.planning.placement import TIME_SPINE_MODEL, place
 from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
@@ -19,6 +17,8 @@ from cartridge_bridge.planning.rules import semantic
 from cartridge_bridge.planning.rules.histories import HistoryRules
 from cartridge_bridge.planning.rules.marts import MartRules
 from cartridge_bridge.planning.rules.staging import StagingRules, is_marker
+from cartridge_bridge.sql.identifiers import dbt_quoting_problem
+from cartridge_bridge.sql.naming import dedupe, snake_case, unprefixed
 
 PLANNER_NAME = "rules"
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cartridge_bridge.context.keys import KeyEdge
-from cartridge_bridge.context.naming import cte_name, plural
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     ColumnSpec,
@@ -29,6 +28,7 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.aggregates import Aggregate, AggregateRules
 from cartridge_bridge.planning.rules.state import Staged
+from cartridge_bridge.sql.naming import cte_name, plural
 
 
 @dataclass(frozen=True)

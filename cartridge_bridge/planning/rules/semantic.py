@@ -19,7 +19,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cartridge_bridge.context.naming import plural
 from cartridge_bridge.gather.facts import RawRelation
 from cartridge_bridge.planning.plan import (
     LABEL_LIMIT,
@@ -40,7 +39,8 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.sum_conditions import splits
-from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
+from cartridge_bridge.sql.naming import plural
+from cartridge_bridge.sql.sql_types import is_boolean, is_temporal, is_text
 
 # Wide enough for any business history a raw table holds, small enough to build in a second (≈22,000 rows).
 TIME_SPINE_START = datetime.date(1990, 1, 1)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cartridge_bridge.context.naming import dedupe, plural
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     ModelTest,
@@ -25,7 +24,8 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.planning.rules.sum_conditions import SumCondition, sum_condition
-from cartridge_bridge.planning.sql_types import is_numeric, is_temporal
+from cartridge_bridge.sql.naming import dedupe, plural
+from cartridge_bridge.sql.sql_types import is_numeric, is_temporal
 
 DAY_COLUMN = "date_day"  # the day's column, named as dbt's own date spines name it
 MONTH_COLUMN = "date_month"  # the month's first day, as dbt's own spines name a month

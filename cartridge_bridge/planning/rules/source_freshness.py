@@ -1,6 +1,6 @@
 """Which raw column tells when a loader last wrote a table: the `loaded_at_field` of its source freshness.
 
-Judged on what any schema shows: a loader's bookkeeping column (measures.is_loader_name) named for the load
+Judged on what any schema shows: a loader's bookkeeping column (naming.is_loader_name) named for the load
 (`_fivetran_synced`, `_airbyte_extracted_at`, `_sdc_batched_at`, `_etl_loaded_at`), holding timestamps.
 """
 
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cartridge_bridge.context.naming import snake_case
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec, SourceTableSpec
 from cartridge_bridge.planning.rules.measures import is_loader_name, words
 from cartridge_bridge.planning.rules.staged_columns import holds_timestamps
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.sql.naming import snake_case
+from cartridge_bridge.sql.sql_types import is_temporal
 
 # Words naming the moment a loader wrote a row, best first: when it reached the warehouse (`synced`, `loaded`,
 # `batched`) tells freshness better than when it left the source (`extracted`, `emitted`). `_sdc_deleted_at` or

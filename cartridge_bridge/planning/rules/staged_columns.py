@@ -20,9 +20,9 @@ import re
 from datetime import datetime
 
 from cartridge_bridge.context.keys import is_metadata
-from cartridge_bridge.context.naming import RESERVED_WORDS, snake_case
 from cartridge_bridge.gather.facts import RawColumn
-from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
+from cartridge_bridge.sql.naming import RESERVED_WORDS, snake_case
+from cartridge_bridge.sql.sql_types import is_boolean, is_temporal, is_text
 
 _BOOLEAN_LEADS = frozenset(
     "is has have had can could should would will was were does did do are allow allows use uses needs".split()

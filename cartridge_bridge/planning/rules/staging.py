@@ -7,10 +7,8 @@ from typing import Any
 from cartridge_bridge.context.category_values import is_category
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note
-from cartridge_bridge.context.naming import dedupe, snake_case
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
-from cartridge_bridge.planning.identifiers import quote
 from cartridge_bridge.planning.plan import (
     ColumnSpec,
     DataTest,
@@ -26,8 +24,10 @@ from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
-from cartridge_bridge.planning.sql_fragments import expression_problem, is_plain_cast_type, literal_problem
-from cartridge_bridge.planning.sql_types import timestamp_type, type_family
+from cartridge_bridge.sql.identifiers import quote
+from cartridge_bridge.sql.naming import dedupe, snake_case
+from cartridge_bridge.sql.sql_fragments import expression_problem, is_plain_cast_type, literal_problem
+from cartridge_bridge.sql.sql_types import timestamp_type, type_family
 
 
 class StagingRules(PlannerState):

@@ -8,10 +8,8 @@ from dataclasses import dataclass, field
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.key_owners import KeyOwner
 from cartridge_bridge.context.keys import KeyEdge
-from cartridge_bridge.context.naming import fit_name, pick_names
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
-from cartridge_bridge.planning.identifiers import identifier_limit
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     Layer,
@@ -21,6 +19,8 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
 )
 from cartridge_bridge.planning.planner import ModelDraft, PlanDraft
+from cartridge_bridge.sql.identifiers import identifier_limit
+from cartridge_bridge.sql.naming import fit_name, pick_names
 
 
 @dataclass

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 
 from cartridge_bridge.gather.facts import RawRelation
-from cartridge_bridge.planning.identifiers import string_literal_body
 from cartridge_bridge.planning.plan import ColumnSpec, ConditionalAggregate
 from cartridge_bridge.planning.rules import measures
-from cartridge_bridge.planning.sql_fragments import expression_problem, literal_problem
-from cartridge_bridge.planning.sql_types import is_numeric, is_text
+from cartridge_bridge.sql.identifiers import string_literal_body
+from cartridge_bridge.sql.sql_fragments import expression_problem, literal_problem
+from cartridge_bridge.sql.sql_types import is_numeric, is_text
 
 # A column telling a ledger line's side: `posting_type`, `debit_credit`, `dr_cr`, `entry_side`.
 _SIDE_WORDS = frozenset({"debit", "credit", "dr", "cr", "posting"})

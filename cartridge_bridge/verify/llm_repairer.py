@@ -2,7 +2,7 @@
 
 One request per model with failures, all of them together. A node that errored goes with the SQL cartridge
 rendered, the SQL dbt compiled and dbt's whole message; a data test that failed on the data goes with the
-test, dbt's failing-row count and the profile's counts of the columns involved (failing_tests.py). The model
+test, dbt's failing-row count and the profile's counts of the columns involved (llm_failing_tests.py). The model
 answers with the whole corrected spec and tests, and a verdict on each failing test: `fixed`, or
 `keep_relaxed` with a reason that lands in the test's meta. The answer is checked like any other (against
 the whole plan, since other models may read it) before it replaces the old one. A failing test the model
@@ -13,16 +13,15 @@ settings bounds how many of them may ask the model.
 
 from __future__ import annotations
 
-from graphlib import CycleError, TopologicalSorter
 from typing import NamedTuple
 
 from cartridge_bridge.context.project_context import ProjectContext
+from cartridge_bridge.planning.dependencies import plan_cycle_problems
 from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
 from cartridge_bridge.planning.llm.conditions import changed_condition_problems
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer, to_spec, with_tests
-from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
 from cartridge_bridge.planning.llm.prompt_data import (
     FailureFacts,
     ModelColumn,
@@ -31,12 +30,6 @@ from cartridge_bridge.planning.llm.prompt_data import (
     planned_model,
 )
 from cartridge_bridge.planning.llm.prompts import phase_messages
-from cartridge_bridge.planning.llm.repair_answer import (
-    FailingTest,
-    RepairAnswer,
-    keep_relaxed,
-    verdict_problems,
-)
 from cartridge_bridge.planning.plan import (
     AggregateSpec,
     DataTest,
@@ -53,12 +46,19 @@ from cartridge_bridge.planning.plan import (
     model_inputs,
     output_columns,
 )
-from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem
+from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules import column_docs
 from cartridge_bridge.planning.spec_checks import Inputs, SpecChecker
 from cartridge_bridge.render.plan_files import render_sql
 from cartridge_bridge.render.sql_style import SqlStyle
 from cartridge_bridge.verify.failures import BuildFailure
+from cartridge_bridge.verify.llm_failing_tests import failing_test_facts
+from cartridge_bridge.verify.llm_repair_answer import (
+    FailingTest,
+    RepairAnswer,
+    keep_relaxed,
+    verdict_problems,
+)
 from cartridge_bridge.verify.repair import Repairer, RepairOutcome, Unrepairable, planned_test, tested
 
 
@@ -259,14 +259,7 @@ def plan_only_problems(plan: ExecutionPlan, models: set[str], sources: set[str])
     """Every spec problem of the plan, reading only what it plans and the project's models and sources it already read."""
     inputs = Inputs.of_plan(plan, models, sources)
     problems = [p for a in plan.actions for p in SpecChecker(a, plan.adapter_type, inputs).check()]
-    try:
-        TopologicalSorter({a.name: list(a.dependencies) for a in plan.models()}).prepare()
-    except CycleError as error:
-        cycle = " → ".join(error.args[1])
-        problems.append(
-            PlanProblem(PLAN_LEVEL, "dependencies", f"the plan's dependencies form a cycle: {cycle}")
-        )
-    return problems
+    return problems + plan_cycle_problems(plan)
 
 
 def _input_facts(plan: ExecutionPlan, spec: ModelSpec) -> list[ModelFacts]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from cartridge_bridge.context.naming import RESERVED_WORDS, needs_quoting
+from cartridge_bridge.sql.naming import RESERVED_WORDS, needs_quoting
 
 # The names cartridge writes unquoted: lower-case snake_case, usable bare on every adapter.
 NAME = re.compile(r"[a-z_][a-z0-9_]*")

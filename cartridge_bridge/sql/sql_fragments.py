@@ -17,8 +17,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
-from cartridge_bridge.context.naming import RESERVED_WORDS
-from cartridge_bridge.planning.identifiers import CONTROL_CHARACTERS, JINJA_OPENERS, string_literal_body
+from cartridge_bridge.sql.identifiers import CONTROL_CHARACTERS, JINJA_OPENERS, string_literal_body
+from cartridge_bridge.sql.naming import RESERVED_WORDS
 
 # sqlglot logs "falling back to parsing as a 'Command'" for a fragment it cannot read; the problem it leads to
 # names the fragment already, and the log line would land in the user's terminal without a handler.

@@ -9,7 +9,7 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from cartridge_bridge.errors import UsageError
-from cartridge_bridge.write.yaml_merge import dump_yaml, load_yaml
+from cartridge_bridge.files.yaml_merge import dump_yaml, load_yaml
 
 PACKAGE_NAME = "cartridge"
 LOCK_FILE = "package-lock.yml"

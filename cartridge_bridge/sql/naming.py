@@ -9,6 +9,8 @@ from functools import lru_cache
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+# Loaders' bookkeeping columns keep a leading underscore (`_fivetran_synced`); staging may drop it.
+_LOADER_PREFIXES = ("fivetran_", "airbyte_", "stitch_", "sdc_", "dlt_", "meltano_", "hevo_", "dbt_")
 
 # Words that break an unquoted identifier on at least one common warehouse; quoting them is harmless.
 RESERVED_WORDS = frozenset(
@@ -154,3 +156,8 @@ def fit_name(name: str, limit: int) -> str:
 
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{name[: limit - len(digest) - 1].rstrip('_')}_{digest}"
+
+
+def is_loader_name(name: str) -> bool:
+    """A loader's bookkeeping column by its name (`_fivetran_synced`, `_sdc_batched_at`, `fivetran_synced`)."""
+    return name.startswith("_") or name.startswith(_LOADER_PREFIXES)

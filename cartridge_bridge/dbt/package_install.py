@@ -12,8 +12,7 @@ from ruamel.yaml import YAML, YAMLError
 
 from cartridge_bridge.config import PackageInstall
 from cartridge_bridge.errors import ProjectError, UsageError, first_problem
-from cartridge_bridge.write.atomic_files import write_atomic
-from cartridge_bridge.write.workspace import read_exact
+from cartridge_bridge.files.atomic_files import read_exact, write_atomic
 
 PACKAGE_NAME = "cartridge"
 MACROS = "macros"

@@ -1,4 +1,4 @@
-"""The one way cartridge replaces a file: a temporary file beside it, then os.replace.
+"""The one way cartridge replaces a file (a temporary file beside it, then os.replace), and reads one exactly.
 
 A crash at any instant leaves either the old bytes or the new ones, never half a file. The user's
 files keep their permission bits, owner and group; cartridge's own records (journal, backups) are
@@ -114,3 +114,8 @@ def stray_temporary_files(path: Path) -> list[Path]:
     return [
         p for p in folder.glob(f".{glob.escape(target.name)}.*.tmp") if p.is_file() and not p.is_symlink()
     ]
+
+
+def read_exact(path: Path) -> str:
+    """A text file's content with its line endings as they are (no newline translation)."""
+    return path.read_bytes().decode("utf-8")

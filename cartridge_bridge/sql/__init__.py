@@ -1,0 +1,1 @@
+"""The SQL floor: names, identifiers and their quoting, type families and checked SQL fragments."""
