@@ -7,7 +7,7 @@ from typing import Any
 from cartridge_bridge.context.category_values import is_category
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note
-from cartridge_bridge.context.naming import dedupe, snake_case
+from cartridge_bridge.context.naming import dedupe, singular, snake_case
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.identifiers import quote
@@ -49,7 +49,10 @@ class StagingRules(PlannerState):
                 and fk.parent in entities
                 and snake_case(fk.column) == entities[fk.parent]
             }
-            staged[relation.identifier] = self.staging_columns(relation, table, model, source, key, bare)
+            entity = versioned_entity(relation, key, set(entities.values()))
+            staged[relation.identifier] = self.staging_columns(
+                relation, table, model, source, key, bare, entity
+            )
         edges = self.key_edges(raw, staged)
         for edge in edges:
             self.link_internal_key(staged[edge.child], staged[edge.parent], edge)
@@ -170,9 +173,10 @@ class StagingRules(PlannerState):
         source: str,
         found: KeyFacts | None,
         bare_references: frozenset[str] | set[str] = frozenset(),
+        entity: str | None = None,
     ) -> Staged:
         """One table's staged columns: renamed, cast where the type changes, keyed on the context's key, tested."""
-        entity = entity_of(relation)
+        entity = entity or entity_of(relation)
         grain = found.grain if found is not None else []
         key = grain[0] if len(grain) == 1 else None
         adapter = self.context.adapter_type
@@ -237,6 +241,16 @@ class StagingRules(PlannerState):
         )
         read = relation.model_copy(update={"columns": kept})
         return Staged(read, table, entity, model, spec, renamed, model_tests, markers, found)
+
+
+def versioned_entity(relation: RawRelation, key: KeyFacts | None, entities: set[str]) -> str:
+    """The entity a table holds: `contact` for a `contact_history` keeping every version of each contact when the
+    schema has no `contact` table beside it (its rows are the contacts, its key `contact_id`); else `entity_of`."""
+    entity = entity_of(relation)
+    stem = singular(entity.removesuffix("_history"))
+    if key is not None and key.history is not None and entity.endswith("_history") and stem not in entities:
+        return stem
+    return entity
 
 
 def accepted_values(relation: RawRelation, column: RawColumn, adapter_type: str) -> list[DataTest]:
