@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.answers_figures import COLUMNS, RESULTS, TABLE_HEADER, findings, plain_table, table_rows  # noqa: E402
+from bench.answers_figures import main as write_figures  # noqa: E402
 from bench.answers_queries import (  # noqa: E402
     QUESTIONS,
     Layer,
@@ -35,7 +37,7 @@ from bench.answers_queries import (  # noqa: E402
     layer_of,
     load_questions,
 )
-from bench.answers_scoring import NOT_ANSWERABLE, VERDICTS, Score, default_keys, read_answer, score  # noqa: E402
+from bench.answers_scoring import ERROR, NOT_ANSWERABLE, Score, default_keys, read_answer, score  # noqa: E402
 from bench.llm_recorded import RECORDINGS, RecordedModel  # noqa: E402
 from bench.metricflow_query import mf_query  # noqa: E402
 from bench.postgres_project import new_project  # noqa: E402
@@ -49,9 +51,6 @@ from cartridge_bridge.planning.planner import Planner  # noqa: E402
 from cartridge_bridge.planning.rules.planner import RulesPlanner  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
 from cartridge_bridge.verify.repair import RelaxFailingTests, Repairer  # noqa: E402
-
-ERROR = "ERROR"  # the bench could not ask the question (build failed, query refused): a fault to fix, never a score
-COLUMNS = (*VERDICTS, ERROR)
 
 
 @dataclass
@@ -205,54 +204,19 @@ def run_connector(
     }
 
 
-def findings(results: list[dict[str, object]]) -> list[str]:
-    """One line per question that is not EXACT, worst first, with what it rests on."""
-    lines = []
-    for verdict in (ERROR, *VERDICTS):
-        for result in results:
-            questions = result["questions"]
-            assert isinstance(questions, dict)
-            for q, entry in questions.items():
-                if entry["verdict"] == verdict and verdict != "EXACT":
-                    lines.append(f"{verdict:<14} {result['connector']} {q}: {entry['detail']}")
-                    lines += [f"{'':<14}   {d}" for d in entry["differences"]]
-    return lines
-
-
-def table_rows(results: list[dict[str, object]]) -> list[list[str]]:
-    """Planner, connector, each verdict's count and the seconds, with a total row."""
-    rows = []
-    for result in results:
-        totals = result["totals"]
-        assert isinstance(totals, dict)
-        rows.append([str(result["planner"]), str(result["connector"])] + [str(totals[v]) for v in COLUMNS])
-        rows[-1].append(f"{result['seconds']}")
-    grand = [sum(int(r[2 + i]) for r in rows) for i in range(len(COLUMNS))]
-    rows.append(["", "total", *(str(n) for n in grand), f"{sum(float(r[-1]) for r in rows):.1f}"])
-    return rows
-
-
 def show(results: list[dict[str, object]]) -> None:
     """The table (rich on a terminal, plain complete lines to a pipe), then the findings."""
-    header = ["planner", "connector", *COLUMNS, "seconds"]
-    rows = table_rows(results)
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*header, title="answers: the vendor's numbers from the generated marts")
-        for row in rows:
+        table = Table(*TABLE_HEADER, title="answers: the vendor's numbers from the generated marts")
+        for row in table_rows(results):
             table.add_row(*row)
         Console().print(table)
     else:
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            print(
-                "  ".join(
-                    cell.ljust(w) if i < 2 else cell.rjust(w)
-                    for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-                )
-            )
+        for line in plain_table(results):
+            print(line)
     for line in findings(results):
         print(line)
 
@@ -307,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     show(results)
     print(f"results written to {args.out}")
+    if args.out.resolve() in RESULTS:  # the docs' figures page is rendered from these files
+        write_figures()
     return 1 if any(r["totals"][ERROR] for r in results) else 0  # type: ignore[index]
 
 

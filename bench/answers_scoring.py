@@ -18,6 +18,7 @@ from pathlib import Path
 
 EXACT, PARTIAL, WRONG, NOT_ANSWERABLE = "EXACT", "PARTIAL", "WRONG", "NOT ANSWERABLE"
 VERDICTS = (WRONG, PARTIAL, EXACT, NOT_ANSWERABLE)  # worst first: the order of every listing
+ERROR = "ERROR"  # the bench could not ask the question (build failed, query refused): a fault to fix, never a score
 TOLERANCE = 0.01
 
 Value = str | float | bool | dt.date | dt.datetime | None

@@ -1,8 +1,8 @@
 """Shared fixtures (one embedded PostgreSQL per test session, so per xdist worker) and the test lanes.
 
 Every test lands in exactly one lane, from where it lives: tests/unit → `unit`, tests/test_code_quality.py →
-`quality`, tests/integration → `integration`, except the modules that run a whole flow (and any test marked
-`slow`) → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain
+`quality`, tests/integration → `integration`, tests/e2e (whole flows as a user runs them) and any test marked
+`slow` → `e2e`, tests/spark → `spark` (a real local Spark, last: its JVM alone takes ≈20 s to start). A plain
 `pytest` runs the lanes cheapest first and leaves out the lanes after the first lane that fails, on every
 worker (`--keep-going` runs them anyway); `pytest -m unit` is the fast lane. A whole-suite run goes to one
 pytest-xdist worker per core, keeping the Spark lane and each module that shares a fixture on one worker; there
@@ -23,17 +23,6 @@ from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, 
 
 LANES = ("unit", "quality", "integration", "e2e", "spark")
 TESTS = Path(__file__).resolve().parent
-# Whole flows as a user runs them: the demo, generate on each warehouse, plan → apply → undo, brownfield projects.
-E2E_MODULES = {
-    "test_demo_end_to_end.py",
-    "test_generate_postgres.py",
-    "test_generate_duckdb.py",
-    "test_plan_and_apply_cli.py",
-    "test_brownfield_conventions.py",
-    "test_llm_generate_duckdb.py",
-    "test_llm_cli_end_to_end.py",
-    "test_llm_planner_litellm.py",
-}
 _LANE_KEY = pytest.StashKey[str]()
 
 
@@ -66,7 +55,7 @@ def lane_of(item: pytest.Item) -> str:
         return "unit"
     if TESTS / "spark" in path.parents:
         return "spark"
-    if path.name in E2E_MODULES or item.get_closest_marker("slow") is not None:
+    if TESTS / "e2e" in path.parents or item.get_closest_marker("slow") is not None:
         return "e2e"
     return "integration"
 

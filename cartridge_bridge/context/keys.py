@@ -212,6 +212,24 @@ def _history_keys(relation: RawRelation, parent: str) -> list[tuple[str, ...]]:
     return [(parent, *middle, change) for middle in middles for change in changes if change != parent]
 
 
+def _history_key_holds(relation: RawRelation, column: str, versions: tuple[str, ...]) -> bool:
+    """A repeated id is a history's key only when the data shows one row per (id, version), the id takes more
+    than one value (a constant "id" repeated on every row names no entity: keeping its latest row would keep
+    one row of the table), and the version is the table's own when it has one: a loader's sync time orders
+    syncs, not versions, so it dates versions only where nothing else can."""
+    profile = relation.profile
+    stats = relation.column(column)
+    if profile is None or stats is None or stats.profile is None:
+        return False
+    if stats.profile.distinct_count is not None and stats.profile.distinct_count <= 1 < profile.row_count:
+        return False
+    ordering = [v for v in versions if v.lower() != "_fivetran_active"]
+    own = {c.name.lower() for c in relation.columns} & set(_VERSIONS) - {"_fivetran_synced"}
+    if [v.lower() for v in ordering] == ["_fivetran_synced"] and own:
+        return False
+    return _unique(relation, (column, *versions)) is True
+
+
 def composite_candidates(
     relation: RawRelation, entities: frozenset[str] = frozenset()
 ) -> list[tuple[str, ...]]:
@@ -259,7 +277,9 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     for column in _single_candidates(relation):
         verdict = unique((column,))
         if verdict is False and versions and _nulls(relation, column) == 0:
-            return TableKey((column,), "data", versions)
+            if _history_key_holds(relation, column, versions):
+                return TableKey((column,), "data", versions)
+            continue
         if verdict is not False:
             history = versions if names & _HISTORY_MARKERS else ()
             return TableKey((column,), "data" if verdict else "names", history)

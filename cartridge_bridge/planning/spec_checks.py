@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from cartridge_bridge.planning.history_checks import check_history, check_overlap_test
-from cartridge_bridge.planning.identifiers import NAME, TAG, dbt_quoting_problem, name_problem
+from cartridge_bridge.planning.identifiers import DOC_NAME, NAME, TAG, dbt_quoting_problem, name_problem
 from cartridge_bridge.planning.incremental_checks import check_incremental
 from cartridge_bridge.planning.join_checks import Key, check_input_joins, planned_keys
 from cartridge_bridge.planning.plan import (
@@ -384,6 +384,15 @@ class SpecChecker:
         if aggregate.column is None:
             if aggregate.function != "count":
                 self.add(f"{at}.column", f"{aggregate.function} needs a column", "a column of the input")
+        elif not DOC_NAME.fullmatch(aggregate.column):
+            # `sum(case when … then <column> end)` takes one value per row; an expression there is a column
+            # of the input the model forgot to make, or a conditional aggregate written as an expression.
+            self.add(
+                f"{at}.column",
+                f"{aggregate.column!r} is an expression; `column` names one plain column of the input",
+                "a column of the input; for a product or difference write the column's `expression` "
+                "instead, e.g. sum(case when <where> then <expression> end)",
+            )
         else:
             self.columns_in(f"{at}.column", [aggregate.column], readable.get(None))
         self.fragment(f"{at}.where", aggregate.where, readable)

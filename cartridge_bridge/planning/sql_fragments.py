@@ -185,6 +185,19 @@ def parse_expression(
     return tree, None
 
 
+# Functions that change a value before it is compared: `trim(kind) = 'percentage'` also counts `'percentage '`,
+# a value the source wrote otherwise; a condition compares the values the data holds, as written.
+_VALUE_CHANGING = (exp.Trim, exp.Lower, exp.Upper)
+
+
+def changed_comparison(tree: exp.Expr) -> str | None:
+    """The function (trim, lower, upper) a condition in `tree` wraps around a column it compares, or None."""
+    for node in tree.find_all(*_VALUE_CHANGING):
+        if node.find(exp.Column) is not None and node.find_ancestor(exp.Predicate) is not None:
+            return node.sql_name().lower()
+    return None
+
+
 def expression_problem(text: str, adapter_type: str, *, windows: bool = False) -> str | None:
     """Why `text` is not one safe SQL expression (with window functions when `windows`), or None."""
     return parse_expression(text, adapter_type, windows=windows)[1]

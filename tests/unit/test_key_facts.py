@@ -152,16 +152,14 @@ def test_only_a_declared_or_checked_key_is_called_a_primary_key(connector: Conne
             assert described[(table, key.grain[0])].startswith("Identifies the"), table
 
 
-def test_a_repeated_id_synced_twice_at_once_is_refuted_in_the_prompt(
-    tmp_path: Path, manifest: Manifest
-) -> None:
-    # Zuora's invoice_payment: 6 rows, 5 ids, and the two rows of one id share their `_fivetran_synced`.
+def test_a_repeated_id_synced_twice_at_once_is_no_history_key(tmp_path: Path, manifest: Manifest) -> None:
+    # Zuora's invoice_payment: 6 rows, 5 ids, and the two rows of one id share their `_fivetran_synced`: the
+    # data shows no row per (id, version), so the id is no history's key (issue 24); the column the data
+    # shows unique is the key.
     facts = parse_facts((CONNECTORS / "facts_zuora.json").read_text(encoding="utf-8"))
     context = build_context(shop_project(tmp_path), manifest, facts, Conventions())
     (raw,) = context.raw_schemas
-    assert raw.keys.key("invoice_payment") == KeyFacts.model_validate(
-        {"columns": ["id"], "how": "refuted", "history": {"version_columns": ["_fivetran_synced"]}}
-    )
+    assert raw.keys.key("invoice_payment") == KeyFacts(columns=["payment_id"], how="checked")
 
 
 def column(name: str, position: int, data_type: str = "integer") -> RawColumn:

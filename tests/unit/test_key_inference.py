@@ -262,13 +262,9 @@ def test_a_history_of_five_rows_over_four_ids_is_keyed_on_the_id_completed_by_it
     )
     assert checked.row_key == ["id", "_fivetran_synced"] and checked.grain == ["id"]
     assert not checked.primary  # the id names the account, not a row
-    # Two versions synced at the same moment: the data refutes the row key; staging still keeps one per id.
+    # Two versions synced at the same moment: the data shows no row per (id, version), so no history key.
     refuted = key_facts(profiled("account_history", 5, columns, {("id", "_fivetran_synced"): 4}))
-    assert refuted is not None and (refuted.how, refuted.grain, refuted.latest_by) == (
-        "refuted",
-        ["id"],
-        ["_fivetran_synced"],
-    )
+    assert refuted is None or refuted.history is None
     # Not counted, but the version column alone is unique: so is any combination holding it.
     unique_version = {"id": (0, 4), "_fivetran_synced": (0, 5)}
     assert key_facts(profiled("account_history", 5, unique_version)).how == "checked"  # type: ignore[union-attr]
@@ -316,4 +312,25 @@ def test_a_list_whose_repeated_rows_are_copies_is_checked_and_says_so() -> None:
         columns=["ticket_id", "tag"],
         how="checked",
         history=HistoryFacts(version_columns=["_fivetran_synced"], copies=True),
+    )
+
+
+def test_a_constant_id_is_no_history_key() -> None:
+    # Every row repeats one id: keeping its latest version would keep one row of the table.
+    constant = profiled("schedule", 5, {"id": (0, 1), "start_time": (0, 5), "_fivetran_synced": (0, 5)})
+    assert table_key(constant).latest_by == ()
+    varied = profiled("schedule", 5, {"id": (0, 2), "start_time": (0, 5), "_fivetran_synced": (0, 2)})
+    assert table_key(varied).latest_by == ()  # (id, _fivetran_synced) not counted unique: no history either
+    counted = profiled(
+        "schedule", 5, {"id": (0, 2), "_fivetran_synced": (0, 2)}, {("id", "_fivetran_synced"): 5}
+    )
+    assert table_key(counted) == TableKey(("id",), "data", ("_fivetran_synced",))
+
+
+def test_a_history_versioned_by_the_table_s_own_time_needs_that_time_unique_per_id() -> None:
+    # The table's own version repeats per id: the loader's sync time does not stand in for it.
+    columns = {"id": (0, 3), "updated_at": (0, 1), "_fivetran_synced": (0, 5)}
+    assert table_key(profiled("inventory_level", 5, columns, {("id", "updated_at"): 3})).latest_by == ()
+    assert table_key(profiled("inventory_level", 5, columns, {("id", "updated_at"): 5})).latest_by == (
+        "updated_at",
     )

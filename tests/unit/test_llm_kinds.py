@@ -385,6 +385,9 @@ WRONG_SPECS: list[tuple[str, Callable[[Answers], None], str]] = [
     ("stg_raw__account_history",
      lambda a: a.update(deduplicate={"partition_by": ["account_id"], "order_by": [{"column": "dbt_valid_from"}]}),
      "stg_raw__account_history: deduplicate: int_account_versions is the history of this table"),
+    # A version marked deleted ends its key in the history: staging keeps it (issue 18).
+    ("stg_raw__account_history", lambda a: a.update(filter="plan is not null"),
+     "stg_raw__account_history: filter: int_account_versions is the history of this table and keeps every version"),
     ("stg_raw__account_history", lambda a: a.update(grain=["account_id"]),
      "stg_raw__account_history: grain: it keeps every version for int_account_versions "
      "(expected [account_id, dbt_valid_from])"),
@@ -425,3 +428,40 @@ def test_a_payload_in_any_field_of_a_kind_answer_is_refused_or_inert(context: Pr
     assert outcomes["refused"] and all(
         "description" in p or "label" in p for p in outcomes.get("inert", set()) - outcomes["refused"]
     ), outcomes
+
+
+def test_the_union_prompt_asks_for_one_signed_amount_with_the_sign_per_input(context: ProjectContext) -> None:
+    chat = QueueChat(responder=KindsModel(_answers()))
+    _plan(context, chat)
+    [union] = [r.messages[1]["content"] for r in chat.requests if r.phase == "union"]
+    assert "stack into ONE signed amount column" in union
+    assert "`case when <that column> = '<the out value>' then -amount else amount end`" in union
+
+
+def test_the_history_prompts_keep_deleted_versions_in_the_history(context: ProjectContext) -> None:
+    chat = QueueChat(responder=KindsModel(_answers()))
+    _plan(context, chat)
+    staging = next(r.messages[1]["content"] for r in chat.requests if r.phase == "staging")
+    [history] = [r.messages[1]["content"] for r in chat.requests if r.phase == "history"]
+    assert "keeps every version for that history model: no `deduplicate`, no `filter`" in staging
+    assert "Every version stays in the history, those marked deleted too" in history
+
+
+def test_a_snapshot_is_documented_and_tested_like_any_mart(context: ProjectContext) -> None:
+    chat = QueueChat(responder=KindsModel(_answers()))
+    plan = _plan(context, chat)
+    described = [
+        m["model"]["name"]
+        for r in chat.requests
+        if r.phase == "docs_tests"
+        for m in request_data(r)["models_to_describe"]
+    ]
+    assert "fct_money_daily" in described
+    snapshot = next(a for a in plan.actions if a.name == "fct_money_daily")
+    assert isinstance(snapshot.spec, PeriodicSnapshotSpec)
+    assert snapshot.description.startswith("LLM: ")
+    measure = snapshot.spec.measures[0]
+    assert (measure.name, measure.description) == ("net_amount", "The net amount.")
+    # The grain's test is cartridge's own and stays whatever the answer tests.
+    assert any(t.name == "unique_combination_of_columns" for t in snapshot.tests)
+    assert plan_problems(plan, context) == []

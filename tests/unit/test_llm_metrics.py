@@ -26,9 +26,17 @@ from cartridge_bridge.errors import LLMAnswerError
 from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.llm.chat import ChatRequest, LLMSettings
+from cartridge_bridge.planning.llm.metrics import derived_models, time_dimensions
 from cartridge_bridge.planning.llm.planner import LLMPlanner
 from cartridge_bridge.planning.placement import place
-from cartridge_bridge.planning.plan import ExecutionPlan, SemanticModelSpec
+from cartridge_bridge.planning.plan import (
+    ColumnSpec,
+    ExecutionPlan,
+    JoinCondition,
+    MartJoin,
+    MartSpec,
+    SemanticModelSpec,
+)
 from cartridge_bridge.planning.rules.planner import RulesPlanner, plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
 
@@ -200,7 +208,8 @@ def test_a_bad_metric_answer_is_reasked_with_its_problems(tmp_path: Path) -> Non
     assert "candidate measure 'project_closed_count' has no entry" in reasks
     assert "aggregates itself" in reasks  # the existing semantic checks judge `expr`
     assert "teams.name" in reasks  # a column the mart does not have
-    assert "'team_count' is already a name of the semantic layer" in reasks  # the teams mart's measure
+    # the teams mart's measure: measure names are one namespace, and the clash names both owners
+    assert "measure 'team_count' of fct_projects is already a measure or metric of dim_teams" in reasks
     assert semantic_model(plan, "fct_projects").metrics[0].name == "projects"
 
 
@@ -310,3 +319,27 @@ def test_keys_an_existing_model_owns_are_foreign_entities_and_an_extension_gets_
     entities = {e.name: (e.type, e.column) for e in semantic_model(plan, "fct_reviews").entities}
     assert entities == {"review": ("primary", "review_id"), "customer": ("foreign", "customer_id")}
     assert next(a for a in plan.actions if a.name == "dim_customers_with_reviews").semantic_model is None
+
+
+def test_a_time_joined_into_a_mart_is_a_time_dimension_of_its_semantic_model(tmp_path: Path) -> None:
+    context = context_of(tmp_path)
+    draft = RulesPlanner().draft(context)
+    specified = {m.name: m for m in draft.models}
+    fact = specified["fct_projects"]
+    assert isinstance(fact.spec, MartSpec)
+    # The team's creation joined in untyped (as an answer naming an input's column gives it): typed by its input.
+    teams = MartJoin(
+        model="stg_raw__teams", alias="teams", join_type="left",
+        on=[JoinCondition(left_alias="projects", left_column="team_id", right_column="team_id")],
+        columns=[
+            ColumnSpec(name="team_created_at", expression="teams.created_at", description=""),
+            ColumnSpec(name="team_name", expression="teams.name", description=""),
+        ],
+    )  # fmt: skip
+    specified["fct_projects"] = fact.model_copy(
+        update={"spec": fact.spec.model_copy(update={"joins": [*fact.spec.joins, teams]})}
+    )
+    derived = derived_models(specified, draft.sources, context)
+    times = time_dimensions(derived["fct_projects"])
+    assert "team_created_at" in times and "created_at" in times
+    assert "team_name" not in times

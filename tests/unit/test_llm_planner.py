@@ -30,7 +30,7 @@ ChatOf = Callable[..., Any]
 
 @pytest.fixture
 def chat_of() -> Iterator[ChatOf]:
-    """Make the chat a test talks to: in-process here; tests/integration/test_llm_planner_litellm.py runs
+    """Make the chat a test talks to: in-process here; tests/e2e/test_llm_planner_litellm.py runs
     the same tests with the real litellm client against a local OpenAI-compatible server."""
     yield lambda responder: QueueChat(responder=responder)
 

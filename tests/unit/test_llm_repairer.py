@@ -19,11 +19,13 @@ from cartridge_bridge.gather.manifest import Manifest
 from cartridge_bridge.planning.llm.answers import MartRepair, StagingRepair
 from cartridge_bridge.planning.llm.chat import LLMSettings
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer
+from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
 from cartridge_bridge.planning.llm.repairer import LLMRepairer
 from cartridge_bridge.planning.plan import (
     DataTest,
     ExecutionPlan,
     MartSpec,
+    ModelTest,
     PlanAction,
     StagingSpec,
     output_columns,
@@ -437,4 +439,20 @@ def test_after_its_repair_rounds_a_failing_test_is_relaxed_without_asking(
     assert outcome.model_verdicts == [
         "fct_orders.customer_id: relationships (12 failing rows) relaxed without the model: "
         "the model already had its 0 repair rounds"
+    ]
+
+
+def test_a_failing_composite_key_test_counts_each_of_its_columns(profiled_context: ProjectContext) -> None:
+    plan = plan_with_rules(profiled_context)
+    test = ModelTest(name="unique_combination_of_columns", columns=["customer_id", "order_id"])
+    failure = BuildFailure(
+        unique_id="test.shop.unique_combination_fct_orders", name="unique_combination_fct_orders",
+        resource_type="test", status="fail", file_path="models/marts/_marts__models.yml", compiled_sql="select 1",
+        message="Got 3 results, configured to fail if != 0", failing_rows=3, tested_model="fct_orders",
+        test_name="unique_combination_of_columns",
+    )  # fmt: skip
+    facts = failing_test_facts(plan, failure, test, profiled_context, share_samples=False)
+    assert [(c.column, c.reads) for c in facts.counts] == [
+        ("fct_orders.customer_id", "shop.orders.customer_id"),
+        ("fct_orders.order_id", "shop.orders.id"),
     ]

@@ -168,7 +168,7 @@ class ConditionalAggregateAnswer(_Answer):
     function: ConditionalFunction
     column: str | None = Field(
         default=None,
-        description="the input model's column it aggregates, e.g. `amount`; null with `count` to count the rows",
+        description="one plain column of the input model, e.g. `amount`, never an expression; null with `count`",
     )
     where: str = Field(
         description="a boolean SQL expression over one input row's columns, e.g. `status = 'succeeded'`, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from textwrap import shorten
-from typing import Literal
+from typing import Literal, TypeVar, cast
 
 from cartridge_bridge.planning.llm.answers import (
     REASON_LENGTH,
@@ -63,6 +63,9 @@ from cartridge_bridge.planning.rules.snapshots import DAY_COLUMN
 from cartridge_bridge.planning.spec_checks import data_test_identity
 
 _PASS_THROUGH = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
+# What the tests-and-documentation phase describes: the models cartridge writes from a spec, and the snapshots.
+DocumentedSpec = ModelSpec | PeriodicSnapshotSpec
+SpecT = TypeVar("SpecT", bound=DocumentedSpec)
 
 
 def answer_inputs(answer: SpecAnswer) -> list[str]:
@@ -271,9 +274,9 @@ def to_answer(spec: ModelSpec) -> SpecAnswer:
     )
 
 
-def with_tests(spec: ModelSpec, answer: DataTestsAnswer) -> tuple[ModelSpec, list[ModelTest]]:
+def with_tests(spec: SpecT, answer: DataTestsAnswer) -> tuple[SpecT, list[ModelTest]]:
     """A copy of the spec whose columns carry the answer's tests, and the answer's model tests."""
-    tested = spec.model_copy(deep=True)
+    tested = cast(SpecT, spec.model_copy(deep=True))  # mypy loses Self on a TypeVar bound to a union
     by_column: dict[str, list[DataTest]] = {}
     for entry in answer.columns:
         by_column.setdefault(entry.column, []).extend(
@@ -352,9 +355,9 @@ def split_docs_tests(entry: ModelDocsAndTests) -> tuple[DataTestsAnswer, DocsAns
     return tests, docs
 
 
-def with_docs(spec: ModelSpec, answer: DocsAnswer) -> ModelSpec:
+def with_docs(spec: SpecT, answer: DocsAnswer) -> SpecT:
     """A copy of the spec whose columns carry the answer's descriptions."""
-    documented = spec.model_copy(deep=True)
+    documented = cast(SpecT, spec.model_copy(deep=True))
     descriptions = {c.name: c.description for c in answer.columns}
     for column in output_columns(documented):
         column.description = descriptions.get(column.name, column.description)
@@ -386,7 +389,7 @@ def with_source_docs(
     return described
 
 
-def unknown_columns(spec: ModelSpec, names: list[str], what: str) -> list[str]:
+def unknown_columns(spec: DocumentedSpec, names: list[str], what: str) -> list[str]:
     """A problem line for each name that is not an output column of the spec."""
     outputs = [c.name for c in output_columns(spec)]
     return [

@@ -30,7 +30,13 @@ from cartridge_bridge.planning.llm.answers import (
     OutlineModel,
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker, UnreadBatch
-from cartridge_bridge.planning.llm.conversion import split_docs_tests, unknown_columns, with_docs, with_tests
+from cartridge_bridge.planning.llm.conversion import (
+    DocumentedSpec,
+    split_docs_tests,
+    unknown_columns,
+    with_docs,
+    with_tests,
+)
 from cartridge_bridge.planning.llm.fallback import docs_fallback, tests_fallback
 from cartridge_bridge.planning.llm.metrics import candidates, name_problems, time_dimensions, with_metrics
 from cartridge_bridge.planning.llm.prompt_data import (
@@ -43,15 +49,18 @@ from cartridge_bridge.planning.llm.prompt_data import (
     grain_of,
 )
 from cartridge_bridge.planning.llm.prompts import data_json, phase_messages
-from cartridge_bridge.planning.plan import ModelSpec, SemanticModelSpec, output_columns
-from cartridge_bridge.planning.planner import ModelDraft
+from cartridge_bridge.planning.plan import SemanticModelSpec, output_columns
+from cartridge_bridge.planning.planner import ModelDraft, SnapshotDraft
 from cartridge_bridge.planning.problems import PlanProblem
 
 CHARS_PER_TOKEN = 4  # a cheap, model-free estimate; the budget is a target, not a context limit
 ItemT = TypeVar("ItemT")
 TaskT = TypeVar("TaskT", bound=BaseModel)
 Result = ModelDocsAndTests | AnswerRejected
-DraftProblems = Callable[[ModelDraft, Iterable[ModelDraft]], list[PlanProblem]]
+# A model this phase documents and tests: one cartridge writes from a spec, or a periodic snapshot (its SQL is
+# cartridge's own, but its measures and the tests of its rows are the model's to describe, as any mart's).
+Documented = ModelDraft | SnapshotDraft
+DraftProblems = Callable[[Documented, Iterable[Documented]], list[PlanProblem]]
 
 
 def estimated_tokens(task: BaseModel) -> int:
@@ -82,7 +91,7 @@ def pack(
     return batches
 
 
-def docs_problems(draft: ModelDraft, docs: DocsAnswer) -> list[str]:
+def docs_problems(draft: Documented, docs: DocsAnswer) -> list[str]:
     """A model's documentation: its own description and every output column's, exactly once each."""
     outputs = [c.name for c in output_columns(draft.spec)]
     named = [c.name for c in docs.columns]
@@ -112,12 +121,12 @@ class DocsAndTests:
     named: set[str] = field(default_factory=set)  # metric and measure names of the marts finished so far
 
     def batches(
-        self, order: list[OutlineModel], specified: dict[str, ModelDraft], budget: int
+        self, order: list[OutlineModel], specified: dict[str, Documented], budget: int
     ) -> list[tuple[list[OutlineModel], DocsTestsTask]]:
         """The models in outline order, packed into requests within the budget."""
         return pack(order, lambda batch: self.task(batch, specified), budget)
 
-    def task(self, batch: list[OutlineModel], specified: dict[str, ModelDraft]) -> DocsTestsTask:
+    def task(self, batch: list[OutlineModel], specified: dict[str, Documented]) -> DocsTestsTask:
         """One request's data: its models whole; the other models by their grain, what a relationships test
         points at (the data of every request grows by a name and a key per model of the plan, no more)."""
         names = {m.name for m in batch}
@@ -141,7 +150,7 @@ class DocsAndTests:
         )
 
     def ask(
-        self, batch: list[OutlineModel], task: DocsTestsTask, specified: dict[str, ModelDraft]
+        self, batch: list[OutlineModel], task: DocsTestsTask, specified: dict[str, Documented]
     ) -> dict[str, Result]:
         """Each model's accepted entry, or why it stayed wrong."""
         messages = phase_messages("docs_tests", task, DocsAndTestsAnswer, self.context.adapter_type)
@@ -170,7 +179,7 @@ class DocsAndTests:
         return {**accepted, **rejected}
 
     def tests_problems(
-        self, draft: ModelDraft, tests: DataTestsAnswer, specified: dict[str, ModelDraft]
+        self, draft: Documented, tests: DataTestsAnswer, specified: dict[str, Documented]
     ) -> list[str]:
         """A model's tests, placed with every other specified model they may point at."""
         lines = unknown_columns(draft.spec, [c.column for c in tests.columns], "columns")
@@ -181,9 +190,9 @@ class DocsAndTests:
 
     def metrics_problems(
         self,
-        draft: ModelDraft,
+        draft: Documented,
         metrics: list[MetricAnswer],
-        specified: dict[str, ModelDraft],
+        specified: dict[str, Documented],
         partial: bool = False,
     ) -> list[str]:
         """A mart's metrics applied to its derived semantic model, checked as the plan checks it and against the
@@ -202,10 +211,10 @@ class DocsAndTests:
 
     def semantic_model(
         self,
-        draft: ModelDraft,
-        spec: ModelSpec,
+        draft: Documented,
+        spec: DocumentedSpec,
         metrics: list[MetricAnswer] | None,
-        specified: dict[str, ModelDraft],
+        specified: dict[str, Documented],
     ) -> SemanticModelSpec | None:
         """A mart's semantic model with the answer's metrics: those that stayed wrong (or collide with a mart
         finished before) keep the rules' names; dimensions described as the documented columns are."""
@@ -233,8 +242,8 @@ class DocsAndTests:
         return model
 
     def finished(
-        self, model: OutlineModel, draft: ModelDraft, result: Result, specified: dict[str, ModelDraft]
-    ) -> ModelDraft:
+        self, model: OutlineModel, draft: Documented, result: Result, specified: dict[str, Documented]
+    ) -> Documented:
         """A specified draft with its tests and descriptions; with fallback rules, cartridge's own for a part that stayed wrong."""
         entry = result if isinstance(result, ModelDocsAndTests) else result.last
         tests, docs = split_docs_tests(entry) if entry is not None else (None, None)
@@ -247,6 +256,8 @@ class DocsAndTests:
                 tests = None
             if docs is not None and docs_problems(draft, docs):
                 docs = None
+        if isinstance(draft, SnapshotDraft):
+            return _documented_snapshot(draft, tests, docs, why, self.notes)
         if tests is not None:
             spec, model_tests = with_tests(draft.spec, tests)
         else:
@@ -288,3 +299,22 @@ def _without_taken(
         f"{model.name}: metric names {', '.join(clashing)} were taken by another mart; the rules' names kept"
     )
     return model
+
+
+def _documented_snapshot(
+    draft: SnapshotDraft, tests: DataTestsAnswer | None, docs: DocsAnswer | None, why: str, notes: list[str]
+) -> SnapshotDraft:
+    """A snapshot with the answer's tests and descriptions; a part that stayed wrong keeps cartridge's own (its
+    grain test and the descriptions its spec gives). The grain test is cartridge's and always stays."""
+    spec, model_tests = draft.spec, draft.tests
+    if tests is not None:
+        spec, answered = with_tests(draft.spec, tests)
+        model_tests = [*draft.tests, *(t for t in answered if t not in draft.tests)]
+    elif why:
+        notes.append(f"{why}; the tests of {draft.name} are cartridge's own")
+    description = draft.description
+    if docs is not None:
+        spec, description = with_docs(spec, docs), docs.description
+    elif why:
+        notes.append(f"{why}; the descriptions of {draft.name} are cartridge's own")
+    return draft.model_copy(update={"spec": spec, "tests": model_tests, "description": description})

@@ -50,6 +50,9 @@ def failing_test_facts(
     counted = [(model, failure.tested_column)] if failure.tested_column else []
     if isinstance(test, DataTest) and test.name == "relationships" and test.to and test.field:
         counted.append((test.to, test.field))
+    if isinstance(test, ModelTest):
+        # A composite key's test names no column of its own: each of its columns is counted.
+        counted += [(model, c) for c in test.columns if (model, c) not in counted]
     counts = [
         found
         for name, column in counted

@@ -30,7 +30,8 @@ from cartridge_bridge.planning.plan import (
     output_columns,
 )
 from cartridge_bridge.planning.planner import ModelDraft, SourceDraft
-from cartridge_bridge.planning.rules import semantic
+from cartridge_bridge.planning.rules import measures, semantic
+from cartridge_bridge.planning.sql_types import is_temporal
 
 
 def derived_models(
@@ -58,10 +59,28 @@ def derived_models(
             if isinstance(joined, AggregateSpec):
                 child = specified[joined.from_model].spec if joined.from_model in specified else None
                 aggregated[join.model] = (joined.columns, output_columns(child) if child is not None else [])
-        times = semantic.first_last_times(spec.joins, aggregated)
+        times = semantic.first_last_times(spec.joins, aggregated) | _joined_times(spec, specified)
         models.append((name, semantic.semantic_model(name, mart_base, spec, parents, times)))
     kept = {id(m) for m in semantic.settle_names([m for _, m in models], context.semantic_names)}
     return {name: model for name, model in models if id(model) in kept}
+
+
+def _joined_times(spec: MartSpec, specified: Mapping[str, ModelDraft]) -> set[str]:
+    """The mart's columns carrying a date or time of a joined model (a pull request's `merged_at` from the pull
+    request joined onto its issue): the mart holds them, so its semantic model can date measures by them."""
+    found = set()
+    for join in spec.joins:
+        joined = specified[join.model].spec if join.model in specified else None
+        types = (
+            {c.name: measures.column_type(c) for c in output_columns(joined)} if joined is not None else {}
+        )
+        for column in join.columns:
+            reference = semantic.COLUMN_REFERENCE.fullmatch((column.expression or "").strip())
+            passed = reference.group(2) if reference and reference.group(1) in (None, join.alias) else None
+            kind = measures.column_type(column) or types.get(passed or "", "")
+            if is_temporal(kind):
+                found.add(column.name)
+    return found
 
 
 def _raw_relations(sources: list[SourceDraft], context: ProjectContext) -> dict[tuple[str, str], RawRelation]:
@@ -220,22 +239,34 @@ def name_problems(
     existing: Mapping[str, list[str]],
 ) -> list[str]:
     """Names the plan's other marts (as derived) or the project hold already: a metric shares its name with its
-    own measure at most; an added measure's name is no entity, dimension, measure or metric elsewhere."""
+    own measure at most; an added measure's name is no entity, dimension, measure or metric elsewhere. Measure
+    and metric names are one namespace across the project's semantic models (MetricFlow refuses a name two
+    models hold), so a clash names both owners: the model can rename the right one."""
     lines = []
-    taken = {n for o in others for n in _metric_names(o)} | set(existing.get("metric", []))
-    taken |= set(existing.get("measure", []))
+    owners = {n: f"the project's {kind}" for kind in ("metric", "measure") for n in existing.get(kind, [])}
+    owners |= {n: o.name for o in others for n in _metric_names(o)}
     elements = {e.name for o in [model, *others] for e in o.entities} | {
         d.name for o in [model, *others] for d in o.dimensions
     }
     for metric in model.metrics:
         own = {m.name for m in model.measures if m.name != metric.measure}
-        if metric.name in taken or metric.name in own:
+        if metric.name in owners or metric.name in own:
+            owner = owners.get(metric.name, model.name)
             lines.append(
-                f"metrics[{metric.measure}].name: {metric.name!r} is already a metric or measure; choose another"
+                f"metrics[{metric.measure}].name: {metric.name!r} is already a metric or measure of {owner}; "
+                f"names are one namespace across the semantic models, choose another for {model.name}"
             )
     candidates = {m.name for m in derived.measures}
     for measure in model.measures:
-        if measure.name not in candidates and measure.name in taken | elements:
+        if measure.name in candidates:
+            continue
+        if measure.name in owners:
+            lines.append(
+                f"metrics[{measure.name}]: measure {measure.name!r} of {model.name} is already a measure or "
+                f"metric of {owners[measure.name]}; measure names are one namespace across the semantic models, "
+                "choose another"
+            )
+        elif measure.name in elements:
             lines.append(f"metrics[{measure.name}]: {measure.name!r} is already a name of the semantic layer")
     return lines
 

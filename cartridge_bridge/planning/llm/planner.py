@@ -39,6 +39,7 @@ from cartridge_bridge.planning.llm.answers import (
 )
 from cartridge_bridge.planning.llm.asking import AnswerRejected, AnswerT, Asker, Check, UnreadBatch
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings, Phase
+from cartridge_bridge.planning.llm.conditions import changed_condition_problems
 from cartridge_bridge.planning.llm.conversion import (
     answer_inputs,
     incremental_problems,
@@ -51,7 +52,7 @@ from cartridge_bridge.planning.llm.conversion import (
     with_incremental,
     with_source_docs,
 )
-from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, pack
+from cartridge_bridge.planning.llm.docs_tests import DocsAndTests, Documented, pack
 from cartridge_bridge.planning.llm.fallback import rules_instead
 from cartridge_bridge.planning.llm.metrics import derived_models, without_repeated_metrics
 from cartridge_bridge.planning.llm.outline import outline_problems
@@ -65,6 +66,7 @@ from cartridge_bridge.planning.llm.prompt_data import (
     convention_facts,
     date_columns,
     existing_model,
+    orphaned_keys,
     planned_model,
     project_facts,
     version_key,
@@ -184,7 +186,11 @@ class _Planning:
         semantic = (
             derived_models(specified, self.sources, self.context) if self.context.semantic_models else {}
         )
-        models = self.test_and_document(outline, specified, semantic)
+        snapshot_drafts = {n: d for n, d in self.kind_drafts.items() if isinstance(d, SnapshotDraft)}
+        documented = self.test_and_document(outline, {**specified, **snapshot_drafts}, semantic)
+        models = [d for d in documented if isinstance(d, ModelDraft)]
+        # A snapshot's measures and tests as the model documented them; histories keep their staging's words.
+        self.kind_drafts |= {d.name: d for d in documented if isinstance(d, SnapshotDraft)}
         self.sources = with_source_docs(self.sources, outline, models)
         if failed:
             models += rules_instead(
@@ -351,7 +357,8 @@ class _Planning:
 
     def history_staging_problems(self, name: str, spec: StagingSpec) -> list[str]:
         """A staging model a history reads keeps every version, keyed on the key and the version columns:
-        de-duplicated, the history would date nothing; keyed on the key alone, its grain tests would fail."""
+        de-duplicated, the history would date nothing; filtered, it would lose the versions that end a key;
+        keyed on the key alone, its grain tests would fail."""
         if name not in self.read_by_history:
             return []
         history = self.read_by_history[name]
@@ -362,6 +369,12 @@ class _Planning:
             lines.append(
                 f"{name}: deduplicate: {history} is the history of this table and needs every version "
                 "(expected null)"
+            )
+        if spec.filter is not None:
+            # A deleted version ends its key's life in the history; the current-state model drops the key.
+            lines.append(
+                f"{name}: filter: {history} is the history of this table and keeps every version, deleted ones "
+                "too; the model reading the current state leaves deleted keys out (expected null)"
             )
         if versions is not None and not {*versions.key, *versions.version_columns} <= set(spec.grain):
             expected = ", ".join([*versions.key, *versions.version_columns])
@@ -389,6 +402,15 @@ class _Planning:
             conventions=self.conventions,
         )
         self.add_column_facts(task, accepted)
+        for facts in task.inputs:
+            staged = accepted[facts.name].spec if facts.name in accepted else None
+            table = (
+                self.table_facts.get(f"{staged.source_name}.{staged.table}")
+                if isinstance(staged, StagingSpec)
+                else None
+            )
+            if isinstance(staged, StagingSpec) and table is not None:
+                facts.orphaned_keys = orphaned_keys(staged, table)
 
         def check(answer: SpecAnswer) -> list[str]:
             lines = [
@@ -552,13 +574,14 @@ class _Planning:
             self.context,
             self.planner.name,
         )
-        return [p for p in plan_problems(placed, self.context) if p.action == draft.name]
+        found = [p for p in plan_problems(placed, self.context) if p.action == draft.name]
+        return found + changed_condition_problems(draft, self.context.adapter_type)
 
     def test_and_document(
-        self, outline: PlanOutline, specified: dict[str, ModelDraft], semantic: dict[str, SemanticModelSpec]
-    ) -> list[ModelDraft]:
-        """Every specified model with its tests and descriptions (a mart's metrics too), several models per
-        request, asked concurrently."""
+        self, outline: PlanOutline, specified: dict[str, Documented], semantic: dict[str, SemanticModelSpec]
+    ) -> list[Documented]:
+        """Every specified model and snapshot with its tests and descriptions (a mart's metrics too), several
+        models per request, asked concurrently."""
         order = [m for m in outline.models if m.name in specified]
         phase = DocsAndTests(
             asker=self.asker,

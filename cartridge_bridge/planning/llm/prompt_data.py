@@ -27,6 +27,7 @@ from cartridge_bridge.planning.plan import (
     ColumnSpec,
     HistorySpec,
     ModelSpec,
+    PeriodicSnapshotSpec,
     SourceSpec,
     StagingSpec,
     TimeSpineSpec,
@@ -34,7 +35,7 @@ from cartridge_bridge.planning.plan import (
 )
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.snapshots import is_money
-from cartridge_bridge.planning.sql_types import is_temporal
+from cartridge_bridge.planning.sql_types import is_temporal, is_whole_number
 
 _ROUNDING = 4  # digits of a null fraction
 
@@ -48,6 +49,9 @@ class ColumnStats(_Data):
 
     null_fraction: float | None = None
     distinct_count: int | None = None
+    # An integer column with no value on any row: said outright, since a model otherwise reads an `_id` or a
+    # count-like name and keys, joins or sums it (a null fraction of 1.0 is easy to pass over).
+    entirely_null: Literal[True] | None = None
     min: ProfileValue = None
     max: ProfileValue = None
     top_values: list[ValueCount] | None = None
@@ -154,6 +158,16 @@ class ModelColumn(_Data):
     description: str | None = None
 
 
+class OrphanedKey(_Data):
+    """A foreign key of a model whose values its parent's rows partly lack, as counted on the raw tables: a count
+    per parent is right only from this model (grouped by the key), never from the parent's rows."""
+
+    columns: list[str]  # the model's own columns
+    references: str  # the parent's `<source>.<table>`
+    distinct_values: int
+    missing_from_parent: int
+
+
 class ModelFacts(_Data):
     """A model another model reads or tests against: planned in this run, or existing in the project."""
 
@@ -162,6 +176,7 @@ class ModelFacts(_Data):
     grain: list[str] = []
     columns: list[ModelColumn] | None = None  # every column, when listed (an existing model's real ones)
     some_columns: list[str] = []  # columns known without the whole list (an existing model's tested keys)
+    orphaned_keys: list[OrphanedKey] | None = None  # a planned staging model's, when the data counted some
 
 
 class SplitColumn(_Data):
@@ -500,6 +515,8 @@ def column_stats(column: RawColumn, rows: int | None, share_samples: bool) -> Co
         null_fraction=round(profile.null_count / rows, _ROUNDING) if rows else None,
         distinct_count=profile.distinct_count,
     )
+    if rows and profile.null_count == rows and is_whole_number(column.data_type):
+        stats.entirely_null = True
     if share_samples:  # values read from the table: only when the user opted in
         stats.min, stats.max, stats.top_values = profile.min, profile.max, profile.top_values
     return stats
@@ -515,7 +532,9 @@ def model_columns(spec: AnyModelSpec) -> list[ModelColumn]:
     ]
 
 
-def described_model(model: OutlineModel, spec: ModelSpec, table: TableFacts | None) -> DescribedModel:
+def described_model(
+    model: OutlineModel, spec: ModelSpec | PeriodicSnapshotSpec, table: TableFacts | None
+) -> DescribedModel:
     """A specified model as a tests-and-documentation request shows it: each staging column once, with its raw facts."""
     raw = {c.name: c for c in table.columns} if table else {}
     columns = []
@@ -609,3 +628,21 @@ def date_columns(
                     DateColumnFacts(column=f"{name}.{column.name}", data_type=data_type, stats=stats)
                 )
     return found
+
+
+def orphaned_keys(spec: StagingSpec, table: TableFacts) -> list[OrphanedKey] | None:
+    """The staged table's foreign keys whose parent lacks some of their values, under the staged names."""
+    staged = {c.source_column: c.name for c in spec.columns if c.source_column is not None}
+    found = [
+        OrphanedKey(
+            columns=[staged[c] for c in key.columns],
+            references=key.references,
+            distinct_values=key.distinct_values,
+            missing_from_parent=key.missing_from_parent,
+        )
+        for key in table.foreign_keys
+        if key.missing_from_parent
+        and key.distinct_values is not None
+        and all(c in staged for c in key.columns)
+    ]
+    return found or None

@@ -20,6 +20,7 @@ from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.planning.llm.answers import REPAIR_OF_KIND
 from cartridge_bridge.planning.llm.asking import AnswerRejected, Asker
 from cartridge_bridge.planning.llm.chat import ChatModel, LLMSettings
+from cartridge_bridge.planning.llm.conditions import changed_condition_problems
 from cartridge_bridge.planning.llm.conversion import data_tests_answer, to_answer, to_spec, with_tests
 from cartridge_bridge.planning.llm.failing_tests import failing_test_facts
 from cartridge_bridge.planning.llm.prompt_data import (
@@ -177,7 +178,14 @@ class LLMRepairer:
         messages = phase_messages("repair", task, answer_type, plan.adapter_type)
 
         def check(answer: RepairAnswer) -> list[str]:
-            problems = [p.line() for p in plan_only_problems(replaced(plan, action, answer), *outside)]
+            fixed = replaced(plan, action, answer)
+            problems = [p.line() for p in plan_only_problems(fixed, *outside)]
+            problems += [
+                p.line()
+                for a in fixed.actions
+                if a.name == name
+                for p in changed_condition_problems(a, plan.adapter_type)
+            ]
             return problems + verdict_problems(answer, action, failing)
 
         answer = self.asker.ask("repair", f"the corrected spec of {name}", messages, answer_type, check)

@@ -46,7 +46,7 @@ from cartridge_bridge.planning.sql_types import is_boolean, is_temporal, is_text
 TIME_SPINE_START = datetime.date(1990, 1, 1)
 TIME_SPINE_END = datetime.date(2051, 1, 1)
 _FIRST_LAST = re.compile(r"(min|max)\(([a-z_][a-z0-9_]*)\)")
-_REFERENCE = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
+COLUMN_REFERENCE = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 # What a timestamp's name adds to the event it dates: `closed_at` → `closed`.
 _TIME_SUFFIX = re.compile(r"_(at|on|date|time|timestamp|ts)$")
 
@@ -71,7 +71,7 @@ def passed_through(spec: MartSpec) -> dict[str, str]:
     """A mart's own columns that pass a base column through (`orders.status`, renamed or not) → that column."""
     found = {}
     for column in spec.columns:
-        reference = _REFERENCE.fullmatch((column.expression or "").strip())
+        reference = COLUMN_REFERENCE.fullmatch((column.expression or "").strip())
         if reference is not None and reference.group(1) in (None, spec.base_alias):
             found[column.name] = reference.group(2)
     return found
@@ -116,7 +116,7 @@ def first_last_times(
         expressions = {c.name: c.computed() or "" for c in columns}
         typed = {c.name: measures.column_type(c) for c in child}
         for column in join.columns:
-            reference = _REFERENCE.fullmatch((column.expression or "").strip())
+            reference = COLUMN_REFERENCE.fullmatch((column.expression or "").strip())
             if reference is None or reference.group(1) not in (None, join.alias):
                 continue
             first_last = _FIRST_LAST.fullmatch(expressions.get(reference.group(2), ""))
