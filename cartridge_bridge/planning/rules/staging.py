@@ -181,7 +181,14 @@ class StagingRules(PlannerState):
         key = grain[0] if len(grain) == 1 else None
         adapter = self.context.adapter_type
         # Rows a loader marks deleted are left out here, once, and the marker column with them.
-        markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in grain]
+        # An active flag is one too on a table that keeps no versions (a history's versions are dated, not dropped).
+        history = found is not None and found.history is not None
+        markers = [
+            c
+            for c in relation.columns
+            if (is_marker(c, adapter) or (cleaning.is_active_marker(c) and not history))
+            and c.name not in grain
+        ]
         kept = [c for c in relation.columns if c not in markers]
         types = [timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept]
         # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
