@@ -19,7 +19,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, model_validator
 from sqlglot import exp
 
-from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec, StagingSpec, output_columns
+from cartridge_bridge.planning.plan import (
+    ExecutionPlan,
+    MartSpec,
+    PeriodicSnapshotSpec,
+    StagingSpec,
+    output_columns,
+)
 
 QUESTIONS = Path(__file__).resolve().parent / "answers"
 AGGREGATES = (exp.Sum, exp.Count, exp.Min, exp.Max, exp.Avg)
@@ -163,13 +169,15 @@ def layer_of(plan: ExecutionPlan) -> Layer:
     """The marts of a plan, and their foreign keys: each mart column with a relationships test of its own, or
     carried from a staging column with one, to a mart's key (or to the staging model a mart is built on)."""
     marts = {a.name: a.spec for a in plan.actions if isinstance(a.spec, MartSpec)}
+    # A periodic snapshot is a mart too (balances per period), with no key of its own another mart joins on.
+    snapshots = {a.name: a.spec for a in plan.actions if isinstance(a.spec, PeriodicSnapshotSpec)}
     staging = {a.name: a.spec for a in plan.actions if isinstance(a.spec, StagingSpec)}
     layer = Layer()
     layer.metrics = {m.name for a in plan.actions if a.semantic_model for m in a.semantic_model.metrics}
     mart_of_base = {spec.base_model: name for name, spec in marts.items()}
-    for name, spec in marts.items():
-        layer.columns[name] = {c.name for c in output_columns(spec)}
-        layer.grain[name] = set(spec.grain)
+    for name, any_spec in {**marts, **snapshots}.items():
+        layer.columns[name] = {c.name for c in output_columns(any_spec)}
+        layer.grain[name] = set(any_spec.grain)
     for name, spec in marts.items():
         for column in output_columns(spec):
             for test in column.tests:

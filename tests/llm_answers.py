@@ -137,7 +137,9 @@ class RulesMirror:
     def __init__(self, context: ProjectContext):
         # The LLM planner writes no type-2 histories: the right answers are the rules' without them.
         # Nor the rules' crossed measures and roll-ups, as the LLM planner's own fallback (see `LLMPlanner.draft`).
-        rules = RulesPlanner(type2_histories=False, crossed_measures=False, rollups=False).draft(context)
+        rules = RulesPlanner(
+            type2_histories=False, crossed_measures=False, rollups=False, owner_sequences=False
+        ).draft(context)
         self.drafts = {m.name: m for m in rules.models}
         self.outline = outline_of(list(self.drafts.values()), rules)
 

@@ -346,8 +346,9 @@ class TimeSpineSpec(_Strict):
 
 
 SnapshotPeriod = Literal["day", "week", "month"]
-# The columns the cartridge package's `period_spine` macro outputs: a period's first day and the next one's.
-SPINE_COLUMNS = ("period_start", "period_end")
+# The columns the cartridge package's `period_spine` macro outputs: a period's first day, the next one's, and
+# the period's own last day.
+SPINE_COLUMNS = ("period_start", "period_end", "period_last_day")
 
 
 class SpineBounds(_Strict):
@@ -380,9 +381,12 @@ class SnapshotMeasure(ColumnSpec):
 
     `expression` is one aggregate over the event model's columns (`sum(amount)`, `count(*)`); a period with
     no event holds 0 (`when_no_event: zero`, a sum or a count of nothing) or null (a min, a max, an average).
+    `running`: the sum of the period's values over the entity's periods up to and including this one (what had
+    been invoiced by each month's end), for a sum or a count only.
     """
 
     when_no_event: Literal["zero", "null"] = "zero"
+    running: bool = False
 
 
 class SnapshotState(_Strict):
@@ -400,12 +404,14 @@ class PeriodicSnapshotSpec(_Strict):
     """One row per period (day, week or month) per entity, with the period's measures and the state as of it.
 
     The spine comes from the cartridge package's `period_spine` macro; its grain is the period column plus
-    the entity's columns. Running totals over it are window columns, not part of this spec.
+    the entity's columns. A `running` measure is the running total of its period values per entity.
     """
 
     kind: Literal["periodic_snapshot"] = "periodic_snapshot"
     period: SnapshotPeriod
     period_column: str = "period_start"  # the first day of each period, a date
+    # The last day of each period, a date, when set: where a balance "at each month-end" is keyed.
+    period_end_column: str | None = None
     bounds: SpineBounds
     event_model: str
     event_time: str  # the event model's column dating each row; its period is the row's period
@@ -431,11 +437,26 @@ class PeriodicSnapshotSpec(_Strict):
             ],
             tests=tests,
         )
+        ends = [
+            ColumnSpec(
+                name=end,
+                data_type="date",
+                description=f"The {self.period}'s last day.",
+                tests=[DataTest(name="not_null")],
+            )
+            for end in ([self.period_end_column] if self.period_end_column else [])
+        ]
         keys = [
             ColumnSpec(name=c, description=f"The {c} each row is about.")
             for c in (self.entity.columns if self.entity else [])
         ]
-        return [period, *keys, *self.measures, *(self.state.columns if self.state else [])]
+        return [
+            period,
+            *ends,
+            *keys,
+            *self.measures,
+            *(self.state.columns if self.state else []),
+        ]
 
     def inputs(self) -> list[str]:
         """The models it reads, each once: the events, the bounds' model, the entities', the history."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from cartridge_bridge.planning.plan import SPINE_COLUMNS, PeriodicSnapshotSpec
+from cartridge_bridge.planning.plan import SPINE_COLUMNS, PeriodicSnapshotSpec, SnapshotMeasure
 from cartridge_bridge.planning.sql_fragments import parse_expression
 
 if TYPE_CHECKING:  # spec_checks calls in here for a periodic snapshot
@@ -48,6 +48,12 @@ def check_periodic_snapshot(checker: SpecChecker, spec: PeriodicSnapshotSpec) ->
             measure.expression, checker.adapter, window=False
         ):
             checker.add(at, f"{measure.expression!r} is not one aggregate of the events", "like sum(amount)")
+        if measure.running and not _adds_up(measure, checker.adapter):
+            checker.add(
+                f"spec.measures[{measure.name}].running",
+                "only a sum or a count (0 when a period has no event) adds up over the periods",
+                "running: false, or a sum or count with when_no_event: zero",
+            )
     if spec.state is not None:
         _check_state(checker, spec)
 
@@ -73,6 +79,12 @@ def _check_state(checker: SpecChecker, spec: PeriodicSnapshotSpec) -> None:
             checker.add(
                 at, f"{column.expression!r} aggregates; a state column reads one version", "state.<column>"
             )
+
+
+def _adds_up(measure: SnapshotMeasure, adapter_type: str) -> bool:
+    """Whether the measure's period values add up into a running total: a sum or a count, 0 for no event."""
+    tree, _ = parse_expression(measure.expression or "", adapter_type)
+    return measure.when_no_event == "zero" and isinstance(tree, exp.Sum | exp.Count)
 
 
 def _aggregates(text: str, adapter_type: str, *, window: bool) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cartridge_bridge.planning.plan import SPINE_COLUMNS, ColumnSpec, PeriodicSnapshotSpec
+from cartridge_bridge.planning.plan import SPINE_COLUMNS, ColumnSpec, PeriodicSnapshotSpec, SnapshotMeasure
 from cartridge_bridge.render.guards import checked_expression, checked_name
 
 
@@ -12,6 +12,21 @@ def period_spine_call(spec: PeriodicSnapshotSpec) -> str:
     """The package's `period_spine` over the bounds CTE; the period is a Literal, the bounds fixed SQL."""
     end = "current_date" if spec.bounds.end == "today" else "(select spine_end from bounds)"
     return f"{{{{ cartridge.period_spine('{spec.period}', '(select spine_start from bounds)', '{end}') }}}}"
+
+
+def _measure_value(measure: SnapshotMeasure, column: str, keys: list[str]) -> str:
+    """A measure's value in a period: the period's aggregate (0 or null without events), or its running total
+    over the entity's periods so far (every period of the spine is there, so a row is a period)."""
+    value = f"measured.{column}"
+    if measure.when_no_event == "zero":
+        value = f"coalesce({value}, 0)"
+    if not measure.running:
+        return value
+    partition = f"partition by {', '.join(f'periods.{k}' for k in keys)} " if keys else ""
+    return (
+        f"sum({value}) over ({partition}order by periods.period_start "
+        "rows between unbounded preceding and current row)"
+    )
 
 
 def snapshot_values(spec: PeriodicSnapshotSpec, adapter_type: str) -> dict[str, Any]:
@@ -36,17 +51,13 @@ def snapshot_values(spec: PeriodicSnapshotSpec, adapter_type: str) -> dict[str, 
         ),
         *(ColumnSpec(name=m.name, expression=m.expression, description="") for m in spec.measures),
     ]
+    ends = [spec.period_end_column] if spec.period_end_column else []
     final = [
         ColumnSpec(name=name(spec.period_column), expression="periods.period_start", description=""),
+        *(ColumnSpec(name=name(end), expression="periods.period_last_day", description="") for end in ends),
         *(ColumnSpec(name=key, expression=f"periods.{key}", description="") for key in keys),
         *(
-            ColumnSpec(
-                name=m.name,
-                expression=f"coalesce(measured.{name(m.name)}, 0)"
-                if m.when_no_event == "zero"
-                else f"measured.{name(m.name)}",
-                description="",
-            )
+            ColumnSpec(name=m.name, expression=_measure_value(m, name(m.name), keys), description="")
             for m in spec.measures
         ),
         *(spec.state.columns if spec.state else []),

@@ -1,6 +1,7 @@
 {#-
     One row per day, week (from Monday) or month between two dates: `period_start` (a date, the period's first
-    day) and `period_end` (the next period's first day). The first row is the period holding `start_date`, the
+    day), `period_end` (the next period's first day) and `period_last_day` (the period's own last day, the
+    date a month-end balance is reported at). The first row is the period holding `start_date`, the
     last the period holding `end_date`, both included; null bounds give no row. `start_date` and `end_date` are
     SQL expressions (a date, a timestamp, a scalar subquery), written into the query as they are.
 -#}
@@ -15,7 +16,8 @@
 {% macro default__period_spine(period, start_date, end_date) %}
 select
     cast(period_start as date) as period_start,
-    cast(period_start + interval '1 {{ period }}' as date) as period_end
+    cast(period_start + interval '1 {{ period }}' as date) as period_end,
+    cast(period_start + interval '1 {{ period }}' - interval '1 day' as date) as period_last_day
 from (
     select generate_series(
         date_trunc('{{ period }}', cast({{ start_date }} as timestamp)),
@@ -29,7 +31,8 @@ from (
 {% macro duckdb__period_spine(period, start_date, end_date) %}
 select
     cast(period_start as date) as period_start,
-    cast(period_start + interval 1 {{ period }} as date) as period_end
+    cast(period_start + interval 1 {{ period }} as date) as period_end,
+    cast(period_start + interval 1 {{ period }} - interval 1 day as date) as period_last_day
 from (
     select unnest(generate_series(
         date_trunc('{{ period }}', cast({{ start_date }} as timestamp)),
@@ -44,7 +47,8 @@ from (
 {%- set step = "interval 1 month" if period == "month" else ("interval 7 days" if period == "week" else "interval 1 day") -%}
 select
     period_start,
-    {% if period == "month" %}add_months(period_start, 1){% else %}date_add(period_start, {{ 7 if period == "week" else 1 }}){% endif %} as period_end
+    {% if period == "month" %}add_months(period_start, 1){% else %}date_add(period_start, {{ 7 if period == "week" else 1 }}){% endif %} as period_end,
+    {% if period == "month" %}date_sub(add_months(period_start, 1), 1){% else %}date_add(period_start, {{ 6 if period == "week" else 0 }}){% endif %} as period_last_day
 from (
     select explode(sequence(
         cast(date_trunc('{{ period }}', cast({{ start_date }} as timestamp)) as date),

@@ -44,7 +44,7 @@ def test_demo_exits_zero_and_reports_the_build(first_run: subprocess.CompletedPr
     assert first_run.returncode == 0, first_run.stderr + first_run.stdout
     out = first_run.stdout
     assert "Raw data loaded into schema raw: customers 1,000" in out
-    assert "dbt build passed: models 18 success; tests 38 pass" in out
+    assert "dbt build passed: models 19 success; tests 41 pass" in out
     assert "Source freshness: 5 of 5 new source tables checked; 0 have no loader timestamp." in out
     # After the build, dbt's own freshness check of every raw table, loaded moments ago.
     assert re.search(
@@ -68,7 +68,10 @@ def test_demo_project_has_every_layer_with_tests_and_descriptions(
     ours = [n for n in manifest["nodes"].values() if n["package_name"] == "shop_demo"]
     models_ = [n for n in ours if n["resource_type"] == "model"]
     tests = [n for n in ours if n["resource_type"] == "test"]
-    assert len(models_) == 18  # the time spine, the daily payments, completed orders and a roll-up included
+    assert (
+        len(models_) == 19
+    )  # the time spine, the daily payments, the monthly orders per customer, completed
+    # orders and a roll-up included
     assert all(n["description"] for n in models_)
     columns = [(n["name"], c) for n in models_ for c in n["columns"].values()]
     tested_columns = {(t["attached_node"].rsplit(".", 1)[-1], t["column_name"]) for t in tests}
@@ -165,7 +168,7 @@ def test_dbt_build_by_hand_passes_without_warnings(
     assert first_run.returncode == 0
     build = _run(str(BIN / "dbt"), "build", "--no-send-anonymous-usage-stats", cwd=demo_dir)
     assert build.returncode == 0, build.stdout[-3000:]
-    assert "PASS=56 WARN=0 ERROR=0" in build.stdout
+    assert "PASS=60 WARN=0 ERROR=0" in build.stdout
     assert "[WARNING]" not in build.stdout and "was not found" not in build.stdout
 
 
@@ -215,7 +218,7 @@ def test_cartridge_context_on_the_demo_project(
     )
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
-    assert "Project shop_demo (postgres), brownfield: 18 models, 5 source tables." in out
+    assert "Project shop_demo (postgres), brownfield: 19 models, 5 source tables." in out
     assert "already a source → stg_shop__customers" in out
-    assert "Conventions (from 18 models)" in out
+    assert "Conventions (from 19 models)" in out
     assert "stg_{source}__{table}" in out and "5/5" in out

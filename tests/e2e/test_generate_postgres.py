@@ -84,8 +84,9 @@ def test_generate_writes_every_layer_and_dbt_build_passes(tmp_path: Path, pg_ser
         "models/marts/fct_orders.sql",
         "models/marts/metricflow_time_spine.sql",  # a new project gets the semantic layer's time spine
         "models/marts/fct_orders_daily.sql",  # a money-moving fact with an event time: its daily snapshot
+        "models/marts/fct_orders_monthly_by_customer.sql",  # its running totals per its customer
     }
-    assert report.build.count("model", "success") == 7
+    assert report.build.count("model", "success") == 8
     assert report.build.count("test", "pass") >= 10
     # the staged column is renamed and cast; the mart aggregates the child
     staging = (project / "models/staging/shop/stg_shop__customers.sql").read_text()

@@ -152,3 +152,44 @@ def test_the_rules_planner_writes_the_daily_snapshot_of_the_charges(built: Built
     rows = _rows(built, f"select date_day, currency, total_amount, number_of_charges from {table}")
     assert len(rows) == DAYS * 2
     _check(rows, expected_sums("day", "currency"))
+
+
+def test_the_rules_planner_writes_running_totals_per_customer_at_each_month_end(built: Built) -> None:
+    table = f"{built.schema}.fct_charges_monthly_by_customer"
+    rows = built.query(
+        f"select customer_id, currency, month_end, number_of_charges, total_amount, number_of_charges_to_date, "
+        f"total_amount_to_date from {table}"
+    )
+    got = {
+        (c, cur, end): (int(n), Decimal(str(a)), int(nd), Decimal(str(ad)))
+        for c, cur, end, n, a, nd, ad in rows
+    }
+    jan, feb, mar = datetime.date(2024, 1, 31), datetime.date(2024, 2, 29), datetime.date(2024, 3, 31)
+    # By hand from CHARGES: Ada 10.00 in January, 7.25 + 3.00 in February; Bo 5.50, then 20.00; Cy 1.00 in
+    # March. Dee has no charge: no row (the charges' own keys make the entities). February 2024 ends on the 29th.
+    assert got == {
+        (1, "USD", jan): (1, Decimal("10.00"), 1, Decimal("10.00")),
+        (1, "USD", feb): (2, Decimal("10.25"), 3, Decimal("20.25")),
+        (1, "USD", mar): (0, Decimal("0.00"), 3, Decimal("20.25")),
+        (2, "EUR", jan): (1, Decimal("5.50"), 1, Decimal("5.50")),
+        (2, "EUR", feb): (1, Decimal("20.00"), 2, Decimal("25.50")),
+        (2, "EUR", mar): (0, Decimal("0.00"), 2, Decimal("25.50")),
+        (3, "USD", jan): (0, Decimal("0.00"), 0, Decimal("0.00")),
+        (3, "USD", feb): (0, Decimal("0.00"), 0, Decimal("0.00")),
+        (3, "USD", mar): (1, Decimal("1.00"), 1, Decimal("1.00")),
+    }
+
+
+def test_each_charge_knows_its_number_among_its_customers_and_the_first(built: Built) -> None:
+    rows = built.query(
+        f"select charge_id, customer_charge_number, is_first_charge from {built.schema}.fct_charges"
+    )
+    # By hand from CHARGES by created_at: Ada's are 1, 3, 4; Bo's 2, 5; Cy's 6.
+    assert sorted((int(i), int(n), bool(f)) for i, n, f in rows) == [
+        (1, 1, True),
+        (2, 1, True),
+        (3, 2, False),
+        (4, 3, False),
+        (5, 2, False),
+        (6, 1, True),
+    ]

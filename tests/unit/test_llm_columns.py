@@ -69,13 +69,15 @@ def charges_context(tmp_path_factory: pytest.TempPathFactory) -> ProjectContext:
 
 
 class Answers:
-    """The rules' answers for the charges, without the daily snapshot (a kind the LLM outline does not offer
+    """The rules' answers for the charges, without the snapshots (a kind the LLM outline does not offer
     here), each phase's answer editable as JSON; a column the rules do not have is documented without tests."""
 
     def __init__(self, context: ProjectContext):
         self.mirror = RulesMirror(context)
         models = [
-            m for m in self.mirror.outline.models if m.name in self.mirror.drafts and "daily" not in m.name
+            m
+            for m in self.mirror.outline.models
+            if m.name in self.mirror.drafts and m.kind != "periodic_snapshot"
         ]
         self.mirror.outline = self.mirror.outline.model_copy(update={"models": models})
 

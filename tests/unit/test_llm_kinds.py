@@ -306,7 +306,8 @@ def test_each_kind_converts_to_the_spec_the_rules_planner_builds(context: Projec
     )
     converted = to_history_draft(answer, history.name, history.spec.from_model, staged, "account history")
     assert converted == history
-    for snapshot in rules.snapshots:
+    # The answer's shape is a daily snapshot's: the rules' monthly running totals per owner have no LLM form yet.
+    for snapshot in [s for s in rules.snapshots if s.spec.period == "day"]:
         spec = snapshot.spec
         measures = [
             SnapshotMeasureAnswer(name=m.name, expression=m.expression or "", description=m.description)

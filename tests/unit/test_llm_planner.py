@@ -73,9 +73,10 @@ def without_derived_types(plan: ExecutionPlan) -> dict[str, Any]:
 
 
 def rules_plan(context: ProjectContext) -> ExecutionPlan:
-    """The rules' plan the mirror answers with: without the crossed measures the requests do not offer and the
-    roll-ups a fallback leaves out (see `LLMPlanner.draft`)."""
-    return place(RulesPlanner(crossed_measures=False, rollups=False).draft(context), context, "rules")
+    """The rules' plan the mirror answers with: without the crossed measures and owner sequences the requests
+    do not offer, and the roll-ups a fallback leaves out (see `LLMPlanner.draft`)."""
+    rules = RulesPlanner(crossed_measures=False, rollups=False, owner_sequences=False)
+    return place(rules.draft(context), context, "rules")
 
 
 def test_a_good_outline_and_specs_make_the_rules_plan(context: ProjectContext, chat_of: ChatOf) -> None:
@@ -588,3 +589,35 @@ def test_a_deduplication_written_with_raw_names_is_read_as_the_output_columns(
     assert spec.deduplicate.partition_by == ["customer_id"]
     assert [o.column for o in spec.deduplicate.order_by] == ["created_at"]
     assert reasks(chat, "staging", "stg_shop__customers") == []
+
+
+def test_specs_reach_later_phases_in_outline_order_whatever_order_they_finish_in(
+    context: ProjectContext, chat_of: ChatOf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Later phases settle clashing metric names first come, first served: were the specs handed on in the
+    # order concurrent answers came back in, one plan would ask different questions on different runs (a
+    # recorded answer keyed on its prompt would then be missed on some runs).
+    import cartridge_bridge.planning.llm.planner as llm_planner
+
+    seen: list[list[str]] = []
+    document = llm_planner._Planning.test_and_document
+
+    def recording(self: Any, outline: Any, specified: dict[str, Any], *rest: Any) -> Any:
+        seen.append(list(specified))
+        return document(self, outline, specified, *rest)
+
+    monkeypatch.setattr(llm_planner._Planning, "test_and_document", recording)
+    mirror = RulesMirror(context)
+    outline: list[str] = []
+
+    def slow_first(request: ChatRequest) -> str:
+        answer = mirror(request)
+        if request.phase == "plan":
+            outline.extend(m["name"] for m in json.loads(answer)["models"])
+        elif request.phase in ("intermediate", "mart"):  # the earlier in the outline, the later its answer
+            time.sleep(0.05 * (len(outline) - outline.index(task_model(request))))
+        return answer
+
+    plan_with(context, chat_of(responder=slow_first), concurrency=4)
+    assert len(seen) == 1 and len(seen[0]) > 4
+    assert seen[0] == [n for n in outline if n in seen[0]]

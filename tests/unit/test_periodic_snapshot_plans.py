@@ -86,7 +86,6 @@ def test_an_amount_named_after_a_currency_is_no_currency(tmp_path: Path) -> None
         ({"amount": None, "quantity": "integer"}, "a quantity is no money"),
         ({"amount": None, "unit_price": "numeric(10,2)"}, "a unit price does not add up"),
         ({"amount": None, "total_weight": "numeric(10,2)"}, "a total that is no money"),
-        ({"home_currency": "text"}, "two currencies: which one the amount is in, no name says"),
         ({"status": "text"}, "a status whose successful states the profile did not read"),
     ],
 )
@@ -112,6 +111,85 @@ def test_the_snapshot_sql_reads_the_spine_and_zeroes_empty_days(tmp_path: Path) 
     assert isinstance(action.spec, PeriodicSnapshotSpec)
     action.spec.bounds.end = "today"
     assert "'(select spine_start from bounds)', 'current_date') }}" in render_sql(action)
+
+
+def test_two_currency_columns_group_the_snapshot_by_both(tmp_path: Path) -> None:
+    columns = {**CHARGES, "home_currency": "text"}
+    plan, _ = plan_of(tmp_path, table("customers", CUSTOMERS), table("charges", columns))
+    spec = snapshots(plan)["fct_charges_daily"].spec
+    assert isinstance(spec, PeriodicSnapshotSpec) and spec.entity is not None
+    # Within one pair of currencies every amount is in one currency, whichever column names it.
+    assert spec.entity.columns == ["currency", "home_currency"]
+    assert [m.name for m in spec.measures] == ["number_of_charges", "total_amount"]
+
+
+def test_a_fact_owned_by_a_parent_gets_monthly_running_totals_per_owner(tmp_path: Path) -> None:
+    columns = {**CHARGES, "charge_date": "date", "tax_amount": "numeric(10,2)"}
+    plan, _ = plan_of(tmp_path, table("customers", CUSTOMERS), table("charges", columns))
+    action = snapshots(plan)["fct_charges_monthly_by_customer"]
+    spec = action.spec
+    assert isinstance(spec, PeriodicSnapshotSpec) and spec.entity is not None
+    assert (spec.period, spec.period_column, spec.period_end_column) == ("month", "date_month", "month_end")
+    # Dated by the charge's own date, not by when the row was created; every customer key the charges hold.
+    assert (spec.event_time, spec.bounds.column) == ("charge_date", "charge_date")
+    assert (spec.entity.model, spec.entity.columns) == ("fct_charges", ["customer_id", "currency"])
+    assert [(m.name, m.expression, m.running) for m in spec.measures] == [
+        ("number_of_charges", "count(*)", False),
+        ("total_amount", "sum(amount)", False),
+        ("total_tax_amount", "sum(tax_amount)", False),
+        ("number_of_charges_to_date", "count(*)", True),
+        ("total_amount_to_date", "sum(amount)", True),
+        ("total_tax_amount_to_date", "sum(tax_amount)", True),
+    ]
+    assert action.tests[0].columns == spec.grain == ["date_month", "customer_id", "currency"]
+    assert [c.name for c in spec.output_columns()][:4] == [
+        "date_month",
+        "month_end",
+        "customer_id",
+        "currency",
+    ]
+    assert action.dependencies == ["fct_charges"]
+    # The daily snapshot is dated the same way.
+    assert snapshots(plan)["fct_charges_daily"].spec.event_time == "charge_date"  # type: ignore[union-attr]
+    sql = render_sql(action)
+    assert "periods.period_last_day as month_end" in sql
+    assert (
+        "sum(coalesce(measured.total_amount_to_date, 0)) over (partition by periods.customer_id, periods.currency "
+        "order by periods.period_start rows between unbounded preceding and current row) as total_amount_to_date"
+    ) in sql
+    assert "coalesce(measured.total_amount, 0) as total_amount," in sql
+
+
+ACCOUNTS = {"id": "integer", "name": "text"}
+
+
+@pytest.mark.parametrize(
+    ("tables", "monthly", "why"),
+    [
+        (
+            {"accounts": ACCOUNTS, "charges": {**CHARGES, "billing_account_id": "integer"}},
+            ["fct_charges_monthly_by_customer"],
+            "a parent by a role (the billing account) is no owner",
+        ),
+        (
+            {"accounts": ACCOUNTS, "customers": {**CUSTOMERS, "account_id": "integer"}},
+            [],
+            "the parent belongs to another: the charges reach the account only through the customer",
+        ),
+        (
+            {"accounts": ACCOUNTS, "charges": {**CHARGES, "account_id": "integer"}},
+            ["fct_charges_monthly_by_customer"],
+            "of two owners, the first the most tables point at",
+        ),
+    ],
+)
+def test_running_totals_are_per_the_one_owner(
+    tmp_path: Path, tables: dict[str, dict[str, Any]], monthly: list[str], why: str
+) -> None:
+    every = {"customers": CUSTOMERS, "charges": CHARGES} | tables
+    plan, _ = plan_of(tmp_path, *(table(n, c) for n, c in every.items()))
+    assert "fct_charges_daily" in snapshots(plan)
+    assert [n for n in snapshots(plan) if "monthly" in n] == monthly, why
 
 
 @pytest.fixture
@@ -153,6 +231,8 @@ def snapshot_plan(tmp_path: Path) -> tuple[dict[str, Any], ProjectContext, int]:
             "spec.measures[total_amount].expression",
         ),
         (("measures", 1, "name"), "period_end", "spec.columns"),
+        (("measures", 1, "name"), "period_last_day", "spec.columns"),
+        (("period_end_column",), "date_day", "spec.columns[date_day].name"),
         (("entity", "columns", 0), "period_start", "spec.columns"),
         (("entity", "event_columns"), ["customer_id", "id"], "spec.entity.event_columns"),
         (("state", "key_columns"), ["customer_id", "id"], "spec.state.key_columns"),
@@ -172,6 +252,26 @@ def test_the_checks_name_the_field_of_a_wrong_snapshot(
     node[path[-1]] = value
     problems = plan_problems(parse_plan(document), context)
     assert field in {p.field for p in problems if p.action == "fct_charges_daily"}, problems
+
+
+@pytest.mark.parametrize(
+    ("measure", "why"),
+    [
+        ({"expression": "max(amount)", "when_no_event": "null"}, "a maximum does not add up over months"),
+        ({"expression": "sum(amount)", "when_no_event": "null"}, "a null period would break the total"),
+        ({"expression": "avg(amount)"}, "an average does not add up"),
+    ],
+)
+def test_a_running_measure_must_add_up(
+    snapshot_plan: tuple[dict[str, Any], ProjectContext, int], measure: dict[str, Any], why: str
+) -> None:
+    document, context, index = snapshot_plan
+    spec = document["actions"][index]["spec"]
+    spec["measures"][1].update(running=True)
+    assert plan_problems(parse_plan(document), context) == []
+    spec["measures"][1].update(measure)
+    problems = plan_problems(parse_plan(document), context)
+    assert "spec.measures[total_amount].running" in {p.field for p in problems}, why
 
 
 def test_a_snapshot_without_measures_or_state_is_refused(

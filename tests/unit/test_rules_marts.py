@@ -253,11 +253,17 @@ def test_a_column_empty_in_the_data_is_no_measure(tmp_path: Path) -> None:
 
 def test_money_in_several_currencies_is_not_summed_but_counted(tmp_path: Path) -> None:
     plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 3}))
-    daily = next(a for a in plan.actions if a.name == "fct_payments_daily")
-    plan.actions.remove(daily)
+    snapshots = {a.name: a for a in plan.actions if isinstance(a.spec, PeriodicSnapshotSpec)}
+    plan.actions = [a for a in plan.actions if a.name not in snapshots]
     assert sums(plan) == {"quantity"}  # quantities add up whatever the currency
-    # The daily snapshot sums money within each currency only.
-    assert isinstance(daily.spec, PeriodicSnapshotSpec) and daily.spec.grain == ["date_day", "currency"]
+    # The snapshots sum money within each currency only.
+    daily, monthly = snapshots["fct_payments_daily"].spec, snapshots["fct_payments_monthly_by_order"].spec
+    assert isinstance(daily, PeriodicSnapshotSpec) and daily.grain == ["date_day", "currency"]
+    assert isinstance(monthly, PeriodicSnapshotSpec) and monthly.grain == [
+        "date_month",
+        "order_id",
+        "currency",
+    ]
     assert "number_of_payments" in columns_of(marts(plan)["fct_orders"])
 
 

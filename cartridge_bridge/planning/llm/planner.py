@@ -115,7 +115,9 @@ class LLMPlanner:
         """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
         # Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers;
         # so without the measures the requests do not offer, nor roll-ups reading marts by the rules' names.
-        rules = RulesPlanner(type2_histories=False, crossed_measures=False, rollups=False).draft(context)
+        rules = RulesPlanner(
+            type2_histories=False, crossed_measures=False, rollups=False, owner_sequences=False
+        ).draft(context)
         if not rules.sources:  # nothing new to model: no call
             return rules
         return _Planning(self, context, rules).run()
@@ -291,7 +293,10 @@ class _Planning:
                             raise _gave_up(result) from None
                         else:
                             failed[name] = result.line()
-        return done, failed
+        # In the outline's order, not the order concurrent answers came back in: later phases settle clashing
+        # names first come, first served, and the same plan must ask the same questions on every run.
+        position = {m.name: i for i, m in enumerate(outline.models)}
+        return {n: done[n] for n in sorted(done, key=lambda n: (position.get(n, len(position)), n))}, failed
 
     def staging_task(self, batch: list[OutlineModel]) -> StagingBatchTask:
         """One staging request's data: each model's outline entry beside its raw table's facts."""

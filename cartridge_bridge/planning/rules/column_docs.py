@@ -124,7 +124,8 @@ def describe_aggregate(child: str, parent_entity: str, mart: str, measures: list
     return f"{words(child).capitalize()} re-grained to one row per {words(parent_entity)} for `{mart}`: {listed}."
 
 
-def _listing(names: list[str]) -> str:
+def listing(names: list[str]) -> str:
+    """Names as words in a list: `a`, `a and b`, `a, b and c`."""
     spoken = [words(n) for n in names]
     return spoken[0] if len(spoken) == 1 else f"{', '.join(spoken[:-1])} and {spoken[-1]}"
 
@@ -136,12 +137,12 @@ def describe_mart(
     thing = words(entity)
     if role == "fact":
         lead = f"Fact: one row per {thing}"
-        lead += f", with the {_listing(parents)} it belongs to" if parents else ""
+        lead += f", with the {listing(parents)} it belongs to" if parents else ""
     else:
         lead = f"Dimension: one row per {thing} with its attributes"
     if not children:
         return f"{lead}."
-    answers = [f"how many {_listing(children)} each {thing} has"]
+    answers = [f"how many {listing(children)} each {thing} has"]
     answers += ["what they add up to"] if totals else []
     answers += ["when the first and the last were"] if dated else []
     spoken = answers[0] if len(answers) == 1 else f"{', '.join(answers[:-1])} and {answers[-1]}"
@@ -151,6 +152,6 @@ def describe_mart(
 def describe_extension(mart: str, entity: str, key: str, children: list[str]) -> str:
     """Description of a new model that adds new tables' measures at an existing mart's grain, beside it."""
     return (
-        f"One row per {words(entity)} of `{mart}`: its `{key}` and measures of the new {_listing(children)}. "
+        f"One row per {words(entity)} of `{mart}`: its `{key}` and measures of the new {listing(children)}. "
         f"Join it to `{mart}` on `{key}` for the {words(entity)}'s other columns; `{mart}` itself is left as it is."
     )

@@ -38,11 +38,18 @@ def growing_column(table: Staged, adapter_type: str) -> ColumnSpec | None:
     return next((c for c in found if c is not None), None)
 
 
+def is_large(table: Staged, context: ProjectContext) -> bool:
+    """Whether the table has the rows that make its fact incremental (an unprofiled one never has)."""
+    rows = table.relation.profile.row_count if table.relation.profile else None
+    return (
+        context.incremental_min_rows is not None and rows is not None and rows >= context.incremental_min_rows
+    )
+
+
 def make_incremental(draft: ModelDraft, table: Staged, context: ProjectContext) -> None:
     """Make a fact's draft incremental when its table is large, it reads only its own rows and has a growing column."""
     spec = draft.spec
-    rows = table.relation.profile.row_count if table.relation.profile else None
-    if context.incremental_min_rows is None or rows is None or rows < context.incremental_min_rows:
+    if not is_large(table, context):
         return
     if not isinstance(spec, MartSpec) or spec.role != "fact" or spec.joins or not spec.grain:
         return

@@ -14,10 +14,11 @@ from cartridge_bridge.planning.rules import measures, semantic
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
 from cartridge_bridge.planning.rules.extensions import durations, extension_columns, extensions
-from cartridge_bridge.planning.rules.incremental import make_incremental
+from cartridge_bridge.planning.rules.incremental import is_large, make_incremental
 from cartridge_bridge.planning.rules.mart_shapes import Shapes, mart_shapes
+from cartridge_bridge.planning.rules.owners import Owner, owner_of, sequence_columns
 from cartridge_bridge.planning.rules.rollups import RollupRules
-from cartridge_bridge.planning.rules.snapshots import daily_snapshot
+from cartridge_bridge.planning.rules.snapshots import business_time, daily_snapshot, running_snapshot
 from cartridge_bridge.planning.rules.state import Staged
 
 
@@ -67,6 +68,7 @@ class MartRules(ExistingMartRules, RollupRules):
 
     crossed_measures = True  # see `RulesPlanner`
     rollups = True
+    owner_sequences = True
 
     def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
@@ -75,6 +77,14 @@ class MartRules(ExistingMartRules, RollupRules):
         # snapshots included (they take what the marts leave). A schema of a few tables is one star already.
         budget = len(staged) // 2 if len(staged) >= _FEW_TABLES else None
         shapes = mart_shapes(staged, edges, external, budget)
+        running = sum(
+            running_snapshot(staged[i], i, i, owner.column, owner.entity) is not None
+            for i, role in shapes.marts.items()
+            if role == "fact" and (owner := owner_of(staged, edges, i, set(shapes.marts))) is not None
+        )
+        if budget is not None and running:
+            # Running totals take a place in the budget (at most a quarter of it) before the marts fill it.
+            shapes = mart_shapes(staged, edges, external, budget - min(running, max(1, budget // 4)))
         names = self.mart_names(staged, shapes)
         links = _not_counted_twice(
             [e for e in edges if e.parent in shapes.marts and e.child != e.parent],
@@ -91,10 +101,27 @@ class MartRules(ExistingMartRules, RollupRules):
         for identifier, role in shapes.marts.items():
             mine = [a for e, a in aggregates.items() if e.parent == identifier]
             parents = self.parent_models(staged, edges, identifier, names)
+            owner = owner_of(staged, edges, identifier, set(shapes.marts)) if role == "fact" else None
             self.plan_mart(
-                staged[identifier], role, names[identifier], mine, parents, extended.get(identifier, [])
+                staged[identifier],
+                role,
+                names[identifier],
+                mine,
+                parents,
+                extended.get(identifier, []),
+                owner,
             )
         left = None if budget is None else budget - len(shapes.marts)
+        # A fact's running totals per its owner first: they answer "as of each month-end", which no mart can.
+        for identifier, role in shapes.marts.items():
+            owner = owner_of(staged, edges, identifier, set(shapes.marts)) if role == "fact" else None
+            room = left is None or left > 0
+            if (
+                owner is not None
+                and room
+                and self.plan_running_snapshot(staged[identifier], names[identifier], owner)
+            ):
+                left = None if left is None else left - 1
         left = self.plan_type2(staged, edges, shapes, left)
         for identifier, role in shapes.marts.items():
             if (left is None or left > 0) and self.plan_snapshot(staged[identifier], role, names[identifier]):
@@ -142,6 +169,16 @@ class MartRules(ExistingMartRules, RollupRules):
         whether it was planned."""
         name = self.fit(f"{fact}_daily")
         snapshot = daily_snapshot(table, fact, name) if role == "fact" else None
+        if snapshot is not None and name not in self.context.existing_models:
+            self.draft.snapshots.append(snapshot)
+            return True
+        return False
+
+    def plan_running_snapshot(self, table: Staged, fact: str, owner: Owner) -> bool:
+        """A money-moving fact's monthly running totals per its owner (see `snapshots`), unless the project has
+        a model of its name; whether it was planned."""
+        name = self.fit(f"{fact}_monthly_by_{owner.entity}")
+        snapshot = running_snapshot(table, fact, name, owner.column, owner.entity)
         if snapshot is not None and name not in self.context.existing_models:
             self.draft.snapshots.append(snapshot)
             return True
@@ -222,9 +259,11 @@ class MartRules(ExistingMartRules, RollupRules):
         aggregates: list[Aggregate],
         parents: dict[str, tuple[str, str]],
         extended: list[Staged] | None = None,
+        owner: Owner | None = None,
     ) -> None:
-        """A dimension or fact: the staged table, existing models it points at, its children's aggregates, and the
-        columns of the tables that extend it one-to-one (see `extensions`)."""
+        """A dimension or fact: the staged table, existing models it points at, its children's aggregates, the
+        columns of the tables that extend it one-to-one (see `extensions`), and its rows' number among their
+        owner's (see `owners`)."""
         alias = cte_name(table.table)
         columns = self.base_columns(table, alias, parents)
         own_joins, added = self.extension_joins(table, alias, extended or [], {c.name for c in columns})
@@ -259,6 +298,11 @@ class MartRules(ExistingMartRules, RollupRules):
                     + " (null when either is).",
                 )
             )
+        time = business_time(table, table.spec.columns)
+        names = {c.name for c in columns}
+        # A window reads the mart's other rows, which an incremental run does not hold.
+        if self.owner_sequences and owner and time and not is_large(table, self.context):
+            columns += sequence_columns(table, alias, owner, time, names)
         joins = own_joins + self.existing_joins(table, alias, {c.name for c in columns})
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)

@@ -106,7 +106,13 @@ class RulesPlanner:
 
     name = PLANNER_NAME
 
-    def __init__(self, type2_histories: bool = True, crossed_measures: bool = True, rollups: bool = True):
+    def __init__(
+        self,
+        type2_histories: bool = True,
+        crossed_measures: bool = True,
+        rollups: bool = True,
+        owner_sequences: bool = True,
+    ):
         self.type2_histories = type2_histories
         # Grandchildren's counts rolled up past a child's mart read that mart by the rules' column names: a
         # fallback that fills in for another planner's marts goes without them.
@@ -114,6 +120,9 @@ class RulesPlanner:
         # A flag's sides counted per state and by each other event time: measures the LLM planner is not offered
         # (its requests list the measures of `semantic.semantic_model` without them), so a mirror of it goes without.
         self.crossed_measures = crossed_measures
+        # A row's number among its owner's and the flag of the first (see `owners`): window columns, and flag
+        # measures the LLM planner's requests do not offer either.
+        self.owner_sequences = owner_sequences
 
     def draft(self, context: ProjectContext) -> PlanDraft:
         """Drafts for every uncovered raw table of every raw schema in the context."""
@@ -121,6 +130,7 @@ class RulesPlanner:
         planner.type2_histories = self.type2_histories
         planner.crossed_measures = self.crossed_measures
         planner.rollups = self.rollups
+        planner.owner_sequences = self.owner_sequences
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
         return with_semantic_layer(planner.draft, context)
@@ -180,6 +190,7 @@ def _qualify_taken_names(draft: PlanDraft, taken: dict[str, list[str]]) -> None:
                         metric.name = measure.name if metric.name == old else metric.name
 
 
-def plan_with_rules(context: ProjectContext) -> ExecutionPlan:
-    """The rules planner's drafts, placed: the plan for every uncovered raw table."""
-    return place(RulesPlanner().draft(context), context, PLANNER_NAME)
+def plan_with_rules(context: ProjectContext, planner: RulesPlanner | None = None) -> ExecutionPlan:
+    """The rules planner's drafts (of `planner`, default the full one), placed: the plan for every uncovered
+    raw table."""
+    return place((planner or RulesPlanner()).draft(context), context, PLANNER_NAME)
