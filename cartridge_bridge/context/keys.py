@@ -83,9 +83,12 @@ _VERSIONS = (
 )
 # Columns dating one version of a parent's row in a history (`ticket_id`, `field_name`, `updated`).
 _CHANGES = ("valid_from", "updated_at", "updated", "modified_at", "created_at", "created")
-# Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell).
+# Markers that a table keeps every version of its rows, by name alone (with data, repeated ids tell): a version's
+# validity. Not `_fivetran_active` alone: Fivetran documents it as whether a row is the active record, and on a table
+# with no `_fivetran_start`/`_fivetran_end` (ids unique on the data) it only marks deleted rows, like
+# `_fivetran_deleted`.
 _HISTORY_MARKERS = frozenset(
-    {"_fivetran_active", "_fivetran_end", "valid_to", "dbt_valid_to", "effective_to"}
+    {"_fivetran_start", "_fivetran_end", "valid_from", "valid_to", "dbt_valid_to", "effective_to"}
 )
 
 
@@ -260,7 +263,7 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     Composites: `<parent>_id` with an ordinal (`index`, `position`, ...) or, shown unique on the data, with a
     discriminator (`key`, `name`, `code`, `field_name`, the value of a list: `domain_name`, `tag`); a bridge's
     foreign keys; a single `<parent>_id` the data shows unique in a table that is no bridge. An id repeated
-    on the data next to a version column (or, without data, next to `_fivetran_active`/`valid_to`) is a
+    on the data next to a version column (or, without data, next to validity columns: `_fivetran_start`, `valid_to`) is a
     history table: keyed on the id after keeping the latest version. Last, on the data only: a parent's
     list whose repeated rows are copies (a tag twice on one ticket) is keyed on (`<parent>_id`, value) after
     keeping one copy; a parent's history of changes is keyed on its version (`ticket_id`, `field_name`,

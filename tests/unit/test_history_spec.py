@@ -186,7 +186,7 @@ def test_the_rules_make_a_loader_history_a_type_2_model_read_through_its_current
     assert [c.name for c in current.spec.columns] == ["customer_history_id", "name"]
     assert [c.name for c in history.spec.columns] == ["customer_history_id", "name"]
     # The type-2 dimension the marts layer offers: every version with its validity, keyed on key and start.
-    dimension = actions["dim_customer_history_versions"]
+    dimension = actions["dim_customer_history"]  # beside `customers`: one type-2 mart, no `_versions` suffix
     assert dimension.type == "create_mart" and isinstance(dimension.spec, MartSpec)
     assert dimension.spec.base_model == "int_customer_history_versions"
     assert dimension.spec.grain == ["customer_history_id", "valid_from"]

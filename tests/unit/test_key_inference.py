@@ -23,6 +23,7 @@ from cartridge_bridge.gather.facts import (
     RawRelation,
     RelationProfile,
 )
+from cartridge_bridge.planning.rules.staged_columns import deleted_filter, is_active_marker
 
 pytestmark = pytest.mark.unit
 
@@ -333,4 +334,17 @@ def test_a_history_versioned_by_the_table_s_own_time_needs_that_time_unique_per_
     assert table_key(profiled("inventory_level", 5, columns, {("id", "updated_at"): 3})).latest_by == ()
     assert table_key(profiled("inventory_level", 5, columns, {("id", "updated_at"): 5})).latest_by == (
         "updated_at",
+    )
+
+
+def test_an_active_flag_alone_is_no_history_but_a_deleted_marker() -> None:
+    """Salesforce-like: `_fivetran_active` with no `_fivetran_start`/`_fivetran_end`, ids unique on the data (or not
+    counted): one row per id, not a version history; staging leaves the inactive rows out."""
+    for rows in (3, None):
+        columns = {"id": (0, 3 if rows else 0), "_fivetran_active": (0, 2 if rows else 0)}
+        assert table_key(profiled("task", rows, columns)) == TableKey(("id",), "data" if rows else "names")
+    flag = RawColumn(name="_fivetran_active", data_type="boolean", position=1)
+    assert (
+        is_active_marker(flag)
+        and deleted_filter(flag, '"_fivetran_active"') == 'coalesce("_fivetran_active", true)'
     )

@@ -25,7 +25,7 @@ from cartridge_bridge.planning.plan import (
     ModelTest,
     OrderBy,
 )
-from cartridge_bridge.planning.planner import HistoryDraft
+from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
@@ -47,6 +47,7 @@ class HistoryRules(PlannerState):
 
     def plan_histories(self, staged: dict[str, Staged]) -> None:
         """Each version history staged whole, dated by a history model, read through its current state."""
+        self.type2_marts = {}
         if not self.type2_histories:
             return
         taken = set(self.context.existing_models) | {m.name for m in self.draft.models}
@@ -60,8 +61,8 @@ class HistoryRules(PlannerState):
             names = [
                 [f"{prefix}{table.table}_versions"],
                 [f"{prefix}{table.table}_current"],
-                # `account` → `dim_account_history`; `account_history` → `dim_account_history_versions`, beside
-                # the current state's `dim_account_history`.
+                # `account` → `dim_account_history`; `account_history` (beside `account`) → `dim_account_history`
+                # too: one type-2 mart of an entity, never a current-state mart of its history table.
                 [self.conventions.dimension_model.format(table=_history_name(table.table))],
             ]
             history, current, dimension = self.pick(names, taken)
@@ -69,13 +70,14 @@ class HistoryRules(PlannerState):
             self.keep_every_version(table)
             versions = _history_draft(table, history, start)
             self.draft.histories.append(versions)
-            self.add(
-                dimension,
-                "marts",
-                f"The type-2 dimension of {docs.words(table.entity)}: every version, one row per "
+            # Written by the marts' rules if it earns a place among them (see `MartRules.plan_type2`).
+            self.type2_marts[table.relation.identifier] = ModelDraft(
+                name=dimension,
+                layer="marts",
+                description=f"The type-2 dimension of {docs.words(table.entity)}: every version, one row per "
                 f"{docs.words(table.entity)} and `{HISTORY_COLUMNS[0]}`, from `{history}`. {_AS_OF}",
-                _type2_dimension(versions, cte_name(table.table)),
-                [
+                spec=_type2_dimension(versions, cte_name(table.table)),
+                tests=[
                     ModelTest(
                         name="unique_combination_of_columns",
                         columns=[*versions.spec.entity_key, HISTORY_COLUMNS[0]],
@@ -201,7 +203,7 @@ def history_draft(name: str, spec: HistorySpec, carried: list[ColumnSpec], entit
 
 
 def _history_name(table: str) -> str:
-    return f"{table}_versions" if table.endswith("_history") else f"{table}_history"
+    return table if table.endswith("_history") else f"{table}_history"
 
 
 _AS_OF = (

@@ -1,7 +1,8 @@
 """Which staged tables become marts, and as what: read from the key graph, never from table names.
 
 - A **bridge** (a tag, follower or link table: foreign keys and at most two other columns, none an amount) and a **history**
-  table (its grain holds a timestamp, or it is named `*_history`) are never marts; they feed their parents.
+  table (its grain holds a timestamp, or it is named `*_history` beside its entity's own table) are never marts; they
+  feed their parents. A `contact_history` with no `contact` table is the contacts' table, read through its current state.
 - A **hub** is a table that several tables point at (in-degree ≥ 2 distinct child tables; in a schema where
   no table has two children, every parent). Hubs are marts.
 - An entity is a mart too when it is a mart's parent, or the parent of a bridge or of a table with amounts that
@@ -59,7 +60,7 @@ def _is_bridge(table: Staged, fks: set[str]) -> bool:
 def _is_history(table: Staged) -> bool:
     grain = set(table.spec.grain)
     timed = any(is_temporal(measures.column_type(c)) for c in table.spec.columns if c.name in grain)
-    return timed or table.table.endswith("_history")
+    return timed or (table.table.endswith("_history") and not table.entity_history)
 
 
 def _independent(marts: set[str], parents: dict[str, set[str]]) -> bool:
@@ -145,6 +146,37 @@ def _grow_marts(signals: _Signals, eligible: set[str], bridges: set[str]) -> set
     return marts
 
 
+# At most this many columns besides its key, foreign keys and the loader's: a lookup (a flow's name, status and
+# trigger), not an entity with a profile of its own.
+_LOOKUP_ATTRIBUTES = 8
+
+
+def _lookups(
+    staged: dict[str, Staged],
+    edges: list[KeyEdge],
+    signals: _Signals,
+    marts: set[str],
+    external: dict[str, set[str]],
+) -> list[str]:
+    """The marts that are small lookups no mart points at or belongs to: only links and event tables with no mart of
+    their own refer to them, so a mart of them would stand alone, a copy of their staging model with counts. The
+    least to them first: fewest attributes, then fewest tables referring to them."""
+    found = []
+    for identifier in sorted(marts):
+        if (signals.children[identifier] | signals.parents[identifier]) & marts or signals.existing[
+            identifier
+        ]:
+            continue
+        table = staged[identifier]
+        keys = set(table.spec.grain) | _fk_columns(table, edges, external.get(identifier, set()))
+        attributes = [
+            c for c in table.spec.columns if c.name not in keys and not measures.is_loader_column(c)
+        ]
+        if len(attributes) <= _LOOKUP_ATTRIBUTES:
+            found.append((len(attributes), len(signals.children[identifier]), identifier))
+    return [identifier for *_, identifier in sorted(found)]
+
+
 def _facts(signals: _Signals, marts: set[str], staged: dict[str, Staged], edges: list[KeyEdge]) -> set[str]:
     """The marts that record events; the others are dimensions."""
     facts = {i for i in marts if signals.existing[i]}
@@ -171,11 +203,77 @@ def _facts(signals: _Signals, marts: set[str], staged: dict[str, Staged], edges:
             if dated and (amounted or len(mart_parents) >= 3 or small):
                 facts.add(identifier)
                 changed = True
-    return facts
+    return _without_hubs_of_events(signals, facts, staged, edges)
 
 
-def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str, set[str]]) -> Shapes:
-    """Classify the staged tables; `external` maps a table to its columns that join an existing mart."""
+def _without_hubs_of_events(
+    signals: _Signals, facts: set[str], staged: dict[str, Staged], edges: list[KeyEdge]
+) -> set[str]:
+    """The facts but the entities several events point at: what the events happen to (an account, a plan, a
+    price, a card) is a dimension, whatever its own amounts or links.
+
+    Kept: a fact whose events are its own lines (an invoice's items, which point at nothing else's events), and
+    one that is itself an event of a kept fact (a refund of an order, which the order's transactions point at).
+    Two entities pointing at each other (an account's default card, the card's account) tell nothing of which
+    is the event.
+    """
+    while True:
+        hubs = {i for i in facts if sum(c in facts for c in signals.children[i]) >= 2}
+        hubs -= {
+            i
+            for i in hubs
+            if any(
+                c in facts - hubs and _belongs_to(staged[c], staged[i], edges) for c in signals.children[i]
+            )
+        }
+        demoted = {
+            i
+            for i in hubs
+            if not any(p in facts - hubs and i not in signals.parents[p] for p in signals.parents[i])
+        }
+        if not demoted:
+            return facts
+        facts = facts - demoted
+
+
+def _within_budget(
+    signals: _Signals, marts: set[str], facts: set[str], budget: int, staged: dict[str, Staged]
+) -> set[str]:
+    """At most `budget` marts: the facts most tied into the star, and the dimensions most facts point at.
+
+    A reader keeps few marts: each fact needs the dimensions its events point at, so the facts get at most half
+    the budget when there are dimensions to fill the rest (more when there are not). Facts rank by how many marts
+    they link (parents and children: an invoice's item of a subscription and a product before a lone refund);
+    dimensions by how many of the kept facts point at them, then by how many tables do, then by how much they
+    describe (a customer's twenty attributes before a lookup's name). What is left out stays staged, and its
+    counts still reach the marts it points at.
+    """
+    if len(marts) <= budget:
+        return marts
+    place = {identifier: n for n, identifier in enumerate(staged)}
+
+    def links(i: str) -> int:
+        return len((signals.parents[i] | signals.children[i]) & marts)
+
+    ranked_facts = sorted(facts, key=lambda i: (-links(i), place[i]))
+    dimensions = marts - facts
+    kept_facts = ranked_facts[: min(len(facts), max(budget - len(dimensions), (budget + 1) // 2))]
+    pointed = {i: sum(c in kept_facts for c in signals.children[i]) for i in dimensions}
+    ranked_dimensions = sorted(
+        dimensions,
+        key=lambda i: (-pointed[i], -len(signals.children[i]), -len(staged[i].spec.columns), place[i]),
+    )
+    return set(kept_facts) | set(ranked_dimensions[: budget - len(kept_facts)])
+
+
+def mart_shapes(
+    staged: dict[str, Staged],
+    edges: list[KeyEdge],
+    external: dict[str, set[str]],
+    budget: int | None = None,
+) -> Shapes:
+    """Classify the staged tables; `external` maps a table to its columns that join an existing mart; at most
+    `budget` marts when given (see `_within_budget`)."""
     shapes = Shapes()
     for identifier, table in staged.items():
         fks = _fk_columns(table, edges, external.get(identifier, set()))
@@ -188,6 +286,13 @@ def mart_shapes(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[
     }
     signals = _signals(staged, edges, external)
     marts = _grow_marts(signals, eligible, shapes.bridges)
+    if budget is not None and len(marts) > budget:
+        # Over the budget, small lookups give way first (the least to them first, as many as it takes): their staging
+        # models serve whoever looks them up.
+        marts -= set(_lookups(staged, edges, signals, marts, external)[: len(marts) - budget])
     facts = _facts(signals, marts, staged, edges)
+    if budget is not None:
+        marts = _within_budget(signals, marts, facts, budget, staged)
+        facts &= marts
     shapes.marts = {i: ("fact" if i in facts else "dimension") for i in staged if i in marts}
     return shapes

@@ -46,6 +46,15 @@ def _not_counted_twice(
     ]
 
 
+# Fewer tables than this: a star of a fact or two and their dimensions, each table a mart if the rules make it one.
+_FEW_TABLES = 6
+
+
+def _entity_table(table: Staged) -> str:
+    """The table a mart is named after: the entity's for a history that is its entity's only table."""
+    return table.table.removesuffix("_history") if table.entity_history else table.table
+
+
 def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
     """A mart's foreign key tested against the mart holding the key: at the staging test's severity and note
     (values the parent lacks already warn there), else as a plain test."""
@@ -64,7 +73,18 @@ class MartRules(ExistingMartRules, RollupRules):
     def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
         """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
         external = self.external_marts()
-        shapes = mart_shapes(staged, edges, external)
+        # Few marts, each worth keeping: at most one for every two tables of the schema, type-2 histories and daily
+        # snapshots included (they take what the marts leave). A schema of a few tables is one star already.
+        budget = len(staged) // 2 if len(staged) >= _FEW_TABLES else None
+        shapes = mart_shapes(staged, edges, external, budget)
+        running = sum(
+            running_snapshot(staged[i], i, i, owner.column, owner.entity) is not None
+            for i, role in shapes.marts.items()
+            if role == "fact" and (owner := owner_of(staged, edges, i, set(shapes.marts))) is not None
+        )
+        if budget is not None and running:
+            # Running totals take a place in the budget (at most a quarter of it) before the marts fill it.
+            shapes = mart_shapes(staged, edges, external, budget - min(running, max(1, budget // 4)))
         names = self.mart_names(staged, shapes)
         links = _not_counted_twice(
             [e for e in edges if e.parent in shapes.marts and e.child != e.parent],
@@ -91,34 +111,86 @@ class MartRules(ExistingMartRules, RollupRules):
                 extended.get(identifier, []),
                 owner,
             )
-            self.plan_snapshot(staged[identifier], role, names[identifier])
-            if owner is not None:
-                self.plan_running_snapshot(staged[identifier], names[identifier], owner)
+        left = None if budget is None else budget - len(shapes.marts)
+        # A fact's running totals per its owner first: they answer "as of each month-end", which no mart can.
+        for identifier, role in shapes.marts.items():
+            owner = owner_of(staged, edges, identifier, set(shapes.marts)) if role == "fact" else None
+            room = left is None or left > 0
+            if (
+                owner is not None
+                and room
+                and self.plan_running_snapshot(staged[identifier], names[identifier], owner)
+            ):
+                left = None if left is None else left - 1
+        left = self.plan_type2(staged, edges, shapes, left)
+        for identifier, role in shapes.marts.items():
+            if (left is None or left > 0) and self.plan_snapshot(staged[identifier], role, names[identifier]):
+                left = None if left is None else left - 1
         if self.rollups:
             self.plan_rollups(staged, links, names, aggregates)
         self.plan_extensions(staged, shapes)
 
-    def plan_snapshot(self, table: Staged, role: str, fact: str) -> None:
-        """A money-moving fact's daily snapshot (see `snapshots`), unless the project has a model of its name."""
+    def plan_type2(
+        self, staged: dict[str, Staged], edges: list[KeyEdge], shapes: Shapes, room: int | None
+    ) -> int | None:
+        """The type-2 marts of the version histories that earn a place, at most `room` of them (None: no bound); the
+        room left.
+
+        First a history kept beside its entity's current table (`account_history` beside `account`): the marts read
+        the current table, and only this mart shows the versions. Then an entity whose current state is a mart and
+        that dated rows point at: their time needs the version of its day (an as-of join), which the current state
+        cannot give. Last an entity with no mart at all (nothing points at it): its one mart is the type-2 one, its
+        current state `is_current`. An entity whose current-state mart nothing dated points at needs no second mart
+        of itself: its versions stay in the history model for whoever asks.
+        """
+        timed = {
+            i
+            for i, s in staged.items()
+            if measures.event_time(s.relation, s.spec.columns, by_name=True) is not None
+        }
+
+        def rank(identifier: str) -> int | None:
+            if identifier in shapes.histories:
+                return 0
+            if identifier not in shapes.marts:
+                return 2
+            pointed = any(
+                e.parent == identifier and e.child != identifier and e.child in timed for e in edges
+            )
+            return 1 if pointed else None
+
+        ranked = sorted((r, n, i) for n, i in enumerate(self.type2_marts) if (r := rank(i)) is not None)
+        chosen = [self.type2_marts[i] for _, _, i in ranked][: None if room is None else max(room, 0)]
+        self.draft.models += chosen
+        return None if room is None else room - len(chosen)
+
+    def plan_snapshot(self, table: Staged, role: str, fact: str) -> bool:
+        """A money-moving fact's daily snapshot (see `snapshots`), unless the project has a model of its name;
+        whether it was planned."""
         name = self.fit(f"{fact}_daily")
         snapshot = daily_snapshot(table, fact, name) if role == "fact" else None
         if snapshot is not None and name not in self.context.existing_models:
             self.draft.snapshots.append(snapshot)
+            return True
+        return False
 
-    def plan_running_snapshot(self, table: Staged, fact: str, owner: Owner) -> None:
+    def plan_running_snapshot(self, table: Staged, fact: str, owner: Owner) -> bool:
         """A money-moving fact's monthly running totals per its owner (see `snapshots`), unless the project has
-        a model of its name."""
+        a model of its name; whether it was planned."""
         name = self.fit(f"{fact}_monthly_by_{owner.entity}")
         snapshot = running_snapshot(table, fact, name, owner.column, owner.entity)
         if snapshot is not None and name not in self.context.existing_models:
             self.draft.snapshots.append(snapshot)
+            return True
+        return False
 
     def mart_names(self, staged: dict[str, Staged], shapes: Shapes) -> dict[str, str]:
         """Each mart's model name, from the project's convention for its role."""
         wanted = [
             self.owned_name(
                 "fact_model" if role == "fact" else "dimension_model",
-                table=staged[identifier].table,
+                # The current state of `contact_history`, the contacts' only table, is `dim_contact`.
+                table=_entity_table(staged[identifier]),
                 source=staged[identifier].spec.source_name,
             )
             for identifier, role in shapes.marts.items()

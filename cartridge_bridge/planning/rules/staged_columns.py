@@ -49,8 +49,19 @@ def is_deleted_marker(column: RawColumn) -> bool:
     )
 
 
+def is_active_marker(column: RawColumn) -> bool:
+    """A loader's `_fivetran_active` beside no version columns: false marks a deleted row (see `keys._HISTORY_MARKERS`)."""
+    return (
+        is_metadata(column.name)
+        and snake_case(column.name) == "fivetran_active"
+        and is_boolean(column.data_type)
+    )
+
+
 def deleted_filter(column: RawColumn, quoted: str) -> str:
     """The staging filter keeping the rows a soft-delete column does not mark (`quoted`: the column in SQL)."""
+    if is_active_marker(column):
+        return f"coalesce({quoted}, true)"
     if is_boolean(column.data_type):
         return f"not coalesce({quoted}, false)"
     return f"{quoted} is null"

@@ -25,7 +25,7 @@ from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.sql.identifiers import quote
-from cartridge_bridge.sql.naming import dedupe, snake_case
+from cartridge_bridge.sql.naming import dedupe, singular, snake_case
 from cartridge_bridge.sql.sql_fragments import expression_problem, is_plain_cast_type, literal_problem
 from cartridge_bridge.sql.sql_types import timestamp_type, type_family
 
@@ -49,7 +49,10 @@ class StagingRules(PlannerState):
                 and fk.parent in entities
                 and snake_case(fk.column) == entities[fk.parent]
             }
-            staged[relation.identifier] = self.staging_columns(relation, table, model, source, key, bare)
+            entity = versioned_entity(relation, key, set(entities.values()))
+            staged[relation.identifier] = self.staging_columns(
+                relation, table, model, source, key, bare, entity
+            )
         edges = self.key_edges(raw, staged)
         for edge in edges:
             self.link_internal_key(staged[edge.child], staged[edge.parent], edge)
@@ -170,14 +173,22 @@ class StagingRules(PlannerState):
         source: str,
         found: KeyFacts | None,
         bare_references: frozenset[str] | set[str] = frozenset(),
+        entity: str | None = None,
     ) -> Staged:
         """One table's staged columns: renamed, cast where the type changes, keyed on the context's key, tested."""
-        entity = entity_of(relation)
+        entity = entity or entity_of(relation)
         grain = found.grain if found is not None else []
         key = grain[0] if len(grain) == 1 else None
         adapter = self.context.adapter_type
         # Rows a loader marks deleted are left out here, once, and the marker column with them.
-        markers = [c for c in relation.columns if is_marker(c, adapter) and c.name not in grain]
+        # An active flag is one too on a table that keeps no versions (a history's versions are dated, not dropped).
+        history = found is not None and found.history is not None
+        markers = [
+            c
+            for c in relation.columns
+            if (is_marker(c, adapter) or (cleaning.is_active_marker(c) and not history))
+            and c.name not in grain
+        ]
         kept = [c for c in relation.columns if c not in markers]
         types = [timestamp_type(adapter) if cleaning.holds_timestamps(c) else c.data_type for c in kept]
         # Through snake_case like every staged name: a table `1st` keys `_1st_id`, a plain identifier.
@@ -237,6 +248,16 @@ class StagingRules(PlannerState):
         )
         read = relation.model_copy(update={"columns": kept})
         return Staged(read, table, entity, model, spec, renamed, model_tests, markers, found)
+
+
+def versioned_entity(relation: RawRelation, key: KeyFacts | None, entities: set[str]) -> str:
+    """The entity a table holds: `contact` for a `contact_history` keeping every version of each contact when the
+    schema has no `contact` table beside it (its rows are the contacts, its key `contact_id`); else `entity_of`."""
+    entity = entity_of(relation)
+    stem = singular(entity.removesuffix("_history"))
+    if key is not None and key.history is not None and entity.endswith("_history") and stem not in entities:
+        return stem
+    return entity
 
 
 def accepted_values(relation: RawRelation, column: RawColumn, adapter_type: str) -> list[DataTest]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from cartridge_bridge.context.key_facts import KeyFacts
 from cartridge_bridge.context.key_owners import KeyOwner
-from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.context.keys import KeyEdge, entity_of
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import (
@@ -39,6 +39,12 @@ class Staged:
     )  # raw columns staging leaves out (soft-delete markers)
     key: KeyFacts | None = None  # the raw table's key as the context found it
 
+    @property
+    def entity_history(self) -> bool:
+        """A `contact_history` staged as the contacts themselves: every version of an entity with no table of its own
+        beside it (see `staging.versioned_entity`)."""
+        return self.entity != entity_of(self.relation)
+
 
 class PlannerState:
     """What the staging and mart rules share while drafting one project: the context, the draft, the key links."""
@@ -52,6 +58,8 @@ class PlannerState:
         self.external: dict[tuple[str, str], KeyOwner] = {}
         # The schema being planned: its tables' identifiers without the dropped prefix → as the warehouse has them.
         self.renames: dict[str, str] = {}
+        # The schema's version histories (raw identifier) → their type-2 marts, which the marts' rules may write.
+        self.type2_marts: dict[str, ModelDraft] = {}
 
     def original(self, identifier: str) -> str:
         """A planned table's identifier as the warehouse (and the context's keys) spell it."""
