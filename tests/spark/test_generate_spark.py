@@ -51,9 +51,10 @@ def test_generate_builds_on_spark_and_undo_restores(spark: Any, spark_home: Path
         "int_order_aggregated_to_customers",
         "dim_customers",
         "fct_order",
+        "fct_order_monthly_by_customer",  # a customer's orders: their running totals month by month
         "fct_order_daily",  # a money-moving fact with an event time gets its daily snapshot on Spark too
     ]
-    assert report.build.count("model", "success") == 6
+    assert report.build.count("model", "success") == 7
     assert report.build.failed == []
     staging = (project / "models/staging/shop/stg_shop__order.sql").read_text()
     # Spark's quotes; no cast where the raw type is already the staged one.
@@ -66,6 +67,7 @@ def test_generate_builds_on_spark_and_undo_restores(spark: Any, spark_home: Path
         "int_order_aggregated_to_customers": "VIEW",
         "dim_customers": "MANAGED",
         "fct_order": "MANAGED",
+        "fct_order_monthly_by_customer": "MANAGED",
         "fct_order_daily": "MANAGED",
     }
     rows = spark.sql(
