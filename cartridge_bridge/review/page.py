@@ -27,8 +27,8 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
     TimeSpineSpec,
     UnionSpec,
+    action_inputs,
     count_tests,
-    model_inputs,
     output_columns,
     undescribed_columns,
 )
@@ -129,6 +129,8 @@ def _added(plan: ExecutionPlan) -> str:
     for kind, noun in (("create_staging", "staging model"), ("create_intermediate", "intermediate model")):
         parts += [_count(kinds[kind], noun)] if kinds[kind] else []
     parts += [_count(kinds["create_mart"], "mart")] if kinds["create_mart"] else []
+    extended = kinds["modify_in_place"]
+    parts += [f"{_count(extended, 'existing mart')} extended in place"] if extended else []
     if len(parts) < 2:
         return parts[0] if parts else "no model"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -206,7 +208,7 @@ def _model(action: PlanAction) -> str:
 
 
 def _inputs(action: PlanAction) -> list[str]:
-    return [] if isinstance(action.spec, SourceSpec) else model_inputs(action.spec)
+    return [] if isinstance(action.spec, SourceSpec) else action_inputs(action)
 
 
 def _grain(action: PlanAction) -> list[str]:
