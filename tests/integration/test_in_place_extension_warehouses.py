@@ -102,8 +102,16 @@ def _cartridge(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def test_a_generate_killed_after_editing_the_mart_is_undone_byte_for_byte(tmp_path: Path) -> None:
     output, _ = duckdb_warehouse(tmp_path, RAW)
     project = plain_orders_project(tmp_path, output)
+    built = DbtProject(project, project).build()  # the marts' keys are known from the built relations
+    assert built.success, built.errors
     before = _hashes(project)
     where = ["--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw_shop"]
+
+    shown = _cartridge("plan", *where, "--modify-existing")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "modify_in_place" in shown.stdout and "+++ b/models/orders.sql" in shown.stdout
+    assert "+existing as (" in shown.stdout and "+      - name: number_of_shipments" in shown.stdout
+    assert _hashes(project) == before  # a plan writes nothing
 
     killed = _cartridge("generate", *where, "--modify-existing", env={"CARTRIDGE_FAULT_POINT": "written"})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
