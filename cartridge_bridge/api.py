@@ -29,7 +29,7 @@ from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
-from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place
+from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, in_place_files
 from cartridge_bridge.planning.llm.chat import (
     ChatModel,
     LLMSettings,
@@ -236,13 +236,7 @@ def in_place_of(options: ProjectOptions, project: OpenProject) -> InPlaceEdits |
 
 def in_place_diff(plan: ExecutionPlan, project_dir: Path) -> str:
     """The unified diff of the plan's in-place edits (each existing mart's SQL and properties file); "" if none."""
-    edited = {
-        path
-        for a in plan.actions
-        if a.type == "modify_in_place"
-        for path in (a.file_path, a.properties_path)
-        if path is not None
-    }
+    edited = in_place_files(plan)
     if not edited:
         return ""
     changes = stage_changes(project_dir.resolve(), render_plan(plan), "skip")

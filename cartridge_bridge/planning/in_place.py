@@ -43,6 +43,17 @@ def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def in_place_files(plan: ExecutionPlan) -> set[str]:
+    """The project files the plan's in-place edits change: each edited mart's SQL and properties file."""
+    return {
+        path
+        for action in plan.actions
+        if action.type == "modify_in_place"
+        for path in (action.file_path, action.properties_path)
+        if path is not None
+    }
+
+
 def wrap_refusal(sql: str, adapter_type: str) -> str | None:
     """Why a model's SQL cannot become a CTE as it is, or None: Jinja control flow, not one plain select."""
     if "{%" in sql:

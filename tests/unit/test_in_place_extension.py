@@ -21,6 +21,7 @@ from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, sh
 from cartridge_bridge.planning.plan import ExecutionPlan
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
+from cartridge_bridge.review.page import ReviewInput, review_page
 from cartridge_bridge.write.workspace import stage_changes
 
 NEW = ["number_of_refunds", "total_refund_amount", "number_of_shipments"]
@@ -205,3 +206,15 @@ def test_new_columns_join_an_existing_entry_in_its_dialect_and_an_absent_entry_i
         existing, "m.yml", [], [], "fail", extend=[{"name": "customers", "columns": [column]}]
     )
     assert absent.added == ["model customers"]
+
+
+def test_the_review_page_shows_the_edit_as_a_diff(
+    tmp_path: Path, narrow: ExecutionPlan, context: ProjectContext
+) -> None:
+    project = _project(tmp_path, context)
+    plan = _extended(narrow, context, project)
+    page = review_page(ReviewInput(plan, stage_changes(project, render_plan(plan), "fail"), run_id=None))
+    section = page.split("## Existing models edited in place\n\n", 1)[1].split("\n## ", 1)[0]
+    assert section.startswith("```diff\n--- a/models/schema.yml\n")
+    assert "+++ b/models/orders.sql\n" in section and "+existing as (\n" in section
+    assert "Adds " in page and "2 existing marts extended in place" in page
