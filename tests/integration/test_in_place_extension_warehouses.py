@@ -17,7 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import PLAIN_ORDERS_SQL, duckdb_warehouse, plain_orders_project, postgres_warehouse
+from support import (
+    PLAIN_ORDERS_SQL,
+    duckdb_warehouse,
+    plain_orders_project,
+    postgres_warehouse,
+    snapshot_tree,
+)
 
 from cartridge_bridge.api import ProjectOptions, generate, undo_run
 from cartridge_bridge.dbt.runner import DbtProject
@@ -107,7 +113,8 @@ def test_a_generate_killed_after_editing_the_mart_is_undone_byte_for_byte(tmp_pa
     before = _hashes(project)
     where = ["--project-dir", str(project), "--profiles-dir", str(project), "--schema", "raw_shop"]
 
-    shown = _cartridge("plan", *where, "--modify-existing")
+    plan_file = tmp_path / "plan.json"
+    shown = _cartridge("plan", *where, "--modify-existing", "--out", str(plan_file))
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert "modify_in_place" in shown.stdout and "+++ b/models/orders.sql" in shown.stdout
     assert "+existing as (" in shown.stdout and "+      - name: number_of_shipments" in shown.stdout
@@ -121,3 +128,14 @@ def test_a_generate_killed_after_editing_the_mart_is_undone_byte_for_byte(tmp_pa
     undone = _cartridge("undo", *where[:4])
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert _hashes(project) == before
+
+    # The reviewed plan, applied after the user edited the mart: refused in one line, nothing written.
+    with (project / "models/orders.sql").open("a") as orders:
+        orders.write("\n-- edited after the plan\n")
+    tree = snapshot_tree(project / "models")
+    refused = _cartridge("apply", str(plan_file), *where[:4])
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    [line] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+    assert "Traceback" not in refused.stderr
+    assert "orders: modifies.sha256: models/orders.sql changed since the plan was made" in line
+    assert snapshot_tree(project / "models") == tree
