@@ -15,6 +15,7 @@ from cartridge_bridge.context.existing_models import raw_query
 from cartridge_bridge.context.project_context import ProjectContext
 from cartridge_bridge.gather.manifest import Manifest, Node
 from cartridge_bridge.planning.plan import (
+    AggregateSpec,
     ColumnSpec,
     ExecutionPlan,
     JoinCondition,
@@ -87,8 +88,19 @@ def extend_in_place(plan: ExecutionPlan, context: ProjectContext, edits: InPlace
             )
             actions.append(action)
             continue
-        actions.append(_in_place_action(action, node, key, original))
+        actions.append(_in_place_action(action, node, key, original, _counted(plan)))
     return plan.model_copy(update={"actions": actions, "skipped": skipped})
+
+
+def _counted(plan: ExecutionPlan) -> set[tuple[str, str]]:
+    """(model, column) of every count or sum the plan's aggregates compute: 0, not null, where a row has none."""
+    return {
+        (action.name, column.name)
+        for action in plan.actions
+        if isinstance(action.spec, AggregateSpec)
+        for column in action.spec.columns
+        if (column.computed() or "").strip().lower().startswith(("count(", "sum("))
+    }
 
 
 def _narrow_key(action: PlanAction, context: ProjectContext) -> str | None:
@@ -139,22 +151,27 @@ def _mart_sql(
     return (None, refusal) if refusal else (original, None)
 
 
-def _in_place_action(narrow: PlanAction, node: Node, key: str, original: str) -> PlanAction:
-    """The edit of the mart: its file, the new measures' joins onto its SQL, and the hash of the SQL as planned."""
+def _in_place_action(
+    narrow: PlanAction, node: Node, key: str, original: str, counted: set[tuple[str, str]]
+) -> PlanAction:
+    """The edit of the mart: its file, the new measures' joins onto its SQL, and the hash of the SQL as planned.
+
+    A count or sum a planner joined bare is coalesced to 0: the mart's rows without new rows have none of them.
+    """
     assert isinstance(narrow.spec, MartSpec)
-    joins = [
-        join.model_copy(
-            update={
-                "on": [
-                    JoinCondition(
-                        left_alias=EXISTING_ALIAS, left_column=c.left_column, right_column=c.right_column
-                    )
-                    for c in join.on
-                ]
-            }
-        )
-        for join in narrow.spec.joins
-    ]
+    joins = []
+    for join in narrow.spec.joins:
+        columns = []
+        for column in join.columns:
+            bare = (column.expression or "").split(".")
+            if len(bare) == 2 and bare[0] == join.alias and (join.model, bare[1]) in counted:
+                column = column.model_copy(update={"expression": f"coalesce({column.expression}, 0)"})
+            columns.append(column)
+        on = [
+            JoinCondition(left_alias=EXISTING_ALIAS, left_column=c.left_column, right_column=c.right_column)
+            for c in join.on
+        ]
+        joins.append(join.model_copy(update={"on": on, "columns": columns}))
     key_column = ColumnSpec(name=key, expression=f"{EXISTING_ALIAS}.{key}", description="")
     spec = narrow.spec.model_copy(
         update={"base_alias": EXISTING_ALIAS, "columns": [key_column], "joins": joins}

@@ -18,7 +18,7 @@ from cartridge_bridge.files.yaml_merge import merge_properties
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.checks import plan_problems
 from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, sha256_text, wrap_refusal
-from cartridge_bridge.planning.plan import ExecutionPlan
+from cartridge_bridge.planning.plan import ExecutionPlan, MartSpec
 from cartridge_bridge.planning.rules.planner import plan_with_rules
 from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.review.page import ReviewInput, review_page
@@ -218,3 +218,21 @@ def test_the_review_page_shows_the_edit_as_a_diff(
     assert section.startswith("```diff\n--- a/models/schema.yml\n")
     assert "+++ b/models/orders.sql\n" in section and "+existing as (\n" in section
     assert "Adds " in page and "2 existing marts extended in place" in page
+
+
+def test_counts_and_sums_a_planner_joined_bare_are_coalesced(
+    tmp_path: Path, narrow: ExecutionPlan, context: ProjectContext
+) -> None:
+    project = _project(tmp_path, context)
+    bare = narrow.model_copy(deep=True)
+    extension = next(a for a in bare.actions if a.name == "orders_with_new_measures")
+    assert isinstance(extension.spec, MartSpec)
+    for join in extension.spec.joins:  # as an LLM planner may write them: no coalesce
+        for column in join.columns:
+            column.expression = (column.expression or "").removeprefix("coalesce(").removesuffix(", 0)")
+    edit = next(a for a in _extended(bare, context, project).actions if a.name == "orders")
+    assert isinstance(edit.spec, MartSpec)
+    expressions = {c.name: c.expression for j in edit.spec.joins for c in j.columns}
+    assert expressions["number_of_refunds"] == "coalesce(refunds_aggregated.number_of_refunds, 0)"
+    assert expressions["total_refund_amount"] == "coalesce(refunds_aggregated.total_refund_amount, 0)"
+    assert expressions["first_refunded_at"] == "refunds_aggregated.first_refunded_at"  # no 0 for a date
