@@ -29,6 +29,7 @@ from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import read_manifest
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, in_place_files
 from cartridge_bridge.planning.llm.chat import (
     ChatModel,
     LLMSettings,
@@ -43,6 +44,7 @@ from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
+from cartridge_bridge.render.plan_files import render_plan
 from cartridge_bridge.review.page import REVIEW_NAME, ReviewInput, review_page
 from cartridge_bridge.sql.identifiers import dbt_quoting_problem
 from cartridge_bridge.stage_clock import Stage, StageClock
@@ -59,7 +61,7 @@ from cartridge_bridge.write.journal import Journal
 from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.run_report import save_in_run, save_run_report
-from cartridge_bridge.write.workspace import FileChange, unified_diff
+from cartridge_bridge.write.workspace import FileChange, stage_changes, unified_diff
 
 LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
 
@@ -93,6 +95,7 @@ class ProjectOptions:
         None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
     )
     semantic_models: bool | None = None  # semantic models and metrics for the marts (see CartridgeConfig)
+    modify_existing: bool | None = None  # new measures into the existing mart itself (see CartridgeConfig)
 
 
 @dataclass
@@ -210,15 +213,34 @@ def make_plan(
     planner: Planner | None = None,
     progress: Progress | None = None,
     clock: StageClock | None = None,
+    in_place: InPlaceEdits | None = None,
 ) -> ExecutionPlan:
-    """Draft with the planner (the rules planner by default), place the drafts and validate the plan."""
+    """Draft with the planner (the rules planner by default), place the drafts and validate the plan; with
+    `in_place`, new measures at an existing mart's grain become edits of that mart where it can be wrapped."""
     planner = planner or RulesPlanner()
     if progress is not None:
         progress.step(f"plan with {planner.name}")
     with (clock or StageClock()).stage("plan"):
         plan = place(planner.draft(context), context, planner.name)
+        if in_place is not None:
+            plan = extend_in_place(plan, context, in_place)
         validate_plan(plan, context)
     return plan
+
+
+def in_place_of(options: ProjectOptions, project: OpenProject) -> InPlaceEdits | None:
+    """What extending existing marts in place reads, when it is on (the flag over cartridge.yml); else None."""
+    on = project.config.modify_existing if options.modify_existing is None else options.modify_existing
+    return InPlaceEdits(project.dbt.project_dir, project.manifest) if on else None
+
+
+def in_place_diff(plan: ExecutionPlan, project_dir: Path) -> str:
+    """The unified diff of the plan's in-place edits (each existing mart's SQL and properties file); "" if none."""
+    edited = in_place_files(plan)
+    if not edited:
+        return ""
+    changes = stage_changes(project_dir.resolve(), render_plan(plan), "skip")
+    return unified_diff([c for c in changes if c.path in edited])
 
 
 def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: Path) -> LLMSettings | None:
@@ -384,7 +406,13 @@ def generate(
     project, context = load_context(options, progress, clock)
     with clock.stage("plan"):  # choosing an LLM planner imports litellm: planning's cost, not the user's
         choice = choose_planner(options, project, progress) if planner is None else None
-    plan = make_plan(context, planner or (choice.planner if choice else None), progress, clock)
+    plan = make_plan(
+        context,
+        planner or (choice.planner if choice else None),
+        progress,
+        clock,
+        in_place_of(options, project),
+    )
     repairer = repairer or (choice.repairer if choice else None)
     if isinstance(repairer, LLMRepairer) and repairer.context is None:
         # Made before the gather: the profile is what its failing tests' counts are read from.

@@ -24,6 +24,9 @@ DEFAULT_VENDOR_DIR = "vendor/cartridge"
 # Failed builds repaired and built again: the rules planner relaxes tests for free, so it gets more rounds than
 # a model, whose every round is a set of paid calls.
 RULES_REPAIR_ROUNDS = 4
+# Off: new measures at an existing mart's grain go to a narrow model of their own, and the user's SQL is never
+# edited; on (`--modify-existing`), to the mart itself, shown as a diff, journaled and undone byte for byte.
+MODIFY_EXISTING = False
 LLM_REPAIR_ROUNDS = 2
 LLM_TIMEOUT_SECONDS = 120.0  # per call (litellm's own default is 6000 s)
 LLM_MAX_RETRIES = 2  # re-asks after an answer that fails validation
@@ -273,6 +276,8 @@ class CartridgeConfig(BaseModel):
     # rebuild takes seconds on any warehouse and needs no full refresh after a change; above it, every run
     # re-reading every row is what incremental models exist to save. null: never incremental.
     incremental_min_rows: int | None = Field(default=1_000_000, ge=1)
+    # Add new measures to an existing mart's own SQL and YAML where it can be wrapped safely (see MODIFY_EXISTING).
+    modify_existing: bool = MODIFY_EXISTING
 
 
 def load_config(project_dir: Path) -> CartridgeConfig:

@@ -299,3 +299,75 @@ def postgres_warehouse(
         for statement in raw_sql:
             cursor.execute(statement)
     return postgres_output(server, "analytics") | {"dbname": database}, postgres_query(dsn)
+
+
+# The classic jaffle_shop's `orders` mart written as one plain select (no Jinja loop), so `--modify-existing` can
+# wrap it; it ends in a comment without a final newline, which the wrapping must not let swallow its `)`.
+PLAIN_ORDERS_SQL = """{{ config(materialized='table') }}
+
+with orders as (
+
+    select * from {{ ref('stg_orders') }}
+
+),
+
+payments as (
+
+    select * from {{ ref('stg_payments') }}
+
+),
+
+order_payments as (
+
+    select
+        order_id,
+        sum(case when payment_method = 'credit_card' then amount else 0 end) as credit_card_amount,
+        sum(case when payment_method = 'coupon' then amount else 0 end) as coupon_amount,
+        sum(case when payment_method = 'bank_transfer' then amount else 0 end) as bank_transfer_amount,
+        sum(case when payment_method = 'gift_card' then amount else 0 end) as gift_card_amount,
+        sum(amount) as total_amount
+    from payments
+    group by order_id
+
+),
+
+final as (
+
+    select
+        orders.order_id,
+        orders.customer_id,
+        orders.order_date,
+        orders.status,
+        order_payments.credit_card_amount,
+        order_payments.coupon_amount,
+        order_payments.bank_transfer_amount,
+        order_payments.gift_card_amount,
+        order_payments.total_amount as amount
+    from orders
+    left join order_payments
+        on orders.order_id = order_payments.order_id
+
+)
+
+select * from final
+-- one row per order"""
+
+
+def plain_orders_project(home: Path, output: dict[str, object]) -> Path:
+    """A copy of the classic jaffle_shop fixture project building on `output`, with the cartridge package
+    installed and its `orders` mart as PLAIN_ORDERS_SQL (written byte for byte)."""
+    import shutil
+
+    import yaml  # PyYAML comes with dbt
+
+    from cartridge_bridge.dbt.runner import DbtProject
+
+    project = home / "jaffle_classic"
+    fixture = REPO_ROOT / "tests" / "fixtures" / "projects" / "jaffle_classic"
+    shutil.copytree(fixture, project, ignore=shutil.ignore_patterns("manifest.json", "expected_*.json"))
+    profile = {"fixtures": {"target": "dev", "outputs": {"dev": output}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profile))
+    (project / "packages.yml").write_text(yaml.safe_dump({"packages": [{"local": str(REPO_ROOT)}]}))
+    (project / "models" / "orders.sql").write_bytes(PLAIN_ORDERS_SQL.encode("utf-8"))
+    DbtProject(project).deps()
+    return project

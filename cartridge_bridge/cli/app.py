@@ -130,6 +130,14 @@ SemanticModels = Annotated[
         help="Write semantic models and metrics for the marts, and a time spine when the project has none.",
     ),
 ]
+ModifyExisting = Annotated[
+    bool | None,
+    typer.Option(
+        "--modify-existing/--no-modify-existing",
+        help="Add new measures at an existing mart's grain to that mart itself (shown as a diff, undone by "
+        "`cartridge undo`) instead of a narrow model of their own.",
+    ),
+]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write nothing.")]
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
@@ -361,9 +369,17 @@ def plan(
     fallback: FallbackOption = None,
     structured_output: StructuredOutputOption = None,
     semantic_models: SemanticModels = None,
+    modify_existing: ModifyExisting = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
-    from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
+    from cartridge_bridge.api import (
+        choose_planner,
+        in_place_diff,
+        in_place_of,
+        load_context,
+        make_plan,
+        write_plan,
+    )
     from cartridge_bridge.cli.views import show_plan, show_usage
     from cartridge_bridge.review.lineage import mermaid_lineage
 
@@ -372,10 +388,12 @@ def plan(
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
         structured_output=structured_output,
     )  # fmt: skip
-    options.semantic_models = semantic_models
+    options.semantic_models, options.modify_existing = semantic_models, modify_existing
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
-    execution_plan = make_plan(project_context, choice.planner, StepPrinter())
+    execution_plan = make_plan(
+        project_context, choice.planner, StepPrinter(), in_place=in_place_of(options, project)
+    )
     if choice.usage is not None:
         show_usage(err, choice.usage)  # stderr: stdout may be the plan itself
     if out_file:
@@ -387,6 +405,10 @@ def plan(
         sys.stdout.write(mermaid_lineage(execution_plan))
     else:
         show_plan(out, execution_plan)
+        diff = in_place_diff(execution_plan, project.dbt.project_dir)
+        if diff:
+            out.print("The existing marts' files, as the plan changes them:", highlight=False)
+            out.out(diff, highlight=False, end="")
 
 
 @app.command()
@@ -444,6 +466,7 @@ def generate(
     fallback: FallbackOption = None,
     structured_output: StructuredOutputOption = None,
     semantic_models: SemanticModels = None,
+    modify_existing: ModifyExisting = None,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
@@ -455,7 +478,7 @@ def generate(
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
         structured_output,
     )  # fmt: skip
-    options.semantic_models = semantic_models
+    options.semantic_models, options.modify_existing = semantic_models, modify_existing
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 

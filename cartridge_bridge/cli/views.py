@@ -38,6 +38,7 @@ _LAYERS = {
     "create_intermediate": "intermediate",
     "create_mart": "marts",
     "create_time_spine": "marts",
+    "modify_in_place": "marts",
 }
 
 

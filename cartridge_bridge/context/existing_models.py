@@ -247,18 +247,30 @@ def _parse_model(model: Node, dialect: str | None) -> exp.Expression | None:
     as tables; None when other Jinja (loops, macros) shapes it, or sqlglot cannot read it."""
     if model.language != "sql":
         return None
-    text = model.compiled_code
-    if text is None:
-        text = _INERT.sub("", model.raw_code)
-        text = _REF.sub(lambda m: _placeholder(f"ref:{m.group(1)}"), text)
-        text = _SOURCE.sub(lambda m: _placeholder(f"source:{m.group(1)}.{m.group(2)}"), text)
-        if "{{" in text or "{%" in text:
-            return None
+    if model.compiled_code is None:
+        return raw_query(model.raw_code, dialect)
     try:
-        parsed = sqlglot.parse_one(text, read=dialect)
+        parsed = sqlglot.parse_one(model.compiled_code, read=dialect)
     except SqlglotError:
         return None
     return parsed if isinstance(parsed, exp.Select | exp.SetOperation) else None
+
+
+def raw_query(raw_code: str, dialect: str | None) -> exp.Expression | None:
+    """A model's raw SQL as one query, refs and sources read as tables and its config() call left out; None when
+    other Jinja (loops, macros) shapes it, or it is not one select (or union of selects) sqlglot can read."""
+    text = _INERT.sub("", raw_code)
+    text = _REF.sub(lambda m: _placeholder(f"ref:{m.group(1)}"), text)
+    text = _SOURCE.sub(lambda m: _placeholder(f"source:{m.group(1)}.{m.group(2)}"), text)
+    if "{{" in text or "{%" in text:
+        return None
+    try:
+        parsed = sqlglot.parse(text, read=dialect)
+    except SqlglotError:
+        return None
+    if len(parsed) != 1 or parsed[0] is None:
+        return None
+    return parsed[0] if isinstance(parsed[0], exp.Select | exp.SetOperation) else None
 
 
 def _placeholder(name: str) -> str:

@@ -293,6 +293,7 @@ def merge_properties(
     metrics: list[dict[str, Any]] | None = None,
     version: int | None = None,
     indent: tuple[int, int, int] = DBT_INDENT,
+    extend: list[dict[str, Any]] | None = None,
 ) -> MergeResult:
     """Merge model and source entries into a property file's text; conflicts follow the policy.
 
@@ -302,11 +303,14 @@ def merge_properties(
     Semantic models and metrics are only ever added: one the file has under the same name stays as it is,
     whatever the policy (people refine their metrics; a regenerated one must not undo that).
     A document-end marker (`...`) and the comments after it are kept as they are, after the merged document.
+    `extend` entries add their columns to the file's entry of that model (those it lacks), or are added whole.
     """
     if existing:
         head, body, trailer = split_markers(existing, path)
         if head or trailer:
-            merged = merge_properties(body, path, models, sources, policy, semantic_models, metrics)
+            merged = merge_properties(
+                body, path, models, sources, policy, semantic_models, metrics, extend=extend
+            )
             if merged.text == body:
                 merged.text = existing
             else:
@@ -321,15 +325,19 @@ def merge_properties(
         # and put a test's arguments next to its name as its tests do (unless one of them nests them).
         nested = _has_key(document, "arguments")
         models, sources = _old_dialect(models, nested), _old_dialect(sources, nested)
+        extend = _old_dialect(extend or [], nested)
     elif keys == {"data_tests"}:
         # A project that mostly says `tests:` may have a file that says `data_tests:`: that file's own key.
         models, sources = _test_key(models, "data_tests"), _test_key(sources, "data_tests")
+        extend = _test_key(extend or [], "data_tests")
     result = MergeResult(text="")
     appends: dict[int, Appended] = {}
     if models:
         _merge_named(document, "models", models, path, policy, result, "model ", appends)
     for source in sources:
         _merge_source(document, source, path, policy, result, appends)
+    for entry in extend or []:
+        _extend_model(document, entry, path, result, appends)
     if semantic_models:
         _merge_named(
             document, "semantic_models", semantic_models, path, "skip", result, "semantic model ", appends
@@ -541,6 +549,25 @@ def _merge_named(
                 f"{path} already defines {label}{name} differently; "
                 "rerun with --on-conflict skip or --on-conflict overwrite"
             )
+
+
+def _extend_model(
+    document: Any, entry: dict[str, Any], path: str, result: MergeResult, appends: dict[int, Appended]
+) -> None:
+    """Add an entry's columns to the file's entry of that model, those it does not list; the entry whole when the
+    file has none. Nothing the file says of the model is replaced."""
+    current = _entries(document, "models", path)
+    existing = next((m for m in current if isinstance(m, dict) and m.get("name") == entry["name"]), None)
+    if existing is None:
+        appends.setdefault(id(current), Appended(document, "models", len(current))).entries.append(entry)
+        current.append(entry)
+        result.added.append(f"model {entry['name']}")
+        return
+    listed = existing.get("columns")
+    known = {c.get("name") for c in listed if isinstance(c, dict)} if isinstance(listed, list) else set()
+    new = [c for c in entry.get("columns", []) if c["name"] not in known]
+    if new:
+        _merge_named(existing, "columns", new, path, "skip", result, f"column {entry['name']}.", appends)
 
 
 def _merge_source(

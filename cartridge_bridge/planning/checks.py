@@ -6,6 +6,7 @@ from pathlib import Path, PurePosixPath
 
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema, same_schema
 from cartridge_bridge.planning.dependencies import plan_cycle_problems
+from cartridge_bridge.planning.in_place import in_place_problems
 from cartridge_bridge.planning.join_checks import refuted_keys
 from cartridge_bridge.planning.plan import (
     PLAN_VERSION,
@@ -14,7 +15,7 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     PlanAction,
     SourceSpec,
-    model_inputs,
+    action_inputs,
     output_columns,
 )
 from cartridge_bridge.planning.problems import PLAN_LEVEL, PlanProblem, plan_error
@@ -67,6 +68,7 @@ def plan_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanProb
         problems += _action_problems(action, context)
         problems += _dependency_problems(action, inputs)
         problems += SpecChecker(action, plan.adapter_type, inputs).check()
+    problems += in_place_problems(plan, context)
     problems += _doc_problems(plan, context)
     problems += _file_problems(plan)
     problems += plan_cycle_problems(plan)
@@ -112,7 +114,7 @@ def _name_problems(plan: ExecutionPlan, context: ProjectContext) -> list[PlanPro
         problem = name_problem(action.name, plan.adapter_type)
         if problem:
             problems.append(PlanProblem(action.name, "name", problem, "a lower-case snake_case model name"))
-        if action.name in context.existing_models:
+        if action.name in context.existing_models and action.type != "modify_in_place":
             problems.append(
                 PlanProblem(
                     action.name,
@@ -296,7 +298,7 @@ def _dependency_problems(action: PlanAction, inputs: Inputs) -> list[PlanProblem
         if action.dependencies:
             return [PlanProblem(action.name, "dependencies", "a source depends on nothing", "[]")]
         return []
-    derived = model_inputs(action.spec)
+    derived = action_inputs(action)
     problems = []
     if sorted(action.dependencies) != sorted(derived):
         problems.append(

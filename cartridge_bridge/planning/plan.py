@@ -455,7 +455,12 @@ ActionSpec = Annotated[
 ]
 
 ActionType = Literal[
-    "create_source", "create_staging", "create_intermediate", "create_mart", "create_time_spine"
+    "create_source",
+    "create_staging",
+    "create_intermediate",
+    "create_mart",
+    "create_time_spine",
+    "modify_in_place",
 ]
 # Which specs each action type may carry: the type names the layer, the spec says what the model does.
 SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
@@ -465,12 +470,15 @@ SPEC_KINDS_OF_TYPE: dict[str, tuple[str, ...]] = {
     "create_intermediate": ("aggregate", "union", "history", "mart"),
     "create_mart": ("mart", "union", "periodic_snapshot"),
     "create_time_spine": ("time_spine",),
+    # An existing mart extended in its own file: its SQL wrapped as it is, the spec's joins adding the new measures.
+    "modify_in_place": ("mart",),
 }
 LAYER_OF_TYPE: dict[str, Layer] = {
     "create_staging": "staging",
     "create_intermediate": "intermediate",
     "create_mart": "marts",
     "create_time_spine": "marts",
+    "modify_in_place": "marts",
 }
 
 
@@ -605,8 +613,17 @@ class ModelConfig(_Strict):
     incremental: IncrementalConfig | None = None  # with `materialized: incremental`: the filter on new rows
 
 
+class ModifiedFile(_Strict):
+    """The project file an in-place action edits, and the SHA-256 of its text when the plan was made: applying
+    the plan to a file that changed since is refused."""
+
+    path: ProjectPath
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class PlanAction(_Strict):
-    """One step of the plan: a source or model to create, where, and what it depends on."""
+    """One step of the plan: a source or model to create (or an existing mart to extend), where, and what it
+    depends on."""
 
     step_id: int
     type: ActionType
@@ -623,6 +640,14 @@ class PlanAction(_Strict):
     # the semantic model's file.
     semantic_model_path: ProjectPath | None = None
     metrics_path: ProjectPath | None = None
+    modifies: ModifiedFile | None = None  # modify_in_place only: the existing mart's SQL file as planned
+
+
+def action_inputs(action: PlanAction) -> list[str]:
+    """What an action's model selects from; an in-place edit's own mart is its SQL, not an input."""
+    assert not isinstance(action.spec, SourceSpec)
+    inputs = model_inputs(action.spec)
+    return [i for i in inputs if i != action.name] if action.type == "modify_in_place" else inputs
 
 
 class RenderSettings(_Strict):

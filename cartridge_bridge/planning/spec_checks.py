@@ -70,7 +70,7 @@ class Inputs:
                     inputs.sources[f"{action.spec.source_name}.{table.name}"] = {
                         c.name for c in table.columns
                     }
-            else:
+            elif action.type != "modify_in_place":  # an edited mart keeps its own columns: the project's
                 inputs.models[action.name] = {c.name for c in output_columns(action.spec)}
                 inputs.keys[action.name] = planned_keys(action)
         return inputs

@@ -8,6 +8,7 @@ the grammar again (render.guards).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -82,6 +83,22 @@ class RenderedFile:
     # (item, dash, mapping) indents (a file that exists keeps its own).
     version: int | None = None
     indent: tuple[int, int, int] = (4, 2, 2)
+    # SQL: the SHA-256 of the existing file whose text fills EXISTING_SQL_SLOT (an in-place edit); None: whole text.
+    wraps: str | None = None
+    # YAML: new columns for models the file already documents, added to their entries (an in-place edit).
+    extend_models: list[dict[str, Any]] = field(default_factory=list)
+
+
+# Where an in-place edit's SQL takes the existing model's text, verbatim, when the file is staged.
+EXISTING_SQL_SLOT = "-- cartridge_existing_sql_slot --"
+
+
+def fill_slot(rendered: str, existing: str) -> str:
+    """An in-place edit's SQL with the existing model's text in its slot, as it is (a final newline added, so a
+    trailing `-- comment` does not swallow the closing parenthesis)."""
+    if not existing.endswith("\n"):
+        existing += "\n"
+    return rendered.replace(EXISTING_SQL_SLOT + "\n", existing, 1)
 
 
 # The flag `renamed` computes from a de-duplicated staging model's filter, applied after the ranking.
@@ -106,6 +123,9 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
         if isinstance(spec, SourceSpec):
             yaml_file(action.file_path).sources.append(_source_entry(spec, options, plan.adapter_type))
             continue
+        if action.type == "modify_in_place":
+            _render_in_place(action, files, yaml_file, style, options)
+            continue
         files[action.file_path] = RenderedFile(action.file_path, "sql", text=render_sql(action, style))
         if action.properties_path:
             yaml_file(action.properties_path).models.append(_model_entry(action, options, plan.adapter_type))
@@ -119,11 +139,49 @@ def render_plan(plan: ExecutionPlan, options: RenderSettings | None = None) -> l
     return list(files.values())
 
 
+def _render_in_place(
+    action: PlanAction,
+    files: dict[str, RenderedFile],
+    yaml_file: Callable[[str], RenderedFile],
+    style: SqlStyle,
+    options: RenderSettings,
+) -> None:
+    """An existing mart's edit: its SQL wrapped (filled when staged) and its properties entry's new columns."""
+    spec = action.spec
+    assert isinstance(spec, MartSpec) and action.modifies is not None
+    new_columns = [c for join in spec.joins for c in join.columns]
+    files[action.file_path] = RenderedFile(
+        action.file_path, "sql", text=_in_place_sql(spec, style), wraps=action.modifies.sha256
+    )
+    if action.properties_path:
+        entry = {
+            "name": checked_name(action.name, style.adapter_type),
+            "columns": _columns(new_columns, options, style.adapter_type),
+        }
+        yaml_file(action.properties_path).extend_models.append(entry)
+
+
+def _in_place_sql(spec: MartSpec, style: SqlStyle) -> str:
+    """An in-place edit's SQL with EXISTING_SQL_SLOT where the existing model's text goes."""
+    template = environment().get_template("in_place.sql.j2")
+    text = template.render(
+        spec=spec,
+        style=style,
+        slot=EXISTING_SQL_SLOT,
+        new_columns=[c for join in spec.joins for c in join.columns],
+        join_conditions=_join_conditions(spec.joins),
+    )
+    return restyle(text, style)
+
+
 def render_sql(action: PlanAction, style: SqlStyle | None = None) -> str:
-    """The SQL of one model action, in the project's SQL style."""
+    """The SQL of one model action, in the project's SQL style (an in-place edit's with its slot unfilled)."""
     style = style or SqlStyle()
     spec = action.spec
     assert not isinstance(spec, SourceSpec)
+    if action.type == "modify_in_place":
+        assert isinstance(spec, MartSpec)
+        return _in_place_sql(spec, style)
     template = environment().get_template(_TEMPLATES[type(spec)])
     values: dict[str, Any] = {"action": action, "spec": spec, "style": style}
     values |= {"renamed_columns": None, "kept_column": None}

@@ -12,6 +12,7 @@ LAYERS = {
     "create_intermediate": "intermediate",
     "create_mart": "marts",
     "create_time_spine": "marts",  # where LAYER_OF_TYPE places it: the semantic layer's date table
+    "modify_in_place": "marts",
 }
 EXISTING = "existing models and sources"
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cartridge_bridge.dbt.runner import BuildSummary
+from cartridge_bridge.planning.in_place import in_place_files
 from cartridge_bridge.planning.plan import (
     HISTORY_COLUMNS,
     DataTest,
@@ -27,14 +28,14 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
     TimeSpineSpec,
     UnionSpec,
+    action_inputs,
     count_tests,
-    model_inputs,
     output_columns,
     undescribed_columns,
 )
 from cartridge_bridge.review.lineage import LAYERS, mermaid_lineage
 from cartridge_bridge.review.markdown import code, codes, table
-from cartridge_bridge.write.workspace import FileChange
+from cartridge_bridge.write.workspace import FileChange, unified_diff
 
 REVIEW_NAME = "review.md"
 SEMANTIC_MODELS_HEADING = "## Semantic models and metrics"
@@ -92,6 +93,7 @@ def review_page(review: ReviewInput) -> str:
     lines += _section("Columns left undescribed", [f"- {code(c)}" for c in undescribed])
     lines += _semantic_models(plan)
     lines += ["## Lineage", "", "```mermaid", *mermaid_lineage(plan).splitlines(), "```", ""]
+    lines += _in_place(review)
     rows = [[code(c.path), c.status] for c in review.changes]
     lines += _section("Files", table(["file", "change"], rows) if rows else [])
     lines += _section("Raw tables left out", [f"- {code(reason)}" for reason in plan.skipped])
@@ -129,6 +131,8 @@ def _added(plan: ExecutionPlan) -> str:
     for kind, noun in (("create_staging", "staging model"), ("create_intermediate", "intermediate model")):
         parts += [_count(kinds[kind], noun)] if kinds[kind] else []
     parts += [_count(kinds["create_mart"], "mart")] if kinds["create_mart"] else []
+    extended = kinds["modify_in_place"]
+    parts += [f"{_count(extended, 'existing mart')} extended in place"] if extended else []
     if len(parts) < 2:
         return parts[0] if parts else "no model"
     return ", ".join(parts[:-1]) + " and " + parts[-1]
@@ -206,7 +210,7 @@ def _model(action: PlanAction) -> str:
 
 
 def _inputs(action: PlanAction) -> list[str]:
-    return [] if isinstance(action.spec, SourceSpec) else model_inputs(action.spec)
+    return [] if isinstance(action.spec, SourceSpec) else action_inputs(action)
 
 
 def _grain(action: PlanAction) -> list[str]:
@@ -286,6 +290,17 @@ def _semantic_files(action: PlanAction) -> str:
     if action.metrics_path and action.metrics_path != model_file:
         return f"{code(model_file)}, metrics in {code(action.metrics_path)}"
     return code(model_file)
+
+
+def _in_place(review: ReviewInput) -> list[str]:
+    """The unified diff of the existing models' files the plan edits in place (`--modify-existing`), if any."""
+    edited = in_place_files(review.plan)
+    diff = unified_diff([c for c in review.changes if c.path in edited])
+    if not diff:
+        return []
+    # A fence longer than any run of backticks in the files, so their text cannot close it.
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", diff)), default=0))
+    return _section("Existing models edited in place", [f"{fence}diff", *diff.splitlines(), fence])
 
 
 def _section(title: str, body: Sequence[str]) -> list[str]:

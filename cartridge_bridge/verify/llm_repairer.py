@@ -43,6 +43,7 @@ from cartridge_bridge.planning.plan import (
     StagingSpec,
     TimeSpineSpec,
     UnionSpec,
+    action_inputs,
     model_inputs,
     output_columns,
 )
@@ -230,7 +231,8 @@ def replaced(plan: ExecutionPlan, action: PlanAction, answer: RepairAnswer) -> E
     entity = old.entity if isinstance(old, StagingSpec) else action.name
     for column in output_columns(spec):
         column.description = described.get(column.name) or column_docs.describe_column(column.name, entity)
-    fixed = action.model_copy(update={"spec": spec, "tests": model_tests, "dependencies": model_inputs(spec)})
+    fixed = action.model_copy(update={"spec": spec, "tests": model_tests})
+    fixed.dependencies = action_inputs(fixed)  # an edited mart's own SQL is no input of it
     actions = [fixed if a.name == action.name else a for a in plan.actions]
     return plan.model_copy(update={"actions": actions})
 

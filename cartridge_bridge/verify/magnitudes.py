@@ -52,7 +52,8 @@ class Median:
 
 def magnitude_pairs(plan: ExecutionPlan, context: ProjectContext) -> list[MagnitudePair]:
     """The new money columns at an existing mart's grain, each with that mart's money columns."""
-    new_models = {a.name for a in plan.models()}
+    # An existing mart the plan edits in place is no new model: its new columns are checked against its own.
+    new_models = {a.name for a in plan.models() if a.type != "modify_in_place"}
     pairs = []
     for action in plan.models():
         spec = action.spec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,9 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
         target = resolve_inside(project_dir, rendered.path)
         check_writable(project_dir, target, rendered.path)
         before = read_text(target, rendered.path) if target.is_file() else None
-        if rendered.kind == "yaml":
+        if rendered.wraps is not None:
+            changes.append(_wrap(rendered, before))
+        elif rendered.kind == "yaml":
             merged = merge_properties(
                 before,
                 rendered.path,
@@ -63,6 +66,7 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
                 rendered.metrics,
                 rendered.version,
                 rendered.indent,
+                rendered.extend_models,
             )
             status: Literal["create", "modify", "unchanged", "kept"] = (
                 "create" if before is None else ("modify" if merged.text != before else "unchanged")
@@ -86,6 +90,17 @@ def stage_changes(project_dir: Path, files: list[RenderedFile], policy: Conflict
                 "rerun with --on-conflict skip or --on-conflict overwrite"
             )
     return changes
+
+
+def _wrap(rendered: RenderedFile, before: str | None) -> FileChange:
+    """An in-place edit of an existing model's SQL, refused unless the file is exactly what the plan was made from."""
+    from cartridge_bridge.render.plan_files import fill_slot
+
+    if before is None:
+        raise PlanError(f"{rendered.path} no longer exists; make the plan again")
+    if hashlib.sha256(before.encode("utf-8")).hexdigest() != rendered.wraps:
+        raise PlanError(f"{rendered.path} changed since the plan was made; make the plan again")
+    return FileChange(rendered.path, "modify", before, fill_slot(rendered.text, before), ["extend in place"])
 
 
 def unified_diff(changes: list[FileChange]) -> str:
