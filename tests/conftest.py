@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -176,11 +178,17 @@ def _no_model_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    """A real PostgreSQL server, started once for the whole session and stopped at its end."""
-    data_dir = tmp_path_factory.mktemp("postgres") / "data"
+def pg_server() -> Iterator[LocalPostgres]:
+    """A real PostgreSQL server, started once for the whole session and stopped at its end.
+
+    Its data lives outside pytest's base temp: another pytest run on the machine prunes old `pytest-N` folders
+    (it keeps three), and a live server's data removed under it refuses every connection after.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="cartridge-test-pg-"))
+    data_dir = folder / "data"
     server = start_postgres(data_dir)
     try:
         yield server
     finally:
         stop_postgres(data_dir)
+        shutil.rmtree(folder, ignore_errors=True)
