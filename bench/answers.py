@@ -221,6 +221,14 @@ def show(results: list[dict[str, object]]) -> None:
         print(line)
 
 
+def default_results_file(planners: list[str], names: list[str]) -> Path:
+    """Where a run without --out writes: the committed figures only come from a whole run of one planner (a run
+    of two connectors must not overwrite them, nor the rules' file take the LLM's results)."""
+    if len(set(planners)) == 1 and set(names) == set(connectors()):
+        return RESULTS[0] if planners[0] == "rules" else RESULTS[1]
+    return Path(tempfile.gettempdir()) / f"cartridge-answers-{'-'.join(dict.fromkeys(planners))}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bench; 0 when every question was asked, 1 when one could not be, 2 for bad usage."""
     parser = argparse.ArgumentParser(prog="bench/answers.py", description=__doc__.splitlines()[0])
@@ -228,7 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--planner", choices=list(PLANNERS), action="append", help="repeat for several (default: rules)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "answers-results.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default: the planner's committed results (bench/answers-results.json, bench/answers-llm-results.json) "
+        "for a run of one planner on every connector; a file in the temporary folder for any other run",
+    )
     parser.add_argument("--keep", type=Path, help="generate into this folder and leave the projects there")
     parser.add_argument(
         "--relay",
@@ -239,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     planners = args.planner or ["rules"]
     names = args.connectors or connectors()
+    if args.out is None:
+        args.out = default_results_file(planners, names)
     unknown = [n for n in names if not (QUESTIONS / f"{n}.yml").is_file() or n not in connectors()]
     if unknown:
         print(f"bench/answers.py: no business questions for {', '.join(unknown)}", file=sys.stderr)

@@ -204,3 +204,15 @@ def test_a_marts_own_relationships_test_declares_a_key_the_bench_may_join_on(tmp
     assert ("fct_projects", "name", "dim_teams", key) not in before
     column.tests.append(DataTest(name="relationships", to="dim_teams", field=key))
     assert ("fct_projects", "name", "dim_teams", key) in layer_of(plan).foreign
+
+
+def test_only_a_whole_run_of_one_planner_writes_the_committed_results() -> None:
+    from bench.answers import connectors, default_results_file
+    from bench.answers_figures import RESULTS
+
+    every = connectors()
+    assert default_results_file(["rules"], every) == RESULTS[0]
+    assert default_results_file(["llm"], every) == RESULTS[1]
+    # two connectors, or both planners at once, must not overwrite the figures the docs are rendered from
+    assert default_results_file(["llm"], every[:2]) not in RESULTS
+    assert default_results_file(["rules", "llm"], every) not in RESULTS
