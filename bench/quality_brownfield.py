@@ -17,7 +17,9 @@ the stale columns found here):
   `data_type:`, a properties file not named `schema.yml`, a model documented outside its own folder;
 - unit mismatches landed: a new staging model selecting a raw column the project divides by 100 without the
   division, and not flagged by the run (`ApplyReport.unit_findings` names the column);
-- copies of existing marts: a new mart holding at least half of an existing mart's columns.
+- copies of existing marts: a new mart at an existing mart's grain (one row per its tested key, on the data)
+  holding at least half of its columns; new marts at another grain holding that many (a fact carrying its
+  parent's attributes) are listed apart, not counted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +71,7 @@ class LaneRow:
     style: list[str] = field(default_factory=list)
     units: list[str] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
+    denormalised: list[str] = field(default_factory=list)  # at another grain: not a copy, listed to be read
 
     @property
     def stale_missed(self) -> list[str]:
@@ -234,18 +238,60 @@ def unit_mismatches(before: dict[str, str], written: dict[str, str], report: App
     return found
 
 
+def mart_keys(before: dict[str, str]) -> dict[str, str]:
+    """Each existing mart's key: the column its YAML tests `unique` and `not_null`."""
+    keys = {}
+    for path, text in before.items():
+        if path.endswith((".yml", ".yaml")) and "/marts/" in f"/{path}":
+            for model in _yaml(text).get("models") or []:
+                for column in model.get("columns") or []:
+                    tests = {t if isinstance(t, str) else next(iter(t)) for t in column.get("tests") or []}
+                    if {"unique", "not_null"} <= tests:
+                        keys[model["name"]] = column["name"]
+    return keys
+
+
 def mart_copies(
-    existing_marts: dict[str, list[str]], new_marts: list[str], relations: dict[str, list[str]]
-) -> list[str]:
-    """New marts holding at least half of an existing mart's columns."""
-    found = []
+    existing_marts: dict[str, list[str]],
+    keys: dict[str, str],
+    new_marts: list[str],
+    relations: dict[str, list[str]],
+    one_row_per: Callable[[str, str], bool],
+) -> tuple[list[str], list[str]]:
+    """New marts holding at least half of an existing mart's columns: at its grain (one row per its key, on the
+    data: a copy answering the same question), and at another grain (its columns brought to a finer fact)."""
+    copies, elsewhere = [], []
     for new in new_marts:
         columns = set(relations.get(new, []))
         for mart, its in existing_marts.items():
             shared = columns & set(its)
-            if its and 2 * len(shared) >= len(its):
-                found.append(f"{new} re-selects {len(shared)} of {mart}'s {len(its)} columns")
-    return found
+            if not its or 2 * len(shared) < len(its):
+                continue
+            key = keys.get(mart)
+            same_grain = key is not None and key in columns and one_row_per(new, key)
+            line = f"{new} holds {len(shared)} of {mart}'s {len(its)} columns ({', '.join(sorted(shared))})"
+            (copies if same_grain else elsewhere).append(line)
+    return copies, elsewhere
+
+
+def one_row_per_key(server: LocalPostgres, schema: str) -> Callable[[str, str], bool]:
+    """Whether a relation has one row per value of a column (none null): the grain, on the data."""
+    import psycopg2
+
+    def check(relation: str, column: str) -> bool:
+        connection = psycopg2.connect(server.dsn)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f'select count(*) = count(distinct "{column}") and count(*) = count("{column}") '
+                    f'from "{schema}"."{relation}"'
+                )
+                (unique,) = cursor.fetchone()
+        finally:
+            connection.close()
+        return bool(unique)
+
+    return check
 
 
 def stale_columns(before: dict[str, str], relations: dict[str, list[str]]) -> list[str]:
@@ -299,7 +345,13 @@ def run_lane(dataset: Path, server: LocalPostgres, folder: Path, schema: str) ->
     row.style = style_mismatches(written, after)
     row.units = unit_mismatches(before, written, report)
     new_marts = [a.name for a in report.plan.actions if a.type == "create_mart"]
-    row.copies = mart_copies(existing_marts, new_marts, _relation_columns(server, "analytics"))
+    row.copies, row.denormalised = mart_copies(
+        existing_marts,
+        mart_keys(before),
+        new_marts,
+        _relation_columns(server, "analytics"),
+        one_row_per_key(server, "analytics"),
+    )
     row.seconds = time.perf_counter() - started
     return row
 
@@ -328,4 +380,10 @@ def print_lane(rows: list[LaneRow]) -> None:
         ):
             print(f"   {title}: {len(found)}")
             for finding in found:
+                print(f"     {finding}")
+        if row.denormalised:
+            print(
+                f"   new marts at another grain holding half an existing mart's columns: {len(row.denormalised)}"
+            )
+            for finding in row.denormalised:
                 print(f"     {finding}")
