@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.postgres_project import new_project, profiles_yml  # noqa: E402
+from bench.quality_brownfield import fixtures, print_lane, run_lane  # noqa: E402
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate  # noqa: E402
 from cartridge_bridge.dbt.runner import DbtProject, NodeResult  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
@@ -353,7 +354,14 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="generate into DIR and leave the projects there"
     )
+    parser.add_argument(
+        "--brownfield",
+        action="store_true",
+        help="the brownfield lane: generate into a hand-written project (bench/brownfield/<connector>)",
+    )
     options = parser.parse_args()
+    if options.brownfield:
+        known = fixtures()
     unknown = [name for name in options.datasets if name not in known]
     if unknown:
         parser.error(f"no dataset {', '.join(unknown)} in {DATASETS}")
@@ -366,9 +374,20 @@ def main() -> None:
         data_dir = Path(scratch) / "pg"
         server = start_postgres(data_dir)
         try:
-            rows = [run(DATASETS / name, server, Path(folder)) for name in names]
+            if options.brownfield:
+                lane = [
+                    run_lane(
+                        DATASETS / name, server, Path(folder), load(DATASETS / name, server, Path(folder))
+                    )
+                    for name in names
+                ]
+            else:
+                rows = [run(DATASETS / name, server, Path(folder)) for name in names]
         finally:
             stop_postgres(data_dir)
+    if options.brownfield:
+        print_lane(lane)
+        return
     print("quality: Fivetran connector data through `generate` (rules planner) on embedded PostgreSQL")
     for row in rows:
         print(f"== {row['dataset']}: {row['tables']} tables, {row['seconds']:.1f} s")

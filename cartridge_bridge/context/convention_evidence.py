@@ -128,6 +128,16 @@ class InferredConventions(BaseModel):
             and getattr(self, key).evidence.basis.endswith(BORROWED)
             and followed(self.properties_file)
         }
+        # One mart or one source file is weak evidence alone, but not when it keeps the one file name every
+        # documented model of the project is in (`schema.yml` in each folder): that layer follows the project.
+        project_wide = self.properties_file.value
+        if followed(self.properties_file) and project_wide and "{" not in project_wide:
+            adopted |= {
+                key
+                for key in Conventions.model_fields
+                if (key.endswith("_properties_file") or key == "sources_file")
+                and getattr(self, key).value == project_wide
+            }
         values = {
             key: getattr(self, key).value if key in adopted else getattr(defaults, key)
             for key in Conventions.model_fields

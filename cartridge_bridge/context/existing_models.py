@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import sqlglot
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
@@ -44,6 +44,9 @@ class ExistingColumn(BaseModel):
     description: str | None = None
     doc: str | None = None  # the doc block the description is (a name the manifest's docs hold)
     expression: str | None = None  # staging: the SQL when it is more than a rename (`amount / 100`, a cast)
+    # The warehouse's type of the one raw column `expression` reads: whether the project divides whole cents
+    # or a decimal. Only the unit rule reads it; kept out of every dump (the prompts stay as they were).
+    raw_type: str | None = Field(default=None, exclude=True)
 
 
 class ExistingModelFacts(BaseModel):
@@ -138,6 +141,15 @@ class ExistingModels:
         self._columns[unique_id] = found
         return found
 
+    def _raw_types(self, model: Node) -> dict[str, str]:
+        """Column → the warehouse's type, over the built sources and seeds a staging model reads."""
+        return {
+            c.name.lower(): c.data_type
+            for parent in model.depends_on.nodes
+            if (relation := self.built.get(parent)) is not None
+            for c in relation.columns
+        }
+
     def _model_facts(self, model: Node) -> ExistingModelFacts:
         unique_id, dialect = model.unique_id, self.dialect
         relation = self.built.get(unique_id)
@@ -151,6 +163,7 @@ class ExistingModels:
             types, names = {}, [n for n, _ in derived or []]
             columns_from = "sql" if derived else "unknown"
         expressions = {n.lower(): e for n, e in derived or []}
+        raw_types = self._raw_types(model) if layer == "staging" else {}
         yaml = {(c.name or key).lower(): c for key, c in model.columns.items()}
         columns = []
         for name in names:
@@ -167,6 +180,7 @@ class ExistingModels:
                     if documented and text
                     else None,
                     expression=_transform(made, dialect) if layer == "staging" and made is not None else None,
+                    raw_type=_read_type(made, raw_types) if layer == "staging" and made is not None else None,
                 )
             )
         real = {n.lower() for n in names}
@@ -184,6 +198,12 @@ class ExistingModels:
                 c.name or n for n, c in yaml.items() if columns_from != "unknown" and n not in real
             ],
         )
+
+
+def _read_type(expression: exp.Expression, types: dict[str, str]) -> str | None:
+    """The type of the one column an expression reads (`amount` of `amount / 100`); None for none or several."""
+    read = {c.name.lower() for c in expression.find_all(exp.Column)}
+    return types.get(next(iter(read))) if len(read) == 1 else None
 
 
 def _layer(model: Node) -> Layer:

@@ -44,6 +44,7 @@ class ProjectTransform:
     family: str  # the type family of the transformed column
     data_type: str | None = None  # the transformed column's type, when the warehouse or a cast says it
     scales: bool = False  # multiplies or divides by a number: a unit conversion
+    raw_type: str | None = None  # the type of the raw column the project converts, when the warehouse says it
     problem: str | None = None  # why it is not copied (an unsafe shape, models that disagree), or None
 
     def apply_to(self, raw_column: str, adapter_type: str) -> str | None:
@@ -126,11 +127,14 @@ def project_transforms(
 ) -> dict[str, ProjectTransform]:
     """Staged column name → the project's transform of it, from its existing staging models (see the module)."""
     made: dict[str, list[tuple[ExistingModelFacts, str | None, str | None]]] = {}
+    raw: dict[str, str] = {}  # column → the raw type the first transforming model reads
     for model in existing.values():
         if model.layer != "staging":
             continue
         for column in model.columns:
             made.setdefault(column.name.lower(), []).append((model, column.expression, column.data_type))
+            if column.expression is not None and column.raw_type:
+                raw.setdefault(column.name.lower(), column.raw_type)
     found = {}
     for name, ways in made.items():
         transformed = [(m, e, t) for m, e, t in ways if e is not None]
@@ -154,6 +158,7 @@ def project_transforms(
             family=_family(data_type, tree),
             data_type=data_type,
             scales=tree is not None and tree.find(*_ARITHMETIC) is not None,
+            raw_type=raw.get(name),
             problem=problem,
         )
     return found
@@ -191,8 +196,10 @@ def _matching(
         return None
     if type_family(column.data_type) != found.family:
         return None
-    # A scale (`/ 100`) converts whole numbers (cents, mills): a decimal amount is already in units.
-    return None if found.scales and not is_whole_number(column.data_type) else found
+    # A scale (`/ 100`) converts whole numbers (cents, mills): a decimal amount is already in units, unless the
+    # project's own converted column is a decimal too (its loader writes cents as decimals: it divides those).
+    project_whole = found.raw_type is None or is_whole_number(found.raw_type)
+    return None if found.scales and project_whole and not is_whole_number(column.data_type) else found
 
 
 def transform_findings(plan: ExecutionPlan, existing: dict[str, ExistingModelFacts]) -> list[str]:

@@ -164,6 +164,37 @@ def test_a_decimal_amount_is_already_in_units(context: ProjectContext) -> None: 
     assert transform_findings(plan, context.existing) == []  # and nothing to flag
 
 
+def test_a_project_dividing_decimals_gets_decimal_refunds_divided(context: ProjectContext) -> None:  # noqa: F811
+    # The project's loader writes cents as decimals (`amount numeric`) and its staging divides them: a new
+    # decimal `amount` is like it, converted the same way; the project's whole-cents column keeps decimals apart.
+    (raw,) = context.raw_schemas
+    decimal = relation("raw_refunds", ("id", "INTEGER"), ("order_id", "INTEGER"), ("amount", "DECIMAL(12,2)"))
+    payments = context.existing["stg_payments"]
+    decimals = payments.model_copy(
+        update={
+            "columns": [
+                c.model_copy(update={"raw_type": "DECIMAL(12,2)"}) if c.name == "amount" else c
+                for c in payments.columns
+            ]
+        }
+    )
+    units = context.model_copy(
+        update={
+            "raw_schemas": [raw.model_copy(update={"relations": [*raw.relations, decimal]})],
+            "existing": {**context.existing, "stg_payments": decimals},
+        }
+    )
+    assert project_transforms(units.existing, "duckdb")["amount"].raw_type == "DECIMAL(12,2)"
+    plan = plan_with_rules(units)
+    staging = next(a for a in plan.actions if a.name == "stg_refunds")
+    assert isinstance(staging.spec, StagingSpec)
+    amount = next(c for c in staging.spec.columns if c.name == "amount")
+    assert (amount.source_column, amount.expression) == (None, "amount / 100")
+    assert transform_findings(plan, units.existing) == []
+    # Kept out of every dump: the prompts that show existing models are byte for byte what they were.
+    assert "raw_type" not in decimals.model_dump_json()
+
+
 @pytest.mark.parametrize(
     ("data_type", "whole"),
     [

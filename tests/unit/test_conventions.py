@@ -290,3 +290,45 @@ def test_one_yaml_per_model_keeps_a_model_placeholder() -> None:
     result = infer_conventions(manifest_of(*nodes), {})
     assert result.marts_properties_file.value == "{model}.yml"
     assert result.describe_columns.value is False
+
+
+def test_one_mart_and_one_source_in_the_projects_schema_yml_follow_it() -> None:
+    # Two staging models and one mart, each folder's models in its schema.yml, the source beside the staging
+    # models: one mart and one source file are weak evidence alone, but they keep the project's one habit.
+    nodes = [
+        model(f"stg_{t}", "staging", reads=f"source.p.crm.{t}", patch_path="p://models/staging/schema.yml")
+        for t in ("accounts", "payments")
+    ]
+    mart = model("customer_accounts", "marts", patch_path="p://models/marts/schema.yml")
+    sources = {
+        f"source.p.crm.{t}": SourceTable(
+            unique_id=f"source.p.crm.{t}",
+            name=t,
+            source_name="crm",
+            package_name="p",
+            identifier=t,
+            original_file_path="models/staging/schema.yml",
+        )
+        for t in ("accounts", "payments")
+    }
+    manifest = Manifest(
+        metadata=Metadata(project_name="p"), nodes={n.unique_id: n for n in [*nodes, mart]}, sources=sources
+    )
+    result = infer_conventions(manifest, {"name": "p"})
+    assert result.marts_properties_file.confidence < 0.5  # one mart alone would not be followed
+    values = result.conventions(min_confidence=0.5)
+    assert (values.marts_properties_file, values.sources_file, values.sources_dir) == (
+        "schema.yml",
+        "schema.yml",
+        "staging",
+    )
+    # A layer whose own file differs from the project's habit keeps the bar.
+    mart_apart = model("customer_accounts", "marts", patch_path="p://models/marts/_marts__models.yml")
+    split = Manifest(
+        metadata=Metadata(project_name="p"),
+        nodes={n.unique_id: n for n in [*nodes, mart_apart]},
+        sources=sources,
+    )
+    assert infer_conventions(split, {"name": "p"}).conventions(0.5).marts_properties_file == (
+        Conventions().marts_properties_file
+    )
