@@ -134,6 +134,15 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+PlannerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--planner",
+        metavar="NAME",
+        help="Who plans: rules or llm, or a registered planner (default: planner: in cartridge.yml; "
+        "llm when a model is chosen, else rules).",
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option(
@@ -236,12 +245,14 @@ def _with_llm(
     fallback: Fallback | None,
     repair_rounds: int | None = None,
     structured_output: StructuredOutputMode | None = None,
+    planner: str | None = None,
 ) -> ProjectOptions:
-    """The options with the LLM flags; an absent flag (None) leaves the setting to cartridge.yml."""
+    """The options with the planner's flags; an absent flag (None) leaves the setting to cartridge.yml."""
     from dataclasses import replace
 
     return replace(
         options,
+        planner=planner or None,
         model=model or None,
         api_base=api_base,
         share_samples=True if share_samples else None,
@@ -261,6 +272,7 @@ def demo(
         Path, typer.Option("--dir", help="Where the demo project and its database live.")
     ] = Path("cartridge-demo"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL server and exit.")] = False,
+    planner: PlannerOption = None,
     model: Model = None,
     api_base: ApiBase = None,
 ) -> None:
@@ -271,7 +283,9 @@ def demo(
         stopped = stop_demo(directory)
         out.print("PostgreSQL stopped." if stopped else "No demo PostgreSQL was running there.")
         return
-    report = run_demo(directory, StepPrinter(), model=model or None, api_base=api_base)
+    report = run_demo(
+        directory, StepPrinter(), model=model or None, api_base=api_base, planner=planner or None
+    )
     from cartridge_bridge.cli.views import show_demo
 
     show_demo(out, report)
@@ -351,6 +365,7 @@ def plan(
     output_format: Annotated[
         PlanFormat, typer.Option("--format", help="table, json or mermaid.")
     ] = PlanFormat.table,
+    planner: PlannerOption = None,
     model: Model = None,
     api_base: ApiBase = None,
     share_samples: ShareSamples = False,
@@ -363,16 +378,17 @@ def plan(
     semantic_models: SemanticModels = None,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
-    from cartridge_bridge.api import choose_planner, load_context, make_plan, write_plan
+    from cartridge_bridge.api import check_planner, choose_planner, load_context, make_plan, write_plan
     from cartridge_bridge.cli.views import show_plan, show_usage
     from cartridge_bridge.review.lineage import mermaid_lineage
 
     options = _with_llm(
         _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
-        structured_output=structured_output,
+        structured_output=structured_output, planner=planner,
     )  # fmt: skip
     options.semantic_models = semantic_models
+    check_planner(options)  # an unknown --planner is refused before the parse and the gather
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
     execution_plan = make_plan(project_context, choice.planner, StepPrinter())
@@ -433,6 +449,7 @@ def generate(
     dry_run: DryRun = False,
     build: Build = None,
     yes: Yes = False,
+    planner: PlannerOption = None,
     model: Model = None,
     api_base: ApiBase = None,
     share_samples: ShareSamples = False,
@@ -453,7 +470,7 @@ def generate(
             project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
         ),
         model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
-        structured_output,
+        structured_output, planner,
     )  # fmt: skip
     options.semantic_models = semantic_models
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))

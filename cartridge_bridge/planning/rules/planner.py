@@ -24,6 +24,8 @@ PLANNER_NAME = "rules"
 
 
 class _Planner(StagingRules, MartRules, HistoryRules):
+    marts = True  # False: the raw tables selected, declared as sources and staged, nothing built on them
+
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
         adapter = self.context.adapter_type
@@ -72,11 +74,13 @@ class _Planner(StagingRules, MartRules, HistoryRules):
         if not kept:
             return
         staged = self.plan_staging(raw, list(kept.values()))
-        self.plan_histories(staged)  # before the marts: they read a version history's current state
+        if self.marts:
+            self.plan_histories(staged)  # before the marts: they read a version history's current state
         self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
-        # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
-        edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
-        self.plan_marts(staged, edges)
+        if self.marts:
+            # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
+            edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
+            self.plan_marts(staged, edges)
         # The project's own staging transforms (`amount / 100`), carried to new columns like them.
         carry_transforms([s.spec for s in staged.values()], self.context.existing, adapter)
 
@@ -134,6 +138,16 @@ class RulesPlanner:
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
         return with_semantic_layer(planner.draft, context)
+
+
+def declare_sources(context: ProjectContext) -> PlanDraft:
+    """The table selection and source declaration every planner may start from: each uncovered raw table that can
+    be declared safely, as a source and a staging model with its key tests; the rest skipped with the reason."""
+    planner = _Planner(context)
+    planner.marts = False
+    for raw in context.raw_schemas:
+        planner.plan_schema(raw)
+    return with_semantic_layer(planner.draft, context)
 
 
 def with_semantic_layer(draft: PlanDraft, context: ProjectContext) -> PlanDraft:
