@@ -35,7 +35,7 @@ class StagingOnlyPlanner:
     name = "staging-only"
 
     def draft(self, context: ProjectContext) -> PlanDraft:
-        draft = declare_sources(context)
+        draft = declare_sources(context).draft
         for model in draft.models:
             model.tags.append("staging_only")
         return draft
