@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
+import inspect
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -233,37 +236,75 @@ def _options(
     )
 
 
-def _with_llm(
-    options: ProjectOptions,
-    model: str | None,
-    api_base: str | None,
-    share_samples: bool,
-    concurrency: int | None,
-    max_retries: int | None,
-    max_cost: float | None,
-    no_cache: bool,
-    fallback: Fallback | None,
-    repair_rounds: int | None = None,
-    structured_output: StructuredOutputMode | None = None,
-    planner: str | None = None,
-) -> ProjectOptions:
-    """The options with the planner's flags; an absent flag (None) leaves the setting to cartridge.yml."""
-    from dataclasses import replace
+@dataclass
+class PlannerFlags:
+    """The flags `plan` and `generate` share: who plans, how the LLM planner runs, what the marts get."""
 
-    return replace(
-        options,
-        planner=planner or None,
-        model=model or None,
-        api_base=api_base,
-        share_samples=True if share_samples else None,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        max_cost=max_cost,
-        cache=False if no_cache else None,
-        fallback=fallback.value if fallback else None,
-        repair_rounds=repair_rounds,
-        structured_output=structured_output.value if structured_output else None,
-    )
+    planner: str | None
+    model: str | None
+    api_base: str | None
+    share_samples: bool
+    concurrency: int | None
+    max_retries: int | None
+    max_cost: float | None
+    no_cache: bool
+    fallback: Fallback | None
+    structured_output: StructuredOutputMode | None
+    semantic_models: bool | None
+
+    def apply_to(self, options: ProjectOptions, repair_rounds: int | None = None) -> ProjectOptions:
+        """The options with these flags; an absent flag (None) leaves the setting to cartridge.yml."""
+        return replace(
+            options,
+            planner=self.planner or None,
+            model=self.model or None,
+            api_base=self.api_base,
+            share_samples=True if self.share_samples else None,
+            concurrency=self.concurrency,
+            max_retries=self.max_retries,
+            max_cost=self.max_cost,
+            cache=False if self.no_cache else None,
+            fallback=self.fallback.value if self.fallback else None,
+            repair_rounds=repair_rounds,
+            structured_output=self.structured_output.value if self.structured_output else None,
+            semantic_models=self.semantic_models,
+        )
+
+
+# Each shared flag: its parameter's type (with its typer.Option) and default, in the order --help lists them.
+_PLANNER_FLAGS: dict[str, tuple[Any, Any]] = {
+    "planner": (PlannerOption, None),
+    "model": (Model, None),
+    "api_base": (ApiBase, None),
+    "share_samples": (ShareSamples, False),
+    "concurrency": (Concurrency, None),
+    "max_retries": (MaxRetries, None),
+    "max_cost": (MaxCost, None),
+    "no_cache": (NoCache, False),
+    "fallback": (FallbackOption, None),
+    "structured_output": (StructuredOutputOption, None),
+    "semantic_models": (SemanticModels, None),
+}
+
+
+def with_planner_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """The command with the shared planner flags added to its options, handed to it as one `flags: PlannerFlags`
+    (typer reads a command's flags from its signature: the one list is written here once)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "flags"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in _PLANNER_FLAGS.items()
+    ]
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        flags = PlannerFlags(**{name: values.pop(name) for name in _PLANNER_FLAGS})
+        command(**values, flags=flags)
+
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+    run.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [*own, *shared]} | {"return": None}
+    return run
 
 
 @app.command()
@@ -353,6 +394,7 @@ def context(
 
 
 @app.command()
+@with_planner_flags
 def plan(
     project_dir: ProjectDir = Path("."),
     profiles_dir: ProfilesDir = None,
@@ -365,29 +407,17 @@ def plan(
     output_format: Annotated[
         PlanFormat, typer.Option("--format", help="table, json or mermaid.")
     ] = PlanFormat.table,
-    planner: PlannerOption = None,
-    model: Model = None,
-    api_base: ApiBase = None,
-    share_samples: ShareSamples = False,
-    concurrency: Concurrency = None,
-    max_retries: MaxRetries = None,
-    max_cost: MaxCost = None,
-    no_cache: NoCache = False,
-    fallback: FallbackOption = None,
-    structured_output: StructuredOutputOption = None,
-    semantic_models: SemanticModels = None,
+    *,
+    flags: PlannerFlags,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import check_planner, choose_planner, load_context, make_plan, write_plan
     from cartridge_bridge.cli.views import show_plan, show_usage
     from cartridge_bridge.review.lineage import mermaid_lineage
 
-    options = _with_llm(
-        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
-        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
-        structured_output=structured_output, planner=planner,
-    )  # fmt: skip
-    options.semantic_models = semantic_models
+    options = flags.apply_to(
+        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name)
+    )
     check_planner(options)  # an unknown --planner is refused before the parse and the gather
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
@@ -437,6 +467,7 @@ def apply(
 
 
 @app.command()
+@with_planner_flags
 def generate(
     project_dir: ProjectDir = Path("."),
     profiles_dir: ProfilesDir = None,
@@ -449,30 +480,28 @@ def generate(
     dry_run: DryRun = False,
     build: Build = None,
     yes: Yes = False,
-    planner: PlannerOption = None,
-    model: Model = None,
-    api_base: ApiBase = None,
-    share_samples: ShareSamples = False,
-    concurrency: Concurrency = None,
-    max_retries: MaxRetries = None,
     repair_rounds: RepairRounds = None,
-    max_cost: MaxCost = None,
-    no_cache: NoCache = False,
-    fallback: FallbackOption = None,
-    structured_output: StructuredOutputOption = None,
-    semantic_models: SemanticModels = None,
+    *,
+    flags: PlannerFlags,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
 
-    options = _with_llm(
+    options = flags.apply_to(
         _options(
-            project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
+            project_dir,
+            profiles_dir,
+            target,
+            schema,
+            select,
+            exclude,
+            source_name,
+            on_conflict,
+            dry_run,
+            build,
         ),
-        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
-        structured_output, planner,
-    )  # fmt: skip
-    options.semantic_models = semantic_models
+        repair_rounds,
+    )
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 

@@ -73,3 +73,39 @@ def test_every_registered_planner_is_named_in_the_docs() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text(encoding="utf-8")
     for name in PLANNERS:
         assert f"`{name}`" in docs
+
+
+def test_plan_and_generate_take_the_one_list_of_planner_flags() -> None:
+    import typer
+
+    from cartridge_bridge.cli.app import _PLANNER_FLAGS, app
+
+    group = typer.main.get_command(app)
+    shared = set(_PLANNER_FLAGS)
+    for name in ("plan", "generate"):
+        command = group.commands[name]  # type: ignore[attr-defined]
+        assert shared <= {p.name for p in command.params}, name
+    assert "--planner" in {o for p in group.commands["demo"].params for o in p.opts}  # type: ignore[attr-defined]
+
+
+def test_the_planner_flags_reach_the_options_and_absent_ones_leave_the_file_its_say() -> None:
+    from cartridge_bridge.cli.app import Fallback, PlannerFlags
+
+    flags = PlannerFlags(
+        planner="rules", model="", api_base=None, share_samples=True, concurrency=3, max_retries=None,
+        max_cost=0.5, no_cache=True, fallback=Fallback.rules, structured_output=None, semantic_models=False,
+    )  # fmt: skip
+    options = flags.apply_to(ProjectOptions(), repair_rounds=1)
+    assert (options.planner, options.model, options.share_samples, options.concurrency) == (
+        "rules",
+        None,
+        True,
+        3,
+    )
+    assert (options.max_retries, options.max_cost, options.cache, options.fallback) == (
+        None,
+        0.5,
+        False,
+        "rules",
+    )
+    assert (options.repair_rounds, options.semantic_models, options.structured_output) == (1, False, None)
