@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cartridge_bridge import __version__
-from cartridge_bridge.config import LLM_REPAIR_ROUNDS, RULES_REPAIR_ROUNDS
+from cartridge_bridge.config import LLM_CONCURRENCY, LLM_MAX_RETRIES, LLM_REPAIR_ROUNDS, RULES_REPAIR_ROUNDS
 from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
@@ -164,12 +164,18 @@ ShareSamples = Annotated[
     typer.Option("--share-samples", help="Let sample values and profile statistics go into the prompts."),
 ]
 Concurrency = Annotated[
-    int | None, typer.Option("--concurrency", min=1, max=64, help="LLM calls in flight at once (default 8).")
+    int | None,
+    typer.Option(
+        "--concurrency", min=1, max=64, help=f"LLM calls in flight at once (default {LLM_CONCURRENCY})."
+    ),
 ]
 MaxRetries = Annotated[
     int | None,
     typer.Option(
-        "--max-retries", min=0, max=10, help="Re-asks after an answer that fails validation (default 2)."
+        "--max-retries",
+        min=0,
+        max=10,
+        help=f"Re-asks after an answer that fails validation (default {LLM_MAX_RETRIES}).",
     ),
 ]
 RepairRounds = Annotated[
