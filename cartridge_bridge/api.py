@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from cartridge_bridge.config import LLM_REPAIR_ROUNDS, CartridgeConfig, load_config
+from cartridge_bridge import planners
+from cartridge_bridge.config import load_config
 from cartridge_bridge.context.gathering import OpenProject as OpenProject
 from cartridge_bridge.context.gathering import gather_facts as gather_facts
 from cartridge_bridge.context.project_context import ProjectContext, build_context
@@ -24,19 +24,18 @@ from cartridge_bridge.dbt.packages_file import LOCK_FILE, packages_file, package
 from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, nests_test_arguments_by_default
 from cartridge_bridge.errors import ProjectError, UsageError
 from cartridge_bridge.files.atomic_files import read_exact, write_atomic
-from cartridge_bridge.files.yaml_merge import ConflictPolicy
 from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import read_manifest
+from cartridge_bridge.options import ProjectOptions as ProjectOptions
+from cartridge_bridge.planners import PlannerChoice as PlannerChoice
+from cartridge_bridge.planners import llm_settings as llm_settings
+from cartridge_bridge.planners import make_chat_model as make_chat_model
+from cartridge_bridge.planners import make_llm_planner as make_llm_planner
+from cartridge_bridge.planners import make_llm_repairer as make_llm_repairer
 from cartridge_bridge.planning.carried_transforms import transform_findings
 from cartridge_bridge.planning.checks import validate_plan
 from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, in_place_files
-from cartridge_bridge.planning.llm.chat import (
-    ChatModel,
-    LLMSettings,
-    StructuredOutput,
-    UsageLedger,
-)
-from cartridge_bridge.planning.llm.planner import LLMPlanner
+from cartridge_bridge.planning.llm.chat import UsageLedger
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
@@ -62,40 +61,6 @@ from cartridge_bridge.write.plan_writer import PlanWriter, already_written
 from cartridge_bridge.write.run_guard import exclusive_run
 from cartridge_bridge.write.run_report import save_in_run, save_run_report
 from cartridge_bridge.write.workspace import FileChange, stage_changes, unified_diff
-
-LLM_CACHE_DIR = Path(".cartridge") / "llm-cache"
-
-
-@dataclass
-class ProjectOptions:
-    """Where the project is and what to model; None means "take it from cartridge.yml"."""
-
-    project_dir: Path = Path(".")
-    profiles_dir: Path | None = None
-    target: str | None = None
-    schemas: list[str] = field(default_factory=list)
-    select: list[str] = field(default_factory=list)
-    exclude: list[str] = field(default_factory=list)
-    source_name: str | None = None
-    on_conflict: ConflictPolicy | None = None
-    dry_run: bool = False
-    build: bool | None = None
-    repair_rounds: int | None = None
-    # The LLM path (None: take it from cartridge.yml); see llm_settings.
-    model: str | None = None
-    api_base: str | None = None
-    share_samples: bool | None = None
-    concurrency: int | None = None
-    max_retries: int | None = None
-    max_cost: float | None = None
-    cache: bool | None = None
-    fallback: Literal["none", "rules"] | None = None
-    structured_output: StructuredOutput | None = None
-    profile: bool | None = (
-        None  # read row, null and distinct counts to find keys (see CartridgeConfig.profile)
-    )
-    semantic_models: bool | None = None  # semantic models and metrics for the marts (see CartridgeConfig)
-    modify_existing: bool | None = None  # new measures into the existing mart itself (see CartridgeConfig)
 
 
 @dataclass
@@ -243,41 +208,6 @@ def in_place_diff(plan: ExecutionPlan, project_dir: Path) -> str:
     return unified_diff([c for c in changes if c.path in edited])
 
 
-def llm_settings(options: ProjectOptions, config: CartridgeConfig, project_dir: Path) -> LLMSettings | None:
-    """How the LLM path runs, flags over cartridge.yml; None when no model is chosen (the rules planner)."""
-    model = options.model or config.model
-    if not model:
-        return None
-    # The file's api_base belongs to the file's model: --model openai/gpt-4.1 must not go to a local server.
-    api_base = options.api_base or (config.api_base if model == config.model else None)
-    if options.repair_rounds is not None:
-        rounds = options.repair_rounds
-    else:
-        rounds = config.repair_rounds if "repair_rounds" in config.model_fields_set else LLM_REPAIR_ROUNDS
-    return LLMSettings(
-        model=model,
-        api_base=api_base,
-        timeout_seconds=config.llm_timeout_seconds,
-        structured_output=options.structured_output or config.llm_structured_output,
-        max_retries=config.max_retries if options.max_retries is None else options.max_retries,
-        concurrency=config.concurrency if options.concurrency is None else options.concurrency,
-        batch_tokens=config.llm_batch_tokens,
-        repair_rounds=rounds,
-        max_cost=config.max_cost if options.max_cost is None else options.max_cost,
-        cache=config.cache if options.cache is None else options.cache,
-        cache_dir=str(project_dir.resolve() / LLM_CACHE_DIR),
-        share_samples=config.share_samples if options.share_samples is None else options.share_samples,
-        fallback=options.fallback or config.fallback,
-    )
-
-
-def make_chat_model(settings: LLMSettings, ledger: UsageLedger) -> ChatModel:
-    """The litellm-backed model for these settings (imports litellm now, not before)."""
-    from cartridge_bridge.planning.llm.client import LiteLLMChat
-
-    return LiteLLMChat(settings, ledger)
-
-
 def write_plan(plan: ExecutionPlan, path: Path) -> None:
     """Save a plan as indented JSON for review."""
     write_atomic(path, plan.model_dump_json(indent=2) + "\n")
@@ -367,26 +297,15 @@ def apply_plan(
     return report
 
 
-@dataclass
-class PlannerChoice:
-    """Who plans and who repairs: the rules (no model chosen) or an LLM, with its usage ledger."""
-
-    planner: Planner
-    repairer: Repairer
-    usage: UsageLedger | None = None  # None on the rules path: nothing to count
-    settings: LLMSettings | None = None
+def check_planner(options: ProjectOptions) -> str:
+    """The name of the planner a run will use (flags over cartridge.yml), refused before any work when unknown."""
+    project_dir = _project_dir(options)
+    return planners.planner_name(options, load_config(project_dir))
 
 
 def choose_planner(options: ProjectOptions, project: OpenProject, progress: Progress) -> PlannerChoice:
-    """The LLM planner and repairer when a model is chosen (flag, CARTRIDGE_MODEL, cartridge.yml), else the rules."""
-    settings = llm_settings(options, project.config, project.dbt.project_dir)
-    if settings is None:
-        return PlannerChoice(RulesPlanner(), RelaxFailingTests())
-    usage = UsageLedger()
-    chat = make_chat_model(settings, usage)
-    return PlannerChoice(
-        make_llm_planner(settings, chat, progress), make_llm_repairer(settings, chat), usage, settings
-    )
+    """The planner and repairer the registry makes for --planner, --model or cartridge.yml (see planners)."""
+    return planners.choose_planner(options, project.config, project.dbt.project_dir, progress)
 
 
 @exclusive_run()
@@ -403,6 +322,8 @@ def generate(
     The report's time runs from `clock`'s start (the command's, when the CLI passes it) or this call's.
     """
     clock = clock or StageClock()
+    if planner is None:
+        check_planner(options)  # an unknown --planner is refused before the parse and the gather
     project, context = load_context(options, progress, clock)
     with clock.stage("plan"):  # choosing an LLM planner imports litellm: planning's cost, not the user's
         choice = choose_planner(options, project, progress) if planner is None else None
@@ -420,19 +341,6 @@ def generate(
     report = apply_plan(plan, options, progress, project, context, confirm, repairer, clock=clock)
     report.usage = choice.usage if choice else None
     return report
-
-
-def make_llm_planner(settings: LLMSettings, chat: ChatModel, progress: Progress | None = None) -> Planner:
-    """The LLM planner over a chat model: outline, specs, tests and docs, each answer checked by the plan's seam."""
-    return LLMPlanner(chat, settings, progress)
-
-
-def make_llm_repairer(
-    settings: LLMSettings, chat: ChatModel, context: ProjectContext | None = None
-) -> Repairer:
-    """The LLM repairer: model errors and failing data tests sent back to the model (with `context`'s profile
-    counts), failing tests it does not settle relaxed."""
-    return LLMRepairer(chat, settings, RelaxFailingTests(), context)
 
 
 @exclusive_run()

@@ -237,6 +237,9 @@ class CartridgeConfig(BaseModel):
     convention_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     # How much of the existing project a planner sees (estimated tokens; see relevance.estimate_tokens).
     context_budget_tokens: int = Field(default=6000, ge=500)
+    # Who plans: a name in the planner registry (`planners.PLANNERS`: rules, llm); --planner and --model override
+    # it. None: the LLM planner when a model is set, else the rules.
+    planner: str | None = None
     # The LLM planner: a litellm model string (none → the rules planner) and how it runs; flags override these,
     # and CARTRIDGE_MODEL overrides `model` here (not --model). `api_base` goes with this file's `model` only.
     model: str | None = None

@@ -31,7 +31,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("write", ("write",)),
     ("verify", ("verify",)),
     ("review", ("review",)),
-    ("api", ("undo_api", "api")),
+    ("api", ("undo_api", "options", "planners", "api")),
     ("demo", ("demo",)),
     ("cli", ("cli",)),
 )

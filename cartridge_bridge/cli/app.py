@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib
+import inspect
 import os
 import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cartridge_bridge import __version__
-from cartridge_bridge.config import LLM_REPAIR_ROUNDS, RULES_REPAIR_ROUNDS
+from cartridge_bridge.config import LLM_CONCURRENCY, LLM_MAX_RETRIES, LLM_REPAIR_ROUNDS, RULES_REPAIR_ROUNDS
 from cartridge_bridge.errors import CartridgeError, shown
 
 if TYPE_CHECKING:
@@ -142,6 +145,15 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Show the diff and write
 Build = Annotated[bool | None, typer.Option("--build/--no-build", help="Prove the result with dbt build.")]
 OnConflict = Annotated[Conflict | None, typer.Option("--on-conflict", help="fail, skip or overwrite.")]
 Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")]
+PlannerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--planner",
+        metavar="NAME",
+        help="Who plans: rules or llm, or a registered planner (default: planner: in cartridge.yml; "
+        "llm when a model is chosen, else rules).",
+    ),
+]
 Model = Annotated[
     str | None,
     typer.Option(
@@ -160,12 +172,18 @@ ShareSamples = Annotated[
     typer.Option("--share-samples", help="Let sample values and profile statistics go into the prompts."),
 ]
 Concurrency = Annotated[
-    int | None, typer.Option("--concurrency", min=1, max=64, help="LLM calls in flight at once (default 8).")
+    int | None,
+    typer.Option(
+        "--concurrency", min=1, max=64, help=f"LLM calls in flight at once (default {LLM_CONCURRENCY})."
+    ),
 ]
 MaxRetries = Annotated[
     int | None,
     typer.Option(
-        "--max-retries", min=0, max=10, help="Re-asks after an answer that fails validation (default 2)."
+        "--max-retries",
+        min=0,
+        max=10,
+        help=f"Re-asks after an answer that fails validation (default {LLM_MAX_RETRIES}).",
     ),
 ]
 RepairRounds = Annotated[
@@ -232,35 +250,78 @@ def _options(
     )
 
 
-def _with_llm(
-    options: ProjectOptions,
-    model: str | None,
-    api_base: str | None,
-    share_samples: bool,
-    concurrency: int | None,
-    max_retries: int | None,
-    max_cost: float | None,
-    no_cache: bool,
-    fallback: Fallback | None,
-    repair_rounds: int | None = None,
-    structured_output: StructuredOutputMode | None = None,
-) -> ProjectOptions:
-    """The options with the LLM flags; an absent flag (None) leaves the setting to cartridge.yml."""
-    from dataclasses import replace
+@dataclass
+class PlannerFlags:
+    """The flags `plan` and `generate` share: who plans, how the LLM planner runs, what the marts get."""
 
-    return replace(
-        options,
-        model=model or None,
-        api_base=api_base,
-        share_samples=True if share_samples else None,
-        concurrency=concurrency,
-        max_retries=max_retries,
-        max_cost=max_cost,
-        cache=False if no_cache else None,
-        fallback=fallback.value if fallback else None,
-        repair_rounds=repair_rounds,
-        structured_output=structured_output.value if structured_output else None,
-    )
+    planner: str | None
+    model: str | None
+    api_base: str | None
+    share_samples: bool
+    concurrency: int | None
+    max_retries: int | None
+    max_cost: float | None
+    no_cache: bool
+    fallback: Fallback | None
+    structured_output: StructuredOutputMode | None
+    semantic_models: bool | None
+    modify_existing: bool | None
+
+    def apply_to(self, options: ProjectOptions, repair_rounds: int | None = None) -> ProjectOptions:
+        """The options with these flags; an absent flag (None) leaves the setting to cartridge.yml."""
+        return replace(
+            options,
+            planner=self.planner or None,
+            model=self.model or None,
+            api_base=self.api_base,
+            share_samples=True if self.share_samples else None,
+            concurrency=self.concurrency,
+            max_retries=self.max_retries,
+            max_cost=self.max_cost,
+            cache=False if self.no_cache else None,
+            fallback=self.fallback.value if self.fallback else None,
+            repair_rounds=repair_rounds,
+            structured_output=self.structured_output.value if self.structured_output else None,
+            semantic_models=self.semantic_models,
+            modify_existing=self.modify_existing,
+        )
+
+
+# Each shared flag: its parameter's type (with its typer.Option) and default, in the order --help lists them.
+_PLANNER_FLAGS: dict[str, tuple[Any, Any]] = {
+    "planner": (PlannerOption, None),
+    "model": (Model, None),
+    "api_base": (ApiBase, None),
+    "share_samples": (ShareSamples, False),
+    "concurrency": (Concurrency, None),
+    "max_retries": (MaxRetries, None),
+    "max_cost": (MaxCost, None),
+    "no_cache": (NoCache, False),
+    "fallback": (FallbackOption, None),
+    "structured_output": (StructuredOutputOption, None),
+    "semantic_models": (SemanticModels, None),
+    "modify_existing": (ModifyExisting, None),
+}
+
+
+def with_planner_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """The command with the shared planner flags added to its options, handed to it as one `flags: PlannerFlags`
+    (typer reads a command's flags from its signature: the one list is written here once)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "flags"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in _PLANNER_FLAGS.items()
+    ]
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        flags = PlannerFlags(**{name: values.pop(name) for name in _PLANNER_FLAGS})
+        command(**values, flags=flags)
+
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+    run.__signature__ = inspect.Signature([*own, *shared])  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in [*own, *shared]} | {"return": None}
+    return run
 
 
 @app.command()
@@ -269,6 +330,7 @@ def demo(
         Path, typer.Option("--dir", help="Where the demo project and its database live.")
     ] = Path("cartridge-demo"),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo's PostgreSQL server and exit.")] = False,
+    planner: PlannerOption = None,
     model: Model = None,
     api_base: ApiBase = None,
 ) -> None:
@@ -279,7 +341,9 @@ def demo(
         stopped = stop_demo(directory)
         out.print("PostgreSQL stopped." if stopped else "No demo PostgreSQL was running there.")
         return
-    report = run_demo(directory, StepPrinter(), model=model or None, api_base=api_base)
+    report = run_demo(
+        directory, StepPrinter(), model=model or None, api_base=api_base, planner=planner or None
+    )
     from cartridge_bridge.cli.views import show_demo
 
     show_demo(out, report)
@@ -347,6 +411,7 @@ def context(
 
 
 @app.command()
+@with_planner_flags
 def plan(
     project_dir: ProjectDir = Path("."),
     profiles_dir: ProfilesDir = None,
@@ -359,20 +424,12 @@ def plan(
     output_format: Annotated[
         PlanFormat, typer.Option("--format", help="table, json or mermaid.")
     ] = PlanFormat.table,
-    model: Model = None,
-    api_base: ApiBase = None,
-    share_samples: ShareSamples = False,
-    concurrency: Concurrency = None,
-    max_retries: MaxRetries = None,
-    max_cost: MaxCost = None,
-    no_cache: NoCache = False,
-    fallback: FallbackOption = None,
-    structured_output: StructuredOutputOption = None,
-    semantic_models: SemanticModels = None,
-    modify_existing: ModifyExisting = None,
+    *,
+    flags: PlannerFlags,
 ) -> None:
     """Make an execution plan and show it; `--out` saves it for `cartridge apply`."""
     from cartridge_bridge.api import (
+        check_planner,
         choose_planner,
         in_place_diff,
         in_place_of,
@@ -383,12 +440,10 @@ def plan(
     from cartridge_bridge.cli.views import show_plan, show_usage
     from cartridge_bridge.review.lineage import mermaid_lineage
 
-    options = _with_llm(
-        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name),
-        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback,
-        structured_output=structured_output,
-    )  # fmt: skip
-    options.semantic_models, options.modify_existing = semantic_models, modify_existing
+    options = flags.apply_to(
+        _options(project_dir, profiles_dir, target, schema, select, exclude, source_name)
+    )
+    check_planner(options)  # an unknown --planner is refused before the parse and the gather
     project, project_context = load_context(options, StepPrinter())
     choice = choose_planner(options, project, StepPrinter())
     execution_plan = make_plan(
@@ -443,6 +498,7 @@ def apply(
 
 
 @app.command()
+@with_planner_flags
 def generate(
     project_dir: ProjectDir = Path("."),
     profiles_dir: ProfilesDir = None,
@@ -455,30 +511,28 @@ def generate(
     dry_run: DryRun = False,
     build: Build = None,
     yes: Yes = False,
-    model: Model = None,
-    api_base: ApiBase = None,
-    share_samples: ShareSamples = False,
-    concurrency: Concurrency = None,
-    max_retries: MaxRetries = None,
     repair_rounds: RepairRounds = None,
-    max_cost: MaxCost = None,
-    no_cache: NoCache = False,
-    fallback: FallbackOption = None,
-    structured_output: StructuredOutputOption = None,
-    semantic_models: SemanticModels = None,
-    modify_existing: ModifyExisting = None,
+    *,
+    flags: PlannerFlags,
 ) -> None:
     """Plan and apply in one step."""
     from cartridge_bridge.api import generate as generate_models
 
-    options = _with_llm(
+    options = flags.apply_to(
         _options(
-            project_dir, profiles_dir, target, schema, select, exclude, source_name, on_conflict, dry_run, build
+            project_dir,
+            profiles_dir,
+            target,
+            schema,
+            select,
+            exclude,
+            source_name,
+            on_conflict,
+            dry_run,
+            build,
         ),
-        model, api_base, share_samples, concurrency, max_retries, max_cost, no_cache, fallback, repair_rounds,
-        structured_output,
-    )  # fmt: skip
-    options.semantic_models, options.modify_existing = semantic_models, modify_existing
+        repair_rounds,
+    )
     _finish(generate_models(options, StepPrinter(), confirm=_confirmer(yes), clock=_command_clock()))
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate, init_project
+from cartridge_bridge.config import CartridgeConfig
 from cartridge_bridge.dbt.package_install import InitOptions
 from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, FreshnessSummary
 from cartridge_bridge.demo.load_raw import LOADED_AT, load_shop, resync_shop
@@ -16,6 +17,7 @@ from cartridge_bridge.demo.shop_data import shop_tables
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.files.atomic_files import write_atomic
 from cartridge_bridge.files.yaml_merge import dump_yaml
+from cartridge_bridge.planners import planner_name
 from cartridge_bridge.progress import Progress
 
 PROJECT_NAME = "shop_demo"
@@ -120,11 +122,18 @@ def _load_raw_data(postgres: LocalPostgres) -> dict[str, int] | None:
 
 
 def run_demo(
-    directory: Path, progress: Progress, model: str | None = None, api_base: str | None = None
+    directory: Path,
+    progress: Progress,
+    model: str | None = None,
+    api_base: str | None = None,
+    planner: str | None = None,
 ) -> DemoReport:
-    """Build the whole demo in `directory` (with an LLM when `model` is given); run again, nothing changes."""
+    """Build the whole demo in `directory` (with `planner`, or an LLM when `model` is given); run again, nothing
+    changes."""
     started = time.perf_counter()
     directory = directory.expanduser().resolve()
+    # The demo's cartridge.yml names no planner: the flags alone choose it, refused before PostgreSQL starts.
+    planner_name(ProjectOptions(planner=planner, model=model), CartridgeConfig())
     _check_directory(directory)
     directory.mkdir(parents=True, exist_ok=True)
     progress.step("start PostgreSQL (embedded)")
@@ -139,7 +148,9 @@ def run_demo(
     # The same install as `cartridge init`: a vendored copy, so the demo project works on any machine.
     init_project(directory, progress, InitOptions(deps=None))
     dbt = DbtProject(directory, directory)
-    options = ProjectOptions(project_dir=directory, profiles_dir=directory, model=model, api_base=api_base)
+    options = ProjectOptions(
+        project_dir=directory, profiles_dir=directory, planner=planner, model=model, api_base=api_base
+    )
     report = generate(options, progress)
     rebuild = None
     if report.nothing_changed and loaded is not None:

@@ -1,9 +1,9 @@
 """The execution plan: a reviewable JSON document of what cartridge will write, action by action.
 
-The plan is the one contract between a planner (rules or LLM) and everything after it. It is also
-input: people edit plan files and LLMs write them, so every field is checked by `planning.checks`
-before anything is rendered. The specs are typed descriptions of models, never SQL files: the
-renderer writes the SQL from them with cartridge's own templates.
+The plan is the one contract between a planner (the rules, the LLM or another in the registry) and
+everything after it. It is also input: people edit plan files and LLMs write them, so every field is
+checked by `planning.checks` before anything is rendered. The specs are typed descriptions of models,
+never SQL files: the renderer writes the SQL from them with cartridge's own templates.
 """
 
 from __future__ import annotations

@@ -192,3 +192,19 @@ def test_a_property_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     )
     _one_line_error(result, 2, "models/_models.yml is not UTF-8 text")
     assert snapshot_tree(project) == before
+
+
+@pytest.mark.parametrize("command", ["plan", "generate"])
+def test_an_unknown_planner_is_one_line_naming_it_and_the_known_ones(tmp_path: Path, command: str) -> None:
+    project = write_project(tmp_path / "p", "p", {"type": "duckdb", "path": str(tmp_path / "w.duckdb")})
+    before = snapshot_tree(project)
+    result = _cartridge(command, "--project-dir", str(project), "--schema", "raw", "--planner", "ruels")
+    _one_line_error(result, 2, "--planner: unknown planner 'ruels'", "llm, rules")
+    assert "dbt parse" not in result.stderr  # refused before any work
+    assert snapshot_tree(project) == before
+
+
+def test_the_demo_refuses_an_unknown_planner_before_starting_postgres(tmp_path: Path) -> None:
+    result = _cartridge("demo", "--dir", str(tmp_path / "demo"), "--planner", "ruels")
+    _one_line_error(result, 2, "--planner: unknown planner 'ruels'")
+    assert not (tmp_path / "demo").exists()

@@ -1,6 +1,6 @@
 """The LLM planner: an outline of the models, then their specs, then tests and documentation, all checked by the seam.
 
-Sources are declared deterministically, as the rules planner declares them: the model never writes
+Sources are declared deterministically, as every planner declares them (`declare_sources`): the model never writes
 source YAML, it only describes the raw tables in the outline (and their columns through its staging
 models' documentation). Every answer is validated by pydantic and then, placed with the drafts
 accepted so far, by `plan_problems`; each problem goes back to the model. Staging specs come several
@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pydantic import BaseModel
 
@@ -74,7 +75,6 @@ from cartridge_bridge.planning.llm.prompts import phase_messages
 from cartridge_bridge.planning.llm.spec_task_facts import incremental_facts, split_columns, staged_relation
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import (
-    MartSpec,
     SemanticModelSpec,
     StagingSpec,
     model_inputs,
@@ -83,7 +83,12 @@ from cartridge_bridge.planning.plan import (
 from cartridge_bridge.planning.planner import HistoryDraft, ModelDraft, PlanDraft, SnapshotDraft, SourceDraft
 from cartridge_bridge.planning.problems import PlanProblem
 from cartridge_bridge.planning.rules.column_docs import words
-from cartridge_bridge.planning.rules.planner import RulesPlanner, with_semantic_layer
+from cartridge_bridge.planning.rules.planner import (
+    DeclaredSources,
+    RulesPlanner,
+    declare_sources,
+    with_semantic_layer,
+)
 from cartridge_bridge.progress import Progress, SilentProgress
 from cartridge_bridge.sql.naming import snake_case
 
@@ -112,15 +117,11 @@ class LLMPlanner:
         self.name = f"llm:{settings.model}"
 
     def draft(self, context: ProjectContext) -> PlanDraft:
-        """Sources as the rules declare them; staging, intermediate and mart models as the model designs them."""
-        # Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers;
-        # so without the measures the requests do not offer, nor roll-ups reading marts by the rules' names.
-        rules = RulesPlanner(
-            type2_histories=False, crossed_measures=False, rollups=False, owner_sequences=False
-        ).draft(context)
-        if not rules.sources:  # nothing new to model: no call
-            return rules
-        return _Planning(self, context, rules).run()
+        """Sources as every planner declares them; staging, intermediate and mart models as the model designs them."""
+        declared = declare_sources(context)
+        if not declared.draft.sources:  # nothing new to model: no call
+            return declared.draft
+        return _Planning(self, context, declared).run()
 
 
 @dataclass
@@ -129,36 +130,31 @@ class _Planning:
 
     planner: LLMPlanner
     context: ProjectContext
-    rules: PlanDraft
+    declared: DeclaredSources  # the tables to model, declared as sources and staged (see `declare_sources`)
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.settings = self.planner.settings
         self.asker = Asker(self.planner.chat, self.settings.max_retries)
         self.tables: dict[str, SourceDraft] = {  # `<source>.<table>` → the source declaring it
-            f"{s.spec.source_name}.{t.name}": s for s in self.rules.sources for t in s.spec.tables
+            f"{s.spec.source_name}.{t.name}": s for s in self.declared.draft.sources for t in s.spec.tables
         }
         staging_names = {
             f"{m.spec.source_name}.{m.spec.table}": m.name
-            for m in self.rules.models
+            for m in self.declared.draft.models
             if isinstance(m.spec, StagingSpec)
-        }
-        fact_bases = {
-            m.spec.base_model
-            for m in self.rules.models
-            if isinstance(m.spec, MartSpec) and m.spec.role == "fact"
         }
         self.facts = project_facts(
             self.context,
-            [s.spec for s in self.rules.sources],
+            [s.spec for s in self.declared.draft.sources],
             staging_names,
             self.settings.share_samples,
-            events={table for table, model in staging_names.items() if model in fact_bases},
+            events={table for table, model in staging_names.items() if model in self.declared.event_models},
         )
         self.table_facts: dict[str, TableFacts] = {t.source_table: t for t in self.facts.raw_tables}
         self.conventions = convention_facts(self.context)
         self.transforms = project_transforms(self.context.existing, self.context.adapter_type)
-        self.types = raw_types([s.spec for s in self.rules.sources])
+        self.types = raw_types([s.spec for s in self.declared.draft.sources])
         self.sources: list[SourceDraft] = []
         # The tables whose key has a `history` of versions (not copies): what a history model may read.
         self.history_tables = {
@@ -168,6 +164,18 @@ class _Planning:
         }
         self.kind_drafts: dict[str, KindDraft] = {}  # the histories and snapshots, once specified
         self.read_by_history: dict[str, str] = {}  # staging model → the history reading it
+
+    @cached_property
+    def rules(self) -> PlanDraft:
+        """The rules planner's drafts, made only when `fallback: rules` asks for them in place of failed answers.
+
+        Without type-2 histories: the outline chooses its own, and a fallback to the rules must fit the answers; so
+        without the measures the requests do not offer, nor roll-ups reading marts by the rules' names.
+        """
+        planner = RulesPlanner(
+            type2_histories=False, crossed_measures=False, rollups=False, owner_sequences=False
+        )
+        return planner.draft(self.context)
 
     def run(self) -> PlanDraft:
         self.planner.progress.step(f"{self.planner.name}: plan the models of {len(self.tables)} raw tables")
@@ -204,7 +212,7 @@ class _Planning:
             PlanDraft(
                 sources=self.sources,
                 models=models,
-                skipped=[*self.rules.skipped, *self.notes],
+                skipped=[*self.declared.draft.skipped, *self.notes],
                 histories=histories,
                 snapshots=snapshots,
             ),
@@ -244,7 +252,7 @@ class _Planning:
         """The rules' source drafts, declaring only the tables the outline stages."""
         staged = {m.source_table for m in outline.models if m.layer == "staging"}
         sources = []
-        for source in self.rules.sources:
+        for source in self.declared.draft.sources:
             tables = [t for t in source.spec.tables if f"{source.spec.source_name}.{t.name}" in staged]
             if tables:
                 spec = source.spec.model_copy(update={"tables": tables})

@@ -70,8 +70,8 @@ class MartRules(ExistingMartRules, RollupRules):
     rollups = True
     owner_sequences = True
 
-    def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
-        """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
+    def choose_shapes(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> tuple[Shapes, int | None]:
+        """Which staged tables become marts, each a fact or a dimension, and the mart budget (None: no limit)."""
         external = self.external_marts()
         # Few marts, each worth keeping: at most one for every two tables of the schema, type-2 histories and daily
         # snapshots included (they take what the marts leave). A schema of a few tables is one star already.
@@ -85,6 +85,11 @@ class MartRules(ExistingMartRules, RollupRules):
         if budget is not None and running:
             # Running totals take a place in the budget (at most a quarter of it) before the marts fill it.
             shapes = mart_shapes(staged, edges, external, budget - min(running, max(1, budget // 4)))
+        return shapes, budget
+
+    def plan_marts(self, staged: dict[str, Staged], edges: list[KeyEdge]) -> None:
+        """Choose the marts, plan the aggregates they need, then the marts and brownfield extensions."""
+        shapes, budget = self.choose_shapes(staged, edges)
         names = self.mart_names(staged, shapes)
         links = _not_counted_twice(
             [e for e in edges if e.parent in shapes.marts and e.child != e.parent],

@@ -6,6 +6,8 @@ The rules live by stage: `staging` (sources, staging models, keys and their test
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cartridge_bridge.context.key_facts import renamed_relation
 from cartridge_bridge.context.project_context import ProjectContext, RawSchema
 from cartridge_bridge.gather.facts import RawRelation
@@ -24,6 +26,9 @@ PLANNER_NAME = "rules"
 
 
 class _Planner(StagingRules, MartRules, HistoryRules):
+    marts = True  # False: the raw tables selected, declared as sources and staged, nothing built on them
+    event_models: set[str]  # without marts: the staging models whose rows are events (the facts' tables)
+
     def plan_schema(self, raw: RawSchema) -> None:
         candidates = []
         adapter = self.context.adapter_type
@@ -72,11 +77,16 @@ class _Planner(StagingRules, MartRules, HistoryRules):
         if not kept:
             return
         staged = self.plan_staging(raw, list(kept.values()))
-        self.plan_histories(staged)  # before the marts: they read a version history's current state
+        if self.marts:
+            self.plan_histories(staged)  # before the marts: they read a version history's current state
         self.restore_identifiers(raw.schema_name, {new: old for old, new in renames.items()})
         # A self reference (`task.parent_id`) is tested in staging; aggregating a table to itself is no mart.
         edges = [e for e in self.key_edges(raw, staged) if not e.self_reference]
-        self.plan_marts(staged, edges)
+        if self.marts:
+            self.plan_marts(staged, edges)
+        else:
+            shapes, _ = self.choose_shapes(staged, edges)
+            self.event_models |= {staged[i].model for i, role in shapes.marts.items() if role == "fact"}
         # The project's own staging transforms (`amount / 100`), carried to new columns like them.
         carry_transforms([s.spec for s in staged.values()], self.context.existing, adapter)
 
@@ -134,6 +144,25 @@ class RulesPlanner:
         for raw in context.raw_schemas:
             planner.plan_schema(raw)
         return with_semantic_layer(planner.draft, context)
+
+
+@dataclass
+class DeclaredSources:
+    """The draft every planner may start from, and which of its staging models hold events."""
+
+    draft: PlanDraft  # sources and staging models, and the raw tables skipped with the reason
+    event_models: set[str]  # staging models whose rows are events: the rules' facts, the others' dimensions
+
+
+def declare_sources(context: ProjectContext) -> DeclaredSources:
+    """The table selection and source declaration every planner shares: each uncovered raw table that can be
+    declared safely, as a source and a staging model with its key tests; the rest skipped with the reason."""
+    planner = _Planner(context)
+    planner.marts = False
+    planner.event_models = set()
+    for raw in context.raw_schemas:
+        planner.plan_schema(raw)
+    return DeclaredSources(with_semantic_layer(planner.draft, context), planner.event_models)
 
 
 def with_semantic_layer(draft: PlanDraft, context: ProjectContext) -> PlanDraft:
