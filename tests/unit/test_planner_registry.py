@@ -94,6 +94,7 @@ def test_the_planner_flags_reach_the_options_and_absent_ones_leave_the_file_its_
     flags = PlannerFlags(
         planner="rules", model="", api_base=None, share_samples=True, concurrency=3, max_retries=None,
         max_cost=0.5, no_cache=True, fallback=Fallback.rules, structured_output=None, semantic_models=False,
+        modify_existing=True,
     )  # fmt: skip
     options = flags.apply_to(ProjectOptions(), repair_rounds=1)
     assert (options.planner, options.model, options.share_samples, options.concurrency) == (
@@ -109,3 +110,4 @@ def test_the_planner_flags_reach_the_options_and_absent_ones_leave_the_file_its_
         "rules",
     )
     assert (options.repair_rounds, options.semantic_models, options.structured_output) == (1, False, None)
+    assert options.modify_existing is True
