@@ -180,6 +180,12 @@ def run_connector(
             }
             if recorded.missing:  # the cause, not the symptom: the recording is older than the prompts
                 failure = f"{len(recorded.missing)} requests have no recorded answer: refresh with --relay"
+            elif recorded.relay is not None and not failure:
+                # A refresh that ran whole replaces the recording: answers to prompts no longer asked go.
+                stale = recorded.stale()
+                for path in stale:
+                    path.unlink()
+                llm_calls["removed"] = len(stale)
     if not failure and not queries_written:
         failure = f"no queries written for the {planner} layer yet: bench/answers/{planner}/{name}.yml"
     if failure:

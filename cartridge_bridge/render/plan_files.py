@@ -7,7 +7,6 @@ the grammar again (render.guards).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -319,14 +318,9 @@ def _model_entry(action: PlanAction, options: RenderSettings, adapter_type: str)
     return entry
 
 
-_ONE_PER_ROW = re.compile(r"1|case when .+ then 1 else 0 end", re.IGNORECASE | re.DOTALL)
-
-
-def _is_count(measure: SemanticMeasure) -> bool:
-    """Whether a measure counts rows or values (`count`, `count_distinct`, a sum of 1 or of a flag's 0/1)."""
-    if measure.agg in ("count", "count_distinct"):
-        return True
-    return measure.agg == "sum" and _ONE_PER_ROW.fullmatch(measure.expr.strip()) is not None
+def _is_additive(measure: SemanticMeasure) -> bool:
+    """Whether a measure counts or adds up rows (`count`, `count_distinct`, `sum`): over no rows it is 0."""
+    return measure.agg in ("count", "count_distinct", "sum")
 
 
 def semantic_entries(
@@ -374,16 +368,17 @@ def semantic_entries(
         measures.append(item)
     if measures:
         entry["measures"] = measures
-    counts = {m.name for m in spec.measures if _is_count(m)}
+    additive = {m.name for m in spec.measures if _is_additive(m)}
     metrics = []
     for metric in spec.metrics:
         item = {"name": name(metric.name), "label": neutralize(metric.label)}
         if metric.description:
             item["description"] = neutralize(metric.description)
-        # A count over a period with nothing in it is 0, not null: MetricFlow leaves a metric null where another
-        # metric of the same query has rows (the weeks with merges but no pull request opened).
+        # A count or sum over a period with nothing in it is 0, not null: MetricFlow leaves a metric null where
+        # another metric of the same query has rows (the weeks with merges but no pull request opened, the months
+        # with orders but no line sold). A min, max or average of nothing stays null.
         measure_params: str | dict[str, Any] = name(metric.measure)
-        if metric.measure in counts:
+        if metric.measure in additive:
             measure_params = {"name": name(metric.measure), "fill_nulls_with": 0}
         item |= {"type": "simple", "type_params": {"measure": measure_params}}
         metrics.append(item)

@@ -28,6 +28,8 @@ from cartridge_bridge.planning.plan import (
     ExecutionPlan,
     MartSpec,
     PlanAction,
+    SemanticMeasure,
+    SemanticMetric,
     output_columns,
 )
 from cartridge_bridge.planning.rules.extensions import duration_name, hours_between, lifecycle_ends
@@ -232,7 +234,7 @@ def test_a_flags_sides_are_counted_per_state_and_by_each_event_time(tmp_path: Pa
     assert (having.agg, having.expr) == ("sum", "number_of_replies_with_reactions")
 
 
-def test_count_metrics_are_filled_with_zero_and_sums_are_not(tmp_path: Path) -> None:
+def test_count_and_sum_metrics_are_filled_with_zero_and_extremes_are_not(tmp_path: Path) -> None:
     tickets = action(plan_of(tmp_path, *DESK), "dim_tickets")
     assert tickets.semantic_model is not None
     _, metrics = semantic_entries(tickets.name, tickets.semantic_model, "postgres")
@@ -240,6 +242,24 @@ def test_count_metrics_are_filled_with_zero_and_sums_are_not(tmp_path: Path) -> 
     assert params["ticket_count"] == {"name": "ticket_count", "fill_nulls_with": 0}
     assert params["ticket_urgent_open_count"] == {"name": "ticket_urgent_open_count", "fill_nulls_with": 0}
     assert params["ticket_closed_count"] == {"name": "ticket_closed_count", "fill_nulls_with": 0}
-    # a sum of a column may be no count: left as MetricFlow gives it
-    assert params["ticket_replies_with_reactions_count"] == "ticket_replies_with_reactions_count"
+    # a sum over a period with no row is 0 too (no sales that month), whatever the column
+    assert params["ticket_replies_with_reactions_count"] == {
+        "name": "ticket_replies_with_reactions_count",
+        "fill_nulls_with": 0,
+    }
+    # a maximum of no row is unknown, not 0
+    latest = SemanticMeasure(name="latest_reply_count", agg="max", expr="replies_with_reactions_count")
+    widened = tickets.semantic_model.model_copy(
+        update={
+            "measures": [*tickets.semantic_model.measures, latest],
+            "metrics": [
+                *tickets.semantic_model.metrics,
+                SemanticMetric(name="latest_reply_count", label="Latest reply count", measure=latest.name),
+            ],
+        }
+    )
+    _, widened_metrics = semantic_entries(tickets.name, widened, "postgres")
+    assert {m["name"]: m["type_params"]["measure"] for m in widened_metrics}["latest_reply_count"] == (
+        "latest_reply_count"
+    )
     assert yaml.safe_dump(metrics)  # plain data, writable as the project's YAML

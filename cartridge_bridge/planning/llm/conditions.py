@@ -40,7 +40,7 @@ def changed_condition_problems(draft: Written, adapter_type: str) -> list[PlanPr
                     draft.name,
                     field,
                     f"{text!r} compares {function}() of a column; compare the column as the data writes it "
-                    "(list each spelling the data holds, or describe the odd values instead)",
+                    "(the value exactly as the data lists it; say other spellings in the description)",
                 )
             )
     return problems

@@ -457,6 +457,9 @@ def to_snapshot_draft(answer: PeriodicSnapshotAnswer, name: str, description: st
     spec = PeriodicSnapshotSpec(
         period=answer.period,
         period_column=DAY_COLUMN if answer.period == "day" else "period_start",
+        # A week's or month's last day beside its first: balances and running totals are asked "at each
+        # month-end", and a query must not compute the date.
+        period_end_column=None if answer.period == "day" else "period_last_day",
         bounds=SpineBounds(model=answer.event_model, column=answer.event_time, end=answer.end),
         event_model=answer.event_model,
         event_time=answer.event_time,
