@@ -339,7 +339,13 @@ def flagged_sums(plan: ExecutionPlan) -> list[str]:
             for argument in re.findall(r"\bsum\((.*)\)", column.computed() or "", flags=re.IGNORECASE):
                 names = re.findall(r"[a-z_][a-z0-9_]*", re.sub(r"'[^']*'", "", argument.lower()))
                 said = {w for n in names for w in n.split("_")}
-                if said & not_summed and not ("price" in said and said & {"total", "subtotal"}):
+                # A unit price times a quantity is what a line sells for: money that adds up (gross sales).
+                extended = "*" in argument and bool(said & {"quantity", "qty"})
+                if (
+                    said & not_summed
+                    and not ("price" in said and said & {"total", "subtotal"})
+                    and not extended
+                ):
                     found.append(f"{action.name}: sum({argument})")
     return found
 

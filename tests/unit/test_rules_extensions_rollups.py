@@ -263,3 +263,64 @@ def test_count_and_sum_metrics_are_filled_with_zero_and_extremes_are_not(tmp_pat
         "latest_reply_count"
     )
     assert yaml.safe_dump(metrics)  # plain data, writable as the project's YAML
+
+
+def test_a_negative_duration_is_marked_beside_it_for_a_sum_to_count(tmp_path: Path) -> None:
+    columns = columns_of(action(plan_of(tmp_path, *DESK), "dim_tickets"))
+    assert columns["resolved_before_created"] == (
+        "case when ticket_resolutions.resolved_at < tickets.created_at then 1 "
+        "when ticket_resolutions.resolved_at >= tickets.created_at then 0 end"
+    )
+    assert "closed_before_created" in columns
+    assert "updated_before_created" not in columns  # no duration, no mark
+
+
+# A request ends by its close; an approval is one way of ending it (its own table, keyed on the request's key).
+REQUESTS = (
+    table(
+        "requests",
+        {"id": "integer", "created_at": "timestamp", "closed_at": "timestamp", "is_internal": "boolean"},
+    ),
+    table("request_approvals", {"request_id": "integer", "approved_at": "timestamp"}),
+    table("comments", {"id": "integer", "request_id": "integer", "created_at": "timestamp"}),
+)
+
+
+def test_rows_ended_without_another_outcome_are_counted_by_their_end(tmp_path: Path) -> None:
+    requests = action(plan_of(tmp_path, *REQUESTS), "dim_requests")
+    assert requests.semantic_model is not None
+    measures = {m.name: m for m in requests.semantic_model.measures}
+    unapproved = measures["request_closed_not_approved_count"]
+    assert unapproved.expr == "case when closed_at is not null and approved_at is null then 1 else 0 end"
+    assert unapproved.agg == "sum" and unapproved.agg_time_dimension == "closed_at"
+    internal = measures["request_internal_closed_not_approved_count"]
+    assert internal.expr == (
+        "case when is_internal and closed_at is not null and approved_at is null then 1 else 0 end"
+    )
+    assert "case when not is_internal and" in measures["request_not_internal_closed_not_approved_count"].expr
+    # the other way round means nothing: an approval is no ending
+    assert not [name for name in measures if "approved_not_closed" in name]
+    _, metrics = semantic_entries(requests.name, requests.semantic_model, "postgres")
+    metric = next(m for m in metrics if m["name"] == "request_closed_not_approved_count")
+    assert metric["type_params"]["measure"]["fill_nulls_with"] == 0
+
+
+def test_an_outcome_set_on_more_rows_than_the_ending_is_no_case_of_it(tmp_path: Path) -> None:
+    # every row escalated, half of them closed: escalation is no way of closing
+    requests = table(
+        "requests",
+        {"id": "integer", "created_at": "timestamp", "closed_at": "timestamp", "escalated_at": "timestamp"},
+    )
+    half_closed = ColumnProfile(null_count=ROWS // 2, distinct_count=ROWS // 2)
+    requests = requests.model_copy(
+        update={
+            "columns": [
+                c.model_copy(update={"profile": half_closed}) if c.name == "closed_at" else c
+                for c in requests.columns
+            ]
+        }
+    )
+    model = action(plan_of(tmp_path, requests, REQUESTS[-1]), "dim_requests").semantic_model
+    assert model is not None
+    assert "request_closed_count" in {m.name for m in model.measures}
+    assert not [m.name for m in model.measures if "_not_escalated" in m.name]

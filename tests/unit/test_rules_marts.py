@@ -234,7 +234,8 @@ def sums(plan: ExecutionPlan) -> set[str]:
 
 def test_only_amounts_and_quantities_are_summed(tmp_path: Path) -> None:
     plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 1}))
-    assert sums(plan) == {"amount", "total_price", "fee_amount", "quantity"}
+    # and a line's quantity times its unit price, summed onto its order (its gross sales)
+    assert sums(plan) == {"amount", "total_price", "fee_amount", "quantity", "quantity * price"}
     fct_orders = columns_of(marts(plan)["fct_orders"])
     assert "total_payment_amount" in fct_orders and "total_payment_price" in fct_orders
 
@@ -255,7 +256,9 @@ def test_money_in_several_currencies_is_not_summed_but_counted(tmp_path: Path) -
     plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES, payments(rows=10, distinct={"currency": 3}))
     snapshots = {a.name: a for a in plan.actions if isinstance(a.spec, PeriodicSnapshotSpec)}
     plan.actions = [a for a in plan.actions if a.name not in snapshots]
-    assert sums(plan) == {"quantity"}  # quantities add up whatever the currency
+    # Quantities add up whatever the currency; the lines' sales too, summed per order (in the order's currency:
+    # the lines have none of their own).
+    assert sums(plan) == {"quantity", "quantity * price"}
     # The snapshots sum money within each currency only.
     daily, monthly = snapshots["fct_payments_daily"].spec, snapshots["fct_payments_monthly_by_order"].spec
     assert isinstance(daily, PeriodicSnapshotSpec) and daily.grain == ["date_day", "currency"]
@@ -451,6 +454,16 @@ def test_a_line_gets_its_quantity_times_its_unit_price(tmp_path: Path) -> None:
     assert not [c for c in columns_of(marts(plan)["dim_products"]) if c.startswith("extended_")]
 
 
+def test_the_lines_sales_are_summed_onto_their_parent_before_it_joins_them(tmp_path: Path) -> None:
+    plan, _ = plan_of(tmp_path, ORDERS, PRODUCTS, LINES)
+    aggregate = next(a for a in plan.actions if a.name == "int_order_lines_aggregated_to_orders")
+    assert columns_of(aggregate)["total_order_line_extended_price"] == "sum(quantity * price)"
+    orders = columns_of(marts(plan)["fct_orders"])
+    assert orders["total_order_line_extended_price"] == (
+        "coalesce(order_lines_aggregated.total_order_line_extended_price, 0)"
+    )
+
+
 def test_two_quantities_or_a_price_that_is_no_unit_price_make_no_product(tmp_path: Path) -> None:
     lines = table(
         "order_lines",
@@ -524,3 +537,48 @@ def test_a_document_with_an_amount_and_the_part_paid_says_what_is_left_to_pay(tm
     )
     plan, _ = plan_of(tmp_path, accounts, doubled)
     assert "unpaid_amount" not in columns_of(marts(plan)["fct_bills"])
+
+
+def test_a_whole_amount_adds_its_adjustments_and_takes_away_its_refunds(tmp_path: Path) -> None:
+    orders = table(
+        "orders",
+        {"id": "integer", "created_at": "timestamp", "total_price": "numeric", "subtotal": "numeric"},
+    )
+    adjustments = table(
+        "order_adjustments",
+        {"id": "integer", "order_id": "integer", "amount": "numeric", "tax_amount": "numeric"},
+    )
+    refunds = table(
+        "refund_lines",
+        {
+            "id": "integer",
+            "order_id": "integer",
+            "subtotal": "numeric",
+            "total_tax": "numeric",
+            "quantity": "integer",
+        },
+    )
+    notes = table("order_notes", {"id": "integer", "order_id": "integer", "amount": "numeric"})
+    plan, _ = plan_of(tmp_path, orders, adjustments, refunds, notes)
+    adjusted = next(c for c in marts(plan)["dim_orders"].spec.columns if c.name == "adjusted_total_price")  # type: ignore[union-attr]
+    # each child pre-aggregated to the order before the join; a quantity refunded is no money, a note no adjustment
+    assert adjusted.expression == (
+        "orders.total_price"
+        " + coalesce(order_adjustments_aggregated.total_order_adjustment_amount, 0)"
+        " + coalesce(order_adjustments_aggregated.total_order_adjustment_tax_amount, 0)"
+        " - coalesce(refund_lines_aggregated.total_refund_line_subtotal, 0)"
+        " - coalesce(refund_lines_aggregated.total_refund_line_tax, 0)"
+    )
+    assert "plus its order adjustments' `amount` and `tax_amount`" in adjusted.description
+    assert "minus its refund lines' `subtotal` and `total_tax`" in adjusted.description
+
+
+def test_no_adjusted_total_without_a_whole_amount_or_a_child_that_adjusts_it(tmp_path: Path) -> None:
+    orders = table("orders", {"id": "integer", "created_at": "timestamp", "total_price": "numeric"})
+    notes = table("order_notes", {"id": "integer", "order_id": "integer", "amount": "numeric"})
+    plan, _ = plan_of(tmp_path, orders, notes)
+    assert "adjusted_total_price" not in columns_of(marts(plan)["dim_orders"])
+    unpriced = table("orders", {"id": "integer", "created_at": "timestamp", "code": "text"})
+    refunds = table("refunds", {"id": "integer", "order_id": "integer", "amount": "numeric"})
+    plan, _ = plan_of(tmp_path, unpriced, refunds)
+    assert not [c for c in columns_of(marts(plan)["dim_orders"]) if c.startswith("adjusted_")]

@@ -186,9 +186,12 @@ def test_prices_are_not_summed(plan: ExecutionPlan) -> None:
     assert [(c.name, c.expression) for c in spec.columns[1:]] == [
         ("number_of_order_items", "count(*)"),
         ("total_order_item_quantity", "sum(quantity)"),
+        # a unit price is summed only times its quantity: what the items sell for
+        ("total_order_item_extended_price", "sum(quantity * unit_price)"),
     ]
     every_expression = [sql(c) for a in plan.models() for c in output_columns(a.spec)]  # type: ignore[arg-type]
-    assert not [e for e in every_expression if "sum(" in e and "price" in e]
+    priced = [e for e in every_expression if "sum(" in e and "price" in e]
+    assert not [e for e in priced if "quantity * " not in e and "extended_price" not in e]
 
 
 def test_parents_without_outgoing_keys_are_dimensions_and_children_are_facts(plan: ExecutionPlan) -> None:

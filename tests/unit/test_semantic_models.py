@@ -98,6 +98,12 @@ def test_a_mart_gets_entities_dimensions_measures_and_a_metric_per_measure(tmp_p
             "case when not is_archived and closed_at is not null then 1 else 0 end",
             "closed_at",
         ),
+        # Closed without being archived, by the month closed (no split by the archive's own flag).
+        "project_closed_not_archived_count": (
+            "sum",
+            "case when closed_at is not null and archived_at is null then 1 else 0 end",
+            "closed_at",
+        ),
         "project_closed_count": ("count", "closed_at", "closed_at"),  # another event, dated by itself
     }  # updated_at is bookkeeping: no measure
     assert sorted((m.name, m.measure) for m in model.metrics) == sorted((m, m) for m in measures)

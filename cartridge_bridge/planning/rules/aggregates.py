@@ -213,6 +213,19 @@ class AggregateRules(PlannerState):
                             f"{in_currency}.",
                         )
                     )
+        line = measures.extended(child.relation, columns)
+        if line is not None and not currency.mixed:
+            # What the lines sell for (gross), summed at the parent's grain before its mart joins it (the mart's
+            # own counts and sums do not fan out): every line, whatever its state, since an unfulfilled line is
+            # sold all the same; arithmetic a reader of the mart may not do. Lines in several currencies are not summed.
+            found.append(
+                (
+                    [f"total_{child.entity}_{line.name}{role}", f"total_{line.name}{role}"],
+                    f"sum({line.left} {line.operator} {line.right})",
+                    f"Sum of `{line.left}` times `{line.right}` over {owned}{in_currency}, every line whatever its "
+                    f"state: what they sell for (gross sales).",
+                )
+            )
         dated = measures.event_time(child.relation, columns)
         if dated is not None and dated.name not in keys:
             # `first_created_at` would not say of what: the child's entity goes in unless the name has it.

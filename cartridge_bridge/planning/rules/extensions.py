@@ -6,6 +6,7 @@
   join its parent's mart one-to-one, where a merge time is asked (`merged_at` beside `created_at`).
 - A **duration** is the time between the row's event time and a later lifecycle timestamp of the same row (named by
   a past participle: `closed_at`, `merged_at`, `resolved_at`), in hours: arithmetic a reader of the mart may not do.
+  Beside it, a 0/1 column (`merged_before_created`) marks the rows whose duration is negative, so a sum counts them.
 """
 
 from __future__ import annotations
@@ -125,6 +126,21 @@ def durations(
                 description=(
                     f"Hours from `{start.name}` to `{end.name}` (negative when `{end.name}` is recorded earlier; "
                     f"null until both are set)."
+                ),
+            )
+        )
+        # A negative duration is a data-quality warning the averages beside it hide: counted by a sum of this.
+        before = f"{_stem(end.name)}_before_{_stem(start.name)}"
+        found.append(
+            ColumnSpec(
+                name=before,
+                expression=(
+                    f"case when {references[end.name]} < {references[start.name]} then 1 "
+                    f"when {references[end.name]} >= {references[start.name]} then 0 end"
+                ),
+                description=(
+                    f"1 when `{end.name}` is recorded before `{start.name}` (a negative `{name}`: a data-quality "
+                    f"warning), 0 when not, null until both are set; its sum counts those rows."
                 ),
             )
         )

@@ -10,6 +10,7 @@ from cartridge_bridge.context.keys import KeyEdge
 from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
+from cartridge_bridge.planning.rules.adjusted_totals import adjusted_total
 from cartridge_bridge.planning.rules.aggregates import Aggregate
 from cartridge_bridge.planning.rules.existing_marts import ExistingMartRules
 from cartridge_bridge.planning.rules.extensions import durations, extension_columns, extensions
@@ -312,6 +313,11 @@ class MartRules(ExistingMartRules, RollupRules):
         taken = {c.name for c in columns} | {c.name for j in joins for c in j.columns}
         aggregated = self.aggregate_joins(alias, aggregates, taken)
         joins += aggregated
+        adjusted = adjusted_total(
+            table, alias, aggregates, aggregated, taken | {c.name for j in aggregated for c in j.columns}
+        )
+        if adjusted is not None:
+            columns.append(adjusted)
         expressions = [m.computed() or "" for a in aggregates for m in a.measures]
         description = docs.describe_mart(
             role,

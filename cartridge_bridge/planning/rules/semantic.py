@@ -48,6 +48,9 @@ TIME_SPINE_END = datetime.date(2051, 1, 1)
 _FIRST_LAST = re.compile(r"(min|max)\(([a-z_][a-z0-9_]*)\)")
 COLUMN_REFERENCE = re.compile(r"(?:([a-z_][a-z0-9_]*)\.)?([a-z_][a-z0-9_]*)")
 # What a timestamp's name adds to the event it dates: `closed_at` → `closed`.
+# Events that end a row's lifecycle whatever its outcome: another outcome the row records by its own time (a merge
+# beside a close, a cancellation beside an end) is one way of ending, so "ended without it" is a count worth asking.
+_ENDINGS = frozenset({"closed", "resolved", "ended", "finished", "terminated"})
 _TIME_SUFFIX = re.compile(r"_(at|on|date|time|timestamp|ts)$")
 
 
@@ -260,6 +263,7 @@ def _add_measures(
             found.append((measure, label))
     if adapter_type is not None:
         found += _crossed(table, base, keys, time_columns, default_time, adapter_type)
+        found += _ended_without(table, base, keys, time_columns, default_time)
     for foreign in (e for e in model.entities if e.type == "foreign"):
         # How many customers ordered in a month, how many accounts hold active subscriptions: the parents a
         # group of rows reaches, counted once each (a sum of row counts would count a parent many times).
@@ -382,6 +386,66 @@ def _crossed(
                             f"`{state.column}` is {state.value!r}.",
                         ),
                         _label(f"{part}_{things}_{state.part}"),
+                    )
+                )
+    return found
+
+
+def _set_count(table: MartBase, column: str) -> int | None:
+    """How many rows hold a value in one of the mart's columns, when the raw table's profile says; else None."""
+    found = next((c for c in table.columns if c.name == column), None)
+    raw = measures.raw_column(table.relation, found) if found is not None else None
+    rows = table.relation.profile.row_count if table.relation.profile else None
+    if raw is None or raw.profile is None or rows is None:
+        return None
+    return rows - raw.profile.null_count
+
+
+def _ended_without(
+    table: MartBase, base: set[str], keys: set[str], time_columns: list[str], default_time: str
+) -> list[tuple[SemanticMeasure, str]]:
+    """Rows that ended (`closed_at` set: an ending event by its name) without another outcome the row dates
+    (`merged_at` null), counted in the period of their ending: the pull requests closed without a merge. The other
+    outcome is a special case of the ending (every merged pull request is closed): where the profile counts both,
+    it is set on no more rows than the ending. Counted over all rows and per side of each flag (issues apart from
+    pull requests), as `_crossed` counts the ending itself."""
+    entity, things = table.entity, plural(table.entity)
+    others = [
+        t
+        for t in time_columns
+        if t in base
+        and t != default_time
+        and not measures.is_bookkeeping_time(t)
+        and _stem(t) != _stem(default_time)
+        and _stem(t).endswith("ed")
+    ]
+    flags = [f for f in measures.flags(table.relation, table.columns, keys) if f.column in base]
+    found: list[tuple[SemanticMeasure, str]] = []
+    for ending in (t for t in others if _stem(t) in _ENDINGS):
+        for outcome in (t for t in others if t != ending and _stem(t) not in _ENDINGS):
+            ended, outcome_count = _set_count(table, ending), _set_count(table, outcome)
+            if ended is not None and outcome_count is not None and outcome_count > ended:
+                continue  # set on more rows than the ending: no special case of it
+            what = f"{_stem(ending)}_not_{_stem(outcome)}"
+            # A flag of the outcome itself (`is_archived` beside `archived_at`) splits nothing the count says.
+            sides = [("", "", "")] + [
+                (f"{part}_", f"{negation}{flag.column} and ", f" where `{flag.column}` is {value}")
+                for flag in flags
+                if flag.yes != _stem(outcome)
+                for part, negation, value in ((flag.yes, "", "true"), (flag.no, "not ", "false"))
+            ]
+            for part, condition, said in sides:
+                found.append(
+                    (
+                        SemanticMeasure(
+                            name=f"{entity}_{part}{what}_count",
+                            agg="sum",
+                            expr=f"case when {condition}{ending} is not null and {outcome} is null then 1 else 0 end",
+                            description=f"Number of {docs.words(things)}{said}, with a `{ending}` and no "
+                            f"`{outcome}`, dated by `{ending}`.",
+                            agg_time_dimension=ending,
+                        ),
+                        _label(f"{part}{things}_{what}"),
                     )
                 )
     return found
