@@ -50,11 +50,6 @@ def _not_counted_twice(
 _FEW_TABLES = 6
 
 
-def _entity_table(table: Staged) -> str:
-    """The table a mart is named after: the entity's for a history that is its entity's only table."""
-    return table.entity if table.entity_history else table.table
-
-
 def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
     """A mart's foreign key tested against the mart holding the key: at the staging test's severity and note
     (values the parent lacks already warn there), else as a plain test."""
@@ -193,7 +188,7 @@ class MartRules(ExistingMartRules, RollupRules):
             self.owned_name(
                 "fact_model" if role == "fact" else "dimension_model",
                 # The current state of `contact_history`, the contacts' only table, is `dim_contact`.
-                table=_entity_table(staged[identifier]),
+                table=staged[identifier].noun,
                 source=staged[identifier].spec.source_name,
             )
             for identifier, role in shapes.marts.items()
