@@ -45,6 +45,43 @@ def entity_of(relation: RawRelation) -> str:
     return singular(snake_case(relation.identifier))
 
 
+# How a table keeping every version of an entity's rows ends its (singular) name: `contact_history`,
+# `account_versions`, `plan_snapshots`.
+_HISTORY_SUFFIXES = ("_history", "_version", "_snapshot")
+
+
+def history_stem(entity: str) -> str | None:
+    """The entity a version history's name says it tracks (`contact_history` → `contact`); None for another name."""
+    for suffix in _HISTORY_SUFFIXES:
+        stem = singular(entity.removesuffix(suffix))
+        if entity.endswith(suffix) and stem:
+            return stem
+    return None
+
+
+def tracked_entity(entity: str, versioned: bool, entities: Collection[str]) -> str:
+    """The entity a table's rows are: a version history's stem when the schema has no table of that entity (its
+    rows are the contacts themselves, every version of each), else the table's own `entity`."""
+    stem = history_stem(entity) if versioned else None
+    return stem if stem is not None and stem not in entities else entity
+
+
+def entities_by_table(relations: list[RawRelation]) -> dict[str, str]:
+    """Each table's identifier → the entity other tables' `<entity>_id` columns name it by: `entity_of`, but the
+    stem of a version history of one entity (one id repeated, a version completing it) whose entity has no table
+    of its own, so that `conversation_id` joins `conversation_history` on a schema of histories only."""
+    own = {r.identifier: entity_of(r) for r in relations}
+    names = set(own.values())
+    tracked = {}
+    for relation in relations:
+        key = table_key(relation) if history_stem(own[relation.identifier]) else None
+        versioned = key is not None and len(key.columns) == 1 and bool(key.latest_by)
+        tracked[relation.identifier] = tracked_entity(own[relation.identifier], versioned, names)
+    # Two histories claiming one entity (`contact_history`, `contact_versions`): neither takes it.
+    claimed = [e for i, e in tracked.items() if e != own[i]]
+    return {i: e if claimed.count(e) < 2 else own[i] for i, e in tracked.items()}
+
+
 # Columns that number the rows of one parent: (`order_id`, `index`) is a line table's key.
 _ORDINALS = frozenset(
     {"index", "idx", "line", "line_number", "line_no", "position", "pos", "seq", "sequence", "ordinal"}
@@ -409,13 +446,17 @@ def role_candidates(relations: list[RawRelation]) -> list[KeyEdge]:
     child's own key nor declared to point elsewhere. The name is not enough: `foreign_keys` takes one only
     when the data shows the parent's key holding the column's values (`cartridge.contained_values`).
     """
-    by_entity = {entity_of(r): r for r in relations}
+    by_identifier = {r.identifier: r for r in relations}
+    tracked = entities_by_table(relations)
+    by_entity = {e: by_identifier[i] for i, e in tracked.items()}
     entities = frozenset(by_entity)
-    keys = {r.identifier: primary_key(r, entities) for r in relations}
+    # Keys are found with the tables' own entities, as `key_facts.schema_keys` finds them.
+    named = frozenset(entity_of(r) for r in relations)
+    keys = {r.identifier: primary_key(r, named) for r in relations}
     candidates = []
     for child in relations:
         declared = {column for key in child.foreign_keys for column in key.columns}
-        own = entity_of(child)
+        own = tracked[child.identifier]
         for column in child.columns:
             if column.name == keys[child.identifier] or column.name in declared or is_metadata(column.name):
                 continue
@@ -500,8 +541,10 @@ def _converts(child: RawRelation, edge: KeyEdge) -> bool:
 
 def _named_edges(relations: list[RawRelation]) -> list[tuple[KeyEdge, RawColumn, RawColumn]]:
     """Edges `<entity>_id` columns make by name, each with its column and the parent's key column."""
-    by_entity = {entity_of(r): r for r in relations}
-    entities = frozenset(by_entity)
+    by_identifier = {r.identifier: r for r in relations}
+    by_entity = {e: by_identifier[i] for i, e in entities_by_table(relations).items()}
+    # Keys are found with the tables' own entities, as `key_facts.schema_keys` finds them.
+    entities = frozenset(entity_of(r) for r in relations)
     edges = []
     for child in relations:
         declared = {column for key in child.foreign_keys for column in key.columns}

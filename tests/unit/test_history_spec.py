@@ -205,3 +205,60 @@ def test_a_loader_history_with_a_soft_delete_marker_stays_de_duplicated(tmp_path
     staging = next(a.spec for a in plan.actions if a.name == "stg_raw__customer_history")
     assert isinstance(staging, StagingSpec) and staging.deduplicate is not None
     assert not any(isinstance(a.spec, HistorySpec) for a in plan.actions)
+
+
+def _histories_only(tmp_path: Path) -> ProjectContext:
+    """A schema whose every entity is a loader's version history (no `conversation` table): conversations, their
+    parts, companies (with an id of their own beside the key) and articles nothing points at."""
+    loader = ["_fivetran_active", "_fivetran_start", "_fivetran_end", "_fivetran_synced"]
+    loader_types = ["boolean", "timestamp", "timestamp", "timestamp"]
+
+    def history(identifier: str, own: list[tuple[str, str]]) -> RawRelation:
+        named = [("id", "text"), *own, *zip(loader, loader_types, strict=True)]
+        columns = [RawColumn(name=n, data_type=t, position=i) for i, (n, t) in enumerate(named, 1)]
+        return RawRelation.model_validate({"schema": "raw", "identifier": identifier, "columns": columns})
+
+    relations = [
+        history("conversation_history", [("created_at", "timestamp"), ("state", "text")]),
+        history("conversation_part_history", [("conversation_id", "text"), ("part_type", "text")]),
+        history("company_history", [("company_id", "text"), ("name", "text")]),
+        history("article_history", [("title", "text")]),
+    ]
+    facts = WarehouseFacts(
+        cartridge_gather_version=1, adapter_type="postgres", schemas=["raw"], relations=relations
+    )
+    return build_context(
+        shop_project(tmp_path), Manifest(metadata=Metadata(project_name="shop")), facts, Conventions()
+    )
+
+
+def test_a_schema_of_histories_joins_and_names_each_by_its_entity(tmp_path: Path) -> None:
+    context = _histories_only(tmp_path)
+    # `conversation_id` names the entity `conversation_history` keeps the versions of: the key joins it.
+    edges = {(fk.child, fk.column, fk.parent) for fk in context.raw_schemas[0].keys.foreign_keys}
+    assert ("conversation_part_history", "conversation_id", "conversation_history") in edges
+    plan = plan_with_rules(context)
+    assert plan_problems(plan, context) == []
+    actions = {a.name: a for a in plan.actions}
+    # Each entity's current state is a dimension named after it, its parts counted from their current state.
+    conversation = actions["dim_conversation"].spec
+    assert isinstance(conversation, MartSpec) and conversation.base_model == "int_conversation_current"
+    counted = [c.name for j in conversation.joins for c in j.columns]
+    assert "number_of_conversation_parts" in counted, counted
+    assert {"dim_company", "dim_article"} <= set(actions)
+    # ... and the type-2 versions beside it (a small schema: no budget leaves them out).
+    versions = actions["dim_conversation_history"].spec
+    assert isinstance(versions, MartSpec) and versions.base_model == "int_conversation_versions"
+    # A part of a conversation is counted by its conversation, not a mart of its own.
+    assert "dim_conversation_part" not in actions
+
+
+def test_a_raw_entity_id_beside_the_key_is_staged_as_the_external_id(tmp_path: Path) -> None:
+    staging = next(
+        a.spec
+        for a in plan_with_rules(_histories_only(tmp_path)).actions
+        if isinstance(a.spec, StagingSpec) and a.spec.table == "company_history"
+    )
+    # `id` is the company's key; the raw `company_id` is another id of the company, never `company_id_2`.
+    assert [(c.source_column, c.name) for c in staging.columns[:1]] == [("id", "company_id")]
+    assert ("company_id", "company_external_id") in [(c.source_column, c.name) for c in staging.columns]

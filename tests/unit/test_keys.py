@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cartridge_bridge.context.keys import KeyEdge, entity_of, foreign_keys, primary_key
+from cartridge_bridge.context.keys import KeyEdge, entities_by_table, entity_of, foreign_keys, primary_key
 from cartridge_bridge.errors import UsageError
 from cartridge_bridge.gather.facts import ForeignKey, RawColumn, RawRelation, parse_facts
 
@@ -37,6 +37,40 @@ def test_entity_is_the_singular_snake_case_table_name(shop: dict[str, RawRelatio
     assert entity_of(shop["order_items"]) == "order_item"
     assert entity_of(shop["customers"]) == "customer"
     assert entity_of(relation("OrderItems", "id")) == "order_item"
+
+
+VALIDITY = ("_fivetran_start", "_fivetran_end", "_fivetran_active")
+
+
+def test_a_version_history_of_an_entity_with_no_table_is_that_entity() -> None:
+    tables = [
+        relation("conversation_history", "id", "state", *VALIDITY),
+        relation("plan_versions", "id", "name", *VALIDITY),
+        relation("account", "id"),
+        relation("account_history", "id", "name", *VALIDITY),  # beside `account`: a table of its own
+        relation("note_history", "id", "note_id", "updated_at"),  # no version of an id: an event log
+        relation("conversation_part_history", "id", "conversation_id", *VALIDITY),
+    ]
+    assert entities_by_table(tables) == {
+        "conversation_history": "conversation",
+        "plan_versions": "plan",
+        "account": "account",
+        "account_history": "account_history",
+        "note_history": "note_history",
+        "conversation_part_history": "conversation_part",
+    }
+    # ... so `conversation_id` joins the conversations' history on its key.
+    assert KeyEdge("conversation_part_history", "conversation_id", "conversation_history", "id", False) in (
+        foreign_keys(tables)
+    )
+
+
+def test_two_histories_of_one_entity_take_neither_its_name() -> None:
+    tables = [relation("contact_history", "id", *VALIDITY), relation("contact_versions", "id", *VALIDITY)]
+    assert entities_by_table(tables) == {
+        "contact_history": "contact_history",
+        "contact_versions": "contact_version",
+    }
 
 
 def test_declared_primary_key_wins(shop: dict[str, RawRelation]) -> None:

@@ -63,8 +63,8 @@ class AggregateRules(PlannerState):
             self.fit(
                 self.owned_name(
                     "intermediate_model",
-                    child=staged[e.child].table,
-                    parent=staged[e.parent].table,
+                    child=staged[e.child].noun,
+                    parent=staged[e.parent].noun,
                     source=staged[e.child].spec.source_name,
                 )
                 + self.roles[e]
@@ -120,12 +120,12 @@ class AggregateRules(PlannerState):
         """
         columns = [c for c in child.spec.columns if not measures.is_loader_column(c)]
         keys = {key, *child.spec.grain} | {c.name for c in columns if c.name.endswith("_id")}
-        owned = f"the {docs.words(parent_entity)}'s {docs.words(child.table)}"
+        owned = f"the {docs.words(parent_entity)}'s {docs.words(child.noun)}"
         # (names to try, best first; expression or conditional aggregate; description) per measure, named once
         # all are known
         found: list[tuple[list[str], str | ConditionalAggregate, str]] = []
         split_at: set[int] = set()  # the measures that split the child's count or sum by a flag or a value
-        counted = f"number_of_{plural(child.table)}{role}"
+        counted = f"number_of_{plural(child.noun)}{role}"
         if linked is not None:
             noun = plural(linked.removesuffix("_id"))
             found.append(
@@ -140,28 +140,28 @@ class AggregateRules(PlannerState):
                 (
                     [counted],
                     "count(*)",
-                    f"How many {docs.words(plural(child.table))} the {docs.words(parent_entity)} has"
+                    f"How many {docs.words(plural(child.noun))} the {docs.words(parent_entity)} has"
                     f"{f' (through `{key}`)' if role else ''}.",
                 )
             )
         by_value = splits(child.relation, columns, keys, self.context.adapter_type) if linked is None else []
         if linked is None:
-            children = docs.words(plural(child.table))
+            children = docs.words(plural(child.noun))
             for flag in measures.flags(child.relation, columns, keys):
-                if len(f"number_of_{plural(child.table)}_{flag.no}{role}") > measures.READABLE_NAME:
+                if len(f"number_of_{plural(child.noun)}_{flag.no}{role}") > measures.READABLE_NAME:
                     continue  # the name would be cut with a hash to fit a warehouse: no one could ask for it
                 for part, value in ((flag.yes, "true"), (flag.no, "false")):
                     split_at.add(len(found))
                     found.append(
                         (
-                            [f"number_of_{plural(child.table)}_{part}{role}"],
+                            [f"number_of_{plural(child.noun)}_{part}{role}"],
                             ConditionalAggregate(function="count", where=f"{flag.column} = {value}"),
                             f"How many of the {docs.words(parent_entity)}'s {children} have `{flag.column}` "
                             f"{value} (a null counts in neither).",
                         )
                     )
             for split in by_value:
-                name = f"number_of_{plural(child.table)}_{split.part}{role}"
+                name = f"number_of_{plural(child.noun)}_{split.part}{role}"
                 if len(name) > measures.READABLE_NAME:
                     continue
                 split_at.add(len(found))
@@ -265,12 +265,12 @@ class AggregateRules(PlannerState):
         key = ColumnSpec(
             name=aggregate.key,
             expression=aggregate.key,
-            description=f"The {docs.words(parent_entity)} these {docs.words(plural(aggregate.child.table))} belong to.",
+            description=f"The {docs.words(parent_entity)} these {docs.words(plural(aggregate.child.noun))} belong to.",
             tests=key_tests,
         )
         description = (
             docs.describe_aggregate(
-                aggregate.child.table, parent_entity, mart, [m.name for m in aggregate.measures]
+                aggregate.child.noun, parent_entity, mart, [m.name for m in aggregate.measures]
             )
             + aggregate.unsummed
         )
@@ -296,7 +296,7 @@ class AggregateRules(PlannerState):
         candidates = []
         for aggregate in aggregates:
             for measure in aggregate.measures:
-                name, role, table = measure.name, aggregate.role, aggregate.child.table
+                name, role, table = measure.name, aggregate.role, aggregate.child.noun
                 if name not in clashing:
                     candidates.append([name])
                 elif name.startswith("number_of_"):  # counted by what links: by the link rows
@@ -309,7 +309,7 @@ class AggregateRules(PlannerState):
         names = iter(self.pick(candidates, taken))
         joins = []
         for aggregate in aggregates:
-            join_alias = cte_name(self.fit(f"{aggregate.child.table}{aggregate.role}_aggregated"))
+            join_alias = cte_name(self.fit(f"{aggregate.child.noun}{aggregate.role}_aggregated"))
             joined = []
             for measure in aggregate.measures:
                 reference = f"{join_alias}.{measure.name}"

@@ -59,11 +59,11 @@ class HistoryRules(PlannerState):
             # `int_account_versions`, `int_account_current`; a table `account_history` of its own stays apart.
             prefix = self.conventions.intermediate_model.split("{", 1)[0]
             names = [
-                [f"{prefix}{table.table}_versions"],
-                [f"{prefix}{table.table}_current"],
+                [f"{prefix}{table.noun}_versions"],
+                [f"{prefix}{table.noun}_current"],
                 # `account` → `dim_account_history`; `account_history` (beside `account`) → `dim_account_history`
                 # too: one type-2 mart of an entity, never a current-state mart of its history table.
-                [self.conventions.dimension_model.format(table=_history_name(table.table))],
+                [self.conventions.dimension_model.format(table=_history_name(table.noun))],
             ]
             history, current, dimension = self.pick(names, taken)
             taken |= {history, current, dimension}

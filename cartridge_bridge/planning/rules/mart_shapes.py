@@ -3,6 +3,8 @@
 - A **bridge** (a tag, follower or link table: foreign keys and at most two other columns, none an amount) and a **history**
   table (its grain holds a timestamp, or it is named `*_history` beside its entity's own table) are never marts; they
   feed their parents. A `contact_history` with no `contact` table is the contacts' table, read through its current state.
+- A version history that is its entity's only table (`contact_history`, one id repeated per version) and no
+  part of another entity (a conversation's parts) is a mart: the entity's current state.
 - A **hub** is a table that several tables point at (in-degree ≥ 2 distinct child tables; in a schema where
   no table has two children, every parent). Hubs are marts.
 - An entity is a mart too when it is a mart's parent, or the parent of a bridge or of a table with amounts that
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.context.keys import KeyEdge, entity_of, history_stem
 from cartridge_bridge.planning.rules import measures
 from cartridge_bridge.planning.rules.state import Staged
 from cartridge_bridge.sql.sql_types import is_temporal
@@ -60,7 +62,7 @@ def _is_bridge(table: Staged, fks: set[str]) -> bool:
 def _is_history(table: Staged) -> bool:
     grain = set(table.spec.grain)
     timed = any(is_temporal(measures.column_type(c)) for c in table.spec.columns if c.name in grain)
-    return timed or (table.table.endswith("_history") and not table.entity_history)
+    return timed or (history_stem(entity_of(table.relation)) is not None and not table.entity_history)
 
 
 def _independent(marts: set[str], parents: dict[str, set[str]]) -> bool:
@@ -119,9 +121,10 @@ def _signals(staged: dict[str, Staged], edges: list[KeyEdge], external: dict[str
     )
 
 
-def _grow_marts(signals: _Signals, eligible: set[str], bridges: set[str]) -> set[str]:
-    """The hubs, then every table the rules make a mart because of the marts found so far."""
-    marts = {i for i in eligible if len(signals.children[i]) >= signals.threshold}
+def _grow_marts(signals: _Signals, eligible: set[str], bridges: set[str], tracked: set[str]) -> set[str]:
+    """The hubs and the `tracked` entities, then every table the rules make a mart because of the marts found so
+    far."""
+    marts = {i for i in eligible if len(signals.children[i]) >= signals.threshold} | tracked
     parents = signals.parents
     changed = True
     while changed:
@@ -285,7 +288,17 @@ def mart_shapes(
         i for i, s in staged.items() if s.spec.grain and i not in shapes.bridges and i not in shapes.histories
     }
     signals = _signals(staged, edges, external)
-    marts = _grow_marts(signals, eligible, shapes.bridges)
+    # An entity whose versions the loader keeps (`contact_history`, the contacts' only table) is one whose state a
+    # reader asks about, whether or not the sample's keys join it: its current state is a dimension. Not a part of
+    # another entity (a conversation's parts): that one's counts go to its parent, as any child's do.
+    tracked = {
+        i
+        for i in eligible
+        if staged[i].entity_history
+        and len(staged[i].spec.grain) == 1
+        and not any(_belongs_to(staged[i], staged[p], edges) for p in signals.parents[i])
+    }
+    marts = _grow_marts(signals, eligible, shapes.bridges, tracked)
     if budget is not None and len(marts) > budget:
         # Over the budget, small lookups give way first (the least to them first, as many as it takes): their staging
         # models serve whoever looks them up.

@@ -6,7 +6,7 @@ are `aggregates`; joins to and extensions of existing marts are `existing_marts`
 
 from __future__ import annotations
 
-from cartridge_bridge.context.keys import KeyEdge
+from cartridge_bridge.context.keys import KeyEdge, entity_of, history_stem
 from cartridge_bridge.planning.plan import ColumnSpec, DataTest, JoinCondition, MartJoin, MartSpec
 from cartridge_bridge.planning.rules import column_docs as docs
 from cartridge_bridge.planning.rules import measures, semantic
@@ -25,7 +25,7 @@ from cartridge_bridge.sql.naming import cte_name, dedupe
 
 def _tracks(history: Staged, table: Staged, edges: list[KeyEdge]) -> bool:
     """Whether a history keeps the versions of this table: named after it (`<table>_history`), or pointing at it."""
-    named = history.table.removesuffix("_history").removesuffix("_histories") in (table.table, table.entity)
+    named = history_stem(entity_of(history.relation)) in (table.table, table.entity)
     identifiers = (history.relation.identifier, table.relation.identifier)
     return named or any((e.child, e.parent) == identifiers for e in edges)
 
@@ -49,11 +49,6 @@ def _not_counted_twice(
 
 # Fewer tables than this: a star of a fact or two and their dimensions, each table a mart if the rules make it one.
 _FEW_TABLES = 6
-
-
-def _entity_table(table: Staged) -> str:
-    """The table a mart is named after: the entity's for a history that is its entity's only table."""
-    return table.table.removesuffix("_history") if table.entity_history else table.table
 
 
 def _to_mart(staged_tests: list[DataTest], mart: str, key: str) -> DataTest:
@@ -145,9 +140,11 @@ class MartRules(ExistingMartRules, RollupRules):
         First a history kept beside its entity's current table (`account_history` beside `account`): the marts read
         the current table, and only this mart shows the versions. Then an entity whose current state is a mart and
         that dated rows point at: their time needs the version of its day (an as-of join), which the current state
-        cannot give. Last an entity with no mart at all (nothing points at it): its one mart is the type-2 one, its
-        current state `is_current`. An entity whose current-state mart nothing dated points at needs no second mart
-        of itself: its versions stay in the history model for whoever asks.
+        cannot give. Then an entity with no mart at all (nothing points at it): its one mart is the type-2 one, its
+        current state `is_current`. Last an entity whose only table is its history (`contact_history`): its current
+        state is a mart already, and its versions are what the loader kept it for. Any other entity whose
+        current-state mart nothing dated points at needs no second mart of itself: its versions stay in the history
+        model for whoever asks.
         """
         timed = {
             i
@@ -163,7 +160,8 @@ class MartRules(ExistingMartRules, RollupRules):
             pointed = any(
                 e.parent == identifier and e.child != identifier and e.child in timed for e in edges
             )
-            return 1 if pointed else None
+            # The entity's only table (`contact_history`): its versions beside its current state, when room is left.
+            return 1 if pointed else 3 if staged[identifier].entity_history else None
 
         ranked = sorted((r, n, i) for n, i in enumerate(self.type2_marts) if (r := rank(i)) is not None)
         chosen = [self.type2_marts[i] for _, _, i in ranked][: None if room is None else max(room, 0)]
@@ -196,7 +194,7 @@ class MartRules(ExistingMartRules, RollupRules):
             self.owned_name(
                 "fact_model" if role == "fact" else "dimension_model",
                 # The current state of `contact_history`, the contacts' only table, is `dim_contact`.
-                table=_entity_table(staged[identifier]),
+                table=staged[identifier].noun,
                 source=staged[identifier].spec.source_name,
             )
             for identifier, role in shapes.marts.items()

@@ -48,12 +48,12 @@ def _rolled_columns(
     it says at the parent's grain (the child's own description says what it is per child)."""
     found = []
     by_model = {a.model: a for a in aggregates}
-    children = f"the {docs.words(parent_entity)}'s {docs.words(plural(child.table))}"
+    children = f"the {docs.words(parent_entity)}'s {docs.words(plural(child.noun))}"
     for join in spec.joins:
         aggregate = by_model.get(join.model)
         if aggregate is None:
             continue
-        grandchildren = docs.words(plural(aggregate.child.table))
+        grandchildren = docs.words(plural(aggregate.child.noun))
         for measure, column in zip(aggregate.measures, join.columns, strict=True):
             computed = measure.computed() or ""
             said = column.description.rstrip(".")
@@ -74,7 +74,7 @@ def _rolled_columns(
                         _Rolled(
                             column.name,
                             "count",
-                            f"number_of_{plural(child.table)}_with_{plural(aggregate.child.table)}",
+                            f"number_of_{plural(child.noun)}_with_{plural(aggregate.child.noun)}",
                             f"How many of {children} have {grandchildren} (`{mart}`).",
                         )
                     )
@@ -129,14 +129,14 @@ class RollupRules(AggregateRules):
             model = self.fit(
                 self.owned_name(
                     "intermediate_model",
-                    child=own[0].child.table if len(own) == 1 else f"{staged[child].table}_children",
-                    parent=staged[parent].table,
+                    child=own[0].child.noun if len(own) == 1 else f"{staged[child].noun}_children",
+                    parent=staged[parent].noun,
                     source=staged[child].spec.source_name,
                 )
             )
             if model in drafts or model in self.context.existing_models:
                 continue
-            self.add_rollup(model, names[child], key, rolled, staged[parent].entity, staged[child].table)
+            self.add_rollup(model, names[child], key, rolled, staged[parent].entity, staged[child].noun)
             drafts[model] = self.draft.models[-1]
             joined = self.join_rollup(
                 target.spec, model, key, staged[parent].renamed[edge.parent_column], rolled

@@ -6,7 +6,7 @@ from typing import Any
 
 from cartridge_bridge.context.category_values import is_category
 from cartridge_bridge.context.key_facts import KeyFacts
-from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note
+from cartridge_bridge.context.keys import KeyEdge, entity_of, missing_keys_note, tracked_entity
 from cartridge_bridge.context.project_context import RawSchema
 from cartridge_bridge.gather.facts import RawColumn, RawRelation
 from cartridge_bridge.planning.plan import (
@@ -25,7 +25,7 @@ from cartridge_bridge.planning.rules import staged_columns as cleaning
 from cartridge_bridge.planning.rules.source_freshness import loaded_at_column
 from cartridge_bridge.planning.rules.state import PlannerState, Staged
 from cartridge_bridge.sql.identifiers import quote
-from cartridge_bridge.sql.naming import dedupe, singular, snake_case
+from cartridge_bridge.sql.naming import dedupe, snake_case
 from cartridge_bridge.sql.sql_fragments import expression_problem, is_plain_cast_type, literal_problem
 from cartridge_bridge.sql.sql_types import timestamp_type, type_family
 
@@ -199,6 +199,7 @@ class StagingRules(PlannerState):
             for name in bare_references
             if name != key and f"{snake_case(name)}_id" not in taken
         }
+        key_names |= other_ids(kept, key, key_names, taken)
         wanted = cleaning.staged_names(kept, types, key_names)
         names = [self.fit(n) for n in dedupe([self.fit(w) for w in wanted])]
         # A key of several columns is the grain: each column not null, the combination unique.
@@ -253,11 +254,26 @@ class StagingRules(PlannerState):
 def versioned_entity(relation: RawRelation, key: KeyFacts | None, entities: set[str]) -> str:
     """The entity a table holds: `contact` for a `contact_history` keeping every version of each contact when the
     schema has no `contact` table beside it (its rows are the contacts, its key `contact_id`); else `entity_of`."""
-    entity = entity_of(relation)
-    stem = singular(entity.removesuffix("_history"))
-    if key is not None and key.history is not None and entity.endswith("_history") and stem not in entities:
-        return stem
-    return entity
+    return tracked_entity(entity_of(relation), key is not None and key.history is not None, entities)
+
+
+def other_ids(
+    columns: list[RawColumn], key: str | None, key_names: dict[str, str], taken: set[str]
+) -> dict[str, str]:
+    """A name for a raw column already spelled as the key's staged name (`company_id` beside `id as company_id`):
+    another id of the same entity, given by the system the rows come from (a CRM's or the user's own), not the
+    key. `company_external_id` says that; `company_id_2` would say nothing. Left to `dedupe` when both names for
+    it are taken."""
+    staged_key = key_names.get(key) if key is not None else None
+    if staged_key is None:
+        return {}
+    entity = staged_key.removesuffix("_id")
+    # `external_id` of its own beside it: `company_external_id` would read as that one.
+    wanted = [n for n in (f"{entity}_external_id", f"{entity}_source_id") if n not in taken]
+    if "external_id" in taken:
+        wanted = wanted[1:] if wanted and wanted[0].endswith("_external_id") else wanted
+    clashing = [c.name for c in columns if c.name != key and snake_case(c.name) == staged_key]
+    return {clashing[0]: wanted[0]} if clashing and wanted else {}
 
 
 def accepted_values(relation: RawRelation, column: RawColumn, adapter_type: str) -> list[DataTest]:

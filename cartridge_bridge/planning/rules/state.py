@@ -45,6 +45,12 @@ class Staged:
         beside it (see `staging.versioned_entity`)."""
         return self.entity != entity_of(self.relation)
 
+    @property
+    def noun(self) -> str:
+        """What the models built on this table are named after: the table, or the entity a history of its entity's
+        only table holds (`conversation_part_history` → `conversation_part`: `number_of_conversation_parts`)."""
+        return self.entity if self.entity_history else self.table
+
 
 class PlannerState:
     """What the staging and mart rules share while drafting one project: the context, the draft, the key links."""
