@@ -22,7 +22,7 @@ from cartridge_bridge.dbt.package_install import (
 )
 from cartridge_bridge.dbt.packages_file import LOCK_FILE, packages_file, packages_yml_with_cartridge
 from cartridge_bridge.dbt.runner import BuildSummary, DbtProject, nests_test_arguments_by_default
-from cartridge_bridge.errors import ProjectError, UsageError
+from cartridge_bridge.errors import PlannerPlanError, ProjectError, UsageError
 from cartridge_bridge.files.atomic_files import read_exact, write_atomic
 from cartridge_bridge.gather.facts import WarehouseFacts
 from cartridge_bridge.gather.manifest import read_manifest
@@ -33,13 +33,14 @@ from cartridge_bridge.planners import make_chat_model as make_chat_model
 from cartridge_bridge.planners import make_llm_planner as make_llm_planner
 from cartridge_bridge.planners import make_llm_repairer as make_llm_repairer
 from cartridge_bridge.planning.carried_transforms import transform_findings
-from cartridge_bridge.planning.checks import validate_plan
+from cartridge_bridge.planning.checks import plan_problems, validate_plan
 from cartridge_bridge.planning.in_place import InPlaceEdits, extend_in_place, in_place_files
 from cartridge_bridge.planning.llm.chat import UsageLedger
 from cartridge_bridge.planning.placement import place
 from cartridge_bridge.planning.plan import ExecutionPlan, SourceSpec
 from cartridge_bridge.planning.plan import undescribed_columns as undescribed_columns
 from cartridge_bridge.planning.planner import Planner
+from cartridge_bridge.planning.problems import plan_error
 from cartridge_bridge.planning.rules.planner import RulesPlanner
 from cartridge_bridge.planning.rules.source_freshness import FreshnessCoverage, freshness_coverage
 from cartridge_bridge.progress import Progress
@@ -189,7 +190,11 @@ def make_plan(
         plan = place(planner.draft(context), context, planner.name)
         if in_place is not None:
             plan = extend_in_place(plan, context, in_place)
-        validate_plan(plan, context)
+        # Every planner's drafts are placed and checked here, once (no planner checks its own whole plan).
+        problems = plan_problems(plan, context)
+        if problems:
+            error = plan_error(problems, f"the {planner.name} planner's plan")
+            raise PlannerPlanError(f"{error}; nothing was written", problems)
     return plan
 
 

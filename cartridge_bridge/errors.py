@@ -36,6 +36,15 @@ class PlanError(UsageError):
         self.problems = list(problems or [])
 
 
+class PlannerPlanError(PlanError):
+    """A planner's own drafts failed the plan checks once placed: failed work, not bad input (exit code 1).
+
+    A plan file someone edited is input (PlanError, exit 2); what a planner made is checked by the same checks,
+    once, where every planner's drafts are placed (api.make_plan)."""
+
+    exit_code = 1
+
+
 class ConflictError(UsageError):
     """A file the plan writes already exists and the conflict policy is `fail`."""
 

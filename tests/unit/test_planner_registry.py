@@ -111,3 +111,47 @@ def test_the_planner_flags_reach_the_options_and_absent_ones_leave_the_file_its_
     )
     assert (options.repair_rounds, options.semantic_models, options.structured_output) == (1, False, None)
     assert options.modify_existing is True
+
+
+def test_a_planners_drafts_are_checked_once_where_they_are_placed_and_a_misfit_is_failed_work(
+    tmp_path: Path,
+) -> None:
+    from support import shop_project
+    from unit.test_rules_extensions_rollups import DESK
+
+    from cartridge_bridge.api import make_plan
+    from cartridge_bridge.config import Conventions
+    from cartridge_bridge.context.project_context import build_context
+    from cartridge_bridge.errors import PlannerPlanError
+    from cartridge_bridge.gather.facts import ProfileSettings, WarehouseFacts
+    from cartridge_bridge.gather.manifest import Manifest, Metadata
+    from cartridge_bridge.planning.planner import PlanDraft
+
+    facts = WarehouseFacts(
+        cartridge_gather_version=1,
+        adapter_type="postgres",
+        schemas=["raw"],
+        relations=list(DESK),
+        profile=ProfileSettings(top_values_limit=10),
+    )
+    context = build_context(
+        shop_project(tmp_path), Manifest(metadata=Metadata(project_name="shop")), facts, Conventions()
+    )
+
+    class TwiceTheFirstModel:
+        """A planner whose drafts name one model twice: its own output, not the user's input."""
+
+        name = "twice"
+
+        def draft(self, context):  # type: ignore[no-untyped-def]
+            draft: PlanDraft = RulesPlanner().draft(context)
+            draft.models.append(draft.models[0])
+            return draft
+
+    assert make_plan(context, RulesPlanner()).actions  # the rules' own drafts fit
+    with pytest.raises(PlannerPlanError) as misfit:
+        make_plan(context, TwiceTheFirstModel())
+    assert misfit.value.exit_code == 1
+    assert str(misfit.value).startswith("the twice planner's plan has")
+    assert str(misfit.value).endswith("nothing was written")
+    assert misfit.value.problems
