@@ -212,6 +212,17 @@ def _ordinals(relation: RawRelation) -> list[str]:
     ]
 
 
+# Columns where one of an entity's intervals starts (a schedule's opening hours, a plan's price periods): an id
+# repeated once per interval is keyed on (id, start) when the data shows the pair unique.
+_INTERVAL_STARTS = frozenset(
+    {"start", "start_time", "start_at", "starts_at", "start_date", "start_on", "begins_at"}
+)
+
+
+def _interval_starts(relation: RawRelation) -> list[str]:
+    return [c.name for c in relation.columns if snake_case(c.name) in _INTERVAL_STARTS]
+
+
 def _bridge(relation: RawRelation, entities: frozenset[str]) -> tuple[str, ...]:
     """The foreign keys of a table joining two or three others (`task_id`, `user_id`), else ()."""
     parents = [p for p in _parents(relation, entities) if snake_case(p)[: -len("_id")] in entities]
@@ -277,6 +288,7 @@ def composite_candidates(
     # A history's row: its id with the version columns (`id`, `_fivetran_synced`), checked first.
     versions = _versions(relation)
     candidates: list[tuple[str, ...]] = [(c, *versions) for c in _single_candidates(relation) if versions]
+    candidates += [(c, start) for c in _single_candidates(relation) for start in _interval_starts(relation)]
     parents = _parents(relation, entities)
     for parent in parents:
         discriminators = _discriminators(relation, parent)
@@ -304,7 +316,8 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
     history table: keyed on the id after keeping the latest version. Last, on the data only: a parent's
     list whose repeated rows are copies (a tag twice on one ticket) is keyed on (`<parent>_id`, value) after
     keeping one copy; a parent's history of changes is keyed on its version (`ticket_id`, `field_name`,
-    `updated`).
+    `updated`). An id repeated once per interval of its entity, with no version, is keyed on (id, the interval's
+    start: `start_time`) when the data shows the pair unique.
     """
     if relation.primary_key:
         return TableKey(tuple(relation.primary_key), "declared")
@@ -323,6 +336,11 @@ def table_key(relation: RawRelation, entities: frozenset[str] = frozenset()) -> 
         if verdict is not False:
             history = versions if names & _HISTORY_MARKERS else ()
             return TableKey((column,), "data" if verdict else "names", history)
+    # An id repeated once per interval of its entity (no version: the rows are all current), shown on the data.
+    for column in _single_candidates(relation):
+        for start in _interval_starts(relation):
+            if unique((column, start)):
+                return TableKey((column, start), "data")
     ordinals = _ordinals(relation)
     parents = _parents(relation, entities)
     for parent in parents:

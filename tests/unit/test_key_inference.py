@@ -348,3 +348,26 @@ def test_an_active_flag_alone_is_no_history_but_a_deleted_marker() -> None:
         is_active_marker(flag)
         and deleted_filter(flag, '"_fivetran_active"') == 'coalesce("_fivetran_active", true)'
     )
+
+
+def test_an_id_repeated_once_per_interval_is_keyed_on_the_id_and_the_intervals_start() -> None:
+    # One schedule's four opening intervals: the id repeats, one constant sync time (no version), and each
+    # (id, start_time) is one row.
+    columns = {
+        "id": (0, 1),
+        "start_time": (0, 4),
+        "end_time": (0, 4),
+        "name": (0, 1),
+        "_fivetran_synced": (0, 1),
+    }
+    schedule = profiled("schedule", 4, columns, {("id", "start_time"): 4, ("id", "_fivetran_synced"): 1})
+    assert ("id", "start_time") in composite_candidates(schedule)
+    assert table_key(schedule) == TableKey(("id", "start_time"), "data")
+    # two intervals starting together: the pair is no key, and nothing else is taken
+    overlapping = profiled(
+        "schedule",
+        4,
+        {**columns, "start_time": (0, 3)},
+        {("id", "start_time"): 3, ("id", "_fivetran_synced"): 1},
+    )
+    assert table_key(overlapping) == TableKey()
