@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
+from bench.llm_recorded import RECORDINGS
 from bench.quality_brownfield import (
+    lane_planner,
     mart_copies,
     mart_keys,
     reused_descriptions,
@@ -109,3 +114,22 @@ def test_a_copy_is_half_the_columns_at_the_existing_marts_grain() -> None:
 def test_stale_columns_are_documented_columns_the_relation_lacks() -> None:
     relations = {"stg_payments": ["id", "amount", "status"], "orders": ["order_id"]}
     assert stale_columns(BEFORE, relations) == ["stg_payments.method"]
+
+
+def test_the_rules_lane_leaves_the_planner_to_generate(tmp_path: Path) -> None:
+    with lane_planner("zuora", None) as chosen:
+        assert (chosen.planner, chosen.repairer, chosen.recorded) == (None, None, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_relayed_lane_asks_the_reader_every_request_and_marks_its_end(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), lane_planner("zuora", tmp_path) as chosen:
+        assert chosen.planner is not None and chosen.repairer is not None
+        recorded = chosen.recorded
+        assert recorded is not None and recorded.relay == tmp_path / "zuora"
+        # A scratch recording: no answer recorded for another run's prompts is served to this one.
+        assert recorded.folder != RECORDINGS / "zuora" and list(recorded.folder.iterdir()) == []
+        assert not (tmp_path / "zuora" / "DONE").exists()
+        raise RuntimeError("generate failed")  # the reader is told the run ended all the same
+    assert (tmp_path / "zuora" / "DONE").is_file()
+    assert not recorded.folder.exists()
