@@ -20,7 +20,10 @@ the stale columns found here):
   division, and not flagged by the run (`ApplyReport.unit_findings` names the column);
 - copies of existing marts: a new mart at an existing mart's grain (one row per its tested key, on the data)
   holding at least half of its columns; new marts at another grain holding that many (a fact carrying its
-  parent's attributes) are listed apart, not counted.
+  parent's attributes) are listed apart, not counted;
+- mixed units, listed apart and not counted: a new staging model dividing a column by 100 beside amount
+  columns of the same raw table it passes through undivided (the project's transform carried by exact name
+  only, so one model holds two units).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class LaneRow:
     units: list[str] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
     denormalised: list[str] = field(default_factory=list)  # at another grain: not a copy, listed to be read
+    mixed_units: list[str] = field(default_factory=list)  # listed to be read, not counted
     llm_calls: int = 0  # requests relayed to the reader (the LLM planner's run only)
 
     @property
@@ -245,6 +249,42 @@ def unit_mismatches(before: dict[str, str], written: dict[str, str], report: App
     return found
 
 
+def _select_list(sql: str) -> list[tuple[str, bool]]:
+    """Each output column of a model's last select (`ref`/`source` read as a table, other Jinja dropped) and whether
+    it is divided by 100; none when the SQL does not parse."""
+    import sqlglot
+    from sqlglot import exp
+
+    plain = re.sub(r"\{\{\s*(?:ref|source)\(.*?\}\}", "jinja", sql, flags=re.DOTALL)
+    plain = re.sub(r"\{[{%#].*?[}%#]\}", "", plain, flags=re.DOTALL)
+    try:
+        tree = sqlglot.parse_one(plain, read="postgres")
+    except sqlglot.errors.ParseError:
+        return []
+    columns = []
+    for selected in tree.selects if isinstance(tree, exp.Query) else []:
+        inner = selected.this if isinstance(selected, exp.Alias) else selected
+        divided = isinstance(inner, exp.Div) and inner.expression.name in ("100", "100.0")
+        columns.append((selected.alias_or_name.lower(), divided))
+    return columns
+
+
+def mixed_units(written: dict[str, str]) -> list[str]:
+    """New staging models dividing some columns by 100 and passing other amount columns through undivided."""
+    found = []
+    for path, text in sorted(written.items()):
+        if not path.endswith(".sql") or not _SOURCE.search(text):
+            continue
+        columns = _select_list(text)
+        divided = sorted(name for name, by_100 in columns if by_100)
+        amounts = sorted(name for name, by_100 in columns if not by_100 and "amount" in name.split("_"))
+        if divided and amounts:
+            found.append(
+                f"{Path(path).stem}: {', '.join(divided)} / 100 beside {', '.join(amounts)} undivided"
+            )
+    return found
+
+
 def mart_keys(before: dict[str, str]) -> dict[str, str]:
     """Each existing mart's key: the column its YAML tests `unique` and `not_null`."""
     keys = {}
@@ -384,6 +424,7 @@ def run_lane(
     row.reused = reused_descriptions(before, written, after)
     row.style = style_mismatches(written, after)
     row.units = unit_mismatches(before, written, report)
+    row.mixed_units = mixed_units(written)
     new_marts = [a.name for a in report.plan.actions if a.type == "create_mart"]
     row.copies, row.denormalised = mart_copies(
         existing_marts,
@@ -427,4 +468,10 @@ def print_lane(rows: list[LaneRow], planner: str = "rules planner") -> None:
                 f"   new marts at another grain holding half an existing mart's columns: {len(row.denormalised)}"
             )
             for finding in row.denormalised:
+                print(f"     {finding}")
+        if row.mixed_units:
+            print(
+                f"   new staging models mixing units (a column / 100 beside undivided amounts): {len(row.mixed_units)}"
+            )
+            for finding in row.mixed_units:
                 print(f"     {finding}")

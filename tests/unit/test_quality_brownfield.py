@@ -13,6 +13,7 @@ from bench.quality_brownfield import (
     lane_planner,
     mart_copies,
     mart_keys,
+    mixed_units,
     reused_descriptions,
     stale_columns,
     style_mismatches,
@@ -133,3 +134,20 @@ def test_the_relayed_lane_asks_the_reader_every_request_and_marks_its_end(tmp_pa
         raise RuntimeError("generate failed")  # the reader is told the run ended all the same
     assert (tmp_path / "zuora" / "DONE").is_file()
     assert not recorded.folder.exists()
+
+
+def test_mixed_units_name_a_staging_model_dividing_one_amount_and_not_its_siblings() -> None:
+    invoice = (
+        "select\n    id as invoice_id,\n    amount / 100 as amount,\n"
+        "    cast(tax_amount as double precision) as tax_amount,\n    payment_amount,\n"
+        "    cast(balance as double precision) as balance\nfrom {{ source('zuora', 'invoice') }}\n"
+    )
+    refund = "select id as refund_id, amount / 100 as amount from {{ source('zuora', 'refund') }}\n"
+    mart = "select amount / 100 as amount, tax_amount from {{ ref('stg_invoice') }}\n"  # not staging
+    written = {
+        "models/staging/stg_invoice.sql": invoice,
+        "models/staging/stg_refund.sql": refund,
+        "models/marts/fct_invoice.sql": mart,
+        "models/staging/schema.yml": "version: 2\n",
+    }
+    assert mixed_units(written) == ["stg_invoice: amount / 100 beside payment_amount, tax_amount undivided"]
