@@ -38,15 +38,14 @@ from bench.answers_queries import (  # noqa: E402
     load_questions,
 )
 from bench.answers_scoring import ERROR, NOT_ANSWERABLE, Score, default_keys, read_answer, score  # noqa: E402
-from bench.llm_recorded import RECORDINGS, RecordedModel  # noqa: E402
+from bench.llm_recorded import RECORDINGS, RecordedModel, recorded_llm  # noqa: E402
 from bench.metricflow_query import mf_query  # noqa: E402
 from bench.postgres_project import new_project  # noqa: E402
 from bench.quality import DATASETS, load  # noqa: E402
-from cartridge_bridge.api import ProjectOptions, generate, make_llm_planner, make_llm_repairer  # noqa: E402
+from cartridge_bridge.api import ProjectOptions, generate  # noqa: E402
 from cartridge_bridge.demo.local_postgres import LocalPostgres, start_postgres, stop_postgres  # noqa: E402
 from cartridge_bridge.errors import CartridgeError  # noqa: E402
-from cartridge_bridge.planning.llm.chat import LLMSettings, UsageLedger  # noqa: E402
-from cartridge_bridge.planning.llm.client import LiteLLMChat  # noqa: E402
+from cartridge_bridge.planning.llm.chat import UsageLedger  # noqa: E402
 from cartridge_bridge.planning.planner import Planner  # noqa: E402
 from cartridge_bridge.planning.rules.planner import RulesPlanner  # noqa: E402
 from cartridge_bridge.progress import SilentProgress  # noqa: E402
@@ -73,21 +72,8 @@ def rules(connector: str, relay: Path | None) -> Iterator[Chosen]:
 def llm(connector: str, relay: Path | None) -> Iterator[Chosen]:
     """The LLM planner and repairer through litellm, answered from the connector's recording (bench/llm_recorded.py)."""
     recorded = RecordedModel(RECORDINGS / connector, relay / connector if relay else None)
-    with recorded.server() as server:
-        settings = LLMSettings(
-            model="openai/recorded",
-            api_base=server.base_url,
-            timeout_seconds=3600.0 if relay else 60.0,  # a relayed request waits for its reader
-            transport_retries=0,  # a missing recording is not transient
-            concurrency=4,
-            cache=False,  # the recording is the cache; a project cache would hide a missing answer
-            # The seeds are public: the bench shares values as a user who opts in does (`--share-samples`),
-            # so a status's values reach the model and its conditional measures compare with real ones.
-            share_samples=True,
-        )
-        usage = UsageLedger()
-        chat = LiteLLMChat(settings, usage)
-        yield Chosen(make_llm_planner(settings, chat), make_llm_repairer(settings, chat), recorded, usage)
+    with recorded_llm(recorded) as model:
+        yield Chosen(model.planner, model.repairer, recorded, model.usage)
 
 
 PLANNERS = {"rules": rules, "llm": llm}

@@ -18,10 +18,17 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cartridge_bridge.api import make_llm_planner, make_llm_repairer
+from cartridge_bridge.planning.llm.chat import LLMSettings, UsageLedger
+from cartridge_bridge.planning.llm.client import LiteLLMChat
+from cartridge_bridge.planning.planner import Planner
+from cartridge_bridge.verify.repair import Repairer
 from tests.openai_server import Entry, ScriptedOpenAIServer, Status, error_body
 
 RECORDINGS = Path(__file__).resolve().parent / "answers-llm"
@@ -98,3 +105,32 @@ class RecordedModel:
     def server(self) -> ScriptedOpenAIServer:
         """A server (use as a context manager) answering every request from this recording."""
         return ScriptedOpenAIServer(responder=self.answer)
+
+
+@dataclass
+class RecordedLLM:
+    """The LLM planner and repairer through litellm, answered by a RecordedModel's server."""
+
+    planner: Planner
+    repairer: Repairer
+    usage: UsageLedger
+
+
+@contextmanager
+def recorded_llm(recorded: RecordedModel) -> Iterator[RecordedLLM]:
+    """The LLM planner and repairer answered from `recorded` (relayed misses wait for their reader)."""
+    with recorded.server() as server:
+        settings = LLMSettings(
+            model="openai/recorded",
+            api_base=server.base_url,
+            timeout_seconds=3600.0 if recorded.relay else 60.0,  # a relayed request waits for its reader
+            transport_retries=0,  # a missing recording is not transient
+            concurrency=4,
+            cache=False,  # the recording is the cache; a project cache would hide a missing answer
+            # The seeds are public: the bench shares values as a user who opts in does (`--share-samples`),
+            # so a status's values reach the model and its conditional measures compare with real ones.
+            share_samples=True,
+        )
+        usage = UsageLedger()
+        chat = LiteLLMChat(settings, usage)
+        yield RecordedLLM(make_llm_planner(settings, chat), make_llm_repairer(settings, chat), usage)

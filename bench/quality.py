@@ -365,7 +365,17 @@ def main() -> None:
         action="store_true",
         help="the brownfield lane: generate into a hand-written project (bench/brownfield/<connector>)",
     )
+    parser.add_argument(
+        "--relay",
+        type=Path,
+        metavar="DIR",
+        help="with --brownfield: plan with the LLM planner, each request written to DIR/<connector>/q/NNN.json "
+        "and answered from DIR/<connector>/a/NNN.txt (bench/llm_recorded.py); DIR/<connector>/DONE when it ends",
+    )
     options = parser.parse_args()
+    if options.relay and not options.brownfield:
+        parser.error("--relay runs the brownfield lane's LLM planner: add --brownfield")
+    relay = options.relay.resolve() if options.relay else None
     if options.brownfield:
         known = fixtures()
     unknown = [name for name in options.datasets if name not in known]
@@ -383,7 +393,11 @@ def main() -> None:
             if options.brownfield:
                 lane = [
                     run_lane(
-                        DATASETS / name, server, Path(folder), load(DATASETS / name, server, Path(folder))
+                        DATASETS / name,
+                        server,
+                        Path(folder),
+                        load(DATASETS / name, server, Path(folder)),
+                        relay,
                     )
                     for name in names
                 ]
@@ -392,7 +406,7 @@ def main() -> None:
         finally:
             stop_postgres(data_dir)
     if options.brownfield:
-        print_lane(lane)
+        print_lane(lane, "LLM planner, answered through the relay" if relay else "rules planner")
         return
     print("quality: Fivetran connector data through `generate` (rules planner) on embedded PostgreSQL")
     for row in rows:

@@ -3,8 +3,9 @@
 Each `bench/brownfield/<connector>/models` is a small project as a team wrote it, in a style unlike cartridge's
 defaults (`version: 2`, `tests:`, one `schema.yml` per folder, no `data_type:`): staging for a few of the
 connector's tables, one mart, an amount converted in staging (`amount / 100`) or renamed, and a documented
-column the model no longer has. It is built first; then `generate` (rules planner) adds the connector's other
-raw tables. What the lane counts it reads from the files on disk, the relations in the warehouse and the plan,
+column the model no longer has. It is built first; then `generate` (rules planner, or with `--relay DIR` the LLM
+planner, every request answered through DIR/<connector> by a reader as bench/llm_recorded.py relays it) adds the
+connector's other raw tables. What the lane counts it reads from the files on disk, the relations in the warehouse and the plan,
 never from cartridge's own report (cartridge's stale-documentation findings are printed, and checked against
 the stale columns found here):
 
@@ -19,27 +20,35 @@ the stale columns found here):
   division, and not flagged by the run (`ApplyReport.unit_findings` names the column);
 - copies of existing marts: a new mart at an existing mart's grain (one row per its tested key, on the data)
   holding at least half of its columns; new marts at another grain holding that many (a fact carrying its
-  parent's attributes) are listed apart, not counted.
+  parent's attributes) are listed apart, not counted;
+- mixed units, listed apart and not counted: a new staging model dividing a column by 100 beside amount
+  columns of the same raw table it passes through undivided (the project's transform carried by exact name
+  only, so one model holds two units).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.llm_recorded import RecordedModel, recorded_llm
 from bench.postgres_project import new_project
 from cartridge_bridge.api import ApplyReport, ProjectOptions, generate
 from cartridge_bridge.dbt.runner import DbtProject
 from cartridge_bridge.demo.local_postgres import LocalPostgres
 from cartridge_bridge.errors import CartridgeError, one_line
+from cartridge_bridge.planning.planner import Planner
 from cartridge_bridge.progress import SilentProgress
+from cartridge_bridge.verify.repair import Repairer
 
 FIXTURES = Path(__file__).resolve().parent / "brownfield"
 PROPERTIES_FILE = "schema.yml"  # the fixtures' convention: one per folder
@@ -72,6 +81,8 @@ class LaneRow:
     units: list[str] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
     denormalised: list[str] = field(default_factory=list)  # at another grain: not a copy, listed to be read
+    mixed_units: list[str] = field(default_factory=list)  # listed to be read, not counted
+    llm_calls: int = 0  # requests relayed to the reader (the LLM planner's run only)
 
     @property
     def stale_missed(self) -> list[str]:
@@ -238,6 +249,42 @@ def unit_mismatches(before: dict[str, str], written: dict[str, str], report: App
     return found
 
 
+def _select_list(sql: str) -> list[tuple[str, bool]]:
+    """Each output column of a model's last select (`ref`/`source` read as a table, other Jinja dropped) and whether
+    it is divided by 100; none when the SQL does not parse."""
+    import sqlglot
+    from sqlglot import exp
+
+    plain = re.sub(r"\{\{\s*(?:ref|source)\(.*?\}\}", "jinja", sql, flags=re.DOTALL)
+    plain = re.sub(r"\{[{%#].*?[}%#]\}", "", plain, flags=re.DOTALL)
+    try:
+        tree = sqlglot.parse_one(plain, read="postgres")
+    except sqlglot.errors.ParseError:
+        return []
+    columns = []
+    for selected in tree.selects if isinstance(tree, exp.Query) else []:
+        inner = selected.this if isinstance(selected, exp.Alias) else selected
+        divided = isinstance(inner, exp.Div) and inner.expression.name in ("100", "100.0")
+        columns.append((selected.alias_or_name.lower(), divided))
+    return columns
+
+
+def mixed_units(written: dict[str, str]) -> list[str]:
+    """New staging models dividing some columns by 100 and passing other amount columns through undivided."""
+    found = []
+    for path, text in sorted(written.items()):
+        if not path.endswith(".sql") or not _SOURCE.search(text):
+            continue
+        columns = _select_list(text)
+        divided = sorted(name for name, by_100 in columns if by_100)
+        amounts = sorted(name for name, by_100 in columns if not by_100 and "amount" in name.split("_"))
+        if divided and amounts:
+            found.append(
+                f"{Path(path).stem}: {', '.join(divided)} / 100 beside {', '.join(amounts)} undivided"
+            )
+    return found
+
+
 def mart_keys(before: dict[str, str]) -> dict[str, str]:
     """Each existing mart's key: the column its YAML tests `unique` and `not_null`."""
     keys = {}
@@ -308,7 +355,36 @@ def stale_columns(before: dict[str, str], relations: dict[str, list[str]]) -> li
     return found
 
 
-def run_lane(dataset: Path, server: LocalPostgres, folder: Path, schema: str) -> LaneRow:
+@dataclass
+class LanePlanner:
+    """The planner and repairer `generate` runs with; both None for its defaults (the rules planner)."""
+
+    planner: Planner | None = None
+    repairer: Repairer | None = None
+    recorded: RecordedModel | None = None
+
+
+@contextmanager
+def lane_planner(connector: str, relay: Path | None) -> Iterator[LanePlanner]:
+    """The rules planner, or with a relay folder the LLM planner whose every request goes to `relay/<connector>`
+    (no recording is served: the reader answers this run's prompts); `relay/<connector>/DONE` marks the end."""
+    if relay is None:
+        yield LanePlanner()
+        return
+    folder = relay / connector
+    try:
+        with tempfile.TemporaryDirectory(prefix="cartridge-brownfield-llm-") as scratch:
+            recorded = RecordedModel(Path(scratch), folder)
+            with recorded_llm(recorded) as model:
+                yield LanePlanner(model.planner, model.repairer, recorded)
+    finally:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "DONE").touch()  # the reader stops waiting for requests
+
+
+def run_lane(
+    dataset: Path, server: LocalPostgres, folder: Path, schema: str, relay: Path | None = None
+) -> LaneRow:
     """Build the connector's fixture project on the loaded raw schema, generate the other tables into it, count."""
     started = time.perf_counter()
     row = LaneRow(dataset.name)
@@ -330,10 +406,14 @@ def run_lane(dataset: Path, server: LocalPostgres, folder: Path, schema: str) ->
     options = ProjectOptions(
         project_dir=project, profiles_dir=project, schemas=[schema], source_name=dataset.name
     )
-    try:
-        report = generate(options, SilentProgress())
-    except CartridgeError as failure:
-        row.error = one_line(str(failure))
+    with lane_planner(dataset.name, relay) as chosen:
+        try:
+            report = generate(options, SilentProgress(), planner=chosen.planner, repairer=chosen.repairer)
+        except CartridgeError as failure:
+            row.error = one_line(str(failure))
+        finally:
+            row.llm_calls = chosen.recorded.relayed if chosen.recorded else 0
+    if row.error:
         row.seconds = time.perf_counter() - started
         return row
     after = _files(project)
@@ -344,6 +424,7 @@ def run_lane(dataset: Path, server: LocalPostgres, folder: Path, schema: str) ->
     row.reused = reused_descriptions(before, written, after)
     row.style = style_mismatches(written, after)
     row.units = unit_mismatches(before, written, report)
+    row.mixed_units = mixed_units(written)
     new_marts = [a.name for a in report.plan.actions if a.type == "create_mart"]
     row.copies, row.denormalised = mart_copies(
         existing_marts,
@@ -356,11 +437,12 @@ def run_lane(dataset: Path, server: LocalPostgres, folder: Path, schema: str) ->
     return row
 
 
-def print_lane(rows: list[LaneRow]) -> None:
+def print_lane(rows: list[LaneRow], planner: str = "rules planner") -> None:
     """One block per connector: the build, the stale documentation, and the four counts that must be 0."""
-    print("brownfield: a hand-written project per connector, then `generate` (rules planner) into it")
+    print(f"brownfield: a hand-written project per connector, then `generate` ({planner}) into it")
     for row in rows:
-        print(f"== {row.dataset} (brownfield): {row.seconds:.1f} s")
+        calls = f", {row.llm_calls} LLM requests relayed" if row.llm_calls else ""
+        print(f"== {row.dataset} (brownfield): {row.seconds:.1f} s{calls}")
         if row.error:
             print(f"   generate failed: {row.error}")
             continue
@@ -386,4 +468,10 @@ def print_lane(rows: list[LaneRow]) -> None:
                 f"   new marts at another grain holding half an existing mart's columns: {len(row.denormalised)}"
             )
             for finding in row.denormalised:
+                print(f"     {finding}")
+        if row.mixed_units:
+            print(
+                f"   new staging models mixing units (a column / 100 beside undivided amounts): {len(row.mixed_units)}"
+            )
+            for finding in row.mixed_units:
                 print(f"     {finding}")

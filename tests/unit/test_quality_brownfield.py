@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
+from bench.llm_recorded import RECORDINGS
 from bench.quality_brownfield import (
+    lane_planner,
     mart_copies,
     mart_keys,
+    mixed_units,
     reused_descriptions,
     stale_columns,
     style_mismatches,
@@ -109,3 +115,39 @@ def test_a_copy_is_half_the_columns_at_the_existing_marts_grain() -> None:
 def test_stale_columns_are_documented_columns_the_relation_lacks() -> None:
     relations = {"stg_payments": ["id", "amount", "status"], "orders": ["order_id"]}
     assert stale_columns(BEFORE, relations) == ["stg_payments.method"]
+
+
+def test_the_rules_lane_leaves_the_planner_to_generate(tmp_path: Path) -> None:
+    with lane_planner("zuora", None) as chosen:
+        assert (chosen.planner, chosen.repairer, chosen.recorded) == (None, None, None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_relayed_lane_asks_the_reader_every_request_and_marks_its_end(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), lane_planner("zuora", tmp_path) as chosen:
+        assert chosen.planner is not None and chosen.repairer is not None
+        recorded = chosen.recorded
+        assert recorded is not None and recorded.relay == tmp_path / "zuora"
+        # A scratch recording: no answer recorded for another run's prompts is served to this one.
+        assert recorded.folder != RECORDINGS / "zuora" and list(recorded.folder.iterdir()) == []
+        assert not (tmp_path / "zuora" / "DONE").exists()
+        raise RuntimeError("generate failed")  # the reader is told the run ended all the same
+    assert (tmp_path / "zuora" / "DONE").is_file()
+    assert not recorded.folder.exists()
+
+
+def test_mixed_units_name_a_staging_model_dividing_one_amount_and_not_its_siblings() -> None:
+    invoice = (
+        "select\n    id as invoice_id,\n    amount / 100 as amount,\n"
+        "    cast(tax_amount as double precision) as tax_amount,\n    payment_amount,\n"
+        "    cast(balance as double precision) as balance\nfrom {{ source('zuora', 'invoice') }}\n"
+    )
+    refund = "select id as refund_id, amount / 100 as amount from {{ source('zuora', 'refund') }}\n"
+    mart = "select amount / 100 as amount, tax_amount from {{ ref('stg_invoice') }}\n"  # not staging
+    written = {
+        "models/staging/stg_invoice.sql": invoice,
+        "models/staging/stg_refund.sql": refund,
+        "models/marts/fct_invoice.sql": mart,
+        "models/staging/schema.yml": "version: 2\n",
+    }
+    assert mixed_units(written) == ["stg_invoice: amount / 100 beside payment_amount, tax_amount undivided"]
