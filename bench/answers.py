@@ -213,10 +213,10 @@ def show(results: list[dict[str, object]]) -> None:
         print(line)
 
 
-def default_results_file(planners: list[str], names: list[str]) -> Path:
-    """Where a run without --out writes: the committed figures only come from a whole run of one planner (a run
-    of two connectors must not overwrite them, nor the rules' file take the LLM's results)."""
-    if len(set(planners)) == 1 and set(names) == set(connectors()):
+def default_results_file(planners: list[str], names: list[str], every: list[str]) -> Path:
+    """Where a run without --out writes: the committed figures only come from a whole run of one planner over
+    `every` connector (a run of two connectors must not overwrite them, nor the rules' file take the LLM's)."""
+    if len(set(planners)) == 1 and set(names) == set(every):
         return RESULTS[0] if planners[0] == "rules" else RESULTS[1]
     return Path(tempfile.gettempdir()) / f"cartridge-answers-{'-'.join(dict.fromkeys(planners))}.json"
 
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     planners = args.planner or ["rules"]
     names = args.connectors or connectors()
     if args.out is None:
-        args.out = default_results_file(planners, names)
+        args.out = default_results_file(planners, names, connectors())
     unknown = [n for n in names if not (QUESTIONS / f"{n}.yml").is_file() or n not in connectors()]
     if unknown:
         print(f"bench/answers.py: no business questions for {', '.join(unknown)}", file=sys.stderr)
