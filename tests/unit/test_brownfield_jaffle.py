@@ -201,10 +201,13 @@ def test_the_prompts_read_the_same_facts(context: ProjectContext) -> None:
     assert read.grain == ["payment_id"] and read.columns is not None
     assert [(c.name, c.expression) for c in read.columns][-1] == ("amount", "amount / 100")
     orders = existing_model("orders", context).columns or []
-    # The key's description rides along (a foreign key to it is described from it); no other column's does.
-    assert [(c.name, c.description) for c in orders if c.description] == [
-        ("order_id", "This is a unique identifier for an order")
-    ]
+    # Every documented column's description rides along, on one line: a new column's description may come only
+    # through lineage, and a request that showed only the key's could not follow it.
+    described = {c.name: c.description for c in orders if c.description}
+    assert described["order_id"] == "This is a unique identifier for an order"
+    assert described["customer_id"] == "Foreign key to the customers table"
+    assert all("\n" not in d for d in described.values())
+    assert set(described) <= {c.name for c in orders}  # only the relation's columns, never a YAML-only one
 
 
 def test_descriptions_travel_only_through_lineage(context: ProjectContext) -> None:

@@ -586,8 +586,9 @@ def existing_model(name: str, context: ProjectContext | None) -> ModelFacts:
                 name=c.name,
                 data_type=c.data_type,
                 expression=c.expression,
-                # Only the key's (what foreign keys point at), on one line, to keep prompts short.
-                description=short_description(c.description) if c.name in facts.grain else None,
+                # Every column's, on one line: a new column inherits a description only through lineage, which
+                # a request can follow only if it says what the existing columns are (not only the key's).
+                description=short_description(c.description),
             )
             for c in facts.columns
         ]
