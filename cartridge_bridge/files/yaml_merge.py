@@ -556,18 +556,32 @@ def _extend_model(
 ) -> None:
     """Add an entry's columns to the file's entry of that model, those it does not list; the entry whole when the
     file has none. Nothing the file says of the model is replaced."""
-    current = _entries(document, "models", path)
-    existing = next((m for m in current if isinstance(m, dict) and m.get("name") == entry["name"]), None)
+    existing = _named_or_appended(document, "models", entry, path, result, appends)
     if existing is None:
-        appends.setdefault(id(current), Appended(document, "models", len(current))).entries.append(entry)
-        current.append(entry)
-        result.added.append(f"model {entry['name']}")
         return
     listed = existing.get("columns")
     known = {c.get("name") for c in listed if isinstance(c, dict)} if isinstance(listed, list) else set()
     new = [c for c in entry.get("columns", []) if c["name"] not in known]
     if new:
         _merge_named(existing, "columns", new, path, "skip", result, f"column {entry['name']}.", appends)
+
+
+def _named_or_appended(
+    document: Any,
+    key: str,
+    entry: dict[str, Any],
+    path: str,
+    result: MergeResult,
+    appends: dict[int, Appended],
+) -> dict[str, Any] | None:
+    """The file's entry of that name under `key` (`models`, `sources`), or None after appending `entry` whole."""
+    current = _entries(document, key, path)
+    existing = next((e for e in current if isinstance(e, dict) and e.get("name") == entry["name"]), None)
+    if existing is None:
+        appends.setdefault(id(current), Appended(document, key, len(current))).entries.append(entry)
+        current.append(entry)
+        result.added.append(f"{key.removesuffix('s')} {entry['name']}")
+    return existing
 
 
 def _merge_source(
@@ -579,12 +593,8 @@ def _merge_source(
     appends: dict[int, Appended],
 ) -> None:
     """Merge one source: appended whole when new, else its tables merged into the existing source's."""
-    current = _entries(document, "sources", path)
-    existing = next((s for s in current if isinstance(s, dict) and s.get("name") == source["name"]), None)
+    existing = _named_or_appended(document, "sources", source, path, result, appends)
     if existing is None:
-        appends.setdefault(id(current), Appended(document, "sources", len(current))).entries.append(source)
-        current.append(source)
-        result.added.append(f"source {source['name']}")
         return
     label = f"source table {source['name']}."
     _merge_named(existing, "tables", source["tables"], path, policy, result, label, appends)
